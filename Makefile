@@ -1,0 +1,38 @@
+# Two commands do all the set-up: `make run` and `make test`.
+# Each creates .venv with a Python >= 3.12 if missing, installs the project, then runs.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint format clean
+
+# Find an interpreter >= 3.12 without relying on the shell's PATH order.
+PYTHON_BOOT := $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
+
+$(PY):
+	@test -n "$(PYTHON_BOOT)" || { echo "critmin needs Python >= 3.12 (python3.12 or python3.13 on PATH, or pyenv 3.12)"; exit 1; }
+	$(PYTHON_BOOT) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/critmin run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

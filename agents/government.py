@@ -1,0 +1,32 @@
+"""Governments: one per country; hold instruments, a stockpile account and a fiscal ledger.
+
+Instruments (policies/) act through the model's declared hooks; the government that owns an
+instrument pays for it and records the cost here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
+
+
+class Government(mesa.Agent):
+    """A country's government."""
+
+    def __init__(self, model: CritminModel, country: str, bloc: str) -> None:
+        super().__init__(model)
+        self.country = country
+        self.bloc = bloc
+        self.policies: list = []
+        self.ledger: list[tuple[int, str, float]] = []  # (step, item, USD; + spent, − received)
+
+    def record(self, item: str, usd: float) -> None:
+        self.ledger.append((self.model.state.t, item, float(usd)))
+
+    @property
+    def fiscal_cost(self) -> float:
+        return sum(v for _, _, v in self.ledger)

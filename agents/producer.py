@@ -1,0 +1,101 @@
+"""Producers: mines, refiners/processors (oxide, metal, magnet) and recyclers.
+
+Each agent stands for one facility. Its state lives in the model's columnar arrays (the agent
+holds its row index), so one call per agent type decides for every facility of that type: no
+per-agent Python in the step loop.
+
+Decision rules (ODD §7 "Submodels"):
+
+* **Miner**: output responds to the expected price with short-run elasticity ε around the
+  2024 calibration point, ``x = min(capacity, x0·(p/p0)^ε)``.
+* **Refiner / Recycler**: throughput follows orders: expected sales of its outputs plus a
+  share of the gap to its finished-stock target (the stock-adjustment rule), within capacity;
+  conversion margins govern whether it runs at all (below cash cost it idles).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
+
+
+def price_driven_activity(
+    price: np.ndarray, price0: np.ndarray, activity0: np.ndarray, capacity: np.ndarray, elasticity: float
+) -> np.ndarray:
+    """Short-run supply ``x = min(capacity, x0·(p/p0)^ε)``; reproduces 2024 output at 2024 prices."""
+    ratio = np.divide(price, price0, out=np.zeros_like(price), where=price0 > 0)
+    return np.minimum(activity0 * np.power(np.maximum(ratio, 0.0), elasticity), capacity)
+
+
+def viability(margin: np.ndarray, cash_cost: np.ndarray, band: float = 0.1) -> np.ndarray:
+    """Share of planned throughput a plant runs: 1 while the expected margin covers cash cost,
+    falling linearly to 0 at ``(1 − band)``·cash cost (a plant under water idles)."""
+    width = band * np.maximum(cash_cost, 1e-9)
+    return np.clip((margin - (cash_cost - width)) / width, 0.0, 1.0)
+
+
+class Producer(mesa.Agent):
+    """A facility that turns inputs into outputs with its process's coefficients."""
+
+    def __init__(self, model: CritminModel, node: int) -> None:
+        super().__init__(model)
+        self.node = node
+
+    @property
+    def facility(self) -> str:
+        return self.model.net.node_id[self.node]
+
+    @property
+    def country(self) -> str:
+        return self.model.net.countries[self.model.net.node_country[self.node]]
+
+    @property
+    def activity(self) -> float:
+        """Realised activity of the last step (process units per month)."""
+        return float(self.model.state.activity[self.node])
+
+    @staticmethod
+    def trend(model: CritminModel) -> float:
+        """Exogenous capacity growth factor since the start (until endogenous investment)."""
+        return (1.0 + model.cfg.scenario.producers.capacity_growth_per_year) ** (model.state.t / 12)
+
+    @staticmethod
+    def capacity(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+        return model.net.capacity[nodes] * Producer.trend(model) * model.state.capacity_factor[nodes]
+
+
+class Miner(Producer):
+    """Extracts ore or concentrate; output responds to the expected price."""
+
+    @staticmethod
+    def decide(model: CritminModel, nodes: np.ndarray) -> None:
+        s, net = model.state, model.net
+        price = model.expected_margin(nodes)  # a mine has no modelled inputs: margin = revenue
+        x = price_driven_activity(
+            price, s.margin0[nodes], net.activity0[nodes] * Producer.trend(model), Producer.capacity(model, nodes),
+            model.cfg.scenario.producers.supply_elasticity,
+        )
+        s.plan[nodes] = x * viability(price, model.idle_threshold[nodes])
+
+
+class Refiner(Producer):
+    """Separation, metal/alloy or magnet plant: buys inputs, holds stocks, transforms to order."""
+
+    @staticmethod
+    def decide(model: CritminModel, nodes: np.ndarray) -> None:
+        s = model.state
+        margin = model.expected_margin(nodes)
+        x = np.minimum(model.activity_to_order(nodes), Producer.capacity(model, nodes))
+        s.plan[nodes] = x * viability(margin, model.idle_threshold[nodes])
+
+
+class Recycler(Refiner):
+    """Turns collected scrap into secondary material; bounded by capacity and scrap bought."""
+
+
+AGENT_CLASSES: dict[str, type[Producer]] = {"Miner": Miner, "Refiner": Refiner, "Recycler": Recycler}

@@ -1,0 +1,1 @@
+"""Hydra configuration groups: scenario/, policy/, shock/, experiment/."""

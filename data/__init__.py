@@ -1,0 +1,1 @@
+"""Packaged world data (one folder per chain; see docs/data_sources.md)."""

@@ -1,0 +1,1 @@
+"""Simulation core: world data, supply graph, market clearing, origin tracing, model, recorder."""

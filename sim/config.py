@@ -1,0 +1,147 @@
+"""Structured configuration (Hydra schema) and its value checks.
+
+The dataclasses give types and defaults; :func:`check_config` adds the economic checks
+(signs, ranges, known names) that types cannot express. Every check names the config key and
+what was expected, and runs before the model starts. Parameter meanings, sweep ranges and
+sources live in ``data/parameters.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from critmin.sim.world import DataError
+
+
+@dataclass
+class MarketConfig:
+    theta: float = 0.05  # logit cost spread (relative); calibration parameter
+    kappa: float = 0.4  # price response to unmet share of requests
+    sigma: float = 0.1  # price response to log stock cover over target
+    rho: float = 0.05  # monthly pull of ln price toward the full-cost normal price
+    max_log_step: float = 0.15  # largest monthly log-price move
+    passes: int = 4  # redistribution passes in clearing
+    cover_target_months: float = 1.5  # sellers' finished-goods stock target
+
+
+@dataclass
+class ProducerConfig:
+    supply_elasticity: float = 0.9
+    capacity_growth_per_year: float = 0.059  # exogenous trend until endogenous investment lands
+    expectation_weight: float = 0.3  # adaptive expectations: weight on the newest price
+    input_cover_months: float = 2.0
+    stock_adjust_months: float = 3.0
+    outage_rate_per_year: float = 0.05
+    outage_capacity_loss: float = 0.5
+    outage_months: int = 2
+
+
+@dataclass
+class DemandConfig:
+    price_elasticity: float = 0.1
+    safety_stock_months: float = 2.0
+    stock_adjust_months: float = 3.0
+    noise_sd: float = 0.02
+    carrying_cost_per_year: float = 0.08
+
+
+@dataclass
+class ScenarioConfig:
+    name: str = "ree_2024"
+    data: str = "ree"
+    start: str = "2024-01"
+    end: str = "2035-12"
+    max_suppliers: int | None = None
+    blocs: dict[str, str] = field(default_factory=dict)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    producers: ProducerConfig = field(default_factory=ProducerConfig)
+    demand: DemandConfig = field(default_factory=DemandConfig)
+    events: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class PolicyConfig:
+    name: str = "none"
+    instruments: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ShockConfig:
+    name: str = "none"
+    events: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "default"
+    plots: bool = True
+    write_flows: bool = True
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    output_root: str = "outputs"
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    shock: ShockConfig = field(default_factory=ShockConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+
+
+# key -> (low, high, inclusive-low); the values every run must satisfy (not the sweep ranges)
+_BOUNDS = {
+    "market.theta": (0.0, 10.0),
+    "market.kappa": (0.0, 10.0),
+    "market.sigma": (0.0, 10.0),
+    "market.rho": (0.0, 1.0),
+    "market.max_log_step": (1e-6, 5.0),
+    "market.passes": (1, 50),
+    "market.cover_target_months": (1e-3, 60.0),
+    "producers.supply_elasticity": (0.0, 20.0),
+    "producers.capacity_growth_per_year": (-0.5, 1.0),
+    "producers.expectation_weight": (1e-6, 1.0),
+    "producers.input_cover_months": (0.0, 60.0),
+    "producers.stock_adjust_months": (1.0, 120.0),
+    "producers.outage_rate_per_year": (0.0, 12.0),
+    "producers.outage_capacity_loss": (0.0, 1.0),
+    "producers.outage_months": (0, 120),
+    "demand.price_elasticity": (0.0, 20.0),
+    "demand.safety_stock_months": (0.0, 60.0),
+    "demand.stock_adjust_months": (1.0, 120.0),
+    "demand.noise_sd": (0.0, 2.0),
+    "demand.carrying_cost_per_year": (0.0, 1.0),
+}
+
+
+def parse_month(value: str, key: str) -> tuple[int, int]:
+    """'YYYY-MM' -> (year, month), with an error naming the key."""
+    try:
+        year, month = str(value).split("-")[:2]
+        y, m = int(year), int(month)
+        if not 1 <= m <= 12:
+            raise ValueError
+        return y, m
+    except ValueError:
+        raise DataError(f"config key {key}: expected a month 'YYYY-MM', got {value!r}") from None
+
+
+def check_config(cfg: Any, source: str = "config") -> None:
+    """Value checks on a resolved RunConfig (or an OmegaConf node shaped like it)."""
+    sc = cfg.scenario
+    for key, (lo, hi) in _BOUNDS.items():
+        group, name = key.split(".")
+        value = getattr(getattr(sc, group), name)
+        if not isinstance(value, int | float) or not lo <= value <= hi:
+            raise DataError(f"{source}: key scenario.{key}: expected a number in [{lo}, {hi}], got {value!r}")
+    start = parse_month(sc.start, "scenario.start")
+    end = parse_month(sc.end, "scenario.end")
+    if end < start:
+        raise DataError(f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}")
+    if sc.max_suppliers is not None and sc.max_suppliers < 1:
+        raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")
+    if cfg.policy.instruments:
+        raise DataError(
+            f"{source}: key policy.instruments: no instruments are registered yet "
+            f"(got {len(cfg.policy.instruments)}); use policy=none"
+        )

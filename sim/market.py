@@ -1,0 +1,175 @@
+"""Market clearing: NumPy in, NumPy out, no Mesa and no model state.
+
+One call clears every commodity at once, because trade edges never connect slots of different
+commodities. The allocation follows DESIGN.md §3.1:
+
+* each buyer splits its remaining request over its permitted edges with a logit on delivered
+  cost, ``w_e ∝ a_s · exp(-(p_del_e - min p_del) / (theta · min p_del))`` where ``a_s`` is the
+  seller's calibrated share parameter (Armington-style; 1 when uncalibrated);
+* edge requests are cut to the edge cap and the cap group's remaining quota, then scaled down
+  pro rata where a seller is asked for more than it offers;
+* what is left unserved is redistributed over the remaining edges in a few passes.
+
+Prices move per (commodity, seller region) with the unmet share of first-pass requests and
+with stock cover (:func:`update_log_prices`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INF = np.inf
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """Result of one clearing call (all arrays are float64, non-negative)."""
+
+    flow: np.ndarray  # tonnes per edge
+    first_request: np.ndarray  # tonnes per edge wanted in the first pass (before caps)
+    unmet: np.ndarray  # tonnes per buyer left unserved
+    sold: np.ndarray  # tonnes per seller
+
+
+def logit_weights(
+    p_del: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    active: np.ndarray,
+) -> np.ndarray:
+    """Per-edge share of its buyer's request; shares of each buyer's active edges sum to 1.
+
+    ``theta`` is the relative cost spread (dimensionless): 0 is strict merit order with ties
+    shared equally.
+    """
+    cost = np.where(active, p_del, INF)
+    best = np.full(n_buyers, INF)
+    np.minimum.at(best, buyer, cost)
+    best_e = best[buyer]
+    if theta > 0:
+        scale = theta * np.where(np.isfinite(best_e) & (best_e > 0), best_e, 1.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            w = np.where(active, preference * np.exp(-(cost - best_e) / scale), 0.0)
+    else:
+        w = np.where(active & (cost <= best_e), preference, 0.0)
+    total = np.bincount(buyer, weights=w, minlength=n_buyers)
+    denom = total[buyer]
+    return np.divide(w, denom, out=np.zeros_like(w), where=denom > 0)
+
+
+def clear(
+    request: np.ndarray,
+    offer: np.ndarray,
+    seller: np.ndarray,
+    buyer: np.ndarray,
+    p_del: np.ndarray,
+    *,
+    theta: float,
+    edge_cap: np.ndarray | None = None,
+    cap_group: np.ndarray | None = None,
+    group_cap: np.ndarray | None = None,
+    preference: np.ndarray | None = None,
+    passes: int = 4,
+) -> Clearing:
+    """Allocate buyers' requests over edges to sellers' offers.
+
+    Parameters
+    ----------
+    request, offer:
+        tonnes wanted per buyer slot and available per seller slot.
+    seller, buyer:
+        per-edge indices into ``offer`` and ``request``.
+    p_del:
+        delivered cost per edge (USD/t), including transport and policy wedges.
+    edge_cap:
+        per-edge tonnage cap this period (``inf`` for none, 0 for a ban).
+    cap_group, group_cap:
+        optional shared caps: edge ``e`` with ``cap_group[e] = g >= 0`` draws on ``group_cap[g]``
+        (a country's export quota, say); ``-1`` means no group.
+    preference:
+        per-edge share parameter ``a`` of the logit (defaults to 1).
+    """
+    n_b, n_s, n_e = request.size, offer.size, seller.size
+    if preference is None:
+        preference = np.ones(n_e)
+    cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
+    grouped = cap_group is not None and group_cap is not None and group_cap.size > 0
+    if grouped:
+        gcap = group_cap.astype(float).copy()
+        in_group = cap_group >= 0
+        gidx = np.where(in_group, cap_group, 0)
+    remaining_req = np.maximum(request.astype(float), 0.0)
+    remaining_off = np.maximum(offer.astype(float), 0.0)
+    flow = np.zeros(n_e)
+    first = np.zeros(n_e)
+    for k in range(max(passes, 1)):
+        active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+        if grouped:
+            active &= ~in_group | (gcap[gidx] > 0)
+        if not active.any():
+            break
+        w = logit_weights(p_del, buyer, n_b, theta, preference, active)
+        q = w * remaining_req[buyer]
+        if k == 0:
+            first = q.copy()
+        q = np.minimum(q, cap)
+        if grouped:
+            asked = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
+            g_scale = np.divide(gcap, asked, out=np.ones_like(gcap), where=asked > gcap)
+            q = np.where(in_group, q * g_scale[gidx], q)
+        asked_s = np.bincount(seller, weights=q, minlength=n_s)
+        s_scale = np.divide(
+            remaining_off, asked_s, out=np.ones_like(remaining_off), where=asked_s > remaining_off
+        )
+        q = q * s_scale[seller]
+        flow += q
+        cap = np.maximum(cap - q, 0.0)
+        if grouped:
+            used = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
+            gcap = np.maximum(gcap - used, 0.0)
+        remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
+        remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
+    sold = np.bincount(seller, weights=flow, minlength=n_s)
+    return Clearing(flow=flow, first_request=first, unmet=remaining_req, sold=sold)
+
+
+def delivered_cost(
+    p_origin: np.ndarray,
+    transport: np.ndarray,
+    export_tax: np.ndarray | float = 0.0,
+    tariff: np.ndarray | float = 0.0,
+    specific: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """``p_del = (p_o·(1+export_tax) + transport + specific)·(1+tariff)`` per edge (DESIGN §3.1)."""
+    return (p_origin * (1.0 + export_tax) + transport + specific) * (1.0 + tariff)
+
+
+def update_log_prices(
+    log_p: np.ndarray,
+    unmet_share: np.ndarray,
+    cover_ratio: np.ndarray,
+    *,
+    kappa: float,
+    sigma: float,
+    max_step: float,
+    log_p_norm: np.ndarray | None = None,
+    rho: float = 0.0,
+) -> np.ndarray:
+    """``ln p' = ln p + κ·z − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to ±``max_step``.
+
+    The last term is a slow pull toward the normal (full-cost) price; without it, a market
+    whose stocks were drawn down ratchets its price up and never comes back.
+
+    ``unmet_share`` z ∈ [0, 1] is the share of first-pass requests to a region that went
+    unserved; ``cover_ratio`` is stock cover over its target (1 at steady state). Regions with
+    no cover information pass ``cover_ratio = 1``.
+    """
+    with np.errstate(divide="ignore"):
+        cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
+    pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
+    step = np.clip(kappa * unmet_share - sigma * cover_term - pull, -max_step, max_step)
+    return log_p + step

@@ -1,0 +1,484 @@
+"""The critmin model: a plain ``mesa.Model`` whose step follows DESIGN.md §3.
+
+State is columnar (:class:`State`): one array per quantity over slots, nodes, edges or
+markets. Agents own rows of it and decide for all rows of their type in one call; the market
+(:mod:`critmin.sim.market`) moves material; :mod:`critmin.sim.origin` traces where it came from;
+:class:`~critmin.sim.recorder.Recorder` observes.
+
+Attributes
+----------
+cfg : RunConfig-like config node
+world : World (validated data tables)
+net : Network (the supply graph and its array form)
+state : State
+recorder : Recorder
+events : list of scheduled events
+policies : list of active policy instruments (empty until instruments are configured)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from critmin.agents import AGENT_CLASSES, Government, Manufacturer
+from critmin.agents.buying import stock_request
+from critmin.sim import market, origin
+from critmin.sim.config import check_config, parse_month
+from critmin.sim.events import Modifiers, load_events
+from critmin.sim.network import INPUT, OUTPUT, Network, compile_network
+from critmin.sim.recorder import Recorder
+from critmin.sim.world import World, load_world
+
+STREAMS = ("demand_noise", "outages")
+
+
+@dataclass
+class State:
+    """Everything that changes during a run (arrays; see Network for the index conventions)."""
+
+    t: int
+    stock: np.ndarray  # per slot, t
+    mix: np.ndarray  # per slot × stage × country
+    log_p: np.ndarray  # per market (commodity × country): seller price, ln USD/t
+    p_exp: np.ndarray  # per market: expected seller price
+    paid: np.ndarray  # per slot: last delivered price paid (input slots)
+    expected_paid: np.ndarray
+    paid0: np.ndarray
+    margin0: np.ndarray  # per node: 2024 margin per unit of activity
+    plan: np.ndarray  # per node: planned activity (facilities) or desired use (demand)
+    activity: np.ndarray  # per node: realised activity / consumption this step
+    capacity_factor: np.ndarray
+    demand_factor: np.ndarray
+    noise: np.ndarray
+    outage_left: np.ndarray  # per node: months of random outage left
+    in_use: np.ndarray  # per node (demand centres): in-use stock, t
+    in_use_mix: np.ndarray
+    sales_avg: np.ndarray  # per slot: smoothed monthly sales (output slots)
+    preference: np.ndarray  # per edge: calibrated logit share parameter
+
+
+def data_root() -> Path:
+    """Directory holding the packaged world data (``data/`` in the repository)."""
+    import critmin.data
+
+    return Path(critmin.data.__file__).parent
+
+
+class CritminModel(mesa.Model):
+    """Monthly agent-based market model of a critical-mineral supply chain.
+
+    Parameters
+    ----------
+    cfg:
+        a resolved run config (see :class:`critmin.sim.config.RunConfig`); ``None`` uses the
+        packaged defaults.
+    seed:
+        master seed; overrides ``cfg.seed``. Each random process draws from its own stream
+        spawned from it, so a policy run and its counterfactual share their noise.
+    world:
+        pre-loaded world tables (tests and benchmarks); default: load ``cfg.scenario.data``.
+    """
+
+    def __init__(
+        self, cfg: Any = None, *, seed: int | None = None, world: World | None = None, **kwargs: Any
+    ) -> None:
+        if cfg is None:
+            from critmin.sim.run import load_config
+
+            cfg = load_config()
+        seed = int(cfg.seed if seed is None else seed)
+        super().__init__(rng=seed, **kwargs)
+        check_config(cfg)
+        self.cfg = cfg
+        self.seed = seed
+        sc = cfg.scenario
+        self.start = parse_month(sc.start, "scenario.start")
+        end = parse_month(sc.end, "scenario.end")
+        self.n_steps = (end[0] - self.start[0]) * 12 + end[1] - self.start[1] + 1
+        self.world = world if world is not None else load_world(data_root() / sc.data, dict(sc.blocs))
+        self.net: Network = compile_network(self.world, self.start[0], sc.max_suppliers)
+        net = self.net
+        self.events = load_events(list(sc.events), net, self.start, "scenario.events") + load_events(
+            list(cfg.shock.events), net, self.start, "shock.events"
+        )
+        self.policies: list = []
+        seq = np.random.SeedSequence(seed)
+        self.streams = {name: np.random.default_rng(child) for name, child in zip(STREAMS, seq.spawn(len(STREAMS)))}
+
+        self.producer_nodes = np.flatnonzero(net.is_facility)
+        self.demand_nodes = np.flatnonzero(~net.is_facility)
+        classes = {**AGENT_CLASSES, "Manufacturer": Manufacturer}
+        for n, kind in enumerate(net.node_agent):
+            classes[kind](self, n)
+        self.nodes_by_type = {
+            classes[k]: np.array([n for n, a in enumerate(net.node_agent) if a == k], dtype=np.int64)
+            for k in dict.fromkeys(net.node_agent)
+        }
+        self.governments = {
+            c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)
+        }
+        self._monthly_growth = self._growth_table()
+        scrap_stage = np.array([st == "scrap" for st in net.commodity_stage])
+        self._main_output = ~scrap_stage[net.slot_commodity]
+        self.state = self._initial_state()
+        self.recorder = Recorder(self)
+        self.running = True
+
+    # ------------------------------------------------------------------ set-up
+    def _growth_table(self) -> np.ndarray:
+        """Demand index per end use and month, interpolated linearly between Januaries."""
+        net = self.net
+        months = self.start[0] + (self.start[1] - 1) / 12 + np.arange(self.n_steps) / 12
+        return np.stack([np.interp(months, net.growth_years, row) for row in net.growth])
+
+    def growth_index(self, nodes: np.ndarray) -> np.ndarray:
+        t = min(self.state.t, self.n_steps - 1)
+        return self._monthly_growth[self.net.end_use[nodes], t]
+
+    def _base_flows(self) -> np.ndarray:
+        """2024 monthly flow of each slot (t): production of outputs, use of inputs."""
+        net = self.net
+        flow = net.slot_coef * np.where(net.is_facility, net.activity0, net.demand0)[net.slot_node]
+        scrap = net.scrap_slot >= 0
+        nodes = np.flatnonzero(scrap)
+        eu = net.end_use[nodes]
+        in_use0 = self._initial_in_use()[nodes]
+        flow[net.scrap_slot[nodes]] = in_use0 / net.lifetime_months[eu] * net.collection_rate[eu]
+        return flow
+
+    def _initial_in_use(self) -> np.ndarray:
+        """In-use stock consistent with steady growth g: ``D / (g + 1/L)`` (monthly units)."""
+        net = self.net
+        out = np.zeros(len(net.node_id))
+        d = self.demand_nodes
+        eu = net.end_use[d]
+        g = np.log(self._monthly_growth[eu, min(12, self.n_steps - 1)] / self._monthly_growth[eu, 0]) / 12
+        out[d] = net.demand0[d] / (np.maximum(g, 0.0) + 1.0 / net.lifetime_months[eu])
+        return out
+
+    def _initial_state(self) -> State:
+        net, sc = self.net, self.cfg.scenario
+        n_nodes, n_slots, n_edges = len(net.node_id), net.n_slots, net.edge_seller.size
+        G, C = len(net.stages), net.n_countries
+        base = self._base_flows()
+        is_out = net.slot_role == OUTPUT
+        is_consume = np.zeros(n_slots, bool)
+        is_consume[net.consume_slot[net.consume_slot >= 0]] = True
+        stock = np.where(
+            is_out,
+            sc.market.cover_target_months * base,
+            np.where(is_consume, sc.demand.safety_stock_months, sc.producers.input_cover_months) * base,
+        )
+        log_p = np.log(np.repeat(net.price0, C))
+        preference = self._calibrate_preferences(base, np.exp(log_p))
+        s = State(
+            t=0,
+            stock=stock,
+            mix=np.zeros((n_slots, G, C)),
+            log_p=log_p,
+            p_exp=np.exp(log_p),
+            paid=np.zeros(n_slots),
+            expected_paid=np.zeros(n_slots),
+            paid0=np.zeros(n_slots),
+            margin0=np.zeros(n_nodes),
+            plan=np.zeros(n_nodes),
+            activity=np.zeros(n_nodes),
+            capacity_factor=np.ones(n_nodes),
+            demand_factor=np.ones(n_nodes),
+            noise=np.ones(n_nodes),
+            outage_left=np.zeros(n_nodes, dtype=np.int64),
+            in_use=self._initial_in_use(),
+            in_use_mix=np.zeros((n_nodes, G, C)),
+            sales_avg=np.where(is_out, base, 0.0),
+            preference=preference,
+        )
+        self.state = s
+        p_del = self.delivered_cost(Modifiers.neutral(net))
+        w = market.logit_weights(
+            p_del, net.edge_buyer, n_slots, sc.market.theta, preference, np.ones(n_edges, bool)
+        )
+        inclusive = np.bincount(net.edge_buyer, weights=w * p_del, minlength=n_slots)
+        s.paid = np.where(is_out, 0.0, inclusive)
+        s.expected_paid = s.paid.copy()
+        s.paid0 = s.paid.copy()
+        s.margin0 = self.expected_margin(np.arange(n_nodes))
+        bad = net.is_facility & (s.margin0 <= 0) & (net.activity0 > 0)
+        if bad.any():
+            from critmin.sim.world import DataError
+
+            names = [net.node_id[i] for i in np.flatnonzero(bad)[:5]]
+            raise DataError(
+                f"commodities.csv/processes.csv: the 2024 prices give facilities {names} a "
+                "non-positive margin (output value − input cost per unit of activity); expected > 0"
+            )
+        # Plants that ran in 2024 although their margin was below our cash-cost estimate are
+        # taken to have revenue the model does not see (contracts, state support): they idle
+        # only when the margin falls 10% below its 2024 level.
+        self.idle_threshold = np.minimum(net.cash_cost, 0.9 * s.margin0)
+        ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
+        self._input_cost0 = np.bincount(net.slot_node[ins], weights=net.slot_coef[ins] * s.paid0[ins], minlength=n_nodes)
+        value0 = np.bincount(
+            net.slot_node[outs], weights=net.slot_coef[outs] * net.price0[net.slot_commodity[outs]], minlength=n_nodes
+        )
+        self._input_share0 = np.clip(np.divide(self._input_cost0, value0, out=np.zeros(n_nodes), where=value0 > 0), 0, 1)
+        self._initial_mixes(w, base)
+        return s
+
+    def _calibrate_preferences(self, base: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """Seller share parameters so that 2024 requests match 2024 sales at 2024 prices.
+
+        Iterative proportional fitting of one parameter per seller slot (Armington calibration);
+        sellers with no 2024 sales keep a small positive share.
+        """
+        net, theta = self.net, self.cfg.scenario.market.theta
+        n_slots = net.n_slots
+        request = np.where(net.slot_role == INPUT, base, 0.0)
+        target = np.where(net.slot_role == OUTPUT, base, 0.0)
+        p_del = market.delivered_cost(price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport)
+        pref = np.ones(n_slots)
+        active = np.ones(net.edge_seller.size, bool)
+        for _ in range(300):
+            w = market.logit_weights(p_del, net.edge_buyer, n_slots, theta, pref[net.edge_seller], active)
+            asked = np.bincount(net.edge_seller, weights=w * request[net.edge_buyer], minlength=n_slots)
+            ratio = np.divide(target, asked, out=np.ones(n_slots), where=asked > 0)
+            pref = pref * np.where(net.slot_role == OUTPUT, ratio, 1.0)
+            pref = np.clip(pref / pref[pref > 0].max(), 1e-6, 1.0)
+            if np.all(np.abs(ratio[target > 0] - 1) < 1e-10):
+                break
+        return pref[net.edge_seller]
+
+    def _initial_mixes(self, w: np.ndarray, base: np.ndarray) -> None:
+        """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""
+        net, s = self.net, self.state
+        flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]
+        stamp_slot = net.stamp_stage[net.slot_node]
+        mix = origin.stamp(s.mix, np.where(net.slot_role == OUTPUT, stamp_slot, -1), net.slot_country)
+        for _ in range(len(net.stages) + 3):
+            inflow = origin.weighted_by_group(mix[net.edge_seller], net.edge_buyer, flow, net.n_slots)
+            mix = np.where((net.slot_role == INPUT)[:, None, None], inflow, mix)
+            node_mix = self._input_mix_per_node(mix, base)
+            out_mix = origin.stamp(node_mix[net.slot_node], stamp_slot, net.slot_country)
+            mix = np.where((net.slot_role == OUTPUT)[:, None, None], out_mix, mix)
+        s.mix = mix
+        d = self.demand_nodes
+        s.in_use_mix[d] = mix[net.consume_slot[d]]
+        scrap = net.scrap_slot[d]
+        ok = scrap >= 0
+        s.mix[scrap[ok]] = mix[net.consume_slot[d[ok]]]
+
+    def _input_mix_per_node(self, mix: np.ndarray, weight_per_slot: np.ndarray) -> np.ndarray:
+        """Mass-weighted mix of each node's input slots (what its outputs inherit)."""
+        net = self.net
+        inputs = np.flatnonzero(net.slot_role == INPUT)
+        return origin.weighted_by_group(mix[inputs], net.slot_node[inputs], weight_per_slot[inputs], len(net.node_id))
+
+    # ------------------------------------------------------------------ helpers
+    def prices(self) -> np.ndarray:
+        return np.exp(self.state.log_p)
+
+    def slot_market(self) -> np.ndarray:
+        return self.net.market_index(self.net.slot_commodity, self.net.slot_country)
+
+    def delivered_cost(self, mods: Modifiers) -> np.ndarray:
+        """Delivered cost per edge at current seller prices (policy wedges join in issue 3)."""
+        net = self.net
+        p_origin = np.exp(self.state.log_p)[self.slot_market()[net.edge_seller]]
+        return market.delivered_cost(p_origin, net.edge_transport)
+
+    def expected_margin(self, nodes: np.ndarray) -> np.ndarray:
+        """Expected output value minus expected input cost per unit of activity, per node."""
+        net, s = self.net, self.state
+        price = np.where(net.slot_role == OUTPUT, s.p_exp[self.slot_market()], -s.expected_paid)
+        value = np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+        return value[nodes]
+
+    def activity_to_order(self, nodes: np.ndarray) -> np.ndarray:
+        """Activity that meets expected sales and closes a share of the finished-stock gap.
+
+        Per output slot the need is ``sales + (cover·sales − stock)/adjust`` tonnes; a node's
+        activity is the value-weighted mean over its main (non-scrap) outputs of need/coefficient.
+        """
+        net, s, sc = self.net, self.state, self.cfg.scenario
+        outs = (net.slot_role == OUTPUT) & self._main_output
+        sales = s.sales_avg
+        need = np.maximum(sales + (sc.market.cover_target_months * sales - s.stock) / sc.producers.stock_adjust_months, 0.0)
+        weight = np.where(outs, net.slot_coef * s.p_exp[self.slot_market()], 0.0)
+        per_activity = np.divide(need, net.slot_coef, out=np.zeros_like(need), where=net.slot_coef > 0)
+        n = len(net.node_id)
+        num = np.bincount(net.slot_node, weights=weight * per_activity, minlength=n)
+        den = np.bincount(net.slot_node, weights=weight, minlength=n)
+        return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
+
+    def normal_price(self) -> np.ndarray:
+        """Full-cost anchor per market: the 2024 price with its input-cost share indexed to
+        today's expected input costs (cost pass-through), averaged over the market's sellers."""
+        net, s = self.net, self.state
+        n = len(net.node_id)
+        ins = net.slot_role == INPUT
+        cost_now = np.bincount(net.slot_node[ins], weights=net.slot_coef[ins] * s.expected_paid[ins], minlength=n)
+        cost0 = self._input_cost0
+        index = np.divide(cost_now, cost0, out=np.ones(n), where=cost0 > 0)
+        outs = net.slot_role == OUTPUT
+        share = self._input_share0[net.slot_node[outs]]
+        p0 = net.price0[net.slot_commodity[outs]]
+        norm = p0 * (1.0 - share + share * index[net.slot_node[outs]])
+        w = np.maximum(s.sales_avg[outs], 1e-12)
+        mk = self.slot_market()[outs]
+        m_count = net.n_commodities * net.n_countries
+        num = np.bincount(mk, weights=w * norm, minlength=m_count)
+        den = np.bincount(mk, weights=w, minlength=m_count)
+        return np.divide(num, den, out=np.exp(s.log_p), where=den > 0)
+
+    # ------------------------------------------------------------------ the step
+    def step(self) -> None:
+        """One month: events, decisions, clearing, transformation and consumption, prices, record."""
+        net, s, sc = self.net, self.state, self.cfg.scenario
+        t = s.t
+        rec = self.recorder
+        rec.open_step(s)
+        # 1-2. scenario events and policy state
+        mods = Modifiers.neutral(net)
+        for ev in self.events:
+            if ev.active(t):
+                ev.apply(mods, t)
+        self._random_outages(mods)
+        s.capacity_factor, s.demand_factor = mods.capacity_factor, mods.demand_factor
+        sd = sc.demand.noise_sd
+        s.noise[self.demand_nodes] = np.exp(sd * self.streams["demand_noise"].standard_normal(self.demand_nodes.size) - sd * sd / 2)
+        # 3. decisions, one call per agent type
+        for cls, nodes in self.nodes_by_type.items():
+            cls.decide(self, nodes)
+        request = self._requests()
+        offer = np.where(net.slot_role == OUTPUT, s.stock, 0.0)
+        # 4. market clearing, all commodities at once
+        p_del = self.delivered_cost(mods)
+        res = market.clear(
+            request, offer, net.edge_seller, net.edge_buyer, p_del,
+            theta=sc.market.theta, edge_cap=mods.edge_cap, cap_group=mods.cap_group,
+            group_cap=np.asarray(mods.group_cap, float), preference=s.preference, passes=sc.market.passes,
+        )
+        rec.trade(s, res, p_del)
+        received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
+        origin.mix_in(s.stock, s.mix, net.edge_buyer, res.flow, s.mix[net.edge_seller])
+        s.stock = np.maximum(s.stock - res.sold, 0.0) + received
+        spent = np.bincount(net.edge_buyer, weights=res.flow * p_del, minlength=net.n_slots)
+        s.paid = np.where(received > 0, np.divide(spent, received, out=np.zeros_like(spent), where=received > 0), s.paid)
+        lam = sc.producers.expectation_weight
+        s.expected_paid = lam * s.paid + (1 - lam) * s.expected_paid
+        # 5. transformation, consumption, scrap
+        production, use = self._transform()
+        consumed, desired = self._consume(use)
+        scrap = self._end_of_life(production)
+        s.sales_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.sales_avg + 0.2 * res.sold, 0.0)
+        # prices from unmet requests and stock cover
+        self._update_prices(res)
+        # 7. record
+        rec.close_step(s, production, use, consumed, desired, scrap)
+        s.t += 1
+        if s.t >= self.n_steps:
+            self.running = False
+
+    def _random_outages(self, mods: Modifiers) -> None:
+        p = self.cfg.scenario.producers
+        nodes = self.producer_nodes
+        s = self.state
+        starts = self.streams["outages"].random(nodes.size) < p.outage_rate_per_year / 12
+        s.outage_left[nodes] = np.where((s.outage_left[nodes] == 0) & starts, p.outage_months, s.outage_left[nodes])
+        out = nodes[s.outage_left[nodes] > 0]
+        mods.capacity_factor[out] *= 1 - p.outage_capacity_loss
+        s.outage_left[out] -= 1
+
+    def _requests(self) -> np.ndarray:
+        """Purchase requests per input slot: planned use plus a share of the stock gap."""
+        net, s, sc = self.net, self.state, self.cfg.scenario
+        use = net.slot_coef * s.plan[net.slot_node]
+        is_consume = np.zeros(net.n_slots, bool)
+        is_consume[net.consume_slot[self.demand_nodes]] = True
+        cover = np.where(is_consume, sc.demand.safety_stock_months, sc.producers.input_cover_months)
+        adjust = np.where(is_consume, sc.demand.stock_adjust_months, sc.producers.stock_adjust_months)
+        inputs = net.slot_role == INPUT
+        self._stock_target = np.where(inputs, cover * use, sc.market.cover_target_months * s.sales_avg)
+        return np.where(inputs, stock_request(use, s.stock, cover, adjust), 0.0)
+
+    def _transform(self) -> tuple[np.ndarray, np.ndarray]:
+        """Facilities run at planned activity limited by input stock; returns per-slot production and use."""
+        net, s = self.net, self.state
+        n = len(net.node_id)
+        fac_input = (net.slot_role == INPUT) & net.is_facility[net.slot_node]
+        limit = np.full(n, np.inf)
+        np.minimum.at(limit, net.slot_node[fac_input], s.stock[fac_input] / net.slot_coef[fac_input])
+        x = np.where(net.is_facility, np.minimum(s.plan, limit), 0.0)
+        s.activity = np.where(net.is_facility, x, s.activity)
+        amount = net.slot_coef * x[net.slot_node]
+        use = np.where(fac_input, amount, 0.0)
+        fac_output = (net.slot_role == OUTPUT) & net.is_facility[net.slot_node]
+        production = np.where(fac_output, amount, 0.0)
+        node_mix = self._input_mix_per_node(s.mix, use)
+        out_mix = origin.stamp(node_mix[net.slot_node], net.stamp_stage[net.slot_node], net.slot_country)
+        s.stock = np.maximum(s.stock - use, 0.0)  # clears float dust (~1e-17 t)
+        outs = np.flatnonzero(fac_output & (production > 0))
+        origin.mix_in(s.stock, s.mix, outs, production[outs], out_mix[outs])
+        s.stock = s.stock + production
+        return production, use
+
+    def _consume(self, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Demand centres consume from stock into the in-use stock."""
+        net, s = self.net, self.state
+        d = self.demand_nodes
+        slots = net.consume_slot[d]
+        desired = s.plan[d]
+        consumed = np.minimum(desired, s.stock[slots])
+        s.activity[d] = consumed
+        origin.mix_in(s.in_use, s.in_use_mix, d, consumed, s.mix[slots])
+        s.in_use[d] += consumed
+        s.stock[slots] -= consumed
+        use[slots] += consumed
+        return consumed, desired
+
+    def _end_of_life(self, production: np.ndarray) -> np.ndarray:
+        """In-use stock retires at 1/lifetime per month; the collected share becomes scrap."""
+        net, s = self.net, self.state
+        d = self.demand_nodes
+        eu = net.end_use[d]
+        retired = s.in_use[d] / net.lifetime_months[eu]
+        s.in_use[d] -= retired
+        has = net.scrap_slot[d] >= 0
+        slots = net.scrap_slot[d[has]]
+        collected = retired[has] * net.collection_rate[eu[has]]
+        origin.mix_in(s.stock, s.mix, slots, collected, s.in_use_mix[d[has]])
+        s.stock[slots] += collected
+        production[slots] += collected
+        return retired
+
+    def _update_prices(self, res: market.Clearing) -> None:
+        net, s, sc = self.net, self.state, self.cfg.scenario
+        m_count = net.n_commodities * net.n_countries
+        seller_market = self.slot_market()[net.edge_seller]
+        first = np.bincount(seller_market, weights=res.first_request, minlength=m_count)
+        sold = np.bincount(seller_market, weights=res.flow, minlength=m_count)
+        z = np.divide(np.maximum(first - sold, 0.0), first, out=np.zeros(m_count), where=first > 0)
+        # months of cover: every holder's stock of the commodity in the region (sellers' finished
+        # stock and buyers' input stock) over the sum of their stock targets
+        mk = self.slot_market()
+        stock = np.bincount(mk, weights=s.stock, minlength=m_count)
+        target = np.bincount(mk, weights=self._stock_target, minlength=m_count)
+        has_sellers = np.bincount(mk[net.slot_role == OUTPUT], minlength=m_count) > 0
+        cover = np.divide(stock, target, out=np.ones(m_count), where=target > 0)
+        cover = np.where(has_sellers & (target <= 0) & (stock > 0), 1e6, cover)
+        new = market.update_log_prices(
+            s.log_p, z, cover, kappa=sc.market.kappa, sigma=sc.market.sigma, max_step=sc.market.max_log_step,
+            log_p_norm=np.log(self.normal_price()), rho=sc.market.rho,
+        )
+        s.log_p = np.where(has_sellers, new, s.log_p)
+        lam = sc.producers.expectation_weight
+        s.p_exp = lam * np.exp(s.log_p) + (1 - lam) * s.p_exp
+
+    def run(self) -> None:
+        """Step to the end of the horizon."""
+        while self.running:
+            self.step()

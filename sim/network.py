@@ -1,0 +1,284 @@
+"""The supply graph: built once from world data as a NetworkX DiGraph, compiled to arrays.
+
+Nodes are facilities (mines, refineries, alloy and magnet plants, recyclers) and demand
+centres (one per country × end use × commodity). A DiGraph edge ``u → v`` is a permitted trade
+link; its ``links`` attribute maps each commodity ``u`` may sell to ``v`` onto the link's
+transport cost. Transformation is the node's ``process`` (inputs → outputs with coefficients).
+
+The per-step work never touches the graph: :class:`Network` holds the same structure as flat
+arrays over *slots* (one stock of one commodity at one node) and *edges* (seller slot → buyer
+slot). The graph stays the source of truth for structure, plotting and analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from critmin.sim.world import DataError, World
+
+INPUT, OUTPUT = 0, 1
+
+
+@dataclass
+class Network:
+    """Array form of the supply graph. Index conventions are documented per field."""
+
+    graph: nx.DiGraph
+    countries: list[str]
+    blocs: np.ndarray  # bloc name per country
+    commodities: list[str]
+    commodity_stage: list[str]
+    price0: np.ndarray  # USD/t per commodity (2024 calibration)
+    stages: list[str]  # origin stages traced, in chain order
+    # nodes (facilities first, then demand centres)
+    node_id: list[str]
+    node_country: np.ndarray
+    node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
+    is_facility: np.ndarray
+    capacity: np.ndarray  # activity units per month (0 for demand centres)
+    activity0: np.ndarray  # 2024 activity per month
+    cash_cost: np.ndarray  # USD per activity unit
+    stamp_stage: np.ndarray  # origin stage index stamped by the node's process, -1 for none
+    # demand centres (arrays over nodes; zero/-1 for facilities)
+    demand0: np.ndarray  # t per month in 2024
+    end_use: np.ndarray  # index into end_uses, -1 for facilities
+    end_uses: list[str]
+    lifetime_months: np.ndarray  # per end use
+    collection_rate: np.ndarray  # per end use
+    growth: np.ndarray  # [end use, year offset from start year] demand index
+    growth_years: np.ndarray
+    # slots
+    slot_node: np.ndarray
+    slot_commodity: np.ndarray
+    slot_role: np.ndarray  # INPUT or OUTPUT
+    slot_coef: np.ndarray  # t per activity unit (1 for a demand centre's input)
+    consume_slot: np.ndarray  # per node: its demand slot (demand centres), -1 otherwise
+    scrap_slot: np.ndarray  # per node: output slot of end-of-life scrap, -1 if none
+    # edges
+    edge_seller: np.ndarray  # seller slot
+    edge_buyer: np.ndarray  # buyer slot
+    edge_transport: np.ndarray  # USD/t
+    edge_commodity: np.ndarray
+    edge_from: np.ndarray  # origin country index
+    edge_to: np.ndarray  # destination country index
+
+    @property
+    def n_countries(self) -> int:
+        return len(self.countries)
+
+    @property
+    def n_commodities(self) -> int:
+        return len(self.commodities)
+
+    @property
+    def n_slots(self) -> int:
+        return self.slot_node.size
+
+    @property
+    def slot_country(self) -> np.ndarray:
+        return self.node_country[self.slot_node]
+
+    def market_index(self, commodity: np.ndarray, country: np.ndarray) -> np.ndarray:
+        """Flat index of a (commodity, country) market."""
+        return commodity * self.n_countries + country
+
+    def country_index(self, code: str, where: str) -> int:
+        try:
+            return self.countries.index(code)
+        except ValueError:
+            raise DataError(f"{where}: unknown country {code!r}; expected one of {self.countries}") from None
+
+    def commodity_index(self, name: str, where: str) -> int:
+        try:
+            return self.commodities.index(name)
+        except ValueError:
+            raise DataError(
+                f"{where}: unknown commodity {name!r}; expected one of {self.commodities}"
+            ) from None
+
+
+def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
+    """Facilities and demand centres as nodes, permitted trade links as edges."""
+    g = nx.DiGraph(name="supply graph")
+    recipes = {
+        p: {
+            "inputs": dict(zip(r.loc[r.role == "input", "commodity"], r.loc[r.role == "input", "coefficient"])),
+            "outputs": dict(zip(r.loc[r.role == "output", "commodity"], r.loc[r.role == "output", "coefficient"])),
+            "agent": r["agent_type"].iloc[0],
+            "stage": r["origin_stage"].iloc[0],
+        }
+        for p, r in world.processes.groupby("process", sort=False)
+    }
+    for f in world.facilities.itertuples(index=False):
+        rec = recipes[f.process]
+        g.add_node(
+            f.facility, kind="facility", country=f.country, process=f.process, agent=rec["agent"],
+            stage=rec["stage"], inputs=rec["inputs"], outputs=rec["outputs"],
+            capacity_tpa=f.capacity_tpa, output_2024_tpa=f.output_2024_tpa,
+            cash_cost=f.cash_cost_usd_per_t, name=f.name,
+        )
+    scrap_of = _scrap_commodities(world)
+    for d in world.demand.itertuples(index=False):
+        node = f"demand:{d.country}:{d.end_use}:{d.commodity}"
+        scrap = scrap_of.get(d.commodity)
+        g.add_node(
+            node, kind="demand", country=d.country, process="consume", agent="Manufacturer",
+            stage="", inputs={d.commodity: 1.0}, outputs={scrap: 1.0} if scrap else {},
+            end_use=d.end_use, demand_2024_t=d.demand_2024_t, name=node,
+        )
+    transport = dict(zip(world.commodities["commodity"], world.commodities["transport_usd_per_t"]))
+    sellers: dict[str, list[str]] = {}
+    buyers: dict[str, list[str]] = {}
+    for n, a in g.nodes(data=True):
+        for c in a["outputs"]:
+            sellers.setdefault(c, []).append(n)
+        for c in a["inputs"]:
+            buyers.setdefault(c, []).append(n)
+    for c, bs in buyers.items():
+        for b in bs:
+            cands = [s for s in sellers.get(c, []) if s != b]
+            cost = [0.0 if g.nodes[s]["country"] == g.nodes[b]["country"] else transport[c] for s in cands]
+            if max_suppliers is not None and len(cands) > max_suppliers:
+                order = np.argsort(np.asarray(cost), kind="stable")[:max_suppliers]
+                cands = [cands[i] for i in order]
+                cost = [cost[i] for i in order]
+            for s, t in zip(cands, cost):
+                if g.has_edge(s, b):
+                    g.edges[s, b]["links"][c] = t
+                else:
+                    g.add_edge(s, b, links={c: t})
+    return g
+
+
+def _scrap_commodities(world: World) -> dict[str, str]:
+    """Map each consumed commodity to its mineral's scrap commodity (if the mineral has one)."""
+    com = world.commodities
+    scrap = com[com["stage"] == "scrap"]
+    per_mineral = scrap.groupby("mineral")["commodity"].apply(list)
+    out = {}
+    for mineral, names in per_mineral.items():
+        if len(names) > 1:
+            raise DataError(f"commodities.csv: mineral {mineral!r} has several scrap commodities {names}")
+        for c in com.loc[(com["mineral"] == mineral) & (com["stage"] != "scrap"), "commodity"]:
+            out[c] = names[0]
+    return out
+
+
+def compile_network(world: World, start_year: int, max_suppliers: int | None = None) -> Network:
+    """Build the graph and flatten it to arrays for the per-step market work."""
+    g = build_graph(world, max_suppliers)
+    countries = world.countries["country"].tolist()
+    cidx = {c: i for i, c in enumerate(countries)}
+    commodities = world.commodities["commodity"].tolist()
+    kidx = {c: i for i, c in enumerate(commodities)}
+    stages = world.origin_stages
+    end_uses = world.end_uses["end_use"].tolist()
+    eidx = {e: i for i, e in enumerate(end_uses)}
+
+    nodes = list(g.nodes)
+    nidx = {n: i for i, n in enumerate(nodes)}
+    attrs = [g.nodes[n] for n in nodes]
+    is_fac = np.array([a["kind"] == "facility" for a in attrs])
+    slot_node, slot_com, slot_role, slot_coef = [], [], [], []
+    slot_of: dict[tuple[str, str, int], int] = {}
+    consume_slot = np.full(len(nodes), -1)
+    scrap_slot = np.full(len(nodes), -1)
+    for i, a in enumerate(attrs):
+        for role, recipe in ((INPUT, a["inputs"]), (OUTPUT, a["outputs"])):
+            for c, coef in recipe.items():
+                slot_of[(nodes[i], c, role)] = len(slot_node)
+                slot_node.append(i)
+                slot_com.append(kidx[c])
+                slot_role.append(role)
+                slot_coef.append(float(coef))
+        if a["kind"] == "demand":
+            consume_slot[i] = slot_of[(nodes[i], next(iter(a["inputs"])), INPUT)]
+            if a["outputs"]:
+                scrap_slot[i] = slot_of[(nodes[i], next(iter(a["outputs"])), OUTPUT)]
+    e_s, e_b, e_t, e_c = [], [], [], []
+    for u, v, links in g.edges(data="links"):
+        for c, t in links.items():
+            e_s.append(slot_of[(u, c, OUTPUT)])
+            e_b.append(slot_of[(v, c, INPUT)])
+            e_t.append(t)
+            e_c.append(kidx[c])
+    node_country = np.array([cidx[a["country"]] for a in attrs], dtype=np.int64)
+    slot_node_a = np.array(slot_node, dtype=np.int64)
+    e_s_a = np.array(e_s, dtype=np.int64)
+    e_b_a = np.array(e_b, dtype=np.int64)
+    growth_years = np.array(sorted(world.growth["year"].astype(int).unique()))
+    growth = np.ones((len(end_uses), growth_years.size))
+    for r in world.growth.itertuples(index=False):
+        growth[eidx[r.end_use], np.searchsorted(growth_years, int(r.year))] = r.index
+    if start_year < growth_years[0]:
+        raise DataError(f"demand_growth.csv: starts in {growth_years[0]}, after the run start {start_year}")
+    eu = world.end_uses.set_index("end_use")
+    return Network(
+        graph=g,
+        countries=countries,
+        blocs=world.countries["bloc"].to_numpy(),
+        commodities=commodities,
+        commodity_stage=world.commodities["stage"].tolist(),
+        price0=world.commodities["price_2024_usd_per_t"].to_numpy(float),
+        stages=stages,
+        node_id=nodes,
+        node_country=node_country,
+        node_agent=[a["agent"] for a in attrs],
+        is_facility=is_fac,
+        capacity=np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
+        activity0=np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
+        cash_cost=np.array([a.get("cash_cost", 0.0) for a in attrs]),
+        stamp_stage=np.array([stages.index(a["stage"]) if a["stage"] in stages else -1 for a in attrs]),
+        demand0=np.array([a.get("demand_2024_t", 0.0) / 12 for a in attrs]),
+        end_use=np.array([eidx[a["end_use"]] if "end_use" in a else -1 for a in attrs]),
+        end_uses=end_uses,
+        lifetime_months=eu.loc[end_uses, "lifetime_years"].to_numpy(float) * 12,
+        collection_rate=eu.loc[end_uses, "collection_rate_2024"].to_numpy(float),
+        growth=growth,
+        growth_years=growth_years,
+        slot_node=slot_node_a,
+        slot_commodity=np.array(slot_com, dtype=np.int64),
+        slot_role=np.array(slot_role, dtype=np.int64),
+        slot_coef=np.array(slot_coef),
+        consume_slot=consume_slot,
+        scrap_slot=scrap_slot,
+        edge_seller=e_s_a,
+        edge_buyer=e_b_a,
+        edge_transport=np.array(e_t, dtype=float),
+        edge_commodity=np.array(e_c, dtype=np.int64),
+        edge_from=node_country[slot_node_a[e_s_a]] if e_s else np.zeros(0, np.int64),
+        edge_to=node_country[slot_node_a[e_b_a]] if e_b else np.zeros(0, np.int64),
+    )
+
+
+def chain_graph(world: World) -> nx.DiGraph:
+    """Commodity-level chain (mine → refine → metal → magnet → end use), for display."""
+    g = nx.DiGraph()
+    for p, rows in world.processes.groupby("process", sort=False):
+        ins = rows.loc[rows.role == "input", "commodity"]
+        outs = rows.loc[rows.role == "output", "commodity"]
+        for o in outs:
+            g.add_node(o)
+            for i in ins:
+                g.add_edge(i, o, process=p)
+    for d in world.demand[["commodity", "end_use"]].drop_duplicates().itertuples(index=False):
+        g.add_edge(d.commodity, f"end use: {d.end_use}", process="consume")
+    return g
+
+
+def edges_frame(net: Network) -> pd.DataFrame:
+    """Edges as a table (for inspection and tests)."""
+    return pd.DataFrame(
+        {
+            "seller": [net.node_id[i] for i in net.slot_node[net.edge_seller]],
+            "buyer": [net.node_id[i] for i in net.slot_node[net.edge_buyer]],
+            "commodity": [net.commodities[i] for i in net.edge_commodity],
+            "origin": [net.countries[i] for i in net.edge_from],
+            "destination": [net.countries[i] for i in net.edge_to],
+            "transport_usd_per_t": net.edge_transport,
+        }
+    )

@@ -1,0 +1,203 @@
+"""Columnar recorder: preallocated arrays per step, turned into tidy tables at the end.
+
+Mesa's agent-level DataCollector would deep-copy per agent; here each step adds a few
+``bincount`` results per market (commodity × country), per facility and per trade pair.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from critmin.sim import origin
+from critmin.sim.network import OUTPUT
+
+if TYPE_CHECKING:
+    from critmin.sim.market import Clearing
+    from critmin.sim.model import CritminModel, State
+
+MARKET_VARS = (
+    "price",  # seller (FOB) price in the region's market, USD/t
+    "buyer_price",  # flow-weighted delivered price paid by the region's buyers, USD/t
+    "production",
+    "use",  # input use by processes plus final consumption
+    "consumption",  # final consumption by manufacturers
+    "demand",  # manufacturers' desired consumption
+    "unmet_demand",  # desired − consumed
+    "imports",
+    "exports",
+    "stock_open",
+    "stock",  # closing stock (all holders)
+    "in_use",  # in-use stock (end uses)
+    "scrap_retired",  # products retired from use this month (t of product)
+)
+
+
+class Recorder:
+    """Observes a :class:`~critmin.sim.model.CritminModel`; never changes it."""
+
+    def __init__(self, model: CritminModel) -> None:
+        self.model = model
+        net = model.net
+        T, M = model.n_steps, net.n_commodities * net.n_countries
+        self.data = {v: np.full((T, M), np.nan if "price" in v else 0.0) for v in MARKET_VARS}
+        self.activity = np.zeros((T, len(net.node_id)))
+        key = (net.edge_commodity * net.n_countries + net.edge_from) * net.n_countries + net.edge_to
+        self.pair_keys, self.edge_pair = np.unique(key, return_inverse=True)
+        P, G, C = self.pair_keys.size, len(net.stages), net.n_countries
+        self.pair_tonnes = np.zeros((T, P))
+        self.pair_value = np.zeros((T, P))
+        self.pair_mix = np.zeros((T, P, G, C), dtype=np.float32)
+        self._slot_market = model.slot_market()
+        self._M = M
+
+    def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
+        return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
+
+    def open_step(self, s: State) -> None:
+        self.data["stock_open"][s.t] = self._by_market(s.stock)
+
+    def trade(self, s: State, res: Clearing, p_del: np.ndarray) -> None:
+        """Record shipments with the origin mix they carry (called right after clearing)."""
+        net, t = self.model.net, s.t
+        P = self.pair_keys.size
+        self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
+        self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
+        moved = res.flow > 0
+        if moved.any():
+            self.pair_mix[t] = origin.weighted_by_group(
+                s.mix[net.edge_seller[moved]], self.edge_pair[moved], res.flow[moved], P
+            )
+        M, C = self._M, net.n_countries
+        cross = net.edge_from != net.edge_to
+        exp_m = net.edge_commodity * C + net.edge_from
+        imp_m = net.edge_commodity * C + net.edge_to
+        self.data["exports"][t] = np.bincount(exp_m[cross], weights=res.flow[cross], minlength=M)
+        self.data["imports"][t] = np.bincount(imp_m[cross], weights=res.flow[cross], minlength=M)
+        paid = np.bincount(imp_m, weights=res.flow * p_del, minlength=M)
+        got = np.bincount(imp_m, weights=res.flow, minlength=M)
+        self.data["buyer_price"][t] = np.where(got > 0, paid / np.where(got > 0, got, 1.0), np.nan)
+
+    def close_step(
+        self,
+        s: State,
+        production: np.ndarray,
+        use: np.ndarray,
+        consumed: np.ndarray,
+        desired: np.ndarray,
+        retired: np.ndarray,
+    ) -> None:
+        net, t, d = self.model.net, s.t, self.model.demand_nodes
+        M = self._M
+        has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
+        self.data["price"][t] = np.where(has_sellers, np.exp(s.log_p), np.nan)
+        self.data["production"][t] = self._by_market(production)
+        self.data["use"][t] = self._by_market(use)
+        self.data["stock"][t] = self._by_market(s.stock)
+        dm = self._slot_market[net.consume_slot[d]]
+        self.data["consumption"][t] = np.bincount(dm, weights=consumed, minlength=M)
+        self.data["demand"][t] = np.bincount(dm, weights=desired, minlength=M)
+        self.data["unmet_demand"][t] = self.data["demand"][t] - self.data["consumption"][t]
+        self.data["in_use"][t] = np.bincount(dm, weights=s.in_use[d], minlength=M)
+        self.data["scrap_retired"][t] = np.bincount(dm, weights=retired, minlength=M)
+        self.activity[t] = s.activity
+
+    # ------------------------------------------------------------------ checks and tables
+    def mass_balance_errors(self) -> np.ndarray:
+        """Relative error of open + production + imports = close + use + exports, per step × market.
+
+        Independent records: stocks are summed from holders, production and use come from
+        transformation and consumption, imports and exports from cleared edge flows.
+        """
+        d = self.data
+        lhs = d["stock_open"] + d["production"] + d["imports"]
+        rhs = d["stock"] + d["use"] + d["exports"]
+        scale = np.maximum(np.maximum(lhs, rhs), 1e-9 * max(lhs.max(), 1.0))
+        return np.abs(lhs - rhs) / scale
+
+    def months(self) -> pd.DatetimeIndex:
+        y, m = self.model.start
+        return pd.date_range(f"{y}-{m:02d}-01", periods=self.model.state.t, freq="MS")
+
+    def timeseries(self) -> pd.DataFrame:
+        """Tidy table: month, commodity, region, variable, value (regions = countries + WORLD)."""
+        net = self.model.net
+        T = self.model.state.t
+        months = self.months()
+        K, C = net.n_commodities, net.n_countries
+        frames = []
+        for var, arr in self.data.items():
+            if var == "stock_open":
+                continue
+            a = arr[:T].reshape(T, K, C)
+            frames.append(_tidy(a, months, net.commodities, net.countries, var))
+            if "price" not in var:
+                frames.append(_tidy(a.sum(axis=2, keepdims=True), months, net.commodities, ["WORLD"], var))
+        world_price = self._world_price(T)
+        frames.append(_tidy(world_price[:, :, None], months, net.commodities, ["WORLD"], "price"))
+        out = pd.concat(frames, ignore_index=True)
+        keep = out["value"].notna() & ((out["value"] != 0) | out["variable"].isin(["price", "buyer_price"]))
+        out = out[keep].reset_index(drop=True)
+        for col in ("commodity", "region", "variable"):
+            out[col] = out[col].astype("category")
+        return out
+
+    def _world_price(self, T: int) -> np.ndarray:
+        """Sales-weighted average seller price per commodity (production weights where no sales)."""
+        net = self.model.net
+        K, C = net.n_commodities, net.n_countries
+        p = self.data["price"][:T].reshape(T, K, C)
+        w = (self.data["production"][:T]).reshape(T, K, C)
+        w = np.where(np.isnan(p), 0.0, w)
+        has = np.where(np.isnan(p), 0.0, 1.0)
+        w = np.where(w.sum(axis=2, keepdims=True) > 0, w, has)
+        return np.nansum(np.nan_to_num(p) * w, axis=2) / np.maximum(w.sum(axis=2), 1e-300)
+
+    def flows(self) -> pd.DataFrame:
+        """Trade by month, commodity, origin and destination country, with the origin mix."""
+        net = self.model.net
+        T, C = self.model.state.t, net.n_countries
+        keys = self.pair_keys
+        com, rest = np.divmod(keys, C * C)
+        frm, to = np.divmod(rest, C)
+        t_idx, p_idx = np.nonzero(self.pair_tonnes[:T] > 0)
+        months = self.months()
+        out = pd.DataFrame(
+            {
+                "month": months[t_idx],
+                "commodity": pd.Categorical.from_codes(com[p_idx], net.commodities),
+                "origin": pd.Categorical.from_codes(frm[p_idx], net.countries),
+                "destination": pd.Categorical.from_codes(to[p_idx], net.countries),
+                "tonnes": self.pair_tonnes[t_idx, p_idx],
+                "value_usd": self.pair_value[t_idx, p_idx],
+            }
+        )
+        mix = self.pair_mix[t_idx, p_idx]  # rows × stages × countries
+        cols = {}
+        for g, stage in enumerate(net.stages):
+            for c, country in enumerate(net.countries):
+                col = mix[:, g, c]
+                if col.any():
+                    cols[f"{stage}_origin_{country}"] = col.astype(float)
+        return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+
+    def facility_activity(self) -> pd.DataFrame:
+        net = self.model.net
+        T = self.model.state.t
+        fac = np.flatnonzero(net.is_facility)
+        return pd.DataFrame(self.activity[:T, fac], index=self.months(), columns=[net.node_id[i] for i in fac])
+
+
+def _tidy(a: np.ndarray, months: pd.DatetimeIndex, commodities: list, regions: list, var: str) -> pd.DataFrame:
+    T, K, R = a.shape
+    return pd.DataFrame(
+        {
+            "month": np.repeat(months, K * R),
+            "commodity": np.tile(np.repeat(commodities, R), T),
+            "region": np.tile(regions, T * K),
+            "variable": var,
+            "value": a.reshape(-1),
+        }
+    )

@@ -1,0 +1,177 @@
+"""Run the model end to end: compose the config, simulate, summarise, write the run directory.
+
+``simulate(overrides)`` is the notebook API; ``critmin run`` (experiments/cli.py) is the same
+call behind Hydra's command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from critmin.sim.config import RunConfig
+from critmin.sim.model import CritminModel
+from critmin.sim.world import DataError
+
+ConfigStore.instance().store(name="base_config", node=RunConfig)
+
+
+def config_dir() -> Path:
+    import critmin.configs
+
+    return Path(critmin.configs.__file__).parent
+
+
+def load_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``configs/config.yaml`` with Hydra overrides (``key=value`` strings)."""
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides or []))
+    except Exception as exc:  # Hydra/OmegaConf raise several types; name the config in one
+        raise DataError(f"configs/ (overrides {list(overrides or [])}): {exc}") from exc
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the source tree, when there is one."""
+    from critmin import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.CalledProcessError):
+        return __version__
+
+
+def run_id(cfg: DictConfig) -> str:
+    """Stable id from the resolved config (includes the seed): same config → same folder."""
+    text = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@dataclass
+class Result:
+    """Tables and headline figures of one run."""
+
+    timeseries: pd.DataFrame
+    flows: pd.DataFrame
+    facility_activity: pd.DataFrame
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    model: CritminModel | None = field(default=None, repr=False)
+
+    def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
+        """One monthly series, indexed by month."""
+        ts = self.timeseries
+        sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity) & (ts["region"] == region)]
+        return sel.set_index("month")["value"].astype(float)
+
+    def write(self, outdir: Path, plots: bool = True, flows: bool = True) -> Path:
+        """Write timeseries/flows Parquet, summary.json, manifest.yaml and plots/ to ``outdir``."""
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        self.timeseries.to_parquet(outdir / "timeseries.parquet", index=False)
+        if flows:
+            self.flows.to_parquet(outdir / "flows.parquet", index=False)
+        (outdir / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
+        (outdir / "manifest.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
+        if plots:
+            from critmin.sim.plots import write_plots
+
+            write_plots(self, outdir / "plots")
+        return outdir
+
+
+def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
+    """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
+    cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    model = CritminModel(cfg)
+    model.run()
+    return collect(model, cfg, keep_model)
+
+
+def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> Result:
+    rec = model.recorder
+    ts = rec.timeseries()
+    errors = rec.mass_balance_errors()[: model.state.t]
+    summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
+    manifest = {
+        "run_id": run_id(cfg),
+        "seed": int(model.seed),
+        "code_version": code_version(),
+        "input_data_sha256": dict(sorted(model.world.files.items())),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    return Result(ts, rec.flows(), rec.facility_activity(), summary, manifest, model if keep_model else None)
+
+
+def production_shares(ts: pd.DataFrame, year: int) -> dict[str, dict[str, float]]:
+    """Share of each country in a commodity's production over one year (top five)."""
+    sel = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD") & (ts["month"].dt.year == year)]
+    out: dict[str, dict[str, float]] = {}
+    for com, g in sel.groupby("commodity", observed=True):
+        by = g.groupby("region", observed=True)["value"].sum()
+        by = by[by > 0] / by.sum()
+        out[str(com)] = {str(k): round(float(v), 4) for k, v in by.sort_values(ascending=False).head(5).items()}
+    return out
+
+
+def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[str, Any]:
+    """Headline figures of a run for summary.json."""
+    net = model.net
+    world = ts[ts["region"] == "WORLD"]
+    years = sorted(ts["month"].dt.year.unique().tolist())
+    price = world[world["variable"] == "price"].copy()
+    price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(float)
+    by_year = price.groupby([price["month"].dt.year, "commodity"], observed=True)["value"].mean().unstack()
+    final = world[world["variable"].isin(["demand", "unmet_demand"])]
+    fy = final.groupby([final["month"].dt.year, "variable"], observed=True)["value"].sum().unstack()
+    summary: dict[str, Any] = {
+        "scenario": model.cfg.scenario.name,
+        "policy": model.cfg.policy.name,
+        "shock": model.cfg.shock.name,
+        "seed": int(model.seed),
+        "start": f"{model.start[0]}-{model.start[1]:02d}",
+        "months": int(model.state.t),
+        "mass_balance_max_rel_error": mb_error,
+        "price_usd_per_t_2024_calibration": dict(zip(net.commodities, map(float, net.price0))),
+        "price_ratio_to_2024_calibration": {
+            str(c): {"min": round(float(g["ratio"].min()), 4), "max": round(float(g["ratio"].max()), 4)}
+            for c, g in price.groupby("commodity", observed=True)
+        },
+        "world_price_usd_per_t_by_year": {
+            str(c): {int(y): round(float(v), 1) for y, v in by_year[c].items()} for c in by_year.columns
+        },
+        "production_share_by_country": {int(y): production_shares(ts, y) for y in (years[0], 2030, years[-1]) if y in years},
+        "final_demand_t_by_year": {int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()},
+        "unmet_final_demand_share_by_year": {
+            int(y): round(float(np.nan_to_num(fy.loc[y].get("unmet_demand", 0.0)) / fy.loc[y]["demand"]), 5)
+            for y in fy.index
+        },
+    }
+    if not np.isfinite(mb_error):
+        raise RuntimeError("mass balance error is not finite")
+    return summary
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """``<output_root>/<experiment>/<scenario>-<policy>-<shock>-seed<seed>-<run_id>``."""
+    name = f"{cfg.scenario.name}-{cfg.policy.name}-{cfg.shock.name}-seed{cfg.seed}-{run_id(cfg)}"
+    return Path(cfg.output_root) / cfg.experiment.name / name

@@ -1,0 +1,263 @@
+"""World data: load the CSV files of one chain, validate them, and hold them as tables.
+
+Each file's schema is declared once in :data:`SCHEMAS` (column, kind, rule). Validation
+fails before any run starts, naming the file, the row's key, the column and what was
+expected. Nothing in this module is specific to a mineral.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BLOCS = ("g7", "partner", "other")
+ROLES = ("input", "output")
+AGENT_TYPES = ("Miner", "Refiner", "Recycler")
+STAGES = ("mine", "refining", "metal", "magnet", "scrap", "product")
+
+
+class DataError(ValueError):
+    """A data file or config value is not what the model expects."""
+
+
+# column -> (kind, rule); kinds: str, float; rules: "required", ">=0", ">0", "[0,1]", or a tuple
+# of allowed values. A column missing from a file is an error; extra columns are kept.
+SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
+    "countries.csv": {
+        "country": ("str", "required"),
+        "name": ("str", "required"),
+        "bloc": ("str", BLOCS),
+        "source": ("str", "required"),
+    },
+    "commodities.csv": {
+        "commodity": ("str", "required"),
+        "mineral": ("str", "required"),
+        "stage": ("str", STAGES),
+        "unit": ("str", "required"),
+        "price_2024_usd_per_t": ("float", ">0"),
+        "price_source": ("str", "required"),
+        "transport_usd_per_t": ("float", ">=0"),
+        "transport_source": ("str", "required"),
+    },
+    "processes.csv": {
+        "process": ("str", "required"),
+        "agent_type": ("str", AGENT_TYPES),
+        "origin_stage": ("str", "required"),
+        "commodity": ("str", "required"),
+        "role": ("str", ROLES),
+        "coefficient": ("float", ">0"),
+        "source": ("str", "required"),
+    },
+    "facilities.csv": {
+        "facility": ("str", "required"),
+        "name": ("str", "required"),
+        "country": ("str", "required"),
+        "process": ("str", "required"),
+        "capacity_tpa": ("float", ">=0"),
+        "output_2024_tpa": ("float", ">=0"),
+        "cash_cost_usd_per_t": ("float", ">=0"),
+        "source": ("str", "required"),
+    },
+    "demand.csv": {
+        "country": ("str", "required"),
+        "end_use": ("str", "required"),
+        "commodity": ("str", "required"),
+        "demand_2024_t": ("float", ">=0"),
+        "source": ("str", "required"),
+    },
+    "end_uses.csv": {
+        "end_use": ("str", "required"),
+        "lifetime_years": ("float", ">0"),
+        "collection_rate_2024": ("float", "[0,1]"),
+    },
+    "demand_growth.csv": {
+        "end_use": ("str", "required"),
+        "year": ("float", ">0"),
+        "index": ("float", ">0"),
+        "source": ("str", "required"),
+    },
+}
+
+KEYS = {
+    "countries.csv": ["country"],
+    "commodities.csv": ["commodity"],
+    "processes.csv": ["process", "commodity"],
+    "facilities.csv": ["facility"],
+    "demand.csv": ["country", "end_use", "commodity"],
+    "end_uses.csv": ["end_use"],
+    "demand_growth.csv": ["end_use", "year"],
+}
+
+
+@dataclass
+class World:
+    """Validated tables of one world (one or more chains)."""
+
+    countries: pd.DataFrame
+    commodities: pd.DataFrame
+    processes: pd.DataFrame
+    facilities: pd.DataFrame
+    demand: pd.DataFrame
+    end_uses: pd.DataFrame
+    growth: pd.DataFrame
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+
+    @property
+    def origin_stages(self) -> list[str]:
+        """Stages stamped on material by processes, in chain order."""
+        order = {s: i for i, s in enumerate(STAGES)}
+        stages = self.processes["origin_stage"].unique().tolist()
+        return sorted(stages, key=lambda s: (order.get(s, len(order)), s))
+
+
+def _row_key(df: pd.DataFrame, i: int, name: str) -> str:
+    cols = [c for c in KEYS[name] if c in df.columns]
+    return ", ".join(f"{c}={df.iloc[i][c]}" for c in cols) or f"row {i + 2}"
+
+
+def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
+    schema = SCHEMAS[name]
+    missing = [c for c in schema if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected columns {list(schema)}")
+    df = df.copy()
+    for col, (kind, rule) in schema.items():
+        if kind == "float":
+            values = pd.to_numeric(df[col], errors="coerce")
+            bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+            if rule == ">=0":
+                bad |= values < 0
+            elif rule == ">0":
+                bad |= values <= 0
+            elif rule == "[0,1]":
+                bad |= (values < 0) | (values > 1)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(
+                    f"{path}: row {i + 2} ({_row_key(df, i, name)}) column '{col}': expected a "
+                    f"number {rule}, got {df.iloc[i][col]!r}"
+                )
+            df[col] = values.astype(float)
+        else:
+            text = df[col].fillna("").astype(str).str.strip()
+            if isinstance(rule, tuple):
+                bad = ~text.isin(rule)
+                expected = f"one of {list(rule)}"
+            else:
+                bad = text == ""
+                expected = "a non-empty value"
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(
+                    f"{path}: row {i + 2} ({_row_key(df, i, name)}) column '{col}': expected "
+                    f"{expected}, got {df.iloc[i][col]!r}"
+                )
+            df[col] = text
+    dup = df.duplicated(KEYS[name])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{path}: duplicate key ({_row_key(df, i, name)}) at row {i + 2}")
+    return df
+
+
+def _check_refs(
+    df: pd.DataFrame, col: str, allowed: set[str], path: Path, name: str, what: str
+) -> None:
+    bad = ~df[col].isin(allowed)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{path}: row {i + 2} ({_row_key(df, i, name)}) column '{col}': unknown {what} "
+            f"{df.iloc[i][col]!r}; expected one of {sorted(allowed)}"
+        )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> World:
+    """Read and validate every file of a chain's data directory."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory not found")
+    tables: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    for name in SCHEMAS:
+        path = data_dir / name
+        if not path.is_file():
+            raise DataError(f"{path}: file missing; every world needs {list(SCHEMAS)}")
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None)
+        except Exception as exc:  # pandas raises several parser errors
+            raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
+        tables[name] = _check_table(raw, name, path)
+        files[f"{data_dir.name}/{name}"] = sha256(path)
+    world = World(
+        countries=tables["countries.csv"],
+        commodities=tables["commodities.csv"],
+        processes=tables["processes.csv"],
+        facilities=tables["facilities.csv"],
+        demand=tables["demand.csv"],
+        end_uses=tables["end_uses.csv"],
+        growth=tables["demand_growth.csv"],
+        files=files,
+    )
+    validate_world(world, data_dir)
+    if bloc_overrides:
+        apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
+    return world
+
+
+def apply_bloc_overrides(world: World, overrides: dict[str, str], source: str) -> None:
+    known = set(world.countries["country"])
+    for country, bloc in overrides.items():
+        if country not in known:
+            raise DataError(f"{source}: unknown country {country!r}; expected one of {sorted(known)}")
+        if bloc not in BLOCS:
+            raise DataError(f"{source}.{country}: expected one of {list(BLOCS)}, got {bloc!r}")
+        world.countries.loc[world.countries["country"] == country, "bloc"] = bloc
+
+
+def validate_world(world: World, data_dir: Path) -> None:
+    """Cross-file checks: every reference resolves and every process is well formed."""
+    d = Path(data_dir)
+    countries = set(world.countries["country"])
+    commodities = set(world.commodities["commodity"])
+    processes = set(world.processes["process"])
+    end_uses = set(world.end_uses["end_use"])
+    _check_refs(world.processes, "commodity", commodities, d / "processes.csv", "processes.csv", "commodity")
+    _check_refs(world.facilities, "country", countries, d / "facilities.csv", "facilities.csv", "country")
+    _check_refs(world.facilities, "process", processes, d / "facilities.csv", "facilities.csv", "process")
+    _check_refs(world.demand, "country", countries, d / "demand.csv", "demand.csv", "country")
+    _check_refs(world.demand, "commodity", commodities, d / "demand.csv", "demand.csv", "commodity")
+    _check_refs(world.demand, "end_use", end_uses, d / "demand.csv", "demand.csv", "end use")
+    _check_refs(world.growth, "end_use", end_uses, d / "demand_growth.csv", "demand_growth.csv", "end use")
+    for proc, rows in world.processes.groupby("process", sort=False):
+        if (rows["role"] == "output").sum() == 0:
+            raise DataError(f"{d / 'processes.csv'}: process {proc!r} has no output row")
+        for col in ("agent_type", "origin_stage"):
+            if rows[col].nunique() != 1:
+                raise DataError(
+                    f"{d / 'processes.csv'}: process {proc!r} column '{col}': expected one value "
+                    f"on all its rows, got {sorted(rows[col].unique())}"
+                )
+    over = world.facilities["output_2024_tpa"] > world.facilities["capacity_tpa"] * (1 + 1e-9)
+    if over.any():
+        i = int(np.flatnonzero(over.to_numpy())[0])
+        row = world.facilities.iloc[i]
+        raise DataError(
+            f"{d / 'facilities.csv'}: row {i + 2} (facility={row['facility']}) column "
+            f"'output_2024_tpa': expected <= capacity_tpa ({row['capacity_tpa']}), got "
+            f"{row['output_2024_tpa']}"
+        )
+    missing_growth = end_uses - set(world.growth["end_use"])
+    if missing_growth:
+        raise DataError(
+            f"{d / 'demand_growth.csv'}: no rows for end use(s) {sorted(missing_growth)}; every "
+            "end use in end_uses.csv needs a growth path"
+        )
