@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     from critmin.sim.model import CritminModel
 
 
-def desired_use(
-    base: np.ndarray, price: np.ndarray, price0: np.ndarray, elasticity: float
-) -> np.ndarray:
+def desired_use(base: np.ndarray, price: np.ndarray, price0: np.ndarray, elasticity: float) -> np.ndarray:
     """Isoelastic short-run demand ``D = D_base·(p/p0)^(−η)``."""
     ratio = np.divide(price, price0, out=np.ones_like(price), where=price0 > 0)
     return base * np.power(np.maximum(ratio, 1e-9), -elasticity)

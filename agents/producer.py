@@ -77,7 +77,10 @@ class Miner(Producer):
         s, net = model.state, model.net
         price = model.expected_margin(nodes)  # a mine has no modelled inputs: margin = revenue
         x = price_driven_activity(
-            price, s.margin0[nodes], net.activity0[nodes] * Producer.trend(model), Producer.capacity(model, nodes),
+            price,
+            s.margin0[nodes],
+            net.activity0[nodes] * Producer.trend(model),
+            Producer.capacity(model, nodes),
             model.cfg.scenario.producers.supply_elasticity,
         )
         s.plan[nodes] = x * viability(price, model.idle_threshold[nodes])

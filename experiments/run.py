@@ -24,7 +24,11 @@ def run_job(cfg: DictConfig) -> str:
     s = result.summary
     log.info(
         "%s: %d months in %.2fs; mass balance max rel. error %.1e; wrote %s",
-        s["scenario"], s["months"], time.perf_counter() - t0, s["mass_balance_max_rel_error"], out,
+        s["scenario"],
+        s["months"],
+        time.perf_counter() - t0,
+        s["mass_balance_max_rel_error"],
+        out,
     )
     return str(out)
 

@@ -3,7 +3,7 @@
 The dataclasses give types and defaults; :func:`check_config` adds the economic checks
 (signs, ranges, known names) that types cannot express. Every check names the config key and
 what was expected, and runs before the model starts. Parameter meanings, sweep ranges and
-sources live in ``data/parameters.csv``.
+sources are the comments beside each value in ``configs/scenario/ree_2024.yaml``.
 """
 
 from __future__ import annotations
@@ -137,7 +137,9 @@ def check_config(cfg: Any, source: str = "config") -> None:
     start = parse_month(sc.start, "scenario.start")
     end = parse_month(sc.end, "scenario.end")
     if end < start:
-        raise DataError(f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}")
+        raise DataError(
+            f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}"
+        )
     if sc.max_suppliers is not None and sc.max_suppliers < 1:
         raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")
     if cfg.policy.instruments:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from critmin.sim.config import parse_month
 from critmin.sim.network import Network
@@ -177,6 +178,8 @@ def load_events(specs: list, net: Network, start: tuple[int, int], source: str) 
     events = []
     for i, spec in enumerate(specs or []):
         where = f"{source}[{i}]"
+        if isinstance(spec, DictConfig):
+            spec = OmegaConf.to_container(spec, resolve=True)
         if not isinstance(spec, dict):
             raise DataError(f"{where}: expected a mapping with 'type' and 'start', got {spec!r}")
         kind = spec.get("type")

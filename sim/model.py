@@ -37,6 +37,19 @@ from critmin.sim.world import World, load_world
 STREAMS = ("demand_noise", "outages")
 
 
+def price_index(model: CritminModel) -> float:
+    """Mean ratio of seller prices to their 2024 calibration (Mesa DataCollector reporter)."""
+    p = np.exp(model.state.log_p).reshape(model.net.n_commodities, -1)
+    return float(np.mean(p / model.net.price0[:, None]))
+
+
+def unmet_share(model: CritminModel) -> float:
+    """Share of manufacturers' desired use left unmet this step (Mesa DataCollector reporter)."""
+    d = model.demand_nodes
+    want = model.state.plan[d].sum()
+    return float(1.0 - model.state.activity[d].sum() / want) if want > 0 else 0.0
+
+
 @dataclass
 class State:
     """Everything that changes during a run (arrays; see Network for the index conventions)."""
@@ -108,7 +121,9 @@ class CritminModel(mesa.Model):
         )
         self.policies: list = []
         seq = np.random.SeedSequence(seed)
-        self.streams = {name: np.random.default_rng(child) for name, child in zip(STREAMS, seq.spawn(len(STREAMS)))}
+        self.streams = {
+            name: np.random.default_rng(child) for name, child in zip(STREAMS, seq.spawn(len(STREAMS)))
+        }
 
         self.producer_nodes = np.flatnonzero(net.is_facility)
         self.demand_nodes = np.flatnonzero(~net.is_facility)
@@ -119,14 +134,17 @@ class CritminModel(mesa.Model):
             classes[k]: np.array([n for n, a in enumerate(net.node_agent) if a == k], dtype=np.int64)
             for k in dict.fromkeys(net.node_agent)
         }
-        self.governments = {
-            c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)
-        }
+        self.governments = {c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)}
         self._monthly_growth = self._growth_table()
         scrap_stage = np.array([st == "scrap" for st in net.commodity_stage])
         self._main_output = ~scrap_stage[net.slot_commodity]
         self.state = self._initial_state()
         self.recorder = Recorder(self)
+        # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
+        # tables come from the columnar Recorder
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"price_index": price_index, "unmet_share": unmet_share}
+        )
         self.running = True
 
     # ------------------------------------------------------------------ set-up
@@ -220,12 +238,6 @@ class CritminModel(mesa.Model):
         # taken to have revenue the model does not see (contracts, state support): they idle
         # only when the margin falls 10% below its 2024 level.
         self.idle_threshold = np.minimum(net.cash_cost, 0.9 * s.margin0)
-        ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
-        self._input_cost0 = np.bincount(net.slot_node[ins], weights=net.slot_coef[ins] * s.paid0[ins], minlength=n_nodes)
-        value0 = np.bincount(
-            net.slot_node[outs], weights=net.slot_coef[outs] * net.price0[net.slot_commodity[outs]], minlength=n_nodes
-        )
-        self._input_share0 = np.clip(np.divide(self._input_cost0, value0, out=np.zeros(n_nodes), where=value0 > 0), 0, 1)
         self._initial_mixes(w, base)
         return s
 
@@ -239,7 +251,9 @@ class CritminModel(mesa.Model):
         n_slots = net.n_slots
         request = np.where(net.slot_role == INPUT, base, 0.0)
         target = np.where(net.slot_role == OUTPUT, base, 0.0)
-        p_del = market.delivered_cost(price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport)
+        p_del = market.delivered_cost(
+            price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport
+        )
         pref = np.ones(n_slots)
         active = np.ones(net.edge_seller.size, bool)
         for _ in range(300):
@@ -275,7 +289,9 @@ class CritminModel(mesa.Model):
         """Mass-weighted mix of each node's input slots (what its outputs inherit)."""
         net = self.net
         inputs = np.flatnonzero(net.slot_role == INPUT)
-        return origin.weighted_by_group(mix[inputs], net.slot_node[inputs], weight_per_slot[inputs], len(net.node_id))
+        return origin.weighted_by_group(
+            mix[inputs], net.slot_node[inputs], weight_per_slot[inputs], len(net.node_id)
+        )
 
     # ------------------------------------------------------------------ helpers
     def prices(self) -> np.ndarray:
@@ -306,7 +322,9 @@ class CritminModel(mesa.Model):
         net, s, sc = self.net, self.state, self.cfg.scenario
         outs = (net.slot_role == OUTPUT) & self._main_output
         sales = s.sales_avg
-        need = np.maximum(sales + (sc.market.cover_target_months * sales - s.stock) / sc.producers.stock_adjust_months, 0.0)
+        need = np.maximum(
+            sales + (sc.market.cover_target_months * sales - s.stock) / sc.producers.stock_adjust_months, 0.0
+        )
         weight = np.where(outs, net.slot_coef * s.p_exp[self.slot_market()], 0.0)
         per_activity = np.divide(need, net.slot_coef, out=np.zeros_like(need), where=net.slot_coef > 0)
         n = len(net.node_id)
@@ -315,24 +333,12 @@ class CritminModel(mesa.Model):
         return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
 
     def normal_price(self) -> np.ndarray:
-        """Full-cost anchor per market: the 2024 price with its input-cost share indexed to
-        today's expected input costs (cost pass-through), averaged over the market's sellers."""
-        net, s = self.net, self.state
-        n = len(net.node_id)
-        ins = net.slot_role == INPUT
-        cost_now = np.bincount(net.slot_node[ins], weights=net.slot_coef[ins] * s.expected_paid[ins], minlength=n)
-        cost0 = self._input_cost0
-        index = np.divide(cost_now, cost0, out=np.ones(n), where=cost0 > 0)
-        outs = net.slot_role == OUTPUT
-        share = self._input_share0[net.slot_node[outs]]
-        p0 = net.price0[net.slot_commodity[outs]]
-        norm = p0 * (1.0 - share + share * index[net.slot_node[outs]])
-        w = np.maximum(s.sales_avg[outs], 1e-12)
-        mk = self.slot_market()[outs]
-        m_count = net.n_commodities * net.n_countries
-        num = np.bincount(mk, weights=w * norm, minlength=m_count)
-        den = np.bincount(mk, weights=w, minlength=m_count)
-        return np.divide(num, den, out=np.exp(s.log_p), where=den > 0)
+        """Anchor of the slow price pull: the calibrated 2024 price per market.
+
+        A stand-in for producers' full cost until the investment issue models costs; indexing
+        it to current input prices fed a cost-push spiral in tests, so it is left fixed.
+        """
+        return np.repeat(self.net.price0, self.net.n_countries)
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -349,7 +355,9 @@ class CritminModel(mesa.Model):
         self._random_outages(mods)
         s.capacity_factor, s.demand_factor = mods.capacity_factor, mods.demand_factor
         sd = sc.demand.noise_sd
-        s.noise[self.demand_nodes] = np.exp(sd * self.streams["demand_noise"].standard_normal(self.demand_nodes.size) - sd * sd / 2)
+        s.noise[self.demand_nodes] = np.exp(
+            sd * self.streams["demand_noise"].standard_normal(self.demand_nodes.size) - sd * sd / 2
+        )
         # 3. decisions, one call per agent type
         for cls, nodes in self.nodes_by_type.items():
             cls.decide(self, nodes)
@@ -358,16 +366,26 @@ class CritminModel(mesa.Model):
         # 4. market clearing, all commodities at once
         p_del = self.delivered_cost(mods)
         res = market.clear(
-            request, offer, net.edge_seller, net.edge_buyer, p_del,
-            theta=sc.market.theta, edge_cap=mods.edge_cap, cap_group=mods.cap_group,
-            group_cap=np.asarray(mods.group_cap, float), preference=s.preference, passes=sc.market.passes,
+            request,
+            offer,
+            net.edge_seller,
+            net.edge_buyer,
+            p_del,
+            theta=sc.market.theta,
+            edge_cap=mods.edge_cap,
+            cap_group=mods.cap_group,
+            group_cap=np.asarray(mods.group_cap, float),
+            preference=s.preference,
+            passes=sc.market.passes,
         )
         rec.trade(s, res, p_del)
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
         origin.mix_in(s.stock, s.mix, net.edge_buyer, res.flow, s.mix[net.edge_seller])
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
         spent = np.bincount(net.edge_buyer, weights=res.flow * p_del, minlength=net.n_slots)
-        s.paid = np.where(received > 0, np.divide(spent, received, out=np.zeros_like(spent), where=received > 0), s.paid)
+        s.paid = np.where(
+            received > 0, np.divide(spent, received, out=np.zeros_like(spent), where=received > 0), s.paid
+        )
         lam = sc.producers.expectation_weight
         s.expected_paid = lam * s.paid + (1 - lam) * s.expected_paid
         # 5. transformation, consumption, scrap
@@ -379,6 +397,7 @@ class CritminModel(mesa.Model):
         self._update_prices(res)
         # 7. record
         rec.close_step(s, production, use, consumed, desired, scrap)
+        self.datacollector.collect(self)
         s.t += 1
         if s.t >= self.n_steps:
             self.running = False
@@ -388,7 +407,9 @@ class CritminModel(mesa.Model):
         nodes = self.producer_nodes
         s = self.state
         starts = self.streams["outages"].random(nodes.size) < p.outage_rate_per_year / 12
-        s.outage_left[nodes] = np.where((s.outage_left[nodes] == 0) & starts, p.outage_months, s.outage_left[nodes])
+        s.outage_left[nodes] = np.where(
+            (s.outage_left[nodes] == 0) & starts, p.outage_months, s.outage_left[nodes]
+        )
         out = nodes[s.outage_left[nodes] > 0]
         mods.capacity_factor[out] *= 1 - p.outage_capacity_loss
         s.outage_left[out] -= 1
@@ -471,8 +492,14 @@ class CritminModel(mesa.Model):
         cover = np.divide(stock, target, out=np.ones(m_count), where=target > 0)
         cover = np.where(has_sellers & (target <= 0) & (stock > 0), 1e6, cover)
         new = market.update_log_prices(
-            s.log_p, z, cover, kappa=sc.market.kappa, sigma=sc.market.sigma, max_step=sc.market.max_log_step,
-            log_p_norm=np.log(self.normal_price()), rho=sc.market.rho,
+            s.log_p,
+            z,
+            cover,
+            kappa=sc.market.kappa,
+            sigma=sc.market.sigma,
+            max_step=sc.market.max_log_step,
+            log_p_norm=np.log(self.normal_price()),
+            rho=sc.market.rho,
         )
         s.log_p = np.where(has_sellers, new, s.log_p)
         lam = sc.producers.expectation_weight

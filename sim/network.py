@@ -106,8 +106,12 @@ def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
     g = nx.DiGraph(name="supply graph")
     recipes = {
         p: {
-            "inputs": dict(zip(r.loc[r.role == "input", "commodity"], r.loc[r.role == "input", "coefficient"])),
-            "outputs": dict(zip(r.loc[r.role == "output", "commodity"], r.loc[r.role == "output", "coefficient"])),
+            "inputs": dict(
+                zip(r.loc[r.role == "input", "commodity"], r.loc[r.role == "input", "coefficient"])
+            ),
+            "outputs": dict(
+                zip(r.loc[r.role == "output", "commodity"], r.loc[r.role == "output", "coefficient"])
+            ),
             "agent": r["agent_type"].iloc[0],
             "stage": r["origin_stage"].iloc[0],
         }
@@ -116,19 +120,35 @@ def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
     for f in world.facilities.itertuples(index=False):
         rec = recipes[f.process]
         g.add_node(
-            f.facility, kind="facility", country=f.country, process=f.process, agent=rec["agent"],
-            stage=rec["stage"], inputs=rec["inputs"], outputs=rec["outputs"],
-            capacity_tpa=f.capacity_tpa, output_2024_tpa=f.output_2024_tpa,
-            cash_cost=f.cash_cost_usd_per_t, name=f.name,
+            f.facility,
+            kind="facility",
+            country=f.country,
+            process=f.process,
+            agent=rec["agent"],
+            stage=rec["stage"],
+            inputs=rec["inputs"],
+            outputs=rec["outputs"],
+            capacity_tpa=f.capacity_tpa,
+            output_2024_tpa=f.output_2024_tpa,
+            cash_cost=f.cash_cost_usd_per_t,
+            name=f.name,
         )
     scrap_of = _scrap_commodities(world)
     for d in world.demand.itertuples(index=False):
         node = f"demand:{d.country}:{d.end_use}:{d.commodity}"
         scrap = scrap_of.get(d.commodity)
         g.add_node(
-            node, kind="demand", country=d.country, process="consume", agent="Manufacturer",
-            stage="", inputs={d.commodity: 1.0}, outputs={scrap: 1.0} if scrap else {},
-            end_use=d.end_use, demand_2024_t=d.demand_2024_t, name=node,
+            node,
+            kind="demand",
+            country=d.country,
+            process="consume",
+            agent="Manufacturer",
+            stage="",
+            inputs={d.commodity: 1.0},
+            outputs={scrap: 1.0} if scrap else {},
+            end_use=d.end_use,
+            demand_2024_t=d.demand_2024_t,
+            name=node,
         )
     transport = dict(zip(world.commodities["commodity"], world.commodities["transport_usd_per_t"]))
     sellers: dict[str, list[str]] = {}
@@ -180,7 +200,6 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
     eidx = {e: i for i, e in enumerate(end_uses)}
 
     nodes = list(g.nodes)
-    nidx = {n: i for i, n in enumerate(nodes)}
     attrs = [g.nodes[n] for n in nodes]
     is_fac = np.array([a["kind"] == "facility" for a in attrs])
     slot_node, slot_com, slot_role, slot_coef = [], [], [], []

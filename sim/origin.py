@@ -51,5 +51,10 @@ def weighted_by_group(mix: np.ndarray, group: np.ndarray, weight: np.ndarray, n_
     flat = mix.reshape(mix.shape[0], -1) * weight[:, None]
     m = sp.csr_matrix((np.ones_like(weight), (group, np.arange(weight.size))), shape=(n_groups, weight.size))
     total = np.bincount(group, weights=weight, minlength=n_groups)
-    out = np.divide(np.asarray(m @ flat), total[:, None], out=np.zeros((n_groups, flat.shape[1])), where=total[:, None] > 0)
+    out = np.divide(
+        np.asarray(m @ flat),
+        total[:, None],
+        out=np.zeros((n_groups, flat.shape[1])),
+        where=total[:, None] > 0,
+    )
     return out.reshape((n_groups, *mix.shape[1:]))

@@ -187,10 +187,14 @@ class Recorder:
         net = self.model.net
         T = self.model.state.t
         fac = np.flatnonzero(net.is_facility)
-        return pd.DataFrame(self.activity[:T, fac], index=self.months(), columns=[net.node_id[i] for i in fac])
+        return pd.DataFrame(
+            self.activity[:T, fac], index=self.months(), columns=[net.node_id[i] for i in fac]
+        )
 
 
-def _tidy(a: np.ndarray, months: pd.DatetimeIndex, commodities: list, regions: list, var: str) -> pd.DataFrame:
+def _tidy(
+    a: np.ndarray, months: pd.DatetimeIndex, commodities: list, regions: list, var: str
+) -> pd.DataFrame:
     T, K, R = a.shape
     return pd.DataFrame(
         {

@@ -49,11 +49,16 @@ def code_version() -> str:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.CalledProcessError):
@@ -129,7 +134,9 @@ def production_shares(ts: pd.DataFrame, year: int) -> dict[str, dict[str, float]
     for com, g in sel.groupby("commodity", observed=True):
         by = g.groupby("region", observed=True)["value"].sum()
         by = by[by > 0] / by.sum()
-        out[str(com)] = {str(k): round(float(v), 4) for k, v in by.sort_values(ascending=False).head(5).items()}
+        out[str(com)] = {
+            str(k): round(float(v), 4) for k, v in by.sort_values(ascending=False).head(5).items()
+        }
     return out
 
 
@@ -139,7 +146,9 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
     world = ts[ts["region"] == "WORLD"]
     years = sorted(ts["month"].dt.year.unique().tolist())
     price = world[world["variable"] == "price"].copy()
-    price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(float)
+    price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(
+        float
+    )
     by_year = price.groupby([price["month"].dt.year, "commodity"], observed=True)["value"].mean().unstack()
     final = world[world["variable"].isin(["demand", "unmet_demand"])]
     fy = final.groupby([final["month"].dt.year, "variable"], observed=True)["value"].sum().unstack()
@@ -159,8 +168,12 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
         "world_price_usd_per_t_by_year": {
             str(c): {int(y): round(float(v), 1) for y, v in by_year[c].items()} for c in by_year.columns
         },
-        "production_share_by_country": {int(y): production_shares(ts, y) for y in (years[0], 2030, years[-1]) if y in years},
-        "final_demand_t_by_year": {int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()},
+        "production_share_by_country": {
+            int(y): production_shares(ts, y) for y in (years[0], 2030, years[-1]) if y in years
+        },
+        "final_demand_t_by_year": {
+            int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()
+        },
         "unmet_final_demand_share_by_year": {
             int(y): round(float(np.nan_to_num(fy.loc[y].get("unmet_demand", 0.0)) / fy.loc[y]["demand"]), 5)
             for y in fy.index

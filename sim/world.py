@@ -164,9 +164,7 @@ def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
     return df
 
 
-def _check_refs(
-    df: pd.DataFrame, col: str, allowed: set[str], path: Path, name: str, what: str
-) -> None:
+def _check_refs(df: pd.DataFrame, col: str, allowed: set[str], path: Path, name: str, what: str) -> None:
     bad = ~df[col].isin(allowed)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])

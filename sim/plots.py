@@ -1,0 +1,105 @@
+"""Plots of one run: price paths per region, production by country per stage, supply shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+if TYPE_CHECKING:
+    from critmin.sim.run import Result
+
+
+def _grid(n: int) -> tuple[plt.Figure, list]:
+    cols = 3 if n > 4 else 2
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat
+
+
+def _top(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Keep the k largest columns, sum the rest into 'other'."""
+    order = frame.sum().sort_values(ascending=False).index
+    out = frame[order[:k]].copy()
+    if len(order) > k:
+        out["other"] = frame[order[k:]].sum(axis=1)
+    return out
+
+
+def write_plots(result: Result, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ts = result.timeseries
+    commodities = [str(c) for c in ts["commodity"].cat.categories]
+    written = []
+
+    price = ts[ts["variable"] == "price"]
+    fig, axes = _grid(len(commodities))
+    for ax, com in zip(axes, commodities):
+        p = price[price["commodity"] == com].pivot_table(
+            index="month", columns="region", values="value", observed=True
+        )
+        if p.empty:
+            continue
+        prod = ts[(ts["variable"] == "production") & (ts["commodity"] == com) & (ts["region"] != "WORLD")]
+        big = prod.groupby("region", observed=True)["value"].sum().sort_values(ascending=False).index[:4]
+        for region in [r for r in big if r in p.columns]:
+            ax.plot(p.index, p[region] / 1000, lw=1, label=str(region))
+        if "WORLD" in p.columns:
+            ax.plot(p.index, p["WORLD"] / 1000, color="black", lw=2, label="world (sales-weighted)")
+        ax.set_title(com)
+        ax.set_ylabel("USD/kg")
+        ax.legend(fontsize=7)
+    fig.suptitle("Seller prices by region (largest producers)")
+    fig.tight_layout()
+    written.append(folder / "prices.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    prod = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    fig, axes = _grid(len(commodities))
+    for ax, com in zip(axes, commodities):
+        p = prod[prod["commodity"] == com].pivot_table(
+            index="month", columns="region", values="value", observed=True
+        )
+        if p.empty:
+            continue
+        p = _top(p.fillna(0.0), 5) * 12 / 1000
+        ax.stackplot(p.index, p.T.to_numpy(), labels=[str(c) for c in p.columns])
+        ax.set_title(com)
+        ax.set_ylabel("kt/yr (annualised)")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle("Production by country and stage")
+    fig.tight_layout()
+    written.append(folder / "production.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for com in commodities:
+        p = prod[prod["commodity"] == com].pivot_table(
+            index="month", columns="region", values="value", observed=True
+        )
+        if p.empty:
+            continue
+        yearly = p.fillna(0.0).groupby(p.index.year).sum()
+        share = yearly.div(yearly.sum(axis=1), axis=0)
+        top = share.iloc[0].idxmax()
+        ax.plot(share.index, share[top] * 100, marker="o", ms=3, label=f"{com}: {top}")
+    ax.axhline(60, color="red", ls="--", lw=1)
+    ax.axhline(50, color="red", ls=":", lw=1)
+    ax.set_ylabel("share of world production, %")
+    ax.set_title("Largest producer's share per stage (Alliance targets 60% / 50% dashed)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(folder / "supply_shares.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written

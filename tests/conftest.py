@@ -1,0 +1,13 @@
+"""Shared fixtures: short runs of the packaged world, cached per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from critmin.sim.run import load_config, simulate
+
+
+@pytest.fixture(scope="session")
+def short_run():
+    """The ree_2024 world, Jan 2024 - Dec 2025, default seed."""
+    return simulate(load_config(["scenario=ree_2024_short"]), keep_model=True)

@@ -1,0 +1,178 @@
+"""Model invariants and economic direction on the packaged world."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from critmin.sim.model import CritminModel
+from critmin.sim.run import load_config, simulate
+
+SHORT = ["scenario=ree_2024_short"]
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    theta=st.floats(0.005, 0.3),
+    elasticity=st.floats(0.02, 0.5),
+    outage=st.floats(0.0, 0.5),
+    ban_country=st.sampled_from(["CHN", "JPN", "USA", "MYS"]),
+    commodity=st.sampled_from(["ree_concentrate", "ndpr_oxide", "ndfeb_alloy", "ndfeb_magnet"]),
+)
+def test_mass_balance_and_non_negativity_over_randomised_worlds(
+    seed, theta, elasticity, outage, ban_country, commodity
+):
+    cfg = load_config(
+        [
+            *SHORT,
+            "scenario.end=2024-12",
+            f"seed={seed}",
+            f"scenario.market.theta={theta}",
+            f"scenario.demand.price_elasticity={elasticity}",
+            f"scenario.producers.outage_rate_per_year={outage}",
+            f"+shock.events=[{{type: export_cap, country: {ban_country}, commodity: {commodity}, start: 2024-04, end: 2024-09}}]",
+        ]
+    )
+    model = CritminModel(cfg)
+    model.run()
+    errors = model.recorder.mass_balance_errors()
+    assert errors.max() <= 1e-9
+    s = model.state
+    assert (s.stock >= 0).all() and (s.in_use >= 0).all()
+    prices = np.exp(s.log_p)
+    assert np.isfinite(prices).all() and (prices > 0).all()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: some mixed stocks carry a stage share of 0.99 (material with and without "
+    "that stage stamped meets in one slot, e.g. recycled and primary alloy); to fix with origin tracing",
+)
+def test_origin_mixes_sum_to_one_for_every_stamped_stage():
+    model = CritminModel(load_config([*SHORT, "scenario.end=2024-12"]))
+    model.run()
+    s = model.state
+    stamped = s.mix.sum(axis=2)  # per slot and stage: 1 once the stage is passed, else 0
+    held = s.stock > 0
+    assert np.all(np.isclose(stamped[held], 1.0) | np.isclose(stamped[held], 0.0))
+
+
+def test_same_seed_gives_identical_tables_and_other_seeds_differ():
+    a = simulate([*SHORT, "scenario.end=2024-12", "seed=1"])
+    b = simulate([*SHORT, "scenario.end=2024-12", "seed=1"])
+    c = simulate([*SHORT, "scenario.end=2024-12", "seed=2"])
+    pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
+    pd.testing.assert_frame_equal(a.flows, b.flows)
+    assert not a.timeseries["value"].equals(c.timeseries["value"])
+
+
+def test_2024_country_shares_reproduce_the_data_within_3_points(short_run):
+    model = short_run.model
+    fac = model.world.facilities
+    procs = model.world.processes
+    main_out = procs[(procs.role == "output")].drop_duplicates("process").set_index("process")["commodity"]
+    ts = short_run.timeseries
+    prod = ts[(ts.variable == "production") & (ts.region != "WORLD") & (ts.month.dt.year == 2024)]
+    for process, commodity in main_out.items():
+        if process == "recycle_magnet":
+            continue  # recyclers share the alloy market with primary plants
+        data = fac[fac.process == process].groupby("country")["output_2024_tpa"].sum()
+        data = data / data.sum()
+        sim = prod[prod.commodity == commodity].groupby("region", observed=True)["value"].sum()
+        if process == "make_alloy":  # simulated alloy output includes recycled alloy
+            continue
+        sim = sim / sim.sum()
+        for country, share in data.items():
+            assert sim.get(country, 0.0) == pytest.approx(share, abs=0.03), (process, country)
+
+
+@pytest.mark.parametrize(
+    "commodity",
+    [
+        "ndpr_oxide",
+        "dytb_oxide",
+        "ndfeb_alloy",
+        "ndfeb_magnet",
+        pytest.param(
+            "ree_concentrate",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known: concentrate demand grows faster than capped Chinese mine supply "
+                "(stock-building across stages); price drifts to ~1.5x by end-2025",
+            ),
+        ),
+    ],
+)
+def test_no_shock_prices_stay_within_25pct_of_2024_calibration_through_2025(short_run, commodity):
+    s = short_run.series("price", commodity)
+    p0 = dict(zip(short_run.model.net.commodities, short_run.model.net.price0))[commodity]
+    assert (s / p0).between(0.75, 1.25).all(), (s / p0).describe()
+
+
+def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside():
+    common = [
+        *SHORT,
+        "scenario.end=2024-12",
+        "scenario.demand.noise_sd=0",
+        "scenario.producers.outage_rate_per_year=0",
+    ]
+    base = simulate(common)
+    ban = simulate(
+        [*common, "+shock.events=[{type: export_cap, country: CHN, commodity: ndfeb_magnet, start: 2024-04}]"]
+    )
+    months = slice("2024-07-01", "2024-12-01")
+    inside = (
+        ban.series("price", "ndfeb_magnet", "CHN")[months]
+        / base.series("price", "ndfeb_magnet", "CHN")[months]
+    )
+    outside = (
+        ban.series("price", "ndfeb_magnet", "JPN")[months]
+        / base.series("price", "ndfeb_magnet", "JPN")[months]
+    )
+    assert (inside < 0.97).all(), inside
+    assert (outside > 1.10).all(), outside
+    flows = ban.flows
+    banned = flows[
+        (flows.origin == "CHN") & (flows.destination != "CHN") & (flows.commodity == "ndfeb_magnet")
+    ]
+    assert banned[banned.month >= "2024-04-01"].tonnes.sum() == 0.0
+    # buyers outside China pay more for what they get
+    paid = (
+        ban.series("buyer_price", "ndfeb_magnet", "DEU")[months]
+        / base.series("buyer_price", "ndfeb_magnet", "DEU")[months]
+    )
+    assert (paid > 1.05).all()
+
+
+def test_origin_tracing_follows_the_2024_chain(short_run):
+    flows = short_run.flows
+    jan = flows[(flows.month == "2024-06-01") & (flows.commodity == "ndfeb_magnet") & (flows.origin == "CHN")]
+    assert jan["magnet_origin_CHN"].min() == pytest.approx(1.0)  # stamped where the magnet is made
+    assert 0.5 < (jan["refining_origin_CHN"] * jan["tonnes"]).sum() / jan["tonnes"].sum() <= 1.0
+
+
+def test_end_of_life_scrap_follows_in_use_stock(short_run):
+    ts = short_run.timeseries
+    retired = ts[(ts.variable == "scrap_retired") & (ts.region == "WORLD")]["value"]
+    assert (retired > 0).all()
+
+
+def test_mesa_batch_run_can_drive_the_model():
+    import mesa
+
+    cfg = load_config([*SHORT, "scenario.end=2024-03"])
+    results = mesa.batch_run(
+        CritminModel,
+        parameters={"cfg": [cfg], "seed": [0, 1]},
+        rng=[None],
+        max_steps=3,
+        display_progress=False,
+    )
+    assert len(results) >= 2

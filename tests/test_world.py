@@ -1,0 +1,75 @@
+"""World data: schema checks with clear errors, and the 2024 calibration it encodes."""
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from critmin.sim.model import CritminModel, data_root
+from critmin.sim.network import compile_network
+from critmin.sim.run import load_config
+from critmin.sim.world import DataError, load_world
+
+REE = data_root() / "ree"
+
+
+def test_packaged_world_loads_and_every_row_has_a_source():
+    world = load_world(REE)
+    for table in (world.countries, world.commodities, world.processes, world.facilities, world.demand):
+        src = [c for c in table.columns if "source" in c]
+        assert src and (table[src[0]].str.len() > 0).all()
+    assert set(world.countries["bloc"]) <= {"g7", "partner", "other"}
+
+
+def test_graph_has_facilities_as_nodes_and_trade_links_as_edges():
+    net = compile_network(load_world(REE), 2024)
+    g = net.graph
+    assert g.number_of_nodes() == len(net.node_id)
+    assert all("links" in d for _, _, d in g.edges(data=True))
+    assert net.edge_seller.size == sum(len(d["links"]) for _, _, d in g.edges(data=True))
+
+
+@pytest.mark.parametrize(
+    "file, column, value, expected",
+    [
+        ("facilities.csv", "capacity_tpa", "-5", "column 'capacity_tpa': expected a number >=0"),
+        ("facilities.csv", "country", "XXX", "unknown country 'XXX'"),
+        ("countries.csv", "bloc", "friends", "expected one of ['g7', 'partner', 'other']"),
+        ("end_uses.csv", "collection_rate_2024", "1.5", "column 'collection_rate_2024'"),
+    ],
+)
+def test_bad_data_fails_before_the_run_naming_file_key_and_expectation(
+    tmp_path, file, column, value, expected
+):
+    bad = tmp_path / "ree"
+    shutil.copytree(REE, bad)
+    df = pd.read_csv(bad / file, dtype=str, keep_default_na=False)
+    df.loc[0, column] = value
+    df.to_csv(bad / file, index=False)
+    with pytest.raises(DataError) as err:
+        load_world(bad)
+    assert file in str(err.value) and expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("scenario.market.kappa=-1", "scenario.market.kappa"),
+        ("scenario.end=2023-01", "scenario.end"),
+        ("+scenario.blocs.CHN=friend", "scenario.blocs.CHN"),
+    ],
+)
+def test_bad_config_fails_before_the_run(override, expected):
+    with pytest.raises(DataError, match=expected.replace(".", r"\.")):
+        CritminModel(load_config(["scenario=ree_2024_short", override]))
+
+
+def test_bad_event_names_its_position_and_key():
+    cfg = load_config(
+        [
+            "scenario=ree_2024_short",
+            "+shock.events=[{type: export_cap, country: ZZZ, commodity: ndfeb_magnet, start: 2024-03}]",
+        ]
+    )
+    with pytest.raises(DataError, match=r"shock\.events\[0\]\.country: unknown country 'ZZZ'"):
+        CritminModel(cfg)
