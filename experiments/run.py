@@ -17,6 +17,7 @@ log = logging.getLogger("critmin")
 
 def run_job(cfg: DictConfig) -> str:
     """Simulate ``cfg`` and write its run folder; returns the folder."""
+    logging.getLogger("mesa").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     t0 = time.perf_counter()
     result = simulate(cfg)
     out = output_dir(cfg)
