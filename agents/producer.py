@@ -32,11 +32,15 @@ def price_driven_activity(
     return np.minimum(activity0 * np.power(np.maximum(ratio, 0.0), elasticity), capacity)
 
 
-def viability(margin: np.ndarray, cash_cost: np.ndarray, band: float = 0.1) -> np.ndarray:
-    """Share of planned throughput a plant runs: 1 while the expected margin covers cash cost,
-    falling linearly to 0 at ``(1 − band)``·cash cost (a plant under water idles)."""
-    width = band * np.maximum(cash_cost, 1e-9)
-    return np.clip((margin - (cash_cost - width)) / width, 0.0, 1.0)
+def viability(margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray) -> np.ndarray:
+    """Share of the planned throughput a plant runs, from its expected margin per unit.
+
+    1 at or above the 2024 margin, falling linearly to 0 at the idling threshold (cash cost):
+    a smooth short-run supply response rather than an on/off switch, which in tests turned
+    the chain into a relay oscillator.
+    """
+    width = np.maximum(margin0 - idle, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    return np.clip((margin - idle) / width, 0.0, 1.0)
 
 
 class Producer(mesa.Agent):
@@ -83,7 +87,8 @@ class Miner(Producer):
             Producer.capacity(model, nodes),
             model.cfg.scenario.producers.supply_elasticity,
         )
-        s.plan[nodes] = x * viability(price, model.idle_threshold[nodes])
+        idle = model.idle_threshold[nodes]
+        s.plan[nodes] = x * viability(price, idle, 0.9 * idle)  # shuts between cash cost and 90% of it
 
 
 class Refiner(Producer):
@@ -94,7 +99,7 @@ class Refiner(Producer):
         s = model.state
         margin = model.expected_margin(nodes)
         x = np.minimum(model.activity_to_order(nodes), Producer.capacity(model, nodes))
-        s.plan[nodes] = x * viability(margin, model.idle_threshold[nodes])
+        s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 
 
 class Recycler(Refiner):

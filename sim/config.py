@@ -31,8 +31,8 @@ class ProducerConfig:
     capacity_growth_per_year: float = 0.059  # exogenous trend until endogenous investment lands
     expectation_weight: float = 0.3  # adaptive expectations: weight on the newest price
     input_cover_months: float = 2.0
-    stock_adjust_months: float = 3.0
-    outage_rate_per_year: float = 0.05
+    stock_adjust_months: float = 6.0
+    outage_rate_per_year: float = 0.0
     outage_capacity_loss: float = 0.5
     outage_months: int = 2
 

@@ -238,6 +238,18 @@ class CritminModel(mesa.Model):
         # taken to have revenue the model does not see (contracts, state support): they idle
         # only when the margin falls 10% below its 2024 level.
         self.idle_threshold = np.minimum(net.cash_cost, 0.9 * s.margin0)
+        ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
+        self._input_cost0 = np.bincount(
+            net.slot_node[ins], weights=net.slot_coef[ins] * s.paid0[ins], minlength=n_nodes
+        )
+        value0 = np.bincount(
+            net.slot_node[outs],
+            weights=net.slot_coef[outs] * net.price0[net.slot_commodity[outs]],
+            minlength=n_nodes,
+        )
+        self._input_share0 = np.clip(
+            np.divide(self._input_cost0, value0, out=np.zeros(n_nodes), where=value0 > 0), 0.0, 1.0
+        )
         self._initial_mixes(w, base)
         return s
 
@@ -270,14 +282,16 @@ class CritminModel(mesa.Model):
         """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""
         net, s = self.net, self.state
         flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]
-        stamp_slot = net.stamp_stage[net.slot_node]
-        mix = origin.stamp(s.mix, np.where(net.slot_role == OUTPUT, stamp_slot, -1), net.slot_country)
-        for _ in range(len(net.stages) + 3):
+        mix = origin.stamp(s.mix, net.slot_stamp, net.slot_clear, net.slot_country)
+        for _ in range(500):  # the recycling loop makes this a fixed point, not a finite pass
+            previous = mix
             inflow = origin.weighted_by_group(mix[net.edge_seller], net.edge_buyer, flow, net.n_slots)
             mix = np.where((net.slot_role == INPUT)[:, None, None], inflow, mix)
             node_mix = self._input_mix_per_node(mix, base)
-            out_mix = origin.stamp(node_mix[net.slot_node], stamp_slot, net.slot_country)
+            out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
             mix = np.where((net.slot_role == OUTPUT)[:, None, None], out_mix, mix)
+            if np.abs(mix - previous).max() < 1e-13:
+                break
         s.mix = mix
         d = self.demand_nodes
         s.in_use_mix[d] = mix[net.consume_slot[d]]
@@ -333,12 +347,28 @@ class CritminModel(mesa.Model):
         return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
 
     def normal_price(self) -> np.ndarray:
-        """Anchor of the slow price pull: the calibrated 2024 price per market.
+        """Full-cost anchor per market (cost pass-through), averaged over the market's sellers.
 
-        A stand-in for producers' full cost until the investment issue models costs; indexing
-        it to current input prices fed a cost-push spiral in tests, so it is left fixed.
+        A seller's normal price for a main output is its 2024 price with the input-cost share
+        indexed to today's expected input costs: ``p0·(1 − s + s·c/c0)``. By-products (scrap) and
+        outputs of processes without modelled inputs keep their 2024 price, so no loop through
+        the recycling chain can inflate itself.
         """
-        return np.repeat(self.net.price0, self.net.n_countries)
+        net, s = self.net, self.state
+        n = len(net.node_id)
+        ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
+        cost_now = np.bincount(
+            net.slot_node[ins], weights=net.slot_coef[ins] * s.expected_paid[ins], minlength=n
+        )
+        index = np.divide(cost_now, self._input_cost0, out=np.ones(n), where=self._input_cost0 > 0)
+        share = np.where(self._main_output[outs], self._input_share0[net.slot_node[outs]], 0.0)
+        norm = net.price0[net.slot_commodity[outs]] * (1.0 - share + share * index[net.slot_node[outs]])
+        w = np.maximum(s.sales_avg[outs], 1e-12)
+        mk = self.slot_market()[outs]
+        m_count = net.n_commodities * net.n_countries
+        num = np.bincount(mk, weights=w * norm, minlength=m_count)
+        den = np.bincount(mk, weights=w, minlength=m_count)
+        return np.divide(num, den, out=np.exp(s.log_p), where=den > 0)
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -440,7 +470,7 @@ class CritminModel(mesa.Model):
         fac_output = (net.slot_role == OUTPUT) & net.is_facility[net.slot_node]
         production = np.where(fac_output, amount, 0.0)
         node_mix = self._input_mix_per_node(s.mix, use)
-        out_mix = origin.stamp(node_mix[net.slot_node], net.stamp_stage[net.slot_node], net.slot_country)
+        out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
         s.stock = np.maximum(s.stock - use, 0.0)  # clears float dust (~1e-17 t)
         outs = np.flatnonzero(fac_output & (production > 0))
         origin.mix_in(s.stock, s.mix, outs, production[outs], out_mix[outs])

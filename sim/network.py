@@ -43,6 +43,8 @@ class Network:
     activity0: np.ndarray  # 2024 activity per month
     cash_cost: np.ndarray  # USD per activity unit
     stamp_stage: np.ndarray  # origin stage index stamped by the node's process, -1 for none
+    slot_stamp: np.ndarray  # [slot, stage] bool: stages an output slot's production is stamped with
+    slot_clear: np.ndarray  # [slot, stage] bool: stages emptied on production (not yet happened)
     # demand centres (arrays over nodes; zero/-1 for facilities)
     demand0: np.ndarray  # t per month in 2024
     end_use: np.ndarray  # index into end_uses, -1 for facilities
@@ -236,6 +238,13 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
     if start_year < growth_years[0]:
         raise DataError(f"demand_growth.csv: starts in {growth_years[0]}, after the run start {start_year}")
     eu = world.end_uses.set_index("end_use")
+    stamp_stage = np.array([stages.index(a["stage"]) if a["stage"] in stages else -1 for a in attrs])
+    slot_stamp, slot_clear = _stamp_masks(
+        stamp_stage[slot_node_a],
+        np.array(slot_role) == OUTPUT,
+        [world.commodities["stage"].iloc[k] for k in slot_com],
+        stages,
+    )
     return Network(
         graph=g,
         countries=countries,
@@ -251,7 +260,9 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
         capacity=np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
         activity0=np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
         cash_cost=np.array([a.get("cash_cost", 0.0) for a in attrs]),
-        stamp_stage=np.array([stages.index(a["stage"]) if a["stage"] in stages else -1 for a in attrs]),
+        stamp_stage=stamp_stage,
+        slot_stamp=slot_stamp,
+        slot_clear=slot_clear,
         demand0=np.array([a.get("demand_2024_t", 0.0) / 12 for a in attrs]),
         end_use=np.array([eidx[a["end_use"]] if "end_use" in a else -1 for a in attrs]),
         end_uses=end_uses,
@@ -272,6 +283,31 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
         edge_from=node_country[slot_node_a[e_s_a]] if e_s else np.zeros(0, np.int64),
         edge_to=node_country[slot_node_a[e_b_a]] if e_b else np.zeros(0, np.int64),
     )
+
+
+def _stamp_masks(
+    process_stage: np.ndarray, is_output: np.ndarray, commodity_stage: list[str], stages: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which origin stages production into each slot is stamped with, and which it clears.
+
+    A process stamps its own stage with its country. Where its output sits at a later stage
+    than the process's origin stage (a recycler, stamped "mine", making alloy), it stamps every
+    stage from its own through the output's: recycled alloy is mined, refined and made into
+    metal in the recycler's country, as a secondary source. Stages after the output's are
+    cleared: they have not happened yet to this material.
+    """
+    n, g = process_stage.size, len(stages)
+    stamp = np.zeros((n, g), bool)
+    clear = np.zeros((n, g), bool)
+    for i in np.flatnonzero(is_output & (process_stage >= 0)):
+        own = process_stage[i]
+        if commodity_stage[i] in stages:
+            out = stages.index(commodity_stage[i])
+            stamp[i, own : max(out, own) + 1] = True
+            clear[i, max(out, own) + 1 :] = True
+        else:  # by-products (scrap) keep the full history of the material they came from
+            stamp[i, own] = True
+    return stamp, clear
 
 
 def chain_graph(world: World) -> nx.DiGraph:

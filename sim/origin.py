@@ -37,12 +37,13 @@ def mix_in(
     mix[touched] = new[touched].reshape((-1, *shape))
 
 
-def stamp(mix: np.ndarray, stage: np.ndarray, country: np.ndarray) -> np.ndarray:
-    """Copy of ``mix`` with stage row ``stage[i]`` set to one-hot ``country[i]`` (stage ≥ 0)."""
+def stamp(mix: np.ndarray, stamp_mask: np.ndarray, clear_mask: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """Copy of ``mix`` (rows × stages × countries) where, per row, the stages in ``clear_mask``
+    are emptied and the stages in ``stamp_mask`` are set to one-hot ``country``."""
     out = mix.copy()
-    rows = np.flatnonzero(stage >= 0)
-    out[rows, stage[rows], :] = 0.0
-    out[rows, stage[rows], country[rows]] = 1.0
+    out[clear_mask | stamp_mask] = 0.0
+    rows, stages = np.nonzero(stamp_mask)
+    out[rows, stages, country[rows]] = 1.0
     return out
 
 
