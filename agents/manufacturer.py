@@ -41,7 +41,7 @@ class Manufacturer(mesa.Agent):
     @staticmethod
     def decide(model: CritminModel, nodes: np.ndarray) -> None:
         """Set desired consumption this month for the given demand rows."""
-        s, d, net = model.state, model.cfg.scenario.demand, model.net
+        s, d, net = model.state, model.params.demand, model.net
         slots = net.consume_slot[nodes]
         base = net.demand0[nodes] * model.growth_index(nodes) * s.demand_factor[nodes] * s.noise[nodes]
         s.plan[nodes] = desired_use(base, s.expected_paid[slots], s.paid0[slots], d.price_elasticity)

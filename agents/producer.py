@@ -66,7 +66,7 @@ class Producer(mesa.Agent):
     @staticmethod
     def trend(model: CritminModel) -> float:
         """Exogenous capacity growth factor since the start (until endogenous investment)."""
-        return (1.0 + model.cfg.scenario.producers.capacity_growth_per_year) ** (model.state.t / 12)
+        return (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
 
     @staticmethod
     def capacity(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ class Miner(Producer):
             s.margin0[nodes],
             net.activity0[nodes] * Producer.trend(model),
             Producer.capacity(model, nodes),
-            model.cfg.scenario.producers.supply_elasticity,
+            model.params.producers.supply_elasticity,
         )
         idle = model.idle_threshold[nodes]
         s.plan[nodes] = x * viability(price, idle, 0.9 * idle)  # shuts between cash cost and 90% of it

@@ -24,6 +24,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer
 from critmin.agents.buying import stock_request
@@ -108,6 +109,10 @@ class CritminModel(mesa.Model):
         super().__init__(rng=seed, **kwargs)
         check_config(cfg)
         self.cfg = cfg
+        # plain dataclasses for the hot loop (OmegaConf attribute access costs ~30 µs each)
+        self.params = (
+            OmegaConf.to_object(cfg.scenario) if isinstance(cfg.scenario, DictConfig) else cfg.scenario
+        )
         self.seed = seed
         sc = cfg.scenario
         self.start = parse_month(sc.start, "scenario.start")
@@ -136,6 +141,21 @@ class CritminModel(mesa.Model):
         }
         self.governments = {c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)}
         self._monthly_growth = self._growth_table()
+        n_nodes = len(net.node_id)
+        inputs = np.flatnonzero(net.slot_role == INPUT)
+        self._inputs = inputs
+        self.to_buyer = origin.Scatter(net.edge_buyer, net.n_slots)  # edges -> buyer slots
+        self.to_node = origin.Scatter(net.slot_node[inputs], n_nodes)  # input slots -> nodes
+        fac_out = np.flatnonzero((net.slot_role == OUTPUT) & net.is_facility[net.slot_node])
+        self._fac_out = fac_out
+        self._fac_in = np.flatnonzero((net.slot_role == INPUT) & net.is_facility[net.slot_node])
+        self._fac_in_nodes, self._fac_in_starts = np.unique(net.slot_node[self._fac_in], return_index=True)
+        self.to_fac_out = origin.Scatter(fac_out, net.n_slots)
+        d = np.flatnonzero(~net.is_facility)
+        self.to_demand = origin.Scatter(d, n_nodes)
+        has_scrap = net.scrap_slot[d] >= 0
+        self._scrap_nodes = d[has_scrap]
+        self.to_scrap = origin.Scatter(net.scrap_slot[d[has_scrap]], net.n_slots)
         scrap_stage = np.array([st == "scrap" for st in net.commodity_stage])
         self._main_output = ~scrap_stage[net.slot_commodity]
         self.state = self._initial_state()
@@ -180,7 +200,7 @@ class CritminModel(mesa.Model):
         return out
 
     def _initial_state(self) -> State:
-        net, sc = self.net, self.cfg.scenario
+        net, sc = self.net, self.params
         n_nodes, n_slots, n_edges = len(net.node_id), net.n_slots, net.edge_seller.size
         G, C = len(net.stages), net.n_countries
         base = self._base_flows()
@@ -259,7 +279,7 @@ class CritminModel(mesa.Model):
         Iterative proportional fitting of one parameter per seller slot (Armington calibration);
         sellers with no 2024 sales keep a small positive share.
         """
-        net, theta = self.net, self.cfg.scenario.market.theta
+        net, theta = self.net, self.params.market.theta
         n_slots = net.n_slots
         request = np.where(net.slot_role == INPUT, base, 0.0)
         target = np.where(net.slot_role == OUTPUT, base, 0.0)
@@ -285,7 +305,7 @@ class CritminModel(mesa.Model):
         mix = origin.stamp(s.mix, net.slot_stamp, net.slot_clear, net.slot_country)
         for _ in range(500):  # the recycling loop makes this a fixed point, not a finite pass
             previous = mix
-            inflow = origin.weighted_by_group(mix[net.edge_seller], net.edge_buyer, flow, net.n_slots)
+            inflow = self.to_buyer.mix(mix[net.edge_seller], flow)
             mix = np.where((net.slot_role == INPUT)[:, None, None], inflow, mix)
             node_mix = self._input_mix_per_node(mix, base)
             out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
@@ -301,11 +321,7 @@ class CritminModel(mesa.Model):
 
     def _input_mix_per_node(self, mix: np.ndarray, weight_per_slot: np.ndarray) -> np.ndarray:
         """Mass-weighted mix of each node's input slots (what its outputs inherit)."""
-        net = self.net
-        inputs = np.flatnonzero(net.slot_role == INPUT)
-        return origin.weighted_by_group(
-            mix[inputs], net.slot_node[inputs], weight_per_slot[inputs], len(net.node_id)
-        )
+        return self.to_node.mix(mix[self._inputs], weight_per_slot[self._inputs])
 
     # ------------------------------------------------------------------ helpers
     def prices(self) -> np.ndarray:
@@ -333,7 +349,7 @@ class CritminModel(mesa.Model):
         Per output slot the need is ``sales + (cover·sales − stock)/adjust`` tonnes; a node's
         activity is the value-weighted mean over its main (non-scrap) outputs of need/coefficient.
         """
-        net, s, sc = self.net, self.state, self.cfg.scenario
+        net, s, sc = self.net, self.state, self.params
         outs = (net.slot_role == OUTPUT) & self._main_output
         sales = s.sales_avg
         need = np.maximum(
@@ -373,7 +389,7 @@ class CritminModel(mesa.Model):
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
         """One month: events, decisions, clearing, transformation and consumption, prices, record."""
-        net, s, sc = self.net, self.state, self.cfg.scenario
+        net, s, sc = self.net, self.state, self.params
         t = s.t
         rec = self.recorder
         rec.open_step(s)
@@ -410,7 +426,7 @@ class CritminModel(mesa.Model):
         )
         rec.trade(s, res, p_del)
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
-        origin.mix_in(s.stock, s.mix, net.edge_buyer, res.flow, s.mix[net.edge_seller])
+        origin.mix_in(s.stock, s.mix, self.to_buyer, res.flow, s.mix[net.edge_seller])
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
         spent = np.bincount(net.edge_buyer, weights=res.flow * p_del, minlength=net.n_slots)
         s.paid = np.where(
@@ -433,7 +449,7 @@ class CritminModel(mesa.Model):
             self.running = False
 
     def _random_outages(self, mods: Modifiers) -> None:
-        p = self.cfg.scenario.producers
+        p = self.params.producers
         nodes = self.producer_nodes
         s = self.state
         starts = self.streams["outages"].random(nodes.size) < p.outage_rate_per_year / 12
@@ -446,7 +462,7 @@ class CritminModel(mesa.Model):
 
     def _requests(self) -> np.ndarray:
         """Purchase requests per input slot: planned use plus a share of the stock gap."""
-        net, s, sc = self.net, self.state, self.cfg.scenario
+        net, s, sc = self.net, self.state, self.params
         use = net.slot_coef * s.plan[net.slot_node]
         is_consume = np.zeros(net.n_slots, bool)
         is_consume[net.consume_slot[self.demand_nodes]] = True
@@ -462,7 +478,8 @@ class CritminModel(mesa.Model):
         n = len(net.node_id)
         fac_input = (net.slot_role == INPUT) & net.is_facility[net.slot_node]
         limit = np.full(n, np.inf)
-        np.minimum.at(limit, net.slot_node[fac_input], s.stock[fac_input] / net.slot_coef[fac_input])
+        fi = self._fac_in  # a node's input slots are contiguous, so a segmented min does it
+        limit[self._fac_in_nodes] = np.minimum.reduceat(s.stock[fi] / net.slot_coef[fi], self._fac_in_starts)
         x = np.where(net.is_facility, np.minimum(s.plan, limit), 0.0)
         s.activity = np.where(net.is_facility, x, s.activity)
         amount = net.slot_coef * x[net.slot_node]
@@ -472,8 +489,8 @@ class CritminModel(mesa.Model):
         node_mix = self._input_mix_per_node(s.mix, use)
         out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
         s.stock = np.maximum(s.stock - use, 0.0)  # clears float dust (~1e-17 t)
-        outs = np.flatnonzero(fac_output & (production > 0))
-        origin.mix_in(s.stock, s.mix, outs, production[outs], out_mix[outs])
+        outs = self._fac_out
+        origin.mix_in(s.stock, s.mix, self.to_fac_out, production[outs], out_mix[outs])
         s.stock = s.stock + production
         return production, use
 
@@ -485,7 +502,7 @@ class CritminModel(mesa.Model):
         desired = s.plan[d]
         consumed = np.minimum(desired, s.stock[slots])
         s.activity[d] = consumed
-        origin.mix_in(s.in_use, s.in_use_mix, d, consumed, s.mix[slots])
+        origin.mix_in(s.in_use, s.in_use_mix, self.to_demand, consumed, s.mix[slots])
         s.in_use[d] += consumed
         s.stock[slots] -= consumed
         use[slots] += consumed
@@ -497,17 +514,21 @@ class CritminModel(mesa.Model):
         d = self.demand_nodes
         eu = net.end_use[d]
         retired = s.in_use[d] / net.lifetime_months[eu]
-        s.in_use[d] -= retired
-        has = net.scrap_slot[d] >= 0
-        slots = net.scrap_slot[d[has]]
-        collected = retired[has] * net.collection_rate[eu[has]]
-        origin.mix_in(s.stock, s.mix, slots, collected, s.in_use_mix[d[has]])
+        nodes = self._scrap_nodes
+        slots = net.scrap_slot[nodes]
+        collected = (
+            s.in_use[nodes]
+            / net.lifetime_months[net.end_use[nodes]]
+            * net.collection_rate[net.end_use[nodes]]
+        )
+        origin.mix_in(s.stock, s.mix, self.to_scrap, collected, s.in_use_mix[nodes])
         s.stock[slots] += collected
         production[slots] += collected
+        s.in_use[d] -= retired
         return retired
 
     def _update_prices(self, res: market.Clearing) -> None:
-        net, s, sc = self.net, self.state, self.cfg.scenario
+        net, s, sc = self.net, self.state, self.params
         m_count = net.n_commodities * net.n_countries
         seller_market = self.slot_market()[net.edge_seller]
         first = np.bincount(seller_market, weights=res.first_request, minlength=m_count)

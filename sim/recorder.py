@@ -46,6 +46,7 @@ class Recorder:
         self.activity = np.zeros((T, len(net.node_id)))
         key = (net.edge_commodity * net.n_countries + net.edge_from) * net.n_countries + net.edge_to
         self.pair_keys, self.edge_pair = np.unique(key, return_inverse=True)
+        self.to_pair = origin.Scatter(self.edge_pair, self.pair_keys.size)
         P, G, C = self.pair_keys.size, len(net.stages), net.n_countries
         self.pair_tonnes = np.zeros((T, P))
         self.pair_value = np.zeros((T, P))
@@ -65,11 +66,7 @@ class Recorder:
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
-        moved = res.flow > 0
-        if moved.any():
-            self.pair_mix[t] = origin.weighted_by_group(
-                s.mix[net.edge_seller[moved]], self.edge_pair[moved], res.flow[moved], P
-            )
+        self.pair_mix[t] = self.to_pair.mix(s.mix[net.edge_seller], res.flow)
         M, C = self._M, net.n_countries
         cross = net.edge_from != net.edge_to
         exp_m = net.edge_commodity * C + net.edge_from
