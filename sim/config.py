@@ -17,7 +17,7 @@ from critmin.sim.world import DataError
 @dataclass
 class MarketConfig:
     theta: float = 0.05  # logit cost spread (relative); calibration parameter
-    kappa: float = 0.4  # price response to unmet share of requests
+    kappa: float = 0.2  # price response to unmet share of requests
     sigma: float = 0.1  # price response to log stock cover over target
     rho: float = 0.05  # monthly pull of ln price toward the full-cost normal price
     max_log_step: float = 0.15  # largest monthly log-price move

@@ -10,8 +10,8 @@ commodities. The allocation follows DESIGN.md §3.1:
   pro rata where a seller is asked for more than it offers;
 * what is left unserved is redistributed over the remaining edges in a few passes.
 
-Prices move per (commodity, seller region) with the unmet share of first-pass requests and
-with stock cover (:func:`update_log_prices`).
+Prices move per (commodity, seller region) with the unmet share of the requests sellers
+received and with stock cover (:func:`update_log_prices`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ class Clearing:
     """Result of one clearing call (all arrays are float64, non-negative)."""
 
     flow: np.ndarray  # tonnes per edge
-    first_request: np.ndarray  # tonnes per edge wanted in the first pass (before caps)
+    asked: np.ndarray  # tonnes per edge requested over all passes, within caps (before stock limits)
     unmet: np.ndarray  # tonnes per buyer left unserved
     sold: np.ndarray  # tonnes per seller
+    capped: np.ndarray  # per edge: its cap or its group's quota is used up
 
 
 def logit_weights(
@@ -105,7 +106,7 @@ def clear(
     remaining_req = np.maximum(request.astype(float), 0.0)
     remaining_off = np.maximum(offer.astype(float), 0.0)
     flow = np.zeros(n_e)
-    first = np.zeros(n_e)
+    asked = np.zeros(n_e)
     for k in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
         if grouped:
@@ -113,14 +114,12 @@ def clear(
         if not active.any():
             break
         w = logit_weights(p_del, buyer, n_b, theta, preference, active)
-        q = w * remaining_req[buyer]
-        if k == 0:
-            first = q.copy()
-        q = np.minimum(q, cap)
+        q = np.minimum(w * remaining_req[buyer], cap)
         if grouped:
-            asked = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
-            g_scale = np.divide(gcap, asked, out=np.ones_like(gcap), where=asked > gcap)
+            asked_g = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
+            g_scale = np.divide(gcap, asked_g, out=np.ones_like(gcap), where=asked_g > gcap)
             q = np.where(in_group, q * g_scale[gidx], q)
+        asked += q  # what sellers were asked for, within what bans and quotas allow
         asked_s = np.bincount(seller, weights=q, minlength=n_s)
         s_scale = np.divide(
             remaining_off, asked_s, out=np.ones_like(remaining_off), where=asked_s > remaining_off
@@ -134,7 +133,31 @@ def clear(
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
     sold = np.bincount(seller, weights=flow, minlength=n_s)
-    return Clearing(flow=flow, first_request=first, unmet=remaining_req, sold=sold)
+    capped = cap <= 1e-12 * np.maximum(flow, 1.0)
+    if grouped:
+        capped |= in_group & (gcap[gidx] <= 1e-12 * np.maximum(flow, 1.0))
+    return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
+
+
+def marginal_price(
+    p_del: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    capped: np.ndarray,
+) -> np.ndarray:
+    """Price each buyer faces for one more tonne: the logit-inclusive delivered cost over its
+    edges whose cap or quota is not used up (NaN for a buyer with none).
+
+    Quota imports bought below this price carry a rent; it is infra-marginal and must not
+    drive demand (the LP oracle's demand price is this marginal price).
+    """
+    open_edge = ~capped & np.isfinite(p_del)
+    w = logit_weights(p_del, buyer, n_buyers, theta, preference, open_edge)
+    has = np.bincount(buyer, weights=open_edge.astype(float), minlength=n_buyers) > 0
+    price = np.bincount(buyer, weights=w * np.where(open_edge, p_del, 0.0), minlength=n_buyers)
+    return np.where(has, price, np.nan)
 
 
 def delivered_cost(
@@ -164,8 +187,8 @@ def update_log_prices(
     The last term is a slow pull toward the normal (full-cost) price; without it, a market
     whose stocks were drawn down ratchets its price up and never comes back.
 
-    ``unmet_share`` z ∈ [0, 1] is the share of first-pass requests to a region that went
-    unserved; ``cover_ratio`` is stock cover over its target (1 at steady state). Regions with
+    ``unmet_share`` z ∈ [0, 1] is the share of the requests a region's sellers received that
+    they could not serve; ``cover_ratio`` is stock cover over its target (1 at steady state). Regions with
     no cover information pass ``cover_ratio = 1``.
     """
     with np.errstate(divide="ignore"):

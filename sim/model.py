@@ -428,10 +428,13 @@ class CritminModel(mesa.Model):
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
         origin.mix_in(s.stock, s.mix, self.to_buyer, res.flow, s.mix[net.edge_seller])
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
-        spent = np.bincount(net.edge_buyer, weights=res.flow * p_del, minlength=net.n_slots)
-        s.paid = np.where(
-            received > 0, np.divide(spent, received, out=np.zeros_like(spent), where=received > 0), s.paid
-        )
+        # buyers decide on the price at the margin: the average over purchases on edges whose cap
+        # is not used up (quota imports bought below it carry an infra-marginal rent). With
+        # unlimited offers this equals market.marginal_price, which the LP oracle docks against.
+        open_flow = np.where(res.capped, 0.0, res.flow)
+        got = np.bincount(net.edge_buyer, weights=open_flow, minlength=net.n_slots)
+        spent = np.bincount(net.edge_buyer, weights=open_flow * p_del, minlength=net.n_slots)
+        s.paid = np.where(got > 0, spent / np.where(got > 0, got, 1.0), s.paid)
         lam = sc.producers.expectation_weight
         s.expected_paid = lam * s.paid + (1 - lam) * s.expected_paid
         # 5. transformation, consumption, scrap
@@ -531,9 +534,9 @@ class CritminModel(mesa.Model):
         net, s, sc = self.net, self.state, self.params
         m_count = net.n_commodities * net.n_countries
         seller_market = self.slot_market()[net.edge_seller]
-        first = np.bincount(seller_market, weights=res.first_request, minlength=m_count)
+        asked = np.bincount(seller_market, weights=res.asked, minlength=m_count)
         sold = np.bincount(seller_market, weights=res.flow, minlength=m_count)
-        z = np.divide(np.maximum(first - sold, 0.0), first, out=np.zeros(m_count), where=first > 0)
+        z = np.divide(np.maximum(asked - sold, 0.0), asked, out=np.zeros(m_count), where=asked > 0)
         # months of cover: every holder's stock of the commodity in the region (sellers' finished
         # stock and buyers' input stock) over the sum of their stock targets
         mk = self.slot_market()

@@ -22,7 +22,8 @@ def test_merit_order_serves_cheapest_first_then_redistributes():
     # both buyers want the cheap seller (16 t) but it has 10: pro rata 5 each, rest from seller 1
     np.testing.assert_allclose(res.flow, [5.0, 3.0, 5.0, 3.0])
     np.testing.assert_allclose(res.unmet, 0.0)
-    np.testing.assert_allclose(res.first_request, [8.0, 0.0, 8.0, 0.0])
+    # seller 0 was asked for 16 t and had 10 (a 37.5% unmet share); seller 1 for the 6 t left
+    np.testing.assert_allclose(res.asked, [8.0, 3.0, 8.0, 3.0])
     np.testing.assert_allclose(res.sold, [10.0, 6.0, 0.0, 0.0])
 
 
@@ -44,6 +45,8 @@ def test_edge_cap_zero_is_a_ban_and_group_cap_is_a_quota():
         group_cap=np.array([4.0]),
     )
     assert quota.flow[[0, 2]].sum() == pytest.approx(4.0)
+    assert quota.asked[[0, 2]].sum() == pytest.approx(4.0)  # blocked requests are not demand
+    assert quota.capped[[0, 2]].all() and not quota.capped[[1, 3]].any()
     # the other seller fills in up to its 10 t: 16 wanted, 4 + 10 reachable
     assert quota.sold[1] == pytest.approx(10.0)
     assert quota.unmet.sum() == pytest.approx(2.0)
