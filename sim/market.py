@@ -107,7 +107,7 @@ def clear(
     remaining_off = np.maximum(offer.astype(float), 0.0)
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
-    for k in range(max(passes, 1)):
+    for _ in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
         if grouped:
             active &= ~in_group | (gcap[gidx] > 0)
