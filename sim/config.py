@@ -1,9 +1,10 @@
 """Structured configuration (Hydra schema) and its value checks.
 
-The dataclasses give types and defaults; :func:`check_config` adds the economic checks
-(signs, ranges, known names) that types cannot express. Every check names the config key and
-what was expected, and runs before the model starts. Parameter meanings, sweep ranges and
-sources are the comments beside each value in ``configs/scenario/ree_2024.yaml``.
+The dataclasses give types; the values live once, with their sources and sweep ranges in the
+comment beside each, in ``configs/scenario/*.yaml`` (fields marked MISSING must come from
+there). :func:`check_config` adds the economic checks (signs, ranges, known names) that types
+cannot express. Every check names the config key and what was expected, and runs before the
+model starts.
 """
 
 from __future__ import annotations
@@ -11,39 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from omegaconf import MISSING
+
 from critmin.sim.world import DataError
 
 
 @dataclass
 class MarketConfig:
-    theta: float = 0.05  # logit cost spread (relative); calibration parameter
-    kappa: float = 0.2  # price response to unmet share of requests
-    sigma: float = 0.1  # price response to log stock cover over target
-    rho: float = 0.05  # monthly pull of ln price toward the full-cost normal price
-    max_log_step: float = 0.15  # largest monthly log-price move
-    passes: int = 4  # redistribution passes in clearing
-    cover_target_months: float = 1.5  # sellers' finished-goods stock target
+    theta: float = MISSING
+    kappa: float = MISSING
+    sigma: float = MISSING
+    rho: float = MISSING
+    max_log_step: float = MISSING
+    passes: int = MISSING
+    cover_target_months: float = MISSING
 
 
 @dataclass
 class ProducerConfig:
-    supply_elasticity: float = 0.9
-    capacity_growth_per_year: float = 0.059  # exogenous trend until endogenous investment lands
-    expectation_weight: float = 0.3  # adaptive expectations: weight on the newest price
-    input_cover_months: float = 2.0
-    stock_adjust_months: float = 6.0
-    outage_rate_per_year: float = 0.0
-    outage_capacity_loss: float = 0.5
-    outage_months: int = 2
+    supply_elasticity: float = MISSING
+    capacity_growth_per_year: float = MISSING
+    expectation_weight: float = MISSING
+    input_cover_months: float = MISSING
+    stock_adjust_months: float = MISSING
+    outage_rate_per_year: float = MISSING
+    outage_capacity_loss: float = MISSING
+    outage_months: int = MISSING
 
 
 @dataclass
 class DemandConfig:
-    price_elasticity: float = 0.1
-    safety_stock_months: float = 2.0
-    stock_adjust_months: float = 3.0
-    noise_sd: float = 0.02
-    carrying_cost_per_year: float = 0.08
+    price_elasticity: float = MISSING
+    safety_stock_months: float = MISSING
+    stock_adjust_months: float = MISSING
+    noise_sd: float = MISSING
+    carrying_cost_per_year: float = MISSING
 
 
 @dataclass

@@ -32,6 +32,7 @@ MARKET_VARS = (
     "stock",  # closing stock (all holders)
     "in_use",  # in-use stock (end uses)
     "scrap_retired",  # products retired from use this month (t of product)
+    "carrying_cost_usd",  # cost of holding the region's stocks this month (rate/12 × value)
 )
 
 
@@ -99,6 +100,13 @@ class Recorder:
         self.data["unmet_demand"][t] = self.data["demand"][t] - self.data["consumption"][t]
         self.data["in_use"][t] = np.bincount(dm, weights=s.in_use[d], minlength=M)
         self.data["scrap_retired"][t] = np.bincount(dm, weights=retired, minlength=M)
+        # stocks valued at the holder's market price, or the commodity's mean seller price where
+        # the holder's country has no sellers
+        price = np.where(has_sellers, np.exp(s.log_p), np.nan).reshape(net.n_commodities, -1)
+        mean = np.nanmean(np.where(np.isnan(price), np.nan, price), axis=1, keepdims=True)
+        value = np.where(np.isnan(price), mean, price).reshape(-1)
+        rate = self.model.params.demand.carrying_cost_per_year / 12
+        self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity
 
     # ------------------------------------------------------------------ checks and tables

@@ -154,3 +154,12 @@ def test_mesa_batch_run_can_drive_the_model():
         display_progress=False,
     )
     assert len(results) >= 2
+
+
+def test_carrying_cost_is_the_monthly_rate_on_stock_value(short_run):
+    ts = short_run.timeseries
+    sel = ts[(ts.commodity == "ndfeb_magnet") & (ts.region == "CHN") & (ts.month == "2025-06-01")]
+    v = sel.set_index("variable")["value"]
+    rate = short_run.model.params.demand.carrying_cost_per_year / 12
+    assert v["carrying_cost_usd"] == pytest.approx(rate * v["stock"] * v["price"], rel=1e-12)
+    assert v["carrying_cost_usd"] > 0
