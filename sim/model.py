@@ -537,12 +537,22 @@ class CritminModel(mesa.Model):
         asked = np.bincount(seller_market, weights=res.asked, minlength=m_count)
         sold = np.bincount(seller_market, weights=res.flow, minlength=m_count)
         z = np.divide(np.maximum(asked - sold, 0.0), asked, out=np.zeros(m_count), where=asked > 0)
-        # months of cover: every holder's stock of the commodity in the region (sellers' finished
-        # stock and buyers' input stock) over the sum of their stock targets
-        mk = self.slot_market()
-        stock = np.bincount(mk, weights=s.stock, minlength=m_count)
-        target = np.bincount(mk, weights=self._stock_target, minlength=m_count)
-        has_sellers = np.bincount(mk[net.slot_role == OUTPUT], minlength=m_count) > 0
+        # months of cover of a market's supply chain: its sellers' finished stock plus its buyers'
+        # input stock, each buyer counted in proportion to what it asked of this market's sellers,
+        # over the same sum of stock targets
+        outs = net.slot_role == OUTPUT
+        mk = self.slot_market()[outs]
+        asked_by_buyer = np.bincount(net.edge_buyer, weights=res.asked, minlength=net.n_slots)
+        share = np.divide(
+            res.asked, asked_by_buyer[net.edge_buyer], out=np.zeros_like(res.asked), where=res.asked > 0
+        )
+        stock = np.bincount(mk, weights=s.stock[outs], minlength=m_count) + np.bincount(
+            seller_market, weights=share * s.stock[net.edge_buyer], minlength=m_count
+        )
+        target = np.bincount(mk, weights=self._stock_target[outs], minlength=m_count) + np.bincount(
+            seller_market, weights=share * self._stock_target[net.edge_buyer], minlength=m_count
+        )
+        has_sellers = np.bincount(mk, minlength=m_count) > 0
         cover = np.divide(stock, target, out=np.ones(m_count), where=target > 0)
         cover = np.where(has_sellers & (target <= 0) & (stock > 0), 1e6, cover)
         new = market.update_log_prices(
