@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 
 from critmin.sim.world import DataError, World
 
@@ -323,17 +322,3 @@ def chain_graph(world: World) -> nx.DiGraph:
     for d in world.demand[["commodity", "end_use"]].drop_duplicates().itertuples(index=False):
         g.add_edge(d.commodity, f"end use: {d.end_use}", process="consume")
     return g
-
-
-def edges_frame(net: Network) -> pd.DataFrame:
-    """Edges as a table (for inspection and tests)."""
-    return pd.DataFrame(
-        {
-            "seller": [net.node_id[i] for i in net.slot_node[net.edge_seller]],
-            "buyer": [net.node_id[i] for i in net.slot_node[net.edge_buyer]],
-            "commodity": [net.commodities[i] for i in net.edge_commodity],
-            "origin": [net.countries[i] for i in net.edge_from],
-            "destination": [net.countries[i] for i in net.edge_to],
-            "transport_usd_per_t": net.edge_transport,
-        }
-    )

@@ -34,6 +34,12 @@ def _top(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return out
 
 
+def _by_region(frame: pd.DataFrame, commodity: str) -> pd.DataFrame:
+    """Month × region table of one commodity's rows."""
+    sel = frame[frame["commodity"] == commodity]
+    return sel.pivot_table(index="month", columns="region", values="value", observed=True)
+
+
 def write_plots(result: Result, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     ts = result.timeseries
@@ -43,9 +49,7 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
     price = ts[ts["variable"] == "price"]
     fig, axes = _grid(len(commodities))
     for ax, com in zip(axes, commodities):
-        p = price[price["commodity"] == com].pivot_table(
-            index="month", columns="region", values="value", observed=True
-        )
+        p = _by_region(price, com)
         if p.empty:
             continue
         prod = ts[(ts["variable"] == "production") & (ts["commodity"] == com) & (ts["region"] != "WORLD")]
@@ -66,9 +70,7 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
     prod = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
     fig, axes = _grid(len(commodities))
     for ax, com in zip(axes, commodities):
-        p = prod[prod["commodity"] == com].pivot_table(
-            index="month", columns="region", values="value", observed=True
-        )
+        p = _by_region(prod, com)
         if p.empty:
             continue
         p = _top(p.fillna(0.0), 5) * 12 / 1000
@@ -84,9 +86,7 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for com in commodities:
-        p = prod[prod["commodity"] == com].pivot_table(
-            index="month", columns="region", values="value", observed=True
-        )
+        p = _by_region(prod, com)
         if p.empty:
             continue
         yearly = p.fillna(0.0).groupby(p.index.year).sum()

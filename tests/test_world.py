@@ -73,3 +73,29 @@ def test_bad_event_names_its_position_and_key():
     )
     with pytest.raises(DataError, match=r"shock\.events\[0\]\.country: unknown country 'ZZZ'"):
         CritminModel(cfg)
+
+
+def test_chain_graph_runs_mine_to_end_use_with_recycling_back_in():
+    import networkx as nx
+
+    from critmin.sim.network import chain_graph
+
+    g = chain_graph(load_world(REE))
+    assert nx.has_path(g, "ree_concentrate", "end use: ev_motors")
+    for a, b in [
+        ("ree_concentrate", "ndpr_oxide"),
+        ("ndpr_oxide", "ndfeb_alloy"),
+        ("ndfeb_alloy", "ndfeb_magnet"),
+    ]:
+        assert g.has_edge(a, b)
+    assert g.has_edge("ndfeb_scrap", "ndfeb_alloy")  # recycling re-enters at the alloy stage
+
+
+def test_every_country_has_a_government_with_its_bloc_and_a_ledger():
+    model = CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
+    assert set(model.governments) == set(model.net.countries)
+    assert model.governments["JPN"].bloc == "g7" and model.governments["CHN"].bloc == "other"
+    gov = model.governments["USA"]
+    gov.record("test payment", 100.0)
+    gov.record("test receipt", -40.0)
+    assert gov.fiscal_cost == 60.0 and gov.policies == []
