@@ -151,7 +151,7 @@ class CritminModel(mesa.Model):
         self._fac_in = np.flatnonzero((net.slot_role == INPUT) & net.is_facility[net.slot_node])
         self._fac_in_nodes, self._fac_in_starts = np.unique(net.slot_node[self._fac_in], return_index=True)
         self.to_fac_out = origin.Scatter(fac_out, net.n_slots)
-        d = np.flatnonzero(~net.is_facility)
+        d = self.demand_nodes
         self.to_demand = origin.Scatter(d, n_nodes)
         has_scrap = net.scrap_slot[d] >= 0
         self._scrap_nodes = d[has_scrap]

@@ -46,6 +46,7 @@ def test_mass_balance_and_non_negativity_over_randomised_worlds(
     assert errors.max() <= 1e-9
     s = model.state
     assert (s.stock >= 0).all() and (s.in_use >= 0).all()
+    assert (model.recorder.pair_tonnes >= 0).all() and (model.recorder.activity >= 0).all()
     prices = np.exp(s.log_p)
     assert np.isfinite(prices).all() and (prices > 0).all()
 
