@@ -23,9 +23,15 @@ class Government(mesa.Agent):
         self.bloc = bloc
         self.policies: list = []
         self.ledger: list[tuple[int, str, float]] = []  # (step, item, USD; + spent, − received)
+        self.private_costs: list[tuple[int, str, float]] = []  # costs its rules put on firms
 
     def record(self, item: str, usd: float) -> None:
+        """Book a fiscal flow: positive = the treasury pays, negative = it receives."""
         self.ledger.append((self.model.state.t, item, float(usd)))
+
+    def record_private(self, item: str, usd: float) -> None:
+        """Book a compliance cost that the government's rules impose on firms."""
+        self.private_costs.append((self.model.state.t, item, float(usd)))
 
     @property
     def fiscal_cost(self) -> float:

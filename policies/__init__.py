@@ -1,5 +1,20 @@
-"""Policy instruments: one module per instrument, registered by a short name (DESIGN §6)."""
+"""Policy instruments: one module per instrument, registered by a short name (DESIGN §6).
 
-from critmin.policies.base import REGISTRY, Policy, register
+Importing this package registers every instrument; configs then name them by key.
+"""
 
-__all__ = ["REGISTRY", "Policy", "register"]
+from critmin.policies import (  # noqa: F401  (imports register the instruments)
+    certification,
+    diversification,
+    export_controls,
+    investment_terms,
+    offtake,
+    price_floor,
+    quotas,
+    recycling,
+    stockpile,
+    taxes,
+)
+from critmin.policies.base import REGISTRY, Contract, Policy, Wedges, load_policies, register, required_stores
+
+__all__ = ["REGISTRY", "Contract", "Policy", "Wedges", "load_policies", "register", "required_stores"]

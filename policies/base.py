@@ -1,20 +1,62 @@
 """The contract every instrument follows, and the registry configs name instruments by.
 
-A config names an instrument by its registry key, never by an import path, so loading a
-shared scenario file cannot execute arbitrary code. The model calls the hooks at fixed points
-of its step (DESIGN §3): ``on_event`` (step 2), ``edge_caps`` and ``edge_costs`` (before
-clearing), ``after_clearing`` (step 6) and ``on_year_end``.
+A config names an instrument by its registry key (``type``), never by an import path, so
+loading a shared scenario file cannot execute arbitrary code. The model calls the hooks at
+fixed points of its step (DESIGN §3):
+
+==================  ==========================================================================
+hook                called
+==================  ==========================================================================
+``on_step``         step 2: update internal state (licence queues, quota balances, triggers)
+``edge_caps``       before clearing: bans, quotas, licences, diversification and market limits
+``edge_costs``      before clearing: ad valorem and specific wedges on delivered cost
+``market``          before clearing: government purchases/releases, price floors, contracts
+``after_clearing``  step 6: payments, revenues, stock accounting (fiscal ledger)
+``on_year_end``     after the December step
+==================  ==========================================================================
+
+Each instrument reads its keys from a :class:`~critmin.sim.spec.Spec` in ``__init__`` and
+fails there, before the run, on anything unexpected.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
 
+from critmin.sim.spec import Spec
+from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
     from critmin.sim.model import CritminModel
+    from critmin.sim.world import World
+
+
+@dataclass
+class Wedges:
+    """Per-edge policy wedges: ``p_del = (p·(1+ax) + sx + transport)·(1+am) + sm``."""
+
+    export_ad_valorem: np.ndarray
+    export_specific: np.ndarray
+    import_ad_valorem: np.ndarray
+    import_specific: np.ndarray
+
+    @classmethod
+    def none(cls, n_edges: int) -> Wedges:
+        return cls(np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges))
+
+
+@dataclass
+class Contract:
+    """Volume a seller slot delivers to some buyer slots before the spot market, at a price."""
+
+    edges: np.ndarray  # edge indices (one seller slot to the covered buyer slots)
+    tonnes: float  # this month
+    price: float  # USD/t paid by buyers
+    label: str
 
 
 class Policy:
@@ -22,21 +64,39 @@ class Policy:
 
     key: ClassVar[str]
 
-    def __init__(self, spec: dict[str, Any], model: CritminModel, where: str) -> None:
-        self.spec = spec
-        self.where = where
+    def __init__(self, spec: Spec, model: CritminModel) -> None:
+        self.where = spec.where
+        spec.raw("type")
+        self.label = str(spec.raw("name", self.key))
+        self.first = spec.month("start", model.start, default=None) or 0
+        last = spec.month("end", model.start, default=None)
+        self.last = 10**9 if last is None else last
+        if self.last <= self.first:
+            raise DataError(f"{spec.where}.end: expected a month after start, got {spec.d.get('end')!r}")
 
-    def on_event(self, model: CritminModel, t: int) -> None:
+    @classmethod
+    def stores(cls, spec: Spec, world: World) -> list[tuple[str, str, str]]:
+        """Stockpile nodes the instrument needs in the network, as (id, country, commodity)."""
+        return []
+
+    def active(self, t: int) -> bool:
+        return self.first <= t < self.last
+
+    def on_step(self, model: CritminModel, t: int) -> None:
         """Update internal state (licence queues, quota balances, triggers)."""
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers) -> None:
-        """Tighten per-edge or group caps for this step."""
+    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+        """Tighten per-edge or group caps for this step (``request`` per slot, for limits in shares)."""
 
-    def edge_costs(self, model: CritminModel, wedge: np.ndarray) -> None:
+    def edge_costs(self, model: CritminModel, wedges: Wedges) -> None:
         """Add ad valorem or specific wedges to delivered costs."""
 
+    def market(self, model: CritminModel) -> list[Contract]:
+        """Set government purchases/releases and price floors; return contracts served first."""
+        return []
+
     def after_clearing(self, model: CritminModel) -> None:
-        """Act on the cleared market (payments, purchases, releases)."""
+        """Act on the cleared market (payments, revenues, stock accounting)."""
 
     def on_year_end(self, model: CritminModel, year: int) -> None:
         """Yearly bookkeeping."""
@@ -51,3 +111,32 @@ def register(cls: type[Policy]) -> type[Policy]:
         raise ValueError(f"instrument key {cls.key!r} registered twice")
     REGISTRY[cls.key] = cls
     return cls
+
+
+def _spec(raw: Any, where: str) -> tuple[Spec, type[Policy]]:
+    spec = Spec(raw, where)
+    kind = spec.d.get("type")
+    if kind not in REGISTRY:
+        raise DataError(f"{where}.type: unknown instrument {kind!r}; expected one of {sorted(REGISTRY)}")
+    return spec, REGISTRY[kind]
+
+
+def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple[str, str, str]]:
+    """Stockpile nodes every configured instrument needs, before the network is compiled."""
+    stores: list[tuple[str, str, str]] = []
+    for raw_list, source in lists:
+        for i, raw in enumerate(raw_list or []):
+            spec, cls = _spec(raw, f"{source}[{i}]")
+            stores.extend(cls.stores(spec, world))
+    return list(dict.fromkeys(stores))
+
+
+def load_policies(lists: list[tuple[list, str]], model: CritminModel) -> list[Policy]:
+    """Instantiate instruments from config lists; ``source`` names the file and key for errors."""
+    out = []
+    for raw_list, source in lists:
+        for i, raw in enumerate(raw_list or []):
+            spec, cls = _spec(raw, f"{source}[{i}]")
+            out.append(cls(spec, model))
+            spec.done()
+    return out

@@ -73,6 +73,53 @@ class PolicyConfig:
 class ShockConfig:
     name: str = "none"
     events: list[Any] = field(default_factory=list)
+    instruments: list[Any] = field(default_factory=list)  # a foreign government's controls
+
+
+@dataclass
+class DependencyCheck:
+    commodity: str = MISSING
+    stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetConfig:
+    name: str = MISSING
+    threshold: float = MISSING  # share, e.g. 0.6
+    year: int = 2030
+    region: str | None = None  # default: metrics.region
+
+
+@dataclass
+class BenchmarkConfig:
+    label: str = MISSING
+    region: str = MISSING
+    commodity: str = MISSING
+    stage: str = MISSING
+    basis: str = MISSING
+    scope: str = MISSING
+    year: int = MISSING
+    supplier: str = MISSING
+    value: float = MISSING
+    source: str = ""
+    outside: str | None = None
+
+
+@dataclass
+class MetricsConfig:
+    """Dependency definition, target checks and report settings (values: configs/experiment/)."""
+
+    region: str = MISSING  # the bloc whose dependency is measured
+    basis: str = MISSING  # mass | value
+    scope: str = MISSING  # consumption | imports
+    regions: dict[str, list[str]] = field(default_factory=dict)  # named groups of blocs/countries
+    checks: list[DependencyCheck] = field(default_factory=list)
+    targets: list[TargetConfig] = field(default_factory=list)
+    alternatives: list[dict[str, str]] = field(default_factory=list)  # other definitions shown
+    benchmarks: list[BenchmarkConfig] = field(default_factory=list)  # sourced baseline figures
+    recovery_band: float = MISSING
+    baseline_run: str | None = None  # run folder to compare consumer cost against
+    report: bool = True
 
 
 @dataclass
@@ -80,6 +127,7 @@ class ExperimentConfig:
     name: str = "default"
     plots: bool = True
     write_flows: bool = True
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 @dataclass
@@ -145,8 +193,3 @@ def check_config(cfg: Any, source: str = "config") -> None:
         )
     if sc.max_suppliers is not None and sc.max_suppliers < 1:
         raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")
-    if cfg.policy.instruments:
-        raise DataError(
-            f"{source}: key policy.instruments: no instruments are registered yet "
-            f"(got {len(cfg.policy.instruments)}); use policy=none"
-        )

@@ -71,8 +71,7 @@ def clear(
     *,
     theta: float,
     edge_cap: np.ndarray | None = None,
-    cap_group: np.ndarray | None = None,
-    group_cap: np.ndarray | None = None,
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     preference: np.ndarray | None = None,
     passes: int = 4,
 ) -> Clearing:
@@ -88,9 +87,10 @@ def clear(
         delivered cost per edge (USD/t), including transport and policy wedges.
     edge_cap:
         per-edge tonnage cap this period (``inf`` for none, 0 for a ban).
-    cap_group, group_cap:
-        optional shared caps: edge ``e`` with ``cap_group[e] = g >= 0`` draws on ``group_cap[g]``
-        (a country's export quota, say); ``-1`` means no group.
+    groups:
+        shared caps as ``(edge, group, cap)``: membership pairs (an edge may belong to several
+        groups: a country's export quota, a buyer's diversification limit, ...) and each
+        group's cap in tonnes.
     preference:
         per-edge share parameter ``a`` of the logit (defaults to 1).
     """
@@ -98,11 +98,10 @@ def clear(
     if preference is None:
         preference = np.ones(n_e)
     cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
-    grouped = cap_group is not None and group_cap is not None and group_cap.size > 0
+    grouped = groups is not None and groups[2].size > 0
     if grouped:
-        gcap = group_cap.astype(float).copy()
-        in_group = cap_group >= 0
-        gidx = np.where(in_group, cap_group, 0)
+        pe, pg, gcap = groups[0], groups[1], groups[2].astype(float).copy()
+        n_g = gcap.size
     remaining_req = np.maximum(request.astype(float), 0.0)
     remaining_off = np.maximum(offer.astype(float), 0.0)
     flow = np.zeros(n_e)
@@ -110,15 +109,18 @@ def clear(
     for _ in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
         if grouped:
-            active &= ~in_group | (gcap[gidx] > 0)
+            exhausted = np.bincount(pe, weights=(gcap[pg] <= 0).astype(float), minlength=n_e) > 0
+            active &= ~exhausted
         if not active.any():
             break
         w = logit_weights(p_del, buyer, n_b, theta, preference, active)
         q = np.minimum(w * remaining_req[buyer], cap)
-        if grouped:
-            asked_g = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
+        if grouped:  # scale each edge by the tightest of its groups (keeps every group feasible)
+            asked_g = np.bincount(pg, weights=q[pe], minlength=n_g)
             g_scale = np.divide(gcap, asked_g, out=np.ones_like(gcap), where=asked_g > gcap)
-            q = np.where(in_group, q * g_scale[gidx], q)
+            e_scale = np.ones(n_e)
+            np.minimum.at(e_scale, pe, g_scale[pg])
+            q = q * e_scale
         asked += q  # what sellers were asked for, within what bans and quotas allow
         asked_s = np.bincount(seller, weights=q, minlength=n_s)
         s_scale = np.divide(
@@ -128,14 +130,13 @@ def clear(
         flow += q
         cap = np.maximum(cap - q, 0.0)
         if grouped:
-            used = np.bincount(gidx[in_group], weights=q[in_group], minlength=gcap.size)
-            gcap = np.maximum(gcap - used, 0.0)
+            gcap = np.maximum(gcap - np.bincount(pg, weights=q[pe], minlength=n_g), 0.0)
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
     sold = np.bincount(seller, weights=flow, minlength=n_s)
     capped = cap <= 1e-12 * np.maximum(flow, 1.0)
     if grouped:
-        capped |= in_group & (gcap[gidx] <= 1e-12 * np.maximum(flow, 1.0))
+        capped |= np.bincount(pe, weights=(gcap[pg] <= 1e-9).astype(float), minlength=n_e) > 0
     return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
 
 
@@ -166,9 +167,11 @@ def delivered_cost(
     export_tax: np.ndarray | float = 0.0,
     tariff: np.ndarray | float = 0.0,
     specific: np.ndarray | float = 0.0,
+    import_specific: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """``p_del = (p_o·(1+export_tax) + transport + specific)·(1+tariff)`` per edge (DESIGN §3.1)."""
-    return (p_origin * (1.0 + export_tax) + transport + specific) * (1.0 + tariff)
+    """``p_del = (p_o·(1+export_tax) + specific + transport)·(1+tariff) + import_specific`` per
+    edge (DESIGN §3.1): ad valorem and specific export taxes, then import tariffs."""
+    return (p_origin * (1.0 + export_tax) + specific + transport) * (1.0 + tariff) + import_specific
 
 
 def update_log_prices(

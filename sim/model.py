@@ -28,10 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer
 from critmin.agents.buying import stock_request
+from critmin.policies import Contract, Wedges, load_policies, required_stores
 from critmin.sim import market, origin
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers, load_events
-from critmin.sim.network import INPUT, OUTPUT, Network, compile_network
+from critmin.sim.network import INPUT, OUTPUT, STORE, Network, compile_network
 from critmin.sim.recorder import Recorder
 from critmin.sim.world import World, load_world
 
@@ -119,25 +120,31 @@ class CritminModel(mesa.Model):
         end = parse_month(sc.end, "scenario.end")
         self.n_steps = (end[0] - self.start[0]) * 12 + end[1] - self.start[1] + 1
         self.world = world if world is not None else load_world(data_root() / sc.data, dict(sc.blocs))
-        self.net: Network = compile_network(self.world, self.start[0], sc.max_suppliers)
+        policy_lists = [
+            (list(cfg.policy.instruments), f"configs/policy/{cfg.policy.name}.yaml: policy.instruments"),
+            (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),
+        ]
+        stores = required_stores(policy_lists, self.world)
+        self.net: Network = compile_network(self.world, self.start[0], sc.max_suppliers, stores)
         net = self.net
         self.events = load_events(list(sc.events), net, self.start, "scenario.events") + load_events(
             list(cfg.shock.events), net, self.start, "shock.events"
         )
-        self.policies: list = []
         seq = np.random.SeedSequence(seed)
         self.streams = {
             name: np.random.default_rng(child) for name, child in zip(STREAMS, seq.spawn(len(STREAMS)))
         }
 
         self.producer_nodes = np.flatnonzero(net.is_facility)
-        self.demand_nodes = np.flatnonzero(~net.is_facility)
-        classes = {**AGENT_CLASSES, "Manufacturer": Manufacturer}
+        self.demand_nodes = np.flatnonzero(net.is_demand)
+        classes = {**AGENT_CLASSES, "Manufacturer": Manufacturer}  # stockpiles belong to governments
         for n, kind in enumerate(net.node_agent):
-            classes[kind](self, n)
+            if kind in classes:
+                classes[kind](self, n)
         self.nodes_by_type = {
             classes[k]: np.array([n for n, a in enumerate(net.node_agent) if a == k], dtype=np.int64)
             for k in dict.fromkeys(net.node_agent)
+            if k in classes
         }
         self.governments = {c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)}
         self._monthly_growth = self._growth_table()
@@ -158,7 +165,15 @@ class CritminModel(mesa.Model):
         self.to_scrap = origin.Scatter(net.scrap_slot[d[has_scrap]], net.n_slots)
         scrap_stage = np.array([st == "scrap" for st in net.commodity_stage])
         self._main_output = ~scrap_stage[net.slot_commodity]
+        # what policies set each step (reset every step): government purchases and releases per
+        # stockpile slot, price floors per output slot; and per demand centre, collection rates
+        self.store_request = np.zeros(net.n_slots)
+        self.store_offer = np.zeros(net.n_slots)
+        self.floor = np.zeros(net.n_slots)
+        self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
+        self.investment_terms: dict[str, dict] = {}  # permitting and finance terms, read by investment
         self.state = self._initial_state()
+        self.policies = load_policies(policy_lists, self)
         self.recorder = Recorder(self)
         # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
         # tables come from the columnar Recorder
@@ -204,6 +219,7 @@ class CritminModel(mesa.Model):
         n_nodes, n_slots, n_edges = len(net.node_id), net.n_slots, net.edge_seller.size
         G, C = len(net.stages), net.n_countries
         base = self._base_flows()
+        self._base = base
         is_out = net.slot_role == OUTPUT
         is_consume = np.zeros(n_slots, bool)
         is_consume[net.consume_slot[net.consume_slot >= 0]] = True
@@ -236,10 +252,11 @@ class CritminModel(mesa.Model):
             preference=preference,
         )
         self.state = s
-        p_del = self.delivered_cost(Modifiers.neutral(net))
+        p_del = self.delivered_cost(Wedges.none(n_edges))
         w = market.logit_weights(
             p_del, net.edge_buyer, n_slots, sc.market.theta, preference, np.ones(n_edges, bool)
         )
+        self.base_edge_flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]  # 2024 trade
         inclusive = np.bincount(net.edge_buyer, weights=w * p_del, minlength=n_slots)
         s.paid = np.where(is_out, 0.0, inclusive)
         s.expected_paid = s.paid.copy()
@@ -330,16 +347,26 @@ class CritminModel(mesa.Model):
     def slot_market(self) -> np.ndarray:
         return self.net.market_index(self.net.slot_commodity, self.net.slot_country)
 
-    def delivered_cost(self, mods: Modifiers) -> np.ndarray:
-        """Delivered cost per edge at current seller prices (policy wedges join in issue 3)."""
+    def delivered_cost(self, wedges: Wedges) -> np.ndarray:
+        """Delivered cost per edge at current seller prices, with policy wedges."""
         net = self.net
         p_origin = np.exp(self.state.log_p)[self.slot_market()[net.edge_seller]]
-        return market.delivered_cost(p_origin, net.edge_transport)
+        return market.delivered_cost(
+            p_origin,
+            net.edge_transport,
+            export_tax=wedges.export_ad_valorem,
+            tariff=wedges.import_ad_valorem,
+            specific=wedges.export_specific,
+            import_specific=wedges.import_specific,
+        )
 
     def expected_margin(self, nodes: np.ndarray) -> np.ndarray:
         """Expected output value minus expected input cost per unit of activity, per node."""
         net, s = self.net, self.state
-        price = np.where(net.slot_role == OUTPUT, s.p_exp[self.slot_market()], -s.expected_paid)
+        received = np.maximum(s.p_exp[self.slot_market()], self.floor)  # a price floor guarantees the floor
+        price = np.where(
+            net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -s.expected_paid, 0.0)
+        )
         value = np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
         return value[nodes]
 
@@ -361,6 +388,10 @@ class CritminModel(mesa.Model):
         num = np.bincount(net.slot_node, weights=weight * per_activity, minlength=n)
         den = np.bincount(net.slot_node, weights=weight, minlength=n)
         return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
+
+    def base_flow_of_slots(self, slots: np.ndarray) -> np.ndarray:
+        """2024 monthly flow of the given slots (output of outputs, use of inputs)."""
+        return self._base[slots]
 
     def normal_price(self) -> np.ndarray:
         """Full-cost anchor per market (cost pass-through), averaged over the market's sellers.
@@ -388,12 +419,13 @@ class CritminModel(mesa.Model):
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
-        """One month: events, decisions, clearing, transformation and consumption, prices, record."""
+        """One month: events and policies, decisions, clearing, transformation and consumption,
+        payments, prices, record (DESIGN §3)."""
         net, s, sc = self.net, self.state, self.params
         t = s.t
         rec = self.recorder
         rec.open_step(s)
-        # 1-2. scenario events and policy state
+        # 1-2. scenario events, then instruments update their state (and set price floors)
         mods = Modifiers.neutral(net)
         for ev in self.events:
             if ev.active(t):
@@ -404,34 +436,63 @@ class CritminModel(mesa.Model):
         s.noise[self.demand_nodes] = np.exp(
             sd * self.streams["demand_noise"].standard_normal(self.demand_nodes.size) - sd * sd / 2
         )
+        active = [p for p in self.policies if p.active(t)]
+        self.floor[:] = 0.0
+        for p in active:
+            p.on_step(self, t)
         # 3. decisions, one call per agent type
         for cls, nodes in self.nodes_by_type.items():
             cls.decide(self, nodes)
         request = self._requests()
         offer = np.where(net.slot_role == OUTPUT, s.stock, 0.0)
-        # 4. market clearing, all commodities at once
-        p_del = self.delivered_cost(mods)
-        res = market.clear(
-            request,
-            offer,
+        # policy wedges, caps, government purchases/releases and contracts
+        wedges = Wedges.none(net.edge_seller.size)
+        self.store_request[:] = 0.0
+        self.store_offer[:] = 0.0
+        contracts: list[Contract] = []
+        for p in active:
+            p.edge_caps(self, mods, request)
+            p.edge_costs(self, wedges)
+            contracts += p.market(self)
+        request = request + self.store_request
+        offer = offer + np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
+        # 4. market clearing: contracts first, then spot, all commodities at once
+        self.wedges = wedges
+        p_del = self.delivered_cost(wedges)
+        contract_flow, contract_value = self._serve_contracts(contracts, request, offer, mods.edge_cap)
+        bought = np.bincount(net.edge_buyer, weights=contract_flow, minlength=net.n_slots)
+        sold_c = np.bincount(net.edge_seller, weights=contract_flow, minlength=net.n_slots)
+        spot = market.clear(
+            np.maximum(request - bought, 0.0),
+            np.maximum(offer - sold_c, 0.0),
             net.edge_seller,
             net.edge_buyer,
             p_del,
             theta=sc.market.theta,
-            edge_cap=mods.edge_cap,
-            cap_group=mods.cap_group,
-            group_cap=np.asarray(mods.group_cap, float),
+            edge_cap=np.maximum(mods.edge_cap - contract_flow, 0.0),
+            groups=mods.groups(),
             preference=s.preference,
             passes=sc.market.passes,
         )
-        rec.trade(s, res, p_del)
-        received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
-        origin.mix_in(s.stock, s.mix, self.to_buyer, res.flow, s.mix[net.edge_seller])
+        flow = spot.flow + contract_flow
+        res = market.Clearing(
+            flow=flow,
+            asked=spot.asked + contract_flow,
+            unmet=spot.unmet,
+            sold=np.bincount(net.edge_seller, weights=flow, minlength=net.n_slots),
+            capped=spot.capped,
+        )
+        p_paid = np.divide(spot.flow * p_del + contract_value, flow, out=p_del.copy(), where=flow > 0)
+        self.cleared = (res, p_del, p_paid, contract_flow)
+        rec.trade(s, res, p_paid)
+        received = np.bincount(net.edge_buyer, weights=flow, minlength=net.n_slots)
+        origin.mix_in(s.stock, s.mix, self.to_buyer, flow, s.mix[net.edge_seller])
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
-        # buyers decide on the price at the margin: the average over purchases on edges whose cap
-        # is not used up (quota imports bought below it carry an infra-marginal rent). With
-        # unlimited offers this equals market.marginal_price, which the LP oracle docks against.
-        open_flow = np.where(res.capped, 0.0, res.flow)
+        # buyers decide on the price at the margin: the average over spot purchases on edges whose
+        # cap is not used up (quota imports bought below it carry an infra-marginal rent; contract
+        # volumes are infra-marginal too). With unlimited offers this equals
+        # market.marginal_price, which the LP oracle docks against.
+        open_flow = np.where(spot.capped, 0.0, spot.flow)
         got = np.bincount(net.edge_buyer, weights=open_flow, minlength=net.n_slots)
         spent = np.bincount(net.edge_buyer, weights=open_flow * p_del, minlength=net.n_slots)
         s.paid = np.where(got > 0, spent / np.where(got > 0, got, 1.0), s.paid)
@@ -442,14 +503,46 @@ class CritminModel(mesa.Model):
         consumed, desired = self._consume(use)
         scrap = self._end_of_life(production)
         s.sales_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.sales_avg + 0.2 * res.sold, 0.0)
+        # 6. governments pay and collect
+        for p in active:
+            p.after_clearing(self)
         # prices from unmet requests and stock cover
         self._update_prices(res)
         # 7. record
         rec.close_step(s, production, use, consumed, desired, scrap)
         self.datacollector.collect(self)
+        if (self.start[1] - 1 + t) % 12 == 11:
+            year = self.start[0] + (self.start[1] - 1 + t) // 12
+            for p in active:
+                p.on_year_end(self, year)
         s.t += 1
         if s.t >= self.n_steps:
             self.running = False
+
+    def _serve_contracts(
+        self, contracts: list[Contract], request: np.ndarray, offer: np.ndarray, edge_cap: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Deliver contracted tonnes before the spot market: up to the contract volume, the
+        seller's stock and the buyers' requests (pro rata to requests), within edge caps (a ban
+        stops contracts too). Returns tonnes and value per edge."""
+        net = self.net
+        flow = np.zeros(net.edge_seller.size)
+        value = np.zeros(net.edge_seller.size)
+        left_req = request.copy()
+        left_off = offer.copy()
+        for c in contracts:
+            e = c.edges
+            want = np.minimum(left_req[net.edge_buyer[e]], np.maximum(edge_cap[e] - flow[e], 0.0))
+            seller = net.edge_seller[e[0]]
+            total = min(c.tonnes, left_off[seller], want.sum())
+            if total <= 0:
+                continue
+            q = want * (total / want.sum())
+            flow[e] += q
+            value[e] += q * c.price
+            left_off[seller] -= q.sum()
+            np.subtract.at(left_req, net.edge_buyer[e], q)
+        return flow, value
 
     def _random_outages(self, mods: Modifiers) -> None:
         p = self.params.producers

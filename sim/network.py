@@ -19,7 +19,7 @@ import numpy as np
 
 from critmin.sim.world import DataError, World
 
-INPUT, OUTPUT = 0, 1
+INPUT, OUTPUT, STORE = 0, 1, 2  # a STORE slot (government stockpile) both buys and sells
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Network:
     node_country: np.ndarray
     node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
     is_facility: np.ndarray
+    is_demand: np.ndarray  # demand centres (manufacturers)
+    is_store: np.ndarray  # government stockpiles
     capacity: np.ndarray  # activity units per month (0 for demand centres)
     activity0: np.ndarray  # 2024 activity per month
     cash_cost: np.ndarray  # USD per activity unit
@@ -55,7 +57,7 @@ class Network:
     # slots
     slot_node: np.ndarray
     slot_commodity: np.ndarray
-    slot_role: np.ndarray  # INPUT or OUTPUT
+    slot_role: np.ndarray  # INPUT, OUTPUT or STORE
     slot_coef: np.ndarray  # t per activity unit (1 for a demand centre's input)
     consume_slot: np.ndarray  # per node: its demand slot (demand centres), -1 otherwise
     scrap_slot: np.ndarray  # per node: output slot of end-of-life scrap, -1 if none
@@ -102,8 +104,14 @@ class Network:
             ) from None
 
 
-def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
-    """Facilities and demand centres as nodes, permitted trade links as edges."""
+def build_graph(
+    world: World, max_suppliers: int | None = None, stores: list[tuple[str, str, str]] = ()
+) -> nx.DiGraph:
+    """Facilities, demand centres and stockpiles as nodes, permitted trade links as edges.
+
+    ``stores`` lists government stockpiles as (id, country, commodity): each buys from every
+    seller of its commodity and sells to every buyer of it.
+    """
     g = nx.DiGraph(name="supply graph")
     recipes = {
         p: {
@@ -151,6 +159,18 @@ def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
             demand_2024_t=d.demand_2024_t,
             name=node,
         )
+    for node, country, commodity in stores:
+        g.add_node(
+            node,
+            kind="store",
+            country=country,
+            process="store",
+            agent="Stockpile",
+            stage="",
+            inputs={commodity: 1.0},
+            outputs={commodity: 1.0},
+            name=node,
+        )
     transport = dict(zip(world.commodities["commodity"], world.commodities["transport_usd_per_t"]))
     sellers: dict[str, list[str]] = {}
     buyers: dict[str, list[str]] = {}
@@ -161,7 +181,10 @@ def build_graph(world: World, max_suppliers: int | None = None) -> nx.DiGraph:
             buyers.setdefault(c, []).append(n)
     for c, bs in buyers.items():
         for b in bs:
-            cands = [s for s in sellers.get(c, []) if s != b]
+            is_store = g.nodes[b]["kind"] == "store"
+            cands = [
+                s for s in sellers.get(c, []) if s != b and not (is_store and g.nodes[s]["kind"] == "store")
+            ]
             cost = [0.0 if g.nodes[s]["country"] == g.nodes[b]["country"] else transport[c] for s in cands]
             if max_suppliers is not None and len(cands) > max_suppliers:
                 order = np.argsort(np.asarray(cost), kind="stable")[:max_suppliers]
@@ -189,9 +212,11 @@ def _scrap_commodities(world: World) -> dict[str, str]:
     return out
 
 
-def compile_network(world: World, start_year: int, max_suppliers: int | None = None) -> Network:
+def compile_network(
+    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple[str, str, str]] = ()
+) -> Network:
     """Build the graph and flatten it to arrays for the per-step market work."""
-    g = build_graph(world, max_suppliers)
+    g = build_graph(world, max_suppliers, stores)
     countries = world.countries["country"].tolist()
     cidx = {c: i for i, c in enumerate(countries)}
     commodities = world.commodities["commodity"].tolist()
@@ -208,6 +233,14 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
     consume_slot = np.full(len(nodes), -1)
     scrap_slot = np.full(len(nodes), -1)
     for i, a in enumerate(attrs):
+        if a["kind"] == "store":  # one slot that plays buyer and seller
+            c = next(iter(a["inputs"]))
+            slot_of[(nodes[i], c, INPUT)] = slot_of[(nodes[i], c, OUTPUT)] = len(slot_node)
+            slot_node.append(i)
+            slot_com.append(kidx[c])
+            slot_role.append(STORE)
+            slot_coef.append(1.0)
+            continue
         for role, recipe in ((INPUT, a["inputs"]), (OUTPUT, a["outputs"])):
             for c, coef in recipe.items():
                 slot_of[(nodes[i], c, role)] = len(slot_node)
@@ -256,6 +289,8 @@ def compile_network(world: World, start_year: int, max_suppliers: int | None = N
         node_country=node_country,
         node_agent=[a["agent"] for a in attrs],
         is_facility=is_fac,
+        is_demand=np.array([a["kind"] == "demand" for a in attrs]),
+        is_store=np.array([a["kind"] == "store" for a in attrs]),
         capacity=np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
         activity0=np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
         cash_cost=np.array([a.get("cash_cost", 0.0) for a in attrs]),

@@ -41,8 +41,7 @@ def test_edge_cap_zero_is_a_ban_and_group_cap_is_a_quota():
         buyer,
         p_del,
         theta=0.0,
-        cap_group=np.array([0, -1, 0, -1]),
-        group_cap=np.array([4.0]),
+        groups=(np.array([0, 2]), np.array([0, 0]), np.array([4.0])),
     )
     assert quota.flow[[0, 2]].sum() == pytest.approx(4.0)
     assert quota.asked[[0, 2]].sum() == pytest.approx(4.0)  # blocked requests are not demand

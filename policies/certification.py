@@ -1,0 +1,69 @@
+"""Origin certification: only supply with a traceable qualifying origin may enter a market.
+
+Covered buyers (``buyers``: countries or blocs) may buy ``commodity`` only from sellers whose
+stock came, at ``stage``, from ``qualifying`` origins (at least ``min_share`` of it). The
+market splits: certified supply earns a premium, and a separate price series appears. Other
+instruments (price floor, offtake) use :func:`qualifies` to make eligibility depend on origin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from critmin.policies.base import Policy, register
+from critmin.policies.select import buyer_slots, stage_index
+from critmin.sim.spec import Spec
+
+if TYPE_CHECKING:
+    from critmin.sim.events import Modifiers
+    from critmin.sim.model import CritminModel
+
+
+def qualifies(
+    model: CritminModel, slots: np.ndarray, stage: int, origins: np.ndarray, min_share: float
+) -> np.ndarray:
+    """Whether each slot's stock has at least ``min_share`` of qualifying origin at ``stage``."""
+    share = model.state.mix[slots, stage, :][:, origins].sum(axis=1)
+    return share >= min_share - 1e-12
+
+
+class OriginRule:
+    """An optional ``certified_origin: {stage, countries, min_share}`` block of an instrument."""
+
+    def __init__(self, spec: Spec, key: str, model: CritminModel, commodity: int) -> None:
+        self.active = key in spec
+        if self.active:
+            sub = Spec(spec.raw(key), f"{spec.where}.{key}")
+            self.stage = stage_index(model, sub, "stage", commodity)
+            self.origins = sub.countries("countries", model.net)
+            self.min_share = sub.share("min_share", default=1.0)
+            sub.done()
+
+    def check(self, model: CritminModel, slots: np.ndarray) -> np.ndarray:
+        if not self.active:
+            return np.ones(slots.size, bool)
+        return qualifies(model, slots, self.stage, self.origins, self.min_share)
+
+
+@register
+class OriginCertification(Policy):
+    """Covered buyers buy only certified-origin supply."""
+
+    key = "origin_certification"
+
+    def __init__(self, spec: Spec, model: CritminModel) -> None:
+        super().__init__(spec, model)
+        net = model.net
+        commodity = spec.commodities("commodity", net)
+        self.stage = stage_index(model, spec, "stage", int(commodity[0]))
+        self.origins = spec.countries("qualifying", net)
+        self.min_share = spec.share("min_share", default=1.0)
+        buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
+        self.edges = np.flatnonzero(np.isin(net.edge_buyer, buyers))
+
+    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+        sellers = model.net.edge_seller[self.edges]
+        ok = qualifies(model, sellers, self.stage, self.origins, self.min_share)
+        mods.edge_cap[self.edges[~ok]] = 0.0

@@ -1,0 +1,92 @@
+"""Selecting the edges, slots and facilities an instrument covers (shared by instruments)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from critmin.sim.network import INPUT, OUTPUT, STORE
+from critmin.sim.spec import Spec
+from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
+
+
+def trade_edges(
+    model: CritminModel, commodities: np.ndarray, origins: np.ndarray, destinations: np.ndarray
+) -> np.ndarray:
+    """Cross-border edges of these commodities from ``origins`` to ``destinations``."""
+    net = model.net
+    return np.flatnonzero(
+        np.isin(net.edge_commodity, commodities)
+        & np.isin(net.edge_from, origins)
+        & np.isin(net.edge_to, destinations)
+        & (net.edge_from != net.edge_to)
+    )
+
+
+def buyer_slots(model: CritminModel, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
+    """Commercial buyer slots (processors' inputs, manufacturers' stocks) in these countries."""
+    net = model.net
+    return np.flatnonzero(
+        (net.slot_role == INPUT)
+        & np.isin(net.slot_commodity, commodities)
+        & np.isin(net.slot_country, countries)
+    )
+
+
+def seller_slots(model: CritminModel, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
+    net = model.net
+    return np.flatnonzero(
+        (net.slot_role == OUTPUT)
+        & np.isin(net.slot_commodity, commodities)
+        & np.isin(net.slot_country, countries)
+    )
+
+
+def facility_slots(model: CritminModel, spec: Spec, key: str, commodity: int) -> np.ndarray:
+    """Output slots of commodity at the facilities listed under ``key`` (facility ids)."""
+    net = model.net
+    names = spec.raw(key)
+    names = [names] if isinstance(names, str) else list(names)
+    out = []
+    for name in names:
+        if name not in net.node_id:
+            raise DataError(f"{spec.where}.{key}: unknown facility {name!r}")
+        node = net.node_id.index(name)
+        slot = np.flatnonzero(
+            (net.slot_node == node) & (net.slot_commodity == commodity) & (net.slot_role == OUTPUT)
+        )
+        if slot.size == 0:
+            raise DataError(
+                f"{spec.where}.{key}: facility {name!r} does not produce {net.commodities[commodity]!r}"
+            )
+        out.append(int(slot[0]))
+    return np.array(out, dtype=np.int64)
+
+
+def stage_index(model: CritminModel, spec: Spec, key: str, commodity: int) -> int:
+    """An origin stage by name; default: the stage the commodity itself is made at."""
+    net = model.net
+    own = net.commodity_stage[commodity]
+    default = own if own in net.stages else net.stages[-1]
+    name = spec.text(key, default=default, choices=tuple(net.stages))
+    return net.stages.index(name)
+
+
+def dominant_origin(model: CritminModel, slots: np.ndarray, stage: int) -> np.ndarray:
+    """Country holding the largest share of each slot's stock at an origin stage (sellers' own
+    country at their own stage; -1 where the stage has not happened)."""
+    mix = model.state.mix[slots, stage, :]
+    return np.where(mix.sum(axis=1) > 0, mix.argmax(axis=1), -1)
+
+
+def market_price(model: CritminModel, slots: np.ndarray) -> np.ndarray:
+    """Current seller price in each slot's (commodity, country) market."""
+    return np.exp(model.state.log_p)[model.slot_market()[slots]]
+
+
+def is_store(model: CritminModel, slots: np.ndarray) -> np.ndarray:
+    return model.net.slot_role[slots] == STORE

@@ -1,0 +1,164 @@
+"""Government stockpiles: build to a target, release on a price or shortfall trigger.
+
+Each holder country gets a stockpile node in the supply graph (it buys from every seller and
+sells to every buyer of the commodity, at its country's market price). It buys while the price
+is at most ``buy_below_price_ratio`` × its trailing 12-month average and the budget lasts, up to
+``target_months`` of the holders' consumption; it releases ``release_share_per_month`` of its
+stock while the buyers' price is at least ``release_price_ratio`` × that average or their unmet
+share reached ``release_unmet_share``. With several holders (``holders: [{country, share}]``)
+the stockpile is coordinated: one trigger, and releases are shared by the key (JOGMEC targets
+60 days, Korea 60-100 days; facts.md §3.8). Purchases are not consumption; proceeds of
+releases are booked as receipts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from critmin.policies.base import Contract, Policy, register
+from critmin.sim.network import OUTPUT, STORE
+from critmin.sim.spec import Spec
+from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
+    from critmin.sim.world import World
+
+
+def _holders(spec: Spec, countries: set[str]) -> list[tuple[str, float]]:
+    if "holders" in spec:
+        out = []
+        for i, h in enumerate(spec.raw("holders")):
+            sub = Spec(h, f"{spec.where}.holders[{i}]")
+            code = sub.text("country")
+            if code not in countries:
+                raise DataError(
+                    f"{sub.where}.country: unknown country {code!r}; expected one of {sorted(countries)}"
+                )
+            out.append((code, sub.share("share")))
+            sub.done()
+        total = sum(s for _, s in out)
+        if abs(total - 1.0) > 1e-6:
+            raise DataError(f"{spec.where}.holders: shares must sum to 1, got {total}")
+        return out
+    code = spec.text("country")
+    if code not in countries:
+        raise DataError(
+            f"{spec.where}.country: unknown country {code!r}; expected one of {sorted(countries)}"
+        )
+    return [(code, 1.0)]
+
+
+@register
+class Stockpile(Policy):
+    """A (possibly coordinated) strategic stockpile of one commodity."""
+
+    key = "stockpile"
+
+    @classmethod
+    def stores(cls, spec: Spec, world: World) -> list[tuple[str, str, str]]:
+        commodity = spec.text("commodity")
+        label = str(spec.d.get("name", cls.key))
+        return [
+            (f"stockpile:{label}:{c}:{commodity}", c, commodity)
+            for c, _ in _holders(spec, set(world.countries["country"]))
+        ]
+
+    def __init__(self, spec: Spec, model: CritminModel) -> None:
+        super().__init__(spec, model)
+        net = model.net
+        self.commodity = int(spec.commodities("commodity", net)[0])
+        holders = _holders(spec, set(net.countries))
+        self.countries = [c for c, _ in holders]
+        self.key_share = np.array([s for _, s in holders])
+        ids = [f"stockpile:{self.label}:{c}:{net.commodities[self.commodity]}" for c in self.countries]
+        nodes = [net.node_id.index(i) for i in ids]
+        self.slots = np.array(
+            [int(np.flatnonzero((net.slot_node == n) & (net.slot_role == STORE))[0]) for n in nodes]
+        )
+        cidx = [net.countries.index(c) for c in self.countries]
+        # the holders' demand centres for this commodity: what "months of consumption" refers to
+        d = model.demand_nodes
+        cons = net.slot_commodity[net.consume_slot[d]] == self.commodity
+        self.demand = [d[cons & (net.node_country[d] == k)] for k in cidx]
+        monthly = np.array([net.demand0[x].sum() for x in self.demand])
+        if (monthly <= 0).any():
+            bad = [c for c, m in zip(self.countries, monthly, strict=True) if m <= 0]
+            raise DataError(f"{spec.where}: holders {bad} consume no {net.commodities[self.commodity]!r}")
+        self.target = spec.number("target_months", 0.0, 120.0) * monthly  # each holder's own consumption
+        initial = spec.number("initial_months", 0.0, 120.0, default=0.0)
+        model.state.stock[self.slots] += initial * monthly
+        self.max_buy = spec.share("max_buy_share_per_month", default=0.1)
+        self.buy_ratio = spec.number("buy_below_price_ratio", 0.0, 100.0, default=1.05)
+        self.budget = spec.number("budget_usd", 0.0, 1e13, default=1e13)
+        self.release_ratio = spec.number("release_price_ratio", 1.0, 100.0, default=1.3)
+        self.release_unmet = spec.share("release_unmet_share", default=0.05)
+        self.release_share = spec.share("release_share_per_month", default=0.25)
+        p0 = net.price0[self.commodity]
+        self.history_price = [np.full(12, p0) for _ in self.countries]
+        self.spent = 0.0
+        self.releasing = False
+        self.log: list[dict[str, float]] = []
+
+    def _buyer_price(self, model: CritminModel, k: int) -> float:
+        """Marginal delivered price the holder's manufacturers pay (demand-weighted)."""
+        slots = model.net.consume_slot[self.demand[k]]
+        w = model.net.demand0[self.demand[k]]
+        return float((model.state.paid[slots] * w).sum() / w.sum())
+
+    def _unmet(self, model: CritminModel, k: int) -> float:
+        d = self.demand[k]
+        want = model.state.plan[d].sum()
+        return float(1 - model.state.activity[d].sum() / want) if want > 0 else 0.0
+
+    def market(self, model: CritminModel) -> list[Contract]:
+        prices = np.array([self._buyer_price(model, k) for k in range(len(self.countries))])
+        reference = np.array([h.mean() for h in self.history_price])
+        unmet = max(self._unmet(model, k) for k in range(len(self.countries))) if model.state.t > 0 else 0.0
+        # one trigger for the coordinated stockpile: any holder under stress
+        self.releasing = bool((prices >= self.release_ratio * reference).any() or unmet >= self.release_unmet)
+        stock = model.state.stock[self.slots]
+        if self.releasing:
+            total = self.release_share * stock.sum()
+            model.store_offer[self.slots] = np.minimum(stock, total * self.key_share)
+        elif self.spent < self.budget:
+            cheap = prices <= self.buy_ratio * reference
+            want = np.minimum(self.max_buy * self.target, np.maximum(self.target - stock, 0.0))
+            model.store_request[self.slots] = np.where(cheap, want, 0.0)
+        self._set_store_price(model, prices)
+        for k, p in enumerate(prices):  # trailing 12-month reference, updated after use
+            self.history_price[k] = np.roll(self.history_price[k], 1)
+            self.history_price[k][0] = p
+        return []
+
+    def _set_store_price(self, model: CritminModel, prices: np.ndarray) -> None:
+        """In a country with no commercial sellers of the commodity, the stockpile sells at the
+        price its buyers pay at the margin (its market has no price of its own)."""
+        net = model.net
+        markets = model.slot_market()[self.slots]
+        sellers = np.bincount(
+            model.slot_market()[net.slot_role == OUTPUT], minlength=net.n_commodities * net.n_countries
+        )
+        lonely = sellers[markets] == 0
+        model.state.log_p[markets[lonely]] = np.log(prices[lonely])
+
+    def after_clearing(self, model: CritminModel) -> None:
+        net = model.net
+        res, _, p_paid, _ = model.cleared
+        n = net.n_slots
+        cost = np.bincount(net.edge_buyer, weights=res.flow * p_paid, minlength=n)[self.slots]
+        seller_price = np.exp(model.state.log_p)[model.slot_market()[net.edge_seller]]
+        proceeds = np.bincount(net.edge_seller, weights=res.flow * seller_price, minlength=n)[self.slots]
+        self.spent += float(cost.sum())
+        for k, c in enumerate(self.countries):
+            model.governments[c].record(self.label, float(cost[k] - proceeds[k]))
+        self.log.append(
+            {
+                "bought": float(np.bincount(net.edge_buyer, weights=res.flow, minlength=n)[self.slots].sum()),
+                "released": float(res.sold[self.slots].sum()),
+                "stock": float(model.state.stock[self.slots].sum()),
+                "releasing": float(self.releasing),
+            }
+        )
