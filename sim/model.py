@@ -502,7 +502,10 @@ class CritminModel(mesa.Model):
         production, use = self._transform()
         consumed, desired = self._consume(use)
         scrap = self._end_of_life(production)
-        s.sales_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.sales_avg + 0.2 * res.sold, 0.0)
+        # producers plan on orders received (what buyers asked of them, within caps), not on
+        # sales: a sold-out plant that planned on sales would never learn demand exceeds output
+        orders = np.bincount(net.edge_seller, weights=res.asked, minlength=net.n_slots)
+        s.sales_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.sales_avg + 0.2 * orders, 0.0)
         # 6. governments pay and collect
         for p in active:
             p.after_clearing(self)
