@@ -57,6 +57,7 @@ class Contract:
     tonnes: float  # this month
     price: float  # USD/t paid by buyers
     label: str
+    split: np.ndarray | None = None  # take-or-pay: fixed shares of the volume per edge
 
 
 class Policy:
@@ -75,8 +76,8 @@ class Policy:
             raise DataError(f"{spec.where}.end: expected a month after start, got {spec.d.get('end')!r}")
 
     @classmethod
-    def stores(cls, spec: Spec, world: World) -> list[tuple[str, str, str]]:
-        """Stockpile nodes the instrument needs in the network, as (id, country, commodity)."""
+    def stores(cls, spec: Spec, world: World) -> list[tuple]:
+        """Stockpile nodes the instrument needs, as (id, country, commodity, sell_to countries)."""
         return []
 
     def active(self, t: int) -> bool:
@@ -121,9 +122,9 @@ def _spec(raw: Any, where: str) -> tuple[Spec, type[Policy]]:
     return spec, REGISTRY[kind]
 
 
-def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple[str, str, str]]:
+def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple]:
     """Stockpile nodes every configured instrument needs, before the network is compiled."""
-    stores: list[tuple[str, str, str]] = []
+    stores: list[tuple] = []
     for raw_list, source in lists:
         for i, raw in enumerate(raw_list or []):
             spec, cls = _spec(raw, f"{source}[{i}]")

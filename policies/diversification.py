@@ -1,8 +1,8 @@
 """Diversification requirement: no buyer takes more than ``max_share`` from one origin.
 
 Each covered buyer (``buyers``: countries or blocs, all their buyer slots of ``commodity``)
-may take at most ``max_share`` of its monthly request from any single origin country at
-``stage`` (default: the stage the commodity is made at, i.e. the seller's country). Origins
+may take at most ``max_share`` of its monthly requirement (its purchase request) from any single
+origin country at ``stage`` (default: the stage the commodity is made at, i.e. the seller's country). Origins
 are read from the sellers' stock (its dominant country at that stage). The cost of compliance
 shows up as a higher delivered price, and as unmet demand where diversified supply is short
 (e.g. the EU CRMA benchmark of at most 65% from one third country, facts.md §3.2).
@@ -39,6 +39,7 @@ class DiversificationCap(Policy):
         self.buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
         self.edges = np.flatnonzero(np.isin(net.edge_buyer, self.buyers))
         self.exempt = exempt
+        self.worst: list[float] = []
 
     def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
         net = model.net
@@ -51,3 +52,14 @@ class DiversificationCap(Policy):
         caps = self.max_share * request[groups // net.n_countries]
         for g in range(groups.size):
             mods.add_group(edges[inverse == g], caps[g])
+        self._caps = (edges, inverse, caps)
+
+    def after_clearing(self, model: CritminModel) -> None:
+        """Record the largest share of a buyer's requirement taken from one origin this month."""
+        edges, inverse, caps = self._caps
+        if edges.size == 0:
+            self.worst.append(0.0)
+            return
+        taken = np.bincount(inverse, weights=model.cleared.result.flow[edges], minlength=caps.size)
+        requirement = caps / self.max_share
+        self.worst.append(float((taken / np.maximum(requirement, 1e-12)).max()))

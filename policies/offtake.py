@@ -1,11 +1,13 @@
 """Joint procurement and offtake: long-term contracts served before the spot market.
 
-Covered buyers (``buyers``: countries or blocs; all their buyer slots of the commodity) take up
-to ``tonnes_per_month`` from the ``producers`` (facility ids, volume shared by their 2024
-output) at ``price_usd_per_t``, or at the producer's market price × (1 + ``premium``) bounded by
-``price_floor_usd_per_t`` / ``price_ceiling_usd_per_t``. Contracts are served first, within
-the producer's stock and the buyers' requests, so contracted volume is certain while the spot
-market absorbs the shock (e.g. the 2025 DoD 100% offtake of MP's magnet plant, facts.md §3.9).
+Covered buyers (``buyers``: countries or blocs; all their buyer slots of the commodity) take
+``tonnes_per_month`` from the ``producers`` (facility ids, volume shared by their 2024 output)
+at ``price_usd_per_t``, or at the producer's market price × (1 + ``premium``) bounded by
+``price_floor_usd_per_t`` / ``price_ceiling_usd_per_t``. Contracts are served before the spot
+market, within the producer's stock. They are take-or-pay by default: each buyer takes its
+share (split by 2024 use) whatever it needs that month; ``take_or_pay: false`` limits
+deliveries to buyers' requests. Contracted volume is certain while the spot market absorbs a
+shock (e.g. the 2025 DoD 100% offtake of MP's magnet plant, facts.md §3.9).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Offtake(Policy):
         self.floor = spec.number("price_floor_usd_per_t", 0.0, 1e9, default=0.0)
         self.ceiling = spec.number("price_ceiling_usd_per_t", 0.0, 1e12, default=1e12)
         self.origin = OriginRule(spec, "certified_origin", model, commodity)
+        # take-or-pay (default): buyers take their share of the volume, split by their 2024 use
+        self.take_or_pay = spec.flag("take_or_pay", default=True)
+        self.shares = []
+        for e in self.edges:
+            use = model.base_flow_of_slots(net.edge_buyer[e])
+            self.shares.append(use / use.sum() if use.sum() > 0 else np.full(e.size, 1 / e.size))
         self.delivered: list[float] = []
 
     def price(self, model: CritminModel) -> np.ndarray:
@@ -65,11 +73,19 @@ class Offtake(Policy):
         ok = self.origin.check(model, self.producers)
         prices = self.price(model)
         return [
-            Contract(edges=e, tonnes=self.tonnes * share, price=float(p), label=self.label)
-            for e, share, p, eligible in zip(self.edges, self.split, prices, ok, strict=True)
+            Contract(
+                edges=e,
+                tonnes=self.tonnes * share,
+                price=float(p),
+                label=self.label,
+                split=split if self.take_or_pay else None,
+            )
+            for e, share, p, eligible, split in zip(
+                self.edges, self.split, prices, ok, self.shares, strict=True
+            )
             if eligible
         ]
 
     def after_clearing(self, model: CritminModel) -> None:
-        contract_flow = model.cleared[3]
+        contract_flow = model.cleared.contract_flow
         self.delivered.append(float(sum(contract_flow[e].sum() for e in self.edges)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from critmin.policies.base import Policy, register
 from critmin.policies.certification import OriginRule
-from critmin.policies.select import facility_slots, market_price, seller_slots
+from critmin.policies.select import facility_slots, seller_slots
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
@@ -50,12 +50,12 @@ class PriceFloor(Policy):
         model.floor[eligible] = np.maximum(model.floor[eligible], self.floor)
 
     def after_clearing(self, model: CritminModel) -> None:
-        res = model.cleared[0]
+        res = model.cleared.result
         eligible = self.origin.check(model, self.slots)
         sold = np.where(eligible, res.sold[self.slots], 0.0)
         scale = min(1.0, self.cap / sold.sum()) if sold.sum() > 0 else 0.0
         volume = sold * scale
-        price = market_price(model, self.slots)
+        price = model.cleared.seller_price(model, self.slots)
         gap = np.maximum(self.floor - price, 0.0)
         payment = float((gap * volume).sum())
         self.history.append(

@@ -76,7 +76,7 @@ class _Quota(Policy):
             mods.add_group(self.edges[self.holder_of_edge == h], self.balance[h])
 
     def after_clearing(self, model: CritminModel) -> None:
-        flow = model.cleared[0].flow[self.edges]
+        flow = model.cleared.result.flow[self.edges]
         used = np.bincount(self.holder_of_edge, weights=flow, minlength=self.balance.size)
         self.balance = np.maximum(self.balance - used, 0.0)
         self._used += float(used.sum())

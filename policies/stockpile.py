@@ -1,11 +1,11 @@
 """Government stockpiles: build to a target, release on a price or shortfall trigger.
 
-Each holder country gets a stockpile node in the supply graph (it buys from every seller and
-sells to every buyer of the commodity, at its country's market price). It buys while the price
-is at most ``buy_below_price_ratio`` × its trailing 12-month average and the budget lasts, up to
+Each holder country gets a stockpile node in the supply graph: it buys from every seller of the
+commodity and sells, at its country's market price, to buyers in the holder countries. It buys while the price
+is at most ``buy_below_price_ratio`` × its pre-shock reference (the mean of months 4-15 back) and the budget lasts, up to
 ``target_months`` of the holders' consumption; it releases ``release_share_per_month`` of its
-stock while the buyers' price is at least ``release_price_ratio`` × that average or their unmet
-share reached ``release_unmet_share``. With several holders (``holders: [{country, share}]``)
+stock while the buyers' price is at least ``release_price_ratio`` × that reference or the market
+left ``release_unmet_share`` of their purchase requests unserved. With several holders (``holders: [{country, share}]``)
 the stockpile is coordinated: one trigger, and releases are shared by the key (JOGMEC targets
 60 days, Korea 60-100 days; facts.md §3.8). Purchases are not consumption; proceeds of
 releases are booked as receipts.
@@ -97,7 +97,9 @@ class Stockpile(Policy):
         self.release_unmet = spec.share("release_unmet_share", default=0.05)
         self.release_share = spec.share("release_share_per_month", default=0.25)
         p0 = net.price0[self.commodity]
-        self.history_price = [np.full(12, p0) for _ in self.countries]
+        # trailing prices, newest first; the reference is the mean of months 4-15 back, so a
+        # fast rise (a shock) is measured against the level before it
+        self.history_price = [np.full(15, p0) for _ in self.countries]
         self.spent = 0.0
         self.releasing = False
         self.log: list[dict[str, float]] = []
@@ -109,13 +111,15 @@ class Stockpile(Policy):
         return float((model.state.paid[slots] * w).sum() / w.sum())
 
     def _unmet(self, model: CritminModel, k: int) -> float:
-        d = self.demand[k]
-        want = model.state.plan[d].sum()
-        return float(1 - model.state.activity[d].sum() / want) if want > 0 else 0.0
+        """Share of the holder's manufacturers' purchase requests the market left unserved last
+        month: the shortfall signal (consumption itself is buffered by firms' safety stocks)."""
+        slots = model.net.consume_slot[self.demand[k]]
+        want = model.last_request[slots].sum()
+        return float(model.cleared.result.unmet[slots].sum() / want) if want > 0 else 0.0
 
     def market(self, model: CritminModel) -> list[Contract]:
         prices = np.array([self._buyer_price(model, k) for k in range(len(self.countries))])
-        reference = np.array([h.mean() for h in self.history_price])
+        reference = np.array([h[3:].mean() for h in self.history_price])
         unmet = max(self._unmet(model, k) for k in range(len(self.countries))) if model.state.t > 0 else 0.0
         # one trigger for the coordinated stockpile: any holder under stress
         self.releasing = bool((prices >= self.release_ratio * reference).any() or unmet >= self.release_unmet)
@@ -146,10 +150,10 @@ class Stockpile(Policy):
 
     def after_clearing(self, model: CritminModel) -> None:
         net = model.net
-        res, _, p_paid, _ = model.cleared
+        res, p_paid = model.cleared.result, model.cleared.p_paid
         n = net.n_slots
         cost = np.bincount(net.edge_buyer, weights=res.flow * p_paid, minlength=n)[self.slots]
-        seller_price = np.exp(model.state.log_p)[model.slot_market()[net.edge_seller]]
+        seller_price = model.cleared.seller_price(model, net.edge_seller)
         proceeds = np.bincount(net.edge_seller, weights=res.flow * seller_price, minlength=n)[self.slots]
         self.spent += float(cost.sum())
         for k, c in enumerate(self.countries):

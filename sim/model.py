@@ -53,6 +53,21 @@ def unmet_share(model: CritminModel) -> float:
 
 
 @dataclass
+class Cleared:
+    """What the last clearing did, for instruments' payments and for tests (per edge)."""
+
+    result: market.Clearing  # contract + spot flows
+    p_del: np.ndarray  # delivered spot cost
+    p_paid: np.ndarray  # price actually paid (contract price on contract volume)
+    contract_flow: np.ndarray
+    log_p: np.ndarray  # market prices at clearing (prices move after it)
+
+    def seller_price(self, model: CritminModel, slots: np.ndarray) -> np.ndarray:
+        """Market price each seller slot sold at (before this step's price update)."""
+        return np.exp(self.log_p)[model.slot_market()[slots]]
+
+
+@dataclass
 class State:
     """Everything that changes during a run (arrays; see Network for the index conventions)."""
 
@@ -313,7 +328,14 @@ class CritminModel(mesa.Model):
             pref = np.clip(pref / pref[pref > 0].max(), 1e-6, 1.0)
             if np.all(np.abs(ratio[target > 0] - 1) < 1e-10):
                 break
-        return pref[net.edge_seller]
+        pref_e = pref[net.edge_seller]
+        # a government stockpile had no 2024 sales to calibrate on: at an equal price its buyers
+        # treat it like their most preferred supplier
+        best = np.zeros(n_slots)
+        np.maximum.at(best, net.edge_buyer, pref_e)
+        store = net.slot_role[net.edge_seller] == STORE
+        pref_e[store] = best[net.edge_buyer[store]]
+        return pref_e
 
     def _initial_mixes(self, w: np.ndarray, base: np.ndarray) -> None:
         """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""
@@ -455,6 +477,7 @@ class CritminModel(mesa.Model):
             p.edge_costs(self, wedges)
             contracts += p.market(self)
         request = request + self.store_request
+        self.last_request = request
         offer = offer + np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
         # 4. market clearing: contracts first, then spot, all commodities at once
         self.wedges = wedges
@@ -483,7 +506,7 @@ class CritminModel(mesa.Model):
             capped=spot.capped,
         )
         p_paid = np.divide(spot.flow * p_del + contract_value, flow, out=p_del.copy(), where=flow > 0)
-        self.cleared = (res, p_del, p_paid, contract_flow)
+        self.cleared = Cleared(res, p_del, p_paid, contract_flow, s.log_p.copy())
         rec.trade(s, res, p_paid)
         received = np.bincount(net.edge_buyer, weights=flow, minlength=net.n_slots)
         origin.mix_in(s.stock, s.mix, self.to_buyer, flow, s.mix[net.edge_seller])
@@ -525,9 +548,9 @@ class CritminModel(mesa.Model):
     def _serve_contracts(
         self, contracts: list[Contract], request: np.ndarray, offer: np.ndarray, edge_cap: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Deliver contracted tonnes before the spot market: up to the contract volume, the
-        seller's stock and the buyers' requests (pro rata to requests), within edge caps (a ban
-        stops contracts too). Returns tonnes and value per edge."""
+        """Deliver contracted tonnes before the spot market, within edge caps (a ban stops
+        contracts too) and the seller's stock: take-or-pay contracts in fixed shares, others up
+        to the buyers' requests (pro rata to them). Returns tonnes and value per edge."""
         net = self.net
         flow = np.zeros(net.edge_seller.size)
         value = np.zeros(net.edge_seller.size)
@@ -535,16 +558,21 @@ class CritminModel(mesa.Model):
         left_off = offer.copy()
         for c in contracts:
             e = c.edges
-            want = np.minimum(left_req[net.edge_buyer[e]], np.maximum(edge_cap[e] - flow[e], 0.0))
+            room = np.maximum(edge_cap[e] - flow[e], 0.0)
             seller = net.edge_seller[e[0]]
-            total = min(c.tonnes, left_off[seller], want.sum())
-            if total <= 0:
+            if c.split is not None:  # take-or-pay: buyers take their share whatever they need now
+                q = np.minimum(min(c.tonnes, left_off[seller]) * c.split, room)
+            else:
+                want = np.minimum(left_req[net.edge_buyer[e]], room)
+                total = min(c.tonnes, left_off[seller], want.sum())
+                q = want * (total / want.sum()) if total > 0 else np.zeros(e.size)
+            if q.sum() <= 0:
                 continue
-            q = want * (total / want.sum())
             flow[e] += q
             value[e] += q * c.price
             left_off[seller] -= q.sum()
             np.subtract.at(left_req, net.edge_buyer[e], q)
+            np.maximum(left_req, 0.0, out=left_req)
         return flow, value
 
     def _random_outages(self, mods: Modifiers) -> None:

@@ -104,13 +104,12 @@ class Network:
             ) from None
 
 
-def build_graph(
-    world: World, max_suppliers: int | None = None, stores: list[tuple[str, str, str]] = ()
-) -> nx.DiGraph:
+def build_graph(world: World, max_suppliers: int | None = None, stores: list[tuple] = ()) -> nx.DiGraph:
     """Facilities, demand centres and stockpiles as nodes, permitted trade links as edges.
 
-    ``stores`` lists government stockpiles as (id, country, commodity): each buys from every
-    seller of its commodity and sells to every buyer of it.
+    ``stores`` lists government stockpiles as (id, country, commodity, sell_to): each buys from
+    every seller of its commodity and sells to its buyers in the ``sell_to`` countries (the
+    holder, or the members of a coordinated stockpile).
     """
     g = nx.DiGraph(name="supply graph")
     recipes = {
@@ -213,7 +212,7 @@ def _scrap_commodities(world: World) -> dict[str, str]:
 
 
 def compile_network(
-    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple[str, str, str]] = ()
+    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
 ) -> Network:
     """Build the graph and flatten it to arrays for the per-step market work."""
     g = build_graph(world, max_suppliers, stores)
