@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.sim import origin
-from critmin.sim.network import OUTPUT
+from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
     from critmin.sim.market import Clearing
@@ -33,6 +33,7 @@ MARKET_VARS = (
     "in_use",  # in-use stock (end uses)
     "scrap_retired",  # products retired from use this month (t of product)
     "carrying_cost_usd",  # cost of holding the region's stocks this month (rate/12 × value)
+    "recycled_production",  # production by recyclers (t of their main output, e.g. alloy from scrap)
 )
 
 
@@ -54,6 +55,18 @@ class Recorder:
         self.pair_mix = np.zeros((T, P, G, C), dtype=np.float32)
         self._slot_market = model.slot_market()
         self._M = M
+        # origin mix of what each market's plants and manufacturers use (consumption scope)
+        self._use_slots = np.flatnonzero(net.slot_role == INPUT)
+        self.use_keys, use_group = np.unique(self._slot_market[self._use_slots], return_inverse=True)
+        self.to_use = origin.Scatter(use_group, self.use_keys.size)
+        self.use_tonnes = np.zeros((T, self.use_keys.size))
+        self.use_mix = np.zeros((T, self.use_keys.size, G, C), dtype=np.float32)
+        # final demand per demand centre (unmet demand by end use)
+        self.node_desired = np.zeros((T, model.demand_nodes.size))
+        self.node_consumed = np.zeros((T, model.demand_nodes.size))
+        recycler = np.array([a == "Recycler" for a in net.node_agent])
+        main = np.array([st != "scrap" for st in net.commodity_stage])[net.slot_commodity]
+        self._recycled_slots = np.flatnonzero((net.slot_role == OUTPUT) & recycler[net.slot_node] & main)
 
     def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
@@ -108,6 +121,17 @@ class Recorder:
         rate = self.model.params.demand.carrying_cost_per_year / 12
         self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity
+        rs = self._recycled_slots
+        self.data["recycled_production"][t] = np.bincount(
+            self._slot_market[rs], weights=production[rs], minlength=M
+        )
+        # the mix of an input slot is unchanged by drawing on it, so at the close of the step it
+        # is the mix of what was used this step
+        u = use[self._use_slots]
+        self.use_tonnes[t] = self.to_use.sum(u)
+        self.use_mix[t] = self.to_use.mix(s.mix[self._use_slots], u)
+        self.node_desired[t] = desired
+        self.node_consumed[t] = consumed
 
     # ------------------------------------------------------------------ checks and tables
     def mass_balance_errors(self) -> np.ndarray:
@@ -187,6 +211,50 @@ class Recorder:
                 if col.any():
                     cols[f"{stage}_origin_{country}"] = col.astype(float)
         return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+
+    def consumption_origin(self) -> pd.DataFrame:
+        """Origin of what each country uses (consumption scope), tidy.
+
+        Columns: month, commodity, region (the using country), stage, origin, tonnes — the tonnes
+        of the commodity used that month (process inputs and final consumption) whose ``stage``
+        happened in ``origin``. For a stage the material has passed, a (month, commodity,
+        region, stage) group sums to the tonnes used; stages not yet passed have no rows.
+        """
+        net = self.model.net
+        T, C = self.model.state.t, net.n_countries
+        com, ctry = np.divmod(self.use_keys, C)
+        tonnes = self.use_tonnes[:T, :, None, None] * self.use_mix[:T].astype(float)
+        t_idx, u_idx, g_idx, c_idx = np.nonzero(tonnes > 0)
+        return pd.DataFrame(
+            {
+                "month": self.months()[t_idx],
+                "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
+                "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
+                "stage": pd.Categorical.from_codes(g_idx, net.stages),
+                "origin": pd.Categorical.from_codes(c_idx, net.countries),
+                "tonnes": tonnes[t_idx, u_idx, g_idx, c_idx],
+            }
+        )
+
+    def final_demand(self) -> pd.DataFrame:
+        """Final demand per country × end use × commodity and month: demand, consumption, unmet."""
+        net, d = self.model.net, self.model.demand_nodes
+        T = self.model.state.t
+        months = self.months()
+        n = d.size
+        desired, consumed = self.node_desired[:T].reshape(-1), self.node_consumed[:T].reshape(-1)
+        com = net.slot_commodity[net.consume_slot[d]]
+        return pd.DataFrame(
+            {
+                "month": np.repeat(months, n),
+                "commodity": pd.Categorical.from_codes(np.tile(com, T), net.commodities),
+                "region": pd.Categorical.from_codes(np.tile(net.node_country[d], T), net.countries),
+                "end_use": pd.Categorical.from_codes(np.tile(net.end_use[d], T), net.end_uses),
+                "demand": desired,
+                "consumption": consumed,
+                "unmet_demand": desired - consumed,
+            }
+        )
 
     def facility_activity(self) -> pd.DataFrame:
         net = self.model.net

@@ -81,6 +81,28 @@ class Result:
     summary: dict[str, Any]
     manifest: dict[str, Any]
     model: CritminModel | None = field(default=None, repr=False)
+    # origin of what each country uses (month, commodity, region, stage, origin, tonnes)
+    consumption_origin: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # final demand per country × end use (month, commodity, region, end_use, demand, ...)
+    final_demand: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # year, country, item, usd
+    metrics: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # sim/metrics.compute
+
+    def trace(
+        self, region: str, commodity: str = "ndfeb_magnet", year: int | None = None, **kw: Any
+    ) -> pd.DataFrame:
+        """Where a region's material came from, stage by stage (see :func:`critmin.sim.metrics.trace`)."""
+        from critmin.sim.metrics import trace
+
+        return trace(self, region, commodity, year, **kw)
+
+    def dependency(self, commodity: str, stage: str, **definition: Any) -> pd.DataFrame:
+        """Single-supplier dependency path per year under the run's default definition, with
+        any of region, basis, scope, outside overridden."""
+        from critmin.sim import metrics
+
+        tables = metrics.Tables.from_result(self)
+        return metrics.dependency(tables, metrics.default_definition(tables, commodity, stage, **definition))
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
         """One monthly series, indexed by month."""
@@ -95,12 +117,21 @@ class Result:
         self.timeseries.to_parquet(outdir / "timeseries.parquet", index=False)
         if flows:
             self.flows.to_parquet(outdir / "flows.parquet", index=False)
+        self.consumption_origin.to_parquet(outdir / "consumption_origin.parquet", index=False)
+        self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
+        if self.metrics:
+            self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
         (outdir / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
         (outdir / "manifest.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
         if plots:
             from critmin.sim.plots import write_plots
 
             write_plots(self, outdir / "plots")
+        settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
+        if self.metrics and settings.get("report", True):
+            from critmin.sim.report import write_report
+
+            write_report(self, outdir / "report.html")
         return outdir
 
 
@@ -108,8 +139,34 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
     model = CritminModel(cfg)
+    check_metrics(model, cfg)
     model.run()
     return collect(model, cfg, keep_model)
+
+
+def _world_meta(model: CritminModel) -> dict[str, Any]:
+    from critmin.sim.metrics import world_meta
+
+    net = model.net
+    return world_meta(net.countries, net.blocs, net.commodities, net.commodity_stage, net.stages)
+
+
+def check_metrics(model: CritminModel, cfg: DictConfig) -> None:
+    """Check experiment.metrics against the world before the run (names the bad key)."""
+    from critmin.sim import metrics
+
+    settings = OmegaConf.to_container(cfg.experiment.metrics, resolve=True, throw_on_missing=False)
+    meta = _world_meta(model)
+    tables = metrics.Tables(
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        meta["countries"],
+        meta["commodity_stage"],
+        meta["stages"],
+        settings=settings,
+    )
+    metrics.check_settings(settings, tables)
 
 
 def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> Result:
@@ -124,7 +181,26 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
         "input_data_sha256": dict(sorted(model.world.files.items())),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    return Result(ts, rec.flows(), rec.facility_activity(), summary, manifest, model if keep_model else None)
+    summary["world"] = _world_meta(model)
+    result = Result(
+        ts,
+        rec.flows(),
+        rec.facility_activity(),
+        summary,
+        manifest,
+        model if keep_model else None,
+        consumption_origin=rec.consumption_origin(),
+        final_demand=rec.final_demand(),
+    )
+    from critmin.sim import metrics
+
+    result.ledger = metrics.ledger_frame(model.governments, model.start)
+    tables = metrics.Tables.from_result(result)
+    base = cfg.experiment.metrics.baseline_run
+    result.metrics = metrics.compute(tables, metrics.Tables.from_dir(base) if base else None)
+    result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
+    summary["dependency"] = metrics.summary_block(tables, result.metrics)
+    return result
 
 
 def production_shares(ts: pd.DataFrame, year: int) -> dict[str, dict[str, float]]:

@@ -1,0 +1,775 @@
+"""Dependency shares, the 2030 target check, resilience metrics and traceability queries.
+
+Everything here works on plain tables (:class:`Tables`), so it runs on an in-memory
+:class:`~critmin.sim.run.Result`, on a finished run directory, and on small hand-written tables
+in tests. Definitions (docs/metrics.md):
+
+- **dependency share** of a region on a supplier country, for a commodity and an origin stage:
+  the share of the region's *consumption* (what its plants and manufacturers use: process
+  inputs and final consumption) or of its *imports* (shipments into the region from outside it)
+  whose ``stage`` happened in that country, by *mass* (tonnes) or by *value*;
+- **value basis**: imports are weighted by shipment value (delivered USD, the import bill);
+  consumption by tonnes × the seller price, in the origin country that month, of the stage's
+  reference commodity (the commodity itself when it belongs to the stage, else the first
+  commodity of the stage in commodities.csv);
+- the **single supplier** is the largest origin outside the G7+ (or outside the region named
+  by ``outside``), found each year.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from critmin.sim.world import BLOCS, DataError
+
+if TYPE_CHECKING:
+    from critmin.sim.run import Result
+
+BASES = ("mass", "value")
+SCOPES = ("consumption", "imports")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One way of measuring dependency; every report states the one it used."""
+
+    region: str = "G7+"
+    commodity: str = "ndfeb_magnet"
+    stage: str = "magnet"
+    basis: str = "mass"
+    scope: str = "consumption"
+    outside: str | None = None  # suppliers are countries outside this region (default: region)
+
+    def describe(self) -> str:
+        what = {
+            "consumption": f"{self.region}'s consumption (plant inputs and final use) of {self.commodity}",
+            "imports": f"{self.region}'s imports of {self.commodity} from outside {self.region}",
+        }[self.scope]
+        by = "tonnes" if self.basis == "mass" else "value (USD)"
+        return (
+            f"share of {what}, by {by}, whose {self.stage} stage happened in the largest single "
+            f"supplier outside {self.outside or self.region}"
+        )
+
+    def label(self) -> str:
+        return f"{self.region} · {self.commodity} · {self.stage} · {self.basis} · {self.scope}"
+
+
+@dataclass
+class Tables:
+    """What the metrics need from one run."""
+
+    timeseries: pd.DataFrame
+    flows: pd.DataFrame
+    consumption_origin: pd.DataFrame  # month, commodity, region, stage, origin, tonnes
+    countries: dict[str, str]  # country -> bloc
+    commodity_stage: dict[str, str]  # commodity -> stage (commodities.csv order)
+    stages: list[str]
+    settings: dict[str, Any] = field(default_factory=dict)  # experiment.metrics
+    final_demand: pd.DataFrame | None = None  # month, commodity, region, end_use, demand, ...
+    ledger: pd.DataFrame | None = None  # year, country, item, usd
+    shock_windows: list[tuple[str, str | None]] = field(default_factory=list)  # (start, end)
+
+    @classmethod
+    def from_result(cls, result: Result) -> Tables:
+        return cls(
+            timeseries=result.timeseries,
+            flows=result.flows,
+            consumption_origin=result.consumption_origin,
+            final_demand=result.final_demand,
+            ledger=result.ledger,
+            **_meta_kwargs(result.summary.get("world", {}), result.manifest.get("config", {})),
+        )
+
+    @classmethod
+    def from_dir(cls, run_dir: Path | str) -> Tables:
+        run_dir = Path(run_dir)
+        need = ["timeseries.parquet", "consumption_origin.parquet", "summary.json", "manifest.yaml"]
+        missing = [n for n in need if not (run_dir / n).is_file()]
+        if missing:
+            raise DataError(f"{run_dir}: not a finished run folder (missing {missing})")
+        import yaml
+
+        summary = json.loads((run_dir / "summary.json").read_text())
+        manifest = yaml.safe_load((run_dir / "manifest.yaml").read_text())
+        flows_path = run_dir / "flows.parquet"
+        fd_path = run_dir / "final_demand.parquet"
+        ledger = None
+        if (run_dir / "metrics.parquet").is_file():
+            m = pd.read_parquet(run_dir / "metrics.parquet")
+            f = m[m["metric"] == "fiscal_cost_usd"]
+            ledger = pd.DataFrame(
+                {"year": f["year"], "country": f["region"], "item": f["detail"], "usd": f["value"]}
+            )
+        return cls(
+            timeseries=pd.read_parquet(run_dir / "timeseries.parquet"),
+            flows=pd.read_parquet(flows_path) if flows_path.is_file() else _empty_flows(),
+            consumption_origin=pd.read_parquet(run_dir / "consumption_origin.parquet"),
+            final_demand=pd.read_parquet(fd_path) if fd_path.is_file() else None,
+            ledger=ledger,
+            **_meta_kwargs(summary.get("world", {}), manifest.get("config", {})),
+        )
+
+    # ------------------------------------------------------------------ regions
+    def members(self, region: str) -> set[str]:
+        """Countries of a region: a group from experiment.metrics.regions, a bloc, or a country."""
+        groups = self.settings.get("regions", {}) or {}
+        if region in groups:
+            out: set[str] = set()
+            for item in groups[region]:
+                out |= self.members(item) if item != region else set()
+            return out
+        blocs = set(self.countries.values()) | set(BLOCS)
+        if region in blocs:
+            return {c for c, b in self.countries.items() if b == region}
+        if region in self.countries:
+            return {region}
+        raise DataError(
+            f"unknown region {region!r}; expected a group {sorted(groups)}, a bloc {sorted(blocs)} "
+            "or a country code"
+        )
+
+    def ref_commodity(self, commodity: str, stage: str) -> str:
+        if self.commodity_stage.get(commodity) == stage:
+            return commodity
+        for com, st in self.commodity_stage.items():
+            if st == stage:
+                return com
+        return commodity
+
+
+def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
+    shock = (config.get("shock") or {}).get("events") or []
+    return {
+        "countries": dict(world.get("countries", {})),
+        "commodity_stage": dict(world.get("commodity_stage", {})),
+        "stages": list(world.get("stages", [])),
+        "settings": dict((config.get("experiment") or {}).get("metrics") or {}),
+        "shock_windows": [(str(e["start"]), e.get("end")) for e in shock if "start" in e],
+    }
+
+
+def _empty_flows() -> pd.DataFrame:
+    return pd.DataFrame(columns=["month", "commodity", "origin", "destination", "tonnes", "value_usd"])
+
+
+def world_meta(
+    countries: list[str], blocs: Any, commodities: list[str], stages_of: list[str], stages: list[str]
+) -> dict:
+    """The world facts the metrics need, as stored in summary.json (key ``world``)."""
+    return {
+        "countries": {c: str(b) for c, b in zip(countries, blocs)},
+        "commodity_stage": dict(zip(commodities, stages_of)),
+        "stages": list(stages),
+    }
+
+
+# ---------------------------------------------------------------------- config checks
+def check_settings(settings: dict[str, Any], tables_like: Tables, key: str = "experiment.metrics") -> None:
+    """Fail before the run on unknown regions, commodities, stages, bases or scopes."""
+
+    def region_ok(value: Any, where: str) -> None:
+        try:
+            tables_like.members(str(value))
+        except DataError as exc:
+            raise DataError(f"config: key {where}: {exc}") from None
+
+    def choice(value: Any, allowed: tuple | list, where: str, what: str) -> None:
+        if value not in allowed:
+            raise DataError(f"config: key {where}: expected {what} (one of {list(allowed)}), got {value!r}")
+
+    groups = settings.get("regions", {}) or {}
+    for name, items in groups.items():
+        for i, item in enumerate(items):
+            known = {*tables_like.countries.values(), *BLOCS, *tables_like.countries, *groups}
+            if item not in known:
+                raise DataError(
+                    f"config: key {key}.regions.{name}[{i}]: expected a bloc "
+                    f"{sorted(set(tables_like.countries.values()))} or a country code, got {item!r}"
+                )
+    region_ok(settings.get("region"), f"{key}.region")
+    choice(settings.get("basis"), BASES, f"{key}.basis", "a basis")
+    choice(settings.get("scope"), SCOPES, f"{key}.scope", "a scope")
+    for i, chk in enumerate(settings.get("checks", []) or []):
+        choice(
+            chk.get("commodity"),
+            list(tables_like.commodity_stage),
+            f"{key}.checks[{i}].commodity",
+            "a commodity",
+        )
+        for j, st in enumerate(chk.get("stages", [])):
+            choice(st, tables_like.stages, f"{key}.checks[{i}].stages[{j}]", "an origin stage")
+    for i, tgt in enumerate(settings.get("targets", []) or []):
+        th = tgt.get("threshold")
+        if not isinstance(th, int | float) or not 0 < th <= 1:
+            raise DataError(
+                f"config: key {key}.targets[{i}].threshold: expected a share in (0, 1], got {th!r}"
+            )
+        if tgt.get("region") is not None:
+            region_ok(tgt["region"], f"{key}.targets[{i}].region")
+    for i, alt in enumerate(settings.get("alternatives", []) or []):
+        for name in alt:
+            if name not in ("basis", "scope", "region", "outside"):
+                raise DataError(
+                    f"config: key {key}.alternatives[{i}].{name}: expected one of basis, scope, region, outside"
+                )
+        if "basis" in alt:
+            choice(alt["basis"], BASES, f"{key}.alternatives[{i}].basis", "a basis")
+        if "scope" in alt:
+            choice(alt["scope"], SCOPES, f"{key}.alternatives[{i}].scope", "a scope")
+        for k in ("region", "outside"):
+            if alt.get(k) is not None:
+                region_ok(alt[k], f"{key}.alternatives[{i}].{k}")
+    for i, b in enumerate(settings.get("benchmarks", []) or []):
+        region_ok(b.get("region"), f"{key}.benchmarks[{i}].region")
+        choice(
+            b.get("commodity"),
+            list(tables_like.commodity_stage),
+            f"{key}.benchmarks[{i}].commodity",
+            "a commodity",
+        )
+        choice(b.get("stage"), tables_like.stages, f"{key}.benchmarks[{i}].stage", "an origin stage")
+        choice(b.get("basis"), BASES, f"{key}.benchmarks[{i}].basis", "a basis")
+        choice(b.get("scope"), SCOPES, f"{key}.benchmarks[{i}].scope", "a scope")
+    band = settings.get("recovery_band")
+    if not isinstance(band, int | float) or not 0 < band < 1:
+        raise DataError(f"config: key {key}.recovery_band: expected a share in (0, 1), got {band!r}")
+
+
+def default_definition(tables: Tables, commodity: str, stage: str, **kw: Any) -> Definition:
+    s = tables.settings
+    base = {
+        "region": s.get("region", "G7+"),
+        "basis": s.get("basis", "mass"),
+        "scope": s.get("scope", "consumption"),
+    }
+    base.update({k: v for k, v in kw.items() if v is not None})
+    return Definition(commodity=commodity, stage=stage, **base)
+
+
+# ---------------------------------------------------------------------- dependency
+def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:
+    """Share of each origin country in the region's consumption or imports, per period.
+
+    Returns columns period, origin, weight (t or USD), share. ``freq`` is "year" or "month".
+    """
+    region = tables.members(d.region)
+    if d.stage not in tables.stages:
+        raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
+    if d.scope == "imports":
+        f = tables.flows
+        f = f[(f["commodity"] == d.commodity) & f["destination"].isin(region) & ~f["origin"].isin(region)]
+        prefix = f"{d.stage}_origin_"
+        cols = [c for c in f.columns if c.startswith(prefix)]
+        w = f["tonnes" if d.basis == "mass" else "value_usd"].to_numpy(float)
+        long = pd.DataFrame(
+            {
+                "month": np.repeat(f["month"].to_numpy(), len(cols)),
+                "origin": np.tile([c[len(prefix) :] for c in cols], len(f)),
+                "weight": (f[cols].to_numpy(float) * w[:, None]).reshape(-1),
+            }
+        )
+    else:
+        c = tables.consumption_origin
+        c = c[(c["commodity"] == d.commodity) & c["region"].isin(region) & (c["stage"] == d.stage)]
+        long = pd.DataFrame(
+            {
+                "month": c["month"].to_numpy(),
+                "origin": c["origin"].astype(str).to_numpy(),
+                "weight": c["tonnes"].to_numpy(float),
+            }
+        )
+        if d.basis == "value":
+            long["weight"] *= _origin_price(tables, tables.ref_commodity(d.commodity, d.stage), long)
+    long = long[long["weight"] > 0]
+    period = long["month"].dt.year if freq == "year" else long["month"]
+    g = long.groupby([period.rename("period"), "origin"])["weight"].sum().reset_index()
+    g["share"] = g["weight"] / g.groupby("period")["weight"].transform("sum")
+    return g
+
+
+def _origin_price(tables: Tables, commodity: str, long: pd.DataFrame) -> np.ndarray:
+    ts = tables.timeseries
+    p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
+    by = p.set_index(["month", p["region"].astype(str)])["value"].astype(float)
+    world = by.xs("WORLD", level=1) if "WORLD" in by.index.get_level_values(1) else pd.Series(dtype=float)
+    key = pd.MultiIndex.from_arrays([long["month"], long["origin"]])
+    price = by.reindex(key).to_numpy()
+    fallback = world.reindex(long["month"]).to_numpy()
+    return np.where(np.isnan(price), fallback, price)
+
+
+def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:
+    """The single-supplier dependency path: period, supplier, share, total (t or USD).
+
+    The supplier is the largest origin outside ``d.outside`` (default the region) each period.
+    """
+    shares = origin_shares(tables, d, freq)
+    outside = tables.members(d.outside or d.region)
+    total = shares.groupby("period")["weight"].sum()
+    cand = shares[~shares["origin"].isin(outside)]
+    top = cand.sort_values("share", ascending=False).drop_duplicates("period").set_index("period")
+    out = pd.DataFrame({"total": total})
+    out["supplier"] = top["origin"].reindex(out.index)
+    out["share"] = top["share"].reindex(out.index).fillna(0.0)
+    out["supplier"] = out["supplier"].fillna("none")
+    return out.reset_index()[["period", "supplier", "share", "total"]]
+
+
+# ---------------------------------------------------------------------- targets
+def target_table(tables: Tables) -> pd.DataFrame:
+    """Per target × checked (commodity, stage): value in the target year, first year below, margin."""
+    s = tables.settings
+    last_year = int(tables.timeseries["month"].max().year)
+    rows = []
+    for tgt in s.get("targets", []) or []:
+        for chk in s.get("checks", []) or []:
+            for stage in chk["stages"]:
+                d = default_definition(tables, chk["commodity"], stage, region=tgt.get("region"))
+                path = dependency(tables, d).set_index("period")
+                year = int(tgt.get("year", 2030))
+                below = path.index[path["share"] < tgt["threshold"]]
+                value = float(path["share"].get(year, np.nan))
+                rows.append(
+                    {
+                        "target": tgt["name"],
+                        "threshold": float(tgt["threshold"]),
+                        "year": year,
+                        "region": d.region,
+                        "commodity": d.commodity,
+                        "stage": stage,
+                        "basis": d.basis,
+                        "scope": d.scope,
+                        "value": value,
+                        "supplier": str(path["supplier"].get(year, "")) if year in path.index else "",
+                        "met": bool(value < tgt["threshold"]) if np.isfinite(value) else None,
+                        "margin_points": round(100 * (tgt["threshold"] - value), 2)
+                        if np.isfinite(value)
+                        else None,
+                        "first_year_below": int(below[0]) if len(below) else None,
+                        "note": "" if year <= last_year else f"run ends {last_year}: no {year} value",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def alternative_table(tables: Tables, years: list[int]) -> pd.DataFrame:
+    """The checked (commodity, stage) pairs under the default and each alternative definition."""
+    s = tables.settings
+    rows = []
+    variants = [{}, *(s.get("alternatives", []) or [])]
+    for alt in variants:
+        for chk in s.get("checks", []) or []:
+            for stage in chk["stages"]:
+                d = default_definition(tables, chk["commodity"], stage, **alt)
+                path = dependency(tables, d).set_index("period")
+                row = {
+                    "definition": "default" if not alt else ", ".join(f"{k}={v}" for k, v in alt.items()),
+                    "region": d.region,
+                    "commodity": d.commodity,
+                    "stage": stage,
+                    "basis": d.basis,
+                    "scope": d.scope,
+                }
+                for y in years:
+                    row[str(y)] = float(path["share"].get(y, np.nan))
+                    row[f"supplier {y}"] = str(path["supplier"].get(y, ""))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def benchmark_table(tables: Tables) -> pd.DataFrame:
+    """Simulated shares next to the sourced figures in experiment.metrics.benchmarks."""
+    rows = []
+    for b in tables.settings.get("benchmarks", []) or []:
+        d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
+        sh = origin_shares(tables, d)
+        sel = sh[(sh["period"] == int(b["year"])) & (sh["origin"] == b["supplier"])]
+        sim = float(sel["share"].iloc[0]) if len(sel) else (np.nan if sh.empty else 0.0)
+        rows.append(
+            {
+                "figure": b["label"],
+                "definition": d.label(),
+                "year": int(b["year"]),
+                "supplier": b["supplier"],
+                "sourced": float(b["value"]),
+                "simulated": sim,
+                "gap_points": round(100 * (sim - float(b["value"])), 1) if np.isfinite(sim) else None,
+                "source": b.get("source", ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- resilience
+def hhi(tables: Tables) -> pd.DataFrame:
+    """Herfindahl-Hirschman index (0-10,000) of production by country, per commodity and year."""
+    ts = tables.timeseries
+    p = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    y = p.groupby([p["month"].dt.year.rename("year"), "commodity", "region"], observed=True)["value"].sum()
+    share = y / y.groupby(level=["year", "commodity"]).transform("sum")
+    out = (10_000 * share**2).groupby(level=["year", "commodity"]).sum().rename("hhi").reset_index()
+    out["stage"] = out["commodity"].astype(str).map(tables.commodity_stage)
+    return out
+
+
+def unmet_demand(tables: Tables) -> pd.DataFrame:
+    """Final demand left unmet, per year × country × end use (t and % of demand)."""
+    fd = tables.final_demand
+    if fd is None or fd.empty:
+        return pd.DataFrame(columns=["year", "region", "end_use", "demand_t", "unmet_t", "unmet_pct"])
+    g = fd.groupby([fd["month"].dt.year.rename("year"), "region", "end_use"], observed=True)[
+        ["demand", "unmet_demand"]
+    ].sum()
+    g = g.rename(columns={"demand": "demand_t", "unmet_demand": "unmet_t"}).reset_index()
+    g["unmet_pct"] = 100 * g["unmet_t"] / g["demand_t"].where(g["demand_t"] > 0)
+    return g
+
+
+def region_series(tables: Tables, variable: str, commodity: str, region: str) -> pd.Series:
+    """Monthly series of a variable summed over a region's countries (or WORLD)."""
+    ts = tables.timeseries
+    sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity)]
+    if region == "WORLD":
+        sel = sel[sel["region"] == "WORLD"]
+    else:
+        sel = sel[sel["region"].isin(tables.members(region))]
+    return sel.groupby("month")["value"].sum().astype(float)
+
+
+def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
+    """Use-weighted delivered price paid by a region's buyers, per month."""
+    ts = tables.timeseries
+    m = tables.members(region)
+    sel = ts[
+        (ts["commodity"] == commodity) & ts["region"].isin(m) & ts["variable"].isin(["buyer_price", "use"])
+    ]
+    wide = sel.pivot_table(index=["month", "region"], columns="variable", values="value", observed=True)
+    if not {"buyer_price", "use"} <= set(wide.columns):
+        return pd.Series(dtype=float)
+    wide = wide.dropna()
+    num = (wide["buyer_price"] * wide["use"]).groupby(level="month").sum()
+    den = wide["use"].groupby(level="month").sum()
+    return (num / den.where(den > 0)).dropna()
+
+
+def shock_response(tables: Tables) -> pd.DataFrame:
+    """Peak price over the pre-shock price and months to recover, per commodity, for the world
+    seller price and the analysed region's buyers.
+
+    Pre-shock = mean over the 3 months before the first shock starts. Recovered = the first month
+    after the peak from which, for 3 months (or to the end of the run), price is within ±band of
+    pre-shock and volume (use) ≥ (1 − band) × pre-shock; months are counted from the shock's
+    start; None = not recovered by the end of the run. No shock configured → empty table.
+    """
+    cols = ["commodity", "region", "pre_shock", "peak", "peak_ratio", "peak_month", "months_to_recover"]
+    if not tables.shock_windows:
+        return pd.DataFrame(columns=cols)
+    band = float(tables.settings.get("recovery_band", 0.05))
+    start = pd.Timestamp(min(w[0] for w in tables.shock_windows) + "-01")
+    region = tables.settings.get("region", "G7+")
+    rows = []
+    for com in tables.commodity_stage:
+        for reg in ("WORLD", region):
+            price = (
+                region_series(tables, "price", com, "WORLD")
+                if reg == "WORLD"
+                else bloc_buyer_price(tables, com, reg)
+            )
+            vol = region_series(tables, "use", com, reg)
+            if price.empty or vol.empty:
+                continue
+            pre = price[(price.index < start) & (price.index >= start - pd.DateOffset(months=3))]
+            if pre.empty or not (price.index >= start).any():
+                continue
+            p0 = float(pre.mean())
+            v0 = float(vol[(vol.index < start) & (vol.index >= start - pd.DateOffset(months=3))].mean())
+            after = price[price.index >= start]
+            peak_month = after.idxmax()
+            ok = (np.abs(after / p0 - 1) <= band) & (vol.reindex(after.index).fillna(0) >= (1 - band) * v0)
+            ok = ok[ok.index > peak_month].to_numpy()
+            # recovered: in band this month and the next two (or to the end of the run)
+            stays = [i for i in range(ok.size) if ok[i : i + 3].all()]
+            rec = None
+            if stays:
+                first = after.index[after.index > peak_month][stays[0]]
+                rec = (first.year - start.year) * 12 + first.month - start.month
+            rows.append(
+                {
+                    "commodity": com,
+                    "region": reg,
+                    "pre_shock": p0,
+                    "peak": float(after.max()),
+                    "peak_ratio": float(after.max()) / p0,
+                    "peak_month": peak_month.strftime("%Y-%m"),
+                    "months_to_recover": rec,
+                }
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def recycled_share(tables: Tables) -> pd.DataFrame:
+    """Share of each commodity's production made by recyclers, per year, world and region."""
+    rows = []
+    for reg in ("WORLD", tables.settings.get("region", "G7+")):
+        for com in tables.commodity_stage:
+            rec = region_series(tables, "recycled_production", com, reg)
+            if rec.sum() <= 0:
+                continue
+            prod = region_series(tables, "production", com, reg)
+            yr = rec.groupby(rec.index.year).sum() / prod.groupby(prod.index.year).sum()
+            rows += [
+                {"year": int(y), "region": reg, "commodity": com, "share": float(v)} for y, v in yr.items()
+            ]
+    return pd.DataFrame(rows, columns=["year", "region", "commodity", "share"])
+
+
+def consumer_cost(tables: Tables, baseline: Tables | None = None) -> pd.DataFrame:
+    """Final consumers' spending (consumption × delivered price), per year and commodity, for the
+    analysed region; with a baseline run, the difference to it."""
+    region = tables.settings.get("region", "G7+")
+
+    def cost(t: Tables) -> pd.DataFrame:
+        ts = t.timeseries
+        sel = ts[ts["region"].isin(t.members(region)) & ts["variable"].isin(["consumption", "buyer_price"])]
+        wide = sel.pivot_table(
+            index=["month", "commodity", "region"], columns="variable", values="value", observed=True
+        )
+        if "consumption" not in wide.columns:
+            return pd.DataFrame(columns=["year", "commodity", "usd"])
+        wide = wide.dropna(subset=["consumption"])
+        usd = (wide["consumption"] * wide.get("buyer_price", np.nan)).fillna(0.0)
+        idx = usd.index
+        out = usd.groupby(
+            [idx.get_level_values("month").year.rename("year"), idx.get_level_values("commodity")]
+        ).sum()
+        return out.rename("usd").reset_index()
+
+    out = cost(tables)
+    out.insert(1, "region", region)
+    if baseline is not None:
+        base = cost(baseline).rename(columns={"usd": "baseline_usd"})
+        out = out.merge(base, on=["year", "commodity"], how="left")
+        out["change_pct"] = 100 * (out["usd"] / out["baseline_usd"] - 1)
+    return out
+
+
+def fiscal_cost(tables: Tables) -> pd.DataFrame:
+    """Government spending per year, country and instrument (ledger item), USD (+ spent)."""
+    led = tables.ledger
+    if led is None or led.empty:
+        return pd.DataFrame(columns=["year", "country", "item", "usd"])
+    return led.groupby(["year", "country", "item"])["usd"].sum().reset_index()
+
+
+def ledger_frame(governments: dict[str, Any], start: tuple[int, int]) -> pd.DataFrame:
+    """Flatten ``model.governments[c].ledger`` (step, item, usd) into year, country, item, usd."""
+    rows = [
+        (start[0] + (start[1] - 1 + step) // 12, c, item, usd)
+        for c, g in governments.items()
+        for step, item, usd in getattr(g, "ledger", [])
+    ]
+    return pd.DataFrame(rows, columns=["year", "country", "item", "usd"])
+
+
+# ---------------------------------------------------------------------- review and trace
+def yearly_review(tables: Tables) -> pd.DataFrame:
+    """One row per year as the Alliance's review would read it: actual single-supplier shares of
+    every checked (commodity, stage) against the targets, projects online, instrument spending."""
+    s = tables.settings
+    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
+    review = pd.DataFrame({"year": years}).set_index("year")
+    for chk in s.get("checks", []) or []:
+        for stage in chk["stages"]:
+            d = default_definition(tables, chk["commodity"], stage)
+            path = dependency(tables, d).set_index("period")
+            col = f"{chk['commodity']} {stage}"
+            review[col] = path["share"].reindex(years)
+            review[f"{col} supplier"] = path["supplier"].reindex(years)
+    targets = [t for t in s.get("targets", []) or [] if t.get("region") in (None, s.get("region"))]
+    share_cols = [c for c in review.columns if not c.endswith("supplier")]
+    worst = review[share_cols].max(axis=1)
+    for t in targets:
+        review[f"all below {t['threshold']:.0%}"] = worst < t["threshold"]
+    review["projects online"] = "none modelled (investment issue pending)"
+    fc = fiscal_cost(tables)
+    members = tables.members(s.get("region", "G7+"))
+    spent = fc[fc["country"].isin(members)].groupby("year")["usd"].sum()
+    review["instrument spending, USD"] = spent.reindex(years).fillna(0.0)
+    return review.reset_index()
+
+
+def trace(
+    source: Result | Tables | Path | str,
+    region: str,
+    commodity: str = "ndfeb_magnet",
+    year: int | None = None,
+    stages: list[str] | None = None,
+    basis: str = "mass",
+    scope: str = "consumption",
+    top: int = 8,
+) -> pd.DataFrame:
+    """Where the material in a region's consumption (or imports) of a commodity in one year
+    happened, stage by stage: rows = origin countries (top ``top`` plus "other"), columns =
+    stages, values = shares. ``df.attrs`` holds the definition and total tonnes/USD."""
+    tables = as_tables(source)
+    if basis not in BASES:
+        raise DataError(f"trace: basis: expected one of {list(BASES)}, got {basis!r}")
+    if scope not in SCOPES:
+        raise DataError(f"trace: scope: expected one of {list(SCOPES)}, got {scope!r}")
+    if commodity not in tables.commodity_stage:
+        raise DataError(
+            f"trace: commodity: expected one of {list(tables.commodity_stage)}, got {commodity!r}"
+        )
+    stages = stages or [
+        st for st in tables.stages if tables.stages.index(st) <= _stage_pos(tables, commodity)
+    ]
+    for st in stages:
+        if st not in tables.stages:
+            raise DataError(f"trace: stage: expected one of {tables.stages}, got {st!r}")
+    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
+    year = int(year if year is not None else years[-1])
+    if year not in years:
+        raise DataError(f"trace: year: expected one of the run's years {years[0]}-{years[-1]}, got {year}")
+    cols, total = {}, np.nan
+    for st in stages:
+        sh = origin_shares(tables, Definition(region, commodity, st, basis, scope))
+        sh = sh[sh["period"] == year]
+        cols[st] = sh.set_index("origin")["share"]
+        total = float(sh["weight"].sum()) if len(sh) else total
+    table = pd.DataFrame(cols).fillna(0.0)
+    if table.empty:
+        table = pd.DataFrame(columns=stages, dtype=float)
+    order = table.max(axis=1).sort_values(ascending=False).index
+    table = table.loc[order]
+    if len(table) > top:
+        table = pd.concat([table.iloc[:top], table.iloc[top:].sum().to_frame("other").T])
+    table.index.name = "origin"
+    table.attrs = {
+        "region": region,
+        "commodity": commodity,
+        "year": year,
+        "basis": basis,
+        "scope": scope,
+        "total": total,
+        "unit": "t" if basis == "mass" else "USD",
+    }
+    return table
+
+
+def _stage_pos(tables: Tables, commodity: str) -> int:
+    st = tables.commodity_stage.get(commodity)
+    return tables.stages.index(st) if st in tables.stages else len(tables.stages) - 1
+
+
+def as_tables(source: Result | Tables | Path | str) -> Tables:
+    if isinstance(source, Tables):
+        return source
+    if isinstance(source, str | Path):
+        return Tables.from_dir(source)
+    return Tables.from_result(source)
+
+
+# ---------------------------------------------------------------------- outputs
+def compute(tables: Tables, baseline: Tables | None = None) -> dict[str, pd.DataFrame]:
+    """Every metric table of a run."""
+    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
+    show = [y for y in (years[0], 2030, years[-1]) if y in years]
+    paths = {}
+    for chk in tables.settings.get("checks", []) or []:
+        for stage in chk["stages"]:
+            d = default_definition(tables, chk["commodity"], stage)
+            paths[(chk["commodity"], stage)] = dependency(tables, d)
+    return {
+        "targets": target_table(tables),
+        "alternatives": alternative_table(tables, sorted(set(show))),
+        "benchmarks": benchmark_table(tables),
+        "hhi": hhi(tables),
+        "unmet": unmet_demand(tables),
+        "shock": shock_response(tables),
+        "recycled": recycled_share(tables),
+        "consumer_cost": consumer_cost(tables, baseline),
+        "fiscal": fiscal_cost(tables),
+        "review": yearly_review(tables),
+        "paths": pd.concat(
+            [p.assign(commodity=k[0], stage=k[1]) for k, p in paths.items()], ignore_index=True
+        )
+        if paths
+        else pd.DataFrame(columns=["period", "supplier", "share", "total", "commodity", "stage"]),
+    }
+
+
+def tidy(tables: Tables, m: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """All metrics as one tidy table: year, metric, region, commodity, stage, basis, scope,
+    detail, value (strings empty where not applicable)."""
+    s = tables.settings
+    region, basis, scope = s.get("region", "G7+"), s.get("basis", "mass"), s.get("scope", "consumption")
+    parts = []
+
+    def add(df: pd.DataFrame, metric: str, value: str, **cols: Any) -> None:
+        if df.empty:
+            return
+        out = pd.DataFrame(
+            {"year": df["year"].astype(int), "metric": metric, "value": df[value].astype(float)}
+        )
+        for c in ("region", "commodity", "stage", "basis", "scope", "detail"):
+            v = cols.get(c, "")
+            out[c] = df[v].astype(str).to_numpy() if isinstance(v, str) and v in df.columns else v
+        parts.append(out)
+
+    p = m["paths"].rename(columns={"period": "year"})
+    add(
+        p,
+        "dependency_share",
+        "share",
+        region=region,
+        commodity="commodity",
+        stage="stage",
+        basis=basis,
+        scope=scope,
+        detail="supplier",
+    )
+    add(m["hhi"], "hhi", "hhi", commodity="commodity", stage="stage", region="WORLD")
+    u = m["unmet"]
+    add(u, "unmet_demand_t", "unmet_t", region="region", detail="end_use")
+    add(u.fillna({"unmet_pct": 0.0}), "unmet_demand_pct", "unmet_pct", region="region", detail="end_use")
+    add(m["recycled"], "recycled_share", "share", region="region", commodity="commodity")
+    add(m["consumer_cost"], "consumer_cost_usd", "usd", region="region", commodity="commodity")
+    add(m["fiscal"], "fiscal_cost_usd", "usd", region="country", detail="item")
+    cols = ["year", "metric", "region", "commodity", "stage", "basis", "scope", "detail", "value"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def summary_block(tables: Tables, m: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The metrics part of summary.json."""
+    s = tables.settings
+    d = default_definition(tables, "<commodity>", "<stage>")
+
+    def records(df: pd.DataFrame) -> list[dict]:
+        return json.loads(df.to_json(orient="records"))
+
+    return {
+        "definition": d.describe(),
+        "definition_keys": {
+            "region": d.region,
+            "basis": d.basis,
+            "scope": d.scope,
+            "supplier_outside": d.outside or d.region,
+        },
+        "region_members": sorted(tables.members(d.region)),
+        "targets": records(m["targets"]),
+        "alternative_definitions": records(m["alternatives"]),
+        "baseline_vs_sourced": records(m["benchmarks"]),
+        "shock_response": records(m["shock"]),
+        "yearly_review": records(m["review"]),
+        "projects_online": "none modelled (investment issue pending)",
+        "stockpile_days_of_cover": "n/a: no stockpile instruments in this run",
+        "fiscal_cost_usd_total": float(m["fiscal"]["usd"].sum()) if len(m["fiscal"]) else 0.0,
+        "settings": {k: v for k, v in s.items() if k in ("region", "basis", "scope", "recovery_band")},
+    }
