@@ -91,7 +91,7 @@ class ExportLicensing(_Control):
             net.n_slots,
             model.params.market.theta,
             model.state.preference,
-            np.ones(net.edge_seller.size, bool),
+            model.commercial_edges,
         )
         self.applied = w[self.edges] * request[net.edge_buyer[self.edges]]
         self.queue[t + self.delay] = self.queue.get(t + self.delay, 0.0) + self.rate(t) * self.applied

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Contract, Policy, register
-from critmin.sim.network import OUTPUT, STORE
+from critmin.sim.network import STORE
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
@@ -96,6 +96,11 @@ class Stockpile(Policy):
         self.release_ratio = spec.number("release_price_ratio", 1.0, 100.0, default=1.3)
         self.release_unmet = spec.share("release_unmet_share", default=0.05)
         self.release_share = spec.share("release_share_per_month", default=0.25)
+        ratio = spec.raw("release_price_ratio_to_reference", default=None)
+        self.release_price = (
+            None if ratio is None else spec.number("release_price_ratio_to_reference", 0.0, 10.0)
+        )
+        self.episode_stock = 0.0  # stock when the current release episode began
         p0 = net.price0[self.commodity]
         # trailing prices, newest first; the reference is the mean of months 4-15 back, so a
         # fast rise (a shock) is measured against the level before it
@@ -125,36 +130,33 @@ class Stockpile(Policy):
         self.releasing = bool((prices >= self.release_ratio * reference).any() or unmet >= self.release_unmet)
         stock = model.state.stock[self.slots]
         if self.releasing:
-            total = self.release_share * stock.sum()
+            if self.episode_stock == 0.0:  # linear drawdown: a share of the stock at the trigger
+                self.episode_stock = float(stock.sum())
+            total = self.release_share * self.episode_stock
             model.store_offer[self.slots] = np.minimum(stock, total * self.key_share)
-        elif self.spent < self.budget:
+        else:
+            self.episode_stock = 0.0
+        if not self.releasing and self.spent < self.budget:
             cheap = prices <= self.buy_ratio * reference
             want = np.minimum(self.max_buy * self.target, np.maximum(self.target - stock, 0.0))
             model.store_request[self.slots] = np.where(cheap, want, 0.0)
-        self._set_store_price(model, prices)
+        # releases sell at the holders' buyers' price at the margin, or at the pre-shock
+        # reference × release_price_ratio_to_reference when set (a price-damping release)
+        price = prices if self.release_price is None else self.release_price * reference
+        model.store_price[self.slots] = price
         for k, p in enumerate(prices):  # trailing 12-month reference, updated after use
             self.history_price[k] = np.roll(self.history_price[k], 1)
             self.history_price[k][0] = p
         return []
-
-    def _set_store_price(self, model: CritminModel, prices: np.ndarray) -> None:
-        """In a country with no commercial sellers of the commodity, the stockpile sells at the
-        price its buyers pay at the margin (its market has no price of its own)."""
-        net = model.net
-        markets = model.slot_market()[self.slots]
-        sellers = np.bincount(
-            model.slot_market()[net.slot_role == OUTPUT], minlength=net.n_commodities * net.n_countries
-        )
-        lonely = sellers[markets] == 0
-        model.state.log_p[markets[lonely]] = np.log(prices[lonely])
 
     def after_clearing(self, model: CritminModel) -> None:
         net = model.net
         res, p_paid = model.cleared.result, model.cleared.p_paid
         n = net.n_slots
         cost = np.bincount(net.edge_buyer, weights=res.flow * p_paid, minlength=n)[self.slots]
-        seller_price = model.cleared.seller_price(model, net.edge_seller)
-        proceeds = np.bincount(net.edge_seller, weights=res.flow * seller_price, minlength=n)[self.slots]
+        proceeds = np.bincount(
+            net.edge_seller, weights=res.flow * model.store_price[net.edge_seller], minlength=n
+        )[self.slots]
         self.spent += float(cost.sum())
         for k, c in enumerate(self.countries):
             model.governments[c].record(self.label, float(cost[k] - proceeds[k]))

@@ -184,6 +184,11 @@ class CritminModel(mesa.Model):
         # stockpile slot, price floors per output slot; and per demand centre, collection rates
         self.store_request = np.zeros(net.n_slots)
         self.store_offer = np.zeros(net.n_slots)
+        self.store_price = np.repeat(net.price0, net.n_countries)[self.slot_market()]  # release price
+        # edges between commercial parties (stockpiles trade in their own rounds)
+        self.commercial_edges = (net.slot_role[net.edge_seller] != STORE) & (
+            net.slot_role[net.edge_buyer] != STORE
+        )
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
         self.investment_terms: dict[str, dict] = {}  # permitting and finance terms, read by investment
@@ -269,7 +274,7 @@ class CritminModel(mesa.Model):
         self.state = s
         p_del = self.delivered_cost(Wedges.none(n_edges))
         w = market.logit_weights(
-            p_del, net.edge_buyer, n_slots, sc.market.theta, preference, np.ones(n_edges, bool)
+            p_del, net.edge_buyer, n_slots, sc.market.theta, preference, self.commercial_edges
         )
         self.base_edge_flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]  # 2024 trade
         inclusive = np.bincount(net.edge_buyer, weights=w * p_del, minlength=n_slots)
@@ -319,7 +324,7 @@ class CritminModel(mesa.Model):
             price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport
         )
         pref = np.ones(n_slots)
-        active = np.ones(net.edge_seller.size, bool)
+        active = self.commercial_edges
         for _ in range(300):
             w = market.logit_weights(p_del, net.edge_buyer, n_slots, theta, pref[net.edge_seller], active)
             asked = np.bincount(net.edge_seller, weights=w * request[net.edge_buyer], minlength=n_slots)
@@ -329,12 +334,9 @@ class CritminModel(mesa.Model):
             if np.all(np.abs(ratio[target > 0] - 1) < 1e-10):
                 break
         pref_e = pref[net.edge_seller]
-        # a government stockpile had no 2024 sales to calibrate on: at an equal price its buyers
-        # treat it like their most preferred supplier
-        best = np.zeros(n_slots)
-        np.maximum.at(best, net.edge_buyer, pref_e)
-        store = net.slot_role[net.edge_seller] == STORE
-        pref_e[store] = best[net.edge_buyer[store]]
+        # a government stockpile had no 2024 sales to calibrate on; it sells in its own round
+        # (last resort), where only stockpiles offer, so its share parameter is neutral
+        pref_e[net.slot_role[net.edge_seller] == STORE] = 1.0
         return pref_e
 
     def _initial_mixes(self, w: np.ndarray, base: np.ndarray) -> None:
@@ -373,6 +375,9 @@ class CritminModel(mesa.Model):
         """Delivered cost per edge at current seller prices, with policy wedges."""
         net = self.net
         p_origin = np.exp(self.state.log_p)[self.slot_market()[net.edge_seller]]
+        p_origin = np.where(
+            net.slot_role[net.edge_seller] == STORE, self.store_price[net.edge_seller], p_origin
+        )
         return market.delivered_cost(
             p_origin,
             net.edge_transport,
@@ -478,8 +483,10 @@ class CritminModel(mesa.Model):
             contracts += p.market(self)
         request = request + self.store_request
         self.last_request = request
-        offer = offer + np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
-        # 4. market clearing: contracts first, then spot, all commodities at once
+        release = np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
+        # 4. market clearing: contracts first, then spot, then stockpile releases (the supplier
+        # of last resort: they fill what the market left unserved, so they relieve shortages
+        # without displacing commercial orders), all commodities at once
         self.wedges = wedges
         p_del = self.delivered_cost(wedges)
         contract_flow, contract_value = self._serve_contracts(contracts, request, offer, mods.edge_cap)
@@ -497,15 +504,35 @@ class CritminModel(mesa.Model):
             preference=s.preference,
             passes=sc.market.passes,
         )
-        flow = spot.flow + contract_flow
+        last = spot
+        if release.any():
+            # releases cover this month's use that the market left short, not restocking
+            have = s.stock + np.bincount(
+                net.edge_buyer, weights=spot.flow + contract_flow, minlength=net.n_slots
+            )
+            last = market.clear(
+                np.minimum(spot.unmet, np.maximum(self._use - have, 0.0)),
+                release,
+                net.edge_seller,
+                net.edge_buyer,
+                p_del,
+                theta=sc.market.theta,
+                edge_cap=np.maximum(mods.edge_cap - contract_flow - spot.flow, 0.0),
+                preference=s.preference,
+                passes=sc.market.passes,
+            )
+        reserve = last.flow if last is not spot else np.zeros_like(spot.flow)
+        flow = spot.flow + contract_flow + reserve
         res = market.Clearing(
             flow=flow,
-            asked=spot.asked + contract_flow,
-            unmet=spot.unmet,
+            asked=spot.asked + contract_flow + reserve,
+            unmet=last.unmet,
             sold=np.bincount(net.edge_seller, weights=flow, minlength=net.n_slots),
             capped=spot.capped,
         )
-        p_paid = np.divide(spot.flow * p_del + contract_value, flow, out=p_del.copy(), where=flow > 0)
+        p_paid = np.divide(
+            (spot.flow + reserve) * p_del + contract_value, flow, out=p_del.copy(), where=flow > 0
+        )
         self.cleared = Cleared(res, p_del, p_paid, contract_flow, s.log_p.copy())
         rec.trade(s, res, p_paid)
         received = np.bincount(net.edge_buyer, weights=flow, minlength=net.n_slots)
@@ -591,6 +618,7 @@ class CritminModel(mesa.Model):
         """Purchase requests per input slot: planned use plus a share of the stock gap."""
         net, s, sc = self.net, self.state, self.params
         use = net.slot_coef * s.plan[net.slot_node]
+        self._use = np.where(net.slot_role == INPUT, use, 0.0)
         is_consume = np.zeros(net.n_slots, bool)
         is_consume[net.consume_slot[self.demand_nodes]] = True
         cover = np.where(is_consume, sc.demand.safety_stock_months, sc.producers.input_cover_months)

@@ -349,3 +349,21 @@ def test_bad_instrument_config_fails_before_the_run_naming_file_and_key(instrume
     with pytest.raises(DataError, match=r"configs/policy/my_mix\.yaml: policy\.instruments\[0\]") as err:
         CritminModel(cfg)
     assert __import__("re").search(message, str(err.value)), str(err.value)
+
+
+def test_import_quota_caps_imports_per_year_pro_rata_to_2024_imports():
+    quota = {
+        "type": "import_quota",
+        "country": ["DEU"],
+        "partners": ["CHN"],
+        "commodity": "ndfeb_magnet",
+        "share_of_baseline": 0.5,
+        "period": "year",
+        "start": "2024-01",
+    }
+    model, _ = run([quota])
+    policy = model.policies[0]
+    allowed = 0.5 * 12 * model.base_edge_flow[policy.edges].sum()
+    imports = edge_flows(model, "ndfeb_magnet", "CHN", "DEU")
+    assert imports.sum() <= allowed * (1 + 1e-9)
+    assert imports.sum() > 0.95 * allowed  # binding: the quota is used up within the year
