@@ -52,7 +52,7 @@ class DemandConfig:
 @dataclass
 class ScenarioConfig:
     name: str = "ree_2024"
-    data: str = "ree"
+    data: Any = "ree"  # one chain's data folder under data/, or a list of them (one world)
     start: str = "2024-01"
     end: str = "2035-12"
     max_suppliers: int | None = None
@@ -190,6 +190,11 @@ def check_config(cfg: Any, source: str = "config") -> None:
     if end < start:
         raise DataError(
             f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}"
+        )
+    chains = [sc.data] if isinstance(sc.data, str) else list(sc.data or [])
+    if not chains or not all(isinstance(c, str) and c for c in chains):
+        raise DataError(
+            f"{source}: key scenario.data: expected a data folder name or a list of them, got {sc.data!r}"
         )
     if sc.max_suppliers is not None and sc.max_suppliers < 1:
         raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")

@@ -34,7 +34,7 @@ from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers, load_events
 from critmin.sim.network import INPUT, OUTPUT, STORE, Network, compile_network
 from critmin.sim.recorder import Recorder
-from critmin.sim.world import World, load_world
+from critmin.sim.world import World, load_worlds
 
 STREAMS = ("demand_noise", "outages")
 
@@ -134,7 +134,10 @@ class CritminModel(mesa.Model):
         self.start = parse_month(sc.start, "scenario.start")
         end = parse_month(sc.end, "scenario.end")
         self.n_steps = (end[0] - self.start[0]) * 12 + end[1] - self.start[1] + 1
-        self.world = world if world is not None else load_world(data_root() / sc.data, dict(sc.blocs))
+        if world is None:
+            chains = [sc.data] if isinstance(sc.data, str) else list(sc.data)
+            world = load_worlds([data_root() / c for c in chains], dict(sc.blocs))
+        self.world = world
         policy_lists = [
             (list(cfg.policy.instruments), f"configs/policy/{cfg.policy.name}.yaml: policy.instruments"),
             (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),

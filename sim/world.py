@@ -211,6 +211,50 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
     return world
 
 
+def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = None) -> World:
+    """Several chains in one world: shared countries (and so governments and budgets), each
+    chain's own commodities, processes, facilities and end uses. Countries listed by several
+    chains must agree on their bloc; every other key must be unique across chains."""
+    worlds = [load_world(d) for d in data_dirs]
+    if len(worlds) == 1:
+        world = worlds[0]
+    else:
+        countries = pd.concat([w.countries for w in worlds], ignore_index=True)
+        clash = countries.groupby("country")["bloc"].nunique()
+        if (clash > 1).any():
+            code = clash[clash > 1].index[0]
+            blocs = sorted(countries.loc[countries.country == code, "bloc"].unique())
+            raise DataError(
+                f"countries.csv of {[str(d) for d in data_dirs]}: country {code!r} has blocs {blocs}; expected one"
+            )
+        merged = {}
+        for name, attr in [
+            ("commodities.csv", "commodities"),
+            ("processes.csv", "processes"),
+            ("facilities.csv", "facilities"),
+            ("demand.csv", "demand"),
+            ("end_uses.csv", "end_uses"),
+            ("demand_growth.csv", "growth"),
+        ]:
+            table = pd.concat([getattr(w, attr) for w in worlds], ignore_index=True)
+            dup = table.duplicated(KEYS[name])
+            if dup.any():
+                row = table[dup].iloc[0]
+                key = ", ".join(f"{k}={row[k]}" for k in KEYS[name])
+                raise DataError(
+                    f"{name}: key ({key}) appears in more than one of {[str(d) for d in data_dirs]}"
+                )
+            merged[attr] = table
+        world = World(
+            countries=countries.drop_duplicates("country").reset_index(drop=True),
+            files={k: v for w in worlds for k, v in w.files.items()},
+            **merged,
+        )
+    if bloc_overrides:
+        apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
+    return world
+
+
 def apply_bloc_overrides(world: World, overrides: dict[str, str], source: str) -> None:
     known = set(world.countries["country"])
     for country, bloc in overrides.items():
