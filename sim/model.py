@@ -314,10 +314,13 @@ class CritminModel(mesa.Model):
         return s
 
     def _calibrate_preferences(self, base: np.ndarray, price: np.ndarray) -> np.ndarray:
-        """Seller share parameters so that 2024 requests match 2024 sales at 2024 prices.
+        """Share parameters per edge so that, at 2024 prices, 2024 requests match each seller's
+        2024 sales and the observed trade shares in ``trade_shares.csv`` (e.g. 85% of the EU's
+        magnets from China).
 
-        Iterative proportional fitting of one parameter per seller slot (Armington calibration);
-        sellers with no 2024 sales keep a small positive share.
+        Iterative proportional fitting (Armington calibration): one factor per seller slot for
+        its output, one pair of factors per trade-share row (the origin's edges into those
+        importers, and the other edges). Sellers with no 2024 sales keep a small positive share.
         """
         net, theta = self.net, self.params.market.theta
         n_slots = net.n_slots
@@ -326,21 +329,46 @@ class CritminModel(mesa.Model):
         p_del = market.delivered_cost(
             price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport
         )
-        pref = np.ones(n_slots)
+        pref_e = np.ones(net.edge_seller.size)
         active = self.commercial_edges
-        for _ in range(300):
-            w = market.logit_weights(p_del, net.edge_buyer, n_slots, theta, pref[net.edge_seller], active)
-            asked = np.bincount(net.edge_seller, weights=w * request[net.edge_buyer], minlength=n_slots)
+        groups = self._trade_share_groups()
+        for _ in range(500):
+            w = market.logit_weights(p_del, net.edge_buyer, n_slots, theta, pref_e, active)
+            flow = w * request[net.edge_buyer]
+            asked = np.bincount(net.edge_seller, weights=flow, minlength=n_slots)
             ratio = np.divide(target, asked, out=np.ones(n_slots), where=asked > 0)
-            pref = pref * np.where(net.slot_role == OUTPUT, ratio, 1.0)
-            pref = np.clip(pref / pref[pref > 0].max(), 1e-6, 1.0)
-            if np.all(np.abs(ratio[target > 0] - 1) < 1e-10):
+            pref_e = pref_e * np.where(net.slot_role == OUTPUT, ratio, 1.0)[net.edge_seller]
+            worst = np.abs(ratio[target > 0] - 1).max()
+            for edges, from_origin, share in groups:
+                total = flow[edges].sum()
+                got = flow[edges[from_origin]].sum() / total if total > 0 else share
+                if 0 < got < 1:
+                    pref_e[edges[from_origin]] *= share / got
+                    pref_e[edges[~from_origin]] *= (1 - share) / (1 - got)
+                    worst = max(worst, abs(got - share))
+            pref_e = np.clip(pref_e / pref_e[active].max(), 1e-9, 1.0)
+            if worst < 1e-10:
                 break
-        pref_e = pref[net.edge_seller]
+        self.calibration_error = float(worst)
         # a government stockpile had no 2024 sales to calibrate on; it sells in its own round
         # (last resort), where only stockpiles offer, so its share parameter is neutral
         pref_e[net.slot_role[net.edge_seller] == STORE] = 1.0
         return pref_e
+
+    def _trade_share_groups(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """For each trade-share row: the edges into the importers' buyers of the commodity
+        (cross-border only for scope 'imports'), which of them come from the origin, the share."""
+        net = self.net
+        out = []
+        for row in self.world.trade_shares.itertuples(index=False):
+            k = net.commodities.index(row.commodity)
+            importers = [net.countries.index(c) for c in row.importers.split()]
+            edges = self.commercial_edges & (net.edge_commodity == k) & np.isin(net.edge_to, importers)
+            if row.scope == "imports":
+                edges &= net.edge_from != net.edge_to
+            idx = np.flatnonzero(edges)
+            out.append((idx, net.edge_from[idx] == net.countries.index(row.origin), float(row.share)))
+        return out
 
     def _initial_mixes(self, w: np.ndarray, base: np.ndarray) -> None:
         """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""

@@ -82,6 +82,17 @@ SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
     },
 }
 
+# optional: observed 2024 trade shares the calibration must reproduce (bilateral structure)
+TRADE_SHARES = "trade_shares.csv"
+TRADE_SCHEMA: dict[str, tuple[str, object]] = {
+    "importers": ("str", "required"),  # space-separated country codes, e.g. "DEU FRA ITA DNK"
+    "commodity": ("str", "required"),
+    "origin": ("str", "required"),
+    "scope": ("str", ("consumption", "imports")),
+    "share": ("float", "[0,1]"),
+    "source": ("str", "required"),
+}
+
 KEYS = {
     "countries.csv": ["country"],
     "commodities.csv": ["commodity"],
@@ -90,6 +101,7 @@ KEYS = {
     "demand.csv": ["country", "end_use", "commodity"],
     "end_uses.csv": ["end_use"],
     "demand_growth.csv": ["end_use", "year"],
+    TRADE_SHARES: ["importers", "commodity", "origin", "scope"],
 }
 
 
@@ -105,6 +117,7 @@ class World:
     end_uses: pd.DataFrame
     growth: pd.DataFrame
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    trade_shares: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TRADE_SCHEMA)))
 
     @property
     def origin_stages(self) -> list[str]:
@@ -120,7 +133,7 @@ def _row_key(df: pd.DataFrame, i: int, name: str) -> str:
 
 
 def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
-    schema = SCHEMAS[name]
+    schema = TRADE_SCHEMA if name == TRADE_SHARES else SCHEMAS[name]
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; expected columns {list(schema)}")
@@ -195,6 +208,11 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
             raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
         tables[name] = _check_table(raw, name, path)
         files[f"{data_dir.name}/{name}"] = sha256(path)
+    trade_path = data_dir / TRADE_SHARES
+    if trade_path.is_file():
+        raw = pd.read_csv(trade_path, dtype=str, keep_default_na=False)
+        tables[TRADE_SHARES] = _check_table(raw, TRADE_SHARES, trade_path)
+        files[f"{data_dir.name}/{TRADE_SHARES}"] = sha256(trade_path)
     world = World(
         countries=tables["countries.csv"],
         commodities=tables["commodities.csv"],
@@ -205,6 +223,8 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
         growth=tables["demand_growth.csv"],
         files=files,
     )
+    if TRADE_SHARES in tables:
+        world.trade_shares = tables[TRADE_SHARES]
     validate_world(world, data_dir)
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
@@ -235,6 +255,7 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
             ("demand.csv", "demand"),
             ("end_uses.csv", "end_uses"),
             ("demand_growth.csv", "growth"),
+            (TRADE_SHARES, "trade_shares"),
         ]:
             table = pd.concat([getattr(w, attr) for w in worlds], ignore_index=True)
             dup = table.duplicated(KEYS[name])
@@ -297,6 +318,15 @@ def validate_world(world: World, data_dir: Path) -> None:
             f"'output_2024_tpa': expected <= capacity_tpa ({row['capacity_tpa']}), got "
             f"{row['output_2024_tpa']}"
         )
+    trade = world.trade_shares
+    if len(trade):
+        path = d / TRADE_SHARES
+        _check_refs(trade, "commodity", commodities, path, TRADE_SHARES, "commodity")
+        _check_refs(trade, "origin", countries, path, TRADE_SHARES, "country")
+        for i, codes in enumerate(trade["importers"]):
+            unknown = [c for c in codes.split() if c not in countries]
+            if unknown:
+                raise DataError(f"{path}: row {i + 2} column 'importers': unknown country {unknown[0]!r}")
     missing_growth = end_uses - set(world.growth["end_use"])
     if missing_growth:
         raise DataError(

@@ -235,10 +235,13 @@ def test_consumption_origin_accounts_for_every_tonne_used(short_run):
 
 def test_2024_baseline_is_near_the_sourced_figures(short_run):
     b = short_run.metrics["benchmarks"].set_index("figure")["gap_points"]
+    # every sourced 2024 figure within 5 points. EU magnets (consumption), US and Japanese NdPr
+    # imports are calibration targets (data/ree/trade_shares.csv), so this checks that the trade
+    # calibration holds through the run; world refining (91.8% vs 92%) and EU magnets by import
+    # origin (86.1% vs 85%) are not targeted.
+    assert (b.abs() <= 5.0).all(), b
     world_refining = b[b.index.str.startswith("China's share of world REE refining")].iloc[0]
-    eu_magnets = b[b.index.str.startswith("EU magnets from China (ECA")].iloc[0]
-    assert abs(world_refining) <= 5.0  # measured: -0.2 points (91.8% vs 92%)
-    assert abs(eu_magnets) <= 5.5  # measured: +5.0 points (90.0% vs 85%), at the edge
+    assert abs(world_refining) <= 1.0
     summary = short_run.summary["dependency"]
     assert "largest single supplier outside G7+" in summary["definition"]
     assert {r["target"] for r in summary["targets"]} >= {"Alliance target (<60% by 2030)"}
