@@ -88,7 +88,7 @@ class State:
     outage_left: np.ndarray  # per node: months of random outage left
     in_use: np.ndarray  # per node (demand centres): in-use stock, t
     in_use_mix: np.ndarray
-    sales_avg: np.ndarray  # per slot: smoothed monthly sales (output slots)
+    orders_avg: np.ndarray  # per slot: smoothed monthly orders received (output slots)
     preference: np.ndarray  # per edge: calibrated logit share parameter
 
 
@@ -271,7 +271,7 @@ class CritminModel(mesa.Model):
             outage_left=np.zeros(n_nodes, dtype=np.int64),
             in_use=self._initial_in_use(),
             in_use_mix=np.zeros((n_nodes, G, C)),
-            sales_avg=np.where(is_out, base, 0.0),
+            orders_avg=np.where(is_out, base, 0.0),
             preference=preference,
         )
         self.state = s
@@ -429,16 +429,17 @@ class CritminModel(mesa.Model):
         return value[nodes]
 
     def activity_to_order(self, nodes: np.ndarray) -> np.ndarray:
-        """Activity that meets expected sales and closes a share of the finished-stock gap.
+        """Activity that meets expected orders and closes a share of the finished-stock gap.
 
-        Per output slot the need is ``sales + (cover·sales − stock)/adjust`` tonnes; a node's
+        Per output slot the need is ``orders + (cover·orders − stock)/adjust`` tonnes; a node's
         activity is the value-weighted mean over its main (non-scrap) outputs of need/coefficient.
         """
         net, s, sc = self.net, self.state, self.params
         outs = (net.slot_role == OUTPUT) & self._main_output
-        sales = s.sales_avg
+        orders = s.orders_avg
         need = np.maximum(
-            sales + (sc.market.cover_target_months * sales - s.stock) / sc.producers.stock_adjust_months, 0.0
+            orders + (sc.market.cover_target_months * orders - s.stock) / sc.producers.stock_adjust_months,
+            0.0,
         )
         weight = np.where(outs, net.slot_coef * s.p_exp[self.slot_market()], 0.0)
         per_activity = np.divide(need, net.slot_coef, out=np.zeros_like(need), where=net.slot_coef > 0)
@@ -468,7 +469,7 @@ class CritminModel(mesa.Model):
         index = np.divide(cost_now, self._input_cost0, out=np.ones(n), where=self._input_cost0 > 0)
         share = np.where(self._main_output[outs], self._input_share0[net.slot_node[outs]], 0.0)
         norm = net.price0[net.slot_commodity[outs]] * (1.0 - share + share * index[net.slot_node[outs]])
-        w = np.maximum(s.sales_avg[outs], 1e-12)
+        w = np.maximum(s.orders_avg[outs], 1e-12)
         mk = self.slot_market()[outs]
         m_count = net.n_commodities * net.n_countries
         num = np.bincount(mk, weights=w * norm, minlength=m_count)
@@ -586,7 +587,7 @@ class CritminModel(mesa.Model):
         # producers plan on orders received (what buyers asked of them, within caps), not on
         # sales: a sold-out plant that planned on sales would never learn demand exceeds output
         orders = np.bincount(net.edge_seller, weights=res.asked, minlength=net.n_slots)
-        s.sales_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.sales_avg + 0.2 * orders, 0.0)
+        s.orders_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
         # 6. governments pay and collect
         for p in active:
             p.after_clearing(self)
@@ -655,7 +656,7 @@ class CritminModel(mesa.Model):
         cover = np.where(is_consume, sc.demand.safety_stock_months, sc.producers.input_cover_months)
         adjust = np.where(is_consume, sc.demand.stock_adjust_months, sc.producers.stock_adjust_months)
         inputs = net.slot_role == INPUT
-        self._stock_target = np.where(inputs, cover * use, sc.market.cover_target_months * s.sales_avg)
+        self._stock_target = np.where(inputs, cover * use, sc.market.cover_target_months * s.orders_avg)
         return np.where(inputs, stock_request(use, s.stock, cover, adjust), 0.0)
 
     def _transform(self) -> tuple[np.ndarray, np.ndarray]:
