@@ -58,11 +58,32 @@ def case(k: int, max_suppliers: int | None, repeats: int = 3) -> dict:
     }
 
 
+def full_world(repeats: int = 3) -> dict:
+    """All seven chains in one world (issue 6 target: <= 5 s wall after imports)."""
+    times = []
+    for _ in range(repeats):
+        model = CritminModel(load_config(["scenario=full_2024"]))
+        t0 = time.perf_counter()
+        model.run()
+        times.append(time.perf_counter() - t0)
+    wall = statistics.median(times)
+    return {
+        "world": "full: 7 chains",
+        "facilities": int(model.net.is_facility.sum()),
+        "edges": int(model.net.edge_seller.size),
+        "steps": model.n_steps,
+        "wall_s": round(wall, 3),
+        "ms_per_step": round(1000 * wall / model.n_steps, 2),
+    }
+
+
 def main() -> None:
     default = case(1, None)
     scaled = [case(1, 8), case(10, 8), case(100, 8, repeats=1)]
     print("Default run (target: <= 1 s wall after imports, one core):")
     print(pd.DataFrame([default]).to_string(index=False))
+    print("\nAll chains in one world (target: <= 5 s):")
+    print(pd.DataFrame([full_world()]).to_string(index=False))
     df = pd.DataFrame(scaled)
     df["time_ratio_vs_1x"] = (df.ms_per_step / df.ms_per_step.iloc[0]).round(2)
     df["facility_ratio"] = df.facilities / df.facilities.iloc[0]

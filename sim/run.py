@@ -18,9 +18,9 @@ import pandas as pd
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from critmin.sim.config import RunConfig
+from critmin.sim.config import DependencyCheck, RunConfig
 from critmin.sim.model import CritminModel
 from critmin.sim.world import DataError
 
@@ -139,6 +139,7 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
     model = CritminModel(cfg)
+    adapt_metrics_to_world(model, cfg)
     check_metrics(model, cfg)
     model.run()
     return collect(model, cfg, keep_model)
@@ -149,6 +150,27 @@ def _world_meta(model: CritminModel) -> dict[str, Any]:
 
     net = model.net
     return world_meta(net.countries, net.blocs, net.commodities, net.commodity_stage, net.stages)
+
+
+def adapt_metrics_to_world(model: CritminModel, cfg: DictConfig) -> None:
+    """Keep the metric checks and benchmarks whose commodity this world has (a gallium run has no
+    magnets); with none left, check every commodity that final demand buys, at every origin stage.
+    What was dropped is reported in summary.json (dependency.skipped)."""
+    net = model.net
+    m = cfg.experiment.metrics
+    present = set(net.commodities)
+    skipped = [c.commodity for c in m.checks if c.commodity not in present]
+    skipped += [b.commodity for b in m.benchmarks if b.commodity not in present]
+    checks = [c for c in m.checks if c.commodity in present]
+    if not checks:
+        demanded = sorted(
+            {net.commodities[k] for k in net.slot_commodity[net.consume_slot[model.demand_nodes]]}
+        )
+        checks = [DependencyCheck(commodity=c, stages=list(net.stages)) for c in demanded]
+    with open_dict(cfg):
+        m.checks = checks
+        m.benchmarks = [b for b in m.benchmarks if b.commodity in present]
+    model.metrics_skipped = sorted(set(skipped) | set(getattr(model, "metrics_skipped", [])))
 
 
 def check_metrics(model: CritminModel, cfg: DictConfig) -> None:
@@ -170,6 +192,7 @@ def check_metrics(model: CritminModel, cfg: DictConfig) -> None:
 
 
 def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> Result:
+    adapt_metrics_to_world(model, cfg)
     rec = model.recorder
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
@@ -200,6 +223,7 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
     result.metrics = metrics.compute(tables, metrics.Tables.from_dir(base) if base else None)
     result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
     summary["dependency"] = metrics.summary_block(tables, result.metrics)
+    summary["dependency"]["skipped"] = getattr(model, "metrics_skipped", [])
     return result
 
 
