@@ -50,3 +50,45 @@ def test_all_chains_run_together_in_one_world():
     assert np.isfinite(np.exp(model.state.log_p)).all()
     # one government per country, shared by every chain
     assert set(model.governments) == set(model.net.countries)
+
+
+def shock_run(scenario: str, shock: str):
+    from critmin.sim.run import simulate
+
+    base = simulate([f"scenario={scenario}", "scenario.end=2026-06", "scenario.demand.noise_sd=0"])
+    hit = simulate(
+        [f"scenario={scenario}", f"shock={shock}", "scenario.end=2026-06", "scenario.demand.noise_sd=0"]
+    )
+    return base, hit
+
+
+def ratio(base, hit, variable, commodity, region, months):
+    return hit.series(variable, commodity, region)[months] / base.series(variable, commodity, region)[months]
+
+
+def test_gallium_controls_two_tier_price_and_export_dip_then_recovery():
+    base, hit = shock_run("full_2024", "gage_controls_2023")
+    early = slice("2024-09-01", "2025-03-01")
+    assert ratio(base, hit, "price", "ga_high_purity", "JPN", early).min() > 1.3  # outside up
+    assert ratio(base, hit, "price", "ga_high_purity", "CHN", early).max() < 1.0  # inside down
+    exports = ratio(base, hit, "exports", "ga_primary", "CHN", slice("2024-08-01", "2026-06-01"))
+    assert exports.iloc[:3].max() < 0.7  # collapse while licences are processed
+    assert exports.iloc[-6:].mean() > 0.9  # volumes recover as approvals flow
+
+
+def test_graphite_controls_in_an_oversupplied_market_bring_no_price_spike_inside_china():
+    base, hit = shock_run("graphite_2024", "graphite_controls_2023")
+    months = slice("2024-12-01", "2025-12-01")
+    exports = ratio(base, hit, "exports", "gr_flake", "CHN", months)
+    assert exports.min() < 0.6  # volumes dip
+    assert ratio(base, hit, "price", "gr_flake", "CHN", months).max() < 1.05  # no spike at home
+
+
+def test_drc_ore_ban_raises_intermediate_prices_most_and_piles_stock_at_the_mine():
+    base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")
+    months = slice("2025-06-01", "2026-01-01")
+    hydroxide = ratio(base, hit, "price", "co_hydroxide", "CHN", months).max()
+    refined = ratio(base, hit, "price", "co_refined", "CHN", months).max()
+    assert hydroxide > 2.0 and hydroxide > refined  # intermediates rise most
+    assert ratio(base, hit, "stock", "co_ore", "COD", months).min() > 1.5  # stock piles up at the mine
+    assert ratio(base, hit, "price", "co_ore", "COD", months).max() < 1.0  # the mine's own price falls
