@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.sim.network import INPUT, OUTPUT, STORE
+from critmin.sim.network import INPUT, OUTPUT
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
@@ -86,7 +86,3 @@ def dominant_origin(model: CritminModel, slots: np.ndarray, stage: int) -> np.nd
 def market_price(model: CritminModel, slots: np.ndarray) -> np.ndarray:
     """Current seller price in each slot's (commodity, country) market."""
     return np.exp(model.state.log_p)[model.slot_market()[slots]]
-
-
-def is_store(model: CritminModel, slots: np.ndarray) -> np.ndarray:
-    return model.net.slot_role[slots] == STORE
