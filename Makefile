@@ -3,6 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test bench lint format clean
 
@@ -14,24 +15,30 @@ $(PY):
 	@test -n "$(PYTHON_BOOT)" || { echo "critmin needs Python >= 3.12 (python3.12 or python3.13 on PATH, or pyenv 3.12)"; exit 1; }
 	$(PYTHON_BOOT) -m venv $(VENV)
 
+# `make run` installs the package alone; tests, lint and benchmarks add the dev extra (which
+# includes the optional cluster launchers, Ray and Submitit, so their tests run).
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(DEV_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/critmin run
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 clean:

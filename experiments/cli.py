@@ -1,21 +1,30 @@
-"""The ``critmin`` command: ``critmin run [hydra overrides]``.
-
-Further subcommands (compare, sweep, sensitivity, replay, exercise) join as their issues land.
-"""
+"""The ``critmin`` command and its subcommands (each lives in its own module)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: critmin run [key=value ...] [-m ...]
-       critmin trace RUN_DIR [--region DEU] [--commodity ndfeb_magnet] [--year 2030] [--plot f.png]
+USAGE = """usage: critmin COMMAND [options]
 
-  run     simulate one configuration and write its run folder
-          e.g. critmin run scenario.end=2030-12 shock=magnet_ban_demo seed=3
-          (all Hydra options work: --cfg job, --help, -m for multirun)
-  trace   where a region's material was mined, refined, alloyed and made into magnets,
-          from a finished run folder (critmin trace --help)
+  run          simulate one configuration and write its run folder (a Hydra app)
+               e.g. critmin run scenario.end=2030-12 shock=magnet_ban_demo seed=3
+               sweeps: critmin run -m policy=none,price_floor seed='range(0,20)'
+               (all Hydra options work: --cfg job, --help, -m for multirun)
+  compare      instrument mixes x a shock x seeds: comparison.parquet and report.html
+               (critmin compare --help)
+  collect      gather a sweep's run folders into one Parquet dataset (critmin collect --help)
+  sensitivity  Morris screening / Sobol indices of outputs to parameters (critmin sensitivity --help)
+  trace        where a region's material was mined, refined, alloyed and made into magnets,
+               from a finished run folder (critmin trace --help)
 """
+
+# command -> module under critmin.experiments with a ``main(argv) -> int``
+COMMANDS = {
+    "compare": "compare",
+    "collect": "collect",
+    "sensitivity": "sensitivity",
+    "trace": "trace",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = [f"critmin {command}", *rest]
         hydra_main()
         return 0
-    if command == "trace":
-        from critmin.experiments.trace import main as trace_main
+    if command in COMMANDS:
+        import importlib
 
-        return trace_main(rest)
+        module = importlib.import_module(f"critmin.experiments.{COMMANDS[command]}")
+        return int(module.main(rest) or 0)
     print(f"critmin: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 
