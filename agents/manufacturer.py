@@ -1,8 +1,10 @@
 """Manufacturers: end-use demand centres (EV motors, wind, electronics, industrial, defence).
 
 One agent per country × end use × commodity. Demand follows the scenario's growth path, a
-short-run price response and random monthly noise; purchases refill a safety stock in days of
-cover; consumption moves material into the in-use stock, which returns end-of-life scrap.
+short-run price response, a material intensity that substitution and thrifting lower with a
+lag when prices stay high (and only partly restore when they fall), and random monthly noise;
+purchases refill a safety stock in months of cover; consumption moves material into the in-use
+stock, which returns end-of-life scrap.
 """
 
 from __future__ import annotations
@@ -14,6 +16,25 @@ import numpy as np
 
 if TYPE_CHECKING:
     from critmin.sim.model import CritminModel
+
+
+def adapt_intensity(
+    intensity: np.ndarray,
+    price_ratio: np.ndarray,
+    short_run: float,
+    long_run: float,
+    months: float,
+    reversibility: float,
+) -> np.ndarray:
+    """One month of substitution and thrifting.
+
+    Intensity moves toward ``(p/p0)^−(η_LR − η_SR)`` (so that with the short-run response the
+    total long-run elasticity is η_LR) at rate 1/``months``; when the target is above today's
+    intensity (prices fell back), only at ``reversibility``/``months``: redesigns stay.
+    """
+    target = np.power(np.maximum(price_ratio, 1e-9), -(long_run - short_run))
+    speed = np.where(target < intensity, 1.0, reversibility) / months
+    return intensity + speed * (target - intensity)
 
 
 def desired_use(base: np.ndarray, price: np.ndarray, price0: np.ndarray, elasticity: float) -> np.ndarray:
@@ -43,5 +64,20 @@ class Manufacturer(mesa.Agent):
         """Set desired consumption this month for the given demand rows."""
         s, d, net = model.state, model.params.demand, model.net
         slots = net.consume_slot[nodes]
-        base = net.demand0[nodes] * model.growth_index(nodes) * s.demand_factor[nodes] * s.noise[nodes]
+        ratio = np.divide(s.paid_lr[slots], s.paid0[slots], out=np.ones(nodes.size), where=s.paid0[slots] > 0)
+        s.intensity[nodes] = adapt_intensity(
+            s.intensity[nodes],
+            ratio,
+            d.price_elasticity,
+            d.long_run_elasticity,
+            d.substitution_months,
+            d.reversibility,
+        )
+        base = (
+            net.demand0[nodes]
+            * model.growth_index(nodes)
+            * s.intensity[nodes]
+            * s.demand_factor[nodes]
+            * s.noise[nodes]
+        )
         s.plan[nodes] = desired_use(base, s.expected_paid[slots], s.paid0[slots], d.price_elasticity)

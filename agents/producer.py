@@ -7,7 +7,8 @@ per-agent Python in the step loop.
 Decision rules (ODD §7 "Submodels"):
 
 * **Miner**: output responds to the expected price with short-run elasticity ε around the
-  2024 calibration point, ``x = min(capacity, x0·(p/p0)^ε)``.
+  2024 calibration point, ``x = min(capacity, u0·capacity·(p/p0)^ε)`` with u0 the 2024
+  utilisation (1 for new mines, whose ramp-up is in their capacity).
 * **Refiner / Recycler**: throughput follows orders: expected sales of its outputs plus a
   share of the gap to its finished-stock target (the stock-adjustment rule), within capacity;
   conversion margins govern whether it runs at all (below cash cost it idles).
@@ -64,13 +65,10 @@ class Producer(mesa.Agent):
         return float(self.model.state.activity[self.node])
 
     @staticmethod
-    def trend(model: CritminModel) -> float:
-        """Exogenous capacity growth factor since the start (until endogenous investment)."""
-        return (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
-
-    @staticmethod
     def capacity(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
-        return model.net.capacity[nodes] * Producer.trend(model) * model.state.capacity_factor[nodes]
+        """Available capacity: structural capacity (sim/capacity.py) times this month's outage
+        and event factors."""
+        return model.state.capacity[nodes] * model.state.capacity_factor[nodes]
 
 
 class Miner(Producer):
@@ -78,12 +76,12 @@ class Miner(Producer):
 
     @staticmethod
     def decide(model: CritminModel, nodes: np.ndarray) -> None:
-        s, net = model.state, model.net
+        s = model.state
         price = model.expected_margin(nodes)  # a mine has no modelled inputs: margin = revenue
         x = price_driven_activity(
             price,
             s.margin0[nodes],
-            net.activity0[nodes] * Producer.trend(model),
+            model.investment.mine_base_output(model, nodes),
             Producer.capacity(model, nodes),
             model.params.producers.supply_elasticity,
         )

@@ -102,6 +102,11 @@ class Policy:
     def on_year_end(self, model: CritminModel, year: int) -> None:
         """Yearly bookkeeping."""
 
+    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+        """Facility nodes whose volume or price this instrument makes certain (offtakes, price
+        floors): investors there drop the risk premium from their cost of capital."""
+        return np.zeros(0, dtype=np.int64)
+
 
 REGISTRY: dict[str, type[Policy]] = {}
 

@@ -86,6 +86,9 @@ class Offtake(Policy):
             if eligible
         ]
 
+    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+        return model.net.slot_node[self.producers]
+
     def after_clearing(self, model: CritminModel) -> None:
         contract_flow = model.cleared.contract_flow
         self.delivered.append(float(sum(contract_flow[e].sum() for e in self.edges)))

@@ -49,6 +49,9 @@ class PriceFloor(Policy):
         eligible = self.slots[self.origin.check(model, self.slots)]
         model.floor[eligible] = np.maximum(model.floor[eligible], self.floor)
 
+    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+        return model.net.slot_node[self.slots]
+
     def after_clearing(self, model: CritminModel) -> None:
         res = model.cleared.result
         eligible = self.origin.check(model, self.slots)

@@ -68,5 +68,5 @@ class RecyclingTarget(Policy):
         if self.fee > 0:
             net = model.net
             d = self.nodes
-            collected = model.state.in_use[d] / net.lifetime_months[net.end_use[d]] * model.collection[d]
+            collected = model.state.in_use[d] / net.lifetime_months[net.end_use[d]] * model.collection_rate(d)
             model.governments[self.government].record_private(self.label, float(self.fee * collected.sum()))

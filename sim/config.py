@@ -26,6 +26,7 @@ class MarketConfig:
     max_log_step: float = MISSING
     passes: int = MISSING
     cover_target_months: float = MISSING
+    utilisation_price_elasticity: float = MISSING
 
 
 @dataclass
@@ -43,10 +44,33 @@ class ProducerConfig:
 @dataclass
 class DemandConfig:
     price_elasticity: float = MISSING
+    long_run_elasticity: float = MISSING
+    substitution_months: float = MISSING
+    reversibility: float = MISSING
     safety_stock_months: float = MISSING
     stock_adjust_months: float = MISSING
     noise_sd: float = MISSING
     carrying_cost_per_year: float = MISSING
+
+
+@dataclass
+class InvestmentConfig:
+    """Decision parameters of the pipeline (sim/investment.py); project data and lead times
+    come from each chain's investment.csv."""
+
+    enabled: bool = True
+    expectation_months: float = MISSING
+    fid_pi_scale: float = MISSING
+    announce_rate_per_year: float = MISSING
+    expansion_share: float = MISSING
+    schedule_overrun: float = MISSING
+    exit_months: float = MISSING
+
+
+@dataclass
+class RecyclingConfig:
+    collection_price_elasticity: float = MISSING
+    collection_max: float = MISSING
 
 
 @dataclass
@@ -60,6 +84,8 @@ class ScenarioConfig:
     market: MarketConfig = field(default_factory=MarketConfig)
     producers: ProducerConfig = field(default_factory=ProducerConfig)
     demand: DemandConfig = field(default_factory=DemandConfig)
+    investment: InvestmentConfig = field(default_factory=InvestmentConfig)
+    recycling: RecyclingConfig = field(default_factory=RecyclingConfig)
     events: list[Any] = field(default_factory=list)
 
 
@@ -128,6 +154,10 @@ class ExperimentConfig:
     plots: bool = True
     write_flows: bool = True
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # Execution settings (docs/sweeps_laptop.md). Each simulation's config has them reset to
+    # these defaults, so a run's folder and hash depend only on what is simulated.
+    seeds_per_job: int = 1  # a job simulates seeds seed .. seed+seeds_per_job-1, one folder each
+    overwrite: bool = False  # sweeps (-m) skip runs with a DONE marker unless this is true
 
 
 @dataclass
@@ -149,6 +179,7 @@ _BOUNDS = {
     "market.max_log_step": (1e-6, 5.0),
     "market.passes": (1, 50),
     "market.cover_target_months": (1e-3, 60.0),
+    "market.utilisation_price_elasticity": (0.0, 5.0),
     "producers.supply_elasticity": (0.0, 20.0),
     "producers.capacity_growth_per_year": (-0.5, 1.0),
     "producers.expectation_weight": (1e-6, 1.0),
@@ -158,6 +189,17 @@ _BOUNDS = {
     "producers.outage_capacity_loss": (0.0, 1.0),
     "producers.outage_months": (0, 120),
     "demand.price_elasticity": (0.0, 20.0),
+    "demand.long_run_elasticity": (0.0, 20.0),
+    "demand.substitution_months": (1.0, 240.0),
+    "demand.reversibility": (0.0, 1.0),
+    "investment.expectation_months": (1.0, 240.0),
+    "investment.fid_pi_scale": (1e-3, 10.0),
+    "investment.announce_rate_per_year": (0.0, 12.0),
+    "investment.expansion_share": (0.0, 1.0),
+    "investment.schedule_overrun": (0.5, 5.0),
+    "investment.exit_months": (1.0, 240.0),
+    "recycling.collection_price_elasticity": (0.0, 5.0),
+    "recycling.collection_max": (0.0, 1.0),
     "demand.safety_stock_months": (0.0, 60.0),
     "demand.stock_adjust_months": (1.0, 120.0),
     "demand.noise_sd": (0.0, 2.0),
@@ -185,6 +227,11 @@ def check_config(cfg: Any, source: str = "config") -> None:
         value = getattr(getattr(sc, group), name)
         if not isinstance(value, int | float) or not lo <= value <= hi:
             raise DataError(f"{source}: key scenario.{key}: expected a number in [{lo}, {hi}], got {value!r}")
+    if sc.demand.long_run_elasticity < sc.demand.price_elasticity:
+        raise DataError(
+            f"{source}: key scenario.demand.long_run_elasticity: expected >= demand.price_elasticity "
+            f"({sc.demand.price_elasticity}), got {sc.demand.long_run_elasticity}"
+        )
     start = parse_month(sc.start, "scenario.start")
     end = parse_month(sc.end, "scenario.end")
     if end < start:

@@ -30,13 +30,14 @@ from critmin.agents import AGENT_CLASSES, Government, Manufacturer
 from critmin.agents.buying import stock_request
 from critmin.policies import Contract, Wedges, load_policies, required_stores
 from critmin.sim import market, origin
+from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers, load_events
 from critmin.sim.network import INPUT, OUTPUT, STORE, Network, compile_network
 from critmin.sim.recorder import Recorder
 from critmin.sim.world import World, load_worlds
 
-STREAMS = ("demand_noise", "outages")
+STREAMS = ("demand_noise", "outages", "investment")  # append only: earlier streams keep their draws
 
 
 def price_index(model: CritminModel) -> float:
@@ -90,6 +91,11 @@ class State:
     in_use_mix: np.ndarray
     orders_avg: np.ndarray  # per slot: smoothed monthly orders received (output slots)
     preference: np.ndarray  # per edge: calibrated logit share parameter
+    capacity: np.ndarray  # per node: structural capacity, activity units per month (before outages)
+    p_lr: np.ndarray  # per market: long-run expected seller price (investment)
+    paid_lr: np.ndarray  # per slot: long-run expected delivered price (investment, substitution)
+    intensity: np.ndarray  # per node (demand): material intensity after substitution and thrifting
+    below_cost_months: np.ndarray  # per node: months the long-run margin has been below cash cost
 
 
 def data_root() -> Path:
@@ -196,6 +202,7 @@ class CritminModel(mesa.Model):
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
         self.investment_terms: dict[str, dict] = {}  # permitting and finance terms, read by investment
         self.state = self._initial_state()
+        self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)
         self.recorder = Recorder(self)
         # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
@@ -273,6 +280,11 @@ class CritminModel(mesa.Model):
             in_use_mix=np.zeros((n_nodes, G, C)),
             orders_avg=np.where(is_out, base, 0.0),
             preference=preference,
+            capacity=net.capacity.copy(),
+            p_lr=np.exp(log_p),
+            paid_lr=np.zeros(n_slots),
+            intensity=np.ones(n_nodes),
+            below_cost_months=np.zeros(n_nodes),
         )
         self.state = s
         p_del = self.delivered_cost(Wedges.none(n_edges))
@@ -284,6 +296,7 @@ class CritminModel(mesa.Model):
         s.paid = np.where(is_out, 0.0, inclusive)
         s.expected_paid = s.paid.copy()
         s.paid0 = s.paid.copy()
+        s.paid_lr = s.paid.copy()
         s.margin0 = self.expected_margin(np.arange(n_nodes))
         bad = net.is_facility & (s.margin0 <= 0) & (net.activity0 > 0)
         if bad.any():
@@ -330,7 +343,11 @@ class CritminModel(mesa.Model):
             price[net.market_index(net.slot_commodity, net.slot_country)[net.edge_seller]], net.edge_transport
         )
         pref_e = np.ones(net.edge_seller.size)
-        active = self.commercial_edges
+        # plants not yet built (new-capacity nodes) have no 2024 trade: no share parameter; they
+        # win orders as capacity comes online (sim/capacity.py)
+        seller_node = net.slot_node[net.edge_seller]
+        unbuilt = net.is_facility[seller_node] & (net.capacity[seller_node] <= 0)
+        active = self.commercial_edges & ~unbuilt
         groups = self._trade_share_groups()
         for _ in range(500):
             w = market.logit_weights(p_del, net.edge_buyer, n_slots, theta, pref_e, active)
@@ -353,6 +370,7 @@ class CritminModel(mesa.Model):
         # a government stockpile had no 2024 sales to calibrate on; it sells in its own round
         # (last resort), where only stockpiles offer, so its share parameter is neutral
         pref_e[net.slot_role[net.edge_seller] == STORE] = 1.0
+        pref_e[unbuilt] = 0.0
         return pref_e
 
     def _trade_share_groups(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -458,7 +476,9 @@ class CritminModel(mesa.Model):
         A seller's normal price for a main output is its 2024 price with the input-cost share
         indexed to today's expected input costs: ``p0·(1 − s + s·c/c0)``. By-products (scrap) and
         outputs of processes without modelled inputs keep their 2024 price, so no loop through
-        the recycling chain can inflate itself.
+        the recycling chain can inflate itself. Times a utilisation markup: a plant whose orders
+        fill less of its capacity than in 2024 prices lower to fill it, one sold out prices higher
+        (:meth:`CapacityDynamics.utilisation_markup`).
         """
         net, s = self.net, self.state
         n = len(net.node_id)
@@ -469,6 +489,7 @@ class CritminModel(mesa.Model):
         index = np.divide(cost_now, self._input_cost0, out=np.ones(n), where=self._input_cost0 > 0)
         share = np.where(self._main_output[outs], self._input_share0[net.slot_node[outs]], 0.0)
         norm = net.price0[net.slot_commodity[outs]] * (1.0 - share + share * index[net.slot_node[outs]])
+        norm = norm * self.investment.utilisation_markup(self, np.flatnonzero(outs))
         w = np.maximum(s.orders_avg[outs], 1e-12)
         mk = self.slot_market()[outs]
         m_count = net.n_commodities * net.n_countries
@@ -499,7 +520,9 @@ class CritminModel(mesa.Model):
         self.floor[:] = 0.0
         for p in active:
             p.on_step(self, t)
-        # 3. decisions, one call per agent type
+        # 3. investment decisions (on the terms policies just set), then output and purchases,
+        # one call per agent type
+        self.investment.step(self, active, t)
         for cls, nodes in self.nodes_by_type.items():
             cls.decide(self, nodes)
         request = self._requests()
@@ -593,6 +616,7 @@ class CritminModel(mesa.Model):
             p.after_clearing(self)
         # prices from unmet requests and stock cover
         self._update_prices(res)
+        self.investment.after_prices(self)
         # 7. record
         rec.close_step(s, production, use, consumed, desired, scrap)
         self.datacollector.collect(self)
@@ -703,16 +727,23 @@ class CritminModel(mesa.Model):
         retired = s.in_use[d] / net.lifetime_months[eu]
         nodes = self._scrap_nodes
         slots = net.scrap_slot[nodes]
-        collected = (
-            s.in_use[nodes]
-            / net.lifetime_months[net.end_use[nodes]]
-            * net.collection_rate[net.end_use[nodes]]
-        )
+        collected = s.in_use[nodes] / net.lifetime_months[net.end_use[nodes]] * self.collection_rate(nodes)
         origin.mix_in(s.stock, s.mix, self.to_scrap, collected, s.in_use_mix[nodes])
         s.stock[slots] += collected
         production[slots] += collected
         s.in_use[d] -= retired
         return retired
+
+    def collection_rate(self, nodes: np.ndarray) -> np.ndarray:
+        """End-of-life collection of demand centres: the policy-set rate (``self.collection``,
+        2024 data unless a recycling target raises it) scaled by the scrap price relative to 2024
+        with elasticity ``scenario.recycling.collection_price_elasticity``, at most
+        ``collection_max``."""
+        net, s, rc = self.net, self.state, self.params.recycling
+        slots = net.scrap_slot[nodes]
+        ratio = np.exp(s.log_p)[self.slot_market()[slots]] / net.price0[net.slot_commodity[slots]]
+        rate = self.collection[nodes] * np.power(np.maximum(ratio, 1e-9), rc.collection_price_elasticity)
+        return np.minimum(rate, np.maximum(rc.collection_max, self.collection[nodes]))
 
     def _update_prices(self, res: market.Clearing) -> None:
         net, s, sc = self.net, self.state, self.params

@@ -37,6 +37,7 @@ class Network:
     node_id: list[str]
     node_country: np.ndarray
     node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
+    node_process: list[str]  # process name (consume, store for non-facilities)
     is_facility: np.ndarray
     is_demand: np.ndarray  # demand centres (manufacturers)
     is_store: np.ndarray  # government stockpiles
@@ -287,6 +288,7 @@ def compile_network(
         node_id=nodes,
         node_country=node_country,
         node_agent=[a["agent"] for a in attrs],
+        node_process=[a["process"] for a in attrs],
         is_facility=is_fac,
         is_demand=np.array([a["kind"] == "demand" for a in attrs]),
         is_store=np.array([a["kind"] == "store" for a in attrs]),

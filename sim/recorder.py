@@ -22,6 +22,7 @@ MARKET_VARS = (
     "price",  # seller (FOB) price in the region's market, USD/t
     "buyer_price",  # flow-weighted delivered price paid by the region's buyers, USD/t
     "production",
+    "capacity",  # production capacity of main outputs (structural, before outages), t/month
     "use",  # input use by processes plus final consumption
     "consumption",  # final consumption by manufacturers
     "demand",  # manufacturers' desired consumption
@@ -67,6 +68,9 @@ class Recorder:
         recycler = np.array([a == "Recycler" for a in net.node_agent])
         main = np.array([st != "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self._recycled_slots = np.flatnonzero((net.slot_role == OUTPUT) & recycler[net.slot_node] & main)
+        self._capacity_slots = np.flatnonzero(
+            (net.slot_role == OUTPUT) & net.is_facility[net.slot_node] & main
+        )
 
     def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
@@ -121,6 +125,10 @@ class Recorder:
         rate = self.model.params.demand.carrying_cost_per_year / 12
         self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity
+        cs = self._capacity_slots
+        self.data["capacity"][t] = np.bincount(
+            self._slot_market[cs], weights=net.slot_coef[cs] * s.capacity[net.slot_node[cs]], minlength=M
+        )
         rs = self._recycled_slots
         self.data["recycled_production"][t] = np.bincount(
             self._slot_market[rs], weights=production[rs], minlength=M

@@ -87,6 +87,9 @@ class Result:
     final_demand: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # year, country, item, usd
     metrics: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # sim/metrics.compute
+    # the investment pipeline at the end of the run (sim/capacity.py): one row per project
+    # component, prospect and expansion option, with its milestones
+    projects: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def trace(
         self, region: str, commodity: str = "ndfeb_magnet", year: int | None = None, **kw: Any
@@ -119,6 +122,8 @@ class Result:
             self.flows.to_parquet(outdir / "flows.parquet", index=False)
         self.consumption_origin.to_parquet(outdir / "consumption_origin.parquet", index=False)
         self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
+        if len(self.projects):
+            self.projects.to_parquet(outdir / "projects.parquet", index=False)
         if self.metrics:
             self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
         (outdir / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
@@ -214,7 +219,9 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
         model if keep_model else None,
         consumption_origin=rec.consumption_origin(),
         final_demand=rec.final_demand(),
+        projects=model.investment.projects(model),
     )
+    summary["investment"] = investment_summary(result.projects)
     from critmin.sim import metrics
 
     result.ledger = metrics.ledger_frame(model.governments, model.start)
@@ -225,6 +232,26 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
     summary["dependency"] = metrics.summary_block(tables, result.metrics)
     summary["dependency"]["skipped"] = getattr(model, "metrics_skipped", [])
     return result
+
+
+def investment_summary(projects: pd.DataFrame) -> dict[str, Any]:
+    """Named projects and prospects by status, and the capacity they have brought online."""
+    if projects.empty:
+        return {"pipeline": "none (exogenous capacity trend)"}
+    greenfield = projects[projects["kind"] != "expansion"]
+    done = projects[projects["first_production"].notna()]
+    return {
+        "greenfield_by_status": {
+            str(k): int(v) for k, v in greenfield["status"].value_counts().sort_index().items()
+        },
+        "online_tpa_by_kind": {
+            str(k): round(float(v), 1) for k, v in done.groupby("kind")["online_tpa"].sum().items()
+        },
+        "named_projects_started": sorted(
+            f"{r.component} ({r.first_production})"
+            for r in greenfield[greenfield["first_production"].notna()].itertuples()
+        ),
+    }
 
 
 def production_shares(ts: pd.DataFrame, year: int) -> dict[str, dict[str, float]]:

@@ -93,6 +93,50 @@ TRADE_SCHEMA: dict[str, tuple[str, object]] = {
     "source": ("str", "required"),
 }
 
+# optional: the investment pipeline (sim/investment.py). A chain without these files keeps the
+# exogenous capacity trend (scenario.producers.capacity_growth_per_year).
+PROJECTS, PROSPECTS, INVESTMENT = "projects.csv", "prospects.csv", "investment.csv"
+PROJECT_STATUSES = ("announced", "permitted", "financed", "construction")
+OPTIONAL_SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
+    TRADE_SHARES: TRADE_SCHEMA,
+    PROJECTS: {
+        "project": ("str", "required"),
+        "facility": ("str", "required"),  # the component's id (a project may have several)
+        "name": ("str", "required"),
+        "country": ("str", "required"),
+        "process": ("str", "required"),
+        "status_2024": ("str", PROJECT_STATUSES),  # stage at the start of 2024
+        "capacity_tpa": ("float", ">0"),
+        "expected_start": ("str", "required"),  # YYYY-MM, developer guidance
+        "capex_usd_m": ("float", ">=0"),
+        "cash_cost_usd_per_t": ("float", ">=0"),
+        "source": ("str", "required"),
+    },
+    PROSPECTS: {
+        "country": ("str", "required"),
+        "process": ("str", "required"),
+        "count": ("float", ">=0"),
+        "capacity_tpa": ("float", ">0"),
+        "capex_usd_per_tpa_low": ("float", ">0"),
+        "capex_usd_per_tpa_mode": ("float", ">0"),
+        "capex_usd_per_tpa_high": ("float", ">0"),
+        "cash_cost_low": ("float", ">=0"),
+        "cash_cost_mode": ("float", ">=0"),
+        "cash_cost_high": ("float", ">=0"),
+        "source": ("str", "required"),
+    },
+    INVESTMENT: {
+        "parameter": ("str", "required"),
+        "process": ("str", "required"),  # a process or "all"
+        "region": ("str", "required"),  # a bloc, a country code or "all"
+        "value": ("float", "finite"),
+        "low": ("float", "finite"),
+        "high": ("float", "finite"),
+        "unit": ("str", "required"),
+        "source": ("str", "required"),
+    },
+}
+
 KEYS = {
     "countries.csv": ["country"],
     "commodities.csv": ["commodity"],
@@ -102,7 +146,14 @@ KEYS = {
     "end_uses.csv": ["end_use"],
     "demand_growth.csv": ["end_use", "year"],
     TRADE_SHARES: ["importers", "commodity", "origin", "scope"],
+    PROJECTS: ["facility"],
+    PROSPECTS: ["country", "process"],
+    INVESTMENT: ["parameter", "process", "region"],
 }
+
+
+def _empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(OPTIONAL_SCHEMAS[name]))
 
 
 @dataclass
@@ -117,7 +168,10 @@ class World:
     end_uses: pd.DataFrame
     growth: pd.DataFrame
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
-    trade_shares: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TRADE_SCHEMA)))
+    trade_shares: pd.DataFrame = field(default_factory=lambda: _empty(TRADE_SHARES))
+    projects: pd.DataFrame = field(default_factory=lambda: _empty(PROJECTS))
+    prospects: pd.DataFrame = field(default_factory=lambda: _empty(PROSPECTS))
+    investment: pd.DataFrame = field(default_factory=lambda: _empty(INVESTMENT))
 
     @property
     def origin_stages(self) -> list[str]:
@@ -133,7 +187,7 @@ def _row_key(df: pd.DataFrame, i: int, name: str) -> str:
 
 
 def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
-    schema = TRADE_SCHEMA if name == TRADE_SHARES else SCHEMAS[name]
+    schema = OPTIONAL_SCHEMAS[name] if name in OPTIONAL_SCHEMAS else SCHEMAS[name]
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; expected columns {list(schema)}")
@@ -208,11 +262,15 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
             raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
         tables[name] = _check_table(raw, name, path)
         files[f"{data_dir.name}/{name}"] = sha256(path)
-    trade_path = data_dir / TRADE_SHARES
-    if trade_path.is_file():
-        raw = pd.read_csv(trade_path, dtype=str, keep_default_na=False)
-        tables[TRADE_SHARES] = _check_table(raw, TRADE_SHARES, trade_path)
-        files[f"{data_dir.name}/{TRADE_SHARES}"] = sha256(trade_path)
+    for name in OPTIONAL_SCHEMAS:
+        path = data_dir / name
+        if path.is_file():
+            try:
+                raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+            except Exception as exc:
+                raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
+            tables[name] = _check_table(raw, name, path)
+            files[f"{data_dir.name}/{name}"] = sha256(path)
     world = World(
         countries=tables["countries.csv"],
         commodities=tables["commodities.csv"],
@@ -223,9 +281,11 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
         growth=tables["demand_growth.csv"],
         files=files,
     )
-    if TRADE_SHARES in tables:
-        world.trade_shares = tables[TRADE_SHARES]
+    for name, attr in OPTIONAL_ATTRS.items():
+        if name in tables:
+            setattr(world, attr, tables[name])
     validate_world(world, data_dir)
+    add_new_capacity_nodes(world, data_dir)
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
     return world
@@ -255,7 +315,7 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
             ("demand.csv", "demand"),
             ("end_uses.csv", "end_uses"),
             ("demand_growth.csv", "growth"),
-            (TRADE_SHARES, "trade_shares"),
+            *OPTIONAL_ATTRS.items(),
         ]:
             table = pd.concat([getattr(w, attr) for w in worlds], ignore_index=True)
             dup = table.duplicated(KEYS[name])
@@ -274,6 +334,103 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
     return world
+
+
+OPTIONAL_ATTRS = {
+    TRADE_SHARES: "trade_shares",
+    PROJECTS: "projects",
+    PROSPECTS: "prospects",
+    INVESTMENT: "investment",
+}
+
+
+def new_capacity_node(process: str, country: str) -> str:
+    """Facility id of the node that holds a country's new capacity of a process (projects.csv
+    and prospects.csv): one node per country x process keeps the trade network small."""
+    return f"new_{process}_{country}"
+
+
+def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
+    """A facility row (capacity 0 in 2024) for every country x process with projects or prospects;
+    its cash cost is the capacity-weighted mean of the named projects (else the prospects' mode)."""
+    proj, pros = world.projects, world.prospects
+    pairs = sorted(set(zip(proj["country"], proj["process"])) | set(zip(pros["country"], pros["process"])))
+    if not pairs:
+        return
+    rows = []
+    for country, process in pairs:
+        p = proj[(proj["country"] == country) & (proj["process"] == process)]
+        if len(p):
+            cost = float(np.average(p["cash_cost_usd_per_t"], weights=p["capacity_tpa"]))
+        else:
+            q = pros[(pros["country"] == country) & (pros["process"] == process)]
+            cost = float(q["cash_cost_mode"].iloc[0])
+        rows.append(
+            {
+                "facility": new_capacity_node(process, country),
+                "name": f"New {process} capacity in {country} (projects and prospects)",
+                "country": country,
+                "process": process,
+                "capacity_tpa": 0.0,
+                "output_2024_tpa": 0.0,
+                "cash_cost_usd_per_t": cost,
+                "source": f"{data_dir.name}/{PROJECTS}, {PROSPECTS} (capacity-weighted cash cost)",
+            }
+        )
+    clash = set(world.facilities["facility"]) & {r["facility"] for r in rows}
+    if clash:
+        raise DataError(
+            f"{data_dir / 'facilities.csv'}: facility id(s) {sorted(clash)} are reserved for new capacity"
+        )
+    world.facilities = pd.concat([world.facilities, pd.DataFrame(rows)], ignore_index=True)
+
+
+def _check_investment_refs(world: World, d: Path) -> None:
+    countries = set(world.countries["country"])
+    processes = set(world.processes["process"])
+    for name, table in ((PROJECTS, world.projects), (PROSPECTS, world.prospects)):
+        _check_refs(table, "country", countries, d / name, name, "country")
+        _check_refs(table, "process", processes, d / name, name, "process")
+    for i, value in enumerate(world.projects["expected_start"]):
+        parts = str(value).split("-")
+        ok = len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit() and 1 <= int(parts[1]) <= 12
+        if not ok:
+            raise DataError(
+                f"{d / PROJECTS}: row {i + 2} column 'expected_start': expected a month 'YYYY-MM', got {value!r}"
+            )
+    dup = world.projects["facility"].isin(world.facilities["facility"])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(
+            f"{d / PROJECTS}: row {i + 2} column 'facility': {world.projects['facility'].iloc[i]!r} is already in facilities.csv"
+        )
+    pr = world.prospects
+    for lo, mode, hi in (
+        ("capex_usd_per_tpa_low", "capex_usd_per_tpa_mode", "capex_usd_per_tpa_high"),
+        ("cash_cost_low", "cash_cost_mode", "cash_cost_high"),
+    ):
+        bad = (pr[lo] > pr[mode]) | (pr[mode] > pr[hi])
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{d / PROSPECTS}: row {i + 2} columns {lo}/{mode}/{hi}: expected low <= mode <= high"
+            )
+    inv = world.investment
+    _check_refs(inv, "process", processes | {"all"}, d / INVESTMENT, INVESTMENT, "process")
+    _check_refs(
+        inv,
+        "region",
+        countries | set(BLOCS) | {"all"},
+        d / INVESTMENT,
+        INVESTMENT,
+        "region (bloc, country or all)",
+    )
+    bad = (inv["low"] > inv["value"]) | (inv["value"] > inv["high"])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{d / INVESTMENT}: row {i + 2} ({_row_key(inv, i, INVESTMENT)}): expected low <= value <= high"
+        )
 
 
 def apply_bloc_overrides(world: World, overrides: dict[str, str], source: str) -> None:
@@ -327,6 +484,7 @@ def validate_world(world: World, data_dir: Path) -> None:
             unknown = [c for c in codes.split() if c not in countries]
             if unknown:
                 raise DataError(f"{path}: row {i + 2} column 'importers': unknown country {unknown[0]!r}")
+    _check_investment_refs(world, d)
     missing_growth = end_uses - set(world.growth["end_use"])
     if missing_growth:
         raise DataError(

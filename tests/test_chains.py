@@ -87,8 +87,11 @@ def test_graphite_controls_in_an_oversupplied_market_bring_no_price_spike_inside
 def test_drc_ore_ban_raises_intermediate_prices_most_and_piles_stock_at_the_mine():
     base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")
     months = slice("2025-06-01", "2026-01-01")
-    hydroxide = ratio(base, hit, "price", "co_hydroxide", "CHN", months).max()
-    refined = ratio(base, hit, "price", "co_refined", "CHN", months).max()
-    assert hydroxide > 2.0 and hydroxide > refined  # intermediates rise most
+    hydroxide = ratio(base, hit, "price", "co_hydroxide", "CHN", months)
+    refined = ratio(base, hit, "price", "co_refined", "CHN", months)
+    # intermediates rise most (facts.md §3: hydroxide "quadrupled", metal +43% early). Compared
+    # on the mean over the window: the month of the peak moves with rounding-level changes in
+    # the sold-out market, the average response does not
+    assert hydroxide.max() > 2.0 and hydroxide.mean() > refined.mean() + 0.1
     assert ratio(base, hit, "stock", "co_ore", "COD", months).min() > 1.5  # stock piles up at the mine
     assert ratio(base, hit, "price", "co_ore", "COD", months).max() < 1.0  # the mine's own price falls

@@ -36,6 +36,7 @@ def test_mass_balance_and_non_negativity_over_randomised_worlds(
             f"seed={seed}",
             f"scenario.market.theta={theta}",
             f"scenario.demand.price_elasticity={elasticity}",
+            f"scenario.demand.long_run_elasticity={max(elasticity, 0.3)}",
             f"scenario.producers.outage_rate_per_year={outage}",
             f"+shock.events=[{{type: export_cap, country: {ban_country}, commodity: {commodity}, start: 2024-04, end: 2024-09}}]",
         ]

@@ -1,0 +1,246 @@
+"""Capacity over time: the investment pipeline acting on the model, exits, and market presence.
+
+:class:`CapacityDynamics` is the one place where structural capacity changes:
+
+* chains with an ``investment.csv`` grow through the project pipeline (:mod:`critmin.sim.investment`):
+  named projects, prospects and brownfield expansions; plants whose long-run expected margin
+  stays below cash cost for ``scenario.investment.exit_months`` close for good;
+* chains without one keep the exogenous trend ``scenario.producers.capacity_growth_per_year``.
+
+It also keeps each seller's **market presence** proportional to its capacity: the logit share
+parameter of an edge is ``intensity × capacity`` of its seller (a capacity-weighted logit), with
+the intensities calibrated so that 2024 trade is reproduced; a new plant inherits the intensity
+of its country's plants of the same process (else the buyer's average), so it wins orders as
+its capacity ramps up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from critmin.sim import investment as inv
+from critmin.sim.network import INPUT, OUTPUT
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
+
+
+class CapacityDynamics:
+    """Structural capacity of every facility and the pipeline that changes it."""
+
+    def __init__(self, model: CritminModel) -> None:
+        net, s = model.net, model.state
+        p = model.params
+        self.enabled = bool(p.investment.enabled)
+        agent_of = dict(zip(model.world.processes["process"], model.world.processes["agent_type"]))
+        self.pipeline = (
+            inv.build_pipeline(model.world, net, model.start, p.investment, model.streams["investment"])
+            if self.enabled
+            else inv.empty_pipeline()
+        )
+        recycler_rows = np.array(
+            [agent_of.get(net.node_process[n]) == "Recycler" for n in self.pipeline.node], bool
+        )
+        self.pipeline.stage = np.where(recycler_rows, "recycling", self.pipeline.stage)
+        covered = set(model.world.investment["process"])
+        if "all" in covered:
+            covered = set(model.world.processes["process"])
+        self.endogenous = np.array(
+            [
+                bool(f) and self.enabled and proc in covered
+                for f, proc in zip(net.is_facility, net.node_process)
+            ]
+        )
+        self.base = net.capacity.copy()  # existing plants (and completed expansions), per month
+        # 2024 utilisation, kept when capacity changes; new plants take their process's average
+        fac = np.flatnonzero(net.is_facility & (net.capacity > 0))
+        procs = np.array([net.node_process[n] for n in fac])
+        by_process = {
+            p: net.activity0[fac[procs == p]].sum() / net.capacity[fac[procs == p]].sum() for p in set(procs)
+        }
+        typical = np.array([by_process.get(p, 1.0) for p in net.node_process])
+        self.utilisation_ref = np.divide(
+            net.activity0, net.capacity, out=typical.copy(), where=net.capacity > 0
+        )
+        self.utilisation0 = self.utilisation_ref
+        self.retired = np.zeros(len(net.node_id), bool)
+        main = np.array([st != "scrap" for st in net.commodity_stage])[net.slot_commodity]
+        self._main_slot = main
+        self._main_out = np.flatnonzero((net.slot_role == OUTPUT) & net.is_facility[net.slot_node] & main)
+        self._presence_intensity(model)
+        s.capacity = self.capacity(model)
+        self.last_pi = np.zeros(self.pipeline.size)
+
+    # ------------------------------------------------------------------ set-up
+    def _presence_intensity(self, model: CritminModel) -> None:
+        """Per edge: calibrated share parameter per unit of seller capacity."""
+        net, s = model.net, model.state
+        seller_node = net.slot_node[net.edge_seller]
+        self.facility_edge = net.is_facility[seller_node] & model.commercial_edges
+        cap0 = net.capacity[seller_node]
+        existing = self.facility_edge & (cap0 > 0)
+        intensity = np.where(
+            existing, np.divide(s.preference, cap0, out=np.zeros_like(cap0), where=cap0 > 0), 0.0
+        )
+        # templates for new plants: share parameter per tonne of 2024 output (not of capacity:
+        # a plant still ramping up in 2024, like Kalgoorlie, would understate what capacity earns)
+        # of the sellers with 2024 sales to the buyer, times the process's 2024 utilisation
+        act0 = net.activity0[seller_node]
+        known = existing & (s.preference > 1e-8) & (act0 > 0)
+        new = self.facility_edge & (cap0 <= 0)
+        if new.any():
+            process = np.array([net.node_process[n] for n in seller_node])
+            per_output = np.divide(s.preference, act0, out=np.zeros_like(act0), where=act0 > 0)
+            df = pd.DataFrame(
+                {
+                    "buyer": net.edge_buyer,
+                    "country": net.edge_from,
+                    "process": process,
+                    "intensity": np.where(known, per_output, np.nan),
+                }
+            )
+            same = df.groupby(["buyer", "country", "process"])["intensity"].transform("mean")
+            buyer = df.groupby(["buyer", "process"])["intensity"].transform("mean")
+            fill = same.fillna(buyer).fillna(0.0).to_numpy()
+            u_new = self.utilisation_ref[seller_node]
+            intensity = np.where(new, fill * u_new, intensity)
+        self.intensity = intensity
+        self.preference0 = s.preference.copy()
+        self.seller_node = seller_node
+
+    # ------------------------------------------------------------------ each step
+    def capacity(self, model: CritminModel) -> np.ndarray:
+        """Structural capacity per node now (activity units per month)."""
+        trend = (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
+        base = np.where(self.endogenous, self.base, self.base * trend)
+        if self.pipeline.size:
+            base = base + np.bincount(self.pipeline.node, weights=self.pipeline.online(), minlength=base.size)
+        return np.where(self.retired, 0.0, base)
+
+    def mine_base_output(self, model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+        """Output at 2024 prices: the 2024 utilisation of today's capacity (exactly the 2024
+        output, trended, where capacity follows the exogenous trend)."""
+        net = model.net
+        trend = (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
+        return np.where(
+            self.endogenous[nodes] | (net.capacity[nodes] <= 0),
+            self.utilisation0[nodes] * model.state.capacity[nodes],
+            net.activity0[nodes] * trend,
+        )
+
+    def utilisation_markup(self, model: CritminModel, slots: np.ndarray) -> np.ndarray:
+        """Per output slot: ``(u/u0)^φ`` on the normal price, with u the plant's orders over its
+        capacity and u0 its 2024 utilisation (new plants: their process's), u/u0 bounded to
+        [0.5, 1]; φ = ``scenario.market.utilisation_price_elasticity``. 1 in the 2024 steady state.
+        A plant with spare capacity undercuts to fill it (a new entrant wins orders this way);
+        scarcity above normal utilisation is priced by the unmet-request term, not twice."""
+        phi = model.params.market.utilisation_price_elasticity
+        net, s = model.net, model.state
+        out = np.ones(slots.size)
+        if phi == 0:
+            return out
+        node = net.slot_node[slots]
+        ok = net.is_facility[node] & (s.capacity[node] > 0) & self._main_slot[slots]
+        coef = net.slot_coef[slots]
+        u = np.divide(s.orders_avg[slots], coef * s.capacity[node], out=np.zeros(slots.size), where=ok)
+        ratio = np.clip(np.divide(u, self.utilisation_ref[node], out=np.ones(slots.size), where=ok), 0.5, 1.0)
+        return np.where(ok, ratio**phi, 1.0)
+
+    def long_run_margin(self, model: CritminModel) -> np.ndarray:
+        """Per node: output value at long-run expected prices (price floors applied) minus input
+        cost at long-run expected delivered prices, per unit of activity."""
+        net, s = model.net, model.state
+        received = np.maximum(s.p_lr[model.slot_market()], model.floor)
+        price = np.where(net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -s.paid_lr, 0.0))
+        return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+
+    def step(self, model: CritminModel, active: list, t: int) -> None:
+        """Investment decisions of the month (after policies set their terms), then capacity and
+        market presence."""
+        s = model.state
+        p = self.pipeline
+        if p.size:
+            terms = self._terms(model, active, t)
+            before = p.status.copy()
+            self.last_pi = inv.advance(
+                p, terms, model.streams["investment"], t, model.params.investment, s.capacity
+            )
+            self._book_finance(model, before, terms)
+            added = inv.renew_expansions(p, self.base + 0.0, model.params.investment)
+            self.base += np.bincount(p.node, weights=added, minlength=self.base.size)
+        s.capacity = self.capacity(model)
+        s.preference = np.where(
+            self.facility_edge, self.intensity * s.capacity[self.seller_node], self.preference0
+        )
+        self._launch(model)
+
+    def _launch(self, model: CritminModel) -> None:
+        """A plant that has capacity but neither stock nor orders yet (new, or back from zero)
+        produces at capacity for the market: buyers only ask sellers that have something to
+        sell, so without this a new plant would never receive its first order."""
+        net, s = model.net, model.state
+        outs = self._main_out
+        node = net.slot_node[outs]
+        idle = (s.capacity[node] > 0) & (s.orders_avg[outs] <= 0) & (s.stock[outs] <= 0)
+        if idle.any():
+            s.orders_avg[outs[idle]] = net.slot_coef[outs[idle]] * s.capacity[node[idle]]
+
+    def _terms(self, model: CritminModel, active: list, t: int) -> inv.Terms:
+        net, p = model.net, self.pipeline
+        margin = self.long_run_margin(model)[p.node]
+        derisked_nodes = np.zeros(len(net.node_id), bool)
+        for policy in active:
+            derisked_nodes[policy.derisked_nodes(model)] = True
+        rate_cut = np.zeros(p.size)
+        permit_cut = np.zeros(p.size)
+        countries = np.array(net.countries)[p.country]
+        for term in model.investment_terms.values():
+            if t < term["from_step"]:
+                continue
+            ok = np.isin(countries, term["countries"]) & np.isin(p.stage, term["stages"])
+            if term["kind"] == "finance":
+                rate_cut = np.where(ok, np.maximum(rate_cut, term["rate_reduction"]), rate_cut)
+            elif term["kind"] == "permitting":
+                permit_cut = np.where(ok, np.maximum(permit_cut, term["lead_time_reduction"]), permit_cut)
+        return inv.Terms(margin, derisked_nodes[p.node], rate_cut, permit_cut)
+
+    def _book_finance(self, model: CritminModel, before: np.ndarray, terms: inv.Terms) -> None:
+        """Concessional finance costs its government the grant equivalent of the loan at FID:
+        ``capex·(1 − A(r_market)/A(r_concessional))`` with A the annuity factor over the
+        project's life (OECD grant-element method)."""
+        p = self.pipeline
+        fid = (before == inv.PERMITTED) & (p.status == inv.FINANCED) & (terms.rate_reduction > 0)
+        for i in np.flatnonzero(fid):
+            r_m = p.hurdle[i]
+            r_c = max(r_m - terms.rate_reduction[i], 1e-6)
+            life = p.life_years[i]
+            a_m = (1 - (1 + r_m) ** -life) / r_m
+            a_c = (1 - (1 + r_c) ** -life) / r_c
+            country = model.net.countries[p.country[i]]
+            model.governments[country].record("concessional_finance", float(p.capex[i] * (1 - a_m / a_c)))
+
+    def after_prices(self, model: CritminModel) -> None:
+        """Update long-run expectations and close plants whose long-run margin stays below cash cost."""
+        s, prm = model.state, model.params
+        w = 1.0 / prm.investment.expectation_months
+        s.p_lr = s.p_lr + w * (np.exp(s.log_p) - s.p_lr)
+        s.paid_lr = s.paid_lr + w * (s.paid - s.paid_lr)
+        margin = self.long_run_margin(model)
+        below = self.endogenous & (margin < model.idle_threshold) & (s.capacity > 0)
+        s.below_cost_months = np.where(below, s.below_cost_months + 1, 0.0)
+        exit_now = below & (s.below_cost_months >= prm.investment.exit_months)
+        if exit_now.any():
+            self.retired |= exit_now
+            p = self.pipeline
+            gone = np.isin(p.node, np.flatnonzero(exit_now)) & (p.status != inv.CANCELLED)
+            p.status = np.where(gone, inv.CANCELLED, p.status)
+
+    def projects(self, model: CritminModel) -> pd.DataFrame:
+        """The pipeline's rows now (stage, milestones, capacity online), named projects first."""
+        df = self.pipeline.frame(model.net.countries, model.start)
+        df["node"] = [model.net.node_id[n] for n in self.pipeline.node]
+        df["profitability_index"] = self.last_pi
+        return df.sort_values(["kind", "component"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,460 @@
+"""Endogenous capacity: the project pipeline and the firms' investment decisions (ODD §7.9).
+
+Every potential addition of capacity is a row of a :class:`Pipeline`, vectorised over rows:
+
+* **named projects** (``projects.csv``: MP, Lynas, Iluka, Arafura, ...) start at their 2024 stage;
+* **prospects** (``prospects.csv``: unannounced deposits and plants by country) start as
+  concepts and are announced when their expected NPV turns positive;
+* **brownfield expansions** of every operating facility (a share of its capacity, at a fraction
+  of greenfield capex, no new permit) are always on offer.
+
+Stages: concept → announced (permitting clock) → permitted (waiting for a final investment
+decision, FID) → financed (construction clock) → ramping (capacity rises to a final share of
+nameplate that is drawn per project, sometimes well below 1) → operating; pre-FID projects may be
+cancelled. Decisions use the **profitability index** PI = PV(cash margins)/capex at long-run
+expected prices (adaptive, ``scenario.investment.expectation_months``) and a risk-adjusted cost
+of capital: ``hurdle + risk_premium·(1 − derisked) − concessional finance``. Offtake contracts and
+price floors derisk a project (its volume or price is certain); a price floor also raises the
+expected price to the floor; permitting acceleration shortens the permitting clock.
+
+The monthly FID probability is ``1/finance_months · σ((PI − 1)/s)`` (σ logistic; s =
+``fid_pi_scale``); cancellation of a pre-FID project with PI < 1 happens at
+``abandon_rate_per_year``. Nothing here is specific to rare earths: the parameters come from the
+chain's ``investment.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from critmin.sim.world import INVESTMENT, DataError, World, new_capacity_node
+
+if TYPE_CHECKING:
+    from critmin.sim.network import Network
+
+CONCEPT, ANNOUNCED, PERMITTED, FINANCED, RAMPING, OPERATING, CANCELLED = range(7)
+STATUS_NAMES = ("concept", "announced", "permitted", "financed", "ramping", "operating", "cancelled")
+KIND_NAMED, KIND_PROSPECT, KIND_EXPANSION = 0, 1, 2
+KIND_NAMES = ("named", "prospect", "expansion")
+
+EXPANSION_OPTIONS = 4  # brownfield options per plant that can be in flight at once (each of
+# scenario.investment.expansion_share); growth is limited by max_expansion_per_year, not by this
+
+PARAMETERS = (
+    "permit_months",
+    "finance_months",
+    "construction_months",
+    "ramp_months",
+    "ramp_final_share",
+    "lifetime_years",
+    "capex_usd_per_tpa",
+    "brownfield_capex_factor",
+    "hurdle_rate",
+    "risk_premium",
+    "abandon_rate_per_year",
+    "max_expansion_per_year",
+)
+
+
+class Parameters:
+    """``investment.csv`` indexed for lookups, most specific row first: (process, country),
+    (process, bloc), (process, all), (all, country), (all, bloc), (all, all)."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.rows = {
+            (r.parameter, r.process, r.region): (float(r.value), float(r.low), float(r.high))
+            for r in table.itertuples(index=False)
+        }
+
+    def get(self, parameter: str, process: str, country: str, bloc: str) -> tuple[float, float, float]:
+        """(value, low, high) of ``parameter`` for a plant of ``process`` in ``country``."""
+        for proc in (process, "all"):
+            for region in (country, bloc, "all"):
+                hit = self.rows.get((parameter, proc, region))
+                if hit is not None:
+                    return hit
+        raise DataError(
+            f"{INVESTMENT}: no row for parameter {parameter!r} that covers process {process!r} in "
+            f"{country} ({bloc}); expected a row with process {process!r} or 'all' and region "
+            f"{country!r}, {bloc!r} or 'all'"
+        )
+
+
+def profitability_index(
+    margin_per_month: np.ndarray,
+    capex: np.ndarray,
+    rate: np.ndarray,
+    life_years: np.ndarray,
+    lead_months: np.ndarray,
+) -> np.ndarray:
+    """PV of a constant monthly cash margin over ``life_years``, starting after ``lead_months``,
+    discounted at annual ``rate``, over capex (PI > 1 ⇔ NPV > 0)."""
+    r = np.maximum(rate, 1e-6)
+    annuity = (1.0 - (1.0 + r) ** (-life_years)) / r
+    pv = 12.0 * margin_per_month * annuity * (1.0 + r) ** (-lead_months / 12.0)
+    return np.divide(pv, capex, out=np.full_like(pv, np.inf), where=capex > 0)
+
+
+def fid_probability(pi: np.ndarray, finance_months: np.ndarray, scale: float) -> np.ndarray:
+    """Monthly probability of a final investment decision: a hazard ``1/finance_months``
+    modulated by a logistic in PI − 1 (firms differ in their hurdle; s = ``scale``)."""
+    with np.errstate(over="ignore"):
+        sig = 1.0 / (1.0 + np.exp(-(pi - 1.0) / scale))
+    return np.clip(sig / np.maximum(finance_months, 1.0), 0.0, 1.0)
+
+
+def ramp_share(months_online: np.ndarray, ramp_months: np.ndarray) -> np.ndarray:
+    """Share of the final capacity reached after ``months_online`` (linear ramp)."""
+    return np.clip(months_online / np.maximum(ramp_months, 1.0), 0.0, 1.0)
+
+
+@dataclass
+class Pipeline:
+    """All potential capacity additions, one row each (vectorised state)."""
+
+    ids: np.ndarray  # component id (str)
+    project: np.ndarray  # project id (str)
+    node: np.ndarray  # facility node that receives the capacity
+    kind: np.ndarray  # KIND_*
+    status: np.ndarray  # stage (CONCEPT ... CANCELLED)
+    months_left: np.ndarray  # on the current stage's clock
+    nameplate: np.ndarray  # activity units per month
+    capex: np.ndarray  # USD
+    cash_cost: np.ndarray  # USD per activity unit (conversion cost, modelled inputs excluded)
+    final_share: np.ndarray  # share of nameplate eventually reached
+    permit_months: np.ndarray
+    finance_months: np.ndarray
+    construction_months: np.ndarray
+    ramp_months: np.ndarray
+    life_years: np.ndarray
+    hurdle: np.ndarray
+    risk_premium: np.ndarray
+    abandon_rate: np.ndarray  # per year
+    max_expansion: np.ndarray  # per year: brownfield capacity a plant may start, share of its capacity
+    country: np.ndarray  # country index
+    stage: np.ndarray  # origin stage name of the process (str), for policy terms
+    months_online: np.ndarray
+    permitted_month: np.ndarray  # step the permit was granted (-1: not yet)
+    financed_month: np.ndarray
+    start_month: np.ndarray  # step of first production (-1: not yet)
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.size)
+
+    def online(self) -> np.ndarray:
+        """Capacity each row adds now (activity units per month)."""
+        share = np.where(
+            self.status == RAMPING,
+            ramp_share(self.months_online, self.ramp_months),
+            np.where(self.status == OPERATING, 1.0, 0.0),
+        )
+        return self.nameplate * self.final_share * share
+
+    def frame(self, countries: list[str], start: tuple[int, int]) -> pd.DataFrame:
+        """One row per project component: stage now and the months of its milestones."""
+
+        def month(steps: np.ndarray) -> list[str | None]:
+            y0, m0 = start
+            out: list[str | None] = []
+            for t in steps:
+                if t < 0:
+                    out.append(None)
+                else:
+                    k = m0 - 1 + int(t)
+                    out.append(f"{y0 + k // 12}-{k % 12 + 1:02d}")
+            return out
+
+        return pd.DataFrame(
+            {
+                "component": self.ids,
+                "project": self.project,
+                "kind": [KIND_NAMES[k] for k in self.kind],
+                "country": [countries[c] for c in self.country],
+                "stage": self.stage,
+                "status": [STATUS_NAMES[s] for s in self.status],
+                "nameplate_tpa": self.nameplate * 12,
+                "online_tpa": self.online() * 12,
+                "capex_usd": self.capex,
+                "permitted": month(self.permitted_month),
+                "financed": month(self.financed_month),
+                "first_production": month(self.start_month),
+            }
+        )
+
+
+def _month_index(value: str, start: tuple[int, int]) -> int:
+    y, m = (int(x) for x in str(value).split("-")[:2])
+    return (y - start[0]) * 12 + m - start[1]
+
+
+def build_pipeline(
+    world: World,
+    net: Network,
+    start: tuple[int, int],
+    params: Any,
+    rng: np.random.Generator,
+    data_dir: Path | None = None,
+) -> Pipeline:
+    """Rows for named projects, prospects and brownfield expansions of the chains that have an
+    ``investment.csv``; facilities of other chains keep the exogenous capacity trend."""
+    inv = world.investment
+    table = Parameters(inv)
+    node_of = {n: i for i, n in enumerate(net.node_id)}
+    bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
+    stage_of = dict(zip(world.processes["process"], world.processes["origin_stage"]))
+    covered = set(inv["process"]) - {"all"}
+    if "all" in set(inv["process"]):
+        covered = set(world.processes["process"])
+    rows: list[dict[str, Any]] = []
+
+    def base_row(ids: str, project: str, node: str, kind: int, country: str, process: str) -> dict[str, Any]:
+        bloc = bloc_of[country]
+        row = {
+            "ids": ids,
+            "project": project,
+            "node": node_of[node],
+            "kind": kind,
+            "country": net.countries.index(country),
+            "stage": stage_of[process],
+        }
+        for p in PARAMETERS:
+            value, lo, hi = table.get(p, process, country, bloc)
+            if p == "ramp_final_share":
+                row["final_share"] = float(rng.uniform(lo, hi)) if hi > lo else lo
+            else:
+                row[p] = value
+        return row
+
+    # named projects at their 2024 stage; guidance dates slip by the schedule overrun
+    overrun = params.schedule_overrun
+    for r in world.projects.itertuples(index=False):
+        if r.process not in covered:
+            continue
+        row = base_row(
+            r.facility, r.project, new_capacity_node(r.process, r.country), KIND_NAMED, r.country, r.process
+        )
+        row.update(nameplate=r.capacity_tpa / 12, capex=r.capex_usd_m * 1e6, cash_cost=r.cash_cost_usd_per_t)
+        to_start = max(_month_index(r.expected_start, start), 1) * overrun
+        if r.status_2024 == "announced":
+            row.update(status=ANNOUNCED, months_left=row["permit_months"])
+        elif r.status_2024 == "permitted":
+            row.update(status=PERMITTED, months_left=0.0)
+        else:  # financed or under construction: the guidance date, slipped, ends construction
+            row.update(status=FINANCED, months_left=max(to_start, 1.0))
+        rows.append(row)
+    # prospects: count × (capacity, capex and cash cost drawn from triangular distributions)
+    for r in world.prospects.itertuples(index=False):
+        if r.process not in covered:
+            continue
+        for k in range(int(r.count)):
+            row = base_row(
+                f"prospect_{r.process}_{r.country}_{k + 1}",
+                f"prospect_{r.process}_{r.country}_{k + 1}",
+                new_capacity_node(r.process, r.country),
+                KIND_PROSPECT,
+                r.country,
+                r.process,
+            )
+            capex = _triangular(
+                rng, r.capex_usd_per_tpa_low, r.capex_usd_per_tpa_mode, r.capex_usd_per_tpa_high
+            )
+            row.update(
+                nameplate=r.capacity_tpa / 12,
+                capex=capex * r.capacity_tpa,
+                cash_cost=_triangular(rng, r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
+                status=CONCEPT,
+                months_left=0.0,
+            )
+            rows.append(row)
+    # brownfield expansions of every facility of a covered process that had capacity in 2024;
+    # an operator's plants expand together (mine + separation, say, are one business)
+    fac = world.facilities
+    operator: dict[str, str] = {}
+    if "operator" in fac.columns:
+        operator = {f: str(o).strip() for f, o in zip(fac["facility"], fac["operator"]) if str(o).strip()}
+    shared = pd.Series(list(operator.values()), dtype=object).value_counts().to_dict()
+    for i in np.flatnonzero(net.is_facility & (net.capacity > 0)):
+        process = str(net.node_process[i])
+        if process not in covered:
+            continue
+        country = net.countries[net.node_country[i]]
+        op = operator.get(net.node_id[i], "")
+        for k in range(EXPANSION_OPTIONS):
+            name = f"{net.node_id[i]}_expansion_{k + 1}"
+            group = f"{op}_expansion_{k + 1}" if op and shared.get(op, 0) > 1 else name
+            row = base_row(name, group, net.node_id[i], KIND_EXPANSION, country, process)
+            # an option no larger than the plant may have in flight under its yearly cap
+            build_years = (row["construction_months"] + row["ramp_months"] / 2) / 12
+            share = min(params.expansion_share, row["max_expansion_per_year"] * build_years)
+            size = share * net.capacity[i]
+            row.update(
+                nameplate=size,
+                capex=row["capex_usd_per_tpa"] * row["brownfield_capex_factor"] * size * 12,
+                cash_cost=float(net.cash_cost[i]),
+                status=PERMITTED,  # an existing site: no new permit
+                months_left=0.0,
+                final_share=1.0,  # the operator knows its site and process
+                ramp_months=row["ramp_months"] / 2,
+            )
+            rows.append(row)
+    if not rows:
+        return empty_pipeline()
+    df = pd.DataFrame(rows)
+    n = len(df)
+    return Pipeline(
+        ids=np.array(df["ids"], dtype=str),
+        project=np.array(df["project"], dtype=str),
+        node=np.array(df["node"], dtype=np.int64),
+        kind=np.array(df["kind"], dtype=np.int64),
+        status=np.array(df["status"], dtype=np.int64),
+        months_left=np.array(df["months_left"], dtype=float),
+        nameplate=np.array(df["nameplate"], dtype=float),
+        capex=np.array(df["capex"], dtype=float),
+        cash_cost=np.array(df["cash_cost"], dtype=float),
+        final_share=np.array(df["final_share"], dtype=float),
+        permit_months=np.array(df["permit_months"], dtype=float),
+        finance_months=np.array(df["finance_months"], dtype=float),
+        construction_months=np.array(df["construction_months"], dtype=float),
+        ramp_months=np.array(df["ramp_months"], dtype=float),
+        life_years=np.array(df["lifetime_years"], dtype=float),
+        hurdle=np.array(df["hurdle_rate"], dtype=float),
+        risk_premium=np.array(df["risk_premium"], dtype=float),
+        abandon_rate=np.array(df["abandon_rate_per_year"], dtype=float),
+        max_expansion=np.array(df["max_expansion_per_year"], dtype=float),
+        country=np.array(df["country"], dtype=np.int64),
+        stage=np.array(df["stage"], dtype=str),
+        months_online=np.zeros(n),
+        permitted_month=np.where(df["status"].to_numpy() >= PERMITTED, 0, -1).astype(np.int64),
+        financed_month=np.where(df["status"].to_numpy() >= FINANCED, 0, -1).astype(np.int64),
+        start_month=np.full(n, -1, dtype=np.int64),
+    )
+
+
+def _triangular(rng: np.random.Generator, lo: float, mode: float, hi: float) -> float:
+    return float(rng.triangular(lo, mode, hi)) if hi > lo else float(mode)
+
+
+def empty_pipeline() -> Pipeline:
+    z, zi = np.zeros(0), np.zeros(0, dtype=np.int64)
+    zs = np.zeros(0, dtype=str)
+    return Pipeline(zs, zs, zi, zi, zi, z, z, z, z, z, z, z, z, z, z, z, z, z, z, zi, zs, z, zi, zi, zi)
+
+
+@dataclass
+class Terms:
+    """What policies offer the rows this month (arrays over pipeline rows)."""
+
+    unit_margin: np.ndarray  # expected output value − input cost per activity unit (floors applied)
+    derisked: np.ndarray  # bool: offtake or price floor covers the row's node
+    rate_reduction: np.ndarray  # concessional finance, absolute
+    permit_reduction: np.ndarray  # permitting acceleration, share of the permitting clock
+
+
+def project_index(p: Pipeline, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An integrated project (mine + separation, say) is decided as one: its PI is the
+    capex-weighted mean of its components' (= total PV / total capex). Returns the project PI per
+    row and the index of each row's project."""
+    _, group = np.unique(p.project, return_inverse=True)
+    finite = np.isfinite(pi)
+    pv = np.where(finite, pi * p.capex, 0.0)
+    total_pv = np.bincount(group, weights=pv)
+    total_capex = np.bincount(group, weights=np.where(finite, p.capex, 0.0))
+    proj = np.divide(total_pv, total_capex, out=np.full(total_pv.size, np.inf), where=total_capex > 0)
+    return proj[group], group
+
+
+def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Which of the expansion decisions ``want`` may go ahead: a plant's capacity in construction
+    and ramp-up stays within ``max_expansion_per_year`` × the years it takes to build (the
+    first-listed options go first). Other rows pass."""
+    exp = p.kind == KIND_EXPANSION
+    in_flight = exp & ((p.status == FINANCED) | (p.status == RAMPING))
+    flight = np.bincount(p.node, weights=np.where(in_flight, p.nameplate, 0.0), minlength=capacity.size)
+    years = (p.construction_months + p.ramp_months) / 12.0
+    limit = p.max_expansion * years * capacity[p.node]
+    cand = np.flatnonzero(exp & want)
+    order = cand[np.argsort(p.node[cand], kind="stable")]
+    size = p.nameplate[order]
+    cum = np.cumsum(size)
+    first = np.r_[True, p.node[order][1:] != p.node[order][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+    before = cum - size - (cum[start] - size[start])  # earlier candidates of the same plant
+    ok = np.ones(p.size, bool)
+    ok[order] = flight[p.node[order]] + before + size <= limit[order] + 1e-9
+    return ok
+
+
+def advance(
+    p: Pipeline, terms: Terms, rng: np.random.Generator, t: int, params: Any, capacity: np.ndarray
+) -> np.ndarray:
+    """One month of the pipeline; returns the profitability index of each row (for reporting)."""
+    rate = p.hurdle + p.risk_premium * (1.0 - terms.derisked) - terms.rate_reduction
+    margin = (terms.unit_margin - p.cash_cost) * p.nameplate * p.final_share
+    lead = np.where(p.status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
+    pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead))
+    # one draw per project and month (components decide together); common random numbers
+    # across policy runs, since every row draws every month whatever happens
+    draw = rng.random(p.size)[np.unique(group, return_index=True)[1]][group]
+    viable = pi > 1.0
+    # concepts are announced at the announcement rate while viable
+    announce = (p.status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)
+    # permitting clock (the acceleration applies to what is left of it)
+    permitting = p.status == ANNOUNCED
+    p.months_left = np.where(
+        permitting, p.months_left - 1.0 / np.maximum(1.0 - terms.permit_reduction, 1e-6), p.months_left
+    )
+    permitted = permitting & (p.months_left <= 1e-9)
+    # final investment decisions and cancellations
+    waiting = p.status == PERMITTED
+    fid = waiting & (draw < fid_probability(pi, p.finance_months, params.fid_pi_scale))
+    fid &= expansion_room(p, capacity, fid)
+    # a project's components advance together: FID once all are permitted
+    all_permitted = np.bincount(group, weights=((p.status == PERMITTED) | (p.status == CANCELLED)) * 1.0)
+    fid &= all_permitted[group] == np.bincount(group)[group]
+    # pre-FID projects that do not pay are cancelled at the attrition rate (expansion options
+    # of operating plants just wait)
+    pre_fid = ((p.status == ANNOUNCED) | waiting) & (p.kind != KIND_EXPANSION)
+    cancel = pre_fid & ~fid & ~viable & (draw > 1.0 - p.abandon_rate / 12)
+    # construction, ramp-up
+    building = p.status == FINANCED
+    p.months_left = np.where(building, p.months_left - 1.0, p.months_left)
+    first = building & (p.months_left <= 1e-9)
+    ramping = p.status == RAMPING
+    p.months_online = np.where(ramping | first, p.months_online + 1.0, p.months_online)
+    done = ramping & (p.months_online >= p.ramp_months)
+
+    p.status = np.where(announce, ANNOUNCED, p.status)
+    p.months_left = np.where(announce, p.permit_months, p.months_left)
+    p.status = np.where(permitted, PERMITTED, p.status)
+    p.permitted_month = np.where(permitted, t, p.permitted_month)
+    p.status = np.where(fid, FINANCED, p.status)
+    p.financed_month = np.where(fid, t, p.financed_month)
+    p.months_left = np.where(fid, p.construction_months, p.months_left)
+    p.status = np.where(cancel, CANCELLED, p.status)
+    p.status = np.where(first, RAMPING, p.status)
+    p.start_month = np.where(first, t, p.start_month)
+    p.status = np.where(done, OPERATING, p.status)
+    return pi
+
+
+def renew_expansions(p: Pipeline, capacity: np.ndarray, params: Any) -> np.ndarray:
+    """A completed brownfield expansion becomes part of its plant; the next option (sized on the
+    plant's new capacity) opens. Returns the capacity to add to each row's node (per row)."""
+    done = (p.kind == KIND_EXPANSION) & (p.status == OPERATING)
+    added = np.where(done, p.online(), 0.0)
+    if done.any():
+        build_years = (p.construction_months[done] + p.ramp_months[done]) / 12
+        share = np.minimum(params.expansion_share, p.max_expansion[done] * build_years)
+        size = share * capacity[p.node[done]]
+        p.capex[done] = p.capex[done] / np.maximum(p.nameplate[done], 1e-12) * size
+        p.nameplate[done] = size
+        p.status[done] = PERMITTED
+        p.months_online[done] = 0.0
+        p.months_left[done] = 0.0
+    return added
