@@ -27,7 +27,7 @@ $(DEV_STAMP): $(STAMP)
 	@touch $(DEV_STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/critmin run
+	$(VENV)/bin/critmin compare
 
 test: $(DEV_STAMP)
 	$(PY) -m pytest

@@ -1,0 +1,263 @@
+"""`critmin compare`: mixes × a shock × seeds → comparison.parquet, summary.csv, manifest, report.
+
+Short runs (ree_2024_short: Jan 2024 - Dec 2025) keep the file fast; nothing here asserts a model
+number, only structure and invariants that hold whatever the calibration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from critmin.experiments import compare
+from critmin.sim import comparison
+from critmin.sim.run import config_dir
+
+TINY = [
+    "--mixes",
+    "none,stockpile",
+    "--shock",
+    "magnet_ban_demo",  # China halts magnet exports Apr-Sep 2025
+    "--seeds",
+    "2",
+    "scenario=ree_2024_short",
+]
+
+
+def only_folder(out: Path) -> Path:
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Two mixes × two seeds under the magnet ban, in two worker processes."""
+    out = tmp_path_factory.mktemp("compare")
+    code = compare.main([*TINY, "--jobs", "2", "--out", str(out)])
+    folder = only_folder(out)
+    return code, folder, pd.read_parquet(folder / "comparison.parquet")
+
+
+def test_tiny_comparison_writes_one_row_set_per_mix_and_seed(tiny):
+    code, folder, tidy = tiny
+    assert code == 0
+    assert folder.name.startswith("alliance-magnet_ban_demo-")
+    assert list(tidy.columns) == comparison.TIDY_COLUMNS
+    runs = tidy.groupby(["mix", "seed"])
+    assert sorted(runs.groups) == [("none", 0), ("none", 1), ("stockpile", 0), ("stockpile", 1)]
+    # every run reports the same metrics, checks and years (spending by instrument: where there is some)
+    same = tidy[tidy["metric"] != comparison.FISCAL_ITEM]
+    shapes = {k: tuple(sorted(g.groupby("metric").size().items())) for k, g in same.groupby(["mix", "seed"])}
+    assert len(set(shapes.values())) == 1
+    metrics = set(tidy["metric"])
+    assert {
+        comparison.DEPENDENCY,
+        comparison.TARGET_MET,
+        comparison.UNMET_SHARE,
+        comparison.WORLD_PRICE,
+        comparison.PEAK_RATIO,
+    } <= metrics
+    dep = tidy[tidy["metric"] == comparison.DEPENDENCY]
+    checks = set(zip(dep["commodity"], dep["stage"]))
+    assert {("ndfeb_magnet", s) for s in ("mine", "refining", "metal", "magnet")} <= checks
+    assert ("ndpr_oxide", "refining") in checks
+    assert set(dep["year"]) == {2024, 2025}
+    assert len(dep) == 4 * len(checks) * 2  # runs × checks × years
+    assert dep["value"].between(0, 1).all()
+    assert set(tidy.loc[tidy["metric"] == comparison.TARGET_MET, "value"]) <= {0.0, 1.0}
+    # seeds differ (demand noise), mixes differ (the stockpile acts): the seeds are not copies
+    demand = tidy[tidy["metric"] == comparison.DEMAND].groupby(["mix", "seed"])["value"].sum()
+    assert demand[("none", 0)] != demand[("none", 1)]
+
+
+def test_summary_manifest_and_report(tiny):
+    _, folder, _ = tiny
+    summary = pd.read_csv(folder / "summary.csv")
+    assert summary["mix"].tolist() == ["none", "stockpile"]
+    assert summary["runs"].tolist() == [2, 2]
+    assert {
+        "met_60_share",
+        "met_50_share",
+        "first_year_60",
+        "fiscal_bn_to_2030",
+        "unmet_pct",
+        "peak_ratio",
+    } <= set(summary.columns)
+    assert (summary["peak_ratio"] > 1).all()  # a total export halt raises magnet prices
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    assert manifest["seeds"] == [0, 1] and manifest["failed_runs"] == []
+    assert [m["name"] for m in manifest["mixes"]] == ["none", "stockpile"]
+    assert manifest["compare_config"]["shock"] == "magnet_ban_demo"
+    assert manifest["code_version"]
+    assert manifest["input_data_sha256"] and all(len(h) == 64 for h in manifest["input_data_sha256"].values())
+    assert len(manifest["run_ids"]) == 4
+    report = (folder / "report.html").read_text()
+    for text in ("none", "stockpile", "Alliance target (&lt;60% by 2030)", "Alliance ambition (50%)"):
+        assert text in report
+    assert "Definition used" in report and "largest single supplier outside G7+" in report
+    assert report.count("data:image/png;base64,") == 3
+    assert sorted(p.name for p in (folder / "plots").iterdir()) == [
+        "cost_vs_dependency.png",
+        "dependency_paths.png",
+        "peak_price.png",
+    ]
+
+
+def test_stockpile_release_cuts_unmet_demand_under_the_magnet_ban(tiny):
+    """Japan's 60-day magnet stockpile is released while Chinese magnets are cut off, so the
+    G7+ go short of less than without it, seed by seed (common random numbers). (Its peak price
+    is not lower: the stock runs out before the ban's last month, when prices peak.)"""
+    _, _, tidy = tiny
+    unmet = tidy[
+        (tidy["metric"] == comparison.UNMET) & (tidy["commodity"] == "ndfeb_magnet") & (tidy["year"] == 2025)
+    ].set_index(["mix", "seed"])["value"]
+    for seed in (0, 1):
+        assert unmet[("none", seed)] > 0  # the ban bites
+        assert unmet[("stockpile", seed)] < 0.97 * unmet[("none", seed)]
+
+
+def test_same_config_gives_identical_comparison(tiny, tmp_path):
+    """Run again: same folder name, same table."""
+    _, folder, tidy = tiny
+    assert compare.main([*TINY, "--jobs", "2", "--out", str(tmp_path)]) == 0
+    again = only_folder(tmp_path)
+    assert again.name == folder.name
+    pd.testing.assert_frame_equal(pd.read_parquet(again / "comparison.parquet"), tidy)
+
+
+def test_failed_run_is_recorded_and_the_others_kept(tmp_path, capsys):
+    """A mix whose instrument cannot be built (a price floor for a plant that does not exist)
+    fails when its run starts; the failure is recorded, the other mix's run is kept (jobs 1: the
+    runs go in this process)."""
+    settings = yaml.safe_load((config_dir() / "compare" / "default.yaml").read_text())
+    broken = {
+        "name": "floor_nowhere",
+        "policy": "price_floor",
+        "overrides": ["policy.instruments.0.producers=[nowhere]"],
+    }
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump({**settings, "mixes": ["none", broken], "seeds": 1}))
+    out = tmp_path / "out"
+    code = compare.main(["--config", str(path), "--jobs", "1", "--out", str(out), "scenario=ree_2024_short"])
+    assert code == 1
+    assert "floor_nowhere seed 0" in capsys.readouterr().err
+    folder = only_folder(out)
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    (failed,) = manifest["failed_runs"]
+    assert (failed["mix"], failed["seed"]) == ("floor_nowhere", 0)
+    assert "price_floor.yaml" in failed["error"] and "nowhere" in failed["error"]
+    tidy = pd.read_parquet(folder / "comparison.parquet")
+    assert set(tidy["mix"]) == {"none"} and len(tidy) > 0
+    summary = pd.read_csv(folder / "summary.csv").set_index("mix")
+    assert summary.loc["none", "runs"] == 1 and summary.loc["floor_nowhere", "runs"] == 0
+    report = (folder / "report.html").read_text()
+    assert "Failed runs (1)" in report and "unknown facility" in report
+
+
+@pytest.fixture
+def no_runs(monkeypatch):
+    def fail(*a, **kw):
+        raise AssertionError("a run started before the names were checked")
+
+    monkeypatch.setattr(compare, "simulate", fail)
+
+
+def test_unknown_mix_fails_before_any_run(tmp_path, capsys, no_runs):
+    code = compare.main(["--mixes", "none,alliance_typo", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--mixes" in err and "'alliance_typo'" in err and "configs/policy" in err
+    assert "alliance_all" in err  # lists what exists
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_names_in_a_compare_config_name_file_and_key(tmp_path, capsys, no_runs):
+    settings = yaml.safe_load((config_dir() / "compare" / "default.yaml").read_text())
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({**settings, "mixes": ["none", "nope"]}))
+    assert compare.main(["--config", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: key mixes[1]" in err and "'nope'" in err
+    assert compare.main(["--shock", "meteor", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--shock" in err and "'meteor'" in err and "ree_licensing_2025" in err
+    path.write_text(yaml.safe_dump({**settings, "seeds": "ten"}))
+    assert compare.main(["--config", str(path)]) == 2
+    assert "key seeds: expected int" in capsys.readouterr().err
+
+
+def test_bad_override_fails_before_any_run_naming_the_key(tmp_path, capsys, no_runs):
+    assert compare.main(["--mixes", "none", "scenario.market.kappa=-2", "--out", str(tmp_path)]) == 2
+    assert "scenario.market.kappa" in capsys.readouterr().err
+    assert compare.main(["--mixes", "none", "scenario.no_such_key=1", "--out", str(tmp_path)]) == 2
+    assert "no_such_key" in capsys.readouterr().err
+    assert compare.main(["--mixes", "none", "policy=stockpile", "--out", str(tmp_path)]) == 2
+    assert "--mixes" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_summary_counts_seeds_meeting_a_target_and_the_first_year():
+    """summarise() on hand-made rows: one stage, thresholds 60% / 50%, two seeds."""
+    rows = []
+    paths = {
+        ("a", 0): [0.7, 0.55, 0.45],
+        ("a", 1): [0.7, 0.65, 0.55],
+        ("b", 0): [0.9, 0.9, 0.9],
+        ("b", 1): [0.9, 0.9, 0.9],
+    }
+    for (mix, seed), shares in paths.items():
+        for year, share in zip((2029, 2030, 2031), shares):
+            base = {
+                "mix": mix,
+                "seed": seed,
+                "year": year,
+                "region": "G7+",
+                "commodity": "x",
+                "stage": "mine",
+            }
+            rows.append({**base, "metric": comparison.DEPENDENCY, "detail": "CHN", "value": share})
+            for name, th in (("t60", 0.6), ("t50", 0.5)):
+                met = float(share < th)
+                rows.append(
+                    {
+                        **base,
+                        "metric": comparison.TARGET_MET,
+                        "commodity": "",
+                        "stage": "",
+                        "detail": name,
+                        "value": met,
+                    }
+                )
+        rows.append(
+            {
+                **base,
+                "year": 2030,
+                "metric": comparison.FISCAL,
+                "detail": "floor",
+                "value": 2e9 if mix == "a" else 0,
+            }
+        )
+    tidy = pd.DataFrame(rows)[comparison.TIDY_COLUMNS]
+    ctx = comparison.Context(
+        mixes=["b", "a"],
+        seeds=[0, 1],
+        shock="none",
+        region="G7+",
+        targets=[comparison.Target("t60", 0.6, 2030), comparison.Target("t50", 0.5, 2030)],
+        band=(0.0, 1.0),
+        horizon="2031-12",
+    )
+    s = comparison.summarise(tidy, ctx).set_index("mix")
+    assert list(s.index) == ["b", "a"]
+    assert s.loc["a", "met_60_share"] == 0.5 and s.loc["a", "met_60_seeds"] == 1
+    assert s.loc["a", "first_year_60"] == 2030  # seed 0 in 2030, seed 1 in 2031: half by 2030
+    assert s.loc["a", "met_50_share"] == 0 and s.loc["a", "ever_50_seeds"] == 1
+    assert s.loc["b", "met_60_share"] == 0 and pd.isna(s.loc["b", "first_year_60"])
+    assert (s.loc["a", "dep_x_mine_lo"], s.loc["a", "dep_x_mine_hi"]) == (0.55, 0.65)
+    assert s.loc["a", "fiscal_bn_to_2030"] == 2.0 and s.loc["b", "fiscal_bn_to_2030"] == 0.0
+    lines = comparison.headlines(s.reset_index(), ctx)
+    assert lines[0].startswith("t60, in 2030: met by a (1/2 seeds; first met 2030)")
+    assert "t50, in 2030: met by none of the 2 mixes" in lines[1]
