@@ -361,8 +361,8 @@ def project_index(p: Pipeline, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     capex-weighted mean of its components' (= total PV / total capex). Returns the project PI per
     row and the index of each row's project."""
     _, group = np.unique(p.project, return_inverse=True)
-    finite = np.isfinite(pi)
-    pv = np.where(finite, pi * p.capex, 0.0)
+    finite = np.isfinite(pi) & (p.capex > 0)
+    pv = np.where(finite, np.where(finite, pi, 0.0) * p.capex, 0.0)
     total_pv = np.bincount(group, weights=pv)
     total_capex = np.bincount(group, weights=np.where(finite, p.capex, 0.0))
     proj = np.divide(total_pv, total_capex, out=np.full(total_pv.size, np.inf), where=total_capex > 0)
