@@ -88,17 +88,6 @@ def targets_of(settings: dict[str, Any]) -> list[Target]:
     ]
 
 
-def shock_windows(shock: dict[str, Any], run_start: str) -> list[tuple[str, str | None]]:
-    """(start, end) of the shock's events and instruments that start at least 3 months into the
-    run (so there is a pre-shock price to compare with: the first quota of ree_quotas_2010 sits at
-    the 2009 level from the first month and is skipped). metrics.shock_response measures from the
-    earliest start kept."""
-    first = pd.Timestamp(f"{run_start}-01") + pd.DateOffset(months=3)
-    items = list(shock.get("events") or []) + list(shock.get("instruments") or [])
-    out = [(str(e["start"]), e.get("end")) for e in items if e.get("start")]
-    return [w for w in out if pd.Timestamp(f"{w[0]}-01") >= first]
-
-
 def _rows(metric: str, year: Iterable, value: Iterable, **cols: Any) -> pd.DataFrame:
     out = pd.DataFrame({"year": np.asarray(list(year), dtype=np.int64), "metric": metric})
     out["value"] = np.asarray(list(value), dtype=float)
@@ -112,7 +101,7 @@ def reduce_run(result: Result, mix: str, seed: int) -> pd.DataFrame:
     """The small tidy table of one run (columns :data:`TIDY_COLUMNS`)."""
     tables = metrics.Tables.from_result(result)
     config = result.manifest.get("config", {})
-    tables.shock_windows = shock_windows(config.get("shock") or {}, result.summary["start"])
+    tables.shock_windows = metrics.shock_windows(config.get("shock") or {}, result.summary["start"])
     s = tables.settings
     region = s.get("region", "G7+")
     members = tables.members(region)

@@ -144,14 +144,25 @@ class Tables:
         return commodity
 
 
+def shock_windows(shock: dict[str, Any], run_start: str) -> list[tuple[str, str | None]]:
+    """(start, end) of the shock's events and instruments (a foreign government's controls)
+    that start at least 3 months into the run, so there is a pre-shock price to compare with
+    (the first quota of ree_quotas_2010 sits at the 2009 level from the first month and is
+    skipped). :func:`shock_response` measures from the earliest start kept."""
+    first = pd.Timestamp(f"{run_start}-01") + pd.DateOffset(months=3)
+    items = list(shock.get("events") or []) + list(shock.get("instruments") or [])
+    out = [(str(e["start"]), e.get("end")) for e in items if e.get("start")]
+    return [w for w in out if pd.Timestamp(f"{w[0]}-01") >= first]
+
+
 def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
-    shock = (config.get("shock") or {}).get("events") or []
+    run_start = str((config.get("scenario") or {}).get("start", "2024-01"))
     return {
         "countries": dict(world.get("countries", {})),
         "commodity_stage": dict(world.get("commodity_stage", {})),
         "stages": list(world.get("stages", [])),
         "settings": dict((config.get("experiment") or {}).get("metrics") or {}),
-        "shock_windows": [(str(e["start"]), e.get("end")) for e in shock if "start" in e],
+        "shock_windows": shock_windows(config.get("shock") or {}, run_start),
     }
 
 

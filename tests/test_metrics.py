@@ -305,3 +305,14 @@ def test_trace_on_a_run_dir_equals_trace_in_memory_and_the_cli_prints_it(short_r
     assert "CHN" in done.stdout and "refining" in done.stdout and png.stat().st_size > 1000
     bad = subprocess.run([*cmd[:4], str(out), "--region", "XXX"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown region 'XXX'" in bad.stderr
+
+
+def test_shock_response_covers_shocks_defined_as_foreign_instruments():
+    # China's 2025 licensing is a foreign government's instrument, not a scenario event: the
+    # shock response must still be measured from its start (April 2025)
+    r = simulate(["scenario=ree_2024_short", "shock=ree_licensing_2025", "scenario.demand.noise_sd=0"])
+    sr = r.metrics["shock"]
+    assert len(sr) > 0
+    magnets = sr[(sr.commodity == "ndfeb_magnet") & (sr.region == "WORLD")].iloc[0]
+    assert magnets.peak_month >= "2025-04"
+    assert magnets.peak_ratio >= 1.0
