@@ -138,19 +138,21 @@ def run_one(cfg: DictConfig, *, overwrite: bool) -> Outcome:
     try:
         out, _, _ = simulate_and_write(cfg, requested)
     except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
         hc = _hydra_cfg()
-        info = runstate.record_failure(
-            folder,
-            exc,
-            OmegaConf.to_container(cfg, resolve=True),
-            requested_id=requested,
-            seed=seed,
-            hydra_job=None if hc is None else {"num": hc.job.num, "overrides": list(hc.overrides.task)},
-        )
-        log.error(
-            "FAILED %s: %s: %s (attempt %d; error.json)", folder, type(exc).__name__, exc, info["attempt"]
-        )
-        return Outcome(str(folder), seed, "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+        try:
+            info = runstate.record_failure(
+                folder,
+                exc,
+                OmegaConf.to_container(cfg, resolve=True),
+                requested_id=requested,
+                seed=seed,
+                hydra_job=None if hc is None else {"num": hc.job.num, "overrides": list(hc.overrides.task)},
+            )
+            log.error("FAILED %s: %s (attempt %d; error.json)", folder, error, info["attempt"])
+        except Exception as rec_exc:  # e.g. the disk is full: still report, and go on
+            log.error("FAILED %s: %s (could not write error.json: %s)", folder, error, rec_exc)
+        return Outcome(str(folder), seed, "failed", time.perf_counter() - t0, error)
     runstate.clear_failure(folder)
     if out != folder:
         runstate.clear_failure(out)
@@ -164,7 +166,9 @@ def run_sweep_job(cfg: DictConfig) -> list[Outcome]:
     for sim_cfg in simulation_configs(cfg):
         outcome = run_one(sim_cfg, overwrite=bool(cfg.experiment.overwrite))
         outcomes.append(outcome)
-        if record is not None:
+        if record is None:
+            continue
+        try:
             runstate.append_progress(
                 record,
                 status=outcome.status,
@@ -173,6 +177,8 @@ def run_sweep_job(cfg: DictConfig) -> list[Outcome]:
                 seconds=round(outcome.seconds, 3),
                 error=outcome.error,
             )
+        except OSError as exc:  # the progress bar misses this run; its folder is unaffected
+            log.warning("could not append to %s: %s", record / runstate.PROGRESS, exc)
     return outcomes
 
 
