@@ -73,6 +73,7 @@ class CapacityDynamics:
         self._presence_intensity(model)
         s.capacity = self.capacity(model)
         self.last_pi = np.zeros(self.pipeline.size)
+        self._row_country = np.array(net.countries)[self.pipeline.country]
 
     # ------------------------------------------------------------------ set-up
     def _presence_intensity(self, model: CritminModel) -> None:
@@ -169,7 +170,7 @@ class CapacityDynamics:
                 p, terms, model.streams["investment"], t, model.params.investment, s.capacity
             )
             self._book_finance(model, before, terms)
-            added = inv.renew_expansions(p, self.base + 0.0, model.params.investment)
+            added = inv.renew_expansions(p, self.base, model.params.investment)
             self.base += np.bincount(p.node, weights=added, minlength=self.base.size)
         s.capacity = self.capacity(model)
         s.preference = np.where(
@@ -196,7 +197,7 @@ class CapacityDynamics:
             derisked_nodes[policy.derisked_nodes(model)] = True
         rate_cut = np.zeros(p.size)
         permit_cut = np.zeros(p.size)
-        countries = np.array(net.countries)[p.country]
+        countries = self._row_country
         for term in model.investment_terms.values():
             if t < term["from_step"]:
                 continue

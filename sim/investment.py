@@ -147,6 +147,12 @@ class Pipeline:
     def size(self) -> int:
         return int(self.ids.size)
 
+    def group(self) -> np.ndarray:
+        """Index of each row's project (components of one project decide together); computed once."""
+        if getattr(self, "_group", None) is None or self._group.size != self.size:
+            self._group = np.unique(self.project, return_inverse=True)[1]
+        return self._group
+
     def online(self) -> np.ndarray:
         """Capacity each row adds now (activity units per month)."""
         share = np.where(
@@ -360,7 +366,7 @@ def project_index(p: Pipeline, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An integrated project (mine + separation, say) is decided as one: its PI is the
     capex-weighted mean of its components' (= total PV / total capex). Returns the project PI per
     row and the index of each row's project."""
-    _, group = np.unique(p.project, return_inverse=True)
+    group = p.group()
     finite = np.isfinite(pi) & (p.capex > 0)
     pv = np.where(finite, np.where(finite, pi, 0.0) * p.capex, 0.0)
     total_pv = np.bincount(group, weights=pv)
