@@ -3,7 +3,8 @@
 Declaration: each case builds the model (not timed), then times ``model.run()`` over the full
 default horizon (144 monthly steps): wall time (median of 3), time per step, and peak traced
 memory (from one more run under tracemalloc). Synthetic worlds copy every facility of the ree
-world k times (new ids, same countries) and scale demand by k; scaling cases limit each buyer
+world k times (new ids, same countries; the new-capacity nodes of the investment pipeline stay
+single) and scale demand by k; scaling cases limit each buyer
 to its 8 cheapest suppliers, so edges grow linearly with facilities, and are compared with the
 1x world under the same limit.
 """
@@ -18,15 +19,19 @@ import pandas as pd
 
 from critmin.sim.model import CritminModel, data_root
 from critmin.sim.run import load_config
-from critmin.sim.world import load_world
+from critmin.sim.world import load_world, new_capacity_node
 
 
 def scaled_world(k: int):
     world = load_world(data_root() / "ree")
     if k == 1:
         return world
-    fac = pd.concat([world.facilities.assign(facility=world.facilities.facility + f"_{i}") for i in range(k)])
-    world.facilities = fac.reset_index(drop=True)
+    # the 2024 plants are copied; the nodes that receive new capacity (one per country x
+    # process, named in projects.csv/prospects.csv) stay single, so the pipeline finds them
+    f = world.facilities
+    new = f.facility == [new_capacity_node(p, c) for p, c in zip(f.process, f.country)]
+    copies = [f[~new].assign(facility=f.facility[~new] + f"_{i}") for i in range(k)]
+    world.facilities = pd.concat([*copies, f[new]]).reset_index(drop=True)
     # demand centres are keyed by country x end use, so demand is scaled rather than copied
     world.demand = world.demand.assign(demand_2024_t=world.demand.demand_2024_t * k)
     return world

@@ -354,6 +354,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
     """A facility row (capacity 0 in 2024) for every country x process with projects or prospects;
     its cash cost is the capacity-weighted mean of the named projects (else the prospects' mode)."""
     proj, pros = world.projects, world.prospects
+    pros = pros[pros["count"] > 0]  # a row with count 0 documents that a host builds nothing new
     pairs = sorted(set(zip(proj["country"], proj["process"])) | set(zip(pros["country"], pros["process"])))
     if not pairs:
         return
