@@ -65,7 +65,6 @@ class CapacityDynamics:
         self.utilisation_ref = np.divide(
             net.activity0, net.capacity, out=typical.copy(), where=net.capacity > 0
         )
-        self.utilisation0 = self.utilisation_ref
         self.retired = np.zeros(len(net.node_id), bool)
         main = np.array([st != "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self._main_slot = main
@@ -128,7 +127,7 @@ class CapacityDynamics:
         trend = (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
         return np.where(
             self.endogenous[nodes] | (net.capacity[nodes] <= 0),
-            self.utilisation0[nodes] * model.state.capacity[nodes],
+            self.utilisation_ref[nodes] * model.state.capacity[nodes],
             net.activity0[nodes] * trend,
         )
 
