@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench lint format clean golden
 
 # Find an interpreter >= 3.12 without relying on the shell's PATH order.
 PYTHON_BOOT := $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
@@ -43,3 +43,8 @@ format: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
+
+# Regenerate the golden-output digests on purpose; the reason goes into tests/golden/CHANGELOG.md
+golden: $(DEV_STAMP)
+	@test -n "$(WHY)" || { echo 'usage: make golden WHY="why the numbers move"'; exit 2; }
+	$(PY) tests/golden_outputs.py --why "$(WHY)"
