@@ -25,7 +25,7 @@ def qualifies(
     model: CritminModel, slots: np.ndarray, stage: int, origins: np.ndarray, min_share: float
 ) -> np.ndarray:
     """Whether each slot's stock has at least ``min_share`` of qualifying origin at ``stage``."""
-    share = model.state.mix[slots, stage, :][:, origins].sum(axis=1)
+    share = model.origins.stage_share(model.state.mix[slots], stage)[:, origins].sum(axis=1)
     return share >= min_share - 1e-12
 
 

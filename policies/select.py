@@ -79,7 +79,7 @@ def stage_index(model: CritminModel, spec: Spec, key: str, commodity: int) -> in
 def dominant_origin(model: CritminModel, slots: np.ndarray, stage: int) -> np.ndarray:
     """Country holding the largest share of each slot's stock at an origin stage (sellers' own
     country at their own stage; -1 where the stage has not happened)."""
-    mix = model.state.mix[slots, stage, :]
+    mix = model.origins.stage_share(model.state.mix[slots], stage)
     return np.where(mix.sum(axis=1) > 0, mix.argmax(axis=1), -1)
 
 

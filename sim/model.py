@@ -172,21 +172,22 @@ class CritminModel(mesa.Model):
         }
         self.governments = {c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)}
         self._monthly_growth = self._growth_table()
-        n_nodes = len(net.node_id)
         inputs = np.flatnonzero(net.slot_role == INPUT)
         self._inputs = inputs
-        self.to_buyer = origin.Scatter(net.edge_buyer, net.n_slots)  # edges -> buyer slots
-        self.to_node = origin.Scatter(net.slot_node[inputs], n_nodes)  # input slots -> nodes
+        # origin tracing: the (stage, country) columns that can occur, and what each process
+        # stamps on what it makes (all slots for the 2024 fixed point; facility outputs monthly)
+        self.origins = origin.Origins.from_stamps(net.slot_stamp, net.slot_country, net.n_countries)
+        self._stamp_all = origin.Stamp(self.origins, net.slot_stamp, net.slot_clear, net.slot_country)
         fac_out = np.flatnonzero((net.slot_role == OUTPUT) & net.is_facility[net.slot_node])
         self._fac_out = fac_out
+        self._stamp_fac_out = origin.Stamp(
+            self.origins, net.slot_stamp[fac_out], net.slot_clear[fac_out], net.slot_country[fac_out]
+        )
         self._fac_in = np.flatnonzero((net.slot_role == INPUT) & net.is_facility[net.slot_node])
         self._fac_in_nodes, self._fac_in_starts = np.unique(net.slot_node[self._fac_in], return_index=True)
-        self.to_fac_out = origin.Scatter(fac_out, net.n_slots)
         d = self.demand_nodes
-        self.to_demand = origin.Scatter(d, n_nodes)
         has_scrap = net.scrap_slot[d] >= 0
         self._scrap_nodes = d[has_scrap]
-        self.to_scrap = origin.Scatter(net.scrap_slot[d[has_scrap]], net.n_slots)
         scrap_stage = np.array([st == "scrap" for st in net.commodity_stage])
         self._main_output = ~scrap_stage[net.slot_commodity]
         # what policies set each step (reset every step): government purchases and releases per
@@ -247,7 +248,7 @@ class CritminModel(mesa.Model):
     def _initial_state(self) -> State:
         net, sc = self.net, self.params
         n_nodes, n_slots, n_edges = len(net.node_id), net.n_slots, net.edge_seller.size
-        G, C = len(net.stages), net.n_countries
+        K, C = self.origins.size, net.n_countries
         base = self._base_flows()
         self._base = base
         is_out = net.slot_role == OUTPUT
@@ -263,7 +264,7 @@ class CritminModel(mesa.Model):
         s = State(
             t=0,
             stock=stock,
-            mix=np.zeros((n_slots, G, C)),
+            mix=np.zeros((n_slots, K)),
             log_p=log_p,
             p_exp=np.exp(log_p),
             paid=np.zeros(n_slots),
@@ -277,7 +278,7 @@ class CritminModel(mesa.Model):
             noise=np.ones(n_nodes),
             outage_left=np.zeros(n_nodes, dtype=np.int64),
             in_use=self._initial_in_use(),
-            in_use_mix=np.zeros((n_nodes, G, C)),
+            in_use_mix=np.zeros((n_nodes, K)),
             orders_avg=np.where(is_out, base, 0.0),
             preference=preference,
             capacity=net.capacity.copy(),
@@ -392,14 +393,16 @@ class CritminModel(mesa.Model):
         """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""
         net, s = self.net, self.state
         flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]
-        mix = origin.stamp(s.mix, net.slot_stamp, net.slot_clear, net.slot_country)
+        mix = self._stamp_all(s.mix)
+        is_input, is_output = net.slot_role == INPUT, net.slot_role == OUTPUT
         for _ in range(500):  # the recycling loop makes this a fixed point, not a finite pass
             previous = mix
-            inflow = self.to_buyer.mix(mix[net.edge_seller], flow)
-            mix = np.where((net.slot_role == INPUT)[:, None, None], inflow, mix)
+            buyers, _, inflow = origin.group_mix(net.edge_buyer, net.edge_seller, flow, mix)
+            mix = np.where(is_input[:, None], 0.0, mix)
+            into_inputs = is_input[buyers]
+            mix[buyers[into_inputs]] = inflow[into_inputs]
             node_mix = self._input_mix_per_node(mix, base)
-            out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
-            mix = np.where((net.slot_role == OUTPUT)[:, None, None], out_mix, mix)
+            mix = np.where(is_output[:, None], self._stamp_all(node_mix[net.slot_node]), mix)
             if np.abs(mix - previous).max() < 1e-13:
                 break
         s.mix = mix
@@ -411,7 +414,13 @@ class CritminModel(mesa.Model):
 
     def _input_mix_per_node(self, mix: np.ndarray, weight_per_slot: np.ndarray) -> np.ndarray:
         """Mass-weighted mix of each node's input slots (what its outputs inherit)."""
-        return self.to_node.mix(mix[self._inputs], weight_per_slot[self._inputs])
+        inputs = self._inputs
+        nodes, _, node_mix = origin.group_mix(
+            self.net.slot_node[inputs], inputs, weight_per_slot[inputs], mix
+        )
+        out = np.zeros((len(self.net.node_id), mix.shape[1]))
+        out[nodes] = node_mix
+        return out
 
     # ------------------------------------------------------------------ helpers
     def prices(self) -> np.ndarray:
@@ -591,7 +600,7 @@ class CritminModel(mesa.Model):
         self.cleared = Cleared(res, p_del, p_paid, contract_flow, s.log_p.copy())
         rec.trade(s, res, p_paid)
         received = np.bincount(net.edge_buyer, weights=flow, minlength=net.n_slots)
-        origin.mix_in(s.stock, s.mix, self.to_buyer, flow, s.mix[net.edge_seller])
+        origin.receive(s.stock, s.mix, net.edge_buyer, net.edge_seller, flow)
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
         # buyers decide on the price at the margin: the average over spot purchases on edges whose
         # cap is not used up (quota imports bought below it carry an infra-marginal rent; contract
@@ -697,11 +706,11 @@ class CritminModel(mesa.Model):
         use = np.where(fac_input, amount, 0.0)
         fac_output = (net.slot_role == OUTPUT) & net.is_facility[net.slot_node]
         production = np.where(fac_output, amount, 0.0)
-        node_mix = self._input_mix_per_node(s.mix, use)
-        out_mix = origin.stamp(node_mix[net.slot_node], net.slot_stamp, net.slot_clear, net.slot_country)
-        s.stock = np.maximum(s.stock - use, 0.0)  # clears float dust (~1e-17 t)
         outs = self._fac_out
-        origin.mix_in(s.stock, s.mix, self.to_fac_out, production[outs], out_mix[outs])
+        node_mix = self._input_mix_per_node(s.mix, use)
+        out_mix = self._stamp_fac_out(node_mix[net.slot_node[outs]])
+        s.stock = np.maximum(s.stock - use, 0.0)  # clears float dust (~1e-17 t)
+        origin.mix_in(s.stock, s.mix, outs, production[outs], out_mix)
         s.stock = s.stock + production
         return production, use
 
@@ -713,7 +722,7 @@ class CritminModel(mesa.Model):
         desired = s.plan[d]
         consumed = np.minimum(desired, s.stock[slots])
         s.activity[d] = consumed
-        origin.mix_in(s.in_use, s.in_use_mix, self.to_demand, consumed, s.mix[slots])
+        origin.mix_in(s.in_use, s.in_use_mix, d, consumed, s.mix[slots])
         s.in_use[d] += consumed
         s.stock[slots] -= consumed
         use[slots] += consumed
@@ -728,7 +737,8 @@ class CritminModel(mesa.Model):
         nodes = self._scrap_nodes
         slots = net.scrap_slot[nodes]
         collected = s.in_use[nodes] / net.lifetime_months[net.end_use[nodes]] * self.collection_rate(nodes)
-        origin.mix_in(s.stock, s.mix, self.to_scrap, collected, s.in_use_mix[nodes])
+        rows, mass, incoming = origin.group_mix(slots, nodes, collected, s.in_use_mix)
+        origin.mix_in(s.stock, s.mix, rows, mass, incoming)
         s.stock[slots] += collected
         production[slots] += collected
         s.in_use[d] -= retired

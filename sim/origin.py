@@ -1,68 +1,128 @@
 """Origin tracing: every stock carries, per origin stage, its mix of countries.
 
-A mix array has shape ``[rows, stages, countries]``; a stage's row sums to 1 once material
-has passed that stage and is all zero before. Flows mix by mass; a process stamps its stage
-with its own country (:func:`stamp`).
+A mix is stored compactly as ``[rows, K]`` over the *origin columns* of the world: the
+(stage, country) pairs that can occur at all, i.e. where some plant stamps that stage (the
+columns are sorted by stage, then country). A stage's columns of a row sum to 1 once the
+material has passed that stage and are all zero before. Flows mix by mass; a process stamps its
+stage with its own country (:class:`Stamp`). :class:`Origins` expands a mix to the
+``[rows, stages, countries]`` view for callers that want it.
 
-Sums over fixed many-to-one maps (edges → buyer slots, input slots → nodes, ...) go through a
-:class:`Scatter` built once per map, so the per-step work is one sparse product each.
+Only rows that receive material are touched, and only shipments that carry material are
+gathered, so a month costs O(active edges × K), not O(edges × stages × countries).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 
-class Scatter:
-    """Sum rows into groups: ``out[g] = Σ_{i: group[i] = g} values[i]`` (group fixed at build)."""
+@dataclass(frozen=True)
+class Origins:
+    """The origin columns of a world: column k is (``stage[k]``, ``country[k]``)."""
 
-    def __init__(self, group: np.ndarray, n_groups: int) -> None:
-        self.group = np.asarray(group, dtype=np.int64)
-        self.n_groups = n_groups
-        n = self.group.size
-        self.matrix = sp.csr_matrix((np.ones(n), (self.group, np.arange(n))), shape=(n_groups, n))
+    stage: np.ndarray
+    country: np.ndarray
+    n_stages: int
+    n_countries: int
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(self.matrix @ values)
+    @classmethod
+    def from_stamps(cls, slot_stamp: np.ndarray, slot_country: np.ndarray, n_countries: int) -> Origins:
+        """Every (stage, country) that a slot of the network stamps."""
+        rows, stages = np.nonzero(slot_stamp)
+        code = np.unique(stages * n_countries + slot_country[rows])
+        return cls(code // n_countries, code % n_countries, slot_stamp.shape[1], n_countries)
 
-    def mix(self, mix: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Mass-weighted mix per group; groups with no mass get zeros."""
-        flat = mix.reshape(mix.shape[0], -1) * weight[:, None]
-        total = self.sum(weight)
-        out = np.divide(
-            self.sum(flat),
-            total[:, None],
-            out=np.zeros((self.n_groups, flat.shape[1])),
-            where=total[:, None] > 0,
-        )
-        return out.reshape((self.n_groups, *mix.shape[1:]))
+    @property
+    def size(self) -> int:
+        return self.stage.size
+
+    def column(self, stage: np.ndarray, country: np.ndarray) -> np.ndarray:
+        """Column index of each (stage, country) pair (all must be origin columns)."""
+        code = self.stage * self.n_countries + self.country
+        return np.searchsorted(code, np.asarray(stage) * self.n_countries + np.asarray(country))
+
+    def expand(self, mix: np.ndarray) -> np.ndarray:
+        """``[rows, stages, countries]`` view of a compact ``[rows, K]`` mix (a copy)."""
+        out = np.zeros((mix.shape[0], self.n_stages, self.n_countries), dtype=mix.dtype)
+        out[:, self.stage, self.country] = mix
+        return out
+
+    def stage_share(self, mix: np.ndarray, stage: int) -> np.ndarray:
+        """``[rows, countries]``: the country mix of one stage."""
+        out = np.zeros((mix.shape[0], self.n_countries), dtype=mix.dtype)
+        cols = np.flatnonzero(self.stage == stage)
+        out[:, self.country[cols]] = mix[:, cols]
+        return out
+
+
+class Stamp:
+    """What a process does to the mix of the material it makes, for a fixed set of output slots:
+    stages not yet happened are emptied, the process's own stage is set to its country."""
+
+    def __init__(
+        self, origins: Origins, slot_stamp: np.ndarray, slot_clear: np.ndarray, slot_country: np.ndarray
+    ) -> None:
+        reset = (slot_stamp | slot_clear)[:, origins.stage]  # [slots, K]
+        self.keep = (~reset).astype(float)
+        rows, stages = np.nonzero(slot_stamp)
+        self.rows = rows
+        self.cols = origins.column(stages, slot_country[rows])
+
+    def __call__(self, mix: np.ndarray) -> np.ndarray:
+        """The stamped copy of ``mix`` (one row per slot of this stamp)."""
+        out = mix * self.keep
+        out[self.rows, self.cols] = 1.0
+        return out
+
+
+def group_mix(
+    group: np.ndarray, source: np.ndarray, weight: np.ndarray, mix: np.ndarray, n_groups: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mass-weighted mix per group of what flows in: item i brings ``weight[i]`` t with the mix of
+    row ``source[i]`` of ``mix`` into group ``group[i]``. Items with no weight are skipped.
+
+    Returns (groups that received mass, their mass, their mix [len, K]).
+    """
+    active = weight > 0
+    if not active.any():
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, mix.shape[1]))
+    g, src, w = group[active], source[active], weight[active]
+    received, inverse = np.unique(g, return_inverse=True)
+    flow = sp.csr_matrix((w, (inverse, src)), shape=(received.size, mix.shape[0]))
+    mass = np.bincount(inverse, weights=w, minlength=received.size)
+    return received, mass, np.asarray(flow @ mix) / mass[:, None]
 
 
 def mix_in(
-    stock: np.ndarray, mix: np.ndarray, into: Scatter, amount: np.ndarray, incoming_mix: np.ndarray
+    stock: np.ndarray, mix: np.ndarray, rows: np.ndarray, amount: np.ndarray, incoming: np.ndarray
 ) -> None:
-    """Add ``amount[i]`` t carrying ``incoming_mix[i]`` to row ``into.group[i]`` of ``mix`` (in place).
+    """Add ``amount[i]`` t carrying ``incoming[i]`` to row ``rows[i]`` (rows unique), in place.
 
     ``stock`` is the rows' stock *before* the additions; rows receiving nothing keep their mix.
     """
-    add = into.sum(amount)
-    touched = add > 0
+    touched = amount > 0
     if not touched.any():
         return
-    n = stock.size
-    added_mass = into.sum(incoming_mix.reshape(amount.size, -1) * amount[:, None])
-    total = stock + add
-    old = mix.reshape(n, -1)
-    new = (old[touched] * stock[touched, None] + added_mass[touched]) / total[touched, None]
-    mix[touched] = new.reshape((-1, *mix.shape[1:]))
+    r, a = rows[touched], amount[touched]
+    old = stock[r]
+    mix[r] = (mix[r] * old[:, None] + incoming[touched] * a[:, None]) / (old + a)[:, None]
 
 
-def stamp(mix: np.ndarray, stamp_mask: np.ndarray, clear_mask: np.ndarray, country: np.ndarray) -> np.ndarray:
-    """Copy of ``mix`` where, per row, the stages in ``clear_mask`` are emptied and the stages in
-    ``stamp_mask`` are set to one-hot ``country``."""
-    out = mix.copy()
-    out[clear_mask | stamp_mask] = 0.0
-    rows, stages = np.nonzero(stamp_mask)
-    out[rows, stages, country[rows]] = 1.0
-    return out
+def receive(
+    stock: np.ndarray, mix: np.ndarray, group: np.ndarray, source: np.ndarray, amount: np.ndarray
+) -> None:
+    """Rows ``group[i]`` receive ``amount[i]`` t with the mix of row ``source[i]`` (as it was
+    before any of these arrivals), in place; several items may go to the same row."""
+    active = amount > 0
+    if not active.any():
+        return
+    rows, inverse = np.unique(group[active], return_inverse=True)
+    a = amount[active]
+    flow = sp.csr_matrix((a, (inverse, source[active])), shape=(rows.size, mix.shape[0]))
+    added = np.asarray(flow @ mix)
+    old = stock[rows]
+    total = old + np.bincount(inverse, weights=a, minlength=rows.size)
+    mix[rows] = (mix[rows] * old[:, None] + added) / total[:, None]

@@ -49,19 +49,19 @@ class Recorder:
         self.activity = np.zeros((T, len(net.node_id)))
         key = (net.edge_commodity * net.n_countries + net.edge_from) * net.n_countries + net.edge_to
         self.pair_keys, self.edge_pair = np.unique(key, return_inverse=True)
-        self.to_pair = origin.Scatter(self.edge_pair, self.pair_keys.size)
-        P, G, C = self.pair_keys.size, len(net.stages), net.n_countries
+        P, K = self.pair_keys.size, model.origins.size
         self.pair_tonnes = np.zeros((T, P))
         self.pair_value = np.zeros((T, P))
-        self.pair_mix = np.zeros((T, P, G, C), dtype=np.float32)
+        # origin mix of the trade pairs that carried material, one array per month (pairs
+        # ascending): most pairs are idle in most months, so nothing is kept for them
+        self.pair_mix: list[np.ndarray] = []
         self._slot_market = model.slot_market()
         self._M = M
         # origin mix of what each market's plants and manufacturers use (consumption scope)
         self._use_slots = np.flatnonzero(net.slot_role == INPUT)
-        self.use_keys, use_group = np.unique(self._slot_market[self._use_slots], return_inverse=True)
-        self.to_use = origin.Scatter(use_group, self.use_keys.size)
+        self.use_keys, self._use_group = np.unique(self._slot_market[self._use_slots], return_inverse=True)
         self.use_tonnes = np.zeros((T, self.use_keys.size))
-        self.use_mix = np.zeros((T, self.use_keys.size, G, C), dtype=np.float32)
+        self.use_mix = np.zeros((T, self.use_keys.size, K), dtype=np.float32)
         # final demand per demand centre (unmet demand by end use)
         self.node_desired = np.zeros((T, model.demand_nodes.size))
         self.node_consumed = np.zeros((T, model.demand_nodes.size))
@@ -84,7 +84,8 @@ class Recorder:
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
-        self.pair_mix[t] = self.to_pair.mix(s.mix[net.edge_seller], res.flow)
+        _, _, mix = origin.group_mix(self.edge_pair, net.edge_seller, res.flow, s.mix)
+        self.pair_mix.append(mix.astype(np.float32))
         M, C = self._M, net.n_countries
         cross = net.edge_from != net.edge_to
         exp_m = net.edge_commodity * C + net.edge_from
@@ -136,8 +137,9 @@ class Recorder:
         # the mix of an input slot is unchanged by drawing on it, so at the close of the step it
         # is the mix of what was used this step
         u = use[self._use_slots]
-        self.use_tonnes[t] = self.to_use.sum(u)
-        self.use_mix[t] = self.to_use.mix(s.mix[self._use_slots], u)
+        self.use_tonnes[t] = np.bincount(self._use_group, weights=u, minlength=self.use_keys.size)
+        groups, _, mix = origin.group_mix(self._use_group, self._use_slots, u, s.mix)
+        self.use_mix[t, groups] = mix
         self.node_desired[t] = desired
         self.node_consumed[t] = consumed
 
@@ -211,13 +213,15 @@ class Recorder:
                 "value_usd": self.pair_value[t_idx, p_idx],
             }
         )
-        mix = self.pair_mix[t_idx, p_idx]  # rows × stages × countries
+        origins = self.model.origins
+        mix = np.concatenate(self.pair_mix[:T]) if T else np.zeros((0, origins.size), np.float32)
         cols = {}
-        for g, stage in enumerate(net.stages):
-            for c, country in enumerate(net.countries):
-                col = mix[:, g, c]
-                if col.any():
-                    cols[f"{stage}_origin_{country}"] = col.astype(float)
+        for k in range(origins.size):  # columns are sorted by stage, then country
+            col = mix[:, k]
+            if col.any():
+                cols[f"{net.stages[origins.stage[k]]}_origin_{net.countries[origins.country[k]]}"] = (
+                    col.astype(float)
+                )
         return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
 
     def consumption_origin(self) -> pd.DataFrame:
@@ -231,8 +235,10 @@ class Recorder:
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
         com, ctry = np.divmod(self.use_keys, C)
-        tonnes = self.use_tonnes[:T, :, None, None] * self.use_mix[:T].astype(float)
-        t_idx, u_idx, g_idx, c_idx = np.nonzero(tonnes > 0)
+        origins = self.model.origins
+        tonnes = self.use_tonnes[:T, :, None] * self.use_mix[:T].astype(float)
+        t_idx, u_idx, k_idx = np.nonzero(tonnes > 0)
+        g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
         return pd.DataFrame(
             {
                 "month": self.months()[t_idx],
@@ -240,7 +246,7 @@ class Recorder:
                 "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
                 "stage": pd.Categorical.from_codes(g_idx, net.stages),
                 "origin": pd.Categorical.from_codes(c_idx, net.countries),
-                "tonnes": tonnes[t_idx, u_idx, g_idx, c_idx],
+                "tonnes": tonnes[t_idx, u_idx, k_idx],
             }
         )
 

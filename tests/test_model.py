@@ -51,10 +51,14 @@ def test_mass_balance_and_non_negativity_over_randomised_worlds(
     prices = np.exp(s.log_p)
     assert np.isfinite(prices).all() and (prices > 0).all()
 
-    stamped = s.mix.sum(axis=2)  # per slot and stage: 1 once the stage is passed, else 0
+    stamped = model.origins.expand(s.mix).sum(
+        axis=2
+    )  # per slot and stage: 1 once the stage is passed, else 0
     held = s.stock > 0
     assert np.all(np.isclose(stamped[held], 1.0) | np.isclose(stamped[held], 0.0))
-    final = s.in_use_mix[model.demand_nodes].sum(axis=2)  # products in use passed every stage
+    final = model.origins.expand(s.in_use_mix[model.demand_nodes]).sum(
+        axis=2
+    )  # products in use passed every stage
     assert np.allclose(final[s.in_use[model.demand_nodes] > 0], 1.0)
 
 
