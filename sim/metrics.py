@@ -75,6 +75,8 @@ class Tables:
     final_demand: pd.DataFrame | None = None  # month, commodity, region, end_use, demand, ...
     ledger: pd.DataFrame | None = None  # year, country, item, usd
     shock_windows: list[tuple[str, str | None]] = field(default_factory=list)  # (start, end)
+    # derived arrays and results, built once per Tables (the tables are not modified after)
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_result(cls, result: Result) -> Tables:
@@ -268,50 +270,173 @@ def default_definition(tables: Tables, commodity: str, stage: str, **kw: Any) ->
 def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:
     """Share of each origin country in the region's consumption or imports, per period.
 
-    Returns columns period, origin, weight (t or USD), share. ``freq`` is "year" or "month".
+    Returns columns period, origin, weight (t or USD), share, sorted by period and origin.
+    ``freq`` is "year" or "month". Works on the code arrays of :class:`_OriginIndex`, built once
+    per :class:`Tables`.
     """
     region = tables.members(d.region)
     if d.stage not in tables.stages:
         raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
-    if d.scope == "imports":
-        f = tables.flows
-        f = f[(f["commodity"] == d.commodity) & f["destination"].isin(region) & ~f["origin"].isin(region)]
-        prefix = f"{d.stage}_origin_"
-        cols = [c for c in f.columns if c.startswith(prefix)]
-        w = f["tonnes" if d.basis == "mass" else "value_usd"].to_numpy(float)
-        long = pd.DataFrame(
-            {
-                "month": np.repeat(f["month"].to_numpy(), len(cols)),
-                "origin": np.tile([c[len(prefix) :] for c in cols], len(f)),
-                "weight": (f[cols].to_numpy(float) * w[:, None]).reshape(-1),
-            }
-        )
-    else:
+    if freq not in ("year", "month"):
+        raise DataError(f"origin shares: freq: expected 'year' or 'month', got {freq!r}")
+    key = ("origin_shares", d, freq)
+    if key not in tables.cache:
+        index = _OriginIndex.of(tables, d.scope)
+        month, origin, weight = index.select(tables, d, region)
+        tables.cache[key] = _period_shares(month, origin, weight, index.countries, freq)
+    return tables.cache[key].copy()
+
+
+def _period_shares(
+    month: np.ndarray, origin: np.ndarray, weight: np.ndarray, countries: list[str], freq: str
+) -> pd.DataFrame:
+    """Sum weight per (period, origin code) and divide by the period's total."""
+    keep = weight > 0
+    month, origin, weight = month[keep], origin[keep], weight[keep]
+    stamps = pd.DatetimeIndex(month)
+    period = stamps.year.to_numpy() if freq == "year" else stamps
+    periods, p_code = np.unique(np.asarray(period), return_inverse=True)
+    # origins in alphabetical order of their names, as a groupby on the names would give
+    order = np.argsort(np.asarray(countries, dtype=object), kind="stable")
+    rank = np.empty(len(countries), np.int64)
+    rank[order] = np.arange(len(countries))
+    n = len(countries)
+    sums = np.bincount(p_code * n + rank[origin], weights=weight, minlength=periods.size * n).reshape(-1, n)
+    pi, ri = np.nonzero(sums)
+    totals = sums.sum(axis=1)
+    w = sums[pi, ri]
+    names = np.asarray(countries, dtype=object)[order]
+    return pd.DataFrame(
+        {"period": periods[pi], "origin": names[ri].astype(str), "weight": w, "share": w / totals[pi]}
+    )
+
+
+@dataclass
+class _OriginIndex:
+    """One run's origin records as code arrays: per row a month, a commodity, a region (the using
+    country, or importer), an exporter, and per origin stage its country and tonnes (or USD)."""
+
+    countries: list[str]  # country code -> name (shared by region, exporter and origin)
+    month: np.ndarray
+    commodity: pd.Categorical  # per row
+    region: np.ndarray  # per row, country code
+    exporter: np.ndarray | None  # per row, country code (imports scope)
+    stage: pd.Categorical  # per row (consumption scope)
+    origin: np.ndarray  # consumption: per row; imports: per row × stage column
+    tonnes: np.ndarray
+    value: np.ndarray | None  # imports: delivered USD per row
+    columns: dict[str, tuple[np.ndarray, np.ndarray]]  # imports: stage -> (columns, origin codes)
+    mix: np.ndarray | None  # imports: rows × origin columns
+
+    @classmethod
+    def of(cls, tables: Tables, scope: str) -> _OriginIndex:
+        key = ("origin_index", scope)
+        if key not in tables.cache:
+            tables.cache[key] = cls._imports(tables) if scope == "imports" else cls._consumption(tables)
+        return tables.cache[key]
+
+    @staticmethod
+    def _codes(values: Any, countries: list[str]) -> np.ndarray:
+        lookup = {c: i for i, c in enumerate(countries)}
+        cat = pd.Categorical(values)
+        names = [str(x) for x in cat.categories]
+        for name in names:
+            lookup.setdefault(name, len(countries))
+            if lookup[name] == len(countries):
+                countries.append(name)
+        table = np.array([lookup[n] for n in names], dtype=np.int64)
+        return table[cat.codes] if len(names) else np.zeros(len(cat), np.int64)
+
+    @classmethod
+    def _consumption(cls, tables: Tables) -> _OriginIndex:
         c = tables.consumption_origin
-        c = c[(c["commodity"] == d.commodity) & c["region"].isin(region) & (c["stage"] == d.stage)]
-        long = pd.DataFrame(
-            {
-                "month": c["month"].to_numpy(),
-                "origin": c["origin"].astype(str).to_numpy(),
-                "weight": c["tonnes"].to_numpy(float),
-            }
+        countries = list(tables.countries)
+        return cls(
+            countries=countries,
+            month=c["month"].to_numpy(),
+            commodity=pd.Categorical(c["commodity"]),
+            region=cls._codes(c["region"], countries),
+            exporter=None,
+            stage=pd.Categorical(c["stage"]),
+            origin=cls._codes(c["origin"], countries),
+            tonnes=c["tonnes"].to_numpy(float),
+            value=None,
+            columns={},
+            mix=None,
         )
+
+    @classmethod
+    def _imports(cls, tables: Tables) -> _OriginIndex:
+        f = tables.flows
+        countries = list(tables.countries)
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        names = [c for c in f.columns if "_origin_" in c]
+        for stage in tables.stages:
+            prefix = f"{stage}_origin_"
+            idx = [i for i, c in enumerate(names) if c.startswith(prefix)]
+            codes = cls._codes([names[i][len(prefix) :] for i in idx], countries)
+            columns[stage] = (np.array(idx, dtype=np.int64), codes)
+        return cls(
+            countries=countries,
+            month=f["month"].to_numpy(),
+            commodity=pd.Categorical(f["commodity"]),
+            region=cls._codes(f["destination"], countries),
+            exporter=cls._codes(f["origin"], countries),
+            stage=pd.Categorical([]),
+            origin=np.zeros(0, np.int64),
+            tonnes=f["tonnes"].to_numpy(float),
+            value=f["value_usd"].to_numpy(float),
+            columns=columns,
+            mix=f[names].to_numpy(float) if names else np.zeros((len(f), 0)),
+        )
+
+    @staticmethod
+    def _is(values: pd.Categorical, name: str) -> np.ndarray:
+        cats = [str(c) for c in values.categories]
+        return values.codes == cats.index(name) if name in cats else np.zeros(len(values), bool)
+
+    def _in(self, codes: np.ndarray, region: set[str]) -> np.ndarray:
+        member = np.array([c in region for c in self.countries], dtype=bool)
+        return member[codes] if codes.size else np.zeros(0, bool)
+
+    def select(self, tables: Tables, d: Definition, region: set[str]) -> tuple[np.ndarray, ...]:
+        """(month, origin code, weight) of every record the definition counts."""
+        if self.exporter is not None:  # imports: shipments into the region from outside it
+            rows = np.flatnonzero(
+                self._is(self.commodity, d.commodity)
+                & self._in(self.region, region)
+                & ~self._in(self.exporter, region)
+            )
+            cols, codes = self.columns[d.stage]
+            w = (self.tonnes if d.basis == "mass" else self.value)[rows]
+            weight = (self.mix[np.ix_(rows, cols)] * w[:, None]).reshape(-1)
+            return np.repeat(self.month[rows], cols.size), np.tile(codes, rows.size), weight
+        rows = np.flatnonzero(
+            self._is(self.commodity, d.commodity)
+            & self._in(self.region, region)
+            & self._is(self.stage, d.stage)
+        )
+        month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
-            long["weight"] *= _origin_price(tables, tables.ref_commodity(d.commodity, d.stage), long)
-    long = long[long["weight"] > 0]
-    period = long["month"].dt.year if freq == "year" else long["month"]
-    g = long.groupby([period.rename("period"), "origin"])["weight"].sum().reset_index()
-    g["share"] = g["weight"] / g.groupby("period")["weight"].transform("sum")
-    return g
+            names = np.asarray(self.countries, dtype=object)[origin]
+            long = pd.DataFrame({"month": month, "origin": names})
+            weight = weight * _origin_price(tables, tables.ref_commodity(d.commodity, d.stage), long)
+        return month, origin, weight
 
 
 def _origin_price(tables: Tables, commodity: str, long: pd.DataFrame) -> np.ndarray:
-    ts = tables.timeseries
-    p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
-    by = p.set_index(["month", p["region"].astype(str)])["value"].astype(float)
-    world = by.xs("WORLD", level=1) if "WORLD" in by.index.get_level_values(1) else pd.Series(dtype=float)
-    key = pd.MultiIndex.from_arrays([long["month"], long["origin"]])
-    price = by.reindex(key).to_numpy()
+    """Seller price of ``commodity`` in each row's origin country and month (the world price
+    where the origin has no sellers)."""
+    key = ("prices", commodity)
+    if key not in tables.cache:
+        ts = tables.timeseries
+        p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
+        by = p.set_index(["month", p["region"].astype(str)])["value"].astype(float)
+        world = by.xs("WORLD", level=1) if "WORLD" in by.index.get_level_values(1) else pd.Series(dtype=float)
+        tables.cache[key] = (by, world)
+    by, world = tables.cache[key]
+    index = pd.MultiIndex.from_arrays([long["month"], long["origin"]])
+    price = by.reindex(index).to_numpy()
     fallback = world.reindex(long["month"]).to_numpy()
     return np.where(np.isnan(price), fallback, price)
 
@@ -321,6 +446,13 @@ def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFram
 
     The supplier is the largest origin outside ``d.outside`` (default the region) each period.
     """
+    key = ("dependency", d, freq)
+    if key not in tables.cache:
+        tables.cache[key] = _dependency(tables, d, freq)
+    return tables.cache[key].copy()
+
+
+def _dependency(tables: Tables, d: Definition, freq: str) -> pd.DataFrame:
     shares = origin_shares(tables, d, freq)
     outside = tables.members(d.outside or d.region)
     total = shares.groupby("period")["weight"].sum()

@@ -161,27 +161,40 @@ class Recorder:
         return pd.date_range(f"{y}-{m:02d}-01", periods=self.model.state.t, freq="MS")
 
     def timeseries(self) -> pd.DataFrame:
-        """Tidy table: month, commodity, region, variable, value (regions = countries + WORLD)."""
+        """Tidy table: month, commodity, region, variable, value (regions = countries + WORLD).
+
+        Built from integer codes; the categorical columns list the names that occur, sorted."""
         net = self.model.net
         T = self.model.state.t
-        months = self.months()
         K, C = net.n_commodities, net.n_countries
-        frames = []
-        for var, arr in self.data.items():
-            if var == "stock_open":
-                continue
-            a = arr[:T].reshape(T, K, C)
-            frames.append(_tidy(a, months, net.commodities, net.countries, var))
+        regions = [*net.countries, "WORLD"]
+        variables = [v for v in self.data if v != "stock_open"]
+        blocks = []  # (variable code, [T, K, R] values, region codes)
+        for v, var in enumerate(variables):
+            a = self.data[var][:T].reshape(T, K, C)
+            blocks.append((v, a, np.arange(C)))
             if "price" not in var:
-                frames.append(_tidy(a.sum(axis=2, keepdims=True), months, net.commodities, ["WORLD"], var))
-        world_price = self._world_price(T)
-        frames.append(_tidy(world_price[:, :, None], months, net.commodities, ["WORLD"], "price"))
-        out = pd.concat(frames, ignore_index=True)
-        keep = out["value"].notna() & ((out["value"] != 0) | out["variable"].isin(["price", "buyer_price"]))
-        out = out[keep].reset_index(drop=True)
-        for col in ("commodity", "region", "variable"):
-            out[col] = out[col].astype("category")
-        return out
+                blocks.append((v, a.sum(axis=2, keepdims=True), np.array([C])))
+        blocks.append((variables.index("price"), self._world_price(T)[:, :, None], np.array([C])))
+        month, com, reg, var, val = [], [], [], [], []
+        keep_zero = {variables.index("price"), variables.index("buyer_price")}
+        for v, a, region_codes in blocks:
+            t, k, r = np.nonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))
+            month.append(t)
+            com.append(k)
+            reg.append(region_codes[r])
+            var.append(np.full(t.size, v))
+            val.append(a[t, k, r])
+        months = self.months()
+        return pd.DataFrame(
+            {
+                "month": months[np.concatenate(month)],
+                "commodity": _categorical(np.concatenate(com), net.commodities),
+                "region": _categorical(np.concatenate(reg), regions),
+                "variable": _categorical(np.concatenate(var), variables),
+                "value": np.concatenate(val),
+            }
+        )
 
     def _world_price(self, T: int) -> np.ndarray:
         """Sales-weighted average seller price per commodity (production weights where no sales)."""
@@ -279,16 +292,10 @@ class Recorder:
         )
 
 
-def _tidy(
-    a: np.ndarray, months: pd.DatetimeIndex, commodities: list, regions: list, var: str
-) -> pd.DataFrame:
-    T, K, R = a.shape
-    return pd.DataFrame(
-        {
-            "month": np.repeat(months, K * R),
-            "commodity": np.tile(np.repeat(commodities, R), T),
-            "region": np.tile(regions, T * K),
-            "variable": var,
-            "value": a.reshape(-1),
-        }
-    )
+def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """Categorical of ``names[codes]`` whose categories are the names that occur, sorted."""
+    used = np.unique(codes)
+    order = sorted(range(used.size), key=lambda i: names[used[i]])
+    remap = np.empty(len(names), np.int64)
+    remap[used[order]] = np.arange(used.size)
+    return pd.Categorical.from_codes(remap[codes], [names[used[i]] for i in order])
