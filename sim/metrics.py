@@ -455,14 +455,19 @@ def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFram
 def _dependency(tables: Tables, d: Definition, freq: str) -> pd.DataFrame:
     shares = origin_shares(tables, d, freq)
     outside = tables.members(d.outside or d.region)
-    total = shares.groupby("period")["weight"].sum()
-    cand = shares[~shares["origin"].isin(outside)]
-    top = cand.sort_values("share", ascending=False).drop_duplicates("period").set_index("period")
-    out = pd.DataFrame({"total": total})
-    out["supplier"] = top["origin"].reindex(out.index)
-    out["share"] = top["share"].reindex(out.index).fillna(0.0)
-    out["supplier"] = out["supplier"].fillna("none")
-    return out.reset_index()[["period", "supplier", "share", "total"]]
+    periods, code = np.unique(shares["period"].to_numpy(), return_inverse=True)
+    total = np.bincount(code, weights=shares["weight"].to_numpy(), minlength=periods.size)
+    origin = shares["origin"].to_numpy(dtype=object)
+    share = shares["share"].to_numpy()
+    cand = np.flatnonzero(~np.isin(origin, list(outside)))
+    # the largest share outside per period (rows are sorted by period, then origin name)
+    order = cand[np.lexsort((-share[cand], code[cand]))]
+    first = order[np.r_[True, code[order][1:] != code[order][:-1]]] if order.size else order
+    supplier = np.full(periods.size, "none", dtype=object)
+    top = np.zeros(periods.size)
+    supplier[code[first]] = origin[first]
+    top[code[first]] = share[first]
+    return pd.DataFrame({"period": periods, "supplier": supplier.astype(str), "share": top, "total": total})
 
 
 # ---------------------------------------------------------------------- targets
