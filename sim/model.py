@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer
 from critmin.agents.buying import stock_request
 from critmin.policies import Contract, Wedges, load_policies, required_stores
-from critmin.sim import market, origin
+from critmin.sim import cache, market, origin
 from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers, load_events
@@ -142,14 +142,21 @@ class CritminModel(mesa.Model):
         self.n_steps = (end[0] - self.start[0]) * 12 + end[1] - self.start[1] + 1
         if world is None:
             chains = [sc.data] if isinstance(sc.data, str) else list(sc.data)
-            world = load_worlds([data_root() / c for c in chains], dict(sc.blocs))
+            paths, blocs = [data_root() / c for c in chains], dict(sc.blocs)
+            key = (tuple(chains), tuple(sorted(blocs.items())), cache.files_key(paths))
+            world = cache.memo("world", key, lambda: load_worlds(paths, blocs))
         self.world = world
         policy_lists = [
             (list(cfg.policy.instruments), f"configs/policy/{cfg.policy.name}.yaml: policy.instruments"),
             (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),
         ]
         stores = required_stores(policy_lists, self.world)
-        self.net: Network = compile_network(self.world, self.start[0], sc.max_suppliers, stores)
+        key = (id(world), self.start[0], sc.max_suppliers, repr(stores))
+        _, self.net = cache.memo(  # the world rides along so that its id stays unique
+            "network",
+            key,
+            lambda: (world, cache.freeze(compile_network(world, self.start[0], sc.max_suppliers, stores))),
+        )
         net = self.net
         self.events = load_events(list(sc.events), net, self.start, "scenario.events") + load_events(
             list(cfg.shock.events), net, self.start, "shock.events"
@@ -260,7 +267,10 @@ class CritminModel(mesa.Model):
             np.where(is_consume, sc.demand.safety_stock_months, sc.producers.input_cover_months) * base,
         )
         log_p = np.log(np.repeat(net.price0, C))
-        preference = self._calibrate_preferences(base, np.exp(log_p))
+        key = (id(net), sc.market.theta, cache.array_key(base, log_p))
+        _, preference, self.calibration_error = cache.memo(
+            "trade_calibration", key, lambda: (net, *self._calibrate_preferences(base, np.exp(log_p)))
+        )
         s = State(
             t=0,
             stock=stock,
@@ -327,7 +337,7 @@ class CritminModel(mesa.Model):
         self._initial_mixes(w, base)
         return s
 
-    def _calibrate_preferences(self, base: np.ndarray, price: np.ndarray) -> np.ndarray:
+    def _calibrate_preferences(self, base: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, float]:
         """Share parameters per edge so that, at 2024 prices, 2024 requests match each seller's
         2024 sales and the observed trade shares in ``trade_shares.csv`` (e.g. 85% of the EU's
         magnets from China).
@@ -367,12 +377,12 @@ class CritminModel(mesa.Model):
             pref_e = np.clip(pref_e / pref_e[active].max(), 1e-9, 1.0)
             if worst < 1e-10:
                 break
-        self.calibration_error = float(worst)
         # a government stockpile had no 2024 sales to calibrate on; it sells in its own round
         # (last resort), where only stockpiles offer, so its share parameter is neutral
         pref_e[net.slot_role[net.edge_seller] == STORE] = 1.0
         pref_e[unbuilt] = 0.0
-        return pref_e
+        pref_e.flags.writeable = False
+        return pref_e, float(worst)
 
     def _trade_share_groups(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """For each trade-share row: the edges into the importers' buyers of the commodity
@@ -392,8 +402,19 @@ class CritminModel(mesa.Model):
     def _initial_mixes(self, w: np.ndarray, base: np.ndarray) -> None:
         """Origin mixes consistent with 2024 flows: propagate the base allocation to a fixed point."""
         net, s = self.net, self.state
+        key = (id(net), cache.array_key(w, base))
+        _, mix = cache.memo("origin_fixed_point", key, lambda: (net, self._origin_fixed_point(w, base)))
+        s.mix = mix.copy()
+        d = self.demand_nodes
+        s.in_use_mix[d] = mix[net.consume_slot[d]]
+        scrap = net.scrap_slot[d]
+        ok = scrap >= 0
+        s.mix[scrap[ok]] = mix[net.consume_slot[d[ok]]]
+
+    def _origin_fixed_point(self, w: np.ndarray, base: np.ndarray) -> np.ndarray:
+        net = self.net
         flow = w * np.where(net.slot_role == INPUT, base, 0.0)[net.edge_buyer]
-        mix = self._stamp_all(s.mix)
+        mix = self._stamp_all(np.zeros((net.n_slots, self.origins.size)))
         is_input, is_output = net.slot_role == INPUT, net.slot_role == OUTPUT
         for _ in range(500):  # the recycling loop makes this a fixed point, not a finite pass
             previous = mix
@@ -405,12 +426,8 @@ class CritminModel(mesa.Model):
             mix = np.where(is_output[:, None], self._stamp_all(node_mix[net.slot_node]), mix)
             if np.abs(mix - previous).max() < 1e-13:
                 break
-        s.mix = mix
-        d = self.demand_nodes
-        s.in_use_mix[d] = mix[net.consume_slot[d]]
-        scrap = net.scrap_slot[d]
-        ok = scrap >= 0
-        s.mix[scrap[ok]] = mix[net.consume_slot[d[ok]]]
+        mix.flags.writeable = False
+        return mix
 
     def _input_mix_per_node(self, mix: np.ndarray, weight_per_slot: np.ndarray) -> np.ndarray:
         """Mass-weighted mix of each node's input slots (what its outputs inherit)."""

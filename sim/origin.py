@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -78,22 +77,38 @@ class Stamp:
         return out
 
 
+def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order that sorts ``group``, the start of each group's run in it, and the groups."""
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    return order, starts, g[starts]
+
+
+def _inflow(
+    group: np.ndarray, source: np.ndarray, weight: np.ndarray, mix: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(groups that received mass, their mass, the mass-weighted sum of source mixes)."""
+    active = np.flatnonzero(weight > 0)
+    if not active.size:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, mix.shape[1]))
+    order, starts, received = _segments(group[active])
+    rows = active[order]
+    w = weight[rows]
+    mass = np.add.reduceat(w, starts)
+    return received, mass, np.add.reduceat(mix[source[rows]] * w[:, None], starts, axis=0)
+
+
 def group_mix(
-    group: np.ndarray, source: np.ndarray, weight: np.ndarray, mix: np.ndarray, n_groups: int | None = None
+    group: np.ndarray, source: np.ndarray, weight: np.ndarray, mix: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mass-weighted mix per group of what flows in: item i brings ``weight[i]`` t with the mix of
     row ``source[i]`` of ``mix`` into group ``group[i]``. Items with no weight are skipped.
 
-    Returns (groups that received mass, their mass, their mix [len, K]).
+    Returns (groups that received mass, ascending; their mass; their mix [len, K]).
     """
-    active = weight > 0
-    if not active.any():
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, mix.shape[1]))
-    g, src, w = group[active], source[active], weight[active]
-    received, inverse = np.unique(g, return_inverse=True)
-    flow = sp.csr_matrix((w, (inverse, src)), shape=(received.size, mix.shape[0]))
-    mass = np.bincount(inverse, weights=w, minlength=received.size)
-    return received, mass, np.asarray(flow @ mix) / mass[:, None]
+    received, mass, added = _inflow(group, source, weight, mix)
+    return received, mass, added / mass[:, None]
 
 
 def mix_in(
@@ -116,13 +131,7 @@ def receive(
 ) -> None:
     """Rows ``group[i]`` receive ``amount[i]`` t with the mix of row ``source[i]`` (as it was
     before any of these arrivals), in place; several items may go to the same row."""
-    active = amount > 0
-    if not active.any():
-        return
-    rows, inverse = np.unique(group[active], return_inverse=True)
-    a = amount[active]
-    flow = sp.csr_matrix((a, (inverse, source[active])), shape=(rows.size, mix.shape[0]))
-    added = np.asarray(flow @ mix)
-    old = stock[rows]
-    total = old + np.bincount(inverse, weights=a, minlength=rows.size)
-    mix[rows] = (mix[rows] * old[:, None] + added) / total[:, None]
+    rows, mass, added = _inflow(group, source, amount, mix)
+    if rows.size:
+        old = stock[rows]
+        mix[rows] = (mix[rows] * old[:, None] + added) / (old + mass)[:, None]

@@ -34,10 +34,17 @@ def _top(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return out
 
 
-def _by_region(frame: pd.DataFrame, commodity: str) -> pd.DataFrame:
-    """Month × region table of one commodity's rows."""
-    sel = frame[frame["commodity"] == commodity]
-    return sel.pivot_table(index="month", columns="region", values="value", observed=True)
+def _wide(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Month × region table per commodity of a variable's rows (one reshape for all)."""
+    wide = frame.pivot_table(index="month", columns=["commodity", "region"], values="value", observed=True)
+    return {str(c): wide[c].dropna(axis=1, how="all") for c in wide.columns.get_level_values(0).unique()}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    # fast PNG encoding: the plots are for reading, the files stay small either way
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
+    plt.close(fig)
+    return path
 
 
 def write_plots(result: Result, folder: Path) -> list[Path]:
@@ -46,14 +53,15 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
     commodities = [str(c) for c in ts["commodity"].cat.categories]
     written = []
 
-    price = ts[ts["variable"] == "price"]
+    prices = _wide(ts[ts["variable"] == "price"])
+    prod = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    production = _wide(prod)
     fig, axes = _grid(len(commodities))
     for ax, com in zip(axes, commodities):
-        p = _by_region(price, com)
+        p = prices.get(com, pd.DataFrame())
         if p.empty:
             continue
-        prod = ts[(ts["variable"] == "production") & (ts["commodity"] == com) & (ts["region"] != "WORLD")]
-        big = prod.groupby("region", observed=True)["value"].sum().sort_values(ascending=False).index[:4]
+        big = production.get(com, pd.DataFrame()).sum().sort_values(ascending=False).index[:4]
         for region in [r for r in big if r in p.columns]:
             ax.plot(p.index, p[region] / 1000, lw=1, label=str(region))
         if "WORLD" in p.columns:
@@ -63,14 +71,11 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
         ax.legend(fontsize=7)
     fig.suptitle("Seller prices by region (largest producers)")
     fig.tight_layout()
-    written.append(folder / "prices.png")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
+    written.append(_save(fig, folder / "prices.png"))
 
-    prod = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
     fig, axes = _grid(len(commodities))
     for ax, com in zip(axes, commodities):
-        p = _by_region(prod, com)
+        p = production.get(com, pd.DataFrame())
         if p.empty:
             continue
         p = _top(p.fillna(0.0), 5) * 12 / 1000
@@ -80,13 +85,11 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("Production by country and stage")
     fig.tight_layout()
-    written.append(folder / "production.png")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
+    written.append(_save(fig, folder / "production.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for com in commodities:
-        p = _by_region(prod, com)
+        p = production.get(com, pd.DataFrame())
         if p.empty:
             continue
         yearly = p.fillna(0.0).groupby(p.index.year).sum()
@@ -99,7 +102,5 @@ def write_plots(result: Result, folder: Path) -> list[Path]:
     ax.set_title("Largest producer's share per stage (Alliance targets 60% / 50% dashed)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    written.append(folder / "supply_shares.png")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
+    written.append(_save(fig, folder / "supply_shares.png"))
     return written
