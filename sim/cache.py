@@ -17,16 +17,15 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-T = TypeVar("T")
 MAX_ENTRIES = 4
 _caches: dict[str, OrderedDict[Hashable, Any]] = {}
 
 
-def memo(namespace: str, key: Hashable, build: Callable[[], T]) -> T:
+def memo[T](namespace: str, key: Hashable, build: Callable[[], T]) -> T:
     """The cached value for ``key`` in ``namespace``, built by ``build()`` on a miss."""
     cache = _caches.setdefault(namespace, OrderedDict())
     if key in cache:

@@ -152,6 +152,7 @@ class CritminModel(mesa.Model):
         ]
         stores = required_stores(policy_lists, self.world)
         key = (id(world), self.start[0], sc.max_suppliers, repr(stores))
+        self.net: Network
         _, self.net = cache.memo(  # the world rides along so that its id stays unique
             "network",
             key,
