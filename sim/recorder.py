@@ -52,9 +52,10 @@ class Recorder:
         P, K = self.pair_keys.size, model.origins.size
         self.pair_tonnes = np.zeros((T, P))
         self.pair_value = np.zeros((T, P))
-        # origin mix of the trade pairs that carried material, one array per month (pairs
-        # ascending): most pairs are idle in most months, so nothing is kept for them
-        self.pair_mix: list[np.ndarray] = []
+        # origin mix of the trade pairs that carried material, per month (pairs ascending), as
+        # (row, origin column, share) triples: most pairs are idle in most months and most
+        # origin columns of a pair are zero, so only the non-zero shares are kept
+        self.pair_mix: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._slot_market = model.slot_market()
         self._M = M
         # origin mix of what each market's plants and manufacturers use (consumption scope)
@@ -85,7 +86,10 @@ class Recorder:
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
         _, _, mix = origin.group_mix(self.edge_pair, net.edge_seller, res.flow, s.mix)
-        self.pair_mix.append(mix.astype(np.float32))
+        rows, cols = np.nonzero(mix)
+        self.pair_mix.append(
+            (rows.astype(np.int32), cols.astype(np.int16), mix[rows, cols].astype(np.float32))
+        )
         M, C = self._M, net.n_countries
         cross = net.edge_from != net.edge_to
         exp_m = net.edge_commodity * C + net.edge_from
@@ -226,16 +230,19 @@ class Recorder:
                 "value_usd": self.pair_value[t_idx, p_idx],
             }
         )
+        # the origin mix is traced in float32 (a share, 7 significant digits), so its columns are
+        # float32: half the memory and file size of float64 copies of the same numbers
         origins = self.model.origins
-        mix = np.concatenate(self.pair_mix[:T]) if T else np.zeros((0, origins.size), np.float32)
-        cols = {}
-        for k in range(origins.size):  # columns are sorted by stage, then country
-            col = mix[:, k]
-            if col.any():
-                cols[f"{net.stages[origins.stage[k]]}_origin_{net.countries[origins.country[k]]}"] = (
-                    col.astype(float)
-                )
-        return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+        parts = self.pair_mix[:T]
+        offset = np.cumsum([0] + [int(np.count_nonzero(self.pair_tonnes[t] > 0)) for t in range(T)])
+        rows = np.concatenate([r + offset[t] for t, (r, _, _) in enumerate(parts)] or [np.zeros(0, np.int64)])
+        cols = np.concatenate([c for _, c, _ in parts] or [np.zeros(0, np.int64)]).astype(np.int64)
+        shares = np.concatenate([v for _, _, v in parts] or [np.zeros(0, np.float32)])
+        used, col = np.unique(cols, return_inverse=True)  # columns are sorted by stage, then country
+        mix = np.zeros((len(out), used.size), np.float32)
+        mix[rows, col] = shares
+        names = [f"{net.stages[origins.stage[k]]}_origin_{net.countries[origins.country[k]]}" for k in used]
+        return pd.concat([out, pd.DataFrame(mix, index=out.index, columns=names, copy=False)], axis=1)
 
     def consumption_origin(self) -> pd.DataFrame:
         """Origin of what each country uses (consumption scope), tidy.
