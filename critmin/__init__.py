@@ -12,7 +12,7 @@ import os
 # hands memory back, keeps its peak ~50 MiB lower. Read when pyarrow loads: set it before.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from critmin.sim.run import Result, simulate  # noqa: E402
+from critmin.sim.run import Result, simulate
 
 __version__ = "0.1.0"
 __all__ = ["Result", "__version__", "simulate"]
