@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint format clean golden
+.PHONY: run test bench lint format clean golden docs
 
 # Find an interpreter >= 3.12 without relying on the shell's PATH order.
 PYTHON_BOOT := $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
@@ -17,13 +17,17 @@ $(PY):
 
 # `make run` installs the package alone; tests, lint and benchmarks add the dev extra (which
 # includes the optional cluster launchers, Ray and Submitit, so their tests run).
+# pip -qq: errors only (a clean install prints nothing); `make run` shows results, not install logs
+PIP_QUIET := --quiet --quiet
+
 $(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	@echo "installing critmin into $(VENV) (about a minute the first time)"
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	@$(PY) -m pip install $(PIP_QUIET) -e .
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@$(PY) -m pip install $(PIP_QUIET) -e ".[dev]"
 	@touch $(DEV_STAMP)
 
 run: $(STAMP)
@@ -40,6 +44,11 @@ lint: $(DEV_STAMP)
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# README.md's example outputs, regenerated from the model (docs/generate_readme.py; the
+# `compare` block runs the default comparison, ~3 minutes). BLOCKS="crisis trace" for some only.
+docs: $(STAMP)
+	$(PY) docs/generate_readme.py $(BLOCKS)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

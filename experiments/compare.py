@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from critmin.sim import comparison
+from critmin.sim import comparison, metrics
 from critmin.sim.run import code_version, config_dir, load_config, simulate
 from critmin.sim.world import DataError
 
@@ -68,6 +68,8 @@ class Plan:
     seeds: list[int]
     overrides: list[str]  # Hydra overrides common to every run
     configs: dict[str, DictConfig] = field(default_factory=dict)  # mix -> composed config (seed unset)
+    # under a shock: the no-shock reference (policy none, shock none), composed by prepare()
+    reference: DictConfig | None = None
 
     @property
     def jobs(self) -> int:
@@ -318,18 +320,21 @@ def prepare(plan: Plan) -> None:
                 f"got {pp['region']!r}"
             )
         plan.configs[mix.name] = cfg
+    if plan.settings["shock"] != "none":
+        plan.reference = load_config(merge_overrides(["policy=none"], plan.overrides, ["shock=none"]))
 
 
 # ---------------------------------------------------------------------- running
-def run_one(mix: str, seed: int, cfg: DictConfig) -> dict[str, Any]:
-    """Simulate one mix × seed and reduce it to tidy rows (in the worker process)."""
+def run_one(mix: str, seed: int, cfg: DictConfig, window: Any = None) -> dict[str, Any]:
+    """Simulate one mix × seed and reduce it to tidy rows (in the worker process); ``window``:
+    the shock window a no-shock reference run is read over."""
     logging.getLogger("mesa").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     cfg = copy.deepcopy(cfg)
     cfg.seed = seed
     try:
         result = simulate(cfg)
-        rows = comparison.reduce_run(result, mix, seed)
+        rows = comparison.reduce_run(result, mix, seed, window)
     except Exception as exc:  # one failed run must not lose the others
         return {"mix": mix, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
     return {
@@ -349,7 +354,10 @@ def execute(plan: Plan) -> list[dict[str, Any]]:
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    tasks = [(m.name, s, plan.configs[m.name]) for m in plan.mixes for s in plan.seeds]
+    tasks = [(m.name, s, plan.configs[m.name], None) for m in plan.mixes for s in plan.seeds]
+    if plan.reference is not None:  # the model's own price movement without the shock
+        window = plan_context(plan).window
+        tasks += [(comparison.REFERENCE, s, plan.reference, window) for s in plan.seeds]
     jobs = min(plan.jobs, len(tasks))
     results = Parallel(n_jobs=jobs, return_as="generator")(delayed(run_one)(*t) for t in tasks)
     return list(tqdm(results, total=len(tasks), desc="runs", unit="run", disable=None))
@@ -387,6 +395,10 @@ def plan_context(plan: Plan) -> comparison.Context:
     cfg = next(iter(plan.configs.values()))
     settings = OmegaConf.to_container(cfg.experiment.metrics, resolve=True)
     pp = plan.settings["peak_price"]
+    shock = OmegaConf.to_container(cfg.shock, resolve=True)
+    window = metrics.shock_window(
+        metrics.shock_windows(shock, str(cfg.scenario.start)), str(cfg.scenario.end)
+    )
     return comparison.Context(
         mixes=[m.name for m in plan.mixes],
         seeds=plan.seeds,
@@ -399,6 +411,8 @@ def plan_context(plan: Plan) -> comparison.Context:
         definition={k: settings.get(k) for k in ("region", "basis", "scope")},
         scenario=str(cfg.scenario.name),
         horizon=str(cfg.scenario.end),
+        window=window,
+        reference=plan.reference is not None,
     )
 
 
@@ -421,6 +435,9 @@ def build_manifest(
         "run_ids": {f"{r['mix']}/seed{r['seed']}": r["run_id"] for r in ok},
         "seconds": {"wall": round(elapsed, 1), "per_run_mean": _mean([r["seconds"] for r in ok])},
         "jobs": min(plan.jobs, len(plan.mixes) * len(plan.seeds)),
+        "no_shock_reference": {"mix": comparison.REFERENCE, "policy": "none", "shock": "none"}
+        if plan.reference is not None
+        else None,
         "mass_balance_max_rel_error": max((r["mass_balance_max_rel_error"] for r in ok), default=None),
         "targets": [{"name": t.name, "threshold": t.threshold, "year": t.year} for t in ctx.targets],
         "policies": {m: OmegaConf.to_container(c.policy, resolve=True) for m, c in plan.configs.items()},

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from critmin.sim import metrics
+from critmin.sim import labels, metrics
 
 if TYPE_CHECKING:
     from critmin.sim.run import Result
@@ -35,7 +35,11 @@ UNMET = "unmet_demand_t"
 UNMET_SHARE = "unmet_demand_share"
 WORLD_PRICE = "world_price_usd_per_t"  # yearly mean of the sales-weighted world seller price
 BUYER_PRICE = "buyer_price_usd_per_t"  # yearly mean of the region's use-weighted delivered price
-PEAK_RATIO = "peak_price_ratio"  # year of the peak; detail = peak month; region WORLD or region
+PEAK_RATIO = "peak_price_ratio"  # highest price / pre-shock in the shock window; detail = its month
+LOW_RATIO = "low_price_ratio"  # lowest price / pre-shock in the shock window; detail = its month
+# the no-shock reference runs (no instruments, shock none) of a comparison under a shock carry this
+# mix name; their PEAK_RATIO / LOW_RATIO rows are read over the compared shock's window
+REFERENCE = "no shock, no instruments"
 RECOVERY = "months_to_recover"  # NaN = not recovered by the end of the run
 
 
@@ -66,6 +70,13 @@ class Context:
     scenario: str = ""
     horizon: str = ""  # last month simulated
     checks: list[tuple[str, str]] = field(default_factory=list)  # filled from the rows
+    window: metrics.ShockWindow | None = None  # where the peak price is read (None: no shock)
+    reference: bool = False  # no-shock reference runs (mix REFERENCE) are in the rows
+
+    @property
+    def target_in_run(self) -> bool:
+        """Whether the runs reach the target year (no verdict otherwise)."""
+        return not self.horizon or int(str(self.horizon)[:4]) >= self.target_year
 
     @property
     def target_year(self) -> int:
@@ -97,11 +108,16 @@ def _rows(metric: str, year: Iterable, value: Iterable, **cols: Any) -> pd.DataF
     return out
 
 
-def reduce_run(result: Result, mix: str, seed: int) -> pd.DataFrame:
-    """The small tidy table of one run (columns :data:`TIDY_COLUMNS`)."""
+def reduce_run(
+    result: Result, mix: str, seed: int, window: metrics.ShockWindow | None = None
+) -> pd.DataFrame:
+    """The small tidy table of one run (columns :data:`TIDY_COLUMNS`). The peak price is read
+    over ``window`` (default: the run's own shock window; a no-shock reference run gets the
+    compared shock's window)."""
     tables = metrics.Tables.from_result(result)
     config = result.manifest.get("config", {})
     tables.shock_windows = metrics.shock_windows(config.get("shock") or {}, result.summary["start"])
+    window = window or metrics.run_window(tables)
     s = tables.settings
     region = s.get("region", "G7+")
     members = tables.members(region)
@@ -161,12 +177,18 @@ def reduce_run(result: Result, mix: str, seed: int) -> pd.DataFrame:
             yearly = buyer.groupby(buyer.index.year).mean()
             parts.append(_rows(BUYER_PRICE, yearly.index, yearly, region=region, commodity=com, stage=stage))
 
+    if window is not None:
+        seen = metrics.price_in_window(tables, window)
+        stage = seen["commodity"].map(tables.commodity_stage)
+        cols = {"region": seen["region"], "commodity": seen["commodity"], "stage": stage}
+        for metric, kind in ((PEAK_RATIO, "high"), (LOW_RATIO, "low")):
+            year = pd.to_datetime(seen[f"{kind}_month"] + "-01").dt.year
+            parts.append(_rows(metric, year, seen[f"{kind}_ratio"], detail=seen[f"{kind}_month"], **cols))
     shock = metrics.shock_response(tables)
     if len(shock):
         year = pd.to_datetime(shock["peak_month"] + "-01").dt.year
         stage = shock["commodity"].map(tables.commodity_stage)
         cols = {"region": shock["region"], "commodity": shock["commodity"], "stage": stage}
-        parts.append(_rows(PEAK_RATIO, year, shock["peak_ratio"], detail=shock["peak_month"], **cols))
         recover = pd.to_numeric(shock["months_to_recover"], errors="coerce")
         parts.append(_rows(RECOVERY, year, recover, detail=shock["peak_month"], **cols))
 
@@ -214,7 +236,9 @@ def summarise(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         _cost_columns(row, t, seeds, ctx)
         _shock_columns(row, t, seeds, ctx)
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["no_shock"] = reference_band(tidy, ctx)
+    return out
 
 
 def _set_band(row: dict[str, Any], key: str, values: pd.Series, band: tuple[float, float]) -> None:
@@ -284,15 +308,42 @@ def _cost_columns(row: dict[str, Any], t: pd.DataFrame, seeds: list[int], ctx: C
 
 
 def _shock_columns(row: dict[str, Any], t: pd.DataFrame, seeds: list[int], ctx: Context) -> None:
-    """``peak_ratio`` of the peak-price commodity and region, its most common ``peak_month``,
-    ``recovered_seeds`` and the median ``months_to_recover`` of those (NaN without a shock)."""
+    """``peak_ratio`` and ``low_ratio``: the highest and lowest price of the peak-price commodity
+    and region over its pre-shock level within the shock window (``ctx.window``), the most common
+    ``peak_month``, ``recovered_seeds`` and the median ``months_to_recover`` of those (NaN
+    without a shock)."""
     com, region = ctx.peak_commodity, ctx.peak_region
-    peak = t[(t["metric"] == PEAK_RATIO) & (t["commodity"] == com) & (t["region"] == region)]
+    sel = (t["commodity"] == com) & (t["region"] == region)
+    peak = t[(t["metric"] == PEAK_RATIO) & sel]
     _set_band(row, "peak_ratio", peak.set_index("seed")["value"].reindex(seeds), ctx.band)
+    low = t[(t["metric"] == LOW_RATIO) & sel]
+    _set_band(row, "low_ratio", low.set_index("seed")["value"].reindex(seeds), ctx.band)
     row["peak_month"] = str(peak["detail"].mode().iloc[0]) if len(peak) else ""
-    rec = t[(t["metric"] == RECOVERY) & (t["commodity"] == com) & (t["region"] == region)]["value"]
+    rec = t[(t["metric"] == RECOVERY) & sel]["value"]
     row["recovered_seeds"] = int(rec.notna().sum())
     row["months_to_recover"] = float(rec.median()) if rec.notna().any() else np.nan
+
+
+def reference_band(tidy: pd.DataFrame, ctx: Context) -> dict[str, float]:
+    """The model's own price movement without the shock: the no-shock reference runs' highest and
+    lowest price over the same pre-shock level within the same window (median and band across
+    seeds): keys ``high``, ``high_lo``, ``high_hi``, ``low``, ``low_lo``, ``low_hi``, ``runs``.
+    Empty without reference runs."""
+    ref = tidy[tidy["mix"] == REFERENCE]
+    if ref.empty:
+        return {}
+    seeds = sorted(ref["seed"].unique().tolist())
+    row: dict[str, Any] = {"mix": REFERENCE, "runs": len(seeds)}
+    _shock_columns(row, ref, seeds, ctx)
+    return {
+        "high": row["peak_ratio"],
+        "high_lo": row["peak_ratio_lo"],
+        "high_hi": row["peak_ratio_hi"],
+        "low": row["low_ratio"],
+        "low_lo": row["low_ratio_lo"],
+        "low_hi": row["low_ratio_hi"],
+        "runs": len(seeds),
+    }
 
 
 def paths_band(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -312,6 +363,12 @@ def pct(v: Any, digits: int = 1) -> str:
     return "–" if v is None or pd.isna(v) else f"{100 * float(v):.{digits}f}%"
 
 
+def share_text(v: Any, ctx: Context) -> str:
+    """A dependency share with enough decimals to sit on the same side of every target line as
+    the value (59.96% against 60% is never printed "60.0%")."""
+    return labels.share(v, [t.threshold for t in ctx.targets])
+
+
 def year_text(v: Any) -> str:
     return "–" if v is None or pd.isna(v) else str(round(float(v)))
 
@@ -321,25 +378,54 @@ def _names(mixes: Iterable[str]) -> str:
     return ", ".join(items) if items else "none of them"
 
 
+def check_text(binding: str) -> str:
+    """``"ndfeb_magnet metal"`` (the ``binding`` column) in words."""
+    com, _, stage = str(binding).partition(" ")
+    return labels.check(com, stage) if stage else str(binding)
+
+
+def ratio_text(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else f"{float(v):.2f}×"
+
+
+def price_name(ctx: Context) -> str:
+    who = "world seller price" if ctx.peak_region == "WORLD" else f"{ctx.peak_region} buyers' price"
+    return f"{labels.commodity(ctx.peak_commodity)} {who}"
+
+
+def no_shock_text(ref: dict[str, float]) -> str:
+    """The reference runs' price range in the window, as a sentence fragment."""
+    return (
+        f"without the shock (no instruments) the same price moves between {ratio_text(ref['low'])} and "
+        f"{ratio_text(ref['high'])} of that level in the same months (median of {ref['runs']} seeds)"
+    )
+
+
 def headlines(summary: pd.DataFrame, ctx: Context) -> list[str]:
     """The report's opening sentences: which mixes meet each target in the target year, and when
-    first; what binds where none does; fiscal cost; the peak price under the shock."""
+    first (no verdict when the runs end before it); what binds where none does; fiscal cost; the
+    peak price in the shock window beside the model's own no-shock movement."""
     done = summary[summary["runs"] > 0] if len(summary) else summary
     if done.empty:
         return ["No run finished: nothing to compare (failed runs are listed in manifest.yaml)."]
     year, out = ctx.target_year, []
-    horizon = int(str(ctx.horizon)[:4]) if ctx.horizon else year
-    if horizon < year:
-        out.append(
-            f"The runs end in {ctx.horizon}, before the {year} target year: no {year} value; "
-            "first years met are read over the years simulated."
-        )
     closest_needed = False
     for t in ctx.targets:
         p = f"{100 * t.threshold:.0f}"
+        head = t.name if str(year) in t.name else f"{t.name}, in {year}"
+        if not ctx.target_in_run:
+            ever = done[done[f"ever_{p}_seeds"] > 0]
+            line = (
+                f"{head}: no verdict: the runs end {labels.month(ctx.horizon)}, before the {year} "
+                "target year."
+            )
+            if len(ever):
+                bits = [f"{r.mix} (first {year_text(r[f'first_year_{p}'])})" for _, r in ever.iterrows()]
+                line += f" Below {t.label} in a simulated year: {', '.join(bits)}."
+            out.append(line)
+            continue
         share = done[f"met_{p}_share"]
         meet = done[share > 0].sort_values(f"met_{p}_share", ascending=False)
-        head = t.name if str(year) in t.name else f"{t.name}, in {year}"
         if len(meet):
             bits = [
                 f"{r.mix} ({r[f'met_{p}_seeds']}/{r.runs} seeds; first met {year_text(r[f'first_year_{p}'])})"
@@ -351,30 +437,45 @@ def headlines(summary: pd.DataFrame, ctx: Context) -> list[str]:
             closest_needed = True
             line = f"{head}: met by none of the {len(done)} mixes in any seed."
             ever = done[done[f"ever_{p}_seeds"] > 0]
-            if len(ever) and horizon >= year:
+            if len(ever):
                 line += f" Met in another year by: {_names(ever['mix'])}."
             out.append(line)
     best = done.dropna(subset=["dep_worst"])
     if closest_needed and len(best):
         b = best.loc[best["dep_worst"].idxmin()]
         out.append(
-            f"Closest: {b.mix}: every checked stage must be below the line, and its highest, {b.binding}, "
-            f"is at {pct(b.dep_worst)} (median across seeds)."
+            f"Closest: {b.mix}: every checked stage must be below the line, and its highest, "
+            f"{check_text(b.binding)}, is at {share_text(b.dep_worst, ctx)} (median across seeds)."
         )
-    if ctx.targets:
+    if ctx.targets and ctx.target_in_run:
         p = f"{100 * ctx.targets[0].threshold:.0f}"
-        below = [f"{r.mix} ({r[f'below_{p}_checks']})" for _, r in done.iterrows() if r[f"below_{p}_checks"]]
+        below = [
+            f"{r.mix} ({', '.join(check_text(c) for c in r[f'below_{p}_checks'].split(', '))})"
+            for _, r in done.iterrows()
+            if r[f"below_{p}_checks"]
+        ]
         if below:
             out.append(f"Stages below {ctx.targets[0].label} in {year} (median): {'; '.join(below)}.")
     col = f"fiscal_bn_to_{year}"
-    cost = ", ".join(f"{r.mix} {r[col]:.2f}" for _, r in done.iterrows())
-    out.append(f"Fiscal cost to {year}, {ctx.region} governments, USD bn (median): {cost}.")
+    cost = ", ".join(f"{r.mix} {labels.money_bn(r[col])}" for _, r in done.iterrows())
+    to = year if ctx.target_in_run else f"the end of the run ({labels.month(ctx.horizon)})"
+    out.append(f"Fiscal cost to {to}, {ctx.region} governments, USD bn (median): {cost}.")
     peaks = done.dropna(subset=["peak_ratio"])
     if ctx.shock != "none" and len(peaks):
-        who = "world seller" if ctx.peak_region == "WORLD" else f"{ctx.peak_region} buyers'"
-        each = ", ".join(f"{r.mix} {r.peak_ratio:.2f}×" for _, r in peaks.iterrows())
-        out.append(f"Peak {who} {ctx.peak_commodity} price under {ctx.shock}, × pre-shock (median): {each}.")
+        each = ", ".join(f"{r.mix} {ratio_text(r.peak_ratio)}" for _, r in peaks.iterrows())
+        line = f"Highest {price_name(ctx)} under the shock, × its pre-shock level (median): {each}"
+        if ctx.window is not None:
+            line += f"; read from {labels.month(ctx.window.start)} to {labels.month(ctx.window.last)}"
+        ref = summary.attrs.get("no_shock") or {}
+        line += f"; {no_shock_text(ref)}." if ref else "."
+        out.append(line)
     return out
+
+
+def headline_parts(sentence: str) -> tuple[str, str]:
+    """A headline split at its first ": " into a bold lead and the rest."""
+    head, sep, rest = sentence.partition(": ")
+    return (head, rest) if sep else ("", sentence)
 
 
 def console_table(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -385,12 +486,13 @@ def console_table(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         row = {
             "mix": r["mix"],
             "runs": r["runs"],
-            f"highest stage {year}": f"{r['binding']} {pct(r['dep_worst'])}",
+            f"highest stage {year}": f"{check_text(r['binding'])} {share_text(r['dep_worst'], ctx)}",
         }
         for t in ctx.targets:
             p = f"{100 * t.threshold:.0f}"
-            row[f"met {p}% ({year})"] = f"{r[f'met_{p}_seeds']}/{r['runs']}"
-        row[f"fiscal to {year}, USD bn"] = f"{r[f'fiscal_bn_to_{year}']:.2f}"
+            met = f"{r[f'met_{p}_seeds']}/{r['runs']}" if ctx.target_in_run else "no verdict"
+            row[f"met {p}% ({year})"] = met
+        row[f"fiscal to {year}, USD bn"] = labels.money_bn(r[f"fiscal_bn_to_{year}"])
         row[f"unmet {ctx.peak_commodity}"] = pct(r["unmet_pct"] / 100, 2)
         if ctx.shock != "none":
             row["peak price ×"] = "–" if pd.isna(r["peak_ratio"]) else f"{r['peak_ratio']:.2f}"

@@ -1,17 +1,16 @@
 """``report.html`` and ``plots/`` of a policy comparison (``critmin compare``).
 
-One self-contained page (plots embedded as base64 PNG, also written to ``plots/``) in the style of
-the single-run report (sim/report.py): the headline (which mixes meet the 60% target and the 50%
-ambition in the target year, and when first), the dependency definition, a table per mix of
-targets, cost and resilience, a table of the target-year dependency per stage, dependency paths
-per stage against the target lines, fiscal cost against target-year dependency, and the runs.
+One self-contained page (template ``sim/templates/comparison_report.html.j2``; plots embedded as
+base64 PNG, also written to ``plots/``): the headline (which mixes meet the 60% target and the
+50% ambition in the target year, and when first; no verdict when the runs end before it), what
+each mix and the shock contain (from their configs), the dependency definition, a table per mix
+of targets, cost and resilience, the target-year dependency per stage, dependency paths against
+the target lines, fiscal cost against dependency, the peak price in the shock window beside the
+no-shock reference, and, collapsed, the technical details (overrides, ids, files).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from critmin.sim import comparison
-from critmin.sim.comparison import Context, pct
+from critmin.sim import comparison, labels
+from critmin.sim.comparison import Context
+from critmin.sim.instrument_text import describe_mix, describe_shock
 from critmin.sim.metrics import Definition
-from critmin.sim.report import CSS
+from critmin.sim.templating import img, png_bytes, render
 
-EXTRA_CSS = """
-td.ok{background:#e6f6ea}td.near{background:#fff4d6}td.far{background:#fde8e8}
-.band{color:#666;font-size:.85em}.headline{font-size:1.05em}.headline li{margin:4px 0}
-table.cmp td{vertical-align:top}.small{font-size:.8em}
-"""
 TARGET_STYLES = ("--", ":", "-.")
 
 
@@ -79,8 +74,9 @@ def paths_figure(tidy: pd.DataFrame, ctx: Context) -> plt.Figure:
             )
         for t, ls in zip(ctx.targets, TARGET_STYLES):
             ax.axhline(100 * t.threshold, color="red", ls=ls, lw=1.1, label=f"{t.label} line: {t.name}")
-        ax.axvline(ctx.target_year, color="grey", lw=0.7)
-        ax.set_title(f"{com} · {stage} stage", fontsize=10.5)
+        if ctx.target_in_run:
+            ax.axvline(ctx.target_year, color="grey", lw=0.7)
+        ax.set_title(labels.check(com, stage), fontsize=10)
         ax.tick_params(labelsize=8.5)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
@@ -91,9 +87,9 @@ def paths_figure(tidy: pd.DataFrame, ctx: Context) -> plt.Figure:
     for ax in flat[len(checks) :]:
         ax.set_visible(ax is legend_ax)
         ax.axis("off")
-    handles, labels = flat[0].get_legend_handles_labels()
+    handles, names = flat[0].get_legend_handles_labels()
     if legend_ax is not None:
-        legend_ax.legend(handles, labels, loc="center", fontsize=9, frameon=False, title="mix: median, band")
+        legend_ax.legend(handles, names, loc="center", fontsize=9, frameon=False, title="mix: median, band")
     fig.suptitle(
         f"{ctx.region} dependency on its largest non-{ctx.region} supplier, per origin stage "
         f"(median and {ctx.band_label()})",
@@ -111,7 +107,7 @@ def cost_figure(summary: pd.DataFrame, ctx: Context) -> plt.Figure:
     focus = _focus_check(ctx)
     panels = [("dep_worst", "highest checked stage")]
     if focus:
-        panels.append((f"dep_{focus[0]}_{focus[1]}", f"{focus[0]} · {focus[1]} stage"))
+        panels.append((f"dep_{focus[0]}_{focus[1]}", labels.check(*focus)))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.4), squeeze=False)
     x = f"fiscal_bn_to_{year}"
     for ax, (col, title) in zip(axes[0], panels):
@@ -158,13 +154,23 @@ def _focus_check(ctx: Context) -> tuple[str, str] | None:
 
 
 def peak_figure(summary: pd.DataFrame, ctx: Context) -> plt.Figure | None:
-    """Peak price under the shock per mix (median and band), or None without a shock."""
+    """Highest price in the shock window per mix (median and band), with the no-shock
+    reference's range over the same months shaded; None without a shock."""
     s = summary.dropna(subset=["peak_ratio"])
     if ctx.shock == "none" or s.empty:
         return None
     colors = mix_colors(ctx.mixes)
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(s) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(s) + 1.8))
     y = range(len(s))
+    ref = summary.attrs.get("no_shock") or {}
+    if ref:
+        ax.axvspan(
+            ref["low"],
+            ref["high"],
+            color="grey",
+            alpha=0.2,
+            label="without the shock: lowest–highest (median)",
+        )
     ax.barh(list(y), s["peak_ratio"] - 1, left=1, color=[colors[m] for m in s["mix"]], alpha=0.8)
     ax.errorbar(
         s["peak_ratio"],
@@ -176,109 +182,91 @@ def peak_figure(summary: pd.DataFrame, ctx: Context) -> plt.Figure | None:
     )
     ax.set_yticks(list(y), s["mix"])
     ax.invert_yaxis()
-    who = "world seller price" if ctx.peak_region == "WORLD" else f"{ctx.peak_region} buyers' price"
-    ax.set_xlabel(f"peak {ctx.peak_commodity} {who} / pre-shock (3 months before)")
-    ax.set_title(f"Peak price under {ctx.shock} (median and {ctx.band_label()})", fontsize=10)
+    ax.set_xlabel(f"highest {comparison.price_name(ctx)} / its level in the 3 months before the shock")
+    span = (
+        f", {labels.month(ctx.window.start)} – {labels.month(ctx.window.last)}"
+        if ctx.window is not None
+        else ""
+    )
+    ax.set_title(f"Highest price under the shock{span} (median and {ctx.band_label()})", fontsize=10)
     ax.axvline(1, color="grey", lw=0.8)
     ax.grid(alpha=0.3, axis="x")
+    low = min([1.0, *([ref["low"]] if ref else []), *s["peak_ratio_lo"].dropna()])
+    ax.set_xlim(left=low - 0.03)
+    if ref:
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
 
 def save(fig: plt.Figure, path: Path) -> str:
     """Write the figure to ``path`` and return an <img> with the same PNG embedded."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    data = png_bytes(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    path.write_bytes(data)
+    return img(data, path.stem.replace("_", " "))
 
 
-# ---------------------------------------------------------------------- tables
-def _band_cell(v: float, lo: float, hi: float, ctx: Context, shade: bool = True) -> str:
-    if pd.isna(v):
-        return "<td>–</td>"
-    cls = ""
-    if shade and ctx.targets:
-        ths = sorted(t.threshold for t in ctx.targets)
-        cls = "ok" if v < ths[0] else "near" if v < ths[-1] else "far"
-    return f'<td class="{cls}">{pct(v)}<br><span class="band">{pct(lo)}–{pct(hi)}</span></td>'
+# ---------------------------------------------------------------------- the page's content
+def _shade(v: Any, ctx: Context) -> str:
+    if pd.isna(v) or not ctx.targets:
+        return ""
+    ths = sorted(t.threshold for t in ctx.targets)
+    return "ok" if v < ths[0] else "near" if v < ths[-1] else "far"
 
 
-def main_table(summary: pd.DataFrame, ctx: Context) -> str:
-    year = ctx.target_year
-    n = len(ctx.seeds)
-    head = ["mix", "runs"]
-    for t in ctx.targets:
-        head.append(f"{t.label} met in {year}<br><span class='small'>seeds; first year met</span>")
-    head += [
-        f"highest stage in {year}<br><span class='small'>median, band</span>",
-        f"fiscal cost, USD bn<br><span class='small'>to {year} / to {str(ctx.horizon)[:4]}</span>",
-        f"unmet {ctx.peak_commodity} demand<br><span class='small'>% over the run (worst year)</span>",
-    ]
-    if ctx.shock != "none":
-        head.append("peak price × pre-shock<br><span class='small'>median, band (month)</span>")
-    rows = []
+def _band(r: pd.Series, key: str, ctx: Context) -> dict[str, str]:
+    v = r.get(key)
+    return {
+        "value": comparison.share_text(v, ctx),
+        "band": f"{comparison.share_text(r.get(f'{key}_lo'), ctx)}–{comparison.share_text(r.get(f'{key}_hi'), ctx)}",
+        "cls": _shade(v, ctx),
+        "missing": v is None or pd.isna(v),
+    }
+
+
+def main_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]:
+    """One row per mix for the main table: targets, highest stage, cost, unmet demand, peak."""
+    year, rows = ctx.target_year, []
     for _, r in summary.iterrows():
-        cells = [f'<td class="l"><b>{html.escape(r["mix"])}</b></td>', f"<td>{r['runs']}/{n}</td>"]
+        targets = []
         for t in ctx.targets:
             p = f"{100 * t.threshold:.0f}"
-            seeds, share = r[f"met_{p}_seeds"], r[f"met_{p}_share"]
-            cls = "" if pd.isna(share) else "ok" if share == 1 else "near" if share > 0 else "far"
+            share, ever = r[f"met_{p}_share"], r[f"ever_{p}_seeds"]
             first = comparison.year_text(r[f"first_year_{p}"])
-            ever = r[f"ever_{p}_seeds"]
-            first_txt = (
-                "never" if not ever else f"{first}" + ("" if ever == r["runs"] else f" ({ever} seeds)")
-            )
-            yes = "–" if pd.isna(share) else f"<b>{seeds}/{r['runs']}</b>"
-            cells.append(f'<td class="{cls}">{yes}<br><span class="band">first: {first_txt}</span></td>')
-        worst = _band_cell(r["dep_worst"], r["dep_worst_lo"], r["dep_worst_hi"], ctx)
-        cells.append(
-            worst.replace("<td", "<td title='highest of the checked stages'", 1).replace(
-                "<br>", f" <span class='small'>{html.escape(r['binding'])}</span><br>", 1
-            )
+            first_txt = "never" if not ever else first + ("" if ever == r["runs"] else f" ({ever} seeds)")
+            if not ctx.target_in_run:
+                targets.append({"text": "no verdict", "first": first_txt, "cls": ""})
+                continue
+            cls = "" if pd.isna(share) else "ok" if share == 1 else "near" if share > 0 else "far"
+            seeds = "–" if pd.isna(share) else f"{r[f'met_{p}_seeds']}/{r['runs']}"
+            targets.append({"text": seeds, "first": first_txt, "cls": cls})
+        rows.append(
+            {
+                "mix": r["mix"],
+                "runs": f"{r['runs']}/{len(ctx.seeds)}",
+                "targets": targets,
+                "worst": _band(r, "dep_worst", ctx),
+                "binding": comparison.check_text(r["binding"]) if r["binding"] else "",
+                "fiscal": labels.money_bn(r[f"fiscal_bn_to_{year}"]),
+                "fiscal_total": labels.money_bn(r["fiscal_bn_total"]),
+                "fiscal_band": f"{labels.money_bn(r[f'fiscal_bn_to_{year}_lo'])} – "
+                f"{labels.money_bn(r[f'fiscal_bn_to_{year}_hi'])}",
+                "unmet": "–" if pd.isna(r["unmet_pct"]) else f"{r['unmet_pct']:.2f}%",
+                "unmet_worst": "–"
+                if pd.isna(r["unmet_pct_worst_year"])
+                else f"{r['unmet_pct_worst_year']:.2f}%",
+                "peak": comparison.ratio_text(r.get("peak_ratio")),
+                "peak_band": f"{comparison.ratio_text(r.get('peak_ratio_lo'))}–"
+                f"{comparison.ratio_text(r.get('peak_ratio_hi'))}",
+                "peak_month": labels.month(r.get("peak_month", "")) if r.get("peak_month") else "",
+                "stages": [_band(r, f"dep_{c}_{s}", ctx) for c, s in ctx.checks],
+            }
         )
-        f1, f2 = r[f"fiscal_bn_to_{year}"], r["fiscal_bn_total"]
-        cells.append(
-            "<td>–</td>"
-            if pd.isna(f1)
-            else f"<td>{f1:,.2f} / {f2:,.2f}<br><span class='band'>{r[f'fiscal_bn_to_{year}_lo']:,.2f} – "
-            f"{r[f'fiscal_bn_to_{year}_hi']:,.2f} to {year}</span></td>"
-        )
-        u = r["unmet_pct"]
-        cells.append(
-            "<td>–</td>"
-            if pd.isna(u)
-            else f"<td>{u:.2f}%<br><span class='band'>worst year {r['unmet_pct_worst_year']:.2f}%</span></td>"
-        )
-        if ctx.shock != "none":
-            pr = r["peak_ratio"]
-            cells.append(
-                "<td>–</td>"
-                if pd.isna(pr)
-                else f"<td>{pr:.2f}×<br><span class='band'>{r['peak_ratio_lo']:.2f}–{r['peak_ratio_hi']:.2f} "
-                f"({html.escape(r['peak_month'])})</span></td>"
-            )
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    ths = "".join(f"<th class='{'l' if h == 'mix' else ''}'>{h}</th>" for h in head)
-    return f"<table class='cmp'><tr>{ths}</tr>{''.join(rows)}</table>"
+    return rows
 
 
-def stage_table(summary: pd.DataFrame, ctx: Context) -> str:
-    head = "".join(f"<th>{html.escape(c)}<br>{html.escape(s)}</th>" for c, s in ctx.checks)
-    rows = []
-    for _, r in summary.iterrows():
-        cells = [f'<td class="l"><b>{html.escape(r["mix"])}</b></td>']
-        for com, stage in ctx.checks:
-            k = f"dep_{com}_{stage}"
-            cells.append(_band_cell(r.get(k), r.get(f"{k}_lo"), r.get(f"{k}_hi"), ctx))
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table class='cmp'><tr><th class='l'>mix</th>{head}</tr>{''.join(rows)}</table>"
-
-
-def definition_box(ctx: Context, members: list[str]) -> str:
+def definition(ctx: Context, members: list[str]) -> dict[str, Any]:
     d = Definition(
         region=str(ctx.definition.get("region", ctx.region)),
         commodity="<commodity>",
@@ -286,54 +274,44 @@ def definition_box(ctx: Context, members: list[str]) -> str:
         basis=str(ctx.definition.get("basis", "mass")),
         scope=str(ctx.definition.get("scope", "consumption")),
     )
-    text = d.describe().replace("<commodity>", "the commodity").replace("<stage>", "origin")
-    checks = ", ".join(f"{c} {s}" for c, s in ctx.checks)
-    targets = "; ".join(f"{html.escape(t.name)}: below {t.label} in {t.year}" for t in ctx.targets)
-    return (
-        "<div class='def'><b>Definition used.</b> Dependency = "
-        f"{html.escape(text)}; the supplier is found each year (experiment.metrics). "
-        f"{html.escape(d.region)} = {', '.join(members) or '–'}. Basis <b>{d.basis}</b>, scope "
-        f"<b>{d.scope}</b>.<br><b>A target is met</b> in a year when every checked stage is below its "
-        f"threshold ({targets}); checked: {html.escape(checks)}.</div>"
-    )
+    return {
+        "region": d.region,
+        "region_words": labels.region(d.region),
+        "members": labels.join(labels.country(m) for m in members) or "–",
+        "basis": "tonnes" if d.basis == "mass" else "value (USD)",
+        "scope": f"what {d.region} plants and manufacturers use"
+        if d.scope == "consumption"
+        else f"{d.region}'s imports from outside {d.region}",
+        "checks": [labels.check(c, s) for c, s in ctx.checks],
+    }
 
 
-def method_note(ctx: Context) -> str:
-    n = len(ctx.seeds)
-    seeds = f"{ctx.seeds[0]}–{ctx.seeds[-1]}" if n > 1 else str(ctx.seeds[0]) if n else "–"
-    who = "world seller price" if ctx.peak_region == "WORLD" else f"{ctx.peak_region} buyers' delivered price"
-    return (
-        f"<p class='note'>{n} seeds per mix (seeds {seeds}); seed i has the same random draws in every "
-        f"mix (common random numbers), so differences between mixes are the instruments'. Cells show "
-        f"the median and, below it, the {ctx.band_label()}. Shading: green below "
-        f"{min((t.label for t in ctx.targets), default='–')}, amber between the target lines, red above. "
-        f"Fiscal cost = sum of the {ctx.region} governments' instrument ledgers (subsidies, purchases, "
-        f"fees; stockpile sales count negative). Unmet demand = {ctx.region} final demand for "
-        f"{ctx.peak_commodity} not served, % of that demand over the run. Peak price = the highest monthly "
-        f"{who} of {ctx.peak_commodity} from the start of the shock over its mean in the 3 months before "
-        "(docs/metrics.md, shock response).</p>"
-    )
+def mixes(manifest: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """Each mix with its instruments in words (from the policy configs the runs used)."""
+    policies = manifest.get("policies") or {}
+    variants = {m["name"]: m for m in manifest.get("mixes") or []}
+    out = []
+    for name in ctx.mixes:
+        v = variants.get(name, {})
+        note = f"a variant of {v.get('policy')} with changed settings" if v.get("overrides") else ""
+        out.append({"name": name, "note": note, "items": describe_mix(policies.get(name))})
+    return out
 
 
-def failed_section(manifest: dict[str, Any]) -> str:
-    failed = manifest.get("failed_runs") or []
-    if not failed:
-        return ""
-    rows = "".join(
-        f"<tr><td class='l'>{html.escape(f['mix'])}</td><td>{f['seed']}</td>"
-        f"<td class='l'>{html.escape(f['error'])}</td></tr>"
-        for f in failed
-    )
-    return (
-        f"<h2>Failed runs ({len(failed)})</h2><div class='verdict miss'>These runs are left out of the "
-        "medians and bands above (the runs column counts what is left).</div>"
-        f"<table><tr><th class='l'>mix</th><th>seed</th><th class='l'>error</th></tr>{rows}</table>"
-    )
-
-
-def _bold_head(sentence: str) -> str:
-    head, sep, rest = sentence.partition(": ")
-    return f"<b>{html.escape(head)}</b>{sep}{html.escape(rest)}" if sep else html.escape(sentence)
+def technical(manifest: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    variants = [m for m in manifest.get("mixes") or [] if m.get("overrides")]
+    return {
+        "comparison": manifest.get("comparison", ""),
+        "code_version": str(manifest.get("code_version", "")),
+        "scenario": ctx.scenario,
+        "shock": ctx.shock,
+        "overrides": list(manifest.get("overrides") or []),
+        "variants": [f"{m['name']}: {m['policy']} + {', '.join(m['overrides'])}" for m in variants],
+        "mixes": ", ".join(ctx.mixes),
+        "runs": manifest.get("runs", 0),
+        "seconds": (manifest.get("seconds") or {}).get("wall"),
+        "jobs": manifest.get("jobs"),
+    }
 
 
 def build(
@@ -345,42 +323,40 @@ def build(
     plots: Path,
 ) -> str:
     ctx.checks = ctx.checks or comparison.checks_of(tidy)
-    year = ctx.target_year
-    lines = "".join(f"<li>{_bold_head(s)}</li>" for s in comparison.headlines(summary, ctx))
-    title = f"Instrument mixes compared — {ctx.scenario}, shock {ctx.shock}, {len(ctx.seeds)} seeds"
-    parts = [
-        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>comparison {html.escape(manifest.get('comparison', ''))}; runs to {ctx.horizon}; "
-        f"code {html.escape(str(manifest.get('code_version', '')))}; "
-        f"{manifest.get('runs', 0)} runs, {len(manifest.get('failed_runs') or [])} failed</p>",
-        f"<div class='verdict na headline'><ul>{lines}</ul></div>",
-        definition_box(ctx, members),
-        "<h2>Targets, cost and resilience per mix</h2>",
-        main_table(summary, ctx),
-        method_note(ctx),
-        f"<h2>{year} dependency by origin stage</h2>",
-        stage_table(summary, ctx),
-        "<h2>Dependency paths against the targets</h2>",
-        save(paths_figure(tidy, ctx), plots / "dependency_paths.png") if ctx.checks else "<p>No checks.</p>",
-        "<h2>Fiscal cost against dependency</h2>",
-        save(cost_figure(summary, ctx), plots / "cost_vs_dependency.png"),
-    ]
+    n = len(ctx.seeds)
+    shock_cfg = (manifest.get("run_config") or {}).get("shock") or {}
     peak = peak_figure(summary, ctx)
-    if peak is not None:
-        parts += ["<h2>Peak price under the shock</h2>", save(peak, plots / "peak_price.png")]
-    parts.append(failed_section(manifest))
-    overrides = ", ".join(manifest.get("overrides", []))
-    parts += [
-        "<h2>Runs</h2>",
-        f"<p class='note'>Mixes: {html.escape(', '.join(ctx.mixes))} (configs/policy/&lt;mix&gt;.yaml). "
-        f"Overrides on every run: {html.escape(overrides)}. All numbers: comparison.parquet (one row per "
-        "mix × seed × year × metric) and summary.csv; configs, seeds, data hashes: manifest.yaml. "
-        "Model limitations: docs/ODD.md.</p>",
-        "</body></html>",
-    ]
-    return "\n".join(parts)
+    ref = summary.attrs.get("no_shock") or {}
+    minerals = sorted({labels.mineral(c) for c, _ in ctx.checks})
+    return render(
+        "comparison_report.html.j2",
+        title="Instrument mixes compared",
+        ctx=ctx,
+        n_seeds=n,
+        seeds=f"{ctx.seeds[0]}–{ctx.seeds[-1]}" if n > 1 else (str(ctx.seeds[0]) if n else "–"),
+        start=str((manifest.get("run_config") or {}).get("scenario", {}).get("start", "")),
+        checked=labels.join(minerals),
+        headlines=[comparison.headline_parts(s) for s in comparison.headlines(summary, ctx)],
+        mixes=mixes(manifest, ctx),
+        shock_items=describe_shock(shock_cfg) if ctx.shock != "none" else [],
+        window=ctx.window.describe() if ctx.window is not None else "",
+        no_shock=comparison.no_shock_text(ref) if ref else "",
+        definition=definition(ctx, members),
+        rows=main_rows(summary, ctx),
+        targets=ctx.targets,
+        year=ctx.target_year,
+        horizon_year=str(ctx.horizon)[:4],
+        lowest_line=min((t.label for t in ctx.targets), default="–"),
+        paths_img=save(paths_figure(tidy, ctx), plots / "dependency_paths.png") if ctx.checks else "",
+        cost_img=save(cost_figure(summary, ctx), plots / "cost_vs_dependency.png")
+        if ctx.target_in_run
+        else "",
+        peak_img=save(peak, plots / "peak_price.png") if peak is not None else "",
+        price_name=comparison.price_name(ctx),
+        unmet_name=labels.commodity(ctx.peak_commodity),
+        failed=manifest.get("failed_runs") or [],
+        tech=technical(manifest, ctx),
+    )
 
 
 def write_report(

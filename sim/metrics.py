@@ -662,6 +662,112 @@ def shock_response(tables: Tables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+# ---------------------------------------------------------------------- shock-response window
+SHOCK_MONTHS_AFTER = 12  # the window ends this many months after the shock's last month
+OPEN_ENDED_MONTHS = 24  # a shock without an end date: the window covers this many months from its start
+
+
+@dataclass(frozen=True)
+class ShockWindow:
+    """The months over which a shock's price effect is read (docs/metrics.md, shock window).
+
+    From the first shock month to ``SHOCK_MONTHS_AFTER`` months after its last month; for a shock
+    with an instrument or event without an end date, ``OPEN_ENDED_MONTHS`` from the start of that
+    item (or later, if a dated item ends later); cut at the run's last month.
+    """
+
+    start: str  # YYYY-MM, first month of the shock
+    last: str  # YYYY-MM, last month of the window (inclusive)
+    shock_last: str | None  # YYYY-MM, last month of the shock; None = no end date
+    cut_at_run_end: bool = False
+
+    def describe(self) -> str:
+        from critmin.sim.labels import month
+
+        span = f"{month(self.start)} to {month(self.last)}"
+        if self.shock_last is None:
+            rule = (
+                f"the shock has no end date, so the window covers the {OPEN_ENDED_MONTHS} months from "
+                "its start"
+            )
+        else:
+            rule = (
+                f"the shock lasts to {month(self.shock_last)}; the window ends "
+                f"{SHOCK_MONTHS_AFTER} months after that"
+            )
+        cut = " (cut at the end of the run)" if self.cut_at_run_end else ""
+        return f"{span}{cut}: {rule}"
+
+
+def _month_add(ym: str, k: int) -> str:
+    y, m = (int(x) for x in ym[:7].split("-"))
+    n = y * 12 + m - 1 + k
+    return f"{n // 12}-{n % 12 + 1:02d}"
+
+
+def shock_window(windows: list[tuple[str, str | None]], run_last: str) -> ShockWindow | None:
+    """The shock-response window of a shock's (start, end) items (``end`` = first month without
+    the item, None = no end date), cut at ``run_last`` (YYYY-MM); None without a shock."""
+    if not windows:
+        return None
+    start = min(str(w[0])[:7] for w in windows)
+    ends = [_month_add(str(w[1])[:7], -1) for w in windows if w[1]]
+    open_starts = [str(w[0])[:7] for w in windows if not w[1]]
+    candidates = [_month_add(e, SHOCK_MONTHS_AFTER) for e in ends]
+    candidates += [_month_add(s, OPEN_ENDED_MONTHS - 1) for s in open_starts]
+    last = max(candidates)
+    run_last = str(run_last)[:7]
+    return ShockWindow(
+        start=start,
+        last=min(last, run_last),
+        shock_last=None if open_starts else max(ends),
+        cut_at_run_end=last > run_last,
+    )
+
+
+def run_window(tables: Tables) -> ShockWindow | None:
+    """The window of the run's own shock (``tables.shock_windows``)."""
+    if tables.timeseries.empty:
+        return None
+    return shock_window(tables.shock_windows, tables.timeseries["month"].max().strftime("%Y-%m"))
+
+
+def price_in_window(tables: Tables, window: ShockWindow) -> pd.DataFrame:
+    """Price over its pre-shock level (mean of the 3 months before the window starts) within the
+    window, per commodity, for the world seller price and the analysed region's buyers: columns
+    commodity, region, pre_shock, high_ratio, high_month, low_ratio, low_month. Works on a run
+    without the shock (the no-shock reference) with the shock run's window."""
+    cols = ["commodity", "region", "pre_shock", "high_ratio", "high_month", "low_ratio", "low_month"]
+    start = pd.Timestamp(window.start + "-01")
+    last = pd.Timestamp(window.last + "-01")
+    region = tables.settings.get("region", "G7+")
+    rows = []
+    for com in tables.commodity_stage:
+        for reg in ("WORLD", region):
+            price = (
+                region_series(tables, "price", com, "WORLD")
+                if reg == "WORLD"
+                else bloc_buyer_price(tables, com, reg)
+            )
+            pre = price[(price.index < start) & (price.index >= start - pd.DateOffset(months=3))]
+            inside = price[(price.index >= start) & (price.index <= last)]
+            if pre.empty or inside.empty:
+                continue
+            ratio = inside / float(pre.mean())
+            rows.append(
+                {
+                    "commodity": com,
+                    "region": reg,
+                    "pre_shock": float(pre.mean()),
+                    "high_ratio": float(ratio.max()),
+                    "high_month": ratio.idxmax().strftime("%Y-%m"),
+                    "low_ratio": float(ratio.min()),
+                    "low_month": ratio.idxmin().strftime("%Y-%m"),
+                }
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
 def recycled_share(tables: Tables) -> pd.DataFrame:
     """Share of each commodity's production made by recyclers, per year, world and region."""
     rows = []

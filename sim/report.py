@@ -1,17 +1,19 @@
 """``report.html``: one self-contained page per run for a policy analyst (plots as base64 PNG).
 
-Top to bottom: the dependency definition, the verdict per target, the target table, dependency
-paths against the 60% / 50% lines, the same checks under other definitions, the 2024 baseline
-against sourced figures, the yearly review, resilience metrics and a traceability example.
+Rendered from ``sim/templates/run_report.html.j2``. Top to bottom: what the run contains (its
+instruments and shock in words, from the config), the dependency definition, the verdict per
+target (none when the target year is outside the run), the target table, dependency paths
+against the target lines, the same checks under other definitions, the 2024 baseline against
+sourced figures, the yearly review with the projects producing (from the run's own investment
+pipeline), resilience metrics (the shock response read over a stated window, beside the model's
+own movement without the shock when a no-shock run is given), a traceability example and,
+collapsed, the technical details. Everything is read from the run's tables (``Result``).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -19,111 +21,41 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from critmin.sim import metrics
+from critmin.sim import labels, metrics
+from critmin.sim.instrument_text import describe_mix, describe_shock
+from critmin.sim.templating import img, png_bytes, render
 
 if TYPE_CHECKING:
     from critmin.sim.run import Result
 
-CSS = """
-body{font-family:system-ui,Arial,sans-serif;max-width:1100px;margin:24px auto;color:#222;line-height:1.4}
-h1{font-size:1.5em;margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:1.8em}
-.def{background:#eef4fb;border-left:5px solid #3a78c2;padding:10px 14px;margin:12px 0}
-.verdict{font-size:1.15em;padding:10px 14px;margin:8px 0;border-radius:4px}
-.miss{background:#fde8e8;border-left:5px solid #c0392b}.met{background:#e6f6ea;border-left:5px solid #27ae60}
-.na{background:#f3f3f3;border-left:5px solid #999}
-table{border-collapse:collapse;font-size:.85em;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#f4f4f4}td.l,th.l{text-align:left}.no{color:#c0392b;font-weight:600}.yes{color:#1e8449;font-weight:600}
-.note{color:#666;font-size:.85em}img{max-width:100%}
-"""
 
-
-def _png(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
-def _pct(v: object) -> str:
-    return "–" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
-
-
-def _table(df: pd.DataFrame, pct: tuple[str, ...] = (), left: tuple[str, ...] = ()) -> str:
-    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in df.columns)
-    rows = []
-    for _, r in df.iterrows():
-        cells = []
-        for c in df.columns:
-            v = r[c]
-            if c in pct:
-                text = _pct(v)
-            elif c in ("year", "first_year_below") and not pd.isna(v):
-                text = str(int(v))
-            elif isinstance(v, bool):
-                text = f'<span class="{"yes" if v else "no"}">{"yes" if v else "no"}</span>'
-            elif isinstance(v, float):
-                text = "–" if pd.isna(v) else f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-            else:
-                text = "–" if v is None or (not isinstance(v, str) and pd.isna(v)) else html.escape(str(v))
-            cells.append(f'<td class="{"l" if c in left else ""}">{text}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def _verdicts(t: pd.DataFrame) -> str:
-    out = []
-    for (name, region), g in t.groupby(["target", "region"], sort=False):
-        th, year = g["threshold"].iloc[0], g["year"].iloc[0]
-        if g["value"].isna().all():
-            out.append(
-                f'<div class="verdict na"><b>{html.escape(name)}</b> ({region}): {g["note"].iloc[0]}.</div>'
-            )
-            continue
-        worst = g.loc[g["value"].idxmax()]
-        missed = g[g["met"] == False]  # noqa: E712  (None = no value)
-        cls = "miss" if len(missed) else "met"
-        head = "NOT MET" if len(missed) else "MET"
-        detail = (
-            f"{len(missed)} of {len(g)} checks above {th:.0%} in {year}; worst: {worst['commodity']} "
-            f"{worst['stage']} stage, {_pct(worst['value'])} from {worst['supplier']} "
-            f"(margin {worst['margin_points']:+.1f} points)"
-        )
-        first = g["first_year_below"].dropna()
-        when = (
-            f"; first year below: {', '.join(f'{r.commodity} {r.stage} {int(r.first_year_below)}' for r in g.dropna(subset=['first_year_below']).itertuples())}"
-            if len(first)
-            else "; no check falls below it in the run"
-        )
-        out.append(
-            f'<div class="verdict {cls}"><b>{html.escape(name)}</b> ({region}): {head}. {detail}{when}.</div>'
-        )
-    return "".join(out)
-
-
-def _paths_plot(tables: metrics.Tables, m: dict[str, pd.DataFrame]) -> str:
+# ---------------------------------------------------------------------- plots
+def _paths_plot(tables: metrics.Tables, m: dict[str, pd.DataFrame], last_year: int) -> str:
     p = m["paths"]
     coms = list(dict.fromkeys(p["commodity"]))
     if not coms:
         return ""
     fig, axes = plt.subplots(1, len(coms), figsize=(4.2 * len(coms), 3.6), squeeze=False, sharey=True)
-    targets = tables.settings.get("targets", []) or []
     for ax, com in zip(axes[0], coms):
         for stage, g in p[p["commodity"] == com].groupby("stage", sort=False):
             ax.plot(
-                g["period"], 100 * g["share"], marker="o", ms=3, label=f"{stage} ({g['supplier'].iloc[-1]})"
+                g["period"],
+                100 * g["share"],
+                marker="o",
+                ms=3,
+                label=f"{labels.stage(stage, com)} ({labels.country(g['supplier'].iloc[-1])})",
             )
-        for t, ls in zip(
-            [t for t in targets if t.get("region") in (None, tables.settings.get("region"))],
-            ("--", ":", "-."),
-        ):
-            ax.axhline(100 * t["threshold"], color="red", ls=ls, lw=1, label=f"{t['threshold']:.0%}")
-            ax.axvline(t.get("year", 2030), color="grey", lw=0.6)
+        for t, ls in zip(_targets(tables), ("--", ":", "-.")):
+            ax.axhline(100 * t["threshold"], color="red", ls=ls, lw=1, label=f"{t['threshold']:.0%} line")
+            if int(t.get("year", 2030)) <= last_year:
+                ax.axvline(t.get("year", 2030), color="grey", lw=0.6)
         ax.set_ylim(0, 100)
-        ax.set_title(com)
-        ax.set_ylabel("largest non-G7+ supplier's share, %")
+        ax.set_title(labels.commodity(com))
+        ax.set_ylabel("largest supplier's share, %")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    return _png(fig)
+    return img(png_bytes(fig), "dependency paths")
 
 
 def trace_plot(table: pd.DataFrame) -> plt.Figure:
@@ -143,151 +75,329 @@ def trace_plot(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# ---------------------------------------------------------------------- content
+def _targets(tables: metrics.Tables) -> list[dict[str, Any]]:
+    s = tables.settings
+    return [t for t in s.get("targets", []) or [] if t.get("region") in (None, s.get("region"))]
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "–"
+    return f"{float(v):,.{digits}f}"
+
+
+def verdicts(t: pd.DataFrame, last_month: str) -> list[dict[str, str]]:
+    """One box per target: met / not met with the worst check, or no verdict when the target
+    year is outside the run. Shares are printed on the same side of the line as their value."""
+    out = []
+    last_year = int(last_month[:4])
+    for (name, region), g in t.groupby(["target", "region"], sort=False):
+        th, year = float(g["threshold"].iloc[0]), int(g["year"].iloc[0])
+        who = f"{name} ({labels.region_short(region)})"
+        if year > last_year or g["value"].isna().all():
+            out.append(
+                {
+                    "cls": "na",
+                    "name": who,
+                    "head": "no verdict",
+                    "text": f"the run ends {labels.month(last_month)}, before the {year} target year.",
+                }
+            )
+            continue
+        worst = g.loc[g["value"].idxmax()]
+        missed = g[g["met"] == False]  # noqa: E712  (None = no value)
+        first = g.dropna(subset=["first_year_below"])
+        when = (
+            "first year below: "
+            + "; ".join(
+                f"{labels.check(r.commodity, r.stage)} {int(r.first_year_below)}" for r in first.itertuples()
+            )
+            if len(first)
+            else "no checked stage falls below it in the run"
+        )
+        out.append(
+            {
+                "cls": "miss" if len(missed) else "met",
+                "name": who,
+                "head": "not met" if len(missed) else "met",
+                "text": f"{len(missed)} of {len(g)} checked stages at or above {th:.0%} in {year}; highest: "
+                f"{labels.check(worst['commodity'], worst['stage'])}, {labels.share(worst['value'], [th])} "
+                f"from {labels.country(worst['supplier'])} (margin {worst['margin_points']:+.1f} points); "
+                f"{when}.",
+            }
+        )
+    return out
+
+
+def target_rows(t: pd.DataFrame, last_year: int) -> list[dict[str, str]]:
+    rows = []
+    for r in t.itertuples():
+        if int(r.year) > last_year:
+            continue  # no verdict: the verdict boxes say so
+        inside = not pd.isna(r.value)
+        rows.append(
+            {
+                "target": r.target,
+                "region": labels.region_short(r.region),
+                "check": labels.check(r.commodity, r.stage),
+                "year": str(int(r.year)),
+                "value": labels.share(r.value, [r.threshold]) if inside else "–",
+                "supplier": labels.country(r.supplier) if inside and r.supplier else "–",
+                "line": f"{r.threshold:.0%}",
+                "met": ("yes" if r.met else "no") if inside else "no verdict",
+                "margin": f"{r.margin_points:+.2f}" if inside else "–",
+                "first": str(int(r.first_year_below)) if not pd.isna(r.first_year_below) else "–",
+            }
+        )
+    return rows
+
+
+def _definition_words(alt: str) -> str:
+    if alt == "default":
+        return "default"
+    words = {
+        "basis=value": "by value",
+        "basis=mass": "by tonnes",
+        "scope=imports": "imports only",
+        "scope=consumption": "all use",
+    }
+    return ", ".join(words.get(p.strip(), p.strip().replace("=", ": ")) for p in alt.split(","))
+
+
+def alternative_table(a: pd.DataFrame, ths: list[float]) -> dict[str, Any]:
+    years = [c for c in a.columns if c.isdigit()]
+    rows = [
+        {
+            "definition": _definition_words(r["definition"]),
+            "region": labels.region_short(r["region"]),
+            "check": labels.check(r["commodity"], r["stage"]),
+            "cells": [
+                f"{labels.share(r[y], ths)} ({labels.country(r[f'supplier {y}'])})"
+                if r[f"supplier {y}"] not in ("", "none")
+                else labels.share(r[y], ths)
+                for y in years
+            ],
+        }
+        for _, r in a.iterrows()
+    ]
+    return {"years": years, "rows": rows}
+
+
+def benchmark_rows(b: pd.DataFrame) -> list[dict[str, str]]:
+    out = []
+    for _, r in b.iterrows():
+        region, com, stage, basis, scope = [x.strip() for x in r["definition"].split("·")]
+        out.append(
+            {
+                "figure": r["figure"],
+                "definition": f"{labels.region_short(region)}, {labels.check(com, stage)}, by "
+                f"{'tonnes' if basis == 'mass' else 'value'}, {'all use' if scope == 'consumption' else 'imports'}",
+                "year": str(r["year"]),
+                "supplier": labels.country(r["supplier"]),
+                "sourced": labels.share(r["sourced"]),
+                "simulated": labels.share(r["simulated"]),
+                "gap": _fmt(r["gap_points"]),
+                "source": r["source"],
+            }
+        )
+    return out
+
+
+def projects_by_year(projects: pd.DataFrame, years: list[int]) -> dict[int, str]:
+    """Per year: new projects producing by its end (named projects and prospects, counted by
+    component) and brownfield expansions of existing plants that added capacity."""
+    if projects is None or projects.empty:
+        return {y: "none (this chain has no investment pipeline)" for y in years}
+    started = projects[projects["first_production"].notna()]
+    first = pd.to_numeric(started["first_production"].astype(str).str[:4], errors="coerce")
+    out = {}
+    for y in years:
+        upto = started[first <= y]
+        new = int((upto["kind"] != "expansion").sum())
+        exp = int((upto["kind"] == "expansion").sum())
+        out[y] = f"{new} new, {exp} expansions"
+    return out
+
+
+def investment(summary: dict[str, Any], projects: pd.DataFrame) -> dict[str, Any] | None:
+    """The run's investment pipeline at its end, in words (None: exogenous capacity)."""
+    inv = summary.get("investment") or {}
+    if not inv.get("greenfield_by_status"):
+        return None
+    status = inv["greenfield_by_status"]
+    producing = int(status.get("operating", 0)) + int(status.get("ramping", 0))
+    online = inv.get("online_tpa_by_kind", {})
+    started = [s for s in inv.get("named_projects_started", []) if not s.startswith("prospect_")]
+    names = []
+    for s in started:
+        comp, _, when = s.partition(" (")
+        names.append(f"{labels.facility(comp)} ({labels.month(when.rstrip(')'))})")
+    order = ("operating", "ramping", "financed", "permitted", "announced", "concept", "cancelled")
+    return {
+        "producing": producing,
+        "status": [(k, status[k]) for k in order if k in status],
+        "online_new": _fmt(online.get("named", 0.0) + online.get("prospect", 0.0), 0),
+        "online_expansion": _fmt(online.get("expansion", 0.0), 0),
+        "named": names,
+        "components": len(projects) if projects is not None else 0,
+    }
+
+
+def review(r: pd.DataFrame, tables: metrics.Tables, projects: pd.DataFrame) -> dict[str, Any]:
+    ths = [float(t["threshold"]) for t in _targets(tables)]
+    checks = [
+        c for c in r.columns if c not in ("year",) and not c.endswith("supplier") and r[c].dtype == float
+    ]
+    checks = [c for c in checks if "USD" not in c]
+    below = [c for c in r.columns if c.startswith("all below")]
+    online = projects_by_year(projects, [int(y) for y in r["year"]])
+    head = [labels.check(*c.split(" ", 1)) for c in checks]
+    head += [f"Every stage {c.removeprefix('all ')}" for c in below]
+    head += ["Projects producing (cumulative)", "Instrument spending, USD m"]
+    rows = []
+    for _, x in r.iterrows():
+        cells = [labels.share(x[c], ths) for c in checks]
+        cells += ["yes" if x[c] else "no" for c in below]
+        cells += [online[int(x["year"])], _fmt(x["instrument spending, USD"] / 1e6, 1)]
+        rows.append({"year": str(int(x["year"])), "cells": cells})
+    return {"head": head, "rows": rows}
+
+
+def shock_section(tables: metrics.Tables, result: Result) -> dict[str, Any] | None:
+    """The shock response over the stated window, beside the no-shock reference run's movement
+    over the same months when ``experiment.metrics.baseline_run`` is a run without a shock."""
+    window = metrics.run_window(tables)
+    if window is None:
+        return None
+    seen = metrics.price_in_window(tables, window)
+    ref, ref_note = _reference(result, window)
+    rows = []
+    for r in seen.itertuples():
+        row = {
+            "commodity": labels.commodity(r.commodity),
+            "price": "world seller price" if r.region == "WORLD" else f"{r.region} buyers' price",
+            "high": f"{r.high_ratio:.2f}× ({labels.month(r.high_month)})",
+            "low": f"{r.low_ratio:.2f}×",
+            "ref": "–",
+        }
+        if ref is not None:
+            m = ref[(ref["commodity"] == r.commodity) & (ref["region"] == r.region)]
+            if len(m):
+                row["ref"] = f"{m['low_ratio'].iloc[0]:.2f}× – {m['high_ratio'].iloc[0]:.2f}×"
+        rows.append(row)
+    return {"window": window.describe(), "rows": rows, "reference": ref is not None, "note": ref_note}
+
+
+def _reference(result: Result, window: metrics.ShockWindow) -> tuple[pd.DataFrame | None, str]:
+    cfg = result.manifest.get("config", {})
+    base = ((cfg.get("experiment") or {}).get("metrics") or {}).get("baseline_run")
+    how = (
+        "The model's own price movement without the shock is not shown: this run has no no-shock "
+        "reference. Set experiment.metrics.baseline_run to the folder of the same run with shock=none, "
+        "or use critmin compare, which runs one."
+    )
+    if not base:
+        return None, how
+    import yaml
+
+    manifest = yaml.safe_load((Path(base) / "manifest.yaml").read_text())
+    shock = ((manifest or {}).get("config") or {}).get("shock") or {}
+    if shock.get("events") or shock.get("instruments"):
+        return None, f"The reference run {base} has a shock of its own, so it is not used here. " + how
+    ref = metrics.price_in_window(metrics.Tables.from_dir(base), window)
+    return ref, (
+        f"Without the shock: the same prices in the reference run {Path(base).name} (shock none), over "
+        "the same months and the same pre-shock months."
+    )
+
+
 def build(result: Result) -> str:
     tables = metrics.Tables.from_result(result)
     m = result.metrics
+    summ = result.summary
+    cfg = result.manifest.get("config", {})
     d = metrics.default_definition(tables, "<commodity>", "<stage>")
     members = sorted(tables.members(d.region))
-    summ = result.summary
-    parts = [
-        f"<html><head><meta charset='utf-8'><title>critmin report {result.manifest.get('run_id', '')}</title>"
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>Dependency and the 2030 target — {html.escape(summ['scenario'])} / policy "
-        f"{html.escape(summ['policy'])} / shock {html.escape(summ['shock'])}, seed {summ['seed']}</h1>",
-        f"<p class='note'>run {result.manifest.get('run_id', '')}, {summ['start']} + {summ['months']} months, "
-        f"code {result.manifest.get('code_version', '')}</p>",
-        "<div class='def'><b>Definition used.</b> Dependency = "
-        f"{html.escape(d.describe().replace('<commodity>', 'the commodity').replace('<stage>', 'origin'))}; "
-        "the supplier is found each year. "
-        f"<br>{html.escape(d.region)} = {', '.join(members)}."
-        f"<br>Basis <b>{d.basis}</b>, scope <b>{d.scope}</b>"
-        " (consumption = what the region's plants and manufacturers use; imports = shipments into "
-        "the region from outside it). Origin stage = where the mine, refining (separation), metal "
-        "(alloy) or magnet step of that material happened, traced by mass through every stock.</div>",
-        "<h2>Is the target met?</h2>",
-        _verdicts(m["targets"]) if len(m["targets"]) else "<p>No targets configured.</p>",
-        "<h2>Target table</h2>",
-        _table(
-            m["targets"][
-                [
-                    "target",
-                    "region",
-                    "commodity",
-                    "stage",
-                    "year",
-                    "value",
-                    "supplier",
-                    "threshold",
-                    "met",
-                    "margin_points",
-                    "first_year_below",
-                    "note",
-                ]
-            ],
-            pct=("value", "threshold"),
-            left=("target", "region", "commodity", "stage", "supplier", "note"),
-        )
-        if len(m["targets"])
-        else "",
-        "<p class='note'>margin_points = threshold − value (positive = met). Until the investment issue "
-        "lands, post-2028 supply follows an exogenous capacity trend (docs/ODD.md §9): read 2030 as a "
-        "no-new-policy reference, not a forecast.</p>",
-        "<h2>Dependency paths against the targets</h2>",
-        _paths_plot(tables, m),
-        "<h2>The same checks under other definitions</h2>",
-        _table(
-            m["alternatives"],
-            pct=tuple(c for c in m["alternatives"].columns if c.isdigit()),
-            left=("definition", "region", "commodity", "stage", "basis", "scope"),
-        ),
-        "<h2>2024 baseline against sourced figures</h2>",
-        _table(
-            m["benchmarks"], pct=("sourced", "simulated"), left=("figure", "definition", "supplier", "source")
-        )
-        if len(m["benchmarks"])
-        else "<p>No benchmarks configured.</p>",
-        "<h2>Yearly review</h2>",
-        _review(m["review"]),
-        "<h2>Resilience</h2>",
-        _resilience(m),
-    ]
+    last = tables.timeseries["month"].max().strftime("%Y-%m")
+    last_year = int(last[:4])
+    ths = [float(t["threshold"]) for t in _targets(tables)]
     years = sorted(tables.timeseries["month"].dt.year.unique())
     year = 2030 if 2030 in years else years[-1]
-    t = (
+    trace = (
         metrics.trace(tables, d.region, "ndfeb_magnet", year)
         if "ndfeb_magnet" in tables.commodity_stage
         else None
     )
-    if t is not None and not t.empty:
-        parts += [
-            f"<h2>Trace: where was the rare earth in {d.region}'s {year} magnets mined, refined, made?</h2>",
-            _table(t.reset_index(), pct=tuple(t.columns), left=("origin",)),
-            _png(trace_plot(t)),
-            "<p class='note'>Any region, commodity and year: <code>critmin trace RUN_DIR --region DEU "
-            "--year 2030</code> or <code>result.trace('DEU', year=2030)</code>.</p>",
+    minerals = sorted({labels.mineral(c) for c in tables.commodity_stage})
+    hhi = m["hhi"].pivot_table(index="year", columns="commodity", values="hhi", observed=True).round(0)
+    unmet = m["unmet"]
+    by = unmet.groupby("year")[["demand_t", "unmet_t"]].sum().reset_index() if len(unmet) else None
+    return render(
+        "run_report.html.j2",
+        title=f"Run report {result.manifest.get('run_id', '')}",
+        chain=labels.join(minerals),
+        start=summ["start"],
+        last=last,
+        policy=summ["policy"],
+        shock=summ["shock"],
+        seed=summ["seed"],
+        instruments=describe_mix(cfg.get("policy")),
+        shock_items=describe_shock(cfg.get("shock")) if summ["shock"] != "none" else [],
+        region=d.region,
+        region_words=labels.region(d.region),
+        members=labels.join(labels.country(c) for c in members),
+        basis="tonnes" if d.basis == "mass" else "value (USD)",
+        scope=d.scope,
+        verdicts=verdicts(m["targets"], last) if len(m["targets"]) else [],
+        targets=target_rows(m["targets"], last_year) if len(m["targets"]) else [],
+        paths_img=_paths_plot(tables, m, last_year),
+        alternatives=alternative_table(m["alternatives"], ths),
+        benchmarks=benchmark_rows(m["benchmarks"]) if len(m["benchmarks"]) else [],
+        review=review(m["review"], tables, result.projects),
+        investment=investment(summ, result.projects),
+        hhi={
+            "head": [labels.commodity(c) for c in hhi.columns],
+            "rows": [(str(y), [_fmt(v, 0) for v in r]) for y, r in hhi.iterrows()],
+        },
+        unmet=[
+            (str(r.year), _fmt(r.demand_t, 0), _fmt(r.unmet_t, 0), f"{100 * r.unmet_t / r.demand_t:.2f}%")
+            for r in by.itertuples()
         ]
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _review(r: pd.DataFrame) -> str:
-    share_cols = [
-        c
-        for c in r.columns
-        if c not in ("year",) and not c.endswith("supplier") and r[c].dtype == float and "USD" not in c
-    ]
-    view = r.drop(columns=[c for c in r.columns if c.endswith("supplier")])
-    view["projects online"] = "none"
-    return _table(view, pct=tuple(share_cols), left=("projects online",)) + (
-        "<p class='note'>Shares are the largest non-G7+ supplier's (CHN in every year unless shown "
-        "otherwise in the target table). Projects online: none are modelled until the investment "
-        "issue. Instrument spending: sum of the region's governments' fiscal ledgers.</p>"
+        if by is not None
+        else [],
+        shock_response=shock_section(tables, result),
+        recycled=[
+            (str(r.year), labels.region_short(r.region), labels.commodity(r.commodity), labels.share(r.share))
+            for r in m["recycled"].itertuples()
+        ],
+        consumer=[
+            (str(r.year), labels.commodity(r.commodity), _fmt(r.usd / 1e6, 1))
+            for r in m["consumer_cost"].itertuples()
+        ],
+        fiscal=[
+            (str(r.year), labels.country(r.country), r.item, _fmt(r.usd / 1e6, 2))
+            for r in m["fiscal"].itertuples()
+        ],
+        trace_year=year,
+        trace=None
+        if trace is None or trace.empty
+        else {
+            "head": [labels.stage(s, "ndfeb_magnet") for s in trace.columns],
+            "rows": [
+                (labels.country(o) if o != "other" else "other countries", [labels.share(v) for v in r])
+                for o, r in trace.iterrows()
+            ],
+        },
+        tech={
+            "run_id": result.manifest.get("run_id", ""),
+            "code_version": result.manifest.get("code_version", ""),
+            "scenario": summ["scenario"],
+            "months": summ["months"],
+            "mass_balance": f"{summ.get('mass_balance_max_rel_error', float('nan')):.1e}",
+            "definition": d.describe(),
+        },
     )
-
-
-def _resilience(m: dict[str, pd.DataFrame]) -> str:
-    out = []
-    h = (
-        m["hhi"]
-        .pivot_table(index="year", columns="commodity", values="hhi", observed=True)
-        .round(0)
-        .reset_index()
-    )
-    out += ["<h3>Concentration of production (HHI, 0–10,000)</h3>", _table(h)]
-    u = m["unmet"]
-    if len(u):
-        by = u.groupby("year")[["demand_t", "unmet_t"]].sum().reset_index()
-        by["unmet %"] = 100 * by["unmet_t"] / by["demand_t"]
-        out += [
-            "<h3>Unmet final demand (all regions; by end use and region in metrics.parquet)</h3>",
-            _table(by),
-        ]
-    sh = m["shock"]
-    out.append("<h3>Shock response</h3>")
-    out.append(
-        _table(sh, left=("commodity", "region", "peak_month"))
-        if len(sh)
-        else "<p>No shock in this run (shock=none): no peak or recovery to report.</p>"
-    )
-    rc = m["recycled"]
-    if len(rc):
-        out += [
-            "<h3>Recycled share of production</h3>",
-            _table(rc, pct=("share",), left=("region", "commodity")),
-        ]
-    cc = m["consumer_cost"]
-    out += [
-        "<h3>Consumer cost (final consumption × delivered price)</h3>",
-        _table(cc, left=("region", "commodity")),
-    ]
-    f = m["fiscal"]
-    out.append("<h3>Fiscal cost per instrument and stockpiles</h3>")
-    out.append(
-        _table(f, left=("country", "item"))
-        if len(f)
-        else "<p>No instrument spending in this run (0 USD). Stockpile days of cover: no stockpiles.</p>"
-    )
-    return "".join(out)
 
 
 def write_report(result: Result, path: Path) -> Path:

@@ -46,6 +46,11 @@ def test_tiny_comparison_writes_one_row_set_per_mix_and_seed(tiny):
     assert code == 0
     assert folder.name.startswith("alliance-magnet_ban_demo-")
     assert list(tidy.columns) == comparison.TIDY_COLUMNS
+    # under a shock, the no-shock reference (no instruments) runs with the same seeds
+    ref = tidy[tidy["mix"] == comparison.REFERENCE]
+    assert sorted(ref["seed"].unique()) == [0, 1]
+    assert set(ref["metric"]) >= {comparison.PEAK_RATIO, comparison.LOW_RATIO}
+    tidy = tidy[tidy["mix"] != comparison.REFERENCE]
     runs = tidy.groupby(["mix", "seed"])
     assert sorted(runs.groups) == [("none", 0), ("none", 1), ("stockpile", 0), ("stockpile", 1)]
     # every run reports the same metrics, checks and years (spending by instrument: where there is some)
@@ -93,17 +98,15 @@ def test_summary_manifest_and_report(tiny):
     assert manifest["compare_config"]["shock"] == "magnet_ban_demo"
     assert manifest["code_version"]
     assert manifest["input_data_sha256"] and all(len(h) == 64 for h in manifest["input_data_sha256"].values())
-    assert len(manifest["run_ids"]) == 4
+    assert len(manifest["run_ids"]) == 6  # 2 mixes x 2 seeds + the no-shock reference's 2 seeds
+    assert manifest["no_shock_reference"]["shock"] == "none"
     report = (folder / "report.html").read_text()
     for text in ("none", "stockpile", "Alliance target (&lt;60% by 2030)", "Alliance ambition (50%)"):
         assert text in report
     assert "Definition used" in report and "largest single supplier outside G7+" in report
-    assert report.count("data:image/png;base64,") == 3
-    assert sorted(p.name for p in (folder / "plots").iterdir()) == [
-        "cost_vs_dependency.png",
-        "dependency_paths.png",
-        "peak_price.png",
-    ]
+    # the runs end in 2025, before the 2030 target year: no cost-against-2030 plot
+    assert report.count("data:image/png;base64,") == 2
+    assert sorted(p.name for p in (folder / "plots").iterdir()) == ["dependency_paths.png", "peak_price.png"]
 
 
 def test_stockpile_release_cuts_unmet_demand_under_the_magnet_ban(tiny):
