@@ -835,7 +835,8 @@ def ledger_frame(governments: dict[str, Any], start: tuple[int, int]) -> pd.Data
 # ---------------------------------------------------------------------- review and trace
 def yearly_review(tables: Tables) -> pd.DataFrame:
     """One row per year as the Alliance's review would read it: actual single-supplier shares of
-    every checked (commodity, stage) against the targets, projects online, instrument spending."""
+    every checked (commodity, stage) against the targets and instrument spending (projects are
+    in summary.json's ``investment`` block and projects.parquet)."""
     s = tables.settings
     years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
     review = pd.DataFrame({"year": years}).set_index("year")
@@ -851,7 +852,6 @@ def yearly_review(tables: Tables) -> pd.DataFrame:
     worst = review[share_cols].max(axis=1)
     for t in targets:
         review[f"all below {t['threshold']:.0%}"] = worst < t["threshold"]
-    review["projects online"] = "none modelled (investment issue pending)"
     fc = fiscal_cost(tables)
     members = tables.members(s.get("region", "G7+"))
     spent = fc[fc["country"].isin(members)].groupby("year")["usd"].sum()
@@ -1022,8 +1022,6 @@ def summary_block(tables: Tables, m: dict[str, pd.DataFrame]) -> dict[str, Any]:
         "baseline_vs_sourced": records(m["benchmarks"]),
         "shock_response": records(m["shock"]),
         "yearly_review": records(m["review"]),
-        "projects_online": "none modelled (investment issue pending)",
-        "stockpile_days_of_cover": "n/a: no stockpile instruments in this run",
         "fiscal_cost_usd_total": float(m["fiscal"]["usd"].sum()) if len(m["fiscal"]) else 0.0,
         "settings": {k: v for k, v in s.items() if k in ("region", "basis", "scope", "recovery_band")},
     }
