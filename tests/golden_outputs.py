@@ -160,6 +160,13 @@ def compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     return diffs
 
 
+def _where(diffs: list[str]) -> str:
+    """Which tables, columns and summary keys moved, in one short line."""
+    places = sorted({" ".join(d.split(":")[0].split()[:2]) for d in diffs})
+    shown = ", ".join(places[:8]) + (f" and {len(places) - 8} more" if len(places) > 8 else "")
+    return f"{len(diffs)} differences in {shown}"
+
+
 def run_case(name: str) -> Any:
     from critmin.sim.run import load_config, simulate
 
@@ -178,9 +185,7 @@ def regenerate(why: str, names: list[str]) -> None:
         old = json.loads(path.read_text()) if path.exists() else None
         diffs = compare(old, digest) if old else ["new"]
         if diffs:
-            changed.append(
-                f"{name} (new)" if old is None else f"{name} ({len(diffs)} differences, e.g. {diffs[0]})"
-            )
+            changed.append(f"{name} (new)" if old is None else f"{name}: {_where(diffs)}")
             path.write_text(json.dumps(digest, indent=1, sort_keys=True) + "\n")
         print(f"{name}: {'unchanged' if not diffs else f'{len(diffs)} differences'}")
     if not changed:
