@@ -163,6 +163,7 @@ def run_one(cfg: DictConfig, *, overwrite: bool, reuse_stale: bool = False) -> O
             log.info("reused although stale, %s: %s", reason, stale[0])
             return Outcome(str(stale[0]), seed, "skipped", stale=reason)
     runstate.unmark_done(folder)
+    runstate.clear_stale_failures(folder, identity["config_id"])  # this attempt replaces them
     t0 = time.perf_counter()
     try:
         out, _, _ = simulate_and_write(cfg, identity)
@@ -175,6 +176,7 @@ def run_one(cfg: DictConfig, *, overwrite: bool, reuse_stale: bool = False) -> O
                 exc,
                 OmegaConf.to_container(cfg, resolve=True),
                 requested_id=requested,
+                config_id=identity["config_id"],
                 seed=seed,
                 hydra_job=None if hc is None else {"num": hc.job.num, "overrides": list(hc.overrides.task)},
             )

@@ -194,6 +194,18 @@ def clear_failure(folder: Path) -> None:
         folder.rmdir()
 
 
+def clear_stale_failures(folder: Path, config_id: str) -> None:
+    """Remove the failure records of the same config (``config_id``) made with other data or
+    code, beside ``folder``: a new attempt of that config replaces them."""
+    if not folder.parent.is_dir():
+        return
+    prefix = folder.name.rsplit("-", 1)[0]
+    for err in folder.parent.glob(glob.escape(prefix) + "-*/" + ERROR):
+        info = read_json(err)
+        if err.parent != folder and info and (info.get("config_id") or info.get("requested_id")) == config_id:
+            clear_failure(err.parent)
+
+
 def status(folder: Path) -> str:
     """``done`` (DONE marker), ``superseded`` (DONE marker naming the run that redid it, after
     its data or code changed), ``failed`` (error.json) or ``incomplete`` (none of these)."""
