@@ -369,7 +369,12 @@ def build_model(factory: Any, cfg: DictConfig, mix: Mix) -> Any:
     while building it is reported against the mix's policy and shock files."""
     try:
         return factory(copy.deepcopy(cfg))
-    except DataError:
+    except DataError as exc:
+        # event errors name the key (shock.events[i]) but not the file it came from
+        for group in ("shock", "scenario"):
+            file = f"configs/{group}/{cfg[group].name}.yaml"
+            if str(exc).startswith(f"{group}.events") and file not in str(exc):
+                raise DataError(f"{file}: {exc}") from None
         raise
     except Exception as exc:
         raise DataError(
