@@ -10,6 +10,7 @@ is left: the loky worker pool, a local Ray instance, any other child process, an
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -29,8 +30,16 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_received: list[int] = []  # the stop signals received (a library may re-raise a plain KeyboardInterrupt)
+
+
 def _raise(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def _signum(exc: BaseException) -> int:
+    return int(getattr(exc, "signum", None) or (_received[-1] if _received else signal.SIGINT))
 
 
 @contextlib.contextmanager
@@ -48,15 +57,38 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def keep_sigterm_through_ray_init() -> None:
+    """``ray.init`` replaces the SIGTERM handler (Ray's own ends the process without cleanup or
+    summary); put ours back after it. For the Ray launcher, called before it starts Ray."""
+    import ray
+
+    if getattr(ray.init, "_critmin_keeps_sigterm", False):
+        return
+    original = ray.init
+
+    @functools.wraps(original)
+    def init(*args: object, **kwargs: object) -> object:
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if handler is _raise:
+                with contextlib.suppress(ValueError):  # not the main thread
+                    signal.signal(signal.SIGTERM, _raise)
+
+    init._critmin_keeps_sigterm = True  # type: ignore[attr-defined]
+    ray.init = init
+
+
 def signal_name(exc: BaseException) -> str:
     """``Ctrl-C`` or the signal's name (``SIGTERM``)."""
-    signum = getattr(exc, "signum", signal.SIGINT)
+    signum = _signum(exc)
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
 def exit_code(exc: BaseException) -> int:
     """128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM."""
-    return 128 + int(getattr(exc, "signum", signal.SIGINT))
+    return 128 + _signum(exc)
 
 
 def _children(pid: int) -> list[int]:

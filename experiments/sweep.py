@@ -143,6 +143,10 @@ class SweepProgress(Callback):
                 twice,
                 config.experiment.seeds_per_job,
             )
+        if "ray" in str(OmegaConf.select(config, "hydra.launcher._target_") or "").lower():
+            from critmin.experiments.interrupt import keep_sigterm_through_ray_init
+
+            keep_sigterm_through_ray_init()  # SIGTERM stops a Ray sweep like Ctrl-C
         outputs = Path(str(config.output_root)) / str(config.experiment.name)
         self._summary = _last = SweepSummary(record, total, outputs=outputs)
         path = record / runstate.PROGRESS
