@@ -9,6 +9,7 @@ USAGE = """usage: critmin COMMAND [options]
   run          simulate one configuration and write its run folder (a Hydra app)
                e.g. critmin run scenario.end=2030-12 shock=magnet_ban_demo seed=3
                sweeps: critmin run -m policy=none,price_floor seed='range(0,20)'
+               a rerun redoes runs whose data or code changed; --reuse-stale keeps them
                (all Hydra options work: --cfg job, --help, -m for multirun)
   compare      instrument mixes x a shock x seeds: comparison.parquet and report.html
                (critmin compare --help)
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "run":
         from critmin.experiments.run import hydra_main
 
+        if "--reuse-stale" in rest:  # the Hydra override behind the flag
+            rest = [a for a in rest if a != "--reuse-stale"] + ["experiment.reuse_stale=true"]
         sys.argv = [f"critmin {command}", *rest]
         hydra_main()
         return 0

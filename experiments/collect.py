@@ -8,6 +8,13 @@ the error of a failed run, simulation and write seconds). The swept parameters a
 keys (dotted names) whose values differ between the runs' resolved configs (``manifest.yaml``,
 or ``error.json`` for a failed run). Runs are read and written one at a time, so memory does not
 grow with the number of runs.
+
+A damaged run folder does not stop the collection: a ``manifest.yaml``, ``summary.json`` or
+``metrics.parquet`` that cannot be read, or that differs from the SHA-256 its DONE marker recorded
+(truncated, edited), makes the run ``damaged``: left out of the dataset, listed on stderr and in
+the runs table with the reason (``skipped`` in :func:`collect`'s result). A run superseded by a
+rerun after its data or code changed (experiments/runstate.py) is listed as ``superseded`` and
+left out too, so each config counts once.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.lib
 import pyarrow.parquet as pq
 import yaml
 
@@ -38,12 +46,25 @@ class CollectError(Exception):
     """A sweep folder that cannot be collected (the message names the path)."""
 
 
+# what reading a damaged file can raise (pyarrow.lib.ArrowException: a truncated Parquet file)
+READ_ERRORS = (
+    CollectError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    yaml.YAMLError,
+    pyarrow.lib.ArrowException,
+)
+
+
 @dataclass
 class Run:
     folder: Path
-    status: str  # done | failed | incomplete
+    status: str  # done | failed | incomplete | superseded | damaged
     diff: dict[str, Any] = field(default_factory=dict)  # config values that differ from the first run's
     config_read: bool = True
+    problem: str = ""  # why a damaged run is not collected
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -90,6 +111,22 @@ def read_config(folder: Path, status: str) -> dict[str, Any] | None:
     return manifest.get("config") if isinstance(manifest, dict) else None
 
 
+def damage(folder: Path) -> str:
+    """Why a finished run's files cannot be trusted ("" if they can): an unreadable DONE marker, or
+    a collected file missing or different from the SHA-256 recorded in DONE when the run finished."""
+    info = runstate.done_info(folder)
+    if info is None:
+        return f"{folder / runstate.DONE}: not valid JSON"
+    recorded = info.get("files") or {}
+    actual = runstate.file_hashes(folder, tuple(recorded))
+    for name, sha in sorted(recorded.items()):
+        if name not in actual:
+            return f"{folder / name}: missing (the run finished with it)"
+        if actual[name] != sha:
+            return f"{folder / name}: changed or truncated since the run finished (its SHA-256 differs from DONE)"
+    return ""
+
+
 def _hashable(v: Any) -> Any:
     return json.dumps(v, sort_keys=True, default=str) if isinstance(v, list | dict) else v
 
@@ -102,7 +139,17 @@ def scan(folders: list[Path]) -> tuple[list[Run], list[str], dict[str, Any]]:
     swept: set[str] = set()
     for folder in folders:
         status = runstate.status(folder)
-        cfg = read_config(folder, status)
+        if status == "superseded":  # its config is that of the run that redid it
+            runs.append(Run(folder, status, config_read=False))
+            continue
+        try:
+            problem = damage(folder) if status == "done" else ""
+            cfg = None if problem else read_config(folder, status)
+        except READ_ERRORS as exc:
+            problem = str(exc)
+        if problem:
+            runs.append(Run(folder, "damaged", config_read=False, problem=problem))
+            continue
         run = Run(folder, status, config_read=cfg is not None)
         runs.append(run)
         if cfg is None:
@@ -186,6 +233,13 @@ def run_info(run: Run, root: Path) -> dict[str, Any]:
     """One row of the runs table (identity, status, error, timing)."""
     done = runstate.read_json(run.folder / runstate.DONE) or {}
     err = (runstate.read_json(run.folder / runstate.ERROR) or {}) if run.status == "failed" else {}
+    if run.status == "damaged":
+        err = {"error_type": "damaged run folder", "message": run.problem}
+    elif run.status == "superseded":
+        err = {
+            "error_type": "superseded",
+            "message": f"redone in {done.get('superseded_by')}: {done.get('superseded_because', '')}",
+        }
     name = run.folder.name
     return {
         "run_id": done.get("run_id") or err.get("requested_id") or name.rsplit("-", 1)[-1],
@@ -221,19 +275,20 @@ def collect(root: Path, out: Path, runs_out: Path) -> dict[str, Any]:
     infos, rows, buffer, buffered = [], 0, [], 0
     with pq.ParquetWriter(out, schema) as writer:
         for run in runs:
+            table = None
+            if run.status == "done":
+                try:
+                    table = run_table(run, swept, types, ref, schema)
+                except READ_ERRORS as exc:
+                    run.status, run.problem = "damaged", str(exc)
             info = run_info(run, root)
             info.update({k: cast_value(param_value(run, k, ref), types[k]) for k in swept})
             infos.append(info)
-            if run.status != "done":
+            if table is None:
                 continue
-            df = run_metrics(run.folder)
-            df.insert(0, "run_id", info["run_id"])
-            df.insert(1, "seed", int(info["seed"]) if info["seed"] is not None else None)
-            for i, k in enumerate(swept):
-                df.insert(2 + i, k, info[k])
-            buffer.append(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
-            buffered += len(df)
-            rows += len(df)
+            buffer.append(table)
+            buffered += table.num_rows
+            rows += table.num_rows
             if buffered >= ROW_GROUP_ROWS:
                 writer.write_table(pa.concat_tables(buffer))
                 buffer, buffered = [], 0
@@ -243,11 +298,27 @@ def collect(root: Path, out: Path, runs_out: Path) -> dict[str, Any]:
     first = ["run_id", "seed", *swept]
     runs_table = runs_table[first + [c for c in runs_table.columns if c not in first]]
     runs_table.to_parquet(runs_out, index=False)
-    return {"runs": runs_table, "rows": rows, "swept": swept}
+    skipped = [{"folder": str(r.folder), "reason": r.problem} for r in runs if r.status == "damaged"]
+    return {"runs": runs_table, "rows": rows, "swept": swept, "skipped": skipped}
+
+
+def run_table(
+    run: Run, swept: list[str], types: dict[str, pa.DataType], ref: dict[str, Any], schema: pa.Schema
+) -> pa.Table:
+    """The dataset rows of one finished run (raises one of READ_ERRORS for a damaged folder)."""
+    done = runstate.done_info(run.folder) or {}
+    run_id = done.get("run_id") or run.folder.name.rsplit("-", 1)[-1]
+    seed = done.get("seed")
+    df = run_metrics(run.folder)
+    df.insert(0, "run_id", run_id)
+    df.insert(1, "seed", int(seed) if seed is not None else None)
+    for i, k in enumerate(swept):
+        df.insert(2 + i, k, cast_value(param_value(run, k, ref), types[k]))
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
 def iter_failed(runs_table: pd.DataFrame) -> Iterator[str]:
-    for r in runs_table[runs_table["status"] != "done"].itertuples():
+    for r in runs_table[~runs_table["status"].isin(["done", "damaged"])].itertuples():
         yield f"  {r.status.upper()} {r.folder}" + (f": {r.error_type}: {r.error}" if r.error_type else "")
 
 
@@ -276,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{res['rows']} rows -> {out}; runs -> {runs_out}"
     )
     print(f"swept parameters: {', '.join(['seed', *res['swept']])}")
+    if res["skipped"]:
+        print(f"critmin collect: skipped {len(res['skipped'])} damaged run folder(s):", file=sys.stderr)
+        for s in res["skipped"]:
+            reason = s["reason"] if s["folder"] in s["reason"] else f"{s['folder']}: {s['reason']}"
+            print(f"  {reason}", file=sys.stderr)
     failed = list(iter_failed(runs))
     if failed:
         print("not collected (status, folder, error):")

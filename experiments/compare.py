@@ -1,12 +1,16 @@
 """``critmin compare``: instrument mixes × one shock × seeds, one report for policy staff.
 
-Reads ``configs/compare/<config>.yaml`` (default: ``default``), checks every name and composes
-every mix's run config before the first run, runs mix × seed in parallel worker processes (each
-run is reduced to tidy rows in its worker, so memory stays flat; a failed run is recorded, the
-others are kept), then writes ``<out>/<name>-<shock>-<hash>/``: ``comparison.parquet``,
-``summary.csv``, ``manifest.yaml``, ``report.html`` and ``plots/``. Seed i is the same in every
-mix (common random numbers). Exit status: 0 all runs done, 1 some runs failed (the outputs
-are still written), 2 bad input (nothing run).
+Reads ``configs/compare/<config>.yaml`` (default: ``default``), checks every name, composes
+every mix's run config and builds its model once (instruments, shock, events: a bad policy or
+shock file fails here, naming the file) before the first run, runs mix × seed in parallel worker
+processes (each run is reduced to tidy rows in its worker, so memory stays flat; a failed run is
+recorded, the others are kept), then writes ``<out>/<name>-<shock>-<hash>/``:
+``comparison.parquet``, ``summary.csv``, ``manifest.yaml``, ``report.html`` and ``plots/``. The
+hash covers the configs, the input data and the code (:func:`critmin.sim.run.run_identity`); a
+comparison rerun after a data or code change says so. Seed i is the same in every mix (common
+random numbers). Progress: a bar in a terminal, else a line every ``--progress-every`` seconds.
+Exit status: 0 all runs done, 1 some runs failed (the outputs are still written), 2 bad input
+(nothing run), 130/143 interrupted by Ctrl-C/SIGTERM (workers stopped, nothing written).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from critmin.experiments import interrupt, progress, runstate
 from critmin.sim import comparison, metrics
-from critmin.sim.run import code_version, config_dir, load_config, simulate
+from critmin.sim.run import code_identity, code_version, config_dir, input_hashes, load_config, simulate
 from critmin.sim.world import DataError
 
 # applied to every run: the comparison keeps its own small tables, not run folders
@@ -75,8 +80,8 @@ class Plan:
     def jobs(self) -> int:
         return int(self.settings["jobs"] or os.cpu_count() or 1)
 
-    def digest(self) -> str:
-        """Hash of what determines the results (not jobs or the output folder)."""
+    def config_digest(self) -> str:
+        """Hash of the comparison as asked for: mixes, seeds, settings, every resolved run config."""
         text = json.dumps(
             {
                 "mixes": [[m.name, m.policy, list(m.overrides)] for m in self.mixes],
@@ -87,6 +92,22 @@ class Plan:
             sort_keys=True,
             default=str,
         )
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the results (not jobs or the output folder): the configs (their
+        digest), the input data every mix reads and the code."""
+        inputs: dict[str, str] = {}
+        for cfg in self.configs.values():
+            inputs.update(input_hashes(cfg))
+        return {
+            "config_id": self.config_digest(),
+            "inputs": dict(sorted(inputs.items())),
+            "code": code_identity(),
+        }
+
+    def digest(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     def folder(self) -> Path:
@@ -117,6 +138,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="worker processes (default: config; 1 = in this process)")
     p.add_argument("--out", help="parent folder of the comparison folder (default outputs/compare)")
     p.add_argument("--name", help="comparison name, the start of its folder name")
+    p.add_argument(
+        "--progress-every",
+        type=float,
+        default=progress.DEFAULT_EVERY_S,
+        dest="progress_every",
+        metavar="SECONDS",
+        help="when stderr is not a terminal, a progress line at most every SECONDS (0: after every run; "
+        f"default {progress.DEFAULT_EVERY_S:g})",
+    )
     p.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (key=value)")
     return p
 
@@ -124,13 +154,28 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
     logging.getLogger("mesa").setLevel(logging.WARNING)
+    tally = Tally()
     try:
-        plan = plan_from_args(args)
-        prepare(plan)
-    except DataError as exc:
-        print(f"bad input: {exc}", file=sys.stderr)
-        return 2
-    folder, summary, failed = run(plan)
+        with interrupt.terminate_as_interrupt():
+            try:
+                plan = plan_from_args(args)
+                prepare(plan)
+            except DataError as exc:
+                print(f"bad input: {exc}", file=sys.stderr)
+                return 2
+            tally.total = len(plan.mixes) * len(plan.seeds)
+            say_if_redone(plan)
+            folder, summary, failed = run(plan, tally, args.progress_every)
+    except KeyboardInterrupt as exc:
+        interrupt.cleanup()
+        print(
+            f"compare interrupted ({interrupt.signal_name(exc)}): {tally.done} runs done, {tally.failed} failed, "
+            f"{max(tally.total - tally.done - tally.failed, 0)} not finished; nothing written (the comparison "
+            "folder is written when every run has ended; the same command starts it again)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return interrupt.exit_code(exc)
     ctx = plan_context(plan)
     print("\n".join(comparison.headlines(summary, ctx)))
     print(comparison.console_table(summary, ctx).to_string(index=False))
@@ -285,13 +330,12 @@ def merge_overrides(*groups: list[str]) -> list[str]:
 
 
 def prepare(plan: Plan) -> None:
-    """Compose each mix's config, check its values and load its world's data (no model is built:
-    that is each run's first step): a bad override key or value, or bad data, fails here, before
-    any run, naming the key. An instrument that cannot be built fails that mix's runs, which are
-    recorded (its error names the policy file and key)."""
+    """Compose each mix's config, check its values and build its model once (its world's data,
+    the mix's instruments, the shock's instruments and events; not run): a bad override key or
+    value, bad data, or a policy or shock file whose instruments cannot be built fails here,
+    before any run, naming the file and key. About 0.2 s a mix."""
     from critmin.sim.config import check_config
-    from critmin.sim.model import data_root
-    from critmin.sim.world import load_worlds
+    from critmin.sim.model import CritminModel
 
     worlds: dict[str, list[str]] = {}
     for mix in plan.mixes:
@@ -301,9 +345,9 @@ def prepare(plan: Plan) -> None:
             sc = cfg.scenario
             chains = [sc.data] if isinstance(sc.data, str) else list(sc.data)
             key = json.dumps([chains, OmegaConf.to_container(sc.blocs)], sort_keys=True)
-            if key not in worlds:
-                world = load_worlds([data_root() / c for c in chains], dict(sc.blocs))
-                worlds[key] = list(world.commodities["commodity"])
+            model = build_model(CritminModel, cfg, mix)
+            worlds.setdefault(key, list(model.world.commodities["commodity"]))
+            del model
         except DataError as exc:
             raise DataError(f"mix {mix.name!r}: {exc}") from None
         pp = plan.settings["peak_price"]
@@ -324,7 +368,59 @@ def prepare(plan: Plan) -> None:
         plan.reference = load_config(merge_overrides(["policy=none"], plan.overrides, ["shock=none"]))
 
 
+def build_model(factory: Any, cfg: DictConfig, mix: Mix) -> Any:
+    """Build (not run) the model of a mix: a DataError names its file and key; any other error
+    while building it is reported against the mix's policy and shock files."""
+    try:
+        return factory(copy.deepcopy(cfg))
+    except DataError as exc:
+        # event errors name the key (shock.events[i]) but not the file it came from
+        for group in ("shock", "scenario"):
+            file = f"configs/{group}/{cfg[group].name}.yaml"
+            if str(exc).startswith(f"{group}.events") and file not in str(exc):
+                raise DataError(f"{file}: {exc}") from None
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"configs/policy/{mix.policy}.yaml or configs/shock/{cfg.shock.name}.yaml: the model cannot be "
+            f"built ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def say_if_redone(plan: Plan) -> None:
+    """Say so when an earlier comparison of the same configs ran on other data or code."""
+    out, identity = Path(plan.settings["out"]), plan.identity()
+    if not out.is_dir():
+        return
+    for manifest_path in sorted(
+        out.glob(f"{plan.settings['name']}-{plan.settings['shock']}-*/manifest.yaml")
+    ):
+        if manifest_path.parent == plan.folder():
+            continue
+        try:
+            earlier = yaml.safe_load(manifest_path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        old = earlier.get("identity") if isinstance(earlier, dict) else None
+        if isinstance(old, dict) and old.get("config_id") == identity["config_id"]:
+            info = {**old, "code_version": earlier.get("code_version", "")}
+            reason = runstate.stale_reason(info, identity, code_version())
+            print(
+                f"compare: all runs redone, {reason}; the earlier comparison stays in {manifest_path.parent}",
+                file=sys.stderr,
+            )
+
+
 # ---------------------------------------------------------------------- running
+@dataclass
+class Tally:
+    """Runs of a comparison finished so far (for the progress lines and an interrupt)."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+
+
 def run_one(mix: str, seed: int, cfg: DictConfig, window: Any = None) -> dict[str, Any]:
     """Simulate one mix × seed and reduce it to tidy rows (in the worker process); ``window``:
     the shock window a no-shock reference run is read over."""
@@ -349,8 +445,11 @@ def run_one(mix: str, seed: int, cfg: DictConfig, window: Any = None) -> dict[st
     }
 
 
-def execute(plan: Plan) -> list[dict[str, Any]]:
-    """Every mix × seed, in parallel processes (jobs = 1: in this process), in plan order."""
+def execute(
+    plan: Plan, tally: Tally | None = None, every_s: float = progress.DEFAULT_EVERY_S
+) -> list[dict[str, Any]]:
+    """Every mix × seed, in parallel processes (jobs = 1: in this process), in plan order. A bar
+    in a terminal, else progress lines; ``tally`` counts finished runs as they come in."""
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
@@ -358,15 +457,37 @@ def execute(plan: Plan) -> list[dict[str, Any]]:
     if plan.reference is not None:  # the model's own price movement without the shock
         window = plan_context(plan).window
         tasks += [(comparison.REFERENCE, s, plan.reference, window) for s in plan.seeds]
+    tally = tally or Tally()
+    tally.total = len(tasks)
     jobs = min(plan.jobs, len(tasks))
-    results = Parallel(n_jobs=jobs, return_as="generator")(delayed(run_one)(*t) for t in tasks)
-    return list(tqdm(results, total=len(tasks), desc="runs", unit="run", disable=None))
+    lines = progress.ProgressLines("compare", len(tasks), every_s) if progress.wants_lines() else None
+    bar = None if lines else tqdm(total=len(tasks), desc="runs", unit="run", file=sys.stderr)
+    results = []
+    outputs = Parallel(n_jobs=jobs, return_as="generator")(delayed(run_one)(*t) for t in tasks)
+    try:
+        for r in outputs:
+            results.append(r)
+            if "error" in r:
+                tally.failed += 1
+            else:
+                tally.done += 1
+            if lines:
+                lines.update(tally.done + tally.failed, tally.failed)
+            else:
+                bar.update(1)
+    finally:
+        outputs.close()  # interrupted: joblib stops the workers still running
+        if bar is not None:
+            bar.close()
+    return results
 
 
-def run(plan: Plan) -> tuple[Path, pd.DataFrame, list[dict[str, Any]]]:
+def run(
+    plan: Plan, tally: Tally | None = None, every_s: float = progress.DEFAULT_EVERY_S
+) -> tuple[Path, pd.DataFrame, list[dict[str, Any]]]:
     """Execute the plan and write the comparison folder; returns it, the summary, failed runs."""
     t0 = time.perf_counter()
-    results = execute(plan)
+    results = execute(plan, tally, every_s)
     elapsed = time.perf_counter() - t0
     ok = [r for r in results if "rows" in r]
     failed = [{"mix": r["mix"], "seed": int(r["seed"]), "error": r["error"]} for r in results if "error" in r]
@@ -429,6 +550,7 @@ def build_manifest(
         "seeds": plan.seeds,
         "overrides": plan.overrides,
         "code_version": code_version(),
+        "identity": plan.identity(),  # what the folder's hash covers: configs, input data, code
         "input_data_sha256": dict(sorted(hashes.items())),
         "runs": len(ok) + len(failed),
         "failed_runs": failed,

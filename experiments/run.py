@@ -3,8 +3,11 @@
 A Hydra job simulates ``experiment.seeds_per_job`` seeds (``seed``, ``seed+1``, ...), each into
 its own run folder, so Hydra's per-job cost (composing the config, about 0.2 s) is paid once per
 batch. In a sweep a failing run is recorded in its folder (``error.json``) and the job goes on;
-finished runs (``DONE`` marker) are skipped unless ``experiment.overwrite=true``. A single run
-always simulates, and exits non-zero on failure (2 for bad input).
+finished runs (``DONE`` marker) are skipped unless ``experiment.overwrite=true``. A run's folder
+is named by its identity (config, input data, code: :func:`critmin.sim.run.run_id`): a finished
+run of the same config made with other data or code is stale and is redone, saying why, unless
+``experiment.reuse_stale=true`` (``critmin run -m --reuse-stale``). A single run always
+simulates, and exits non-zero on failure (2 for bad input).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.experiments import runstate
-from critmin.sim.run import config_dir, output_dir, run_id, simulate
+from critmin.sim.run import config_dir, identity_id, output_dir, run_identity, simulate
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")
@@ -39,6 +42,8 @@ class Outcome:
     status: str  # done | skipped | failed
     seconds: float = 0.0
     error: str = ""
+    redone: str = ""  # done: why a stale earlier result was not reused (data or code changed)
+    stale: str = ""  # skipped: an earlier result reused although stale (reuse_stale), and why
 
 
 def _hydra_cfg() -> Any | None:
@@ -79,16 +84,22 @@ def simulation_configs(cfg: DictConfig) -> list[DictConfig]:
         c.seed = int(cfg.seed) + i
         c.experiment.seeds_per_job = 1
         c.experiment.overwrite = False
+        c.experiment.reuse_stale = False
         out.append(c)
     return out
 
 
-def simulate_and_write(cfg: DictConfig, requested_id: str | None = None) -> tuple[Path, float, float]:
+# the files `critmin collect` reads; their hashes in DONE let it tell a damaged folder
+COLLECTED_FILES = ("manifest.yaml", "summary.json", "metrics.parquet")
+
+
+def simulate_and_write(cfg: DictConfig, identity: dict[str, Any] | None = None) -> tuple[Path, float, float]:
     """Simulate one config, write its folder and mark it DONE; returns (folder, simulate_s, write_s).
-    Raises on failure (the folder is then left without a DONE marker)."""
+    ``identity``: the run's identity as requested (default: computed from ``cfg`` now). Raises
+    on failure (the folder is then left without a DONE marker)."""
     for name in ("mesa", "MESA"):  # Mesa 3 logs every step at INFO under "MESA.mesa.model"
         logging.getLogger(name).setLevel(logging.WARNING)
-    requested_id = requested_id or run_id(cfg)
+    identity = identity or run_identity(cfg)
     work = copy.deepcopy(cfg)  # simulate() adapts the metric checks to the world in place
     t0, c0 = time.perf_counter(), time.process_time()
     result = simulate(work)
@@ -100,7 +111,10 @@ def simulate_and_write(cfg: DictConfig, requested_id: str | None = None) -> tupl
     runstate.mark_done(
         out,
         run_id=result.manifest["run_id"],
-        requested_id=requested_id,
+        requested_id=identity_id(identity),
+        **identity,
+        code_version=result.manifest["code_version"],
+        files=runstate.file_hashes(out, COLLECTED_FILES),
         seed=int(work.seed),
         simulate_s=round(t1 - t0, 4),
         simulate_cpu_s=round(c1 - c0, 4),  # this process's CPU time: wall minus waiting for a core
@@ -124,19 +138,35 @@ def run_job(cfg: DictConfig) -> str:
     return str(simulate_and_write(cfg)[0])
 
 
-def run_one(cfg: DictConfig, *, overwrite: bool) -> Outcome:
-    """One simulation of a sweep: skipped if finished (unless ``overwrite``), failures recorded
-    in the run folder's error.json instead of raised."""
-    requested = run_id(cfg)
+def run_one(cfg: DictConfig, *, overwrite: bool, reuse_stale: bool = False) -> Outcome:
+    """One simulation of a sweep: skipped if finished with the same config, data and code
+    (unless ``overwrite``); a finished run of the same config with other data or code (stale)
+    is redone and marked superseded, or reused if ``reuse_stale``; failures are recorded in the
+    run folder's error.json instead of raised."""
+    identity = run_identity(cfg)
+    requested = identity_id(identity)
     folder = resolve(output_dir(cfg))
     seed = int(cfg.seed)
     if not overwrite and (done := runstate.find_finished(folder, requested)) is not None:
+        if runstate.revive(done):  # current again: the data or code went back to what it was
+            while (other := runstate.find_stale(done, identity["config_id"], requested)) is not None:
+                runstate.mark_superseded(other[0], done, "data or code went back to an earlier state")
         log.info("skipped (finished earlier): %s", done)
         return Outcome(str(done), seed, "skipped")
+    stale = runstate.find_stale(folder, identity["config_id"], requested)
+    reason = ""
+    if stale is not None:
+        from critmin.sim.run import code_version
+
+        reason = runstate.stale_reason(stale[1], identity, code_version())
+        if reuse_stale and not overwrite:
+            log.info("reused although stale, %s: %s", reason, stale[0])
+            return Outcome(str(stale[0]), seed, "skipped", stale=reason)
     runstate.unmark_done(folder)
+    runstate.clear_stale_failures(folder, identity["config_id"])  # this attempt replaces them
     t0 = time.perf_counter()
     try:
-        out, _, _ = simulate_and_write(cfg, requested)
+        out, _, _ = simulate_and_write(cfg, identity)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         hc = _hydra_cfg()
@@ -146,6 +176,7 @@ def run_one(cfg: DictConfig, *, overwrite: bool) -> Outcome:
                 exc,
                 OmegaConf.to_container(cfg, resolve=True),
                 requested_id=requested,
+                config_id=identity["config_id"],
                 seed=seed,
                 hydra_job=None if hc is None else {"num": hc.job.num, "overrides": list(hc.overrides.task)},
             )
@@ -156,7 +187,10 @@ def run_one(cfg: DictConfig, *, overwrite: bool) -> Outcome:
     runstate.clear_failure(folder)
     if out != folder:
         runstate.clear_failure(out)
-    return Outcome(str(out), seed, "done", time.perf_counter() - t0)
+    if stale is not None:
+        runstate.mark_superseded(stale[0], out, reason)
+        log.info("redone, %s: %s; the earlier result stays in %s", reason, out, stale[0])
+    return Outcome(str(out), seed, "done", time.perf_counter() - t0, redone=reason)
 
 
 def run_sweep_job(cfg: DictConfig) -> list[Outcome]:
@@ -164,7 +198,9 @@ def run_sweep_job(cfg: DictConfig) -> list[Outcome]:
     record = sweep_record()
     outcomes = []
     for sim_cfg in simulation_configs(cfg):
-        outcome = run_one(sim_cfg, overwrite=bool(cfg.experiment.overwrite))
+        outcome = run_one(
+            sim_cfg, overwrite=bool(cfg.experiment.overwrite), reuse_stale=bool(cfg.experiment.reuse_stale)
+        )
         outcomes.append(outcome)
         if record is None:
             continue
@@ -176,6 +212,8 @@ def run_sweep_job(cfg: DictConfig) -> list[Outcome]:
                 seed=outcome.seed,
                 seconds=round(outcome.seconds, 3),
                 error=outcome.error,
+                redone=outcome.redone,
+                stale=outcome.stale,
             )
         except OSError as exc:  # the progress bar misses this run; its folder is unaffected
             log.warning("could not append to %s: %s", record / runstate.PROGRESS, exc)
@@ -195,10 +233,22 @@ def _app(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def hydra_main() -> None:
-    """``critmin run``: the Hydra app; a sweep with failed runs exits with status 1."""
-    from critmin.experiments.sweep import last_sweep
+    """``critmin run``: the Hydra app; a sweep with failed runs exits with status 1. Ctrl-C or
+    SIGTERM stops the workers, prints one line and exits with 130 or 143 (no traceback)."""
+    from critmin.experiments import interrupt
+    from critmin.experiments.sweep import interrupted, last_sweep
 
-    _app()
+    try:
+        with interrupt.terminate_as_interrupt():
+            _app()
+    except KeyboardInterrupt as exc:
+        interrupt.cleanup()
+        if interrupted(exc) is None:
+            print(
+                f"critmin run: interrupted ({interrupt.signal_name(exc)}); the run was not finished",
+                file=sys.stderr,
+            )
+        sys.exit(interrupt.exit_code(exc))
     summary = last_sweep()
     if summary is not None and summary.failed:
         sys.exit(1)

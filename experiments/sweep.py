@@ -7,6 +7,11 @@ cannot count jobs from callbacks. Instead every simulation appends a line to the
 That works for every launcher whose workers share the file system with the launching process
 (basic, joblib, Ray on this machine, SLURM with a shared home). The total is counted from the
 sweep's overrides (Hydra's basic sweeper) times ``experiment.seeds_per_job``.
+
+When the sweep ends the summary also says which runs were redone because their input data or
+code changed since an earlier sweep, and which stale results were reused (``--reuse-stale``).
+On Ctrl-C or SIGTERM (experiments/run.py, experiments/interrupt.py) :func:`interrupted` prints
+one line instead: runs done, failed and not finished, and where the results are.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from critmin.experiments import runstate
+from critmin.experiments import progress, runstate
 
 log = logging.getLogger("critmin")
 
@@ -44,6 +50,9 @@ class SweepSummary:
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run folder, error)
     seconds: float = 0.0
+    outputs: Path | None = None  # where the run folders go (<output_root>/<experiment.name>)
+    redone: Counter = field(default_factory=Counter)  # why stale runs were redone -> runs
+    stale_reused: Counter = field(default_factory=Counter)  # why reused runs are stale -> runs
 
     @property
     def finished(self) -> int:
@@ -51,6 +60,7 @@ class SweepSummary:
 
 
 _last: SweepSummary | None = None
+_active: SweepProgress | None = None  # the progress follower of the sweep under way
 
 
 def last_sweep() -> SweepSummary | None:
@@ -105,7 +115,9 @@ class SweepProgress(Callback):
     every ``log_every_s`` seconds (batch logs); ``true``/``false`` force either. Workers get a
     copy without the bar (see ``__getstate__``); only the launching process draws it."""
 
-    def __init__(self, bar: str | bool = "auto", interval_s: float = 0.5, log_every_s: float = 60.0) -> None:
+    def __init__(
+        self, bar: str | bool = "auto", interval_s: float = 0.5, log_every_s: float = progress.DEFAULT_EVERY_S
+    ) -> None:
         self.bar = bar
         self.interval_s = float(interval_s)
         self.log_every_s = float(log_every_s)
@@ -119,7 +131,7 @@ class SweepProgress(Callback):
 
     # -- launching process -------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global _last
+        global _last, _active
         record = Path(str(config.hydra.sweep.dir))
         record.mkdir(parents=True, exist_ok=True)
         jobs = job_overrides(config)
@@ -131,34 +143,58 @@ class SweepProgress(Callback):
                 twice,
                 config.experiment.seeds_per_job,
             )
-        self._summary = _last = SweepSummary(record, total)
+        if "ray" in str(OmegaConf.select(config, "hydra.launcher._target_") or "").lower():
+            from critmin.experiments.interrupt import keep_sigterm_through_ray_init
+
+            keep_sigterm_through_ray_init()  # SIGTERM stops a Ray sweep like Ctrl-C
+        outputs = Path(str(config.output_root)) / str(config.experiment.name)
+        self._summary = _last = SweepSummary(record, total, outputs=outputs)
         path = record / runstate.PROGRESS
         self._offset = path.stat().st_size if path.exists() else 0  # a record reused: new lines only
         self._path, self._t0, self._lock = path, time.monotonic(), threading.Lock()
         self._stop = threading.Event()
-        use_bar = self.bar is True or (self.bar == "auto" and sys.stderr.isatty())
+        use_bar = self.bar is True or (self.bar == "auto" and not progress.wants_lines())
         self._tqdm = None
         if use_bar:
             from tqdm import tqdm
 
             self._tqdm = tqdm(total=total, desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True)
-        self._last_line = time.monotonic()
+        self._lines = progress.ProgressLines("sweep", total, self.log_every_s)
         self._thread = threading.Thread(target=self._follow, name="critmin-sweep-progress", daemon=True)
         self._thread.start()
+        _active = self
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+    def stop(self) -> SweepSummary:
+        """Stop following the progress log, count its last lines, close the bar."""
+        global _active
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        _active = None
         self._poll()
         s = self._summary
         s.seconds = time.monotonic() - self._t0
         if self._tqdm is not None:
             self._tqdm.close()
-        else:
-            print(self._line(), file=sys.stderr, flush=True)
+            self._tqdm = None
+        return s
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._thread is None:
+            return
+        lines = self._tqdm is None
+        s = self.stop()
+        if lines:
+            self._lines.update(s.finished, len(s.failed), s.skipped)  # the last line, if not printed yet
+        for reason, n in s.redone.most_common():
+            print(f"sweep: {n} run{'s' * (n != 1)} redone: {reason}", file=sys.stderr)
+        for reason, n in s.stale_reused.most_common():
+            print(
+                f"sweep: {n} stale run{'s' * (n != 1)} reused (reuse_stale): {reason}; "
+                "rerun without --reuse-stale to redo them",
+                file=sys.stderr,
+            )
         print(
             f"sweep: {s.finished} runs in {s.seconds:.1f}s: {s.done} done, {s.skipped} skipped "
             f"(finished earlier), {len(s.failed)} failed; record: {s.record}",
@@ -175,9 +211,9 @@ class SweepProgress(Callback):
     def _follow(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._poll()
-            if self._tqdm is None and time.monotonic() - self._last_line >= self.log_every_s:
-                print(self._line(), file=sys.stderr, flush=True)
-                self._last_line = time.monotonic()
+            if self._tqdm is None:
+                s = self._summary
+                self._lines.update(s.finished, len(s.failed), s.skipped)
 
     def _poll(self) -> None:
         with self._lock:
@@ -198,8 +234,12 @@ class SweepProgress(Callback):
                 new += 1
                 if rec.get("status") == "done":
                     s.done += 1
+                    if rec.get("redone"):
+                        s.redone[str(rec["redone"])] += 1
                 elif rec.get("status") == "skipped":
                     s.skipped += 1
+                    if rec.get("stale"):
+                        s.stale_reused[str(rec["stale"])] += 1
                 else:
                     folder = os.path.normpath(s.record / str(rec.get("run", "?")))
                     s.failed.append((folder, str(rec.get("error", ""))))
@@ -207,16 +247,22 @@ class SweepProgress(Callback):
                 self._tqdm.set_postfix_str(f"failed={len(s.failed)}, skipped={s.skipped}", refresh=False)
                 self._tqdm.update(new)
 
-    def _line(self) -> str:
-        from tqdm import tqdm
 
-        s = self._summary
-        return tqdm.format_meter(
-            s.finished,
-            s.total,
-            time.monotonic() - self._t0,
-            ncols=80,
-            prefix="sweep",
-            unit="run",
-            postfix=f"failed={len(s.failed)}, skipped={s.skipped}",
-        )
+def interrupted(exc: BaseException) -> SweepSummary | None:
+    """On Ctrl-C/SIGTERM of the launching process: stop following the sweep and print one line
+    (runs done, failed, not finished, where the results are). None if no sweep was under way."""
+    from critmin.experiments.interrupt import signal_name
+
+    follower = _active
+    if follower is None:
+        return None
+    s = follower.stop()
+    not_finished = f", {s.total - s.finished} not finished" if s.total is not None else ""
+    print(
+        f"sweep interrupted ({signal_name(exc)}) after {s.seconds:.1f}s: {s.done} done, {s.skipped} skipped, "
+        f"{len(s.failed)} failed{not_finished}; results so far in {s.outputs} (critmin collect {s.record}); "
+        "the same command resumes it",
+        file=sys.stderr,
+        flush=True,
+    )
+    return s

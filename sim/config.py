@@ -158,6 +158,9 @@ class ExperimentConfig:
     # these defaults, so a run's folder and hash depend only on what is simulated.
     seeds_per_job: int = 1  # a job simulates seeds seed .. seed+seeds_per_job-1, one folder each
     overwrite: bool = False  # sweeps (-m) skip runs with a DONE marker unless this is true
+    # sweeps (-m) redo a finished run whose input data or code changed since, unless this is true
+    # (then the earlier, stale result is kept and reported as reused)
+    reuse_stale: bool = False
 
 
 @dataclass

@@ -6,6 +6,7 @@ call behind Hydra's command line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -65,10 +66,114 @@ def code_version() -> str:
         return __version__
 
 
-def run_id(cfg: DictConfig) -> str:
-    """Stable id from the resolved config (includes the seed): same config → same folder."""
+# ---------------------------------------------------------------------- run identity
+# A run's numbers follow from its resolved config, the data files it reads and the code that
+# simulates it. All three are known before the run starts, so a sweep can tell whether a
+# finished run folder still holds the numbers a new run would produce (experiments/run.py).
+
+# packages whose source simulates a run (experiments/ only orchestrates: what it changes in a
+# config is in the resolved config) and libraries whose version can move a number
+SIMULATING_PACKAGES = ("critmin", "critmin.sim", "critmin.agents", "critmin.policies")
+NUMERIC_LIBRARIES = ("numpy", "pandas", "scipy", "mesa", "networkx")
+MISSING_FILE = "missing"
+
+
+def config_id(cfg: DictConfig) -> str:
+    """Hash of the resolved config alone (includes the seed)."""
     text = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def data_dirs(scenario: Any) -> list[tuple[str, Path]]:
+    """(label, folder) of each data folder of ``scenario.data``: a name under the packaged
+    ``data/`` (label ``data/<name>``) or an absolute path (label: the path itself)."""
+    from critmin.sim.model import data_root
+
+    chains = [scenario.data] if isinstance(scenario.data, str) else list(scenario.data)
+    out = []
+    for chain in map(str, chains):
+        path = data_root() / chain  # an absolute chain replaces the root
+        out.append((chain if Path(chain).is_absolute() else f"data/{chain}", path))
+    return out
+
+
+@functools.cache
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, cached per process while its modification time and size are unchanged;
+    ``missing`` for a file that is not there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return MISSING_FILE
+    return _file_sha256(str(path), st.st_mtime_ns, st.st_size)
+
+
+def input_hashes(cfg: DictConfig) -> dict[str, str]:
+    """SHA-256 of every data file a run of ``cfg`` reads (the files sim/world.py loads: each
+    required table, and each optional one that exists), computed before the run."""
+    from critmin.sim.world import OPTIONAL_SCHEMAS, SCHEMAS
+
+    out = {}
+    for label, folder in data_dirs(cfg.scenario):
+        for name in SCHEMAS:
+            out[f"{label}/{name}"] = file_sha256(folder / name)
+        for name in OPTIONAL_SCHEMAS:
+            if (folder / name).is_file():
+                out[f"{label}/{name}"] = file_sha256(folder / name)
+    return dict(sorted(out.items()))
+
+
+def source_sha256(folders: list[Path]) -> str:
+    """One hash over the ``*.py`` files directly in ``folders`` (name and content, in order)."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.glob("*.py")):
+            h.update(f"{folder.name}/{path.name}\0".encode())
+            h.update(path.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+@functools.cache
+def code_identity() -> dict[str, Any]:
+    """What of the code can move a run's numbers: a hash of the simulating packages' source
+    files as installed (exact with or without git, dirty or not) and the numeric libraries'
+    versions. Computed once per process."""
+    import importlib.metadata
+    import importlib.util
+    import platform
+
+    folders = []
+    for name in SIMULATING_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        folders += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    libraries = {"python": platform.python_version()}
+    for lib in NUMERIC_LIBRARIES:
+        try:
+            libraries[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            libraries[lib] = "absent"
+    return {"source_sha256": source_sha256(folders), "libraries": libraries}
+
+
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """Everything a run's numbers depend on: config hash, input data hashes, code identity."""
+    return {"config_id": config_id(cfg), "inputs": input_hashes(cfg), "code": code_identity()}
+
+
+def identity_id(identity: dict[str, Any]) -> str:
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def run_id(cfg: DictConfig) -> str:
+    """Stable id of a run: resolved config (with the seed), input data and code. Same config,
+    data and code → same id and folder; a data file or the code changed → another id."""
+    return identity_id(run_identity(cfg))
 
 
 @dataclass
@@ -202,11 +307,13 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
     summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
+    identity = run_identity(cfg)
     manifest = {
-        "run_id": run_id(cfg),
+        "run_id": identity_id(identity),
         "seed": int(model.seed),
         "code_version": code_version(),
         "input_data_sha256": dict(sorted(model.world.files.items())),
+        "identity": identity,  # what run_id hashes: config hash, data file hashes, code
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     summary["world"] = _world_meta(model)

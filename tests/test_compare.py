@@ -6,6 +6,7 @@ number, only structure and invariants that hold whatever the calibration.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import yaml
 
 from critmin.experiments import compare
 from critmin.sim import comparison
+from critmin.sim.model import data_root
 from critmin.sim.run import config_dir
 
 TINY = [
@@ -131,33 +133,32 @@ def test_same_config_gives_identical_comparison(tiny, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(again / "comparison.parquet"), tidy)
 
 
-def test_failed_run_is_recorded_and_the_others_kept(tmp_path, capsys):
-    """A mix whose instrument cannot be built (a price floor for a plant that does not exist)
-    fails when its run starts; the failure is recorded, the other mix's run is kept (jobs 1: the
-    runs go in this process)."""
-    settings = yaml.safe_load((config_dir() / "compare" / "default.yaml").read_text())
-    broken = {
-        "name": "floor_nowhere",
-        "policy": "price_floor",
-        "overrides": ["policy.instruments.0.producers=[nowhere]"],
-    }
-    path = tmp_path / "broken.yaml"
-    path.write_text(yaml.safe_dump({**settings, "mixes": ["none", broken], "seeds": 1}))
+def test_failed_run_is_recorded_and_the_others_kept(tmp_path, capsys, monkeypatch):
+    """A run that fails (here: one mix's simulation raises) is recorded, the other mix's run is
+    kept (jobs 1: the runs go in this process)."""
+    real = compare.simulate
+
+    def simulate(cfg):
+        if cfg.policy.name == "stockpile":
+            raise RuntimeError("disk on fire")
+        return real(cfg)
+
+    monkeypatch.setattr(compare, "simulate", simulate)
     out = tmp_path / "out"
-    code = compare.main(["--config", str(path), "--jobs", "1", "--out", str(out), "scenario=ree_2024_short"])
+    args = ["--mixes", "none,stockpile", "--seeds", "1", "--jobs", "1", "--out", str(out)]
+    code = compare.main([*args, "scenario=ree_2024_short", "scenario.end=2024-06"])
     assert code == 1
-    assert "floor_nowhere seed 0" in capsys.readouterr().err
+    assert "stockpile seed 0: RuntimeError: disk on fire" in capsys.readouterr().err
     folder = only_folder(out)
     manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
     (failed,) = manifest["failed_runs"]
-    assert (failed["mix"], failed["seed"]) == ("floor_nowhere", 0)
-    assert "price_floor.yaml" in failed["error"] and "nowhere" in failed["error"]
+    assert (failed["mix"], failed["seed"]) == ("stockpile", 0)
     tidy = pd.read_parquet(folder / "comparison.parquet")
     assert set(tidy["mix"]) == {"none"} and len(tidy) > 0
     summary = pd.read_csv(folder / "summary.csv").set_index("mix")
-    assert summary.loc["none", "runs"] == 1 and summary.loc["floor_nowhere", "runs"] == 0
+    assert summary.loc["none", "runs"] == 1 and summary.loc["stockpile", "runs"] == 0
     report = (folder / "report.html").read_text()
-    assert "Failed runs (1)" in report and "unknown facility" in report
+    assert "Failed runs (1)" in report and "disk on fire" in report
 
 
 @pytest.fixture
@@ -264,3 +265,117 @@ def test_summary_counts_seeds_meeting_a_target_and_the_first_year():
     lines = comparison.headlines(s.reset_index(), ctx)
     assert lines[0].startswith("t60, in 2030: met by a (1/2 seeds; first met 2030)")
     assert "t50, in 2030: met by none of the 2 mixes" in lines[1]
+
+
+def test_an_instrument_that_cannot_be_built_fails_before_any_run(tmp_path, capsys, no_runs):
+    """A price floor for a plant that does not exist: exit 2 naming the policy file and the plant,
+    before the first run (each mix's model is built, not run, while the plan is checked)."""
+    settings = yaml.safe_load((config_dir() / "compare" / "default.yaml").read_text())
+    broken = {
+        "name": "floor_nowhere",
+        "policy": "price_floor",
+        "overrides": ["policy.instruments.0.producers=[nowhere]"],
+    }
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump({**settings, "mixes": ["none", broken], "seeds": 1}))
+    out = tmp_path / "out"
+    code = compare.main(["--config", str(path), "--out", str(out), "scenario=ree_2024_short"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "floor_nowhere" in err and "configs/policy/price_floor.yaml" in err and "nowhere" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.fixture
+def own_configs(tmp_path, monkeypatch):
+    """A copy of the packaged configs that a test may add files to (policy and shock files as
+    teams pass them around)."""
+    from critmin.sim import run as run_module
+
+    root = tmp_path / "configs"
+    shutil.copytree(config_dir(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(run_module, "config_dir", lambda: root)
+    monkeypatch.setattr(compare, "config_dir", lambda: root)
+    return root
+
+
+@pytest.mark.parametrize(
+    "kind, text, expected",
+    [
+        (
+            "policy",
+            "name: typo_tariff\ninstruments:\n  - {type: tarif, country: USA, commodity: ndfeb_magnet}\n",
+            "tarif",
+        ),
+        (
+            "policy",
+            "name: bad_floor\ninstruments:\n  - {type: price_floor, name: f, country: USA, commodity: ndpr_oxide,\n"
+            "     producers: [usa_mountain_pass_sep], floor_usd_per_t: -5, start: '2025-10', end: '2030-10'}\n",
+            "floor_usd_per_t",
+        ),
+        (
+            "shock",
+            "name: bad_ban\nevents:\n  - {type: export_cap, country: ATLANTIS, commodity: ndfeb_magnet,\n"
+            "     max_tonnes_per_month: 0, start: '2025-04', end: '2025-10'}\n",
+            "ATLANTIS",
+        ),
+    ],
+)
+def test_a_bad_policy_or_shock_file_exits_2_naming_it_before_any_run(
+    own_configs, tmp_path, capsys, no_runs, kind, text, expected
+):
+    name = text.split("\n", 1)[0].removeprefix("name: ")
+    (own_configs / kind / f"{name}.yaml").write_text(text)
+    out = tmp_path / "out"
+    mixes = f"none,stockpile,{name}" if kind == "policy" else "none,stockpile"
+    shock = name if kind == "shock" else "none"
+    code = compare.main(["--mixes", mixes, "--shock", shock, "--out", str(out), "scenario=ree_2024_short"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"configs/{kind}/{name}.yaml" in err and expected in err, err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    """capsys is not a terminal: a plain progress line per run with --progress-every 0, and the
+    last one with the total time; no progress bar."""
+    args = ["--mixes", "none,stockpile", "--seeds", "1", "--jobs", "1", "--progress-every", "0"]
+    code = compare.main([*args, "--out", str(tmp_path), "scenario=ree_2024_short", "scenario.end=2024-03"])
+    assert code == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("compare: ")]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("compare: 1/2 runs done, 0 failed, ~") and lines[0].endswith(" left")
+    assert lines[1].startswith("compare: 2/2 runs done, 0 failed, ") and lines[1].endswith(" in all")
+    assert "\r" not in err and "it/s" not in err  # no bar
+
+
+def test_a_rerun_after_a_data_change_goes_to_another_folder_and_says_why(tmp_path, capsys):
+    data = tmp_path / "ree"
+    shutil.copytree(data_root() / "ree", data)
+    args = ["--mixes", "none", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path / "out")]
+    args += ["scenario=ree_2024_short", "scenario.end=2024-02", f"scenario.data={data}"]
+    assert compare.main(args) == 0
+    first = only_folder(tmp_path / "out")
+    capsys.readouterr()
+    assert compare.main(args) == 0  # same configs, data, code: same folder, nothing said
+    assert only_folder(tmp_path / "out") == first and "redone" not in capsys.readouterr().err
+    demand = data / "demand.csv"
+    demand.write_text(demand.read_text().replace("\n", "\n", 1))  # unchanged bytes: still the same
+    assert compare.main(args) == 0 and "redone" not in capsys.readouterr().err
+    change_one_number(data / "facilities.csv")
+    assert compare.main(args) == 0
+    err = capsys.readouterr().err
+    folders = sorted(p for p in (tmp_path / "out").iterdir())
+    assert len(folders) == 2 and first in folders
+    assert f"all runs redone, input data changed ({data}/facilities.csv)" in err
+    assert f"the earlier comparison stays in {first}" in err
+
+
+def change_one_number(path: Path) -> None:
+    """Raise the first facility's cash cost by 100 USD/t."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[0, "cash_cost_usd_per_t"] = str(float(df.loc[0, "cash_cost_usd_per_t"]) + 100)
+    df.to_csv(path, index=False)

@@ -149,7 +149,9 @@ def test_a_failed_run_is_recorded_and_a_rerun_retries_only_it(tmp_path):
     (record,) = (root / ".sweeps").iterdir()  # the sweep's record lists its runs
     assert sorted(collected(record)[1]["status"]) == ["done", "failed"]
 
-    # the mirror arrives; the same sweep skips the finished run and retries the failed one
+    # the mirror arrives; the same sweep skips the finished run and retries the failed one (its
+    # input data are there now, so the retry is another run identity: another folder, which
+    # replaces the failed one)
     done_marker = (ok / "DONE").read_text(), (ok / "DONE").stat().st_mtime_ns
     ts_mtime = (ok / "timeseries.parquet").stat().st_mtime_ns
     shutil.copytree(data_root() / "ree", mirror)
@@ -159,7 +161,9 @@ def test_a_failed_run_is_recorded_and_a_rerun_retries_only_it(tmp_path):
     assert f"skipped (finished earlier): {ok}" in second.stdout
     assert ((ok / "DONE").read_text(), (ok / "DONE").stat().st_mtime_ns) == done_marker
     assert (ok / "timeseries.parquet").stat().st_mtime_ns == ts_mtime
-    assert runstate.status(bad) == "done" and not (bad / "error.json").exists()
+    assert not bad.exists()  # the failure record went with the successful retry
+    (retried,) = [f for n, f in run_folders(root).items() if f != ok]
+    assert runstate.status(retried) == "done" and retried.name.startswith(bad.name.rsplit("-", 1)[0])
     _, runs = collected(root)
     assert set(runs["status"]) == {"done"} and len(runs) == 2
     assert len(list((root / ".sweeps").iterdir())) == 2  # one record per sweep
