@@ -56,12 +56,12 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
         raise DataError(f"configs/ (overrides {list(overrides or [])}): {exc}") from exc
 
 
-def code_version() -> str:
+def code_version(here: Path | None = None) -> str:
     """Package version plus the git commit of the source tree, when there is one. Read-only: git
     is asked not to refresh its index (``git status`` would write ``.git/index.lock``)."""
     from critmin import __version__
 
-    here = Path(__file__).resolve().parent
+    here = here or Path(__file__).resolve().parent
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     git = ["git", "--no-optional-locks", "-C", str(here)]
     try:
