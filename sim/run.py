@@ -22,7 +22,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from critmin.sim.config import NAME_KEYS, DependencyCheck, RunConfig, check_folder_name, config_warnings
+from critmin.sim.config import (
+    NAME_KEYS,
+    DependencyCheck,
+    RunConfig,
+    check_config,
+    check_folder_name,
+    config_warnings,
+)
 from critmin.sim.config_files import check_config_files
 from critmin.sim.model import CritminModel
 from critmin.sim.world import DataError
@@ -161,6 +168,7 @@ class Result:
 def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
     """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    check_config(cfg)  # before the model: Mesa seeds its generator first (a negative seed crashes)
     model = CritminModel(cfg)
     adapt_metrics_to_world(model, cfg)
     check_metrics(model, cfg)
