@@ -192,14 +192,18 @@ def make_run_row(tmp: Path) -> dict:
     wall = time.perf_counter() - t
     if out.returncode != 0:
         raise SystemExit(f"critmin compare failed:\n{out.stderr[-3000:]}")
-    return _row("make run: critmin compare (4 mixes x 10 seeds to 2035, 2 workers)", [wall], "<= 30 s", wall <= 30)
+    return _row(
+        "make run: critmin compare (4 mixes x 10 seeds to 2035, 2 workers)", [wall], "<= 30 s", wall <= 30
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per figure (default 3)")
     parser.add_argument("--quick", action="store_true", help="leave out the sweep, scaling and make run")
-    parser.add_argument("--out", type=Path, default=TABLE, help=f"table file (default {TABLE.relative_to(ROOT)})")
+    parser.add_argument(
+        "--out", type=Path, default=TABLE, help=f"table file (default {TABLE.relative_to(ROOT)})"
+    )
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="critmin-bench-") as name:

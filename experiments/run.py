@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.experiments import runstate
+from critmin.experiments.run_input import BAD_INPUT, check_writable, hydra_errors_as_bad_input, precheck
 from critmin.sim.run import config_dir, identity_id, output_dir, run_identity, simulate
 from critmin.sim.world import DataError
 
@@ -100,13 +101,17 @@ def simulate_and_write(cfg: DictConfig, identity: dict[str, Any] | None = None) 
     for name in ("mesa", "MESA"):  # Mesa 3 logs every step at INFO under "MESA.mesa.model"
         logging.getLogger(name).setLevel(logging.WARNING)
     identity = identity or run_identity(cfg)
+    check_writable(resolve(Path(cfg.output_root)))
     work = copy.deepcopy(cfg)  # simulate() adapts the metric checks to the world in place
     t0, c0 = time.perf_counter(), time.process_time()
     result = simulate(work)
     t1, c1 = time.perf_counter(), time.process_time()
     out = resolve(output_dir(work))
-    runstate.unmark_done(out)
-    result.write(out, plots=work.experiment.plots, flows=work.experiment.write_flows)
+    try:
+        runstate.unmark_done(out)
+        result.write(out, plots=work.experiment.plots, flows=work.experiment.write_flows)
+    except OSError as exc:
+        raise DataError(f"config key output_root: cannot write the run folder {out}: {exc}") from None
     t2 = time.perf_counter()
     runstate.mark_done(
         out,
@@ -229,17 +234,23 @@ def _app(cfg: DictConfig) -> list[dict[str, Any]]:
         return [{"folder": run_job(c), "status": "done"} for c in simulation_configs(cfg)]
     except DataError as exc:
         log.error("bad input: %s", exc)
-        sys.exit(2)
+        sys.exit(BAD_INPUT)
 
 
 def hydra_main() -> None:
-    """``critmin run``: the Hydra app; a sweep with failed runs exits with status 1. Ctrl-C or
-    SIGTERM stops the workers, prints one line and exits with 130 or 143 (no traceback)."""
+    """``critmin run``: the Hydra app; a sweep with failed runs exits with status 1, bad input
+    (including Hydra's own errors) with status 2 before anything is written. Ctrl-C or SIGTERM
+    stops the workers, prints one line and exits with 130 or 143 (no traceback)."""
     from critmin.experiments import interrupt
     from critmin.experiments.sweep import interrupted, last_sweep
 
     try:
-        with interrupt.terminate_as_interrupt():
+        precheck(sys.argv[1:])
+    except DataError as exc:
+        print(f"critmin run: bad input: {exc}", file=sys.stderr)
+        sys.exit(BAD_INPUT)
+    try:
+        with interrupt.terminate_as_interrupt(), hydra_errors_as_bad_input():
             _app()
     except KeyboardInterrupt as exc:
         interrupt.cleanup()

@@ -55,16 +55,18 @@ def model_outputs(x: np.ndarray, config: SensitivityConfig) -> dict[str, float]:
 
 
 def design_for(config: SensitivityConfig, method: str, n: int | None, seed: int | None) -> core.Design:
+    if n is not None and n < 1:  # 0 must not fall back to the config's design silently
+        raise DataError(f"--n: expected a whole number >= 1 (or leave it out for the config's), got {n}")
     if method == "morris":
         return core.Design(
             "morris",
-            n or config.morris["trajectories"],
+            config.morris["trajectories"] if n is None else n,
             config.seed if seed is None else seed,
             levels=config.morris["levels"],
         )
     return core.Design(
         "sobol",
-        n or config.sobol["n"],
+        config.sobol["n"] if n is None else n,
         config.seed if seed is None else seed,
         second_order=config.sobol["second_order"],
     )

@@ -8,9 +8,42 @@ Reads a finished run folder (its parquet files) and prints a table of origin sha
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from critmin.sim.world import DataError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def check_run_files(run_dir: Path) -> None:
+    """Every table and record of the run folder can be read (a truncated or corrupt file is
+    named, instead of a parser traceback)."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    for path in sorted(Path(run_dir).glob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise DataError(f"{path}: cannot be read as Parquet (truncated or damaged?): {exc}") from None
+    readers = {"summary.json": json.loads, "manifest.yaml": yaml.safe_load}
+    for name, read in readers.items():
+        path = Path(run_dir) / name
+        if path.is_file():
+            try:
+                read(path.read_text())
+            except (ValueError, yaml.YAMLError, OSError) as exc:
+                raise DataError(f"{path}: cannot be read: {exc}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", nargs="+", default=None, help="default: every stage up to the commodity's")
     p.add_argument("--basis", default="mass", choices=["mass", "value"])
     p.add_argument("--scope", default="consumption", choices=["consumption", "imports"])
-    p.add_argument("--top", type=int, default=8, help="origins shown before 'other'")
+    p.add_argument("--top", type=_positive, default=8, help="origins shown before 'other' (>= 1)")
     p.add_argument("--plot", default=None, help="write a stacked-bar PNG here")
     p.add_argument("--csv", default=None, help="write the table as CSV here")
     return p
@@ -36,6 +69,7 @@ def main(argv: list[str]) -> int:
     from critmin.sim.metrics import trace
 
     try:
+        check_run_files(Path(args.run_dir))
         table = trace(
             args.run_dir,
             args.region,

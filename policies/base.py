@@ -1,7 +1,11 @@
 """The contract every instrument follows, and the registry configs name instruments by.
 
-A config names an instrument by its registry key (``type``), never by an import path, so
-loading a shared scenario file cannot execute arbitrary code. The model calls the hooks at
+A config names an instrument by its registry key (``type``), never by an import path. That
+alone would not make a shared policy or shock file safe: Hydra itself would run a ``_target_``
+that a file places under ``hydra.callbacks`` (with ``# @package _global_``). So every config file
+is checked before Hydra composes it (:mod:`critmin.sim.config_files`: no ``hydra`` settings, no
+``_target_``, no package outside the file's group); a file that breaks a rule is refused with
+exit status 2 before anything runs or is written. The model calls the hooks at
 fixed points of its step (DESIGN §3):
 
 ==================  ==========================================================================

@@ -35,7 +35,7 @@ class Offtake(Policy):
     def __init__(self, spec: Spec, model: CritminModel) -> None:
         super().__init__(spec, model)
         net = model.net
-        commodity = int(spec.commodities("commodity", net)[0])
+        commodity = spec.commodity("commodity", net)
         self.producers = facility_slots(model, spec, "producers", commodity)
         buyers = buyer_slots(model, np.array([commodity]), spec.countries("buyers", net))
         self.edges = [

@@ -33,9 +33,9 @@ class PriceFloor(Policy):
     def __init__(self, spec: Spec, model: CritminModel) -> None:
         super().__init__(spec, model)
         net = model.net
-        country = spec.countries("country", net)
+        country = np.array([spec.country("country", net)])
         self.government = net.countries[int(country[0])]
-        commodity = int(spec.commodities("commodity", net)[0])
+        commodity = spec.commodity("commodity", net)
         self.floor = spec.number("floor_usd_per_t", 0.0, 1e9)
         if "producers" in spec:
             self.slots = facility_slots(model, spec, "producers", commodity)

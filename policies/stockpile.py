@@ -69,7 +69,7 @@ class Stockpile(Policy):
     def __init__(self, spec: Spec, model: CritminModel) -> None:
         super().__init__(spec, model)
         net = model.net
-        self.commodity = int(spec.commodities("commodity", net)[0])
+        self.commodity = spec.commodity("commodity", net)
         holders = _holders(spec, set(net.countries))
         self.countries = [c for c, _ in holders]
         self.key_share = np.array([s for _, s in holders])

@@ -9,6 +9,7 @@ model starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,6 +211,33 @@ _BOUNDS = {
 }
 
 
+# The data are a 2024 calibration (prices, outputs, demand of 2024), so every run starts in 2024;
+# its growth paths end in 2035 (demand_growth.csv) and a run may go on to LAST_END at most.
+CALIBRATION_YEAR = 2024
+LAST_END = (2050, 12)
+# names that become folder names (run folders, sweep records): letters, digits, _ . + -, not
+# starting with a dot, so a name cannot climb out of output_root or be a path
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+NAME_KEYS = ("scenario.name", "policy.name", "shock.name", "experiment.name")
+
+
+def check_folder_name(value: Any, key: str, source: str = "config") -> str:
+    """A name used as a folder name: one plain path component inside the output folder."""
+    if not isinstance(value, str) or not _FOLDER_NAME.match(value):
+        raise DataError(
+            f"{source}: key {key}: expected a plain name (letters, digits, _ . + -, not starting with "
+            f"a dot, no '/'), got {value!r}"
+        )
+    return value
+
+
+def _select(cfg: Any, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
 def parse_month(value: str, key: str) -> tuple[int, int]:
     """'YYYY-MM' -> (year, month), with an error naming the key."""
     try:
@@ -241,6 +269,22 @@ def check_config(cfg: Any, source: str = "config") -> None:
         raise DataError(
             f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}"
         )
+    if start[0] != CALIBRATION_YEAR:
+        raise DataError(
+            f"{source}: key scenario.start: expected a month of {CALIBRATION_YEAR} (the data are a "
+            f"{CALIBRATION_YEAR} calibration), got {sc.start!r}"
+        )
+    if end > LAST_END:
+        raise DataError(
+            f"{source}: key scenario.end: expected a month up to {LAST_END[0]}-{LAST_END[1]:02d}, got {sc.end!r}"
+        )
+    seed = getattr(cfg, "seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise DataError(f"{source}: key seed: expected a whole number >= 0, got {seed!r}")
+    if hasattr(cfg, "experiment") and hasattr(cfg, "policy"):
+        for key in NAME_KEYS:
+            check_folder_name(_select(cfg, key), key, source)
+        check_shock_window(cfg, start, end, source)
     chains = [sc.data] if isinstance(sc.data, str) else list(sc.data or [])
     if not chains or not all(isinstance(c, str) and c for c in chains):
         raise DataError(
@@ -248,3 +292,80 @@ def check_config(cfg: Any, source: str = "config") -> None:
         )
     if sc.max_suppliers is not None and sc.max_suppliers < 1:
         raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")
+
+
+def _windows(items: Any, where: str) -> list[tuple[str, tuple[int, int], tuple[int, int] | None]]:
+    """(key, first month, end month or None) of each dated item (events, instruments)."""
+    out = []
+    for i, item in enumerate(list(items or [])):
+        key = f"{where}[{i}]"
+        get = item.get if hasattr(item, "get") else (lambda k, d=None: d)
+        first = get("start", None)
+        last = get("end", None)
+        out.append(
+            (
+                key,
+                parse_month(first, f"{key}.start") if first is not None else (0, 0),
+                parse_month(last, f"{key}.end") if last is not None else None,
+            )
+        )
+    return out
+
+
+def _outside(
+    first: tuple[int, int], last: tuple[int, int] | None, start: tuple[int, int], end: tuple[int, int]
+) -> bool:
+    """True when [first, last) has no month in the run [start, end]."""
+    return first > end or (last is not None and last <= start)
+
+
+def check_shock_window(
+    cfg: Any, start: tuple[int, int], end: tuple[int, int], source: str = "config"
+) -> None:
+    """A shock other than ``none`` must act within the run: an empty shock file, or one whose
+    every event and instrument lies before the start or after the end, would run as a no-shock
+    run labelled with the shock's name."""
+    shock = cfg.shock
+    where = f"configs/shock/{shock.name}.yaml"
+    items = _windows(shock.events, "shock.events") + _windows(shock.instruments, "shock.instruments")
+    if shock.name == "none":
+        return
+    if not items:
+        raise DataError(
+            f"{where}: no events or instruments; expected at least one (shock=none runs without a shock)"
+        )
+    if all(_outside(first, last, start, end) for _, first, last in items):
+        raise DataError(
+            f"{where}: every event and instrument lies outside the run ({cfg.scenario.start} to "
+            f"{cfg.scenario.end}), e.g. {items[0][0]}; expected at least one within it (change "
+            "scenario.end or the shock's start/end)"
+        )
+
+
+def config_warnings(cfg: Any) -> list[str]:
+    """What a run accepts but a reader should know (summary.json ``warnings``): instruments or
+    shock parts that never act within the run, and targets whose year is outside the run."""
+    start, end = (
+        parse_month(cfg.scenario.start, "scenario.start"),
+        parse_month(cfg.scenario.end, "scenario.end"),
+    )
+    out = []
+    for items, where, what in (
+        (cfg.policy.instruments, "policy.instruments", f"configs/policy/{cfg.policy.name}.yaml"),
+        (cfg.shock.instruments, "shock.instruments", f"configs/shock/{cfg.shock.name}.yaml"),
+        (cfg.shock.events, "shock.events", f"configs/shock/{cfg.shock.name}.yaml"),
+        (cfg.scenario.events, "scenario.events", f"configs/scenario/{cfg.scenario.name}.yaml"),
+    ):
+        for key, first, last in _windows(items, where):
+            if _outside(first, last, start, end):
+                out.append(
+                    f"{what}: {key} lies outside the run ({cfg.scenario.start} to {cfg.scenario.end}) "
+                    "and never acts"
+                )
+    for i, target in enumerate(cfg.experiment.metrics.targets):
+        if not start[0] <= int(target.year) <= end[0]:
+            out.append(
+                f"experiment.metrics.targets[{i}] ({target.name}): year {target.year} is outside the run "
+                f"({start[0]}-{end[0]}); no verdict for it"
+            )
+    return out

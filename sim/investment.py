@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from critmin.sim.world import INVESTMENT, DataError, World, new_capacity_node
+from critmin.sim.world import INVESTMENT, INVESTMENT_PARAMETERS, DataError, World, new_capacity_node
 
 if TYPE_CHECKING:
     from critmin.sim.network import Network
@@ -45,20 +45,8 @@ KIND_NAMES = ("named", "prospect", "expansion")
 EXPANSION_OPTIONS = 4  # brownfield options per plant that can be in flight at once (each of
 # scenario.investment.expansion_share); growth is limited by max_expansion_per_year, not by this
 
-PARAMETERS = (
-    "permit_months",
-    "finance_months",
-    "construction_months",
-    "ramp_months",
-    "ramp_final_share",
-    "lifetime_years",
-    "capex_usd_per_tpa",
-    "brownfield_capex_factor",
-    "hurdle_rate",
-    "risk_premium",
-    "abandon_rate_per_year",
-    "max_expansion_per_year",
-)
+# the parameters read from investment.csv (their plausible ranges: sim/world.py)
+PARAMETERS = tuple(INVESTMENT_PARAMETERS)
 
 
 class Parameters:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +23,23 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from critmin.sim.config import DependencyCheck, RunConfig
+from critmin.sim.config import (
+    NAME_KEYS,
+    DependencyCheck,
+    RunConfig,
+    check_config,
+    check_folder_name,
+    config_warnings,
+)
+from critmin.sim.config_files import check_config_files
 from critmin.sim.model import CritminModel
 from critmin.sim.world import DataError
 
 ConfigStore.instance().store(name="base_config", node=RunConfig)
+log = logging.getLogger("critmin")
+# a run whose material does not add up fails: a relative mass-balance error above this is a
+# wrong result (e.g. implausible lifetimes), not floating-point noise (~1e-16)
+MASS_BALANCE_TOLERANCE = 1e-9
 
 
 def config_dir() -> Path:
@@ -35,7 +49,14 @@ def config_dir() -> Path:
 
 
 def load_config(overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``configs/config.yaml`` with Hydra overrides (``key=value`` strings)."""
+    """Compose ``configs/config.yaml`` with Hydra overrides (``key=value`` strings). Every config
+    file on the search path is checked first (:mod:`critmin.sim.config_files`)."""
+    overrides = [str(o) for o in overrides or []]
+    for o in overrides:
+        key = o.lstrip("+~").partition("=")[0]
+        if (key.startswith(("hydra.", "hydra/")) and key != "hydra.searchpath") or "_target_" in o:
+            raise DataError(f"override {o!r}: overrides may not change Hydra's settings or name code to run")
+    check_config_files(overrides)
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides or []))
@@ -43,23 +64,24 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
         raise DataError(f"configs/ (overrides {list(overrides or [])}): {exc}") from exc
 
 
-def code_version() -> str:
-    """Package version plus the git commit of the source tree, when there is one."""
+def code_version(here: Path | None = None) -> str:
+    """Package version plus the git commit of the source tree, when there is one. Read-only: git
+    is asked not to refresh its index (``git status`` would write ``.git/index.lock``)."""
     from critmin import __version__
 
-    here = Path(__file__).resolve().parent
+    here = here or Path(__file__).resolve().parent
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    git = ["git", "--no-optional-locks", "-C", str(here)]
     try:
         sha = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
+            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True, env=env
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            [*git, "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         ).stdout.strip()
         return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.CalledProcessError):
@@ -186,6 +208,8 @@ class Result:
     summary: dict[str, Any]
     manifest: dict[str, Any]
     model: CritminModel | None = field(default=None, repr=False)
+    # what the run accepted but a reader should know; written to summary.json as "warnings"
+    warnings: list[str] = field(default_factory=list)
     # origin of what each country uses (month, commodity, region, stage, origin, tonnes)
     consumption_origin: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     # final demand per country × end use (month, commodity, region, end_use, demand, ...)
@@ -231,7 +255,8 @@ class Result:
             self.projects.to_parquet(outdir / "projects.parquet", index=False)
         if self.metrics:
             self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
-        (outdir / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
+        summary = {**self.summary, "warnings": list(self.warnings)}
+        (outdir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (outdir / "manifest.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
         if plots:
             from critmin.sim.plots import write_plots
@@ -248,6 +273,7 @@ class Result:
 def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
     """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    check_config(cfg)  # before the model: Mesa seeds its generator first (a negative seed crashes)
     model = CritminModel(cfg)
     adapt_metrics_to_world(model, cfg)
     check_metrics(model, cfg)
@@ -269,6 +295,14 @@ def adapt_metrics_to_world(model: CritminModel, cfg: DictConfig) -> None:
     net = model.net
     m = cfg.experiment.metrics
     present = set(net.commodities)
+    known = known_commodities() | present
+    for key, items in (("checks", m.checks), ("benchmarks", m.benchmarks)):
+        for i, item in enumerate(items):
+            if item.commodity not in known:
+                raise DataError(
+                    f"config key experiment.metrics.{key}[{i}].commodity: unknown commodity "
+                    f"{item.commodity!r}; expected one of {sorted(known)}"
+                )
     skipped = [c.commodity for c in m.checks if c.commodity not in present]
     skipped += [b.commodity for b in m.benchmarks if b.commodity not in present]
     checks = [c for c in m.checks if c.commodity in present]
@@ -281,6 +315,20 @@ def adapt_metrics_to_world(model: CritminModel, cfg: DictConfig) -> None:
         m.checks = checks
         m.benchmarks = [b for b in m.benchmarks if b.commodity in present]
     model.metrics_skipped = sorted(set(skipped) | set(getattr(model, "metrics_skipped", [])))
+
+
+def known_commodities() -> set[str]:
+    """Commodities of every packaged chain (data/*/commodities.csv): a metric check may name one
+    that this run's world lacks (it is skipped, with a warning), but not one no chain has."""
+    from critmin.sim.model import data_root
+
+    out: set[str] = set()
+    for path in sorted(data_root().glob("*/commodities.csv")):
+        try:
+            out |= set(pd.read_csv(path, usecols=["commodity"], dtype=str)["commodity"].dropna())
+        except (OSError, ValueError):
+            continue  # the chain's own validation reports a broken file when it is used
+    return out
 
 
 def check_metrics(model: CritminModel, cfg: DictConfig) -> None:
@@ -338,6 +386,12 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
     result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
     summary["dependency"] = metrics.summary_block(tables, result.metrics)
     summary["dependency"]["skipped"] = getattr(model, "metrics_skipped", [])
+    result.warnings = config_warnings(cfg) + [
+        f"experiment.metrics: no {c} in this world; its dependency checks are skipped"
+        for c in summary["dependency"]["skipped"]
+    ]
+    for text in result.warnings:
+        log.warning("%s", text)
     return result
 
 
@@ -413,12 +467,23 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
             for y in fy.index
         },
     }
-    if not np.isfinite(mb_error):
-        raise RuntimeError("mass balance error is not finite")
+    if not np.isfinite(mb_error) or mb_error > MASS_BALANCE_TOLERANCE:
+        files = ", ".join(sorted(model.world.files)) or "the data files"
+        raise DataError(
+            f"mass balance: the run's material does not add up (max relative error {mb_error:.2e}; "
+            f"expected <= {MASS_BALANCE_TOLERANCE:.0e}); check implausible values in {files} "
+            "(e.g. end_uses.csv lifetime_years) and the scenario parameters"
+        )
     return summary
 
 
 def output_dir(cfg: DictConfig) -> Path:
-    """``<output_root>/<experiment>/<scenario>-<policy>-<shock>-seed<seed>-<run_id>``."""
+    """``<output_root>/<experiment>/<scenario>-<policy>-<shock>-seed<seed>-<run_id>``; each
+    name is one plain folder name, so nothing is written outside ``output_root``."""
+    for key in NAME_KEYS:
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        check_folder_name(node, key)
     name = f"{cfg.scenario.name}-{cfg.policy.name}-{cfg.shock.name}-seed{cfg.seed}-{run_id(cfg)}"
     return Path(cfg.output_root) / cfg.experiment.name / name

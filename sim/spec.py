@@ -94,6 +94,21 @@ class Spec:
         values = [value] if isinstance(value, str) else list(value)
         return np.array([net.commodity_index(v, f"{self.where}.{key}") for v in values], dtype=np.int64)
 
+    def commodity(self, key: str, net: Network, default: Any = ...) -> int:
+        """Exactly one commodity (an instrument that acts on one commodity must not silently
+        take the first of a list)."""
+        value = self.raw(key, default)
+        if not isinstance(value, str):
+            raise DataError(f"{self.where}.{key}: expected one commodity name, got {value!r}")
+        return net.commodity_index(value, f"{self.where}.{key}")
+
+    def country(self, key: str, net: Network, default: Any = ...) -> int:
+        """Exactly one country code (not a bloc or a list)."""
+        value = self.raw(key, default)
+        if not isinstance(value, str) or value in BLOCS:
+            raise DataError(f"{self.where}.{key}: expected one country code, got {value!r}")
+        return net.country_index(value, f"{self.where}.{key}")
+
     def done(self) -> None:
         """Fail on keys that were never read: a typo must not pass silently."""
         unknown = sorted(set(self.d) - self.read)

@@ -24,8 +24,10 @@ class DataError(ValueError):
     """A data file or config value is not what the model expects."""
 
 
-# column -> (kind, rule); kinds: str, float; rules: "required", ">=0", ">0", "[0,1]", or a tuple
-# of allowed values. A column missing from a file is an error; extra columns are kept.
+# column -> (kind, rule); kinds: str, float; rules: "required", ">=0", ">0", "[0,1]", "count" (a
+# whole number >= 0), a (low, high) pair of numbers (a plausible range), or a tuple of allowed
+# strings. A column missing from a file is an error; extra columns are kept. Every file of
+# SCHEMAS needs at least one row.
 SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
     "countries.csv": {
         "country": ("str", "required"),
@@ -71,7 +73,9 @@ SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
     },
     "end_uses.csv": {
         "end_use": ("str", "required"),
-        "lifetime_years": ("float", ">0"),
+        # a product in use for less than a year, or for centuries, is a typo (the recycling
+        # stock's monthly outflow is stock / lifetime: 0.001 years breaks the mass balance)
+        "lifetime_years": ("float", (1.0, 100.0)),
         "collection_rate_2024": ("float", "[0,1]"),
     },
     "demand_growth.csv": {
@@ -115,7 +119,7 @@ OPTIONAL_SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
     PROSPECTS: {
         "country": ("str", "required"),
         "process": ("str", "required"),
-        "count": ("float", ">=0"),
+        "count": ("float", "count"),
         "capacity_tpa": ("float", ">0"),
         "capex_usd_per_tpa_low": ("float", ">0"),
         "capex_usd_per_tpa_mode": ("float", ">0"),
@@ -136,6 +140,26 @@ OPTIONAL_SCHEMAS: dict[str, dict[str, tuple[str, object]]] = {
         "source": ("str", "required"),
     },
 }
+
+# investment.csv parameters the model reads (sim/investment.py), each with the plausible range of
+# its value, low and high; and the rows kept as documented evidence only (not read by the model)
+INVESTMENT_PARAMETERS: dict[str, tuple[float, float]] = {
+    "permit_months": (0.0, 240.0),
+    "finance_months": (0.0, 240.0),
+    "construction_months": (0.0, 240.0),
+    "ramp_months": (0.0, 240.0),
+    "ramp_final_share": (0.0, 1.0),
+    "lifetime_years": (1.0, 100.0),
+    "capex_usd_per_tpa": (0.0, 1e7),
+    "brownfield_capex_factor": (0.0, 2.0),
+    "hurdle_rate": (0.0, 0.5),  # a real discount rate per year: 0.5 is already 50%
+    "risk_premium": (0.0, 0.5),
+    "abandon_rate_per_year": (0.0, 1.0),
+    "max_expansion_per_year": (0.0, 1.0),
+}
+INVESTMENT_EVIDENCE = {"capex_overrun_factor": (1.0, 10.0), "schedule_overrun": (1.0, 10.0)}
+# expected_start in projects.csv: a developer's guidance date, within these years
+PROJECT_START_YEARS = (2000, 2060)
 
 KEYS = {
     "countries.csv": ["country"],
@@ -191,6 +215,8 @@ def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; expected columns {list(schema)}")
+    if name in SCHEMAS and df.empty:
+        raise DataError(f"{path}: no rows below the header; expected at least one row")
     df = df.copy()
     for col, (kind, rule) in schema.items():
         if kind == "float":
@@ -202,11 +228,18 @@ def _check_table(df: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
                 bad |= values <= 0
             elif rule == "[0,1]":
                 bad |= (values < 0) | (values > 1)
+            elif rule == "count":
+                bad |= (values < 0) | (values != np.floor(values))
+                rule = "a whole number >= 0"
+            elif isinstance(rule, tuple):
+                bad |= (values < rule[0]) | (values > rule[1])
+                rule = f"in [{rule[0]:g}, {rule[1]:g}]"
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
+                what = rule if str(rule).startswith("a ") else f"a number {rule}"
                 raise DataError(
-                    f"{path}: row {i + 2} ({_row_key(df, i, name)}) column '{col}': expected a "
-                    f"number {rule}, got {df.iloc[i][col]!r}"
+                    f"{path}: row {i + 2} ({_row_key(df, i, name)}) column '{col}': expected "
+                    f"{what}, got {df.iloc[i][col]!r}"
                 )
             df[col] = values.astype(float)
         else:
@@ -392,12 +425,14 @@ def _check_investment_refs(world: World, d: Path) -> None:
     for name, table in ((PROJECTS, world.projects), (PROSPECTS, world.prospects)):
         _check_refs(table, "country", countries, d / name, name, "country")
         _check_refs(table, "process", processes, d / name, name, "process")
+    lo, hi = PROJECT_START_YEARS
     for i, value in enumerate(world.projects["expected_start"]):
         parts = str(value).split("-")
         ok = len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit() and 1 <= int(parts[1]) <= 12
-        if not ok:
+        if not ok or not lo <= int(parts[0]) <= hi:
             raise DataError(
-                f"{d / PROJECTS}: row {i + 2} column 'expected_start': expected a month 'YYYY-MM', got {value!r}"
+                f"{d / PROJECTS}: row {i + 2} ({_row_key(world.projects, i, PROJECTS)}) column "
+                f"'expected_start': expected a month 'YYYY-MM' from {lo}-01 to {hi}-12, got {value!r}"
             )
     dup = world.projects["facility"].isin(world.facilities["facility"])
     if dup.any():
@@ -417,6 +452,16 @@ def _check_investment_refs(world: World, d: Path) -> None:
                 f"{d / PROSPECTS}: row {i + 2} columns {lo}/{mode}/{hi}: expected low <= mode <= high"
             )
     inv = world.investment
+    bounds = {**INVESTMENT_PARAMETERS, **INVESTMENT_EVIDENCE}
+    _check_refs(inv, "parameter", set(bounds), d / INVESTMENT, INVESTMENT, "parameter")
+    for i, r in enumerate(inv.itertuples(index=False)):
+        p_lo, p_hi = bounds[r.parameter]
+        for col in ("value", "low", "high"):
+            if not p_lo <= getattr(r, col) <= p_hi:
+                raise DataError(
+                    f"{d / INVESTMENT}: row {i + 2} ({_row_key(inv, i, INVESTMENT)}) column '{col}': "
+                    f"expected a number in [{p_lo:g}, {p_hi:g}] for {r.parameter}, got {getattr(r, col)!r}"
+                )
     _check_refs(inv, "process", processes | {"all"}, d / INVESTMENT, INVESTMENT, "process")
     _check_refs(
         inv,
@@ -485,6 +530,14 @@ def validate_world(world: World, data_dir: Path) -> None:
             unknown = [c for c in codes.split() if c not in countries]
             if unknown:
                 raise DataError(f"{path}: row {i + 2} column 'importers': unknown country {unknown[0]!r}")
+        total = trade.groupby(["importers", "commodity", "scope"], sort=False)["share"].sum()
+        over = total[total > 1 + 1e-9]
+        if len(over):
+            importers, commodity, scope = over.index[0]
+            raise DataError(
+                f"{path}: rows with importers={importers}, commodity={commodity}, scope={scope}: column "
+                f"'share' sums to {over.iloc[0]:.4g}; expected at most 1 (shares of one total)"
+            )
     _check_investment_refs(world, d)
     missing_growth = end_uses - set(world.growth["end_use"])
     if missing_growth:
