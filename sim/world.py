@@ -391,14 +391,20 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
     pairs = sorted(set(zip(proj["country"], proj["process"])) | set(zip(pros["country"], pros["process"])))
     if not pairs:
         return
+    named: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(proj["country"], proj["process"])):
+        named.setdefault(key, []).append(i)
+    first_mode: dict[tuple[str, str], float] = {}
+    for key, value in zip(zip(pros["country"], pros["process"]), pros["cash_cost_mode"]):
+        first_mode.setdefault(key, float(value))
+    cost_of, capacity = proj["cash_cost_usd_per_t"].to_numpy(float), proj["capacity_tpa"].to_numpy(float)
     rows = []
     for country, process in pairs:
-        p = proj[(proj["country"] == country) & (proj["process"] == process)]
-        if len(p):
-            cost = float(np.average(p["cash_cost_usd_per_t"], weights=p["capacity_tpa"]))
+        idx = named.get((country, process))
+        if idx:
+            cost = float(np.average(cost_of[idx], weights=capacity[idx]))
         else:
-            q = pros[(pros["country"] == country) & (pros["process"] == process)]
-            cost = float(q["cash_cost_mode"].iloc[0])
+            cost = first_mode[(country, process)]
         rows.append(
             {
                 "facility": new_capacity_node(process, country),
