@@ -401,10 +401,8 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
     rows = []
     for country, process in pairs:
         idx = named.get((country, process))
-        if idx:
-            cost = float(np.average(cost_of[idx], weights=capacity[idx]))
-        else:
-            cost = first_mode[(country, process)]
+        # capacity-weighted mean of the named projects, else the prospects' mode
+        cost = float(np.average(cost_of[idx], weights=capacity[idx])) if idx else first_mode[country, process]
         rows.append(
             {
                 "facility": new_capacity_node(process, country),
