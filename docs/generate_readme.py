@@ -61,7 +61,11 @@ def trace() -> str:
     from critmin.sim.run import load_config, output_dir, simulate
 
     cfg = load_config([])
-    name = output_dir(cfg).relative_to(cfg.output_root)
+    # the folder's id changes with every code change (it is part of the run's identity): the
+    # README shows the shell pattern that finds it
+    name = (
+        output_dir(cfg).relative_to(cfg.output_root).with_name(output_dir(cfg).name.rsplit("-", 1)[0] + "-*")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = simulate(cfg).write(Path(tmp) / "run", plots=False, flows=True)
         out = io.StringIO()
