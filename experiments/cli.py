@@ -15,6 +15,10 @@ USAGE = """usage: critmin COMMAND [options]
                (critmin compare --help)
   collect      gather a sweep's run folders into one Parquet dataset (critmin collect --help)
   sensitivity  Morris screening / Sobol indices of outputs to parameters (critmin sensitivity --help)
+  validate     replay every sourced episode and score it fact by fact: scorecard.csv and
+               report.html (critmin validate --help)
+  calibrate    fit the behavioural parameters to all episodes at once with optuna
+               (critmin calibrate --help)
   trace        where a region's material was mined, refined, alloyed and made into magnets,
                from a finished run folder (critmin trace --help)
 """
@@ -25,6 +29,8 @@ COMMANDS = {
     "collect": "collect",
     "sensitivity": "sensitivity",
     "trace": "trace",
+    "validate": "validate",
+    "calibrate": "calibrate",
 }
 
 
