@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint format clean golden docs
+.PHONY: run test test-slow bench lint format clean golden docs
 
 # Find an interpreter >= 3.12 without relying on the shell's PATH order.
 PYTHON_BOOT := $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
@@ -35,6 +35,10 @@ run: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(PY) -m pytest
+
+# the slow tests (full validation scorecard, README's make-run block, bigger fuzz): CI runs them too
+test-slow: $(DEV_STAMP)
+	$(PY) -m pytest -m slow
 
 bench: $(DEV_STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks
