@@ -40,7 +40,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 SIMULATE = """
 import json, sys, time
 import critmin
-from critmin.sim.run import load_config, simulate
+from critmin.experiments.api import simulate
+from critmin.sim.run import load_config
 overrides = json.loads(sys.argv[1])
 t = time.perf_counter(); simulate(load_config(overrides)); cold = time.perf_counter() - t
 t = time.perf_counter(); simulate(load_config([*overrides, "seed=1"])); warm = time.perf_counter() - t
@@ -62,7 +63,8 @@ print(json.dumps({"wall": wall, "peak_mib": resource.getrusage(resource.RUSAGE_S
 LONG_RUNS = """
 import json, time
 import critmin
-from critmin.sim.run import load_config, simulate
+from critmin.experiments.api import simulate
+from critmin.sim.run import load_config
 simulate(load_config(["scenario.end=2030-12"]))  # warm the caches
 times = []
 for seed in range(1, 6):

@@ -12,7 +12,8 @@ import os
 # hands memory back, keeps its peak ~50 MiB lower. Read when pyarrow loads: set it before.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from critmin.sim.run import Result, simulate
+from critmin.analysis.results import Result
+from critmin.experiments.api import simulate
+from critmin.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Result", "__version__", "simulate"]

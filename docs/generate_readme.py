@@ -36,7 +36,7 @@ def _fence(lines: list[str]) -> str:
 
 def crisis() -> str:
     """Magnet prices under the 6-month halt of Chinese magnet exports (USD/kg)."""
-    from critmin.sim.run import simulate
+    from critmin.experiments.api import simulate
 
     r = simulate(["shock=magnet_ban_demo", "scenario=ree_2024_short"])
     ts = r.timeseries
@@ -58,7 +58,8 @@ def crisis() -> str:
 def trace() -> str:
     """``critmin trace`` on the default run: where Germany's 2030 magnets came from."""
     from critmin.experiments import trace as trace_cli
-    from critmin.sim.run import load_config, output_dir, simulate
+    from critmin.experiments.api import simulate
+    from critmin.sim.run import load_config, output_dir
 
     cfg = load_config([])
     # the folder's id changes with every code change (it is part of the run's identity): the

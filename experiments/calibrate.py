@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from critmin.experiments import scorecard as sc
+from critmin.analysis import scorecard as sc
 from critmin.experiments import validate
 from critmin.sim.run import code_version, config_dir
 from critmin.sim.world import DataError

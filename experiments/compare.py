@@ -31,9 +31,10 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from critmin.analysis import comparison, metrics
 from critmin.experiments import interrupt, progress, runstate
-from critmin.sim import comparison, metrics
-from critmin.sim.run import code_identity, code_version, config_dir, input_hashes, load_config, simulate
+from critmin.experiments.api import simulate
+from critmin.sim.run import code_identity, code_version, config_dir, input_hashes, load_config
 from critmin.sim.world import DataError
 
 # applied to every run: the comparison keeps its own small tables, not run folders
@@ -506,7 +507,7 @@ def run(
     manifest = build_manifest(plan, ok, failed, elapsed, ctx)
     members = ok[0]["region_members"] if ok else []
     (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
-    from critmin.sim.comparison_report import write_report
+    from critmin.analysis.comparison_report import write_report
 
     write_report(folder, tidy, summary, ctx, manifest, members)
     return folder, summary, failed

@@ -27,8 +27,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.experiments import runstate
+from critmin.experiments.api import simulate
 from critmin.experiments.run_input import BAD_INPUT, check_writable, hydra_errors_as_bad_input, precheck
-from critmin.sim.run import config_dir, identity_id, output_dir, run_identity, simulate
+from critmin.sim.run import config_dir, identity_id, output_dir, run_identity
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")

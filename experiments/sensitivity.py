@@ -3,7 +3,7 @@
 The analysis is described by ``configs/sensitivity/<name>.yaml`` or any YAML file given by path
 (:mod:`critmin.experiments.sensitivity_config` reads and validates it before any simulation).
 Each sample becomes Hydra overrides (``scenario.market.theta=0.12``, ...) appended to the
-config's base overrides and the command line's, runs :func:`critmin.sim.run.simulate` without
+config's base overrides and the command line's, runs :func:`critmin.simulate` without
 plots, flows or report (writing nothing) and yields the configured outputs. Sampling, parallel
 evaluation and SALib analysis are model-independent (:mod:`critmin.experiments.sensitivity_core`).
 
@@ -32,8 +32,9 @@ import pandas as pd
 import yaml
 
 from critmin.experiments import sensitivity_core as core
+from critmin.experiments.api import simulate
 from critmin.experiments.sensitivity_config import ConfigError, SensitivityConfig, load_sensitivity_config
-from critmin.sim.run import code_version, simulate
+from critmin.sim.run import code_version
 from critmin.sim.world import DataError
 
 __all__ = ["ConfigError", "load_sensitivity_config", "main", "run_analysis"]

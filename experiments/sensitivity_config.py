@@ -6,7 +6,7 @@ default design sizes. :func:`load_sensitivity_config` checks all of it against t
 config and the base run's world before any simulation; every error names the file, the key and
 what was expected.
 
-Output kinds (what :meth:`OutputSpec.value` extracts from a :class:`~critmin.sim.run.Result`):
+Output kinds (what :meth:`OutputSpec.value` extracts from a :class:`~critmin.analysis.results.Result`):
 
 - ``dependency``: the single-supplier dependency share in a year, as in every run's metrics
   (share of the region's consumption of a commodity whose origin stage happened in the largest
@@ -32,9 +32,10 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from critmin.analysis.results import Result
 from critmin.experiments.sensitivity_core import Problem, SensitivityError
 from critmin.sim.config import _BOUNDS, check_config, parse_month
-from critmin.sim.run import Result, config_dir, load_config
+from critmin.sim.run import config_dir, load_config
 from critmin.sim.world import DataError
 
 # every sample runs quietly: no plots, no flows table, no report, nothing written
@@ -78,7 +79,7 @@ def unmet_share(result: Result, region: str) -> float:
     """Unmet final demand / final demand (tonnes over the run) of ``region`` (``WORLD``: all)."""
     u = result.metrics["unmet"]
     if region != "WORLD":
-        from critmin.sim.metrics import Tables
+        from critmin.analysis.metrics import Tables
 
         u = u[u["region"].isin(Tables.from_result(result).members(region))]
     demand = float(u["demand_t"].sum())
@@ -359,7 +360,7 @@ def _check_parameter(p: ParameterSpec, i: int, cfg: DictConfig, source: str) -> 
 
 def _check_output(o: OutputSpec, i: int, cfg: DictConfig, world: Any, source: str) -> OutputSpec:
     """Commodity, stage, region and year/months of an output exist in the base run's world."""
-    from critmin.sim import metrics
+    from critmin.analysis import metrics
 
     where = f"outputs[{i}] ({o.name})"
     opts = dict(o.options)

@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from critmin.sim.metrics import trace
+    from critmin.analysis.metrics import trace
 
     try:
         check_run_files(Path(args.run_dir))
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     if args.csv:
         table.to_csv(args.csv)
     if args.plot:
-        from critmin.sim.report import trace_plot
+        from critmin.analysis.report import trace_plot
 
         fig = trace_plot(table)
         fig.savefig(args.plot, dpi=110)

@@ -29,8 +29,9 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from critmin.experiments import scorecard as sc
-from critmin.sim.run import code_version, load_config, simulate
+from critmin.analysis import scorecard as sc
+from critmin.experiments.api import simulate
+from critmin.sim.run import code_version, load_config
 from critmin.sim.world import DataError
 
 QUIET = ["experiment.plots=false", "experiment.write_flows=false", "experiment.metrics.report=false"]
@@ -346,7 +347,7 @@ def write(
     elapsed: float,
     plots: bool = True,
 ) -> Path:
-    from critmin.experiments.validate_report import write_report
+    from critmin.analysis.validation_report import write_report
 
     folder.mkdir(parents=True, exist_ok=True)
     card.to_csv(folder / "scorecard.csv", index=False, float_format="%.6g")

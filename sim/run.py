@@ -1,7 +1,9 @@
-"""Run the model end to end: compose the config, simulate, summarise, write the run directory.
+"""Run the model end to end: compose the config, build and run the model, collect its tables.
 
-``simulate(overrides)`` is the notebook API; ``critmin run`` (experiments/cli.py) is the same
-call behind Hydra's command line.
+Also the run's identity (config, input data, code) that names its folder. :func:`run_model`
+returns the engine's tables (:class:`ModelRun`); the metrics, plots and report are the analysis
+layer's (:mod:`critmin.analysis.results`). ``critmin.simulate(overrides)`` (the notebook API,
+:mod:`critmin.experiments.api`) and ``critmin run`` return and write both.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ import pandas as pd
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from critmin.sim.config import (
     NAME_KEYS,
-    DependencyCheck,
     RunConfig,
     check_config,
     check_folder_name,
@@ -69,7 +70,7 @@ def code_version(here: Path | None = None) -> str:
     """Package version plus the git commit of the source tree, when there is one. Read-only: git
     is asked not to refresh its index (``git status`` would write ``.git/index.lock``). Asked once
     per process (two git calls cost ~20 ms, a run in a sweep ~100 ms)."""
-    from critmin import __version__
+    from critmin.version import __version__
 
     here = here or Path(__file__).resolve().parent
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
@@ -95,9 +96,11 @@ def code_version(here: Path | None = None) -> str:
 # simulates it. All three are known before the run starts, so a sweep can tell whether a
 # finished run folder still holds the numbers a new run would produce (experiments/run.py).
 
-# packages whose source simulates a run (experiments/ only orchestrates: what it changes in a
-# config is in the resolved config) and libraries whose version can move a number
-SIMULATING_PACKAGES = ("critmin", "critmin.sim", "critmin.agents", "critmin.policies")
+# packages whose source simulates a run or computes what its folder holds (the analysis layer
+# writes metrics.parquet, the dependency block of summary.json and report.html; experiments/ only
+# orchestrates: what it changes in a config is in the resolved config) and libraries whose
+# version can move a number. Named, not imported: the engine does not import the analysis layer.
+SIMULATING_PACKAGES = ("critmin", "critmin.sim", "critmin.agents", "critmin.policies", "critmin.analysis")
 NUMERIC_LIBRARIES = ("numpy", "pandas", "scipy", "mesa", "networkx")
 MISSING_FILE = "missing"
 
@@ -201,8 +204,10 @@ def run_id(cfg: DictConfig) -> str:
 
 
 @dataclass
-class Result:
-    """Tables and headline figures of one run."""
+class ModelRun:
+    """What one run of the model produced: its tables, the engine's own headline figures
+    (``summary``) and the manifest. The analysis layer (:mod:`critmin.analysis.results`) adds the
+    metrics, plots and report to it; :func:`critmin.simulate` returns that complete result."""
 
     timeseries: pd.DataFrame
     flows: pd.DataFrame
@@ -217,26 +222,9 @@ class Result:
     # final demand per country × end use (month, commodity, region, end_use, demand, ...)
     final_demand: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # year, country, item, usd
-    metrics: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # sim/metrics.compute
     # the investment pipeline at the end of the run (sim/capacity.py): one row per project
     # component, prospect and expansion option, with its milestones
     projects: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-
-    def trace(
-        self, region: str, commodity: str = "ndfeb_magnet", year: int | None = None, **kw: Any
-    ) -> pd.DataFrame:
-        """Where a region's material came from, stage by stage (see :func:`critmin.sim.metrics.trace`)."""
-        from critmin.sim.metrics import trace
-
-        return trace(self, region, commodity, year, **kw)
-
-    def dependency(self, commodity: str, stage: str, **definition: Any) -> pd.DataFrame:
-        """Single-supplier dependency path per year under the run's default definition, with
-        any of region, basis, scope, outside overridden."""
-        from critmin.sim import metrics
-
-        tables = metrics.Tables.from_result(self)
-        return metrics.dependency(tables, metrics.default_definition(tables, commodity, stage, **definition))
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
         """One monthly series, indexed by month."""
@@ -244,8 +232,8 @@ class Result:
         sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity) & (ts["region"] == region)]
         return sel.set_index("month")["value"].astype(float)
 
-    def write(self, outdir: Path, plots: bool = True, flows: bool = True) -> Path:
-        """Write timeseries/flows Parquet, summary.json, manifest.yaml and plots/ to ``outdir``."""
+    def write(self, outdir: Path, flows: bool = True) -> Path:
+        """Write the run's tables (Parquet), summary.json and manifest.yaml to ``outdir``."""
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         self.timeseries.to_parquet(outdir / "timeseries.parquet", index=False)
@@ -255,104 +243,57 @@ class Result:
         self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
         if len(self.projects):
             self.projects.to_parquet(outdir / "projects.parquet", index=False)
-        if self.metrics:
-            self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
         summary = {**self.summary, "warnings": list(self.warnings)}
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (outdir / "manifest.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
-        if plots:
-            from critmin.sim.plots import write_plots
-
-            write_plots(self, outdir / "plots")
-        settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
-        if self.metrics and settings.get("report", True):
-            from critmin.sim.report import write_report
-
-            write_report(self, outdir / "report.html")
         return outdir
 
 
-def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
-    """Compose a config (or take a resolved one), run the model to its horizon, return tables."""
-    cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+def new_model(cfg: DictConfig) -> CritminModel:
+    """Check a resolved config and build its model (world, network, 2024 calibration), not run."""
     check_config(cfg)  # before the model: Mesa seeds its generator first (a negative seed crashes)
-    model = CritminModel(cfg)
-    adapt_metrics_to_world(model, cfg)
-    check_metrics(model, cfg)
+    return CritminModel(cfg)
+
+
+def run_model(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> ModelRun:
+    """Compose a config (or take a resolved one), run the model to its horizon, return its
+    tables, without metrics (:func:`critmin.simulate` adds them)."""
+    cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    model = new_model(cfg)
     model.run()
     return collect(model, cfg, keep_model)
 
 
-def _world_meta(model: CritminModel) -> dict[str, Any]:
-    from critmin.sim.metrics import world_meta
-
+def world_meta(model: CritminModel) -> dict[str, Any]:
+    """The world facts a reader of the run's tables needs (summary.json key ``world``): each
+    country's bloc, each commodity's stage (commodities.csv order) and the stages in order."""
     net = model.net
-    return world_meta(net.countries, net.blocs, net.commodities, net.commodity_stage, net.stages)
+    return {
+        "countries": {c: str(b) for c, b in zip(net.countries, net.blocs)},
+        "commodity_stage": dict(zip(net.commodities, net.commodity_stage)),
+        "stages": list(net.stages),
+    }
 
 
-def adapt_metrics_to_world(model: CritminModel, cfg: DictConfig) -> None:
-    """Keep the metric checks and benchmarks whose commodity this world has (a gallium run has no
-    magnets); with none left, check every commodity that final demand buys, at every origin stage.
-    What was dropped is reported in summary.json (dependency.skipped)."""
+def demanded_commodities(model: CritminModel) -> list[str]:
+    """Commodities that final demand buys in this world, sorted."""
     net = model.net
-    m = cfg.experiment.metrics
-    present = set(net.commodities)
-    known = known_commodities() | present
-    for key, items in (("checks", m.checks), ("benchmarks", m.benchmarks)):
-        for i, item in enumerate(items):
-            if item.commodity not in known:
-                raise DataError(
-                    f"config key experiment.metrics.{key}[{i}].commodity: unknown commodity "
-                    f"{item.commodity!r}; expected one of {sorted(known)}"
-                )
-    skipped = [c.commodity for c in m.checks if c.commodity not in present]
-    skipped += [b.commodity for b in m.benchmarks if b.commodity not in present]
-    checks = [c for c in m.checks if c.commodity in present]
-    if not checks:
-        demanded = sorted(
-            {net.commodities[k] for k in net.slot_commodity[net.consume_slot[model.demand_nodes]]}
-        )
-        checks = [DependencyCheck(commodity=c, stages=list(net.stages)) for c in demanded]
-    with open_dict(cfg):
-        m.checks = checks
-        m.benchmarks = [b for b in m.benchmarks if b.commodity in present]
-    model.metrics_skipped = sorted(set(skipped) | set(getattr(model, "metrics_skipped", [])))
+    return sorted({net.commodities[k] for k in net.slot_commodity[net.consume_slot[model.demand_nodes]]})
 
 
-def known_commodities() -> set[str]:
-    """Commodities of every packaged chain (data/*/commodities.csv): a metric check may name one
-    that this run's world lacks (it is skipped, with a warning), but not one no chain has."""
-    from critmin.sim.model import data_root
-
-    out: set[str] = set()
-    for path in sorted(data_root().glob("*/commodities.csv")):
-        try:
-            out |= set(pd.read_csv(path, usecols=["commodity"], dtype=str)["commodity"].dropna())
-        except (OSError, ValueError):
-            continue  # the chain's own validation reports a broken file when it is used
-    return out
+def ledger_frame(governments: dict[str, Any], start: tuple[int, int]) -> pd.DataFrame:
+    """Flatten ``model.governments[c].ledger`` (step, item, usd) into year, country, item, usd."""
+    rows = [
+        (start[0] + (start[1] - 1 + step) // 12, c, item, usd)
+        for c, g in governments.items()
+        for step, item, usd in getattr(g, "ledger", [])
+    ]
+    return pd.DataFrame(rows, columns=["year", "country", "item", "usd"])
 
 
-def check_metrics(model: CritminModel, cfg: DictConfig) -> None:
-    """Check experiment.metrics against the world before the run (names the bad key)."""
-    from critmin.sim import metrics
-
-    settings = OmegaConf.to_container(cfg.experiment.metrics, resolve=True, throw_on_missing=False)
-    meta = _world_meta(model)
-    tables = metrics.Tables(
-        pd.DataFrame(),
-        pd.DataFrame(),
-        pd.DataFrame(),
-        meta["countries"],
-        meta["commodity_stage"],
-        meta["stages"],
-        settings=settings,
-    )
-    metrics.check_settings(settings, tables)
-
-
-def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> Result:
-    adapt_metrics_to_world(model, cfg)
+def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> ModelRun:
+    """The tables of a finished model, its headline figures and its manifest. Fails (naming the
+    data files) when the run's material does not add up."""
     rec = model.recorder
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
@@ -366,8 +307,8 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
         "identity": identity,  # what run_id hashes: config hash, data file hashes, code
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    summary["world"] = _world_meta(model)
-    result = Result(
+    summary["world"] = world_meta(model)
+    run = ModelRun(
         ts,
         rec.flows(),
         rec.facility_activity(),
@@ -376,25 +317,14 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> R
         model if keep_model else None,
         consumption_origin=rec.consumption_origin(),
         final_demand=rec.final_demand(),
+        ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
     )
-    summary["investment"] = investment_summary(result.projects)
-    from critmin.sim import metrics
-
-    result.ledger = metrics.ledger_frame(model.governments, model.start)
-    tables = metrics.Tables.from_result(result)
-    base = cfg.experiment.metrics.baseline_run
-    result.metrics = metrics.compute(tables, metrics.Tables.from_dir(base) if base else None)
-    result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
-    summary["dependency"] = metrics.summary_block(tables, result.metrics)
-    summary["dependency"]["skipped"] = getattr(model, "metrics_skipped", [])
-    result.warnings = config_warnings(cfg) + [
-        f"experiment.metrics: no {c} in this world; its dependency checks are skipped"
-        for c in summary["dependency"]["skipped"]
-    ]
-    for text in result.warnings:
+    summary["investment"] = investment_summary(run.projects)
+    run.warnings = config_warnings(cfg)
+    for text in run.warnings:
         log.warning("%s", text)
-    return result
+    return run
 
 
 def investment_summary(projects: pd.DataFrame) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from critmin.sim.run import load_config, simulate
+from critmin.experiments.api import simulate
+from critmin.sim.run import load_config
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Golden outputs: digests of three canonical runs that guard every number critmin produces.
 
-A digest is computed per output table (every table of :class:`critmin.sim.run.Result`, the
+A digest is computed per output table (every table of :class:`critmin.analysis.results.Result`, the
 metrics tables included) and for ``summary.json``. Tables are put in a canonical form first:
 rows whose numeric columns are all exactly zero are dropped (whether a run stores an empty trade
 pair or not is a representation choice, not a result), all-zero columns likewise, and rows are
@@ -168,7 +168,8 @@ def _where(diffs: list[str]) -> str:
 
 
 def run_case(name: str) -> Any:
-    from critmin.sim.run import load_config, simulate
+    from critmin.experiments.api import simulate
+    from critmin.sim.run import load_config
 
     return simulate(load_config(CASES[name]))
 

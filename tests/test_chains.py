@@ -53,7 +53,7 @@ def test_all_chains_run_together_in_one_world():
 
 
 def shock_run(scenario: str, shock: str):
-    from critmin.sim.run import simulate
+    from critmin.experiments.api import simulate
 
     base = simulate([f"scenario={scenario}", "scenario.end=2026-06", "scenario.demand.noise_sd=0"])
     hit = simulate(

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from critmin.analysis import comparison
 from critmin.experiments import compare
-from critmin.sim import comparison
 from critmin.sim.model import data_root
 from critmin.sim.run import config_dir
 

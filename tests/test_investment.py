@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from critmin.experiments.api import simulate
 from critmin.sim import investment as inv
 from critmin.sim.model import CritminModel
-from critmin.sim.run import load_config, simulate
+from critmin.sim.run import load_config
 
 TO_2030 = ["scenario.end=2030-12", "scenario.demand.noise_sd=0"]
 

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from critmin.sim import metrics
-from critmin.sim.metrics import Definition, Tables
-from critmin.sim.run import load_config, simulate
+from critmin.analysis import metrics
+from critmin.analysis.metrics import Definition, Tables
+from critmin.experiments.api import simulate
+from critmin.sim.run import ledger_frame, load_config
 from critmin.sim.world import DataError
 
 STAGES = ["mine", "refining", "metal", "magnet"]
@@ -177,13 +178,13 @@ def test_fiscal_cost_comes_from_government_ledgers_per_instrument_and_year():
         "CHN": Gov([]),
     }
     t = tiny()
-    t.ledger = metrics.ledger_frame(govs, (2029, 1))
+    t.ledger = ledger_frame(govs, (2029, 1))
     f = metrics.fiscal_cost(t).set_index(["year", "country", "item"])["usd"]
     assert f[(2029, "AAA", "stockpile")] == 100.0 and f[(2030, "AAA", "stockpile")] == 50.0
     review = metrics.yearly_review(t).set_index("year")
     assert review.loc[2030, "instrument spending, USD"] == pytest.approx(57.0)
     assert review.loc[2029, "ndfeb_magnet refining"] == pytest.approx(90 / 150)
-    t.ledger = metrics.ledger_frame({"AAA": Gov([])}, (2029, 1))
+    t.ledger = ledger_frame({"AAA": Gov([])}, (2029, 1))
     assert metrics.yearly_review(t)["instrument spending, USD"].sum() == 0.0
 
 

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from critmin.experiments.api import simulate
 from critmin.sim.model import CritminModel
-from critmin.sim.run import load_config, simulate
+from critmin.sim.run import load_config
 
 SHORT = ["scenario=ree_2024_short"]
 

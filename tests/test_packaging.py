@@ -41,6 +41,6 @@ def test_every_data_file_is_covered_by_package_data():
 
 
 def test_templates_ship_with_the_package():
-    assert "critmin.sim.templates" in CONF["packages"]
-    assert (ROOT / "sim" / "templates" / "run_report.html.j2").is_file()
-    assert (ROOT / "sim" / "templates" / "comparison_report.html.j2").is_file()
+    assert "critmin.analysis.templates" in CONF["packages"]
+    assert (ROOT / "analysis" / "templates" / "run_report.html.j2").is_file()
+    assert (ROOT / "analysis" / "templates" / "comparison_report.html.j2").is_file()

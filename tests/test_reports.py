@@ -19,10 +19,11 @@ import pytest
 import yaml
 from browser import binary, dom, screenshot
 
+from critmin.analysis import comparison, labels, metrics
+from critmin.analysis.instrument_text import describe_mix, describe_shock
 from critmin.experiments import compare
-from critmin.sim import comparison, labels, metrics
-from critmin.sim.instrument_text import describe_mix, describe_shock
-from critmin.sim.run import config_dir, simulate
+from critmin.experiments.api import simulate
+from critmin.sim.run import config_dir
 
 CODE_NAME = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")  # snake_case: commodity, metric, config keys
 MIXES = ["none", "stockpile", "alliance_all"]

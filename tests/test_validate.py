@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from critmin.experiments import scorecard as sc
+from critmin.analysis import scorecard as sc
 from critmin.experiments.cli import main as cli
 from critmin.sim.world import DataError
 

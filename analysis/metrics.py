@@ -1,7 +1,7 @@
 """Dependency shares, the 2030 target check, resilience metrics and traceability queries.
 
 Everything here works on plain tables (:class:`Tables`), so it runs on an in-memory
-:class:`~critmin.sim.run.Result`, on a finished run directory, and on small hand-written tables
+:class:`~critmin.sim.run.ModelRun`, on a finished run directory, and on small hand-written tables
 in tests. Definitions (docs/metrics.md):
 
 - **dependency share** of a region on a supplier country, for a commodity and an origin stage:
@@ -29,7 +29,7 @@ import pandas as pd
 from critmin.sim.world import BLOCS, DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.run import Result
+    from critmin.sim.run import ModelRun
 
 BASES = ("mass", "value")
 SCOPES = ("consumption", "imports")
@@ -79,7 +79,7 @@ class Tables:
     cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def from_result(cls, result: Result) -> Tables:
+    def from_result(cls, result: ModelRun) -> Tables:
         return cls(
             timeseries=result.timeseries,
             flows=result.flows,
@@ -170,17 +170,6 @@ def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
 
 def _empty_flows() -> pd.DataFrame:
     return pd.DataFrame(columns=["month", "commodity", "origin", "destination", "tonnes", "value_usd"])
-
-
-def world_meta(
-    countries: list[str], blocs: Any, commodities: list[str], stages_of: list[str], stages: list[str]
-) -> dict:
-    """The world facts the metrics need, as stored in summary.json (key ``world``)."""
-    return {
-        "countries": {c: str(b) for c, b in zip(countries, blocs)},
-        "commodity_stage": dict(zip(commodities, stages_of)),
-        "stages": list(stages),
-    }
 
 
 # ---------------------------------------------------------------------- config checks
@@ -682,7 +671,7 @@ class ShockWindow:
     cut_at_run_end: bool = False
 
     def describe(self) -> str:
-        from critmin.sim.labels import month
+        from critmin.analysis.labels import month
 
         span = f"{month(self.start)} to {month(self.last)}"
         if self.shock_last is None:
@@ -822,16 +811,6 @@ def fiscal_cost(tables: Tables) -> pd.DataFrame:
     return led.groupby(["year", "country", "item"])["usd"].sum().reset_index()
 
 
-def ledger_frame(governments: dict[str, Any], start: tuple[int, int]) -> pd.DataFrame:
-    """Flatten ``model.governments[c].ledger`` (step, item, usd) into year, country, item, usd."""
-    rows = [
-        (start[0] + (start[1] - 1 + step) // 12, c, item, usd)
-        for c, g in governments.items()
-        for step, item, usd in getattr(g, "ledger", [])
-    ]
-    return pd.DataFrame(rows, columns=["year", "country", "item", "usd"])
-
-
 # ---------------------------------------------------------------------- review and trace
 def yearly_review(tables: Tables) -> pd.DataFrame:
     """One row per year as the Alliance's review would read it: actual single-supplier shares of
@@ -860,7 +839,7 @@ def yearly_review(tables: Tables) -> pd.DataFrame:
 
 
 def trace(
-    source: Result | Tables | Path | str,
+    source: ModelRun | Tables | Path | str,
     region: str,
     commodity: str = "ndfeb_magnet",
     year: int | None = None,
@@ -922,7 +901,7 @@ def _stage_pos(tables: Tables, commodity: str) -> int:
     return tables.stages.index(st) if st in tables.stages else len(tables.stages) - 1
 
 
-def as_tables(source: Result | Tables | Path | str) -> Tables:
+def as_tables(source: ModelRun | Tables | Path | str) -> Tables:
     if isinstance(source, Tables):
         return source
     if isinstance(source, str | Path):

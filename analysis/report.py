@@ -21,12 +21,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from critmin.sim import labels, metrics
-from critmin.sim.instrument_text import describe_mix, describe_shock
-from critmin.sim.templating import img, png_bytes, render
+from critmin.analysis import labels, metrics
+from critmin.analysis.instrument_text import describe_mix, describe_shock
+from critmin.analysis.templating import img, png_bytes, render
 
 if TYPE_CHECKING:
-    from critmin.sim.run import Result
+    from critmin.analysis.results import Result
 
 
 # ---------------------------------------------------------------------- plots

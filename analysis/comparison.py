@@ -5,7 +5,7 @@ experiments/compare.py). Each run is reduced, in its worker, to a few hundred ti
 (:func:`reduce_run`, columns :data:`TIDY_COLUMNS`); :func:`summarise` turns the rows of every run
 into one row per mix: median and band across seeds of the target-year dependency per checked
 stage, the share of seeds meeting each target and the first year met, fiscal cost, unmet
-demand and the peak price under the shock. Definitions are those of :mod:`critmin.sim.metrics`
+demand and the peak price under the shock. Definitions are those of :mod:`critmin.analysis.metrics`
 (docs/metrics.md); this module only aggregates them.
 """
 
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from critmin.sim import labels, metrics
+from critmin.analysis import labels, metrics
 
 if TYPE_CHECKING:
-    from critmin.sim.run import Result
+    from critmin.analysis.results import Result
 
 TIDY_COLUMNS = ["mix", "seed", "year", "metric", "region", "commodity", "stage", "detail", "value"]
 

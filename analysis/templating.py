@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from critmin.sim import labels
+from critmin.analysis import labels
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 if TYPE_CHECKING:
-    from critmin.sim.run import Result
+    from critmin.sim.run import ModelRun
 
 
 def _grid(n: int) -> tuple[plt.Figure, list]:
@@ -47,7 +47,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def write_plots(result: Result, folder: Path) -> list[Path]:
+def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     ts = result.timeseries
     commodities = [str(c) for c in ts["commodity"].cat.categories]

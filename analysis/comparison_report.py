@@ -20,11 +20,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from critmin.sim import comparison, labels
-from critmin.sim.comparison import Context
-from critmin.sim.instrument_text import describe_mix, describe_shock
-from critmin.sim.metrics import Definition
-from critmin.sim.templating import img, png_bytes, render
+from critmin.analysis import comparison, labels
+from critmin.analysis.comparison import Context
+from critmin.analysis.instrument_text import describe_mix, describe_shock
+from critmin.analysis.metrics import Definition
+from critmin.analysis.templating import img, png_bytes, render
 
 TARGET_STYLES = ("--", ":", "-.")
 

@@ -4,7 +4,7 @@
 instrument or event, e.g. "Price floor: USD 110,000/t on NdPr oxide from MP Materials Mountain
 Pass separation (NdPr oxide) (United States), paid by the United States government, from
 Oct 2025." Levels come from the config the runs used (variants and overrides included).
-Names come from :mod:`critmin.sim.labels`. An instrument type without a sentence here is still
+Names come from :mod:`critmin.analysis.labels`. An instrument type without a sentence here is still
 listed, with its settings in words, so nothing a run contains goes unmentioned.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from critmin.sim import labels as L
+from critmin.analysis import labels as L
 
 Spec = dict[str, Any]
 

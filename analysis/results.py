@@ -1,0 +1,135 @@
+"""A run's complete result: the engine's tables (:class:`~critmin.sim.run.ModelRun`) with the
+metrics, the ``dependency`` block of summary.json, the plots and report.html added.
+
+The analysis layer reads what a run produced and never changes it; the engine never imports it.
+Two steps touch a run of :func:`critmin.simulate` (:mod:`critmin.experiments.api`):
+
+- before the run, :func:`fit_metrics_to_world` keeps the metric checks whose commodity the world
+  has and checks the metric settings against it (a bad region or stage fails before any month);
+- after it, :func:`complete` computes the metrics from the run's tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from critmin.analysis import metrics
+from critmin.sim.config import DependencyCheck
+from critmin.sim.model import data_root
+from critmin.sim.run import ModelRun
+from critmin.sim.world import DataError
+
+log = logging.getLogger("critmin")
+
+
+@dataclass
+class Result(ModelRun):
+    """Tables and headline figures of one run, with its metrics."""
+
+    # the metric tables (critmin.analysis.metrics.compute) and all of them as one tidy table ("tidy")
+    metrics: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def trace(
+        self, region: str, commodity: str = "ndfeb_magnet", year: int | None = None, **kw: Any
+    ) -> pd.DataFrame:
+        """Where a region's material came from, stage by stage (see :func:`critmin.analysis.metrics.trace`)."""
+        return metrics.trace(self, region, commodity, year, **kw)
+
+    def dependency(self, commodity: str, stage: str, **definition: Any) -> pd.DataFrame:
+        """Single-supplier dependency path per year under the run's default definition, with
+        any of region, basis, scope, outside overridden."""
+        tables = metrics.Tables.from_result(self)
+        return metrics.dependency(tables, metrics.default_definition(tables, commodity, stage, **definition))
+
+    def write(self, outdir: Path, plots: bool = True, flows: bool = True) -> Path:
+        """Write the run's tables, summary.json, manifest.yaml, metrics.parquet, plots/ and
+        report.html (unless experiment.metrics.report is false) to ``outdir``."""
+        outdir = super().write(outdir, flows=flows)
+        if self.metrics:
+            self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
+        if plots:
+            from critmin.analysis.plots import write_plots
+
+            write_plots(self, outdir / "plots")
+        settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
+        if self.metrics and settings.get("report", True):
+            from critmin.analysis.report import write_report
+
+            write_report(self, outdir / "report.html")
+        return outdir
+
+
+def complete(run: ModelRun, skipped: list[str] | tuple[str, ...] = ()) -> Result:
+    """The run with its metrics, read from its tables and its config's ``experiment.metrics``
+    (in the manifest). ``skipped``: commodities whose checks :func:`fit_metrics_to_world` dropped
+    before the run (reported in summary.json and as warnings). ``run`` is not changed."""
+    result = Result(**{f.name: getattr(run, f.name) for f in fields(ModelRun)})
+    result.summary = dict(run.summary)
+    tables = metrics.Tables.from_result(result)
+    base = tables.settings.get("baseline_run")
+    result.metrics = metrics.compute(tables, metrics.Tables.from_dir(base) if base else None)
+    result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
+    result.summary["dependency"] = metrics.summary_block(tables, result.metrics)
+    result.summary["dependency"]["skipped"] = list(skipped)
+    notes = [f"experiment.metrics: no {c} in this world; its dependency checks are skipped" for c in skipped]
+    for text in notes:
+        log.warning("%s", text)
+    result.warnings = [*run.warnings, *notes]
+    return result
+
+
+def fit_metrics_to_world(cfg: DictConfig, world: dict[str, Any], demanded: list[str]) -> list[str]:
+    """Keep the metric checks and benchmarks whose commodity this world has (a gallium run has
+    no magnets); with none left, check every commodity that final demand buys (``demanded``) at
+    every origin stage. Changes ``cfg.experiment.metrics`` in place, then checks it against the
+    world (:func:`critmin.analysis.metrics.check_settings`). ``world``: countries, commodity_stage
+    and stages, as :func:`critmin.sim.run.world_meta` gives them. Returns the commodities whose
+    checks were dropped, sorted."""
+    m = cfg.experiment.metrics
+    present = set(world["commodity_stage"])
+    known = known_commodities() | present
+    for key, items in (("checks", m.checks), ("benchmarks", m.benchmarks)):
+        for i, item in enumerate(items):
+            if item.commodity not in known:
+                raise DataError(
+                    f"config key experiment.metrics.{key}[{i}].commodity: unknown commodity "
+                    f"{item.commodity!r}; expected one of {sorted(known)}"
+                )
+    skipped = [c.commodity for c in m.checks if c.commodity not in present]
+    skipped += [b.commodity for b in m.benchmarks if b.commodity not in present]
+    checks = [c for c in m.checks if c.commodity in present]
+    if not checks:
+        checks = [DependencyCheck(commodity=c, stages=list(world["stages"])) for c in demanded]
+    with open_dict(cfg):
+        m.checks = checks
+        m.benchmarks = [b for b in m.benchmarks if b.commodity in present]
+    settings = OmegaConf.to_container(m, resolve=True, throw_on_missing=False)
+    tables = metrics.Tables(
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        world["countries"],
+        world["commodity_stage"],
+        world["stages"],
+        settings=settings,
+    )
+    metrics.check_settings(settings, tables)
+    return sorted(set(skipped))
+
+
+def known_commodities() -> set[str]:
+    """Commodities of every packaged chain (data/*/commodities.csv): a metric check may name one
+    that this run's world lacks (it is skipped, with a warning), but not one no chain has."""
+    out: set[str] = set()
+    for path in sorted(data_root().glob("*/commodities.csv")):
+        try:
+            out |= set(pd.read_csv(path, usecols=["commodity"], dtype=str)["commodity"].dropna())
+        except (OSError, ValueError):
+            continue  # the chain's own validation reports a broken file when it is used
+    return out

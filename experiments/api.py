@@ -1,0 +1,26 @@
+"""The notebook API: :func:`simulate` runs the model and analyses the run, as ``critmin run`` does.
+
+>>> import critmin
+>>> result = critmin.simulate(["scenario.end=2024-12"])      # doctest: +SKIP
+>>> result.metrics["targets"]                                 # doctest: +SKIP
+
+The engine's part alone (tables, no metrics) is :func:`critmin.sim.run.run_model`.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from critmin.analysis.results import Result, complete, fit_metrics_to_world
+from critmin.sim.run import collect, demanded_commodities, load_config, new_model, world_meta
+
+
+def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
+    """Compose a config (or take a resolved one; its metric checks are fitted to the world in
+    place), run the model to its horizon, return its tables with the metrics. Bad input fails
+    before the first month, naming the key."""
+    cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    model = new_model(cfg)
+    skipped = fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
+    model.run()
+    return complete(collect(model, cfg, keep_model), skipped)
