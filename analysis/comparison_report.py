@@ -1,6 +1,6 @@
 """``report.html`` and ``plots/`` of a policy comparison (``critmin compare``).
 
-One self-contained page (template ``sim/templates/comparison_report.html.j2``; plots embedded as
+One self-contained page (template ``analysis/templates/comparison_report.html.j2``; plots embedded as
 base64 PNG, also written to ``plots/``): the headline (which mixes meet the 60% target and the
 50% ambition in the target year, and when first; no verdict when the runs end before it), what
 each mix and the shock contain (from their configs), the dependency definition, a table per mix

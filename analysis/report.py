@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per run for a policy analyst (plots as base64 PNG).
 
-Rendered from ``sim/templates/run_report.html.j2``. Top to bottom: what the run contains (its
+Rendered from ``analysis/templates/run_report.html.j2``. Top to bottom: what the run contains (its
 instruments and shock in words, from the config), the dependency definition, the verdict per
 target (none when the target year is outside the run), the target table, dependency paths
 against the target lines, the same checks under other definitions, the 2024 baseline against

@@ -1,4 +1,4 @@
-"""Rendering of the HTML reports: the Jinja2 environment over ``sim/templates/`` (autoescaped),
+"""Rendering of the HTML reports: the Jinja2 environment over ``analysis/templates/`` (autoescaped),
 and embedding of Matplotlib figures as base64 PNG so a report is one self-contained file."""
 
 from __future__ import annotations

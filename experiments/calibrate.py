@@ -1,7 +1,7 @@
 """``critmin calibrate``: fit the behavioural parameters to every episode at once.
 
 Pattern-oriented calibration: one evaluation replays the chosen episodes (and their no-shock twins)
-with a parameter set and scores them with the validation scorecard (experiments/scorecard.py); the
+with a parameter set and scores them with the validation scorecard (analysis/scorecard.py); the
 objective is the scorecard's weighted mean of normalised misses (0 = every fact inside its band).
 Optuna's TPE sampler searches the ranges of ``configs/calibrate/<name>.yaml``; the study lives in
 ``<out>/study.db`` (SQLite), so a rerun continues it up to ``--budget`` evaluations. Worker

@@ -1,6 +1,6 @@
 """``critmin validate``: replay every sourced episode and score the runs fact by fact.
 
-Reads the facts in ``data/validation/`` (experiments/scorecard.py), runs each episode's shock and
+Reads the facts in ``data/validation/`` (analysis/scorecard.py), runs each episode's shock and
 its no-shock twin over the same seeds (common random numbers) in parallel worker processes, only
 over the months the episode's facts need (from the world's base month), and writes
 ``<out>/``: ``scorecard.csv`` (one row per fact: observed, model median and band over seeds,
