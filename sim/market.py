@@ -10,8 +10,8 @@ commodities. The allocation follows DESIGN.md §3.1:
   pro rata where a seller is asked for more than it offers;
 * what is left unserved is redistributed over the remaining edges in a few passes.
 
-Prices move per (commodity, seller region) with the unmet share of the requests sellers
-received and with stock cover (:func:`update_log_prices`).
+Prices are formed in :mod:`critmin.sim.prices`; the month's trading rounds (contracts, spot,
+stockpile releases) are in :mod:`critmin.sim.trading`.
 """
 
 from __future__ import annotations
@@ -138,64 +138,3 @@ def clear(
     if grouped:
         capped |= np.bincount(pe, weights=(gcap[pg] <= 1e-9).astype(float), minlength=n_e) > 0
     return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
-
-
-def marginal_price(
-    p_del: np.ndarray,
-    buyer: np.ndarray,
-    n_buyers: int,
-    theta: float,
-    preference: np.ndarray,
-    capped: np.ndarray,
-) -> np.ndarray:
-    """Price each buyer faces for one more tonne: the logit-inclusive delivered cost over its
-    edges whose cap or quota is not used up (NaN for a buyer with none).
-
-    Quota imports bought below this price carry a rent; it is infra-marginal and must not
-    drive demand (the LP oracle's demand price is this marginal price).
-    """
-    open_edge = ~capped & np.isfinite(p_del)
-    w = logit_weights(p_del, buyer, n_buyers, theta, preference, open_edge)
-    has = np.bincount(buyer, weights=open_edge.astype(float), minlength=n_buyers) > 0
-    price = np.bincount(buyer, weights=w * np.where(open_edge, p_del, 0.0), minlength=n_buyers)
-    return np.where(has, price, np.nan)
-
-
-def delivered_cost(
-    p_origin: np.ndarray,
-    transport: np.ndarray,
-    export_tax: np.ndarray | float = 0.0,
-    tariff: np.ndarray | float = 0.0,
-    specific: np.ndarray | float = 0.0,
-    import_specific: np.ndarray | float = 0.0,
-) -> np.ndarray:
-    """``p_del = (p_o·(1+export_tax) + specific + transport)·(1+tariff) + import_specific`` per
-    edge (DESIGN §3.1): ad valorem and specific export taxes, then import tariffs."""
-    return (p_origin * (1.0 + export_tax) + specific + transport) * (1.0 + tariff) + import_specific
-
-
-def update_log_prices(
-    log_p: np.ndarray,
-    unmet_share: np.ndarray,
-    cover_ratio: np.ndarray,
-    *,
-    kappa: float,
-    sigma: float,
-    max_step: float,
-    log_p_norm: np.ndarray | None = None,
-    rho: float = 0.0,
-) -> np.ndarray:
-    """``ln p' = ln p + κ·z − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to ±``max_step``.
-
-    The last term is a slow pull toward the normal (full-cost) price; without it, a market
-    whose stocks were drawn down ratchets its price up and never comes back.
-
-    ``unmet_share`` z ∈ [0, 1] is the share of the requests a region's sellers received that
-    they could not serve; ``cover_ratio`` is stock cover over its target (1 at steady state). Regions with
-    no cover information pass ``cover_ratio = 1``.
-    """
-    with np.errstate(divide="ignore"):
-        cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
-    pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
-    step = np.clip(kappa * unmet_share - sigma * cover_term - pull, -max_step, max_step)
-    return log_p + step
