@@ -62,6 +62,46 @@ def logit_weights(
     return np.divide(w, denom, out=np.zeros_like(w), where=denom > 0)
 
 
+@dataclass
+class _SharedCaps:
+    """Caps shared by groups of edges (an edge may be in several: a country's export quota, a
+    buyer's diversification limit, ...), as membership pairs and what is left of each cap."""
+
+    edge: np.ndarray  # per membership: the edge
+    group: np.ndarray  # per membership: the group
+    left: np.ndarray  # per group: tonnes still allowed
+    n_edges: int
+
+    @classmethod
+    def of(cls, groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_edges: int) -> _SharedCaps | None:
+        if groups is None or groups[2].size == 0:
+            return None
+        return cls(groups[0], groups[1], groups[2].astype(float).copy(), n_edges)
+
+    def _any_group(self, per_group: np.ndarray) -> np.ndarray:
+        """Per edge: whether any of its groups has the flag."""
+        return np.bincount(self.edge, weights=per_group[self.group].astype(float), minlength=self.n_edges) > 0
+
+    def exhausted(self) -> np.ndarray:
+        return self._any_group(self.left <= 0)
+
+    def used_up(self) -> np.ndarray:
+        return self._any_group(self.left <= 1e-9)
+
+    def scale(self, q: np.ndarray) -> np.ndarray:
+        """Scale each edge by the tightest of its groups (keeps every group feasible)."""
+        asked = np.bincount(self.group, weights=q[self.edge], minlength=self.left.size)
+        g_scale = np.divide(self.left, asked, out=np.ones_like(self.left), where=asked > self.left)
+        e_scale = np.ones(self.n_edges)
+        np.minimum.at(e_scale, self.edge, g_scale[self.group])
+        return q * e_scale
+
+    def take(self, q: np.ndarray) -> None:
+        self.left = np.maximum(
+            self.left - np.bincount(self.group, weights=q[self.edge], minlength=self.left.size), 0.0
+        )
+
+
 def clear(
     request: np.ndarray,
     offer: np.ndarray,
@@ -95,32 +135,23 @@ def clear(
         per-edge share parameter ``a`` of the logit (defaults to 1).
     """
     n_b, n_s, n_e = request.size, offer.size, seller.size
-    if preference is None:
-        preference = np.ones(n_e)
+    preference = np.ones(n_e) if preference is None else preference
     cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
-    grouped = groups is not None and groups[2].size > 0
-    if grouped:
-        pe, pg, gcap = groups[0], groups[1], groups[2].astype(float).copy()
-        n_g = gcap.size
+    shared = _SharedCaps.of(groups, n_e)
     remaining_req = np.maximum(request.astype(float), 0.0)
     remaining_off = np.maximum(offer.astype(float), 0.0)
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     for _ in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
-        if grouped:
-            exhausted = np.bincount(pe, weights=(gcap[pg] <= 0).astype(float), minlength=n_e) > 0
-            active &= ~exhausted
+        if shared:
+            active &= ~shared.exhausted()
         if not active.any():
             break
         w = logit_weights(p_del, buyer, n_b, theta, preference, active)
         q = np.minimum(w * remaining_req[buyer], cap)
-        if grouped:  # scale each edge by the tightest of its groups (keeps every group feasible)
-            asked_g = np.bincount(pg, weights=q[pe], minlength=n_g)
-            g_scale = np.divide(gcap, asked_g, out=np.ones_like(gcap), where=asked_g > gcap)
-            e_scale = np.ones(n_e)
-            np.minimum.at(e_scale, pe, g_scale[pg])
-            q = q * e_scale
+        if shared:
+            q = shared.scale(q)
         asked += q  # what sellers were asked for, within what bans and quotas allow
         asked_s = np.bincount(seller, weights=q, minlength=n_s)
         s_scale = np.divide(
@@ -129,12 +160,12 @@ def clear(
         q = q * s_scale[seller]
         flow += q
         cap = np.maximum(cap - q, 0.0)
-        if grouped:
-            gcap = np.maximum(gcap - np.bincount(pg, weights=q[pe], minlength=n_g), 0.0)
+        if shared:
+            shared.take(q)
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
     sold = np.bincount(seller, weights=flow, minlength=n_s)
     capped = cap <= 1e-12 * np.maximum(flow, 1.0)
-    if grouped:
-        capped |= np.bincount(pe, weights=(gcap[pg] <= 1e-9).astype(float), minlength=n_e) > 0
+    if shared:
+        capped |= shared.used_up()
     return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
