@@ -115,25 +115,11 @@ def clear(
     preference: np.ndarray | None = None,
     passes: int = 4,
 ) -> Clearing:
-    """Allocate buyers' requests over edges to sellers' offers.
-
-    Parameters
-    ----------
-    request, offer:
-        tonnes wanted per buyer slot and available per seller slot.
-    seller, buyer:
-        per-edge indices into ``offer`` and ``request``.
-    p_del:
-        delivered cost per edge (USD/t), including transport and policy wedges.
-    edge_cap:
-        per-edge tonnage cap this period (``inf`` for none, 0 for a ban).
-    groups:
-        shared caps as ``(edge, group, cap)``: membership pairs (an edge may belong to several
-        groups: a country's export quota, a buyer's diversification limit, ...) and each
-        group's cap in tonnes.
-    preference:
-        per-edge share parameter ``a`` of the logit (defaults to 1).
-    """
+    """Allocate buyers' requests (t per buyer slot) over edges (``seller``, ``buyer`` index
+    pairs) to sellers' offers (t per seller slot), at delivered cost ``p_del`` per edge (USD/t,
+    transport and wedges included). ``edge_cap``: t per edge this period (``inf`` none, 0 a
+    ban); ``groups``: shared caps ``(edge, group, cap)`` (:class:`_SharedCaps`); ``preference``:
+    per-edge logit share parameter (default 1)."""
     n_b, n_s, n_e = request.size, offer.size, seller.size
     preference = np.ones(n_e) if preference is None else preference
     cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
