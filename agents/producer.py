@@ -21,8 +21,47 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from critmin.sim.network import INPUT, OUTPUT
+
 if TYPE_CHECKING:
     from critmin.sim.model import CritminModel
+    from critmin.sim.network import Network
+
+
+def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndarray:
+    """Per node: value of its outputs at ``received`` (per slot) minus the cost of its inputs at
+    ``paid`` (per slot), per unit of activity (the process coefficients)."""
+    price = np.where(net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -paid, 0.0))
+    return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+
+
+def expected_margin(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+    """Expected output value (a price floor guarantees the floor) minus expected input cost per
+    unit of activity, per node."""
+    s = model.state
+    received = np.maximum(s.p_exp[model.slot_market()], model.floor)
+    return unit_margin(model.net, received, s.expected_paid)[nodes]
+
+
+def activity_to_order(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+    """Activity that meets expected orders and closes a share of the finished-stock gap.
+
+    Per output slot the need is ``orders + (cover·orders − stock)/adjust`` tonnes; a node's
+    activity is the value-weighted mean over its main (non-scrap) outputs of need/coefficient.
+    """
+    net, s, sc = model.net, model.state, model.params
+    outs = (net.slot_role == OUTPUT) & model.main_output
+    orders = s.orders_avg
+    need = np.maximum(
+        orders + (sc.market.cover_target_months * orders - s.stock) / sc.producers.stock_adjust_months,
+        0.0,
+    )
+    weight = np.where(outs, net.slot_coef * s.p_exp[model.slot_market()], 0.0)
+    per_activity = np.divide(need, net.slot_coef, out=np.zeros_like(need), where=net.slot_coef > 0)
+    n = len(net.node_id)
+    num = np.bincount(net.slot_node, weights=weight * per_activity, minlength=n)
+    den = np.bincount(net.slot_node, weights=weight, minlength=n)
+    return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
 
 
 def price_driven_activity(
@@ -77,7 +116,7 @@ class Miner(Producer):
     @staticmethod
     def decide(model: CritminModel, nodes: np.ndarray) -> None:
         s = model.state
-        price = model.expected_margin(nodes)  # a mine has no modelled inputs: margin = revenue
+        price = expected_margin(model, nodes)  # a mine has no modelled inputs: margin = revenue
         x = price_driven_activity(
             price,
             s.margin0[nodes],
@@ -95,8 +134,8 @@ class Refiner(Producer):
     @staticmethod
     def decide(model: CritminModel, nodes: np.ndarray) -> None:
         s = model.state
-        margin = model.expected_margin(nodes)
-        x = np.minimum(model.activity_to_order(nodes), Producer.capacity(model, nodes))
+        margin = expected_margin(model, nodes)
+        x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
         s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from critmin.policies.base import Policy, register
 from critmin.policies.select import trade_edges
-from critmin.sim import market
+from critmin.sim import market, prices
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
@@ -82,7 +82,7 @@ class ExportLicensing(_Control):
         t = model.state.t
         net = model.net
         # applications: what buyers would ask of these edges without the control
-        p_del = market.delivered_cost(
+        p_del = prices.delivered_cost(
             np.exp(model.state.log_p)[model.slot_market()[net.edge_seller]], net.edge_transport
         )
         w = market.logit_weights(

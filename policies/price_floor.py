@@ -58,7 +58,7 @@ class PriceFloor(Policy):
         sold = np.where(eligible, res.sold[self.slots], 0.0)
         scale = min(1.0, self.cap / sold.sum()) if sold.sum() > 0 else 0.0
         volume = sold * scale
-        price = model.cleared.seller_price(model, self.slots)
+        price = model.cleared.seller_price(model.slot_market(), self.slots)
         gap = np.maximum(self.floor - price, 0.0)
         payment = float((gap * volume).sum())
         self.history.append(

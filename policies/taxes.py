@@ -42,7 +42,7 @@ class _Tax(Policy):
         res, p_del = model.cleared.result, model.cleared.p_del
         flow = res.flow[self.edges]
         if self.exporter_levies:
-            base = model.cleared.seller_price(model, net.edge_seller[self.edges])
+            base = model.cleared.seller_price(model.slot_market(), net.edge_seller[self.edges])
         else:  # the tariff base is the delivered cost before the tariff
             base = (p_del[self.edges] - self._import_specific(model)) / (1 + self._import_ad_valorem(model))
         revenue = float((flow * (base * self.ad_valorem + self.specific)).sum())

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from critmin.agents.producer import unit_margin
 from critmin.sim import investment as inv
-from critmin.sim.network import INPUT, OUTPUT
+from critmin.sim.network import OUTPUT
 
 if TYPE_CHECKING:
     from critmin.sim.model import CritminModel
@@ -131,31 +132,11 @@ class CapacityDynamics:
             net.activity0[nodes] * trend,
         )
 
-    def utilisation_markup(self, model: CritminModel, slots: np.ndarray) -> np.ndarray:
-        """Per output slot: ``(u/u0)^φ`` on the normal price, with u the plant's orders over its
-        capacity and u0 its 2024 utilisation (new plants: their process's), u/u0 bounded to
-        [0.5, 1]; φ = ``scenario.market.utilisation_price_elasticity``. 1 in the 2024 steady state.
-        A plant with spare capacity undercuts to fill it (a new entrant wins orders this way);
-        scarcity above normal utilisation is priced by the unmet-request term, not twice."""
-        phi = model.params.market.utilisation_price_elasticity
-        net, s = model.net, model.state
-        out = np.ones(slots.size)
-        if phi == 0:
-            return out
-        node = net.slot_node[slots]
-        ok = net.is_facility[node] & (s.capacity[node] > 0) & self._main_slot[slots]
-        coef = net.slot_coef[slots]
-        u = np.divide(s.orders_avg[slots], coef * s.capacity[node], out=np.zeros(slots.size), where=ok)
-        ratio = np.clip(np.divide(u, self.utilisation_ref[node], out=np.ones(slots.size), where=ok), 0.5, 1.0)
-        return np.where(ok, ratio**phi, 1.0)
-
     def long_run_margin(self, model: CritminModel) -> np.ndarray:
         """Per node: output value at long-run expected prices (price floors applied) minus input
         cost at long-run expected delivered prices, per unit of activity."""
-        net, s = model.net, model.state
-        received = np.maximum(s.p_lr[model.slot_market()], model.floor)
-        price = np.where(net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -s.paid_lr, 0.0))
-        return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+        s = model.state
+        return unit_margin(model.net, np.maximum(s.p_lr[model.slot_market()], model.floor), s.paid_lr)
 
     def step(self, model: CritminModel, active: list, t: int) -> None:
         """Investment decisions of the month (after policies set their terms), then capacity and

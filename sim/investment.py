@@ -187,50 +187,45 @@ def _month_index(value: str, start: tuple[int, int]) -> int:
     return (y - start[0]) * 12 + m - start[1]
 
 
-def build_pipeline(
-    world: World,
-    net: Network,
-    start: tuple[int, int],
-    params: Any,
-    rng: np.random.Generator,
-    data_dir: Path | None = None,
-) -> Pipeline:
-    """Rows for named projects, prospects and brownfield expansions of the chains that have an
-    ``investment.csv``; facilities of other chains keep the exogenous capacity trend."""
-    inv = world.investment
-    table = Parameters(inv)
-    node_of = {n: i for i, n in enumerate(net.node_id)}
-    bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
-    stage_of = dict(zip(world.processes["process"], world.processes["origin_stage"]))
-    covered = set(inv["process"]) - {"all"}
-    if "all" in set(inv["process"]):
-        covered = set(world.processes["process"])
-    rows: list[dict[str, Any]] = []
+class _Rows:
+    """Makes pipeline rows: the parameters of a project's process, country and bloc (the final
+    ramp-up share drawn per project)."""
 
-    def base_row(ids: str, project: str, node: str, kind: int, country: str, process: str) -> dict[str, Any]:
-        bloc = bloc_of[country]
+    def __init__(self, world: World, net: Network, rng: np.random.Generator) -> None:
+        self.net, self.rng = net, rng
+        self.table = Parameters(world.investment)
+        self.node_of = {n: i for i, n in enumerate(net.node_id)}
+        self.bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
+        self.stage_of = dict(zip(world.processes["process"], world.processes["origin_stage"]))
+
+    def row(self, ids: str, project: str, node: str, kind: int, country: str, process: str) -> dict[str, Any]:
+        bloc = self.bloc_of[country]
         row = {
             "ids": ids,
             "project": project,
-            "node": node_of[node],
+            "node": self.node_of[node],
             "kind": kind,
-            "country": net.countries.index(country),
-            "stage": stage_of[process],
+            "country": self.net.countries.index(country),
+            "stage": self.stage_of[process],
         }
         for p in PARAMETERS:
-            value, lo, hi = table.get(p, process, country, bloc)
+            value, lo, hi = self.table.get(p, process, country, bloc)
             if p == "ramp_final_share":
-                row["final_share"] = float(rng.uniform(lo, hi)) if hi > lo else lo
+                row["final_share"] = float(self.rng.uniform(lo, hi)) if hi > lo else lo
             else:
                 row[p] = value
         return row
 
-    # named projects at their 2024 stage; guidance dates slip by the schedule overrun
-    overrun = params.schedule_overrun
+
+def _named_rows(
+    world: World, make: _Rows, covered: set[str], start: tuple[int, int], overrun: float
+) -> list[dict]:
+    """Named projects at their 2024 stage; guidance dates slip by the schedule overrun."""
+    rows = []
     for r in world.projects.itertuples(index=False):
         if r.process not in covered:
             continue
-        row = base_row(
+        row = make.row(
             r.facility, r.project, new_capacity_node(r.process, r.country), KIND_NAMED, r.country, r.process
         )
         row.update(nameplate=r.capacity_tpa / 12, capex=r.capex_usd_m * 1e6, cash_cost=r.cash_cost_usd_per_t)
@@ -242,37 +237,45 @@ def build_pipeline(
         else:  # financed or under construction: the guidance date, slipped, ends construction
             row.update(status=FINANCED, months_left=max(to_start, 1.0))
         rows.append(row)
-    # prospects: count × (capacity, capex and cash cost drawn from triangular distributions)
+    return rows
+
+
+def _prospect_rows(world: World, make: _Rows, covered: set[str]) -> list[dict]:
+    """Prospects: count × (capacity, capex and cash cost drawn from triangular distributions)."""
+    rows = []
     for r in world.prospects.itertuples(index=False):
         if r.process not in covered:
             continue
         for k in range(int(r.count)):
-            row = base_row(
-                f"prospect_{r.process}_{r.country}_{k + 1}",
-                f"prospect_{r.process}_{r.country}_{k + 1}",
-                new_capacity_node(r.process, r.country),
-                KIND_PROSPECT,
-                r.country,
-                r.process,
+            name = f"prospect_{r.process}_{r.country}_{k + 1}"
+            row = make.row(
+                name, name, new_capacity_node(r.process, r.country), KIND_PROSPECT, r.country, r.process
             )
             capex = _triangular(
-                rng, r.capex_usd_per_tpa_low, r.capex_usd_per_tpa_mode, r.capex_usd_per_tpa_high
+                make.rng, r.capex_usd_per_tpa_low, r.capex_usd_per_tpa_mode, r.capex_usd_per_tpa_high
             )
             row.update(
                 nameplate=r.capacity_tpa / 12,
                 capex=capex * r.capacity_tpa,
-                cash_cost=_triangular(rng, r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
+                cash_cost=_triangular(make.rng, r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
                 status=CONCEPT,
                 months_left=0.0,
             )
             rows.append(row)
-    # brownfield expansions of every facility of a covered process that had capacity in 2024;
-    # an operator's plants expand together (mine + separation, say, are one business)
+    return rows
+
+
+def _expansion_rows(
+    world: World, net: Network, make: _Rows, covered: set[str], expansion_share: float
+) -> list[dict]:
+    """Brownfield expansions of every facility of a covered process that had capacity in 2024;
+    an operator's plants expand together (mine + separation, say, are one business)."""
     fac = world.facilities
     operator: dict[str, str] = {}
     if "operator" in fac.columns:
         operator = {f: str(o).strip() for f, o in zip(fac["facility"], fac["operator"]) if str(o).strip()}
     shared = pd.Series(list(operator.values()), dtype=object).value_counts().to_dict()
+    rows = []
     for i in np.flatnonzero(net.is_facility & (net.capacity > 0)):
         process = str(net.node_process[i])
         if process not in covered:
@@ -282,11 +285,10 @@ def build_pipeline(
         for k in range(EXPANSION_OPTIONS):
             name = f"{net.node_id[i]}_expansion_{k + 1}"
             group = f"{op}_expansion_{k + 1}" if op and shared.get(op, 0) > 1 else name
-            row = base_row(name, group, net.node_id[i], KIND_EXPANSION, country, process)
+            row = make.row(name, group, net.node_id[i], KIND_EXPANSION, country, process)
             # an option no larger than the plant may have in flight under its yearly cap
             build_years = (row["construction_months"] + row["ramp_months"] / 2) / 12
-            share = min(params.expansion_share, row["max_expansion_per_year"] * build_years)
-            size = share * net.capacity[i]
+            size = min(expansion_share, row["max_expansion_per_year"] * build_years) * net.capacity[i]
             row.update(
                 nameplate=size,
                 capex=row["capex_usd_per_tpa"] * row["brownfield_capex_factor"] * size * 12,
@@ -297,36 +299,53 @@ def build_pipeline(
                 ramp_months=row["ramp_months"] / 2,
             )
             rows.append(row)
-    if not rows:
-        return empty_pipeline()
-    df = pd.DataFrame(rows)
+    return rows
+
+
+def build_pipeline(
+    world: World,
+    net: Network,
+    start: tuple[int, int],
+    params: Any,
+    rng: np.random.Generator,
+    data_dir: Path | None = None,
+) -> Pipeline:
+    """Rows for named projects, prospects and brownfield expansions of the chains that have an
+    ``investment.csv``; facilities of other chains keep the exogenous capacity trend."""
+    inv = world.investment
+    covered = set(inv["process"]) - {"all"}
+    if "all" in set(inv["process"]):
+        covered = set(world.processes["process"])
+    make = _Rows(world, net, rng)  # the draws follow this order: named, prospects, expansions
+    rows = _named_rows(world, make, covered, start, params.schedule_overrun)
+    rows += _prospect_rows(world, make, covered)
+    rows += _expansion_rows(world, net, make, covered, params.expansion_share)
+    return _as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline()
+
+
+def _as_pipeline(df: pd.DataFrame) -> Pipeline:
     n = len(df)
+    floats = {
+        "months_left": "months_left", "nameplate": "nameplate", "capex": "capex", "cash_cost": "cash_cost",
+        "final_share": "final_share", "permit_months": "permit_months", "finance_months": "finance_months",
+        "construction_months": "construction_months", "ramp_months": "ramp_months",
+        "life_years": "lifetime_years", "hurdle": "hurdle_rate", "risk_premium": "risk_premium",
+        "abandon_rate": "abandon_rate_per_year", "max_expansion": "max_expansion_per_year",
+    }  # fmt: skip
+    status = df["status"].to_numpy()
     return Pipeline(
         ids=np.array(df["ids"], dtype=str),
         project=np.array(df["project"], dtype=str),
         node=np.array(df["node"], dtype=np.int64),
         kind=np.array(df["kind"], dtype=np.int64),
         status=np.array(df["status"], dtype=np.int64),
-        months_left=np.array(df["months_left"], dtype=float),
-        nameplate=np.array(df["nameplate"], dtype=float),
-        capex=np.array(df["capex"], dtype=float),
-        cash_cost=np.array(df["cash_cost"], dtype=float),
-        final_share=np.array(df["final_share"], dtype=float),
-        permit_months=np.array(df["permit_months"], dtype=float),
-        finance_months=np.array(df["finance_months"], dtype=float),
-        construction_months=np.array(df["construction_months"], dtype=float),
-        ramp_months=np.array(df["ramp_months"], dtype=float),
-        life_years=np.array(df["lifetime_years"], dtype=float),
-        hurdle=np.array(df["hurdle_rate"], dtype=float),
-        risk_premium=np.array(df["risk_premium"], dtype=float),
-        abandon_rate=np.array(df["abandon_rate_per_year"], dtype=float),
-        max_expansion=np.array(df["max_expansion_per_year"], dtype=float),
         country=np.array(df["country"], dtype=np.int64),
         stage=np.array(df["stage"], dtype=str),
         months_online=np.zeros(n),
-        permitted_month=np.where(df["status"].to_numpy() >= PERMITTED, 0, -1).astype(np.int64),
-        financed_month=np.where(df["status"].to_numpy() >= FINANCED, 0, -1).astype(np.int64),
+        permitted_month=np.where(status >= PERMITTED, 0, -1).astype(np.int64),
+        financed_month=np.where(status >= FINANCED, 0, -1).astype(np.int64),
         start_month=np.full(n, -1, dtype=np.int64),
+        **{field: np.array(df[col], dtype=float) for field, col in floats.items()},
     )
 
 

@@ -10,8 +10,8 @@ commodities. The allocation follows DESIGN.md §3.1:
   pro rata where a seller is asked for more than it offers;
 * what is left unserved is redistributed over the remaining edges in a few passes.
 
-Prices move per (commodity, seller region) with the unmet share of the requests sellers
-received and with stock cover (:func:`update_log_prices`).
+Prices are formed in :mod:`critmin.sim.prices`; the month's trading rounds (contracts, spot,
+stockpile releases) are in :mod:`critmin.sim.trading`.
 """
 
 from __future__ import annotations
@@ -62,6 +62,46 @@ def logit_weights(
     return np.divide(w, denom, out=np.zeros_like(w), where=denom > 0)
 
 
+@dataclass
+class _SharedCaps:
+    """Caps shared by groups of edges (an edge may be in several: a country's export quota, a
+    buyer's diversification limit, ...), as membership pairs and what is left of each cap."""
+
+    edge: np.ndarray  # per membership: the edge
+    group: np.ndarray  # per membership: the group
+    left: np.ndarray  # per group: tonnes still allowed
+    n_edges: int
+
+    @classmethod
+    def of(cls, groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_edges: int) -> _SharedCaps | None:
+        if groups is None or groups[2].size == 0:
+            return None
+        return cls(groups[0], groups[1], groups[2].astype(float).copy(), n_edges)
+
+    def _any_group(self, per_group: np.ndarray) -> np.ndarray:
+        """Per edge: whether any of its groups has the flag."""
+        return np.bincount(self.edge, weights=per_group[self.group].astype(float), minlength=self.n_edges) > 0
+
+    def exhausted(self) -> np.ndarray:
+        return self._any_group(self.left <= 0)
+
+    def used_up(self) -> np.ndarray:
+        return self._any_group(self.left <= 1e-9)
+
+    def scale(self, q: np.ndarray) -> np.ndarray:
+        """Scale each edge by the tightest of its groups (keeps every group feasible)."""
+        asked = np.bincount(self.group, weights=q[self.edge], minlength=self.left.size)
+        g_scale = np.divide(self.left, asked, out=np.ones_like(self.left), where=asked > self.left)
+        e_scale = np.ones(self.n_edges)
+        np.minimum.at(e_scale, self.edge, g_scale[self.group])
+        return q * e_scale
+
+    def take(self, q: np.ndarray) -> None:
+        self.left = np.maximum(
+            self.left - np.bincount(self.group, weights=q[self.edge], minlength=self.left.size), 0.0
+        )
+
+
 def clear(
     request: np.ndarray,
     offer: np.ndarray,
@@ -75,52 +115,29 @@ def clear(
     preference: np.ndarray | None = None,
     passes: int = 4,
 ) -> Clearing:
-    """Allocate buyers' requests over edges to sellers' offers.
-
-    Parameters
-    ----------
-    request, offer:
-        tonnes wanted per buyer slot and available per seller slot.
-    seller, buyer:
-        per-edge indices into ``offer`` and ``request``.
-    p_del:
-        delivered cost per edge (USD/t), including transport and policy wedges.
-    edge_cap:
-        per-edge tonnage cap this period (``inf`` for none, 0 for a ban).
-    groups:
-        shared caps as ``(edge, group, cap)``: membership pairs (an edge may belong to several
-        groups: a country's export quota, a buyer's diversification limit, ...) and each
-        group's cap in tonnes.
-    preference:
-        per-edge share parameter ``a`` of the logit (defaults to 1).
-    """
+    """Allocate buyers' requests (t per buyer slot) over edges (``seller``, ``buyer`` index
+    pairs) to sellers' offers (t per seller slot), at delivered cost ``p_del`` per edge (USD/t,
+    transport and wedges included). ``edge_cap``: t per edge this period (``inf`` none, 0 a
+    ban); ``groups``: shared caps ``(edge, group, cap)`` (:class:`_SharedCaps`); ``preference``:
+    per-edge logit share parameter (default 1)."""
     n_b, n_s, n_e = request.size, offer.size, seller.size
-    if preference is None:
-        preference = np.ones(n_e)
+    preference = np.ones(n_e) if preference is None else preference
     cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
-    grouped = groups is not None and groups[2].size > 0
-    if grouped:
-        pe, pg, gcap = groups[0], groups[1], groups[2].astype(float).copy()
-        n_g = gcap.size
+    shared = _SharedCaps.of(groups, n_e)
     remaining_req = np.maximum(request.astype(float), 0.0)
     remaining_off = np.maximum(offer.astype(float), 0.0)
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     for _ in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
-        if grouped:
-            exhausted = np.bincount(pe, weights=(gcap[pg] <= 0).astype(float), minlength=n_e) > 0
-            active &= ~exhausted
+        if shared:
+            active &= ~shared.exhausted()
         if not active.any():
             break
         w = logit_weights(p_del, buyer, n_b, theta, preference, active)
         q = np.minimum(w * remaining_req[buyer], cap)
-        if grouped:  # scale each edge by the tightest of its groups (keeps every group feasible)
-            asked_g = np.bincount(pg, weights=q[pe], minlength=n_g)
-            g_scale = np.divide(gcap, asked_g, out=np.ones_like(gcap), where=asked_g > gcap)
-            e_scale = np.ones(n_e)
-            np.minimum.at(e_scale, pe, g_scale[pg])
-            q = q * e_scale
+        if shared:
+            q = shared.scale(q)
         asked += q  # what sellers were asked for, within what bans and quotas allow
         asked_s = np.bincount(seller, weights=q, minlength=n_s)
         s_scale = np.divide(
@@ -129,73 +146,12 @@ def clear(
         q = q * s_scale[seller]
         flow += q
         cap = np.maximum(cap - q, 0.0)
-        if grouped:
-            gcap = np.maximum(gcap - np.bincount(pg, weights=q[pe], minlength=n_g), 0.0)
+        if shared:
+            shared.take(q)
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
     sold = np.bincount(seller, weights=flow, minlength=n_s)
     capped = cap <= 1e-12 * np.maximum(flow, 1.0)
-    if grouped:
-        capped |= np.bincount(pe, weights=(gcap[pg] <= 1e-9).astype(float), minlength=n_e) > 0
+    if shared:
+        capped |= shared.used_up()
     return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
-
-
-def marginal_price(
-    p_del: np.ndarray,
-    buyer: np.ndarray,
-    n_buyers: int,
-    theta: float,
-    preference: np.ndarray,
-    capped: np.ndarray,
-) -> np.ndarray:
-    """Price each buyer faces for one more tonne: the logit-inclusive delivered cost over its
-    edges whose cap or quota is not used up (NaN for a buyer with none).
-
-    Quota imports bought below this price carry a rent; it is infra-marginal and must not
-    drive demand (the LP oracle's demand price is this marginal price).
-    """
-    open_edge = ~capped & np.isfinite(p_del)
-    w = logit_weights(p_del, buyer, n_buyers, theta, preference, open_edge)
-    has = np.bincount(buyer, weights=open_edge.astype(float), minlength=n_buyers) > 0
-    price = np.bincount(buyer, weights=w * np.where(open_edge, p_del, 0.0), minlength=n_buyers)
-    return np.where(has, price, np.nan)
-
-
-def delivered_cost(
-    p_origin: np.ndarray,
-    transport: np.ndarray,
-    export_tax: np.ndarray | float = 0.0,
-    tariff: np.ndarray | float = 0.0,
-    specific: np.ndarray | float = 0.0,
-    import_specific: np.ndarray | float = 0.0,
-) -> np.ndarray:
-    """``p_del = (p_o·(1+export_tax) + specific + transport)·(1+tariff) + import_specific`` per
-    edge (DESIGN §3.1): ad valorem and specific export taxes, then import tariffs."""
-    return (p_origin * (1.0 + export_tax) + specific + transport) * (1.0 + tariff) + import_specific
-
-
-def update_log_prices(
-    log_p: np.ndarray,
-    unmet_share: np.ndarray,
-    cover_ratio: np.ndarray,
-    *,
-    kappa: float,
-    sigma: float,
-    max_step: float,
-    log_p_norm: np.ndarray | None = None,
-    rho: float = 0.0,
-) -> np.ndarray:
-    """``ln p' = ln p + κ·z − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to ±``max_step``.
-
-    The last term is a slow pull toward the normal (full-cost) price; without it, a market
-    whose stocks were drawn down ratchets its price up and never comes back.
-
-    ``unmet_share`` z ∈ [0, 1] is the share of the requests a region's sellers received that
-    they could not serve; ``cover_ratio`` is stock cover over its target (1 at steady state). Regions with
-    no cover information pass ``cover_ratio = 1``.
-    """
-    with np.errstate(divide="ignore"):
-        cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
-    pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
-    step = np.clip(kappa * unmet_share - sigma * cover_term - pull, -max_step, max_step)
-    return log_p + step

@@ -13,6 +13,7 @@ slot). The graph stays the source of truth for structure, plotting and analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -113,6 +114,27 @@ def build_graph(world: World, max_suppliers: int | None = None, stores: list[tup
     holder, or the members of a coordinated stockpile).
     """
     g = nx.DiGraph(name="supply graph")
+    _add_facilities(g, world)
+    _add_demand_centres(g, world)
+    for node, country, commodity in stores:
+        g.add_node(
+            node,
+            kind="store",
+            country=country,
+            process="store",
+            agent="Stockpile",
+            stage="",
+            inputs={commodity: 1.0},
+            outputs={commodity: 1.0},
+            name=node,
+        )
+    transport = dict(zip(world.commodities["commodity"], world.commodities["transport_usd_per_t"]))
+    _add_trade_links(g, transport, max_suppliers)
+    return g
+
+
+def _add_facilities(g: nx.DiGraph, world: World) -> None:
+    """One node per facility, with its process's recipe (inputs and outputs per unit)."""
     recipes = {
         p: {
             "inputs": dict(
@@ -142,6 +164,10 @@ def build_graph(world: World, max_suppliers: int | None = None, stores: list[tup
             cash_cost=f.cash_cost_usd_per_t,
             name=f.name,
         )
+
+
+def _add_demand_centres(g: nx.DiGraph, world: World) -> None:
+    """One node per country × end use × commodity; its retired products are its mineral's scrap."""
     scrap_of = _scrap_commodities(world)
     for d in world.demand.itertuples(index=False):
         node = f"demand:{d.country}:{d.end_use}:{d.commodity}"
@@ -159,19 +185,12 @@ def build_graph(world: World, max_suppliers: int | None = None, stores: list[tup
             demand_2024_t=d.demand_2024_t,
             name=node,
         )
-    for node, country, commodity in stores:
-        g.add_node(
-            node,
-            kind="store",
-            country=country,
-            process="store",
-            agent="Stockpile",
-            stage="",
-            inputs={commodity: 1.0},
-            outputs={commodity: 1.0},
-            name=node,
-        )
-    transport = dict(zip(world.commodities["commodity"], world.commodities["transport_usd_per_t"]))
+
+
+def _add_trade_links(g: nx.DiGraph, transport: dict[str, float], max_suppliers: int | None) -> None:
+    """Every buyer of a commodity may buy from every seller of it (stockpiles not from each
+    other), at the commodity's transport cost across borders; with ``max_suppliers``, from its
+    cheapest ones only."""
     sellers: dict[str, list[str]] = {}
     buyers: dict[str, list[str]] = {}
     for n, a in g.nodes(data=True):
@@ -195,7 +214,6 @@ def build_graph(world: World, max_suppliers: int | None = None, stores: list[tup
                     g.edges[s, b]["links"][c] = t
                 else:
                     g.add_edge(s, b, links={c: t})
-    return g
 
 
 def _scrap_commodities(world: World) -> dict[str, str]:
@@ -212,6 +230,85 @@ def _scrap_commodities(world: World) -> dict[str, str]:
     return out
 
 
+def _slots(
+    nodes: list[str], attrs: list[dict], kidx: dict[str, int]
+) -> tuple[dict[str, list], dict[tuple[str, str, int], int], np.ndarray, np.ndarray]:
+    """One slot per node × commodity × role (a stockpile's one slot both buys and sells); the
+    slot each demand centre consumes from and the one its scrap goes to."""
+    cols: dict[str, list] = {"node": [], "commodity": [], "role": [], "coef": []}
+    slot_of: dict[tuple[str, str, int], int] = {}
+    consume_slot = np.full(len(nodes), -1)
+    scrap_slot = np.full(len(nodes), -1)
+
+    def add(i: int, c: str, role: int, coef: float) -> None:
+        for key, value in (("node", i), ("commodity", kidx[c]), ("role", role), ("coef", coef)):
+            cols[key].append(value)
+
+    for i, a in enumerate(attrs):
+        if a["kind"] == "store":  # one slot that plays buyer and seller
+            c = next(iter(a["inputs"]))
+            slot_of[(nodes[i], c, INPUT)] = slot_of[(nodes[i], c, OUTPUT)] = len(cols["node"])
+            add(i, c, STORE, 1.0)
+            continue
+        for role, recipe in ((INPUT, a["inputs"]), (OUTPUT, a["outputs"])):
+            for c, coef in recipe.items():
+                slot_of[(nodes[i], c, role)] = len(cols["node"])
+                add(i, c, role, float(coef))
+        if a["kind"] == "demand":
+            consume_slot[i] = slot_of[(nodes[i], next(iter(a["inputs"])), INPUT)]
+            if a["outputs"]:
+                scrap_slot[i] = slot_of[(nodes[i], next(iter(a["outputs"])), OUTPUT)]
+    return cols, slot_of, consume_slot, scrap_slot
+
+
+def _edges(
+    g: nx.DiGraph, slot_of: dict[tuple[str, str, int], int], kidx: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """One edge per trade link and commodity: seller slot, buyer slot, transport, commodity."""
+    e_s, e_b, e_t, e_c = [], [], [], []
+    for u, v, links in g.edges(data="links"):
+        for c, t in links.items():
+            e_s.append(slot_of[(u, c, OUTPUT)])
+            e_b.append(slot_of[(v, c, INPUT)])
+            e_t.append(t)
+            e_c.append(kidx[c])
+    return {
+        "seller": np.array(e_s, dtype=np.int64),
+        "buyer": np.array(e_b, dtype=np.int64),
+        "transport": np.array(e_t, dtype=float),
+        "commodity": np.array(e_c, dtype=np.int64),
+    }
+
+
+def _growth(world: World, end_uses: list[str], start_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Demand index per end use and data year, and the years."""
+    eidx = {e: i for i, e in enumerate(end_uses)}
+    years = np.array(sorted(world.growth["year"].astype(int).unique()))
+    growth = np.ones((len(end_uses), years.size))
+    for r in world.growth.itertuples(index=False):
+        growth[eidx[r.end_use], np.searchsorted(years, int(r.year))] = r.index
+    if start_year < years[0]:
+        raise DataError(f"demand_growth.csv: starts in {years[0]}, after the run start {start_year}")
+    return growth, years
+
+
+def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) -> dict[str, Any]:
+    """Per-node arrays of the network (monthly units for capacity, activity and demand)."""
+    return {
+        "node_id": nodes,
+        "node_country": node_country,
+        "node_agent": [a["agent"] for a in attrs],
+        "node_process": [a["process"] for a in attrs],
+        "is_facility": np.array([a["kind"] == "facility" for a in attrs]),
+        "is_demand": np.array([a["kind"] == "demand" for a in attrs]),
+        "is_store": np.array([a["kind"] == "store" for a in attrs]),
+        "capacity": np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
+        "activity0": np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
+        "cash_cost": np.array([a.get("cash_cost", 0.0) for a in attrs]),
+        "demand0": np.array([a.get("demand_2024_t", 0.0) / 12 for a in attrs]),
+    }
+
+
 def compile_network(
     world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
 ) -> Network:
@@ -224,53 +321,17 @@ def compile_network(
     stages = world.origin_stages
     end_uses = world.end_uses["end_use"].tolist()
     eidx = {e: i for i, e in enumerate(end_uses)}
-
     nodes = list(g.nodes)
     attrs = [g.nodes[n] for n in nodes]
-    is_fac = np.array([a["kind"] == "facility" for a in attrs])
-    slot_node, slot_com, slot_role, slot_coef = [], [], [], []
-    slot_of: dict[tuple[str, str, int], int] = {}
-    consume_slot = np.full(len(nodes), -1)
-    scrap_slot = np.full(len(nodes), -1)
-    for i, a in enumerate(attrs):
-        if a["kind"] == "store":  # one slot that plays buyer and seller
-            c = next(iter(a["inputs"]))
-            slot_of[(nodes[i], c, INPUT)] = slot_of[(nodes[i], c, OUTPUT)] = len(slot_node)
-            slot_node.append(i)
-            slot_com.append(kidx[c])
-            slot_role.append(STORE)
-            slot_coef.append(1.0)
-            continue
-        for role, recipe in ((INPUT, a["inputs"]), (OUTPUT, a["outputs"])):
-            for c, coef in recipe.items():
-                slot_of[(nodes[i], c, role)] = len(slot_node)
-                slot_node.append(i)
-                slot_com.append(kidx[c])
-                slot_role.append(role)
-                slot_coef.append(float(coef))
-        if a["kind"] == "demand":
-            consume_slot[i] = slot_of[(nodes[i], next(iter(a["inputs"])), INPUT)]
-            if a["outputs"]:
-                scrap_slot[i] = slot_of[(nodes[i], next(iter(a["outputs"])), OUTPUT)]
-    e_s, e_b, e_t, e_c = [], [], [], []
-    for u, v, links in g.edges(data="links"):
-        for c, t in links.items():
-            e_s.append(slot_of[(u, c, OUTPUT)])
-            e_b.append(slot_of[(v, c, INPUT)])
-            e_t.append(t)
-            e_c.append(kidx[c])
+    slots, slot_of, consume_slot, scrap_slot = _slots(nodes, attrs, kidx)
+    edges = _edges(g, slot_of, kidx)
     node_country = np.array([cidx[a["country"]] for a in attrs], dtype=np.int64)
-    slot_node_a = np.array(slot_node, dtype=np.int64)
-    e_s_a = np.array(e_s, dtype=np.int64)
-    e_b_a = np.array(e_b, dtype=np.int64)
-    growth_years = np.array(sorted(world.growth["year"].astype(int).unique()))
-    growth = np.ones((len(end_uses), growth_years.size))
-    for r in world.growth.itertuples(index=False):
-        growth[eidx[r.end_use], np.searchsorted(growth_years, int(r.year))] = r.index
-    if start_year < growth_years[0]:
-        raise DataError(f"demand_growth.csv: starts in {growth_years[0]}, after the run start {start_year}")
+    slot_node_a = np.array(slots["node"], dtype=np.int64)
+    e_s_a, e_b_a = edges["seller"], edges["buyer"]
+    growth, growth_years = _growth(world, end_uses, start_year)
     eu = world.end_uses.set_index("end_use")
     stamp_stage = np.array([stages.index(a["stage"]) if a["stage"] in stages else -1 for a in attrs])
+    slot_com, slot_role = slots["commodity"], slots["role"]
     slot_stamp, slot_clear = _stamp_masks(
         stamp_stage[slot_node_a],
         np.array(slot_role) == OUTPUT,
@@ -285,20 +346,10 @@ def compile_network(
         commodity_stage=world.commodities["stage"].tolist(),
         price0=world.commodities["price_2024_usd_per_t"].to_numpy(float),
         stages=stages,
-        node_id=nodes,
-        node_country=node_country,
-        node_agent=[a["agent"] for a in attrs],
-        node_process=[a["process"] for a in attrs],
-        is_facility=is_fac,
-        is_demand=np.array([a["kind"] == "demand" for a in attrs]),
-        is_store=np.array([a["kind"] == "store" for a in attrs]),
-        capacity=np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
-        activity0=np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
-        cash_cost=np.array([a.get("cash_cost", 0.0) for a in attrs]),
+        **_node_fields(nodes, attrs, node_country),
         stamp_stage=stamp_stage,
         slot_stamp=slot_stamp,
         slot_clear=slot_clear,
-        demand0=np.array([a.get("demand_2024_t", 0.0) / 12 for a in attrs]),
         end_use=np.array([eidx[a["end_use"]] if "end_use" in a else -1 for a in attrs]),
         end_uses=end_uses,
         lifetime_months=eu.loc[end_uses, "lifetime_years"].to_numpy(float) * 12,
@@ -308,15 +359,15 @@ def compile_network(
         slot_node=slot_node_a,
         slot_commodity=np.array(slot_com, dtype=np.int64),
         slot_role=np.array(slot_role, dtype=np.int64),
-        slot_coef=np.array(slot_coef),
+        slot_coef=np.array(slots["coef"]),
         consume_slot=consume_slot,
         scrap_slot=scrap_slot,
         edge_seller=e_s_a,
         edge_buyer=e_b_a,
-        edge_transport=np.array(e_t, dtype=float),
-        edge_commodity=np.array(e_c, dtype=np.int64),
-        edge_from=node_country[slot_node_a[e_s_a]] if e_s else np.zeros(0, np.int64),
-        edge_to=node_country[slot_node_a[e_b_a]] if e_b else np.zeros(0, np.int64),
+        edge_transport=edges["transport"],
+        edge_commodity=edges["commodity"],
+        edge_from=node_country[slot_node_a[e_s_a]] if e_s_a.size else np.zeros(0, np.int64),
+        edge_to=node_country[slot_node_a[e_b_a]] if e_b_a.size else np.zeros(0, np.int64),
     )
 
 

@@ -22,7 +22,7 @@ from scipy.optimize import linprog, root
 
 from critmin.agents.manufacturer import desired_use
 from critmin.agents.producer import price_driven_activity
-from critmin.sim import market
+from critmin.sim import market, prices
 
 
 @dataclass
@@ -158,7 +158,7 @@ def _engine_flows(m: ToyMarket, log_p: np.ndarray, theta: float, offer: np.ndarr
     """
     frm, to, transport, tax, cap = m.all_edges()
     p = np.exp(log_p)
-    p_del = market.delivered_cost(p[frm], transport, specific=tax)
+    p_del = prices.delivered_cost(p[frm], transport, specific=tax)
     seller, buyer = frm, m.n + to
     n_slots = 2 * m.n
     ones = np.ones(frm.size)
@@ -166,7 +166,7 @@ def _engine_flows(m: ToyMarket, log_p: np.ndarray, theta: float, offer: np.ndarr
     offers = np.concatenate([supply if offer is None else offer, np.zeros(m.n)])
     capped = cap <= 0
     for _ in range(10):
-        price = market.marginal_price(p_del, buyer, n_slots, theta, ones, capped)[m.n :]
+        price = prices.marginal_price(p_del, buyer, n_slots, theta, ones, capped)[m.n :]
         request = np.concatenate([np.zeros(m.n), m.demand(price)])
         res = market.clear(request, offers, seller, buyer, p_del, theta=theta, edge_cap=cap, passes=50)
         if np.array_equal(res.capped, capped):
@@ -200,7 +200,7 @@ def _summarise(m: ToyMarket, log_p: np.ndarray, theta: float) -> Equilibrium:
     res, _, p_del = _engine_flows(m, log_p, theta)
     frm, to, transport, tax, _ = m.all_edges()
     buyer = m.n + to
-    demand_price = market.marginal_price(p_del, buyer, 2 * m.n, theta, np.ones(frm.size), res.capped)[m.n :]
+    demand_price = prices.marginal_price(p_del, buyer, 2 * m.n, theta, np.ones(frm.size), res.capped)[m.n :]
     p = np.exp(log_p)
     gap = demand_price[to] - p[frm] - transport - tax  # price gap net of transport and tax
     return Equilibrium(res.flow, p, demand_price, np.where(res.capped, np.maximum(gap, 0.0), 0.0))
@@ -227,7 +227,7 @@ def engine_tatonnement(
         sold = res.sold[: m.n]
         z = np.divide(np.maximum(first - sold, 0.0), first, out=np.zeros(m.n), where=first > 0)
         cover = 1.0 + np.divide(supply - sold, supply, out=np.zeros(m.n), where=supply > 0)
-        new = market.update_log_prices(x, z, cover, kappa=kappa, sigma=sigma, max_step=max_step)
+        new = prices.update_log_prices(x, z, cover, kappa=kappa, sigma=sigma, max_step=max_step)
         move = float(np.abs(new - x).max())
         x = new
         if move < 1e-12:

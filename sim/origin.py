@@ -111,6 +111,17 @@ def group_mix(
     return received, mass, added / mass[:, None]
 
 
+def node_mix(
+    slot_node: np.ndarray, inputs: np.ndarray, weight: np.ndarray, mix: np.ndarray, n_nodes: int
+) -> np.ndarray:
+    """Mass-weighted mix of each node's input slots (what its outputs inherit); zero rows for
+    nodes that used nothing. ``weight`` is per slot."""
+    nodes, _, per_node = group_mix(slot_node[inputs], inputs, weight[inputs], mix)
+    out = np.zeros((n_nodes, mix.shape[1]))
+    out[nodes] = per_node
+    return out
+
+
 def mix_in(
     stock: np.ndarray, mix: np.ndarray, rows: np.ndarray, amount: np.ndarray, incoming: np.ndarray
 ) -> None:

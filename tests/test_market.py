@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from critmin.sim.market import clear, delivered_cost, logit_weights, update_log_prices
+from critmin.sim.market import clear, logit_weights
+from critmin.sim.prices import delivered_cost, update_log_prices
 
 
 def book():

@@ -116,7 +116,7 @@ def test_import_tariff_puts_a_wedge_close_to_the_tariff_and_earns_revenue():
     net = model.net
     res, p_del = model.cleared.result, model.cleared.p_del
     e = model.policies[0].edges
-    pre = model.cleared.seller_price(model, net.edge_seller[e]) + net.edge_transport[e]
+    pre = model.cleared.seller_price(model.slot_market(), net.edge_seller[e]) + net.edge_transport[e]
     np.testing.assert_allclose(p_del[e] / pre, 1.25, rtol=1e-12)
     usa = model.governments["USA"].ledger
     assert sum(v for _, item, v in usa if item == "import_tariff") < 0  # revenue
