@@ -272,19 +272,18 @@ def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataF
     if key not in tables.cache:
         index = _OriginIndex.of(tables, d.scope)
         month, origin, weight = index.select(tables, d, region)
-        tables.cache[key] = _period_shares(month, origin, weight, index.countries, freq)
+        period = index.years if freq == "year" else index.months
+        tables.cache[key] = _period_shares(period[month], origin, weight, index.countries)
     return tables.cache[key].copy()
 
 
 def _period_shares(
-    month: np.ndarray, origin: np.ndarray, weight: np.ndarray, countries: list[str], freq: str
+    period: np.ndarray, origin: np.ndarray, weight: np.ndarray, countries: list[str]
 ) -> pd.DataFrame:
     """Sum weight per (period, origin code) and divide by the period's total."""
     keep = weight > 0
-    month, origin, weight = month[keep], origin[keep], weight[keep]
-    stamps = pd.DatetimeIndex(month)
-    period = stamps.year.to_numpy() if freq == "year" else stamps
-    periods, p_code = np.unique(np.asarray(period), return_inverse=True)
+    period, origin, weight = period[keep], origin[keep], weight[keep]
+    periods, p_code = np.unique(period, return_inverse=True)
     # origins in alphabetical order of their names, as a groupby on the names would give
     order = np.argsort(np.asarray(countries, dtype=object), kind="stable")
     rank = np.empty(len(countries), np.int64)
@@ -306,7 +305,9 @@ class _OriginIndex:
     country, or importer), an exporter, and per origin stage its country and tonnes (or USD)."""
 
     countries: list[str]  # country code -> name (shared by region, exporter and origin)
-    month: np.ndarray
+    months: np.ndarray  # the distinct months, sorted
+    years: np.ndarray  # the year of each of them
+    month: np.ndarray  # per row: index into months
     commodity: pd.Categorical  # per row
     region: np.ndarray  # per row, country code
     exporter: np.ndarray | None  # per row, country code (imports scope)
@@ -342,7 +343,7 @@ class _OriginIndex:
         countries = list(tables.countries)
         return cls(
             countries=countries,
-            month=c["month"].to_numpy(),
+            **_month_codes(c["month"]),
             commodity=pd.Categorical(c["commodity"]),
             region=cls._codes(c["region"], countries),
             exporter=None,
@@ -367,7 +368,7 @@ class _OriginIndex:
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
         return cls(
             countries=countries,
-            month=f["month"].to_numpy(),
+            **_month_codes(f["month"]),
             commodity=pd.Categorical(f["commodity"]),
             region=cls._codes(f["destination"], countries),
             exporter=cls._codes(f["origin"], countries),
@@ -407,27 +408,38 @@ class _OriginIndex:
         )
         month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
-            names = np.asarray(self.countries, dtype=object)[origin]
-            long = pd.DataFrame({"month": month, "origin": names})
-            weight = weight * _origin_price(tables, tables.ref_commodity(d.commodity, d.stage), long)
+            prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
+            price = prices[month, origin]
+            weight = weight * np.where(np.isnan(price), world[month], price)
         return month, origin, weight
 
+    def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
+        """Seller price of ``commodity`` per (month, origin country) of this index, NaN where the
+        country has no sellers, and the world (sales-weighted) price per month."""
+        key = ("prices", commodity, len(self.countries))
+        if key not in tables.cache:
+            ts = tables.timeseries
+            p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
+            months = p["month"].to_numpy()
+            at = np.searchsorted(self.months, months)
+            known = (at < self.months.size) & (self.months[np.minimum(at, self.months.size - 1)] == months)
+            region = p["region"].astype(str).to_numpy()
+            col = {c: i for i, c in enumerate(self.countries)}
+            table = np.full((self.months.size, len(self.countries)), np.nan)
+            world = np.full(self.months.size, np.nan)
+            value = p["value"].to_numpy(float)
+            country = np.array([col.get(r, -1) for r in region], dtype=np.int64)
+            is_world = known & (region == "WORLD")
+            world[at[is_world]] = value[is_world]
+            rows = known & (country >= 0)
+            table[at[rows], country[rows]] = value[rows]
+            tables.cache[key] = (table, world)
+        return tables.cache[key]
 
-def _origin_price(tables: Tables, commodity: str, long: pd.DataFrame) -> np.ndarray:
-    """Seller price of ``commodity`` in each row's origin country and month (the world price
-    where the origin has no sellers)."""
-    key = ("prices", commodity)
-    if key not in tables.cache:
-        ts = tables.timeseries
-        p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
-        by = p.set_index(["month", p["region"].astype(str)])["value"].astype(float)
-        world = by.xs("WORLD", level=1) if "WORLD" in by.index.get_level_values(1) else pd.Series(dtype=float)
-        tables.cache[key] = (by, world)
-    by, world = tables.cache[key]
-    index = pd.MultiIndex.from_arrays([long["month"], long["origin"]])
-    price = by.reindex(index).to_numpy()
-    fallback = world.reindex(long["month"]).to_numpy()
-    return np.where(np.isnan(price), fallback, price)
+
+def _month_codes(month: pd.Series) -> dict[str, np.ndarray]:
+    months, code = np.unique(month.to_numpy(), return_inverse=True)
+    return {"months": months, "years": pd.DatetimeIndex(months).year.to_numpy(), "month": code}
 
 
 def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:

@@ -104,6 +104,12 @@ def _defaults_entry_error(entry: Any) -> str | None:
     return None
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: same rules, faster
+# files that passed, as (folder, path, size, modification time): a study composes its configs
+# many times
+_PASSED: set[tuple[str, str, int, int]] = set()
+
+
 def check_config_file(path: Path, root: Path) -> None:
     """Check one YAML file of a config folder ``root`` against the rules above."""
     group = path.parent.relative_to(root).as_posix()
@@ -112,7 +118,7 @@ def check_config_file(path: Path, root: Path) -> None:
         raise DataError(f"{path}: files in a hydra/ folder configure Hydra itself; not allowed")
     try:
         text = path.read_text()
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
@@ -205,5 +211,10 @@ def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str 
             if not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
         for path in files:
-            if not _trusted(path):
+            if _trusted(path):
+                continue
+            st = path.stat()
+            key = (str(root), str(path), st.st_size, st.st_mtime_ns)
+            if key not in _PASSED:
                 check_config_file(path, root)
+                _PASSED.add(key)

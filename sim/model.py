@@ -313,9 +313,10 @@ class CritminModel(mesa.Model):
         """Traded material moves into buyers' stocks with its origin mix; buyers learn the
         price they paid at the margin."""
         net, s, res = self.net, self.state, cleared.result
-        self.recorder.trade(s, res, cleared.p_paid)
+        shipped = origin.Shipments.of(net.edge_seller, res.flow, s.mix)  # with the sellers' mixes
+        self.recorder.trade(s, res, cleared.p_paid, shipped)
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
-        origin.receive(s.stock, s.mix, net.edge_buyer, net.edge_seller, res.flow)
+        origin.receive(s.stock, s.mix, net.edge_buyer, shipped)
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
         s.paid = prices.learn_paid(net, cleared, s.paid)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)

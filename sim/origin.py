@@ -85,18 +85,33 @@ def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, starts, g[starts]
 
 
-def _inflow(
-    group: np.ndarray, source: np.ndarray, weight: np.ndarray, mix: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(groups that received mass, their mass, the mass-weighted sum of source mixes)."""
-    active = np.flatnonzero(weight > 0)
-    if not active.size:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, mix.shape[1]))
-    order, starts, received = _segments(group[active])
-    rows = active[order]
-    w = weight[rows]
-    mass = np.add.reduceat(w, starts)
-    return received, mass, np.add.reduceat(mix[source[rows]] * w[:, None], starts, axis=0)
+@dataclass(frozen=True)
+class Shipments:
+    """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and, per
+    origin column, the tonnes of each origin they carry. Built once, summed by any grouping."""
+
+    items: np.ndarray  # indices of the items with mass
+    tonnes: np.ndarray
+    mass: np.ndarray  # [len(items), K]
+
+    @classmethod
+    def of(cls, source: np.ndarray, weight: np.ndarray, mix: np.ndarray) -> Shipments:
+        """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``."""
+        items = np.flatnonzero(weight > 0)
+        w = weight[items]
+        return cls(items, w, mix[source[items]] * w[:, None])
+
+    def by(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(groups that received mass, ascending; their tonnes; their tonnes by origin) for the
+        grouping ``group`` (per item of the full index)."""
+        if not self.items.size:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, self.mass.shape[1]))
+        order, starts, received = _segments(group[self.items])
+        return (
+            received,
+            np.add.reduceat(self.tonnes[order], starts),
+            np.add.reduceat(self.mass[order], starts, axis=0),
+        )
 
 
 def group_mix(
@@ -107,7 +122,7 @@ def group_mix(
 
     Returns (groups that received mass, ascending; their mass; their mix [len, K]).
     """
-    received, mass, added = _inflow(group, source, weight, mix)
+    received, mass, added = Shipments.of(source, weight, mix).by(group)
     return received, mass, added / mass[:, None]
 
 
@@ -137,12 +152,10 @@ def mix_in(
     mix[r] = (mix[r] * old[:, None] + incoming[touched] * a[:, None]) / (old + a)[:, None]
 
 
-def receive(
-    stock: np.ndarray, mix: np.ndarray, group: np.ndarray, source: np.ndarray, amount: np.ndarray
-) -> None:
-    """Rows ``group[i]`` receive ``amount[i]`` t with the mix of row ``source[i]`` (as it was
-    before any of these arrivals), in place; several items may go to the same row."""
-    rows, mass, added = _inflow(group, source, amount, mix)
+def receive(stock: np.ndarray, mix: np.ndarray, into: np.ndarray, shipments: Shipments) -> None:
+    """Rows ``into[i]`` of ``stock``/``mix`` receive what item i of ``shipments`` carries (several
+    items may go to the same row), in place."""
+    rows, mass, added = shipments.by(into)
     if rows.size:
         old = stock[rows]
         mix[rows] = (mix[rows] * old[:, None] + added) / (old + mass)[:, None]

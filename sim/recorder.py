@@ -79,13 +79,15 @@ class Recorder:
     def open_step(self, s: State) -> None:
         self.data["stock_open"][s.t] = self._by_market(s.stock)
 
-    def trade(self, s: State, res: Clearing, p_del: np.ndarray) -> None:
-        """Record shipments with the origin mix they carry (called right after clearing)."""
+    def trade(self, s: State, res: Clearing, p_del: np.ndarray, shipped: origin.Shipments) -> None:
+        """Record shipments with the origin mix they carry (called right after clearing;
+        ``shipped``: the edges' flows with the origin tonnes they carry)."""
         net, t = self.model.net, s.t
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
-        _, _, mix = origin.group_mix(self.edge_pair, net.edge_seller, res.flow, s.mix)
+        _, tonnes, mass = shipped.by(self.edge_pair)
+        mix = mass / tonnes[:, None]
         rows, cols = np.nonzero(mix)
         self.pair_mix.append(
             (rows.astype(np.int32), cols.astype(np.int16), mix[rows, cols].astype(np.float32))
