@@ -30,6 +30,7 @@ from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, prod
 from critmin.policies import Contract, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
+from critmin.sim.compose import load_config
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers, load_events
 from critmin.sim.network import OUTPUT, STORE, Network, compile_network
@@ -138,8 +139,6 @@ class CritminModel(mesa.Model):
         """The run config: ``cfg`` (default: the packaged one) with ``parameters`` (dotted keys)
         and the seed applied, on a copy."""
         if cfg is None:
-            from critmin.sim.run import load_config
-
             cfg = load_config()
         seed = parameters.pop("seed", None)
         seed = rng if seed is None else seed

@@ -27,11 +27,7 @@ PACKAGE_DIR: dict[str, str] = tomllib.loads(PYPROJECT.read_text())["tool"]["setu
 
 # Import cycles that remain (runtime imports), each with whose part of issue 14 removes it. A
 # cycle not listed here, or one that grew, fails test_no_new_import_cycle.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # CritminModel() without a config loads the default one (sim/model.py imports load_config
-    # from sim/run.py inside __init__); the lead's part (the model and its construction).
-    frozenset({"critmin.sim.model", "critmin.sim.run"}): "lead: sim/model.py builds its own config",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}  # none left: keep it that way
 
 CYCLES_SCRIPT = """
 import json, sys
@@ -155,7 +151,6 @@ def test_no_new_import_cycle(view):
     assert not new, f"import cycles among critmin modules (runtime imports): {new}"
 
 
-@pytest.mark.xfail(strict=True, reason="sim.model <-> sim.run remains: the lead's part (KNOWN_CYCLES)")
 def test_no_import_cycle(view):
     assert import_cycles(view)["cycles"] == []
 
