@@ -296,10 +296,13 @@ def no_simulation(monkeypatch):
             {"key": "scenario.market.thetaa", "range": [0.02, 0.3], "basis": "b"},
             "not a key of the composed run config",
         ),
-        ({"key": "scenario.market.kappa", "range": [1.0, 0.05], "basis": "b"}, "expected low < high"),
+        (
+            {"key": "scenario.market.kappa", "range": [1.0, 0.05], "basis": "b"},
+            "expected [low, high] with low < high",
+        ),
         (
             {"key": "scenario.market.rho", "range": [0.1, 1.5], "basis": "b"},
-            "outside the config's value bounds [0, 1]",
+            "high end 1.5 is outside the bounds [0, 1] of scenario.market.rho (configs/parameters.csv)",
         ),
         ({"key": "scenario.name", "range": [0, 1], "basis": "b"}, "expected a numeric config value"),
         ({"key": "scenario.market.kappa", "range": [0.05, 1.0]}, "basis"),
