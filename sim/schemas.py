@@ -141,13 +141,11 @@ def first(bad: pd.Series | np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def cell_error(
-    path: Path, df: pd.DataFrame, i: int, schema: Schema, column: str, expected: str, got: Any = ...
-) -> DataError:
+def cell_error(path: Path, df: pd.DataFrame, i: int, schema: Schema, column: str, expected: str) -> DataError:
     """``file: row N (key) column 'c': expected ..., got ...`` (row N is the line in the file)."""
-    value = df.iloc[i][column] if got is ... else got
     return DataError(
-        f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{column}': expected {expected}, got {value!r}"
+        f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{column}': expected {expected}, "
+        f"got {df.iloc[i][column]!r}"
     )
 
 
@@ -229,32 +227,31 @@ def read_table(path: Path, schema: Schema) -> pd.DataFrame:
     return check_table(raw, schema, path)
 
 
+def _check_reference(df: pd.DataFrame, ref: Reference, allowed: set[str], path: Path, schema: Schema) -> None:
+    cells = df[ref.column]
+    if ref.split:  # several codes per cell: the first unknown one is named
+        unknown = cells.map(lambda codes: next((c for c in str(codes).split() if c not in allowed), None))
+        i = first(unknown.notna())
+        got = unknown.iloc[i] if i is not None else None
+    else:
+        i = first(~cells.isin(allowed))
+        got = cells.iloc[i] if i is not None else None
+    if i is not None:
+        raise DataError(
+            f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{ref.column}': unknown {ref.what} "
+            f"{got!r}; expected one of {sorted(allowed)}"
+        )
+
+
 def check_references(tables: dict[str, pd.DataFrame], folder: Path, schemas: dict[str, Schema]) -> None:
     """Every reference of every table resolves, then the cross-file rules, in schema order."""
     for name, schema in schemas.items():
-        if name not in tables:
-            continue
-        df, path = tables[name], Path(folder) / name
-        for ref in schema.references:
+        for ref in schema.references if name in tables else ():
             allowed = set(tables[ref.table][ref.target]) | set(ref.extra)
-            if ref.split:
-                for i, codes in enumerate(df[ref.column]):
-                    unknown = [c for c in str(codes).split() if c not in allowed]
-                    if unknown:
-                        raise DataError(
-                            f"{path}: row {i + 2} column '{ref.column}': unknown {ref.what} {unknown[0]!r}"
-                        )
-                continue
-            i = first(~df[ref.column].isin(allowed))
-            if i is not None:
-                raise DataError(
-                    f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{ref.column}': unknown "
-                    f"{ref.what} {df.iloc[i][ref.column]!r}; expected one of {sorted(allowed)}"
-                )
+            _check_reference(tables[name], ref, allowed, Path(folder) / name, schema)
     for name, schema in schemas.items():
-        if name in tables:
-            for rule in schema.cross_checks:
-                rule(tables, Path(folder))
+        for rule in schema.cross_checks if name in tables else ():
+            rule(tables, Path(folder))
 
 
 # ---------------------------------------------------------------------- rules of several cells
