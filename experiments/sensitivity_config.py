@@ -3,9 +3,9 @@
 A config names the run every sample starts from (``base_overrides``), the parameters to vary
 (dotted run-config key; a parameter of ``configs/parameters.csv`` is varied over its plausible
 range unless the config gives a ``[low, high]`` range with the ``basis`` of it, within the
-parameter's bounds), the outputs and the default design sizes. :func:`load_sensitivity_config` checks all of it against the composed run
-config and the base run's world before any simulation; every error names the file, the key and
-what was expected.
+parameter's bounds), the outputs and the default design sizes. :func:`load_sensitivity_config`
+checks all of it against the composed run config and the base run's world before any
+simulation; every error names the file, the key and what was expected.
 
 Output kinds (what :meth:`OutputSpec.value` extracts from a :class:`~critmin.sim.run.Result`):
 
