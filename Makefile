@@ -51,7 +51,9 @@ format: $(DEV_STAMP)
 
 # README.md's example outputs, regenerated from the model (docs/generate_readme.py; the
 # `compare` block runs the default comparison, ~3 minutes). BLOCKS="crisis trace" for some only.
+# docs/ODD.md's parameter table, regenerated from configs/parameters.csv (docs/generate_odd.py).
 docs: $(STAMP)
+	$(PY) docs/generate_odd.py
 	$(PY) docs/generate_readme.py $(BLOCKS)
 
 clean:

@@ -183,37 +183,34 @@ def check_settings(s: dict[str, Any], source: str) -> None:
 
 
 def check_parameters(s: dict[str, Any], plan: validate.Plan, source: str) -> list[Parameter]:
-    """Each parameter: a numeric key of every run's config, a range low < high (> 0 if log), and
-    both ends accepted by the config checks."""
+    """Each parameter: a numeric row of configs/parameters.csv, a range (default: the table's
+    plausible range) low < high within its bounds (> 0 if log), and both ends accepted by the
+    config checks."""
+    from critmin.sim import parameters
     from critmin.sim.config import check_config
 
     out: list[Parameter] = []
     cfg0 = next(iter(plan.configs.values()))
     for i, p in enumerate(s["parameters"]):
         at = f"{source}: parameters[{i}]"
-        if not isinstance(p, dict) or set(p) - PARAM_KEYS or not {"key", "range"} <= set(p):
-            raise DataError(f"{at}: expected keys key, range (and log, basis), got {p!r}")
-        key, rng = p["key"], p["range"]
-        if not isinstance(key, str) or not key.startswith("scenario."):
+        if not isinstance(p, dict) or set(p) - PARAM_KEYS or "key" not in p:
+            raise DataError(f"{at}: expected keys key (and range, log, basis), got {p!r}")
+        key = p["key"]
+        row = parameters.table().get(key) if isinstance(key, str) else None
+        if row is None or not row.numeric:
             raise DataError(
-                f"{at}: key: expected a scenario parameter (scenario.<block>.<name>), got {key!r}"
+                f"{at}: key {key}: not a numeric parameter of the run config (no number row of "
+                f"{parameters.TABLE})"
             )
-        default = OmegaConf.select(cfg0, key, default=None)
-        if isinstance(default, bool) or not isinstance(default, int | float):
-            raise DataError(f"{at}: key {key}: not a numeric parameter of the run config (got {default!r})")
-        if (
-            not isinstance(rng, list)
-            or len(rng) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in rng)
-            or not rng[0] < rng[1]
-        ):
-            raise DataError(f"{at}: range: expected [low, high] with low < high, got {rng!r}")
+        low, high = parameters.sweep_range(key, p.get("range"), at)
         log = bool(p.get("log", False))
-        if log and rng[0] <= 0:
-            raise DataError(f"{at}: range: a log range needs low > 0, got {rng!r}")
+        if log and low <= 0:
+            raise DataError(f"{at}: range: a log range needs low > 0, got {[low, high]!r}")
         if any(x["key"] == key for x in s["parameters"][:i]):
             raise DataError(f"{at}: key {key} is listed twice")
-        out.append(Parameter(key, float(rng[0]), float(rng[1]), log, str(p.get("basis", "")), float(default)))
+        basis = p.get("basis") or f"{parameters.TABLE}: {row.source}"
+        default = OmegaConf.select(cfg0, key)
+        out.append(Parameter(key, low, high, log, str(basis), float(default)))
     for corner in ("low", "high"):
         values = {p.key: getattr(p, corner) for p in out}
         try:

@@ -1,10 +1,11 @@
 """Sensitivity configs (``configs/sensitivity/*.yaml``): parameters, ranges, outputs, validation.
 
 A config names the run every sample starts from (``base_overrides``), the parameters to vary
-(dotted run-config key, ``[low, high]`` range and the basis of the range), the outputs and the
-default design sizes. :func:`load_sensitivity_config` checks all of it against the composed run
-config and the base run's world before any simulation; every error names the file, the key and
-what was expected.
+(dotted run-config key; a parameter of ``configs/parameters.csv`` is varied over its plausible
+range unless the config gives a ``[low, high]`` range with the ``basis`` of it, within the
+parameter's bounds), the outputs and the default design sizes. :func:`load_sensitivity_config`
+checks all of it against the composed run config and the base run's world before any
+simulation; every error names the file, the key and what was expected.
 
 Output kinds (what :meth:`OutputSpec.value` extracts from a :class:`~critmin.analysis.results.Result`):
 
@@ -34,7 +35,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from critmin.analysis.results import Result
 from critmin.experiments.sensitivity_core import Problem, SensitivityError
-from critmin.sim.config import _BOUNDS, check_config, parse_month
+from critmin.sim import parameters
+from critmin.sim.config import check_config, parse_month
 from critmin.sim.run import config_dir, load_config
 from critmin.sim.world import DataError
 
@@ -232,23 +234,26 @@ def _check_keys(raw: dict, allowed: set[str], source: str, where: str) -> None:
 
 
 def _parse_parameter(raw: Any, i: int, source: str) -> ParameterSpec:
+    """key, and range with its basis; without a range, the plausible range and source of the
+    parameter table (configs/parameters.csv)."""
     where = f"parameters[{i}]"
     if not isinstance(raw, dict):
-        raise _fail(source, where, "a mapping with key, range, basis", raw)
+        raise _fail(source, where, "a mapping with key (and range, basis)", raw)
     _check_keys(raw, {"key", "range", "basis"}, source, where)
     key = raw.get("key")
     if not isinstance(key, str) or not key:
         raise _fail(source, f"{where}.key", "a dotted config key such as scenario.market.theta", key)
     where = f"{where} (key {key})"
-    rng = raw.get("range")
-    if not (isinstance(rng, list) and len(rng) == 2 and all(_number(v) for v in rng)):
-        raise _fail(source, f"{where}: range", "[low, high], two numbers", rng)
-    if not rng[0] < rng[1]:
-        raise _fail(source, f"{where}: range", "low < high", rng)
+    try:
+        low, high = parameters.sweep_range(key, raw.get("range"), f"{source}: {where}")
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
     basis = raw.get("basis")
+    if "range" not in raw and basis is None:
+        basis = f"{parameters.TABLE}: {parameters.table()[key].source}"
     if not isinstance(basis, str) or not basis.strip():
         raise _fail(source, f"{where}: basis", "the source or reasoning behind the range (text)", basis)
-    return ParameterSpec(key, float(rng[0]), float(rng[1]), basis.strip())
+    return ParameterSpec(key, low, high, basis.strip())
 
 
 def _parse_output(raw: Any, i: int, source: str) -> OutputSpec:
@@ -321,7 +326,8 @@ def read_config(name: str, cli_overrides: list[str] | None = None) -> Sensitivit
 
 
 def _check_parameter(p: ParameterSpec, i: int, cfg: DictConfig, source: str) -> ParameterSpec:
-    """The key exists in the composed run config, is a number, and the range passes its bounds."""
+    """The key exists in the composed run config and is a number; both range ends pass the run's
+    checks (the bounds were checked on reading, :func:`critmin.sim.parameters.sweep_range`)."""
     where = f"parameters[{i}] (key {p.key})"
     missing = object()
     value = OmegaConf.select(cfg, p.key, default=missing)
@@ -336,14 +342,6 @@ def _check_parameter(p: ParameterSpec, i: int, cfg: DictConfig, source: str) -> 
     integer = isinstance(value, int)
     if integer and not (p.low.is_integer() and p.high.is_integer()):
         raise _fail(source, f"{where}: range", "whole numbers (an integer parameter)", [p.low, p.high])
-    short = p.key.removeprefix("scenario.")
-    if p.key.startswith("scenario.") and short in _BOUNDS:
-        lo, hi = _BOUNDS[short]
-        if p.low < lo or p.high > hi:
-            raise ConfigError(
-                f"{source}: {where}: range [{p.low:g}, {p.high:g}] is outside the config's value bounds "
-                f"[{lo:g}, {hi:g}] (sim/config.py _BOUNDS)"
-            )
     for end in (p.low, p.high):  # the run's own checks at both ends of the range
         trial = copy.deepcopy(cfg)
         try:

@@ -1,10 +1,11 @@
 """Structured configuration (Hydra schema) and its value checks.
 
-The dataclasses give types; the values live once, with their sources and sweep ranges in the
-comment beside each, in ``configs/scenario/*.yaml`` (fields marked MISSING must come from
-there). :func:`check_config` adds the economic checks (signs, ranges, known names) that types
-cannot express. Every check names the config key and what was expected, and runs before the
-model starts.
+The dataclasses give Hydra the shape and types of a run config; each scenario parameter is
+defined once, with unit, bounds, plausible range and source, in ``configs/parameters.csv``
+(:mod:`critmin.sim.parameters`), and its values live in ``configs/scenario/*.yaml`` (fields marked
+MISSING must come from there). :func:`check_config` checks a composed config before the model
+starts: every parameter against the table, then the run window, seed, names and shock window.
+Every check names the config key and what was expected.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from critmin.sim.world import DataError
+from critmin.sim.parameters import check_scenario
+from critmin.sim.schemas import DataError
 
 
 @dataclass
@@ -174,43 +176,6 @@ class RunConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
 
 
-# key -> (low, high, inclusive-low); the values every run must satisfy (not the sweep ranges)
-_BOUNDS = {
-    "market.theta": (0.0, 10.0),
-    "market.kappa": (0.0, 10.0),
-    "market.sigma": (0.0, 10.0),
-    "market.rho": (0.0, 1.0),
-    "market.max_log_step": (1e-6, 5.0),
-    "market.passes": (1, 50),
-    "market.cover_target_months": (1e-3, 60.0),
-    "market.utilisation_price_elasticity": (0.0, 5.0),
-    "producers.supply_elasticity": (0.0, 20.0),
-    "producers.capacity_growth_per_year": (-0.5, 1.0),
-    "producers.expectation_weight": (1e-6, 1.0),
-    "producers.input_cover_months": (0.0, 60.0),
-    "producers.stock_adjust_months": (1.0, 120.0),
-    "producers.outage_rate_per_year": (0.0, 12.0),
-    "producers.outage_capacity_loss": (0.0, 1.0),
-    "producers.outage_months": (0, 120),
-    "demand.price_elasticity": (0.0, 20.0),
-    "demand.long_run_elasticity": (0.0, 20.0),
-    "demand.substitution_months": (1.0, 240.0),
-    "demand.reversibility": (0.0, 1.0),
-    "investment.expectation_months": (1.0, 240.0),
-    "investment.fid_pi_scale": (1e-3, 10.0),
-    "investment.announce_rate_per_year": (0.0, 12.0),
-    "investment.expansion_share": (0.0, 1.0),
-    "investment.schedule_overrun": (0.5, 5.0),
-    "investment.exit_months": (1.0, 240.0),
-    "recycling.collection_price_elasticity": (0.0, 5.0),
-    "recycling.collection_max": (0.0, 1.0),
-    "demand.safety_stock_months": (0.0, 60.0),
-    "demand.stock_adjust_months": (1.0, 120.0),
-    "demand.noise_sd": (0.0, 2.0),
-    "demand.carrying_cost_per_year": (0.0, 1.0),
-}
-
-
 # The data are a 2024 calibration (prices, outputs, demand of 2024), so every run starts in 2024;
 # its growth paths end in 2035 (demand_growth.csv) and a run may go on to LAST_END at most.
 CALIBRATION_YEAR = 2024
@@ -253,16 +218,7 @@ def parse_month(value: str, key: str) -> tuple[int, int]:
 def check_config(cfg: Any, source: str = "config") -> None:
     """Value checks on a resolved RunConfig (or an OmegaConf node shaped like it)."""
     sc = cfg.scenario
-    for key, (lo, hi) in _BOUNDS.items():
-        group, name = key.split(".")
-        value = getattr(getattr(sc, group), name)
-        if not isinstance(value, int | float) or not lo <= value <= hi:
-            raise DataError(f"{source}: key scenario.{key}: expected a number in [{lo}, {hi}], got {value!r}")
-    if sc.demand.long_run_elasticity < sc.demand.price_elasticity:
-        raise DataError(
-            f"{source}: key scenario.demand.long_run_elasticity: expected >= demand.price_elasticity "
-            f"({sc.demand.price_elasticity}), got {sc.demand.long_run_elasticity}"
-        )
+    check_scenario(sc, source)  # types, bounds and rules of configs/parameters.csv
     start = parse_month(sc.start, "scenario.start")
     end = parse_month(sc.end, "scenario.end")
     if end < start:
@@ -290,8 +246,6 @@ def check_config(cfg: Any, source: str = "config") -> None:
         raise DataError(
             f"{source}: key scenario.data: expected a data folder name or a list of them, got {sc.data!r}"
         )
-    if sc.max_suppliers is not None and sc.max_suppliers < 1:
-        raise DataError(f"{source}: key scenario.max_suppliers: expected a whole number >= 1 or null")
 
 
 def _windows(items: Any, where: str) -> list[tuple[str, tuple[int, int], tuple[int, int] | None]]:

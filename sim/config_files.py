@@ -13,7 +13,9 @@ every YAML file on the config search path (the packaged ``configs/`` and any fol
 * any file inside a ``hydra/`` group folder;
 * in ``scenario/``, ``policy/`` and ``shock/``: a ``name`` other than the file's own name (the name
   labels run folders and error messages, so it must say which file was used);
-* a ``name`` that is not a plain folder name (see :func:`critmin.sim.config.check_folder_name`).
+* a ``name`` that is not a plain folder name (see :func:`critmin.sim.config.check_folder_name`);
+* in ``scenario/``: a parameter outside its type and bounds, or a key of a parameter block that
+  is not a parameter (``configs/parameters.csv``, :func:`critmin.sim.parameters.check_file`).
 
 Only the packaged files that configure Hydra itself are exempt: ``configs/config.yaml`` and
 ``configs/launcher/*.yaml``. ``critmin run`` also refuses the Hydra options that replace the
@@ -31,7 +33,8 @@ from typing import Any
 import yaml
 
 from critmin.sim.config import check_folder_name
-from critmin.sim.world import DataError
+from critmin.sim.parameters import check_file
+from critmin.sim.schemas import DataError
 
 # groups whose file name is the run's label (run folders, reports, error messages)
 NAMED_GROUPS = ("scenario", "policy", "shock")
@@ -155,6 +158,8 @@ def check_config_file(path: Path, root: Path) -> None:
         )
     if "name" in data and group:
         check_folder_name(data["name"], "name", str(path))
+    if group == "scenario":
+        check_file(data, str(path))
 
 
 def _searchpath_dirs(overrides: Sequence[str]) -> list[Path]:

@@ -22,7 +22,7 @@ from scipy.optimize import linprog, root
 
 from critmin.agents.manufacturer import desired_use
 from critmin.agents.producer import price_driven_activity
-from critmin.sim import market, prices
+from critmin.sim import market, parameters, prices
 
 
 @dataclass
@@ -209,16 +209,22 @@ def _summarise(m: ToyMarket, log_p: np.ndarray, theta: float) -> Equilibrium:
 def engine_tatonnement(
     m: ToyMarket,
     theta: float,
-    kappa: float = 0.3,
-    sigma: float = 0.3,
-    max_step: float = 0.1,
+    kappa: float | None = None,
+    sigma: float | None = None,
+    max_step: float | None = None,
     steps: int = 3000,
 ) -> tuple[np.ndarray, float]:
     """Run the model's price rule month after month with stocks frozen.
 
+    ``kappa``, ``sigma`` and ``max_step`` default to the model's own values
+    (``scenario.market.kappa``, ``.sigma``, ``.max_log_step`` in configs/parameters.csv).
+
     Offers are each month's supply; unsold supply stands in for excess stock cover
     (``cover = 1 + unsold share``). Returns final log prices and the last step's largest move.
     """
+    kappa = parameters.default("scenario.market.kappa") if kappa is None else kappa
+    sigma = parameters.default("scenario.market.sigma") if sigma is None else sigma
+    max_step = parameters.default("scenario.market.max_log_step") if max_step is None else max_step
     x = np.full(m.n, np.log(m.p0))
     move = np.inf
     for _ in range(steps):

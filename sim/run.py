@@ -116,13 +116,13 @@ def file_sha256(path: Path) -> str:
 def input_hashes(cfg: DictConfig) -> dict[str, str]:
     """SHA-256 of every data file a run of ``cfg`` reads (the files sim/world.py loads: each
     required table, and each optional one that exists), computed before the run."""
-    from critmin.sim.world import OPTIONAL_SCHEMAS, SCHEMAS
+    from critmin.sim.schemas import OPTIONAL_FILES, REQUIRED_FILES
 
     out = {}
     for label, folder in data_dirs(cfg.scenario):
-        for name in SCHEMAS:
+        for name in REQUIRED_FILES:
             out[f"{label}/{name}"] = file_sha256(folder / name)
-        for name in OPTIONAL_SCHEMAS:
+        for name in OPTIONAL_FILES:
             if (folder / name).is_file():
                 out[f"{label}/{name}"] = file_sha256(folder / name)
     return dict(sorted(out.items()))

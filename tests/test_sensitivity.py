@@ -16,6 +16,7 @@ import critmin
 from critmin.experiments import sensitivity, sensitivity_core
 from critmin.experiments.sensitivity_config import ConfigError, load_sensitivity_config
 from critmin.experiments.sensitivity_core import Design, FailedSamplesError, Problem
+from critmin.sim import parameters
 
 PI = math.pi
 ISHIGAMI = Problem(("x1", "x2", "x3"), ((-PI, PI),) * 3)
@@ -296,10 +297,13 @@ def no_simulation(monkeypatch):
             {"key": "scenario.market.thetaa", "range": [0.02, 0.3], "basis": "b"},
             "not a key of the composed run config",
         ),
-        ({"key": "scenario.market.kappa", "range": [1.0, 0.05], "basis": "b"}, "expected low < high"),
+        (
+            {"key": "scenario.market.kappa", "range": [1.0, 0.05], "basis": "b"},
+            "expected [low, high] with low < high",
+        ),
         (
             {"key": "scenario.market.rho", "range": [0.1, 1.5], "basis": "b"},
-            "outside the config's value bounds [0, 1]",
+            "high end 1.5 is outside the bounds [0, 1] of scenario.market.rho (configs/parameters.csv)",
         ),
         ({"key": "scenario.name", "range": [0, 1], "basis": "b"}, "expected a numeric config value"),
         ({"key": "scenario.market.kappa", "range": [0.05, 1.0]}, "basis"),
@@ -329,6 +333,23 @@ def test_unknown_output_options_and_uncovered_years_are_refused(tmp_path, no_sim
     outputs = [{"name": "p", "kind": "peak_price_ratio", "commodity": "ndfeb_magnet", "month": "2025-01"}]
     with pytest.raises(ConfigError, match=r"outputs\[0\] \(p\): unknown keys \['month'\]"):
         load_sensitivity_config(str(write_config(tmp_path / "b.yaml", outputs=outputs)))
+
+
+def test_a_parameter_without_a_range_is_varied_over_the_tables_plausible_range(tmp_path, no_simulation):
+    params = [
+        {"key": "scenario.market.kappa"},
+        {"key": "scenario.demand.safety_stock_months", "range": [1.0, 3.0], "basis": "narrowed on purpose"},
+    ]
+    kappa, stock = load_sensitivity_config(
+        str(write_config(tmp_path / "c.yaml", parameters=params))
+    ).parameters
+    row = parameters.table()["scenario.market.kappa"]
+    assert (kappa.low, kappa.high) == row.calibration_range == (0.05, 1.0)
+    assert kappa.basis == f"configs/parameters.csv: {row.source}"
+    assert (stock.low, stock.high, stock.basis) == (1.0, 3.0, "narrowed on purpose")
+    no_range = [{"key": "shock.events.0.start_share"}]  # not a scenario parameter: no default range
+    with pytest.raises(ConfigError, match=r"parameters\[0\] \(key shock\.events\.0\.start_share\): range"):
+        load_sensitivity_config(str(write_config(tmp_path / "d.yaml", parameters=no_range)))
 
 
 def test_the_packaged_default_config_is_valid(no_simulation):

@@ -1,0 +1,567 @@
+"""Data-file schemas, declared once, and the one validation path every data file goes through.
+
+A :class:`Schema` says, for one CSV file: its columns (kind and rule of each), the columns that
+form a row's key, whether every world needs the file, which columns refer to another file's
+keys, and the checks that need several columns or rows (``checks``, within the file) or other
+files (``cross_checks``). :func:`read_table` reads a file and checks it against its schema;
+:func:`check_references` then checks every reference and cross-file rule of a folder. The world's
+files (:data:`WORLD_FILES`) and the parameter table (``configs/parameters.csv``,
+:data:`PARAMETER_TABLE`) go through these two functions and nothing else.
+
+Every error names the file, the row (its line number and key) and the column, and says what was
+expected: ``facilities.csv: row 5 (facility=x) column 'capacity_tpa': expected a number >=0, got '-5'``.
+Nothing in this module is specific to a mineral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class DataError(ValueError):
+    """A data file or config value is not what the model expects."""
+
+
+BLOCS = ("g7", "partner", "other")
+ROLES = ("input", "output")
+AGENT_TYPES = ("Miner", "Refiner", "Recycler")
+STAGES = ("mine", "refining", "metal", "magnet", "scrap", "product")
+PROJECT_STATUSES = ("announced", "permitted", "financed", "construction")
+# expected_start in projects.csv: a developer's guidance date, within these years
+PROJECT_START_YEARS = (2000, 2060)
+
+# investment.csv parameters the model reads (sim/investment.py), each with the plausible range of
+# its value, low and high; and the rows kept as documented evidence only (not read by the model)
+INVESTMENT_PARAMETERS: dict[str, tuple[float, float]] = {
+    "permit_months": (0.0, 240.0),
+    "finance_months": (0.0, 240.0),
+    "construction_months": (0.0, 240.0),
+    "ramp_months": (0.0, 240.0),
+    "ramp_final_share": (0.0, 1.0),
+    "lifetime_years": (1.0, 100.0),
+    "capex_usd_per_tpa": (0.0, 1e7),
+    "brownfield_capex_factor": (0.0, 2.0),
+    "hurdle_rate": (0.0, 0.5),  # a real discount rate per year: 0.5 is already 50%
+    "risk_premium": (0.0, 0.5),
+    "abandon_rate_per_year": (0.0, 1.0),
+    "max_expansion_per_year": (0.0, 1.0),
+}
+INVESTMENT_EVIDENCE = {"capex_overrun_factor": (1.0, 10.0), "schedule_overrun": (1.0, 10.0)}
+
+
+# ---------------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class Column:
+    """One column: ``kind`` "text" or "number" and its rule.
+
+    Number rules: ``">=0"``, ``">0"``, ``"[0,1]"``, ``"count"`` (a whole number >= 0), ``"finite"``,
+    ``"optional"`` (blank or a finite number; blank becomes NaN) or a ``(low, high)`` pair.
+    Text rules: ``"required"`` (non-empty), ``"optional"``, a tuple of allowed values, or a
+    :class:`Month`.
+    """
+
+    name: str
+    kind: str = "text"
+    rule: Any = "required"
+
+
+@dataclass(frozen=True)
+class Month:
+    """Text rule: a month ``YYYY-MM`` from ``first_year`` to ``last_year``."""
+
+    first_year: int
+    last_year: int
+
+    def ok(self, value: str) -> bool:
+        parts = value.split("-")
+        if len(parts) != 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+            return False
+        return 1 <= int(parts[1]) <= 12 and self.first_year <= int(parts[0]) <= self.last_year
+
+
+def text(name: str, rule: Any = "required") -> Column:
+    return Column(name, "text", rule)
+
+
+def number(name: str, rule: Any = "finite") -> Column:
+    return Column(name, "number", rule)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Values of ``column`` must be keys (``target`` column) of the file ``table``, or one of
+    ``extra``; ``split``: the cell holds several space-separated values."""
+
+    column: str
+    table: str
+    target: str
+    what: str
+    extra: tuple[str, ...] = ()
+    split: bool = False
+
+
+Check = Callable[[pd.DataFrame, Path, "Schema"], None]
+CrossCheck = Callable[[dict[str, pd.DataFrame], Path], None]
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str  # the file's name
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # columns that identify a row (unique)
+    required: bool = True  # every world has it, with at least one row
+    references: tuple[Reference, ...] = ()
+    checks: tuple[Check, ...] = ()  # rules over several columns or rows of this file
+    cross_checks: tuple[CrossCheck, ...] = ()  # rules that need other files of the folder
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def empty(self) -> pd.DataFrame:
+        return pd.DataFrame(columns=self.column_names)
+
+
+# ---------------------------------------------------------------------- messages
+def row_key(df: pd.DataFrame, i: int, schema: Schema) -> str:
+    """``col=value, ...`` of row ``i``'s key (``row N`` when the key columns are missing)."""
+    cols = [c for c in schema.key if c in df.columns]
+    return ", ".join(f"{c}={df.iloc[i][c]}" for c in cols) or f"row {i + 2}"
+
+
+def first(bad: pd.Series | np.ndarray) -> int | None:
+    """Index (position) of the first True, or None."""
+    hits = np.flatnonzero(np.asarray(bad, dtype=bool))
+    return int(hits[0]) if hits.size else None
+
+
+def cell_error(path: Path, df: pd.DataFrame, i: int, schema: Schema, column: str, expected: str) -> DataError:
+    """``file: row N (key) column 'c': expected ..., got ...`` (row N is the line in the file)."""
+    return DataError(
+        f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{column}': expected {expected}, "
+        f"got {df.iloc[i][column]!r}"
+    )
+
+
+# ---------------------------------------------------------------------- one file
+_NUMBER_RULES: dict[str, tuple[Callable[[pd.Series], pd.Series], str]] = {
+    ">=0": (lambda v: v < 0, "a number >=0"),
+    ">0": (lambda v: v <= 0, "a number >0"),
+    "[0,1]": (lambda v: (v < 0) | (v > 1), "a number [0,1]"),
+    "count": (lambda v: (v < 0) | (v != np.floor(v)), "a whole number >= 0"),
+    "finite": (lambda v: v != v, "a finite number"),  # NaN and inf are refused for every rule
+}
+
+
+def _check_number(df: pd.DataFrame, col: Column, path: Path, schema: Schema) -> pd.Series:
+    blank = (df[col.name].fillna("").astype(str).str.strip() == "").to_numpy()
+    values = pd.to_numeric(df[col.name], errors="coerce")
+    finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if col.rule == "optional":
+        bad, expected = ~finite & ~blank, "a number or an empty cell"
+    elif isinstance(col.rule, tuple):
+        lo, hi = col.rule
+        bad = ~finite | (values < lo).to_numpy() | (values > hi).to_numpy()
+        expected = f"a number in [{lo:g}, {hi:g}]"
+    else:
+        test, expected = _NUMBER_RULES[col.rule]
+        bad = ~finite | test(values).to_numpy(dtype=bool)
+    i = first(bad)
+    if i is not None:
+        raise cell_error(path, df, i, schema, col.name, expected)
+    return values.astype(float)
+
+
+def _check_text(df: pd.DataFrame, col: Column, path: Path, schema: Schema) -> pd.Series:
+    values = df[col.name].fillna("").astype(str).str.strip()
+    rule = col.rule
+    if isinstance(rule, Month):
+        bad = ~values.map(rule.ok).astype(bool)
+        expected = f"a month 'YYYY-MM' from {rule.first_year}-01 to {rule.last_year}-12"
+    elif isinstance(rule, tuple):
+        bad, expected = ~values.isin(rule), f"one of {list(rule)}"
+    elif rule == "optional":
+        return values
+    else:
+        bad, expected = values == "", "a non-empty value"
+    i = first(bad)
+    if i is not None:
+        raise cell_error(path, df, i, schema, col.name, expected)
+    return values
+
+
+def check_table(raw: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
+    """Columns present, each cell of its kind and rule, keys unique, the file's own rules.
+    Returns the table with numbers as floats and text stripped; extra columns are kept."""
+    missing = [c for c in schema.column_names if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected columns {schema.column_names}")
+    if schema.required and raw.empty:
+        raise DataError(f"{path}: no rows below the header; expected at least one row")
+    df = raw.copy()
+    for col in schema.columns:
+        check = _check_number if col.kind == "number" else _check_text
+        df[col.name] = check(df, col, path, schema)
+    i = first(df.duplicated(list(schema.key)))
+    if i is not None:
+        raise DataError(f"{path}: duplicate key ({row_key(df, i, schema)}) at row {i + 2}")
+    for rule in schema.checks:
+        rule(df, path, schema)
+    return df
+
+
+def read_table(path: Path, schema: Schema) -> pd.DataFrame:
+    """Read one CSV file (every cell as text) and check it against its schema."""
+    if not path.is_file():
+        raise DataError(f"{path}: file missing")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises several parser errors
+        raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
+    return check_table(raw, schema, path)
+
+
+def _check_reference(df: pd.DataFrame, ref: Reference, allowed: set[str], path: Path, schema: Schema) -> None:
+    cells = df[ref.column]
+    if ref.split:  # several codes per cell: the first unknown one is named
+        unknown = cells.map(lambda codes: next((c for c in str(codes).split() if c not in allowed), None))
+        i = first(unknown.notna())
+        got = unknown.iloc[i] if i is not None else None
+    else:
+        i = first(~cells.isin(allowed))
+        got = cells.iloc[i] if i is not None else None
+    if i is not None:
+        raise DataError(
+            f"{path}: row {i + 2} ({row_key(df, i, schema)}) column '{ref.column}': unknown {ref.what} "
+            f"{got!r}; expected one of {sorted(allowed)}"
+        )
+
+
+def check_references(tables: dict[str, pd.DataFrame], folder: Path, schemas: dict[str, Schema]) -> None:
+    """Every reference of every table resolves, then the cross-file rules, in schema order."""
+    for name, schema in schemas.items():
+        for ref in schema.references if name in tables else ():
+            allowed = set(tables[ref.table][ref.target]) | set(ref.extra)
+            _check_reference(tables[name], ref, allowed, Path(folder) / name, schema)
+    for name, schema in schemas.items():
+        for rule in schema.cross_checks if name in tables else ():
+            rule(tables, Path(folder))
+
+
+# ---------------------------------------------------------------------- rules of several cells
+def one_output_and_one_type_per_process(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    for proc, rows in df.groupby("process", sort=False):
+        if (rows["role"] == "output").sum() == 0:
+            raise DataError(f"{path}: process {proc!r} has no output row")
+        for col in ("agent_type", "origin_stage"):
+            if rows[col].nunique() != 1:
+                raise DataError(
+                    f"{path}: process {proc!r} column '{col}': expected one value "
+                    f"on all its rows, got {sorted(rows[col].unique())}"
+                )
+
+
+def output_within_capacity(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    i = first(df["output_2024_tpa"] > df["capacity_tpa"] * (1 + 1e-9))
+    if i is not None:
+        raise cell_error(
+            path, df, i, schema, "output_2024_tpa", f"<= capacity_tpa ({df.iloc[i]['capacity_tpa']})"
+        )
+
+
+def shares_of_one_total_at_most_1(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    total = df.groupby(["importers", "commodity", "scope"], sort=False)["share"].sum()
+    over = total[total > 1 + 1e-9]
+    if len(over):
+        importers, commodity, scope = over.index[0]
+        raise DataError(
+            f"{path}: rows with importers={importers}, commodity={commodity}, scope={scope}: column "
+            f"'share' sums to {over.iloc[0]:.4g}; expected at most 1 (shares of one total)"
+        )
+
+
+def low_mode_high(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    for lo, mode, hi in (
+        ("capex_usd_per_tpa_low", "capex_usd_per_tpa_mode", "capex_usd_per_tpa_high"),
+        ("cash_cost_low", "cash_cost_mode", "cash_cost_high"),
+    ):
+        i = first((df[lo] > df[mode]) | (df[mode] > df[hi]))
+        if i is not None:
+            raise DataError(f"{path}: row {i + 2} columns {lo}/{mode}/{hi}: expected low <= mode <= high")
+
+
+def investment_values_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """Each row's value, low and high within its parameter's plausible range, low <= value <= high."""
+    bounds = {**INVESTMENT_PARAMETERS, **INVESTMENT_EVIDENCE}
+    for i, r in enumerate(df.itertuples(index=False)):
+        p_lo, p_hi = bounds[r.parameter]
+        for col in ("value", "low", "high"):
+            if not p_lo <= getattr(r, col) <= p_hi:
+                raise cell_error(
+                    path, df, i, schema, col, f"a number in [{p_lo:g}, {p_hi:g}] for {r.parameter}"
+                )
+    i = first((df["low"] > df["value"]) | (df["value"] > df["high"]))
+    if i is not None:
+        raise DataError(f"{path}: row {i + 2} ({row_key(df, i, schema)}): expected low <= value <= high")
+
+
+def projects_are_not_facilities(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    projects = tables[PROJECTS]
+    i = first(projects["facility"].isin(tables["facilities.csv"]["facility"]))
+    if i is not None:
+        raise DataError(
+            f"{folder / PROJECTS}: row {i + 2} column 'facility': {projects['facility'].iloc[i]!r} is "
+            "already in facilities.csv"
+        )
+
+
+def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    missing = set(tables["end_uses.csv"]["end_use"]) - set(tables["demand_growth.csv"]["end_use"])
+    if missing:
+        raise DataError(
+            f"{folder / 'demand_growth.csv'}: no rows for end use(s) {sorted(missing)}; every "
+            "end use in end_uses.csv needs a growth path"
+        )
+
+
+# ---------------------------------------------------------------------- the world's files
+TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT = (
+    "trade_shares.csv",
+    "projects.csv",
+    "prospects.csv",
+    "investment.csv",
+)
+
+
+COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
+PROCESS_REF = Reference("process", "processes.csv", "process", "process")
+COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
+END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
+
+# Order matters: files are read and checked in this order, references after all are read.
+WORLD_FILES: dict[str, Schema] = {
+    s.name: s
+    for s in (
+        Schema(
+            "countries.csv",
+            (text("country"), text("name"), text("bloc", BLOCS), text("source")),
+            key=("country",),
+        ),
+        Schema(
+            "commodities.csv",
+            (
+                text("commodity"),
+                text("mineral"),
+                text("stage", STAGES),
+                text("unit"),
+                number("price_2024_usd_per_t", ">0"),
+                text("price_source"),
+                number("transport_usd_per_t", ">=0"),
+                text("transport_source"),
+            ),
+            key=("commodity",),
+        ),
+        Schema(
+            "processes.csv",
+            (
+                text("process"),
+                text("agent_type", AGENT_TYPES),
+                text("origin_stage"),
+                text("commodity"),
+                text("role", ROLES),
+                number("coefficient", ">0"),
+                text("source"),
+            ),
+            key=("process", "commodity"),
+            references=(COMMODITY_REF,),
+            checks=(one_output_and_one_type_per_process,),
+        ),
+        Schema(
+            "facilities.csv",
+            (
+                text("facility"),
+                text("name"),
+                text("country"),
+                text("process"),
+                number("capacity_tpa", ">=0"),
+                number("output_2024_tpa", ">=0"),
+                number("cash_cost_usd_per_t", ">=0"),
+                text("source"),
+            ),
+            key=("facility",),
+            references=(COUNTRY_REF, PROCESS_REF),
+            checks=(output_within_capacity,),
+        ),
+        Schema(
+            "demand.csv",
+            (
+                text("country"),
+                text("end_use"),
+                text("commodity"),
+                number("demand_2024_t", ">=0"),
+                text("source"),
+            ),
+            key=("country", "end_use", "commodity"),
+            references=(
+                COUNTRY_REF,
+                COMMODITY_REF,
+                END_USE_REF,
+            ),
+        ),
+        Schema(
+            "end_uses.csv",
+            (
+                text("end_use"),
+                # a product in use for less than a year, or for centuries, is a typo (the recycling
+                # stock's monthly outflow is stock / lifetime: 0.001 years breaks the mass balance)
+                number("lifetime_years", (1.0, 100.0)),
+                number("collection_rate_2024", "[0,1]"),
+            ),
+            key=("end_use",),
+        ),
+        Schema(
+            "demand_growth.csv",
+            (text("end_use"), number("year", ">0"), number("index", ">0"), text("source")),
+            key=("end_use", "year"),
+            references=(END_USE_REF,),
+            cross_checks=(every_end_use_has_growth,),
+        ),
+        # optional: observed 2024 trade shares the calibration must reproduce (bilateral structure)
+        Schema(
+            TRADE_SHARES,
+            (
+                text("importers"),  # space-separated country codes, e.g. "DEU FRA ITA DNK"
+                text("commodity"),
+                text("origin"),
+                text("scope", ("consumption", "imports")),
+                number("share", "[0,1]"),
+                text("source"),
+            ),
+            key=("importers", "commodity", "origin", "scope"),
+            required=False,
+            references=(
+                COMMODITY_REF,
+                Reference("origin", "countries.csv", "country", "country"),
+                Reference("importers", "countries.csv", "country", "country", split=True),
+            ),
+            checks=(shares_of_one_total_at_most_1,),
+        ),
+        # optional: the investment pipeline (sim/investment.py). A chain without these files keeps
+        # the exogenous capacity trend (scenario.producers.capacity_growth_per_year).
+        Schema(
+            PROJECTS,
+            (
+                text("project"),
+                text("facility"),  # the component's id (a project may have several)
+                text("name"),
+                text("country"),
+                text("process"),
+                text("status_2024", PROJECT_STATUSES),  # stage at the start of 2024
+                number("capacity_tpa", ">0"),
+                text("expected_start", Month(*PROJECT_START_YEARS)),  # developer guidance
+                number("capex_usd_m", ">=0"),
+                number("cash_cost_usd_per_t", ">=0"),
+                text("source"),
+            ),
+            key=("facility",),
+            required=False,
+            references=(COUNTRY_REF, PROCESS_REF),
+            cross_checks=(projects_are_not_facilities,),
+        ),
+        Schema(
+            PROSPECTS,
+            (
+                text("country"),
+                text("process"),
+                number("count", "count"),
+                number("capacity_tpa", ">0"),
+                number("capex_usd_per_tpa_low", ">0"),
+                number("capex_usd_per_tpa_mode", ">0"),
+                number("capex_usd_per_tpa_high", ">0"),
+                number("cash_cost_low", ">=0"),
+                number("cash_cost_mode", ">=0"),
+                number("cash_cost_high", ">=0"),
+                text("source"),
+            ),
+            key=("country", "process"),
+            required=False,
+            references=(COUNTRY_REF, PROCESS_REF),
+            checks=(low_mode_high,),
+        ),
+        Schema(
+            INVESTMENT,
+            (
+                text("parameter", tuple(INVESTMENT_PARAMETERS) + tuple(INVESTMENT_EVIDENCE)),
+                text("process"),  # a process or "all"
+                text("region"),  # a bloc, a country code or "all"
+                number("value"),
+                number("low"),
+                number("high"),
+                text("unit"),
+                text("source"),
+            ),
+            key=("parameter", "process", "region"),
+            required=False,
+            references=(
+                Reference("process", "processes.csv", "process", "process", extra=("all",)),
+                Reference(
+                    "region",
+                    "countries.csv",
+                    "country",
+                    "region (bloc, country or all)",
+                    extra=(*BLOCS, "all"),
+                ),
+            ),
+            checks=(investment_values_in_range,),
+        ),
+    )
+}
+REQUIRED_FILES = tuple(n for n, s in WORLD_FILES.items() if s.required)
+OPTIONAL_FILES = tuple(n for n, s in WORLD_FILES.items() if not s.required)
+
+
+# ---------------------------------------------------------------------- the parameter table
+PARAMETER_TYPES = ("float", "int", "bool", "int|null")
+
+
+def bounds_in_order(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """lower <= calib_lower < calib_upper <= upper wherever both ends are given."""
+    for lo, hi, rel in (
+        ("lower", "upper", "<"),
+        ("calib_lower", "calib_upper", "<"),
+        ("lower", "calib_lower", "<="),
+        ("calib_upper", "upper", "<="),
+    ):
+        a, b = df[lo].to_numpy(), df[hi].to_numpy()
+        with np.errstate(invalid="ignore"):
+            i = first(a >= b if rel == "<" else a > b)  # False where an end is blank (NaN)
+        if i is not None:
+            raise DataError(
+                f"{path}: row {i + 2} ({row_key(df, i, schema)}) columns '{lo}', '{hi}': expected "
+                f"{lo} {rel} {hi}, got {a[i]:g} and {b[i]:g}"
+            )
+
+
+PARAMETER_TABLE = Schema(
+    "parameters.csv",
+    (
+        text("name"),  # dotted config key, e.g. scenario.market.kappa
+        text("type", PARAMETER_TYPES),
+        text("unit"),
+        text("default"),  # the packaged ree_2024 value (checked against the type by sim/parameters.py)
+        number("lower", "optional"),  # hard bounds: a run outside them is refused
+        number("upper", "optional"),
+        number("calib_lower", "optional"),  # plausible range: sensitivity and calibration defaults
+        number("calib_upper", "optional"),
+        text("source"),  # a citation, or [U] with the reason
+        text("description"),
+    ),
+    key=("name",),
+    checks=(bounds_in_order,),
+)
