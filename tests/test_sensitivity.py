@@ -12,7 +12,7 @@ import pytest
 import yaml
 from SALib.test_functions import Ishigami
 
-import critmin
+import critmin.experiments.api
 from critmin.experiments import sensitivity, sensitivity_core
 from critmin.experiments.sensitivity_config import ConfigError, load_sensitivity_config
 from critmin.experiments.sensitivity_core import Design, FailedSamplesError, Problem
@@ -287,7 +287,7 @@ def no_simulation(monkeypatch):
         raise AssertionError("a simulation started before the config was checked")
 
     monkeypatch.setattr(sensitivity, "simulate", refuse)
-    monkeypatch.setattr(critmin.sim.run, "simulate", refuse)
+    monkeypatch.setattr(critmin.experiments.api, "simulate", refuse)
 
 
 @pytest.mark.parametrize(
