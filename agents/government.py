@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 class Government(mesa.Agent):
     """A country's government."""
 
-    def __init__(self, model: CritminModel, country: str, bloc: str) -> None:
+    def __init__(self, model: ModelView, country: str, bloc: str) -> None:
         super().__init__(model)
         self.country = country
         self.bloc = bloc

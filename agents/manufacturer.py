@@ -15,7 +15,7 @@ import mesa
 import numpy as np
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 def adapt_intensity(
@@ -46,7 +46,7 @@ def desired_use(base: np.ndarray, price: np.ndarray, price0: np.ndarray, elastic
 class Manufacturer(mesa.Agent):
     """A country's manufacturers of one end use, consuming one commodity."""
 
-    def __init__(self, model: CritminModel, node: int) -> None:
+    def __init__(self, model: ModelView, node: int) -> None:
         super().__init__(model)
         self.node = node
 
@@ -60,7 +60,7 @@ class Manufacturer(mesa.Agent):
         return self.model.net.countries[self.model.net.node_country[self.node]]
 
     @staticmethod
-    def decide(model: CritminModel, nodes: np.ndarray) -> None:
+    def decide(model: ModelView, nodes: np.ndarray) -> None:
         """Set desired consumption this month for the given demand rows."""
         s, d, net = model.state, model.params.demand, model.net
         slots = net.consume_slot[nodes]

@@ -24,8 +24,8 @@ import numpy as np
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
     from critmin.sim.network import Network
+    from critmin.sim.view import ModelView
 
 
 def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndar
     return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
 
 
-def expected_margin(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     """Expected output value (a price floor guarantees the floor) minus expected input cost per
     unit of activity, per node."""
     s = model.state
@@ -43,7 +43,7 @@ def expected_margin(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
     return unit_margin(model.net, received, s.expected_paid)[nodes]
 
 
-def activity_to_order(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     """Activity that meets expected orders and closes a share of the finished-stock gap.
 
     Per output slot the need is ``orders + (cover·orders − stock)/adjust`` tonnes; a node's
@@ -86,7 +86,7 @@ def viability(margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray) -> np.n
 class Producer(mesa.Agent):
     """A facility that turns inputs into outputs with its process's coefficients."""
 
-    def __init__(self, model: CritminModel, node: int) -> None:
+    def __init__(self, model: ModelView, node: int) -> None:
         super().__init__(model)
         self.node = node
 
@@ -104,7 +104,7 @@ class Producer(mesa.Agent):
         return float(self.model.state.activity[self.node])
 
     @staticmethod
-    def capacity(model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+    def capacity(model: ModelView, nodes: np.ndarray) -> np.ndarray:
         """Available capacity: structural capacity (sim/capacity.py) times this month's outage
         and event factors."""
         return model.state.capacity[nodes] * model.state.capacity_factor[nodes]
@@ -114,7 +114,7 @@ class Miner(Producer):
     """Extracts ore or concentrate; output responds to the expected price."""
 
     @staticmethod
-    def decide(model: CritminModel, nodes: np.ndarray) -> None:
+    def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
         price = expected_margin(model, nodes)  # a mine has no modelled inputs: margin = revenue
         x = price_driven_activity(
@@ -132,7 +132,7 @@ class Refiner(Producer):
     """Separation, metal/alloy or magnet plant: buys inputs, holds stocks, transforms to order."""
 
     @staticmethod
-    def decide(model: CritminModel, nodes: np.ndarray) -> None:
+    def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
         margin = expected_margin(model, nodes)
         x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))

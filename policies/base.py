@@ -35,7 +35,7 @@ from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
     from critmin.sim.world import World
 
 
@@ -69,7 +69,7 @@ class Policy:
 
     key: ClassVar[str]
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         self.where = spec.where
         spec.raw("type")
         self.label = str(spec.raw("name", self.key))
@@ -87,26 +87,26 @@ class Policy:
     def active(self, t: int) -> bool:
         return self.first <= t < self.last
 
-    def on_step(self, model: CritminModel, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> None:
         """Update internal state (licence queues, quota balances, triggers)."""
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         """Tighten per-edge or group caps for this step (``request`` per slot, for limits in shares)."""
 
-    def edge_costs(self, model: CritminModel, wedges: Wedges) -> None:
+    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
         """Add ad valorem or specific wedges to delivered costs."""
 
-    def market(self, model: CritminModel) -> list[Contract]:
+    def market(self, model: ModelView) -> list[Contract]:
         """Set government purchases/releases and price floors; return contracts served first."""
         return []
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         """Act on the cleared market (payments, revenues, stock accounting)."""
 
-    def on_year_end(self, model: CritminModel, year: int) -> None:
+    def on_year_end(self, model: ModelView, year: int) -> None:
         """Yearly bookkeeping."""
 
-    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+    def derisked_nodes(self, model: ModelView) -> np.ndarray:
         """Facility nodes whose volume or price this instrument makes certain (offtakes, price
         floors): investors there drop the risk premium from their cost of capital."""
         return np.zeros(0, dtype=np.int64)
@@ -141,7 +141,7 @@ def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple]:
     return list(dict.fromkeys(stores))
 
 
-def load_policies(lists: list[tuple[list, str]], model: CritminModel) -> list[Policy]:
+def load_policies(lists: list[tuple[list, str]], model: ModelView) -> list[Policy]:
     """Instantiate instruments from config lists; ``source`` names the file and key for errors."""
     out = []
     for raw_list, source in lists:

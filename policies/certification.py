@@ -18,11 +18,11 @@ from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 def qualifies(
-    model: CritminModel, slots: np.ndarray, stage: int, origins: np.ndarray, min_share: float
+    model: ModelView, slots: np.ndarray, stage: int, origins: np.ndarray, min_share: float
 ) -> np.ndarray:
     """Whether each slot's stock has at least ``min_share`` of qualifying origin at ``stage``."""
     share = model.origins.stage_share(model.state.mix[slots], stage)[:, origins].sum(axis=1)
@@ -32,7 +32,7 @@ def qualifies(
 class OriginRule:
     """An optional ``certified_origin: {stage, countries, min_share}`` block of an instrument."""
 
-    def __init__(self, spec: Spec, key: str, model: CritminModel, commodity: int) -> None:
+    def __init__(self, spec: Spec, key: str, model: ModelView, commodity: int) -> None:
         self.active = key in spec
         if self.active:
             sub = Spec(spec.raw(key), f"{spec.where}.{key}")
@@ -41,7 +41,7 @@ class OriginRule:
             self.min_share = sub.share("min_share", default=1.0)
             sub.done()
 
-    def check(self, model: CritminModel, slots: np.ndarray) -> np.ndarray:
+    def check(self, model: ModelView, slots: np.ndarray) -> np.ndarray:
         if not self.active:
             return np.ones(slots.size, bool)
         return qualifies(model, slots, self.stage, self.origins, self.min_share)
@@ -53,7 +53,7 @@ class OriginCertification(Policy):
 
     key = "origin_certification"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         commodity = spec.commodities("commodity", net)
@@ -63,7 +63,7 @@ class OriginCertification(Policy):
         buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
         self.edges = np.flatnonzero(np.isin(net.edge_buyer, buyers))
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         sellers = model.net.edge_seller[self.edges]
         ok = qualifies(model, sellers, self.stage, self.origins, self.min_share)
         mods.edge_cap[self.edges[~ok]] = 0.0

@@ -20,7 +20,7 @@ from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 @register
@@ -29,7 +29,7 @@ class DiversificationCap(Policy):
 
     key = "diversification_cap"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         commodity = spec.commodities("commodity", net)
@@ -41,7 +41,7 @@ class DiversificationCap(Policy):
         self.exempt = exempt
         self.worst: list[float] = []
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         net = model.net
         origin = dominant_origin(model, net.edge_seller[self.edges], self.stage)
         keep = (origin >= 0) & ~np.isin(origin, self.exempt)
@@ -54,7 +54,7 @@ class DiversificationCap(Policy):
             mods.add_group(edges[inverse == g], caps[g])
         self._caps = (edges, inverse, caps)
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         """Record the largest share of a buyer's requirement taken from one origin this month."""
         edges, inverse, caps = self._caps
         if edges.size == 0:

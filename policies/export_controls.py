@@ -21,14 +21,14 @@ from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 class _Control(Policy):
     """Common keys: ``country`` (exporter), ``commodity``, ``destinations`` (countries or blocs;
     default every other country)."""
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         self.exporter = spec.countries("country", net)
@@ -43,7 +43,7 @@ class ExportBan(_Control):
 
     key = "export_ban"
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         mods.edge_cap[self.edges] = 0.0
 
 
@@ -54,7 +54,7 @@ class ExportLicensing(_Control):
 
     key = "export_licensing"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         self.delay = int(spec.number("delay_months", 0, 24, default=2))
         rate = spec.raw("approval_rate", default=1.0)
@@ -78,7 +78,7 @@ class ExportLicensing(_Control):
                 current = r
         return current
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         t = model.state.t
         net = model.net
         # applications: what buyers would ask of these edges without the control

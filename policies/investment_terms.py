@@ -13,7 +13,7 @@ from critmin.policies.base import Policy, register
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 STAGES = ("mine", "refining", "metal", "magnet", "recycling")
 
@@ -35,7 +35,7 @@ class PermittingAcceleration(Policy):
 
     key = "permitting_acceleration"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         countries = [model.net.countries[i] for i in spec.countries("countries", model.net)]
         model.investment_terms[self.label] = {
@@ -53,7 +53,7 @@ class ConcessionalFinance(Policy):
 
     key = "concessional_finance"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         countries = [model.net.countries[i] for i in spec.countries("countries", model.net)]
         model.investment_terms[self.label] = {

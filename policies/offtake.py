@@ -23,7 +23,7 @@ from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 @register
@@ -32,7 +32,7 @@ class Offtake(Policy):
 
     key = "offtake"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         commodity = spec.commodity("commodity", net)
@@ -63,13 +63,13 @@ class Offtake(Policy):
             self.shares.append(use / use.sum() if use.sum() > 0 else np.full(e.size, 1 / e.size))
         self.delivered: list[float] = []
 
-    def price(self, model: CritminModel) -> np.ndarray:
+    def price(self, model: ModelView) -> np.ndarray:
         if self.fixed is not None:
             return np.full(self.producers.size, self.fixed)
         p = market_price(model, self.producers) * (1 + self.premium)
         return np.clip(p, self.floor, self.ceiling)
 
-    def market(self, model: CritminModel) -> list[Contract]:
+    def market(self, model: ModelView) -> list[Contract]:
         ok = self.origin.check(model, self.producers)
         prices = self.price(model)
         return [
@@ -86,9 +86,9 @@ class Offtake(Policy):
             if eligible
         ]
 
-    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+    def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.producers]
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         contract_flow = model.cleared.contract_flow
         self.delivered.append(float(sum(contract_flow[e].sum() for e in self.edges)))

@@ -19,7 +19,7 @@ from critmin.policies.select import facility_slots, seller_slots
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 @register
@@ -30,7 +30,7 @@ class PriceFloor(Policy):
 
     key = "price_floor"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         country = np.array([spec.country("country", net)])
@@ -45,14 +45,14 @@ class PriceFloor(Policy):
         self.origin = OriginRule(spec, "certified_origin", model, commodity)
         self.history: list[dict[str, float]] = []  # per month: volume, market price, gap, payment
 
-    def on_step(self, model: CritminModel, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> None:
         eligible = self.slots[self.origin.check(model, self.slots)]
         model.floor[eligible] = np.maximum(model.floor[eligible], self.floor)
 
-    def derisked_nodes(self, model: CritminModel) -> np.ndarray:
+    def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.slots]
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         res = model.cleared.result
         eligible = self.origin.check(model, self.slots)
         sold = np.where(eligible, res.sold[self.slots], 0.0)

@@ -19,13 +19,13 @@ from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 class _Quota(Policy):
     holder_side: str  # "seller" (export quota) or "buyer" (import quota)
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         home = spec.countries("country", net)
@@ -59,11 +59,11 @@ class _Quota(Policy):
         self.used_by_period: list[float] = []
         self._used = 0.0
 
-    def _period_start(self, model: CritminModel, t: int) -> bool:
+    def _period_start(self, model: ModelView, t: int) -> bool:
         month = (model.start[1] - 1 + t) % 12
         return self.period == "month" or month == 0 or t == self.first
 
-    def on_step(self, model: CritminModel, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> None:
         if self._period_start(model, t):
             if t != self.first:
                 self.used_by_period.append(float(self._used))
@@ -71,11 +71,11 @@ class _Quota(Policy):
             self.balance = kept + self.size * self.allocation
             self._used = 0.0
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         for h in range(self.balance.size):
             mods.add_group(self.edges[self.holder_of_edge == h], self.balance[h])
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         flow = model.cleared.result.flow[self.edges]
         used = np.bincount(self.holder_of_edge, weights=flow, minlength=self.balance.size)
         self.balance = np.maximum(self.balance - used, 0.0)

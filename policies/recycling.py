@@ -19,7 +19,7 @@ from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
     from critmin.sim.events import Modifiers
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 @register
@@ -28,7 +28,7 @@ class RecyclingTarget(Policy):
 
     key = "recycling_target"
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         countries = spec.countries("countries", net)
@@ -46,12 +46,12 @@ class RecyclingTarget(Policy):
         self.primary_edges = edges[~recycler_slot[net.edge_seller[edges]]]
         self.recycled_edges = edges[recycler_slot[net.edge_seller[edges]]]
 
-    def on_step(self, model: CritminModel, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> None:
         ramp = 1.0 if self.phase_in == 0 else min(1.0, (t - self.first + 1) / self.phase_in)
         target = self.base_rate + ramp * np.maximum(self.collection_target - self.base_rate, 0.0)
         model.collection[self.nodes] = target
 
-    def edge_caps(self, model: CritminModel, mods: Modifiers, request: np.ndarray) -> None:
+    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
         if self.content <= 0:
             return
         net = model.net
@@ -64,7 +64,7 @@ class RecyclingTarget(Policy):
             edges = self.primary_edges[net.edge_buyer[self.primary_edges] == b]
             mods.add_group(edges, (1 - self.content * feasible) * request[b])
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         if self.fee > 0:
             net = model.net
             d = self.nodes

@@ -11,11 +11,11 @@ from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 def trade_edges(
-    model: CritminModel, commodities: np.ndarray, origins: np.ndarray, destinations: np.ndarray
+    model: ModelView, commodities: np.ndarray, origins: np.ndarray, destinations: np.ndarray
 ) -> np.ndarray:
     """Cross-border edges of these commodities from ``origins`` to ``destinations``."""
     net = model.net
@@ -27,7 +27,7 @@ def trade_edges(
     )
 
 
-def buyer_slots(model: CritminModel, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
+def buyer_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
     """Commercial buyer slots (processors' inputs, manufacturers' stocks) in these countries."""
     net = model.net
     return np.flatnonzero(
@@ -37,7 +37,7 @@ def buyer_slots(model: CritminModel, commodities: np.ndarray, countries: np.ndar
     )
 
 
-def seller_slots(model: CritminModel, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
+def seller_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
     net = model.net
     return np.flatnonzero(
         (net.slot_role == OUTPUT)
@@ -46,7 +46,7 @@ def seller_slots(model: CritminModel, commodities: np.ndarray, countries: np.nda
     )
 
 
-def facility_slots(model: CritminModel, spec: Spec, key: str, commodity: int) -> np.ndarray:
+def facility_slots(model: ModelView, spec: Spec, key: str, commodity: int) -> np.ndarray:
     """Output slots of commodity at the facilities listed under ``key`` (facility ids)."""
     net = model.net
     names = spec.raw(key)
@@ -67,7 +67,7 @@ def facility_slots(model: CritminModel, spec: Spec, key: str, commodity: int) ->
     return np.array(out, dtype=np.int64)
 
 
-def stage_index(model: CritminModel, spec: Spec, key: str, commodity: int) -> int:
+def stage_index(model: ModelView, spec: Spec, key: str, commodity: int) -> int:
     """An origin stage by name; default: the stage the commodity itself is made at."""
     net = model.net
     own = net.commodity_stage[commodity]
@@ -76,13 +76,13 @@ def stage_index(model: CritminModel, spec: Spec, key: str, commodity: int) -> in
     return net.stages.index(name)
 
 
-def dominant_origin(model: CritminModel, slots: np.ndarray, stage: int) -> np.ndarray:
+def dominant_origin(model: ModelView, slots: np.ndarray, stage: int) -> np.ndarray:
     """Country holding the largest share of each slot's stock at an origin stage (sellers' own
     country at their own stage; -1 where the stage has not happened)."""
     mix = model.origins.stage_share(model.state.mix[slots], stage)
     return np.where(mix.sum(axis=1) > 0, mix.argmax(axis=1), -1)
 
 
-def market_price(model: CritminModel, slots: np.ndarray) -> np.ndarray:
+def market_price(model: ModelView, slots: np.ndarray) -> np.ndarray:
     """Current seller price in each slot's (commodity, country) market."""
     return np.exp(model.state.log_p)[model.slot_market()[slots]]

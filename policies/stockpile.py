@@ -23,7 +23,7 @@ from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
     from critmin.sim.world import World
 
 
@@ -66,7 +66,7 @@ class Stockpile(Policy):
             for c, _ in _holders(spec, set(world.countries["country"]))
         ]
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         self.commodity = spec.commodity("commodity", net)
@@ -109,20 +109,20 @@ class Stockpile(Policy):
         self.releasing = False
         self.log: list[dict[str, float]] = []
 
-    def _buyer_price(self, model: CritminModel, k: int) -> float:
+    def _buyer_price(self, model: ModelView, k: int) -> float:
         """Marginal delivered price the holder's manufacturers pay (demand-weighted)."""
         slots = model.net.consume_slot[self.demand[k]]
         w = model.net.demand0[self.demand[k]]
         return float((model.state.paid[slots] * w).sum() / w.sum())
 
-    def _unmet(self, model: CritminModel, k: int) -> float:
+    def _unmet(self, model: ModelView, k: int) -> float:
         """Share of the holder's manufacturers' purchase requests the market left unserved last
         month: the shortfall signal (consumption itself is buffered by firms' safety stocks)."""
         slots = model.net.consume_slot[self.demand[k]]
         want = model.last_request[slots].sum()
         return float(model.cleared.result.unmet[slots].sum() / want) if want > 0 else 0.0
 
-    def market(self, model: CritminModel) -> list[Contract]:
+    def market(self, model: ModelView) -> list[Contract]:
         prices = np.array([self._buyer_price(model, k) for k in range(len(self.countries))])
         reference = np.array([h[3:].mean() for h in self.history_price])
         unmet = max(self._unmet(model, k) for k in range(len(self.countries))) if model.state.t > 0 else 0.0
@@ -149,7 +149,7 @@ class Stockpile(Policy):
             self.history_price[k][0] = p
         return []
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         net = model.net
         res, p_paid = model.cleared.result, model.cleared.p_paid
         n = net.n_slots

@@ -18,13 +18,13 @@ from critmin.policies.select import trade_edges
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 class _Tax(Policy):
     exporter_levies: bool
 
-    def __init__(self, spec: Spec, model: CritminModel) -> None:
+    def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
         home = spec.countries("country", net)
@@ -37,7 +37,7 @@ class _Tax(Policy):
         self.government = net.countries[int(home[0])]
         self.revenue: list[float] = []
 
-    def after_clearing(self, model: CritminModel) -> None:
+    def after_clearing(self, model: ModelView) -> None:
         net = model.net
         res, p_del = model.cleared.result, model.cleared.p_del
         flow = res.flow[self.edges]
@@ -49,10 +49,10 @@ class _Tax(Policy):
         self.revenue.append(revenue)
         model.governments[self.government].record(self.label, -revenue)
 
-    def _import_specific(self, model: CritminModel) -> np.ndarray:
+    def _import_specific(self, model: ModelView) -> np.ndarray:
         return model.wedges.import_specific[self.edges]
 
-    def _import_ad_valorem(self, model: CritminModel) -> np.ndarray:
+    def _import_ad_valorem(self, model: ModelView) -> np.ndarray:
         return model.wedges.import_ad_valorem[self.edges]
 
 
@@ -63,7 +63,7 @@ class ExportTax(_Tax):
     key = "export_tax"
     exporter_levies = True
 
-    def edge_costs(self, model: CritminModel, wedges: Wedges) -> None:
+    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
         wedges.export_ad_valorem[self.edges] += self.ad_valorem
         wedges.export_specific[self.edges] += self.specific
 
@@ -75,6 +75,6 @@ class ImportTariff(_Tax):
     key = "import_tariff"
     exporter_levies = False
 
-    def edge_costs(self, model: CritminModel, wedges: Wedges) -> None:
+    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
         wedges.import_ad_valorem[self.edges] += self.ad_valorem
         wedges.import_specific[self.edges] += self.specific

@@ -26,13 +26,13 @@ from critmin.sim import investment as inv
 from critmin.sim.network import OUTPUT
 
 if TYPE_CHECKING:
-    from critmin.sim.model import CritminModel
+    from critmin.sim.view import ModelView
 
 
 class CapacityDynamics:
     """Structural capacity of every facility and the pipeline that changes it."""
 
-    def __init__(self, model: CritminModel) -> None:
+    def __init__(self, model: ModelView) -> None:
         net, s = model.net, model.state
         p = model.params
         self.enabled = bool(p.investment.enabled)
@@ -76,7 +76,7 @@ class CapacityDynamics:
         self._row_country = np.array(net.countries)[self.pipeline.country]
 
     # ------------------------------------------------------------------ set-up
-    def _presence_intensity(self, model: CritminModel) -> None:
+    def _presence_intensity(self, model: ModelView) -> None:
         """Per edge: calibrated share parameter per unit of seller capacity."""
         net, s = model.net, model.state
         seller_node = net.slot_node[net.edge_seller]
@@ -113,7 +113,7 @@ class CapacityDynamics:
         self.seller_node = seller_node
 
     # ------------------------------------------------------------------ each step
-    def capacity(self, model: CritminModel) -> np.ndarray:
+    def capacity(self, model: ModelView) -> np.ndarray:
         """Structural capacity per node now (activity units per month)."""
         trend = (1.0 + model.params.producers.capacity_growth_per_year) ** (model.state.t / 12)
         base = np.where(self.endogenous, self.base, self.base * trend)
@@ -121,7 +121,7 @@ class CapacityDynamics:
             base = base + np.bincount(self.pipeline.node, weights=self.pipeline.online(), minlength=base.size)
         return np.where(self.retired, 0.0, base)
 
-    def mine_base_output(self, model: CritminModel, nodes: np.ndarray) -> np.ndarray:
+    def mine_base_output(self, model: ModelView, nodes: np.ndarray) -> np.ndarray:
         """Output at 2024 prices: the 2024 utilisation of today's capacity (exactly the 2024
         output, trended, where capacity follows the exogenous trend)."""
         net = model.net
@@ -132,13 +132,13 @@ class CapacityDynamics:
             net.activity0[nodes] * trend,
         )
 
-    def long_run_margin(self, model: CritminModel) -> np.ndarray:
+    def long_run_margin(self, model: ModelView) -> np.ndarray:
         """Per node: output value at long-run expected prices (price floors applied) minus input
         cost at long-run expected delivered prices, per unit of activity."""
         s = model.state
         return unit_margin(model.net, np.maximum(s.p_lr[model.slot_market()], model.floor), s.paid_lr)
 
-    def step(self, model: CritminModel, active: list, t: int) -> None:
+    def step(self, model: ModelView, active: list, t: int) -> None:
         """Investment decisions of the month (after policies set their terms), then capacity and
         market presence."""
         s = model.state
@@ -158,7 +158,7 @@ class CapacityDynamics:
         )
         self._launch(model)
 
-    def _launch(self, model: CritminModel) -> None:
+    def _launch(self, model: ModelView) -> None:
         """A plant that has capacity but neither stock nor orders yet (new, or back from zero)
         produces at capacity for the market: buyers only ask sellers that have something to
         sell, so without this a new plant would never receive its first order."""
@@ -169,7 +169,7 @@ class CapacityDynamics:
         if idle.any():
             s.orders_avg[outs[idle]] = net.slot_coef[outs[idle]] * s.capacity[node[idle]]
 
-    def _terms(self, model: CritminModel, active: list, t: int) -> inv.Terms:
+    def _terms(self, model: ModelView, active: list, t: int) -> inv.Terms:
         net, p = model.net, self.pipeline
         margin = self.long_run_margin(model)[p.node]
         derisked_nodes = np.zeros(len(net.node_id), bool)
@@ -188,7 +188,7 @@ class CapacityDynamics:
                 permit_cut = np.where(ok, np.maximum(permit_cut, term["lead_time_reduction"]), permit_cut)
         return inv.Terms(margin, derisked_nodes[p.node], rate_cut, permit_cut)
 
-    def _book_finance(self, model: CritminModel, before: np.ndarray, terms: inv.Terms) -> None:
+    def _book_finance(self, model: ModelView, before: np.ndarray, terms: inv.Terms) -> None:
         """Concessional finance costs its government the grant equivalent of the loan at FID:
         ``capex·(1 − A(r_market)/A(r_concessional))`` with A the annuity factor over the
         project's life (OECD grant-element method)."""
@@ -203,7 +203,7 @@ class CapacityDynamics:
             country = model.net.countries[p.country[i]]
             model.governments[country].record("concessional_finance", float(p.capex[i] * (1 - a_m / a_c)))
 
-    def after_prices(self, model: CritminModel) -> None:
+    def after_prices(self, model: ModelView) -> None:
         """Update long-run expectations and close plants whose long-run margin stays below cash cost."""
         s, prm = model.state, model.params
         w = 1.0 / prm.investment.expectation_months
@@ -219,7 +219,7 @@ class CapacityDynamics:
             gone = np.isin(p.node, np.flatnonzero(exit_now)) & (p.status != inv.CANCELLED)
             p.status = np.where(gone, inv.CANCELLED, p.status)
 
-    def projects(self, model: CritminModel) -> pd.DataFrame:
+    def projects(self, model: ModelView) -> pd.DataFrame:
         """The pipeline's rows now (stage, milestones, capacity online), named projects first."""
         df = self.pipeline.frame(model.net.countries, model.start)
         df["node"] = [model.net.node_id[n] for n in self.pipeline.node]

@@ -22,9 +22,9 @@ from critmin.sim.network import INPUT, OUTPUT, STORE
 
 if TYPE_CHECKING:
     from critmin.policies.base import Wedges
-    from critmin.sim.model import CritminModel
     from critmin.sim.network import Network
     from critmin.sim.trading import Cleared
+    from critmin.sim.view import ModelView
 
 
 def delivered_cost(
@@ -147,7 +147,7 @@ def utilisation_markup(
     return np.where(ok, ratio**phi, 1.0)
 
 
-def normal_price(model: CritminModel) -> np.ndarray:
+def normal_price(model: ModelView) -> np.ndarray:
     """Full-cost anchor per market (cost pass-through), averaged over the market's sellers.
 
     A seller's normal price for a main output is its 2024 price with the input-cost share
@@ -209,7 +209,7 @@ def scarcity(
     return z, cover, has_sellers
 
 
-def update(model: CritminModel, result: Clearing) -> None:
+def update(model: ModelView, result: Clearing) -> None:
     """Move every market's seller price (and the expected price) after this month's trade."""
     s, m = model.state, model.params.market
     z, cover, has_sellers = scarcity(model.net, model.slot_market(), result, s.stock, model.stock_target)

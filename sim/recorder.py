@@ -16,7 +16,7 @@ from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
     from critmin.sim.market import Clearing
-    from critmin.sim.model import CritminModel, State
+    from critmin.sim.view import ModelView, State
 
 MARKET_VARS = (
     "price",  # seller (FOB) price in the region's market, USD/t
@@ -39,9 +39,9 @@ MARKET_VARS = (
 
 
 class Recorder:
-    """Observes a :class:`~critmin.sim.model.CritminModel`; never changes it."""
+    """Observes a :class:`~critmin.sim.view.ModelView`; never changes it."""
 
-    def __init__(self, model: CritminModel) -> None:
+    def __init__(self, model: ModelView) -> None:
         self.model = model
         net = model.net
         T, M = model.n_steps, net.n_commodities * net.n_countries

@@ -127,20 +127,13 @@ def test_a_planted_engine_import_of_analysis_breaks_a_contract(planted):
     assert "does not import the analysis layer or the entry points BROKEN" in " ".join(out.stdout.split())
 
 
-def test_the_model_contract_lists_only_imports_that_exist():
-    """Each allowed exception of "Instruments and agents do not import the model" (the lead's
-    part of issue 14) names a module that still imports the model: remove the line once it does
-    not, so the contract tightens as the interface narrows."""
+def test_the_model_contract_allows_no_exception():
+    """Instruments, agents and the month's stages see the model through sim/view.ModelView only:
+    the contract has no allowed exceptions, so none may creep back in."""
     contracts = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
     (model,) = [c for c in contracts if c["forbidden_modules"] == ["critmin.sim.model"]]
-    stale = []
-    for line in model["ignore_imports"]:
-        importer, _, imported = (part.strip() for part in line.partition("->"))
-        package, _, name = importer.rpartition(".")
-        path = ROOT / PACKAGE_DIR[package] / f"{name}.py"
-        if f"from {imported} import" not in path.read_text() and f"import {imported}" not in path.read_text():
-            stale.append(line)
-    assert not stale, f"remove from ignore_imports in pyproject.toml (no longer imported): {stale}"
+    assert not model.get("ignore_imports"), model["ignore_imports"]
+    assert {"critmin.policies", "critmin.agents", "critmin.sim.prices"} <= set(model["source_modules"])
 
 
 # ---------------------------------------------------------------------- cycles

@@ -1,0 +1,80 @@
+"""What agents, instruments and the engine's other stages may use of the model: its interface.
+
+Agents' decision rules (``agents/``), instruments (``policies/``), capacity dynamics, price
+formation and the recorder are typed against :class:`ModelView`, not against the model class,
+so none of them imports :mod:`critmin.sim.model` (the layer contracts in pyproject.toml check
+it). :class:`~critmin.sim.model.CritminModel` is the one implementation.
+
+The interface has three parts: what a stage reads (the network, the state, the parameters,
+the calibration, the month's trading), what instruments set for the month (price floors,
+government purchases and releases, collection rates, investment terms) and a few derived
+views (market index of each slot, expected margins, collection rates, 2024 flows).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from critmin.sim.calibration import Calibration
+    from critmin.sim.capacity import CapacityDynamics
+    from critmin.sim.network import Network
+    from critmin.sim.origin import Origins
+    from critmin.sim.state import State
+    from critmin.sim.trading import Cleared
+    from critmin.sim.world import World
+
+
+class ModelView(Protocol):
+    """The model as agents, instruments and stages see it (see the module docstring)."""
+
+    # what every stage reads
+    net: Network
+    world: World
+    state: State
+    params: Any  # the scenario parameters (config dataclasses)
+    calibration: Calibration
+    origins: Origins
+    start: tuple[int, int]  # first month (year, month)
+    n_steps: int
+    streams: dict[str, np.random.Generator]
+    demand_nodes: np.ndarray
+    producer_nodes: np.ndarray
+    main_output: np.ndarray  # per slot: not a by-product (scrap)
+    commercial_edges: np.ndarray  # per edge: neither end is a government stockpile
+    governments: dict[str, Any]  # country -> Government agent (fiscal ledger)
+    investment: CapacityDynamics
+    # this month's trading, once it happened
+    cleared: Cleared
+    wedges: Any  # policies.base.Wedges
+    last_request: np.ndarray  # per slot: requests, commercial and governments'
+    stock_target: np.ndarray  # per slot
+    # what instruments set for the month (reset each month where noted)
+    floor: np.ndarray  # per output slot: price floor received (reset monthly)
+    store_request: np.ndarray  # per stockpile slot: purchases (reset monthly)
+    store_offer: np.ndarray  # per stockpile slot: releases offered (reset monthly)
+    store_price: np.ndarray  # per stockpile slot: release price
+    collection: np.ndarray  # per demand centre: end-of-life collection rate
+    investment_terms: dict[str, dict]  # permitting and finance terms by instrument
+
+    @property
+    def idle_threshold(self) -> np.ndarray: ...
+
+    @property
+    def base_edge_flow(self) -> np.ndarray: ...
+
+    def slot_market(self) -> np.ndarray: ...
+
+    def growth_index(self, nodes: np.ndarray) -> np.ndarray: ...
+
+    def base_flow_of_slots(self, slots: np.ndarray) -> np.ndarray: ...
+
+    def expected_margin(self, nodes: np.ndarray) -> np.ndarray: ...
+
+    def activity_to_order(self, nodes: np.ndarray) -> np.ndarray: ...
+
+    def collection_rate(self, nodes: np.ndarray) -> np.ndarray: ...
+
+    def normal_price(self) -> np.ndarray: ...
