@@ -15,6 +15,7 @@ per run), ``indices.parquet`` and ``indices.csv`` (output, parameter, index, val
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import hashlib
 import json
@@ -30,20 +31,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from critmin.experiments import sensitivity_core as core
 from critmin.experiments.api import simulate
 from critmin.experiments.sensitivity_config import ConfigError, SensitivityConfig, load_sensitivity_config
-from critmin.sim.run import code_version
+from critmin.sim.run import code_version, load_config
 from critmin.sim.world import DataError
 
 __all__ = ["ConfigError", "load_sensitivity_config", "main", "run_analysis"]
 
 
 # ---------------------------------------------------------------------- the model function
+_BASE: dict[tuple[str, ...], DictConfig] = {}  # per process: the study's composed base config
+
+
+def sample_config(config: SensitivityConfig, x: np.ndarray) -> DictConfig:
+    """The run config of one sample: the study's base config, composed once per process, with
+    the sample's parameter values set (the same values ``sample_overrides`` would give Hydra)."""
+    key = tuple(config.overrides)
+    if key not in _BASE:
+        _BASE[key] = load_config(list(key))
+    cfg = copy.deepcopy(_BASE[key])
+    for p, v in zip(config.parameters, x):
+        OmegaConf.update(cfg, p.key, p.model_value(v), merge=False)
+    return cfg
+
+
 def model_outputs(x: np.ndarray, config: SensitivityConfig) -> dict[str, float]:
     """Simulate one sample (design row ``x``) and return its outputs (runs in worker processes)."""
-    result = simulate(config.sample_overrides(x))
+    result = simulate(sample_config(config, x))
     data = result.manifest["input_data_sha256"]
     if data != config.input_data_sha256:  # every sample must see the data the manifest records
         changed = sorted(

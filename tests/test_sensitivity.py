@@ -362,3 +362,18 @@ def test_the_packaged_default_config_is_valid(no_simulation):
         "unmet_share",
     }
     assert all(p.basis for p in config.parameters)
+
+
+def test_a_sample_config_equals_the_composed_overrides():
+    """Samples set their values on a base config composed once per process; the result must be
+    the config Hydra composes from the sample's overrides."""
+    from omegaconf import OmegaConf
+
+    from critmin.experiments.sensitivity import sample_config
+    from critmin.sim.run import load_config
+
+    config = load_sensitivity_config("default")
+    x = np.array([np.mean(b) for b in config.problem().bounds])
+    fast = OmegaConf.to_container(sample_config(config, x), resolve=True)
+    composed = OmegaConf.to_container(load_config(config.sample_overrides(x)), resolve=True)
+    assert fast == composed
