@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from critmin.sim.model import CritminModel
-from critmin.sim.run import collect, config_dir, load_config
+from critmin.sim.run import collect, load_config
 from critmin.sim.world import DataError
 
 BASE = ["scenario=ree_2024_short", "scenario.demand.noise_sd=0", "scenario.end=2024-12"]
@@ -287,35 +285,6 @@ def test_permitting_and_finance_publish_terms_and_change_nothing_yet(baseline):
     assert model.investment_terms["permitting_acceleration"]["lead_time_reduction"] == 0.33
     assert model.investment_terms["concessional_finance"]["countries"] == ["USA"]
     assert res.timeseries["value"].equals(baseline[1].timeseries["value"])
-
-
-def test_invariants_hold_with_every_instrument_active():
-    cfg = load_config([*BASE, "policy=alliance_all", "shock=ree_licensing_2025", "scenario.end=2026-12"])
-    for inst in cfg.policy.instruments:  # bring every start date into the horizon
-        if "start" in inst:
-            inst.start = "2024-06"
-    model = CritminModel(cfg)
-    model.run()
-    assert model.recorder.mass_balance_errors().max() <= 1e-9
-    s = model.state
-    assert (s.stock >= 0).all() and np.isfinite(np.exp(s.log_p)).all()
-    assert (model.recorder.pair_tonnes >= 0).all()
-
-
-def _names(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
-
-
-@pytest.mark.parametrize("shock", _names("shock"))
-@pytest.mark.parametrize("policy", _names("policy"))
-def test_every_mix_runs_with_every_shock(policy, shock):
-    # shocks on other chains run in the seven-chain world (the mixes name rare-earth commodities)
-    other_chains = {"gage_controls_2023", "graphite_controls_2023", "drc_cobalt_2025"}
-    scenario = "full_2024" if shock in other_chains else "ree_2024_short"
-    cfg = load_config([f"scenario={scenario}", f"policy={policy}", f"shock={shock}", "scenario.end=2026-06"])
-    model = CritminModel(cfg)
-    model.run()
-    assert model.recorder.mass_balance_errors().max() <= 1e-9
 
 
 @pytest.mark.parametrize(
