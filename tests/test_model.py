@@ -143,9 +143,32 @@ def test_origin_tracing_follows_the_2024_chain(short_run):
 
 
 def test_end_of_life_scrap_follows_in_use_stock(short_run):
-    ts = short_run.timeseries
-    retired = ts[(ts.variable == "scrap_retired") & (ts.region == "WORLD")]["value"]
-    assert (retired > 0).all()
+    # each month a demand centre retires 1/lifetime of its in-use stock (after the month's
+    # additions): retired / (in use at the close + retired) lies between 1/longest and
+    # 1/shortest lifetime in every market, and in the last month equals, per market, the sum
+    # over its demand centres of in-use stock / (lifetime - 1)
+    model, ts = short_run.model, short_run.timeseries
+    net = model.net
+    wide = ts[ts.region != "WORLD"].pivot_table(
+        index=["month", "commodity", "region"], columns="variable", values="value", observed=True
+    )
+    wide = wide[wide["scrap_retired"] > 0]
+    assert len(wide) > 100
+    rate = wide["scrap_retired"] / (wide["in_use"] + wide["scrap_retired"])
+    life = net.lifetime_months
+    assert rate.between(1 / life.max() * (1 - 1e-9), 1 / life.min() * (1 + 1e-9)).all()
+    d = model.demand_nodes
+    market = [
+        (net.commodities[net.slot_commodity[net.consume_slot[n]]], net.countries[net.node_country[n]])
+        for n in d
+    ]
+    expected = pd.Series(
+        model.state.in_use[d] / (life[net.end_use[d]] - 1), index=pd.MultiIndex.from_tuples(market)
+    )
+    expected = expected.groupby(level=[0, 1]).sum()
+    last = wide.loc[wide.index.get_level_values("month").max(), "scrap_retired"]
+    got = last.reindex(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
 
 
 def test_mesa_batch_run_can_drive_the_model():
