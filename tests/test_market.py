@@ -1,10 +1,16 @@
-"""Clearing engine on hand-built books (no Mesa, no model)."""
+"""Clearing and price-update rules on hand-built books (no Mesa, no model).
+
+They pin the public functions of ``sim/market.py``: ``clear``, ``logit_weights``,
+``marginal_price``, ``delivered_cost`` and ``update_log_prices``.
+"""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critmin.sim.market import clear, logit_weights
-from critmin.sim.prices import delivered_cost, update_log_prices
+from critmin.sim.prices import delivered_cost, marginal_price, update_log_prices
 
 
 def book():
@@ -83,3 +89,85 @@ def test_price_update_direction_and_clip():
     assert new[0] - lp[0] == pytest.approx(0.15)  # 0.2 clipped to 0.15
     assert new[1] - lp[1] == pytest.approx(-0.1 * np.log(2.0))  # excess stock pushes down
     assert new[2] == pytest.approx(lp[2])  # balanced market stays put
+
+
+def test_with_ample_offers_flows_split_each_request_by_the_logit_shares():
+    seller, buyer, _, request = book()
+    offer = np.array([1e6, 1e6, 0.0, 0.0])
+    p_del = np.array([100.0, 110.0, 100.0, 105.0])
+    pref = np.array([1.0, 1.0, 1.0, 2.0])
+    res = clear(request, offer, seller, buyer, p_del, theta=0.1, preference=pref)
+    # buyer 2: exp(0) : exp(-10/10); buyer 3: 1·exp(0) : 2·exp(-5/10)
+    w2 = np.array([1.0, np.exp(-1.0)]) / (1 + np.exp(-1.0))
+    w3 = np.array([1.0, 2 * np.exp(-0.5)]) / (1 + 2 * np.exp(-0.5))
+    np.testing.assert_allclose(res.flow, [8 * w2[0], 8 * w2[1], 8 * w3[0], 8 * w3[1]], rtol=1e-12)
+    np.testing.assert_allclose(res.unmet, 0.0, atol=1e-12)
+
+
+def test_an_oversubscribed_seller_is_shared_pro_rata_and_the_rest_goes_elsewhere():
+    seller, buyer, _, _ = book()
+    request = np.array([0.0, 0.0, 6.0, 2.0])
+    offer = np.array([4.0, 100.0, 0.0, 0.0])
+    p_del = np.array([100.0, 200.0, 100.0, 200.0])
+    res = clear(request, offer, seller, buyer, p_del, theta=0.0, passes=1)
+    np.testing.assert_allclose(res.flow[[0, 2]], [3.0, 1.0])  # 4 t shared 6 : 2
+    np.testing.assert_allclose(res.unmet, [0.0, 0.0, 3.0, 1.0])  # one pass: no second chance
+    res = clear(request, offer, seller, buyer, p_del, theta=0.0, passes=2)
+    np.testing.assert_allclose(res.flow, [3.0, 3.0, 1.0, 1.0])  # the second pass buys elsewhere
+    np.testing.assert_allclose(res.unmet, 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_clearing_conserves_tonnes_and_respects_every_limit_on_random_books(seed):
+    rng = np.random.default_rng(seed)
+    n_s, n_b, n_e = 4, 5, 12
+    seller = rng.integers(0, n_s, n_e)
+    buyer = n_s + rng.integers(0, n_b, n_e)
+    offer = np.r_[rng.uniform(0, 20, n_s), np.zeros(n_b)]
+    request = np.r_[np.zeros(n_s), rng.uniform(0, 20, n_b)]
+    cap = np.where(rng.random(n_e) < 0.3, rng.uniform(0, 5, n_e), np.inf)
+    members = rng.choice(n_e, 5, replace=False)
+    groups = (members, np.array([0, 0, 0, 1, 1]), np.array([3.0, 1.0]))
+    res = clear(
+        request, offer, seller, buyer, rng.uniform(50, 150, n_e), theta=rng.uniform(0, 0.3),
+        edge_cap=cap, groups=groups, preference=rng.uniform(0.1, 1, n_e),
+    )  # fmt: skip
+    got = np.bincount(buyer, weights=res.flow, minlength=n_s + n_b)
+    np.testing.assert_allclose(got + res.unmet, request, atol=1e-9)  # every tonne served or unmet
+    np.testing.assert_allclose(res.sold, np.bincount(seller, weights=res.flow, minlength=n_s + n_b))
+    assert (res.flow >= 0).all() and (res.sold <= offer + 1e-9).all() and (res.flow <= cap + 1e-9).all()
+    assert res.flow[members[:3]].sum() <= 3.0 + 1e-9 and res.flow[members[3:]].sum() <= 1.0 + 1e-9
+    assert (res.asked >= res.flow - 1e-9).all()
+
+
+def test_marginal_price_skips_capped_edges_and_is_nan_without_an_open_one():
+    buyer = np.array([0, 0, 1])
+    p_del = np.array([100.0, 120.0, 90.0])
+    pref = np.ones(3)
+    open_all = marginal_price(p_del, buyer, 2, 0.0, pref, np.zeros(3, bool))
+    np.testing.assert_allclose(open_all, [100.0, 90.0])
+    capped = marginal_price(p_del, buyer, 2, 0.0, pref, np.array([True, False, True]))
+    assert capped[0] == pytest.approx(120.0) and np.isnan(capped[1])
+
+
+@pytest.mark.parametrize(
+    "z, cover, lp_norm, rho, step",
+    [
+        (0.1, 1.0, None, 0.0, 0.2 * 0.1),  # unmet requests: up by kappa·z
+        (0.3, 1.0, None, 0.0, 0.2 * 0.3),
+        (0.0, 0.5, None, 0.0, -0.1 * np.log(0.5)),  # cover below target: up by -sigma·ln(cover)
+        (0.0, 1.0, np.log(80.0), 0.05, -0.05 * np.log(100.0 / 80.0)),  # pulled down toward the norm
+        (0.0, 1.0, np.log(125.0), 0.05, 0.05 * np.log(125.0 / 100.0)),  # and up toward it
+        (0.1, 2.0, np.log(80.0), 0.05, 0.02 - 0.1 * np.log(2.0) - 0.05 * np.log(1.25)),  # terms add
+        (1.0, 0.1, None, 0.0, 0.15),  # clipped at max_step
+        (0.0, 100.0, None, 0.0, -0.15),  # both ways
+    ],
+)
+def test_price_step_has_the_size_of_each_term(z, cover, lp_norm, rho, step):
+    lp = np.log(np.array([100.0]))
+    norm = None if lp_norm is None else np.array([lp_norm])
+    new = update_log_prices(
+        lp, np.array([z]), np.array([cover]), kappa=0.2, sigma=0.1, max_step=0.15, log_p_norm=norm, rho=rho
+    )
+    assert new[0] - lp[0] == pytest.approx(step, rel=1e-12, abs=1e-15)

@@ -144,23 +144,81 @@ def test_origin_tracing_follows_the_2024_chain(short_run):
 
 
 def test_end_of_life_scrap_follows_in_use_stock(short_run):
-    ts = short_run.timeseries
-    retired = ts[(ts.variable == "scrap_retired") & (ts.region == "WORLD")]["value"]
-    assert (retired > 0).all()
+    # each month a demand centre retires 1/lifetime of its in-use stock (after the month's
+    # additions): retired / (in use at the close + retired) lies between 1/longest and
+    # 1/shortest lifetime in every market, and in the last month equals, per market, the sum
+    # over its demand centres of in-use stock / (lifetime - 1)
+    model, ts = short_run.model, short_run.timeseries
+    net = model.net
+    wide = ts[ts.region != "WORLD"].pivot_table(
+        index=["month", "commodity", "region"], columns="variable", values="value", observed=True
+    )
+    wide = wide[wide["scrap_retired"] > 0]
+    assert len(wide) > 100
+    rate = wide["scrap_retired"] / (wide["in_use"] + wide["scrap_retired"])
+    life = net.lifetime_months
+    assert rate.between(1 / life.max() * (1 - 1e-9), 1 / life.min() * (1 + 1e-9)).all()
+    d = model.demand_nodes
+    market = [
+        (net.commodities[net.slot_commodity[net.consume_slot[n]]], net.countries[net.node_country[n]])
+        for n in d
+    ]
+    expected = pd.Series(
+        model.state.in_use[d] / (life[net.end_use[d]] - 1), index=pd.MultiIndex.from_tuples(market)
+    )
+    expected = expected.groupby(level=[0, 1]).sum()
+    last = wide.loc[wide.index.get_level_values("month").max(), "scrap_retired"]
+    got = last.reindex(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def _batch(parameters: dict) -> list[dict]:
+    import mesa
+
+    rows = mesa.batch_run(CritminModel, parameters=parameters, max_steps=3, display_progress=False)
+    return sorted(rows, key=lambda r: r["RunId"])
+
+
+def _direct(cfg, seed: int | None = None) -> float:
+    """The Mesa price index after three months of a run built and stepped by hand."""
+    from critmin.sim.model import price_index
+
+    model = CritminModel(cfg, seed=seed)
+    for _ in range(3):
+        model.step()
+    return price_index(model)
+
+
+QUARTER = [*SHORT, "scenario.end=2024-03"]
+HOT = "+shock.events=[{type: demand_shock, factor: 1.5, start: 2024-01}]"
 
 
 def test_mesa_batch_run_can_drive_the_model():
-    import mesa
+    # batch_run over seeds: one run per seed, each the run that seed gives, and seeds differ
+    cfg = load_config(QUARTER)
+    rows = _batch({"cfg": [cfg], "seed": [0, 1]})
+    assert len(rows) == 2
+    got = [r["price_index"] for r in rows]
+    assert got == pytest.approx([_direct(cfg, 0), _direct(cfg, 1)], rel=1e-12)
+    assert got[0] != got[1]
 
-    cfg = load_config([*SHORT, "scenario.end=2024-03"])
-    results = mesa.batch_run(
-        CritminModel,
-        parameters={"cfg": [cfg], "seed": [0, 1]},
-        rng=[None],
-        max_steps=3,
-        display_progress=False,
-    )
-    assert len(results) >= 2
+
+def test_mesa_batch_run_sweeps_a_model_parameter():
+    # the config is a model parameter: a demand shock moves the result, each row is its own run
+    base, hot = load_config(QUARTER), load_config([*QUARTER, HOT])
+    rows = _batch({"cfg": [base, hot]})
+    got = [r["price_index"] for r in rows]
+    assert got == pytest.approx([_direct(base), _direct(hot)], rel=1e-12)
+    assert got[1] > got[0]
+
+
+def test_mesa_batch_run_sweeps_seeds_and_a_model_parameter_together():
+    base, hot = load_config(QUARTER), load_config([*QUARTER, HOT])
+    rows = _batch({"cfg": [base, hot], "seed": [0, 1]})
+    got = [r["price_index"] for r in rows]
+    expected = [_direct(c, seed) for c in (base, hot) for seed in (0, 1)]  # batch_run's order
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert len(set(got)) == 4
 
 
 def test_carrying_cost_is_the_monthly_rate_on_stock_value(short_run):

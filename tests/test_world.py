@@ -91,11 +91,29 @@ def test_chain_graph_runs_mine_to_end_use_with_recycling_back_in():
     assert g.has_edge("ndfeb_scrap", "ndfeb_alloy")  # recycling re-enters at the alloy stage
 
 
-def test_every_country_has_a_government_with_its_bloc_and_a_ledger():
-    model = CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
-    assert set(model.governments) == set(model.net.countries)
-    assert model.governments["JPN"].bloc == "g7" and model.governments["CHN"].bloc == "other"
-    gov = model.governments["USA"]
-    gov.record("test payment", 100.0)
-    gov.record("test receipt", -40.0)
-    assert gov.fiscal_cost == 60.0 and gov.policies == []
+def test_every_country_has_a_government_with_its_bloc_and_instruments_book_to_its_ledger():
+    # a US tariff on Chinese magnets: the US treasury, and only it, books the revenue, which is
+    # the tariff's share of what the trade table says those imports cost delivered
+    cfg = load_config(["scenario=ree_2024_short", "scenario.end=2024-03", "+scenario.blocs.MEX=partner"])
+    cfg.policy.instruments = [
+        {
+            "type": "import_tariff",
+            "country": "USA",
+            "partners": ["CHN"],
+            "commodity": "ndfeb_magnet",
+            "ad_valorem": 0.25,
+        }
+    ]
+    model = CritminModel(cfg)
+    model.run()
+    blocs = pd.read_csv(REE / "countries.csv").set_index("country")["bloc"].to_dict()
+    assert blocs["MEX"] != "partner"
+    blocs["MEX"] = "partner"  # the scenario's override reaches the government
+    assert {c: g.bloc for c, g in model.governments.items()} == blocs
+    fl = model.recorder.flows()
+    imports = fl[(fl.commodity == "ndfeb_magnet") & (fl.origin == "CHN") & (fl.destination == "USA")]
+    assert len(imports) == 3
+    usa = model.governments["USA"]
+    assert [step for step, _, _ in usa.ledger] == [0, 1, 2]
+    assert usa.fiscal_cost == pytest.approx(-0.25 / 1.25 * imports.value_usd.sum(), rel=1e-9)
+    assert all(not g.ledger for c, g in model.governments.items() if c != "USA")

@@ -1,0 +1,87 @@
+"""Origin tracing on hand-built mixes (no Mesa, no model).
+
+They pin the public functions of ``sim/origin.py``: ``Origins`` (``from_stamps``, ``column``,
+``expand``, ``stage_share``), ``Stamp``, ``group_mix``, ``mix_in`` and ``receive``.
+
+The toy world: two stages (0 mine, 1 refining), three countries. Slot 0 is a mine in country 0,
+slot 1 a mine in country 2, slot 2 a refinery in country 1 (it stamps refining and keeps the
+mine stage of its feed).
+"""
+
+import numpy as np
+import pytest
+
+from critmin.sim.origin import Origins, Shipments, Stamp, group_mix, mix_in, receive
+
+SLOT_STAMP = np.array([[True, False], [True, False], [False, True]])
+SLOT_CLEAR = np.array([[False, True], [False, True], [False, False]])  # a mine clears refining
+SLOT_COUNTRY = np.array([0, 2, 1])
+
+
+@pytest.fixture
+def origins():
+    return Origins.from_stamps(SLOT_STAMP, SLOT_COUNTRY, 3)
+
+
+def test_origin_columns_are_the_stage_country_pairs_that_can_occur(origins):
+    # mine in countries 0 and 2, refining in country 1: three columns, by stage then country
+    assert origins.size == 3
+    assert list(zip(origins.stage, origins.country, strict=True)) == [(0, 0), (0, 2), (1, 1)]
+    np.testing.assert_array_equal(origins.column(np.array([1, 0]), np.array([1, 2])), [2, 1])
+    mix = np.array([[0.25, 0.75, 1.0]])
+    full = origins.expand(mix)
+    assert full.shape == (1, 2, 3)
+    np.testing.assert_allclose(full[0], [[0.25, 0.0, 0.75], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(origins.stage_share(mix, 0), [[0.25, 0.0, 0.75]])
+
+
+def test_stamp_sets_the_own_stage_to_the_own_country_and_keeps_or_clears_the_others(origins):
+    stamp = Stamp(origins, SLOT_STAMP, SLOT_CLEAR, SLOT_COUNTRY)
+    before = np.array([[0.5, 0.5, 1.0], [0.5, 0.5, 1.0], [0.25, 0.75, 0.0]])
+    after = stamp(before)
+    np.testing.assert_allclose(after[0], [1.0, 0.0, 0.0])  # mine in country 0; refining cleared
+    np.testing.assert_allclose(after[1], [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(after[2], [0.25, 0.75, 1.0])  # refinery keeps its feed's mine mix
+    np.testing.assert_allclose(before[2], [0.25, 0.75, 0.0])  # a copy: the input is untouched
+    for stage in (0, 1):  # each stage of each row sums to 1 once passed, else 0
+        sums = origins.stage_share(after, stage).sum(axis=1)
+        assert np.all(np.isclose(sums, 0.0) | np.isclose(sums, 1.0))
+
+
+def test_group_mix_is_the_mass_weighted_mix_of_what_flows_in():
+    mix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 1.0]])
+    group = np.array([4, 4, 1, 4])
+    source = np.array([0, 1, 2, 2])
+    weight = np.array([1.0, 3.0, 2.0, 0.0])  # the last item carries nothing: skipped
+    groups, mass, got = group_mix(group, source, weight, mix)
+    np.testing.assert_array_equal(groups, [1, 4])
+    np.testing.assert_allclose(mass, [2.0, 4.0])
+    np.testing.assert_allclose(got, [[0.5, 0.5, 1.0], [0.25, 0.75, 0.0]])
+
+
+def test_mix_in_blends_by_mass_and_leaves_rows_that_receive_nothing():
+    stock = np.array([3.0, 5.0, 0.0, 0.0])
+    mix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    incoming = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 1.0], [1.0, 0.0, 0.0]])
+    mix_in(stock, mix, np.array([0, 1, 2, 3]), np.array([1.0, 0.0, 2.0, 0.0]), incoming)
+    np.testing.assert_allclose(mix[0], [0.75, 0.25, 0.0])  # 3 t of one origin + 1 t of the other
+    np.testing.assert_allclose(mix[1], [0.0, 1.0, 0.0])  # nothing arrived
+    np.testing.assert_allclose(mix[2], [0.5, 0.5, 1.0])  # an empty row takes the arrival's mix
+    np.testing.assert_array_equal(mix[3], [0.0, 0.0, 0.0])  # empty and nothing arrived: still empty
+
+
+def test_receive_uses_the_mixes_before_any_arrival_and_conserves_origin_tonnes():
+    stock = np.array([2.0, 2.0, 4.0])
+    mix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    # row 1 receives from row 0 and sends to row 2 in the same round: row 2 gets row 1's old mix
+    group, source, amount = np.array([1, 2, 2]), np.array([0, 1, 0]), np.array([2.0, 1.0, 1.0])
+    tonnes_before = stock[:, None] * mix
+    moved = amount[:, None] * mix[source]
+    receive(stock, mix, group, Shipments.of(source, amount, mix))
+    np.testing.assert_allclose(mix[1], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(mix[2], [(2 + 1) / 6, (2 + 1) / 6, 0.0])
+    # receive moves mixes only; with the stocks the caller books, tonnes per origin add up
+    new_stock = stock + np.bincount(group, weights=amount, minlength=3)
+    added = np.zeros_like(moved)
+    np.add.at(added, group, moved)
+    np.testing.assert_allclose(new_stock[:, None] * mix, tonnes_before + added)
