@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from critmin.analysis import metrics
 from critmin.sim.config import DependencyCheck
 from critmin.sim.model import data_root
-from critmin.sim.run import ModelRun
+from critmin.sim.run import ModelRun, warn_once
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")
@@ -79,7 +79,7 @@ def complete(run: ModelRun, skipped: list[str] | tuple[str, ...] = ()) -> Result
     result.summary["dependency"]["skipped"] = list(skipped)
     notes = [f"experiment.metrics: no {c} in this world; its dependency checks are skipped" for c in skipped]
     for text in notes:
-        log.warning("%s", text)
+        warn_once(text)
     result.warnings = [*run.warnings, *notes]
     return result
 

@@ -297,8 +297,19 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> M
     summary["investment"] = investment_summary(run.projects)
     run.warnings = config_warnings(cfg)
     for text in run.warnings:
-        log.warning("%s", text)
+        warn_once(text)
     return run
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(text: str) -> None:
+    """Log a run's warning once per process: a study runs the same config many times, and the
+    warning is kept in every run's summary.json anyway."""
+    if text not in _WARNED:
+        _WARNED.add(text)
+        log.warning("%s", text)
 
 
 def investment_summary(projects: pd.DataFrame) -> dict[str, Any]:
