@@ -149,8 +149,10 @@ def long_run_row(repeats: int) -> dict:
 def sweep_rows(tmp: Path) -> list[dict]:
     from benchmarks.sweep import sweep_case
 
-    small = sweep_case(40, 2, 10, "2024-06", tmp / "sweep", ENV)
-    large = sweep_case(160, 2, 10, "2024-06", tmp / "sweep", ENV)
+    root = tmp / "sweep"
+    root.mkdir(parents=True, exist_ok=True)
+    small = sweep_case(40, 2, 10, "2024-06", root, ENV)
+    large = sweep_case(160, 2, 10, "2024-06", root, ENV)
     rate = [large["runs_per_s"]]
     growth = large["worker_peak_MiB"] - small["worker_peak_MiB"]
     return [
@@ -184,7 +186,7 @@ def scaling_rows() -> list[dict]:
 def make_run_row(tmp: Path) -> dict:
     t = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "critmin.experiments.cli", "compare", f"out={tmp / 'compare'}"],
+        [sys.executable, "-m", "critmin.experiments.cli", "compare", "--out", str(tmp / "compare")],
         env=ENV,
         cwd=tmp,
         capture_output=True,
