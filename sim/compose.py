@@ -6,6 +6,7 @@ data: :mod:`critmin.sim.config_files`); overrides may not reach Hydra's own sett
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -17,6 +18,8 @@ from critmin.sim.config_files import check_config_files
 from critmin.sim.world import DataError
 
 ConfigStore.instance().store(name="base_config", node=RunConfig)
+# Hydra's key for code to run, as a whole word (``cover_target_months`` is a parameter)
+_TARGET = re.compile(r"(?<![A-Za-z0-9])_target_(?![A-Za-z0-9])")
 
 
 def config_dir() -> Path:
@@ -31,7 +34,7 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
     overrides = [str(o) for o in overrides or []]
     for o in overrides:
         key = o.lstrip("+~").partition("=")[0]
-        if (key.startswith(("hydra.", "hydra/")) and key != "hydra.searchpath") or "_target_" in o:
+        if (key.startswith(("hydra.", "hydra/")) and key != "hydra.searchpath") or _TARGET.search(o):
             raise DataError(f"override {o!r}: overrides may not change Hydra's settings or name code to run")
     check_config_files(overrides)
     try:

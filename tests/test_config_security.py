@@ -174,3 +174,14 @@ def test_hydra_core_is_pinned_to_the_tested_range():
     assert Version("1.3.2") not in allowed  # os.system ran through a config file with 1.3.2
     assert Version("1.4.0") not in allowed  # not tested
     assert Version(importlib.metadata.version("hydra-core")) in allowed
+
+
+def test_a_parameter_named_like_a_target_is_not_code():
+    """``cover_target_months`` contains the letters of Hydra's ``_target_`` but is a parameter:
+    overrides of it compose (calibrate writes such overrides), while ``_target_`` itself is refused."""
+    from critmin.sim.run import load_config
+
+    cfg = load_config(["scenario.market.cover_target_months=1.7"])
+    assert cfg.scenario.market.cover_target_months == 1.7
+    with pytest.raises(DataError, match="name code to run"):
+        load_config(["scenario.market._target_=os.system"])
