@@ -23,4 +23,6 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     model = new_model(cfg)
     skipped = fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
     model.run()
-    return complete(collect(model, cfg, keep_model), skipped)
+    run = collect(model, cfg, keep_model)
+    del model  # the recorder's arrays are in the tables now: free them before the metrics
+    return complete(run, skipped)
