@@ -34,7 +34,8 @@ from omegaconf import OmegaConf
 
 from critmin.analysis import scorecard as sc
 from critmin.experiments import validate
-from critmin.sim.run import code_version, config_dir
+from critmin.experiments.settings import load_group_settings
+from critmin.sim.run import code_version
 from critmin.sim.world import DataError
 
 KEYS = {
@@ -132,35 +133,8 @@ def main(argv: list[str]) -> int:
 
 # ---------------------------------------------------------------------- settings
 def load_settings(config: str) -> tuple[dict[str, Any], str]:
-    path = Path(config)
-    if not path.suffix:
-        path = config_dir() / "calibrate" / f"{config}.yaml"
-        if not path.is_file():
-            known = sorted(p.stem for p in (config_dir() / "calibrate").glob("*.yaml"))
-            raise DataError(f"--config: no configs/calibrate/{config}.yaml; expected one of {known}")
-    if not path.is_file():
-        raise DataError(f"--config: no file {path}")
-    source = f"configs/calibrate/{path.name}" if path.parent == config_dir() / "calibrate" else str(path)
-    try:
-        settings = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError(f"{source}: not valid YAML ({exc})") from None
-    if not isinstance(settings, dict):
-        raise DataError(f"{source}: expected a mapping of keys {sorted(KEYS)}")
-    for key, value in settings.items():
-        if key not in KEYS:
-            raise DataError(f"{source}: unknown key {key!r}; expected one of {sorted(KEYS)}")
-        if not isinstance(value, KEYS[key]) or isinstance(value, bool):
-            raise DataError(f"{source}: key {key}: expected {_type_name(KEYS[key])}, got {value!r}")
-    missing = sorted(set(KEYS) - set(settings))
-    if missing:
-        raise DataError(f"{source}: missing keys {missing}")
-    return settings, source
-
-
-def _type_name(t: Any) -> str:
-    types = t if isinstance(t, tuple) else (t,)
-    return " or ".join("null" if x is type(None) else x.__name__ for x in types)
+    """The calibrate config (a name in configs/calibrate/ or a path), with its keys checked."""
+    return load_group_settings("calibrate", config, KEYS)
 
 
 def check_settings(s: dict[str, Any], source: str) -> None:

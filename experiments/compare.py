@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from critmin.analysis import comparison, metrics
 from critmin.experiments import interrupt, progress, runstate
 from critmin.experiments.api import simulate
+from critmin.experiments.settings import load_group_settings
 from critmin.sim.run import code_identity, code_version, config_dir, input_hashes, load_config
 from critmin.sim.world import DataError
 
@@ -196,31 +197,7 @@ def names(kind: str) -> list[str]:
 
 def load_settings(config: str) -> tuple[dict[str, Any], str]:
     """The compare config (a name in configs/compare/ or a path), with its keys checked."""
-    path = Path(config)
-    if not path.suffix:
-        path = config_dir() / "compare" / f"{config}.yaml"
-        if not path.is_file():
-            raise DataError(f"--config: no configs/compare/{config}.yaml; expected one of {names('compare')}")
-    if not path.is_file():
-        raise DataError(f"--config: no file {path}")
-    source = f"configs/compare/{path.name}" if path.parent == config_dir() / "compare" else str(path)
-    settings = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(settings, dict):
-        raise DataError(f"{source}: expected a mapping of keys {sorted(KEYS)}")
-    for key, value in settings.items():
-        if key not in KEYS:
-            raise DataError(f"{source}: unknown key {key!r}; expected one of {sorted(KEYS)}")
-        if not isinstance(value, KEYS[key]) or isinstance(value, bool):
-            raise DataError(f"{source}: key {key}: expected {_type_name(KEYS[key])}, got {value!r}")
-    missing = sorted(set(KEYS) - set(settings))
-    if missing:
-        raise DataError(f"{source}: missing keys {missing}")
-    return settings, source
-
-
-def _type_name(t: Any) -> str:
-    types = t if isinstance(t, tuple) else (t,)
-    return " or ".join("null" if x is type(None) else x.__name__ for x in types)
+    return load_group_settings("compare", config, KEYS)
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:

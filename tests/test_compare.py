@@ -291,10 +291,12 @@ def test_an_instrument_that_cannot_be_built_fails_before_any_run(tmp_path, capsy
 def own_configs(tmp_path, monkeypatch):
     """A copy of the packaged configs that a test may add files to (policy and shock files as
     teams pass them around)."""
+    from critmin.sim import compose
     from critmin.sim import run as run_module
 
     root = tmp_path / "configs"
     shutil.copytree(config_dir(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(compose, "config_dir", lambda: root)
     monkeypatch.setattr(run_module, "config_dir", lambda: root)
     monkeypatch.setattr(compare, "config_dir", lambda: root)
     return root
