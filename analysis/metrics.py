@@ -608,6 +608,14 @@ def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
     return (num / den.where(den > 0)).dropna()
 
 
+def price_series(tables: Tables, commodity: str, region: str) -> pd.Series:
+    """Monthly price of a commodity: the world's sales-weighted seller price for WORLD, else
+    what the region's buyers paid (use-weighted)."""
+    if region == "WORLD":
+        return region_series(tables, "price", commodity, "WORLD")
+    return bloc_buyer_price(tables, commodity, region)
+
+
 def shock_response(tables: Tables) -> pd.DataFrame:
     """Peak price over the pre-shock price and months to recover, per commodity, for the world
     seller price and the analysed region's buyers.
@@ -626,11 +634,7 @@ def shock_response(tables: Tables) -> pd.DataFrame:
     rows = []
     for com in tables.commodity_stage:
         for reg in ("WORLD", region):
-            price = (
-                region_series(tables, "price", com, "WORLD")
-                if reg == "WORLD"
-                else bloc_buyer_price(tables, com, reg)
-            )
+            price = price_series(tables, com, reg)
             vol = region_series(tables, "use", com, reg)
             if price.empty or vol.empty:
                 continue
@@ -745,11 +749,7 @@ def price_in_window(tables: Tables, window: ShockWindow) -> pd.DataFrame:
     rows = []
     for com in tables.commodity_stage:
         for reg in ("WORLD", region):
-            price = (
-                region_series(tables, "price", com, "WORLD")
-                if reg == "WORLD"
-                else bloc_buyer_price(tables, com, reg)
-            )
+            price = price_series(tables, com, reg)
             pre = price[(price.index < start) & (price.index >= start - pd.DateOffset(months=3))]
             inside = price[(price.index >= start) & (price.index <= last)]
             if pre.empty or inside.empty:
