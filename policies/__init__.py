@@ -1,11 +1,13 @@
-"""Policy instruments: one module per instrument, registered by a short name (DESIGN §6).
+"""Timed changes: policy instruments (one module per instrument) and scenario events
+(``events.py``), registered by a short name in one registry (DESIGN §6).
 
-Importing this package registers every instrument; configs then name them by key.
+Importing this package registers them all; configs then name them by key.
 """
 
 from critmin.policies import (  # noqa: F401  (imports register the instruments)
     certification,
     diversification,
+    events,
     export_controls,
     investment_terms,
     offtake,

@@ -11,6 +11,7 @@ fixed points of its step (DESIGN §3):
 ==================  ==========================================================================
 hook                called
 ==================  ==========================================================================
+``modify``          step 1 (events): write this month's capacity and demand factors and caps
 ``on_step``         step 2: update internal state (licence queues, quota balances, triggers)
 ``edge_caps``       before clearing: bans, quotas, licences, diversification and market limits
 ``edge_costs``      before clearing: ad valorem and specific wedges on delivered cost
@@ -65,9 +66,11 @@ class Contract:
 
 
 class Policy:
-    """Base class: every hook is a no-op; an instrument overrides the ones it acts through."""
+    """Base class of every timed change, instruments and scenario events alike: every hook is a
+    no-op; a change overrides the ones it acts through."""
 
     key: ClassVar[str]
+    kind: ClassVar[str] = "instrument"  # or "event" (scenario.events / shock.events)
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         self.where = spec.where
@@ -86,6 +89,9 @@ class Policy:
 
     def active(self, t: int) -> bool:
         return self.first <= t < self.last
+
+    def modify(self, model: ModelView, mods: Modifiers, t: int) -> None:
+        """Scenario events: write this month's modifiers (before the random outages)."""
 
     def on_step(self, model: ModelView, t: int) -> None:
         """Update internal state (licence queues, quota balances, triggers)."""
@@ -123,12 +129,13 @@ def register(cls: type[Policy]) -> type[Policy]:
     return cls
 
 
-def _spec(raw: Any, where: str) -> tuple[Spec, type[Policy]]:
+def _spec(raw: Any, where: str, kind: str = "instrument") -> tuple[Spec, type[Policy]]:
     spec = Spec(raw, where)
-    kind = spec.d.get("type")
-    if kind not in REGISTRY:
-        raise DataError(f"{where}.type: unknown instrument {kind!r}; expected one of {sorted(REGISTRY)}")
-    return spec, REGISTRY[kind]
+    name = spec.d.get("type")
+    known = sorted(k for k, c in REGISTRY.items() if c.kind == kind)
+    if name not in known:
+        raise DataError(f"{where}.type: unknown {kind} {name!r}; expected one of {known}")
+    return spec, REGISTRY[name]
 
 
 def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple]:
@@ -141,12 +148,13 @@ def required_stores(lists: list[tuple[list, str]], world: World) -> list[tuple]:
     return list(dict.fromkeys(stores))
 
 
-def load_policies(lists: list[tuple[list, str]], model: ModelView) -> list[Policy]:
-    """Instantiate instruments from config lists; ``source`` names the file and key for errors."""
+def load_policies(lists: list[tuple[list, str]], model: ModelView, kind: str = "instrument") -> list[Policy]:
+    """Instantiate instruments (or, with ``kind="event"``, scenario events) from config lists;
+    ``source`` names the file and key for errors."""
     out = []
     for raw_list, source in lists:
         for i, raw in enumerate(raw_list or []):
-            spec, cls = _spec(raw, f"{source}[{i}]")
+            spec, cls = _spec(raw, f"{source}[{i}]", kind)
             out.append(cls(spec, model))
             spec.done()
     return out

@@ -32,7 +32,7 @@ from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
 from critmin.sim.config import check_config, parse_month
-from critmin.sim.events import Modifiers, load_events
+from critmin.sim.events import Modifiers
 from critmin.sim.network import OUTPUT, STORE, Network, compile_network
 from critmin.sim.recorder import Recorder
 from critmin.sim.world import World, load_worlds
@@ -105,9 +105,11 @@ class CritminModel(mesa.Model):
             self.world, self.start[0], sc.max_suppliers, required_stores(policy_lists, self.world)
         )
         net = self.net
-        self.events = load_events(list(sc.events), net, self.start, "scenario.events") + load_events(
-            list(cfg.shock.events), net, self.start, f"configs/shock/{cfg.shock.name}.yaml: shock.events"
-        )
+        event_lists = [
+            (list(sc.events), "scenario.events"),
+            (list(cfg.shock.events), f"configs/shock/{cfg.shock.name}.yaml: shock.events"),
+        ]
+        self.events = load_policies(event_lists, self, kind="event")
         seq = np.random.SeedSequence(seed)
         self.streams = {name: np.random.default_rng(c) for name, c in zip(STREAMS, seq.spawn(len(STREAMS)))}
         self._make_agents()
@@ -267,7 +269,7 @@ class CritminModel(mesa.Model):
         mods = Modifiers.neutral(self.net)
         for ev in self.events:
             if ev.active(t):
-                ev.apply(mods, t)
+                ev.modify(self, mods, t)
         self._random_outages(mods)
         s.capacity_factor, s.demand_factor = mods.capacity_factor, mods.demand_factor
         noise = self.streams["demand_noise"].standard_normal(self.demand_nodes.size)
