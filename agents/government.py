@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:
+    from critmin.policies.base import Payment
     from critmin.sim.view import ModelView
 
 
@@ -24,6 +25,14 @@ class Government(mesa.Agent):
         self.policies: list = []
         self.ledger: list[tuple[int, str, float]] = []  # (step, item, USD; + spent, − received)
         self.private_costs: list[tuple[int, str, float]] = []  # costs its rules put on firms
+
+    def book(self, payment: Payment) -> None:
+        """Book a payment an instrument returned (policies.base.Payment) in the fiscal ledger, or
+        with the costs on firms when it is private."""
+        if payment.private:
+            self.record_private(payment.item, payment.usd)
+        else:
+            self.record(payment.item, payment.usd)
 
     def record(self, item: str, usd: float) -> None:
         """Book a fiscal flow: positive = the treasury pays, negative = it receives."""

@@ -17,6 +17,24 @@ from critmin.policies import (  # noqa: F401  (imports register the instruments)
     stockpile,
     taxes,
 )
-from critmin.policies.base import REGISTRY, Contract, Policy, Wedges, load_policies, register, required_stores
+from critmin.policies.base import (
+    REGISTRY,
+    Contract,
+    Payment,
+    Policy,
+    Wedges,
+    load_policies,
+    register,
+    required_stores,
+)
 
-__all__ = ["REGISTRY", "Contract", "Policy", "Wedges", "load_policies", "register", "required_stores"]
+__all__ = [
+    "REGISTRY",
+    "Contract",
+    "Payment",
+    "Policy",
+    "Wedges",
+    "load_policies",
+    "register",
+    "required_stores",
+]

@@ -16,7 +16,7 @@ hook                called
 ``edge_caps``       before clearing: bans, quotas, licences, diversification and market limits
 ``edge_costs``      before clearing: ad valorem and specific wedges on delivered cost
 ``market``          before clearing: government purchases/releases, price floors, contracts
-``after_clearing``  step 6: payments, revenues, stock accounting (fiscal ledger)
+``after_clearing``  step 6: returns payments and revenues (the model books them), stock accounting
 ``on_year_end``     after the December step
 ==================  ==========================================================================
 
@@ -52,6 +52,17 @@ class Wedges:
     @classmethod
     def none(cls, n_edges: int) -> Wedges:
         return cls(np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges))
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A fiscal flow an instrument causes this month: ``usd`` > 0 the government of ``country``
+    pays, < 0 it receives; ``private``: a cost its rules put on firms, not on the treasury."""
+
+    country: str
+    item: str  # the instrument's label
+    usd: float
+    private: bool = False
 
 
 @dataclass
@@ -106,8 +117,10 @@ class Policy:
         """Set government purchases/releases and price floors; return contracts served first."""
         return []
 
-    def after_clearing(self, model: ModelView) -> None:
-        """Act on the cleared market (payments, revenues, stock accounting)."""
+    def after_clearing(self, model: ModelView) -> list[Payment]:
+        """Act on the cleared market (stock accounting, balances) and return the month's
+        payments and revenues; the settlement stage books them into the fiscal ledgers."""
+        return []
 
     def on_year_end(self, model: ModelView, year: int) -> None:
         """Yearly bookkeeping."""

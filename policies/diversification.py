@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Payment, Policy, register
 from critmin.policies.select import buyer_slots, dominant_origin, stage_index
 from critmin.sim.spec import Spec
 
@@ -54,12 +54,13 @@ class DiversificationCap(Policy):
             mods.add_group(edges[inverse == g], caps[g])
         self._caps = (edges, inverse, caps)
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         """Record the largest share of a buyer's requirement taken from one origin this month."""
         edges, inverse, caps = self._caps
         if edges.size == 0:
             self.worst.append(0.0)
-            return
+            return []
         taken = np.bincount(inverse, weights=model.cleared.result.flow[edges], minlength=caps.size)
         requirement = caps / self.max_share
         self.worst.append(float((taken / np.maximum(requirement, 1e-12)).max()))
+        return []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Contract, Policy, register
+from critmin.policies.base import Contract, Payment, Policy, register
 from critmin.policies.certification import OriginRule
 from critmin.policies.select import buyer_slots, facility_slots, market_price
 from critmin.sim.spec import Spec
@@ -89,6 +89,7 @@ class Offtake(Policy):
     def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.producers]
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         contract_flow = model.cleared.contract_flow
         self.delivered.append(float(sum(contract_flow[e].sum() for e in self.edges)))
+        return []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Payment, Policy, register
 from critmin.policies.certification import OriginRule
 from critmin.policies.select import facility_slots, seller_slots
 from critmin.sim.spec import Spec
@@ -52,7 +52,7 @@ class PriceFloor(Policy):
     def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.slots]
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         res = model.cleared.result
         eligible = self.origin.check(model, self.slots)
         sold = np.where(eligible, res.sold[self.slots], 0.0)
@@ -69,4 +69,4 @@ class PriceFloor(Policy):
                 "gap": float(gap.mean()),
             }
         )
-        model.governments[self.government].record(self.label, payment)
+        return [Payment(self.government, self.label, payment)]

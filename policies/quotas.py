@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Payment, Policy, register
 from critmin.policies.select import trade_edges
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
@@ -75,11 +75,12 @@ class _Quota(Policy):
         for h in range(self.balance.size):
             mods.add_group(self.edges[self.holder_of_edge == h], self.balance[h])
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         flow = model.cleared.result.flow[self.edges]
         used = np.bincount(self.holder_of_edge, weights=flow, minlength=self.balance.size)
         self.balance = np.maximum(self.balance - used, 0.0)
         self._used += float(used.sum())
+        return []
 
 
 @register

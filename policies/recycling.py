@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Payment, Policy, register
 from critmin.policies.select import buyer_slots
 from critmin.sim.spec import Spec
 
@@ -64,9 +64,10 @@ class RecyclingTarget(Policy):
             edges = self.primary_edges[net.edge_buyer[self.primary_edges] == b]
             mods.add_group(edges, (1 - self.content * feasible) * request[b])
 
-    def after_clearing(self, model: ModelView) -> None:
-        if self.fee > 0:
-            net = model.net
-            d = self.nodes
-            collected = model.state.in_use[d] / net.lifetime_months[net.end_use[d]] * model.collection_rate(d)
-            model.governments[self.government].record_private(self.label, float(self.fee * collected.sum()))
+    def after_clearing(self, model: ModelView) -> list[Payment]:
+        if self.fee <= 0:
+            return []
+        net = model.net
+        d = self.nodes
+        collected = model.state.in_use[d] / net.lifetime_months[net.end_use[d]] * model.collection_rate(d)
+        return [Payment(self.government, self.label, float(self.fee * collected.sum()), private=True)]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Contract, Policy, register
+from critmin.policies.base import Contract, Payment, Policy, register
 from critmin.sim.network import STORE
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
@@ -149,7 +149,7 @@ class Stockpile(Policy):
             self.history_price[k][0] = p
         return []
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         net = model.net
         res, p_paid = model.cleared.result, model.cleared.p_paid
         n = net.n_slots
@@ -158,8 +158,9 @@ class Stockpile(Policy):
             net.edge_seller, weights=res.flow * model.store_price[net.edge_seller], minlength=n
         )[self.slots]
         self.spent += float(cost.sum())
-        for k, c in enumerate(self.countries):
-            model.governments[c].record(self.label, float(cost[k] - proceeds[k]))
+        payments = [
+            Payment(c, self.label, float(cost[k] - proceeds[k])) for k, c in enumerate(self.countries)
+        ]
         self.log.append(
             {
                 "bought": float(np.bincount(net.edge_buyer, weights=res.flow, minlength=n)[self.slots].sum()),
@@ -168,3 +169,4 @@ class Stockpile(Policy):
                 "releasing": float(self.releasing),
             }
         )
+        return payments

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, Wedges, register
+from critmin.policies.base import Payment, Policy, Wedges, register
 from critmin.policies.select import trade_edges
 from critmin.sim.spec import Spec
 
@@ -37,7 +37,7 @@ class _Tax(Policy):
         self.government = net.countries[int(home[0])]
         self.revenue: list[float] = []
 
-    def after_clearing(self, model: ModelView) -> None:
+    def after_clearing(self, model: ModelView) -> list[Payment]:
         net = model.net
         res, p_del = model.cleared.result, model.cleared.p_del
         flow = res.flow[self.edges]
@@ -47,7 +47,7 @@ class _Tax(Policy):
             base = (p_del[self.edges] - self._import_specific(model)) / (1 + self._import_ad_valorem(model))
         revenue = float((flow * (base * self.ad_valorem + self.specific)).sum())
         self.revenue.append(revenue)
-        model.governments[self.government].record(self.label, -revenue)
+        return [Payment(self.government, self.label, -revenue)]
 
     def _import_specific(self, model: ModelView) -> np.ndarray:
         return model.wedges.import_specific[self.edges]

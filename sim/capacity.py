@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.agents.producer import unit_margin
+from critmin.policies.base import Payment
 from critmin.sim import investment as inv
 from critmin.sim.network import OUTPUT
 
@@ -138,18 +139,19 @@ class CapacityDynamics:
         s = model.state
         return unit_margin(model.net, np.maximum(s.p_lr[model.slot_market()], model.floor), s.paid_lr)
 
-    def step(self, model: ModelView, active: list, t: int) -> None:
+    def step(self, model: ModelView, active: list, t: int) -> list[Payment]:
         """Investment decisions of the month (after policies set their terms), then capacity and
-        market presence."""
+        market presence; returns what concessional finance cost its governments this month."""
         s = model.state
         p = self.pipeline
+        payments: list[Payment] = []
         if p.size:
             terms = self._terms(model, active, t)
             before = p.status.copy()
             self.last_pi = inv.advance(
                 p, terms, model.streams["investment"], t, model.params.investment, s.capacity
             )
-            self._book_finance(model, before, terms)
+            payments = self._finance_payments(model, before, terms)
             added = inv.renew_expansions(p, self.base, model.params.investment)
             self.base += np.bincount(p.node, weights=added, minlength=self.base.size)
         s.capacity = self.capacity(model)
@@ -157,6 +159,7 @@ class CapacityDynamics:
             self.facility_edge, self.intensity * s.capacity[self.seller_node], self.preference0
         )
         self._launch(model)
+        return payments
 
     def _launch(self, model: ModelView) -> None:
         """A plant that has capacity but neither stock nor orders yet (new, or back from zero)
@@ -188,12 +191,13 @@ class CapacityDynamics:
                 permit_cut = np.where(ok, np.maximum(permit_cut, term["lead_time_reduction"]), permit_cut)
         return inv.Terms(margin, derisked_nodes[p.node], rate_cut, permit_cut)
 
-    def _book_finance(self, model: ModelView, before: np.ndarray, terms: inv.Terms) -> None:
+    def _finance_payments(self, model: ModelView, before: np.ndarray, terms: inv.Terms) -> list[Payment]:
         """Concessional finance costs its government the grant equivalent of the loan at FID:
         ``capex·(1 − A(r_market)/A(r_concessional))`` with A the annuity factor over the
         project's life (OECD grant-element method)."""
         p = self.pipeline
         fid = (before == inv.PERMITTED) & (p.status == inv.FINANCED) & (terms.rate_reduction > 0)
+        payments = []
         for i in np.flatnonzero(fid):
             r_m = p.hurdle[i]
             r_c = max(r_m - terms.rate_reduction[i], 1e-6)
@@ -201,7 +205,8 @@ class CapacityDynamics:
             a_m = (1 - (1 + r_m) ** -life) / r_m
             a_c = (1 - (1 + r_c) ** -life) / r_c
             country = model.net.countries[p.country[i]]
-            model.governments[country].record("concessional_finance", float(p.capex[i] * (1 - a_m / a_c)))
+            payments.append(Payment(country, "concessional_finance", float(p.capex[i] * (1 - a_m / a_c))))
+        return payments
 
     def after_prices(self, model: ModelView) -> None:
         """Update long-run expectations and close plants whose long-run margin stays below cash cost."""

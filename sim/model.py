@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, producer
-from critmin.policies import Contract, Wedges, load_policies, required_stores
+from critmin.policies import Contract, Payment, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
@@ -235,7 +235,7 @@ class CritminModel(mesa.Model):
         s, net, t = self.state, self.net, self.state.t
         self.recorder.open_step(s)
         mods, active = self._events_and_instruments(t)
-        self.investment.step(self, active, t)  # investment decisions, on the terms just set
+        self._settle(self.investment.step(self, active, t))  # investment decisions, on the terms just set
         for cls, nodes in self.nodes_by_type.items():  # agents plan output and use
             cls.decide(self, nodes)
         book = self._book(mods, active)
@@ -252,8 +252,8 @@ class CritminModel(mesa.Model):
         # sales: a sold-out plant that planned on sales would never learn demand exceeds output
         orders = np.bincount(net.edge_seller, weights=self.cleared.result.asked, minlength=net.n_slots)
         s.orders_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
-        for p in active:  # settlement: governments pay and collect
-            p.after_clearing(self)
+        for p in active:  # settlement: governments pay and collect what instruments return
+            self._settle(p.after_clearing(self))
         prices.update(self, self.cleared.result)
         self.investment.after_prices(self)
         self.recorder.close_step(s, production, use, consumed, desired, retired)
@@ -321,6 +321,11 @@ class CritminModel(mesa.Model):
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
         s.paid = prices.learn_paid(net, cleared, s.paid)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
+
+    def _settle(self, payments: list[Payment]) -> None:
+        """Book payments in their governments' fiscal ledgers (the ledger is built from them)."""
+        for pay in payments:
+            self.governments[pay.country].book(pay)
 
     def _year_end(self, active: list, t: int) -> None:
         if (self.start[1] - 1 + t) % 12 == 11:
