@@ -230,8 +230,8 @@ class CritminModel(mesa.Model):
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
-        """One month (docs/ARCHITECTURE.md): events and instruments, decisions, trading,
-        transformation and consumption, settlement, prices, investment, record."""
+        """One month (docs/ARCHITECTURE.md): events and instruments, investment, decisions,
+        trading and delivery, physical flows, settlement, prices, record."""
         s, net, t = self.state, self.net, self.state.t
         self.recorder.open_step(s)
         mods, active = self._events_and_instruments(t)
