@@ -162,10 +162,12 @@ class CritminModel(mesa.Model):
         for n, kind in enumerate(net.node_agent):
             if kind in classes:
                 classes[kind](self, n)
+        # each agent type decides for all its agents in one vectorised call: its Mesa AgentSet
+        # gives the rows (fixed for the run, so read once)
         self.nodes_by_type = {
-            classes[k]: np.array([n for n, a in enumerate(net.node_agent) if a == k], dtype=np.int64)
-            for k in dict.fromkeys(net.node_agent)
-            if k in classes
+            cls: np.fromiter((a.node for a in agents), dtype=np.int64, count=len(agents))
+            for cls, agents in self.agents_by_type.items()
+            if hasattr(cls, "decide")
         }
         self.governments = {c: Government(self, c, str(net.blocs[i])) for i, c in enumerate(net.countries)}
 
