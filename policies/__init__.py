@@ -20,6 +20,7 @@ from critmin.policies import (  # noqa: F401  (imports register the instruments)
 from critmin.policies.base import (
     REGISTRY,
     Contract,
+    Effects,
     Payment,
     Policy,
     Wedges,
@@ -31,6 +32,7 @@ from critmin.policies.base import (
 __all__ = [
     "REGISTRY",
     "Contract",
+    "Effects",
     "Payment",
     "Policy",
     "Wedges",

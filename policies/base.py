@@ -9,14 +9,16 @@ exit status 2 before anything runs or is written. The model calls the hooks at
 fixed points of its step (DESIGN §3):
 
 ==================  ==========================================================================
-hook                called
+hook                called, and what it returns
 ==================  ==========================================================================
-``modify``          step 1 (events): write this month's capacity and demand factors and caps
-``on_step``         step 2: update internal state (licence queues, quota balances, triggers)
-``edge_caps``       before clearing: bans, quotas, licences, diversification and market limits
-``edge_costs``      before clearing: ad valorem and specific wedges on delivered cost
-``market``          before clearing: government purchases/releases, price floors, contracts
-``after_clearing``  step 6: returns payments and revenues (the model books them), stock accounting
+``modify``          step 1 (events): :class:`Effects` on capacity and demand factors and caps
+``on_step``         step 2: updates its own state (licence queues, quota balances, triggers);
+                    returns :class:`Effects` of the month's terms (price floors, collection)
+``market``          before trading, with the month's requests: :class:`Effects` on the market
+                    (bans, quotas, licences, diversification limits, wedges, government
+                    purchases, releases and their price, contracts)
+``after_clearing``  after trading: updates its own accounts; returns :class:`Payment` records
+                    (the model books them into the fiscal ledgers)
 ``on_year_end``     after the December step
 ==================  ==========================================================================
 
@@ -26,7 +28,7 @@ fails there, before the run, on anything unexpected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -35,7 +37,6 @@ from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
     from critmin.sim.world import World
 
@@ -52,6 +53,33 @@ class Wedges:
     @classmethod
     def none(cls, n_edges: int) -> Wedges:
         return cls(np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges), np.zeros(n_edges))
+
+
+@dataclass
+class Effects:
+    """What an instrument or event does to this month, as values; the model applies them
+    (:meth:`critmin.sim.model.CritminModel.apply`), in the order the instruments are listed.
+    Instruments never write into the model: they read it and return this."""
+
+    capacity_factor: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (nodes, ×)
+    demand_factor: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (nodes, ×)
+    edge_caps: list[tuple[np.ndarray, Any]] = field(
+        default_factory=list
+    )  # (edges, t each); lowest holds, 0 = ban
+    shared_caps: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (edges, t in total)
+    wedges: list[tuple[np.ndarray, str, float]] = field(default_factory=list)  # (edges, Wedges field, + rate)
+    floors: list[tuple[np.ndarray, float]] = field(
+        default_factory=list
+    )  # (output slots, USD/t); highest holds
+    collection: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (demand centres, rate)
+    purchases: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (stockpile slots, t)
+    releases: list[tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=list
+    )  # (stockpile slots, t offered)
+    release_prices: list[tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=list
+    )  # (stockpile slots, USD/t)
+    contracts: list[Contract] = field(default_factory=list)  # served before the spot market
 
 
 @dataclass(frozen=True)
@@ -101,21 +129,19 @@ class Policy:
     def active(self, t: int) -> bool:
         return self.first <= t < self.last
 
-    def modify(self, model: ModelView, mods: Modifiers, t: int) -> None:
-        """Scenario events: write this month's modifiers (before the random outages)."""
+    def modify(self, model: ModelView, t: int) -> Effects:
+        """Scenario events: this month's capacity and demand factors and caps."""
+        return Effects()
 
-    def on_step(self, model: ModelView, t: int) -> None:
-        """Update internal state (licence queues, quota balances, triggers)."""
+    def on_step(self, model: ModelView, t: int) -> Effects:
+        """Update internal state (licence queues, quota balances, triggers); return the month's
+        terms (price floors, collection rates)."""
+        return Effects()
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
-        """Tighten per-edge or group caps for this step (``request`` per slot, for limits in shares)."""
-
-    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
-        """Add ad valorem or specific wedges to delivered costs."""
-
-    def market(self, model: ModelView) -> list[Contract]:
-        """Set government purchases/releases and price floors; return contracts served first."""
-        return []
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        """The month's effects on the market, given the buyers' requests per slot (for limits
+        in shares): caps, wedges, government purchases and releases, contracts."""
+        return Effects()
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         """Act on the cleared market (stock accounting, balances) and return the month's

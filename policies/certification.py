@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Effects, Policy, register
 from critmin.policies.select import buyer_slots, stage_index
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -63,7 +62,7 @@ class OriginCertification(Policy):
         buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
         self.edges = np.flatnonzero(np.isin(net.edge_buyer, buyers))
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
         sellers = model.net.edge_seller[self.edges]
         ok = qualifies(model, sellers, self.stage, self.origins, self.min_share)
-        mods.edge_cap[self.edges[~ok]] = 0.0
+        return Effects(edge_caps=[(self.edges[~ok], 0.0)])

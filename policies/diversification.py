@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Payment, Policy, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.select import buyer_slots, dominant_origin, stage_index
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -41,7 +40,7 @@ class DiversificationCap(Policy):
         self.exempt = exempt
         self.worst: list[float] = []
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
         net = model.net
         origin = dominant_origin(model, net.edge_seller[self.edges], self.stage)
         keep = (origin >= 0) & ~np.isin(origin, self.exempt)
@@ -50,9 +49,8 @@ class DiversificationCap(Policy):
         key = buyer * net.n_countries + origin  # one cap per (buyer, origin country)
         groups, inverse = np.unique(key, return_inverse=True)
         caps = self.max_share * request[groups // net.n_countries]
-        for g in range(groups.size):
-            mods.add_group(edges[inverse == g], caps[g])
         self._caps = (edges, inverse, caps)
+        return Effects(shared_caps=[(edges[inverse == g], caps[g]) for g in range(groups.size)])
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         """Record the largest share of a buyer's requirement taken from one origin this month."""

@@ -4,7 +4,7 @@ same registry as the instruments (:mod:`critmin.policies.base`), of kind ``"even
 An event is a config mapping in ``scenario.events`` or ``shock.events`` with a ``type`` (its
 registry key), a ``start`` month and an optional ``end`` month (exclusive; open-ended when
 absent). Each type validates its own keys against the network at load time and, while active,
-writes into the month's :class:`~critmin.sim.events.Modifiers` (:meth:`Policy.modify`).
+returns its effect on the month's :class:`~critmin.sim.events.Modifiers` (:meth:`Policy.modify`).
 Instruments write into the same modifiers through their other hooks.
 """
 
@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Effects, Policy, register
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -57,8 +56,8 @@ class FacilityOutage(Event):
         self.node = net.node_id.index(name)
         self.factor = spec.share("capacity_factor", default=0.0)
 
-    def modify(self, model: ModelView, mods: Modifiers, t: int) -> None:
-        mods.capacity_factor[self.node] *= self.factor
+    def modify(self, model: ModelView, t: int) -> Effects:
+        return Effects(capacity_factor=[(np.array([self.node]), self.factor)])
 
 
 @register
@@ -91,8 +90,8 @@ class DemandShock(Event):
         if self.nodes.size == 0:
             raise DataError(f"{spec.where}: matches no demand centre")
 
-    def modify(self, model: ModelView, mods: Modifiers, t: int) -> None:
-        mods.demand_factor[self.nodes] *= self.factor
+    def modify(self, model: ModelView, t: int) -> Effects:
+        return Effects(demand_factor=[(self.nodes, self.factor)])
 
 
 @register
@@ -116,8 +115,7 @@ class ExportCap(Event):
             & np.isin(net.edge_commodity, coms)
         )
 
-    def modify(self, model: ModelView, mods: Modifiers, t: int) -> None:
+    def modify(self, model: ModelView, t: int) -> Effects:
         if self.cap == 0:
-            mods.edge_cap[self.edges] = 0.0
-        else:
-            mods.add_group(self.edges, self.cap)
+            return Effects(edge_caps=[(self.edges, 0.0)])
+        return Effects(shared_caps=[(self.edges, self.cap)])

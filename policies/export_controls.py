@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Policy, register
+from critmin.policies.base import Effects, Policy, register
 from critmin.policies.select import trade_edges
 from critmin.sim import market, prices
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -43,8 +42,8 @@ class ExportBan(_Control):
 
     key = "export_ban"
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
-        mods.edge_cap[self.edges] = 0.0
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        return Effects(edge_caps=[(self.edges, 0.0)])
 
 
 @register
@@ -78,7 +77,7 @@ class ExportLicensing(_Control):
                 current = r
         return current
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
         t = model.state.t
         net = model.net
         # applications: what buyers would ask of these edges without the control
@@ -96,4 +95,4 @@ class ExportLicensing(_Control):
         self.applied = w[self.edges] * request[net.edge_buyer[self.edges]]
         self.queue[t + self.delay] = self.queue.get(t + self.delay, 0.0) + self.rate(t) * self.applied
         approved = self.queue.pop(t, np.zeros(self.edges.size))
-        mods.edge_cap[self.edges] = np.minimum(mods.edge_cap[self.edges], approved)
+        return Effects(edge_caps=[(self.edges, approved)])

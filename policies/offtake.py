@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Contract, Payment, Policy, register
+from critmin.policies.base import Contract, Effects, Payment, Policy, register
 from critmin.policies.certification import OriginRule
 from critmin.policies.select import buyer_slots, facility_slots, market_price
 from critmin.sim.spec import Spec
@@ -69,10 +69,10 @@ class Offtake(Policy):
         p = market_price(model, self.producers) * (1 + self.premium)
         return np.clip(p, self.floor, self.ceiling)
 
-    def market(self, model: ModelView) -> list[Contract]:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
         ok = self.origin.check(model, self.producers)
         prices = self.price(model)
-        return [
+        contracts = [
             Contract(
                 edges=e,
                 tonnes=self.tonnes * share,
@@ -85,6 +85,7 @@ class Offtake(Policy):
             )
             if eligible
         ]
+        return Effects(contracts=contracts)
 
     def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.producers]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Payment, Policy, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.certification import OriginRule
 from critmin.policies.select import facility_slots, seller_slots
 from critmin.sim.spec import Spec
@@ -45,9 +45,9 @@ class PriceFloor(Policy):
         self.origin = OriginRule(spec, "certified_origin", model, commodity)
         self.history: list[dict[str, float]] = []  # per month: volume, market price, gap, payment
 
-    def on_step(self, model: ModelView, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> Effects:
         eligible = self.slots[self.origin.check(model, self.slots)]
-        model.floor[eligible] = np.maximum(model.floor[eligible], self.floor)
+        return Effects(floors=[(eligible, self.floor)])
 
     def derisked_nodes(self, model: ModelView) -> np.ndarray:
         return model.net.slot_node[self.slots]

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Payment, Policy, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.select import trade_edges
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -63,17 +62,18 @@ class _Quota(Policy):
         month = (model.start[1] - 1 + t) % 12
         return self.period == "month" or month == 0 or t == self.first
 
-    def on_step(self, model: ModelView, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> Effects:
         if self._period_start(model, t):
             if t != self.first:
                 self.used_by_period.append(float(self._used))
             kept = self.balance if self.carry_over else 0.0
             self.balance = kept + self.size * self.allocation
             self._used = 0.0
+        return Effects()
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
-        for h in range(self.balance.size):
-            mods.add_group(self.edges[self.holder_of_edge == h], self.balance[h])
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        holders = range(self.balance.size)
+        return Effects(shared_caps=[(self.edges[self.holder_of_edge == h], self.balance[h]) for h in holders])
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         flow = model.cleared.result.flow[self.edges]

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Payment, Policy, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.select import buyer_slots
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
-    from critmin.sim.events import Modifiers
     from critmin.sim.view import ModelView
 
 
@@ -46,14 +45,15 @@ class RecyclingTarget(Policy):
         self.primary_edges = edges[~recycler_slot[net.edge_seller[edges]]]
         self.recycled_edges = edges[recycler_slot[net.edge_seller[edges]]]
 
-    def on_step(self, model: ModelView, t: int) -> None:
+    def on_step(self, model: ModelView, t: int) -> Effects:
         ramp = 1.0 if self.phase_in == 0 else min(1.0, (t - self.first + 1) / self.phase_in)
         target = self.base_rate + ramp * np.maximum(self.collection_target - self.base_rate, 0.0)
-        model.collection[self.nodes] = target
+        return Effects(collection=[(self.nodes, target)])
 
-    def edge_caps(self, model: ModelView, mods: Modifiers, request: np.ndarray) -> None:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        effects = Effects()
         if self.content <= 0:
-            return
+            return effects
         net = model.net
         # primary supply to each buyer at most (1 − content) of its request, if recyclers can
         # supply the rest (their stock this month); otherwise the obligation relaxes to what exists
@@ -62,7 +62,8 @@ class RecyclingTarget(Policy):
         feasible = min(1.0, recycled_stock / need) if need > 0 else 1.0
         for b in self.buyers:
             edges = self.primary_edges[net.edge_buyer[self.primary_edges] == b]
-            mods.add_group(edges, (1 - self.content * feasible) * request[b])
+            effects.shared_caps.append((edges, (1 - self.content * feasible) * request[b]))
+        return effects
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         if self.fee <= 0:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Contract, Payment, Policy, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.sim.network import STORE
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
@@ -122,7 +122,8 @@ class Stockpile(Policy):
         want = model.last_request[slots].sum()
         return float(model.cleared.result.unmet[slots].sum() / want) if want > 0 else 0.0
 
-    def market(self, model: ModelView) -> list[Contract]:
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        effects = Effects()
         prices = np.array([self._buyer_price(model, k) for k in range(len(self.countries))])
         reference = np.array([h[3:].mean() for h in self.history_price])
         unmet = max(self._unmet(model, k) for k in range(len(self.countries))) if model.state.t > 0 else 0.0
@@ -133,21 +134,21 @@ class Stockpile(Policy):
             if self.episode_stock == 0.0:  # linear drawdown: a share of the stock at the trigger
                 self.episode_stock = float(stock.sum())
             total = self.release_share * self.episode_stock
-            model.store_offer[self.slots] = np.minimum(stock, total * self.key_share)
+            effects.releases.append((self.slots, np.minimum(stock, total * self.key_share)))
         else:
             self.episode_stock = 0.0
         if not self.releasing and self.spent < self.budget:
             cheap = prices <= self.buy_ratio * reference
             want = np.minimum(self.max_buy * self.target, np.maximum(self.target - stock, 0.0))
-            model.store_request[self.slots] = np.where(cheap, want, 0.0)
+            effects.purchases.append((self.slots, np.where(cheap, want, 0.0)))
         # releases sell at the holders' buyers' price at the margin, or at the pre-shock
         # reference × release_price_ratio_to_reference when set (a price-damping release)
         price = prices if self.release_price is None else self.release_price * reference
-        model.store_price[self.slots] = price
+        effects.release_prices.append((self.slots, price))
         for k, p in enumerate(prices):  # trailing 12-month reference, updated after use
             self.history_price[k] = np.roll(self.history_price[k], 1)
             self.history_price[k][0] = p
-        return []
+        return effects
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         net = model.net

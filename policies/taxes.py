@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from critmin.policies.base import Payment, Policy, Wedges, register
+from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.select import trade_edges
 from critmin.sim.spec import Spec
 
@@ -63,9 +63,13 @@ class ExportTax(_Tax):
     key = "export_tax"
     exporter_levies = True
 
-    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
-        wedges.export_ad_valorem[self.edges] += self.ad_valorem
-        wedges.export_specific[self.edges] += self.specific
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        return Effects(
+            wedges=[
+                (self.edges, "export_ad_valorem", self.ad_valorem),
+                (self.edges, "export_specific", self.specific),
+            ]
+        )
 
 
 @register
@@ -75,6 +79,10 @@ class ImportTariff(_Tax):
     key = "import_tariff"
     exporter_levies = False
 
-    def edge_costs(self, model: ModelView, wedges: Wedges) -> None:
-        wedges.import_ad_valorem[self.edges] += self.ad_valorem
-        wedges.import_specific[self.edges] += self.specific
+    def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        return Effects(
+            wedges=[
+                (self.edges, "import_ad_valorem", self.ad_valorem),
+                (self.edges, "import_specific", self.specific),
+            ]
+        )

@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, producer
-from critmin.policies import Contract, Payment, Wedges, load_policies, required_stores
+from critmin.policies import Contract, Effects, Payment, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
@@ -271,7 +271,7 @@ class CritminModel(mesa.Model):
         mods = Modifiers.neutral(self.net)
         for ev in self.events:
             if ev.active(t):
-                ev.modify(self, mods, t)
+                self.apply(ev.modify(self, t), mods)
         self._random_outages(mods)
         s.capacity_factor, s.demand_factor = mods.capacity_factor, mods.demand_factor
         noise = self.streams["demand_noise"].standard_normal(self.demand_nodes.size)
@@ -279,7 +279,7 @@ class CritminModel(mesa.Model):
         active = [p for p in self.policies if p.active(t)]
         self.floor[:] = 0.0
         for p in active:
-            p.on_step(self, t)
+            self.apply(p.on_step(self, t), mods)
         return mods, active
 
     def _book(self, mods: Modifiers, active: list) -> trading.Book:
@@ -294,9 +294,7 @@ class CritminModel(mesa.Model):
         self.store_offer[:] = 0.0
         contracts: list[Contract] = []
         for p in active:
-            p.edge_caps(self, mods, request)
-            p.edge_costs(self, wedges)
-            contracts += p.market(self)
+            contracts += self.apply(p.market(self, request), mods, wedges)
         self.last_request = request = request + self.store_request
         self.wedges = wedges
         return trading.Book(
@@ -311,6 +309,32 @@ class CritminModel(mesa.Model):
             preference=s.preference,
             contracts=contracts,
         )
+
+    def apply(self, effects: Effects, mods: Modifiers, wedges: Wedges | None = None) -> list[Contract]:
+        """Apply what an instrument or event returned to this month's modifiers, wedges, price
+        floors, collection rates and government orders; returns its contracts (served first)."""
+        for nodes, factor in effects.capacity_factor:
+            mods.capacity_factor[nodes] *= factor
+        for nodes, factor in effects.demand_factor:
+            mods.demand_factor[nodes] *= factor
+        for edges, cap in effects.edge_caps:
+            mods.edge_cap[edges] = np.minimum(mods.edge_cap[edges], cap)
+        for edges, cap in effects.shared_caps:
+            mods.add_group(edges, cap)
+        for edges, name, rate in effects.wedges:
+            getattr(wedges, name)[edges] += rate
+        for slots, floor in effects.floors:
+            self.floor[slots] = np.maximum(self.floor[slots], floor)
+        for nodes, rate in effects.collection:
+            self.collection[nodes] = rate
+        for target, items in (
+            (self.store_request, effects.purchases),
+            (self.store_offer, effects.releases),
+            (self.store_price, effects.release_prices),
+        ):
+            for slots, value in items:
+                target[slots] = value
+        return effects.contracts
 
     def _deliver(self, cleared: trading.Cleared) -> None:
         """Traded material moves into buyers' stocks with its origin mix; buyers learn the

@@ -6,9 +6,11 @@ so none of them imports :mod:`critmin.sim.model` (the layer contracts in pyproje
 it). :class:`~critmin.sim.model.CritminModel` is the one implementation.
 
 The interface has three parts: what a stage reads (the network, the state, the parameters,
-the calibration, the month's trading), what instruments set for the month (price floors,
-government purchases and releases, collection rates, investment terms) and a few derived
-views (market index of each slot, expected margins, collection rates, 2024 flows).
+the calibration, the month's trading), what the model applied this month from the effects
+instruments returned (price floors, government purchases and releases, collection rates; the
+investment terms instruments declare when built) and a few derived views (market index of each
+slot, expected margins, collection rates, 2024 flows). Instruments never write into it: they
+return :class:`~critmin.policies.base.Effects` and :class:`~critmin.policies.base.Payment`.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ModelView(Protocol):
     wedges: Any  # policies.base.Wedges
     last_request: np.ndarray  # per slot: requests, commercial and governments'
     stock_target: np.ndarray  # per slot
-    # what instruments set for the month (reset each month where noted)
+    # what the model applied from the instruments' Effects this month (reset monthly where noted)
     floor: np.ndarray  # per output slot: price floor received (reset monthly)
     store_request: np.ndarray  # per stockpile slot: purchases (reset monthly)
     store_offer: np.ndarray  # per stockpile slot: releases offered (reset monthly)
