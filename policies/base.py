@@ -110,6 +110,9 @@ class Policy:
 
     key: ClassVar[str]
     kind: ClassVar[str] = "instrument"  # or "event" (scenario.events / shock.events)
+    # permitting and finance terms the investment stage applies to qualifying projects from the
+    # instrument's start (investment_terms.py); None for the other instruments
+    investment_term: dict[str, Any] | None = None
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         self.where = spec.where
@@ -150,6 +153,10 @@ class Policy:
 
     def on_year_end(self, model: ModelView, year: int) -> None:
         """Yearly bookkeeping."""
+
+    def initial_stocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(slots, tonnes) the instrument holds when the run starts (a stockpile's first fill)."""
+        return []
 
     def derisked_nodes(self, model: ModelView) -> np.ndarray:
         """Facility nodes whose volume or price this instrument makes certain (offtakes, price

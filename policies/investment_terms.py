@@ -1,7 +1,7 @@
 """Permitting acceleration and concessional finance: terms for qualifying projects.
 
 They act on investment decisions (lead times, cost of capital), which the investment issue
-adds; until then they only publish their terms in ``model.investment_terms`` and change
+adds; until then they only declare their terms (``investment_term``, read by the investment stage) and change
 nothing else, which the tests check.
 """
 
@@ -38,7 +38,7 @@ class PermittingAcceleration(Policy):
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         countries = [model.net.countries[i] for i in spec.countries("countries", model.net)]
-        model.investment_terms[self.label] = {
+        self.investment_term = {
             "kind": "permitting",
             "countries": countries,
             "stages": _stages(spec),
@@ -56,7 +56,7 @@ class ConcessionalFinance(Policy):
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         countries = [model.net.countries[i] for i in spec.countries("countries", model.net)]
-        model.investment_terms[self.label] = {
+        self.investment_term = {
             "kind": "finance",
             "countries": countries,
             "stages": _stages(spec),

@@ -89,7 +89,7 @@ class Stockpile(Policy):
             raise DataError(f"{spec.where}: holders {bad} consume no {net.commodities[self.commodity]!r}")
         self.target = spec.number("target_months", 0.0, 120.0) * monthly  # each holder's own consumption
         initial = spec.number("initial_months", 0.0, 120.0, default=0.0)
-        model.state.stock[self.slots] += initial * monthly
+        self.first_fill = initial * monthly
         self.max_buy = spec.share("max_buy_share_per_month", default=0.1)
         self.buy_ratio = spec.number("buy_below_price_ratio", 0.0, 100.0, default=1.05)
         self.budget = spec.number("budget_usd", 0.0, 1e13, default=1e13)
@@ -108,6 +108,9 @@ class Stockpile(Policy):
         self.spent = 0.0
         self.releasing = False
         self.log: list[dict[str, float]] = []
+
+    def initial_stocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(self.slots, self.first_fill)]
 
     def _buyer_price(self, model: ModelView, k: int) -> float:
         """Marginal delivered price the holder's manufacturers pay (demand-weighted)."""

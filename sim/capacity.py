@@ -181,7 +181,7 @@ class CapacityDynamics:
         rate_cut = np.zeros(p.size)
         permit_cut = np.zeros(p.size)
         countries = self._row_country
-        for term in model.investment_terms.values():
+        for term in (p.investment_term for p in model.policies if p.investment_term is not None):
             if t < term["from_step"]:
                 continue
             ok = np.isin(countries, term["countries"]) & np.isin(p.stage, term["stages"])

@@ -127,6 +127,9 @@ class CritminModel(mesa.Model):
         self.state = calibration.initial_state(net, self.calibration, self.params)
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)
+        for p in self.policies:  # e.g. a stockpile's first fill
+            for slots, tonnes in p.initial_stocks():
+                self.state.stock[slots] += tonnes
         self.recorder = Recorder(self)
         # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
         # tables come from the columnar Recorder
@@ -174,7 +177,7 @@ class CritminModel(mesa.Model):
     def _instrument_settings(self) -> None:
         """What instruments set each month (reset every month): government purchases and releases
         per stockpile slot and their price, price floors per output slot, collection rates per
-        demand centre, permitting and finance terms."""
+        demand centre (set by applying their Effects)."""
         net = self.net
         self.store_request = np.zeros(net.n_slots)
         self.store_offer = np.zeros(net.n_slots)
@@ -185,7 +188,6 @@ class CritminModel(mesa.Model):
         )
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
-        self.investment_terms: dict[str, dict] = {}  # read by the investment stage
 
     def _growth_table(self) -> np.ndarray:
         """Demand index per end use and month, interpolated linearly between Januaries."""

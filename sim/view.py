@@ -7,9 +7,9 @@ it). :class:`~critmin.sim.model.CritminModel` is the one implementation.
 
 The interface has three parts: what a stage reads (the network, the state, the parameters,
 the calibration, the month's trading), what the model applied this month from the effects
-instruments returned (price floors, government purchases and releases, collection rates; the
-investment terms instruments declare when built) and a few derived views (market index of each
-slot, expected margins, collection rates, 2024 flows). Instruments never write into it: they
+instruments returned (price floors, government purchases and releases, collection rates), the
+instruments themselves (their declared investment terms) and a few derived views (market index
+of each slot, expected margins, collection rates, 2024 flows). Instruments never write into it: they
 return :class:`~critmin.policies.base.Effects` and :class:`~critmin.policies.base.Payment`.
 """
 
@@ -59,7 +59,7 @@ class ModelView(Protocol):
     store_offer: np.ndarray  # per stockpile slot: releases offered (reset monthly)
     store_price: np.ndarray  # per stockpile slot: release price
     collection: np.ndarray  # per demand centre: end-of-life collection rate
-    investment_terms: dict[str, dict]  # permitting and finance terms by instrument
+    policies: list[Any]  # the instruments, in config order (their declared investment terms)
 
     @property
     def idle_threshold(self) -> np.ndarray: ...
