@@ -21,9 +21,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from critmin.analysis import metrics
 from critmin.sim.config import DependencyCheck
-from critmin.sim.model import data_root
 from critmin.sim.run import ModelRun, warn_once
-from critmin.sim.world import DataError
+from critmin.sim.world import DataError, data_root
 
 log = logging.getLogger("critmin")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from critmin.sim.model import data_root
-from critmin.sim.world import World, load_world, new_capacity_node
+from critmin.sim.world import World, data_root, load_world, new_capacity_node
 
 
 def scaled_world(k: int) -> World:

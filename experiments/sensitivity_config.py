@@ -441,8 +441,7 @@ def load_sensitivity_config(
     except DataError as exc:
         raise ConfigError(f"{sc.source}: base_overrides + command line: {exc}") from exc
     parameters = tuple(_check_parameter(p, i, cfg, sc.source) for i, p in enumerate(sc.parameters))
-    from critmin.sim.model import data_root
-    from critmin.sim.world import load_worlds
+    from critmin.sim.world import data_root, load_worlds
 
     chains = [cfg.scenario.data] if isinstance(cfg.scenario.data, str) else list(cfg.scenario.data)
     world = load_worlds([data_root() / c for c in chains], dict(cfg.scenario.blocs))

@@ -19,7 +19,6 @@ policies : list of active policy instruments (empty until instruments are config
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import mesa
@@ -35,7 +34,7 @@ from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers
 from critmin.sim.network import OUTPUT, STORE, Network, compile_network
 from critmin.sim.recorder import Recorder
-from critmin.sim.world import World, load_worlds
+from critmin.sim.world import World, data_root, load_worlds
 
 STREAMS = ("demand_noise", "outages", "investment")  # append only: earlier streams keep their draws
 
@@ -51,13 +50,6 @@ def unmet_share(model: CritminModel) -> float:
     d = model.demand_nodes
     want = model.state.plan[d].sum()
     return float(1.0 - model.state.activity[d].sum() / want) if want > 0 else 0.0
-
-
-def data_root() -> Path:
-    """Directory holding the packaged world data (``data/`` in the repository)."""
-    import critmin.data
-
-    return Path(critmin.data.__file__).parent
 
 
 class CritminModel(mesa.Model):

@@ -88,7 +88,7 @@ def config_id(cfg: DictConfig) -> str:
 def data_dirs(scenario: Any) -> list[tuple[str, Path]]:
     """(label, folder) of each data folder of ``scenario.data``: a name under the packaged
     ``data/`` (label ``data/<name>``) or an absolute path (label: the path itself)."""
-    from critmin.sim.model import data_root
+    from critmin.sim.world import data_root
 
     chains = [scenario.data] if isinstance(scenario.data, str) else list(scenario.data)
     out = []

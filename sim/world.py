@@ -33,6 +33,13 @@ from critmin.sim.schemas import (
 )
 
 
+def data_root() -> Path:
+    """Directory holding the packaged world data (``data/`` in the repository)."""
+    import critmin.data
+
+    return Path(critmin.data.__file__).parent
+
+
 def _empty(name: str) -> pd.DataFrame:
     return WORLD_FILES[name].empty()
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from critmin.experiments.cli import main as critmin
-from critmin.sim.model import CritminModel, data_root
+from critmin.sim.model import CritminModel
 from critmin.sim.run import collect, config_dir, load_config
-from critmin.sim.world import DataError, load_world
+from critmin.sim.world import DataError, data_root, load_world
 
 SHORT = ["scenario=ree_2024_short", "scenario.end=2024-03"]
 

@@ -15,8 +15,8 @@ import yaml
 
 from critmin.analysis import comparison
 from critmin.experiments import compare
-from critmin.sim.model import data_root
 from critmin.sim.run import config_dir
+from critmin.sim.world import data_root
 
 TINY = [
     "--mixes",

@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from critmin.experiments.api import simulate
-from critmin.sim.model import data_root
 from critmin.sim.run import MASS_BALANCE_TOLERANCE, load_config
-from critmin.sim.world import DataError, load_world
+from critmin.sim.world import DataError, data_root, load_world
 
 BASE = ["scenario=ree_2024_short", "scenario.end=2024-03", "experiment.metrics.report=false"]
 DATA = data_root() / "ree"

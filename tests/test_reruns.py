@@ -16,9 +16,8 @@ import yaml
 from test_sweep import SHORT, critmin, run_folders, sweep_summary
 
 from critmin.experiments import collect, runstate
-from critmin.sim.model import data_root
 from critmin.sim.run import input_hashes, load_config, output_dir, run_id, source_sha256
-from critmin.sim.world import load_world
+from critmin.sim.world import data_root, load_world
 
 
 def change_one_number(path: Path) -> None:

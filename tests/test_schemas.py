@@ -9,9 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from critmin.sim.model import data_root
 from critmin.sim.schemas import PARAMETER_TABLE, WORLD_FILES, DataError, read_table
-from critmin.sim.world import load_world
+from critmin.sim.world import data_root, load_world
 
 CHAINS = sorted(p.name for p in data_root().iterdir() if (p / "countries.csv").is_file())
 

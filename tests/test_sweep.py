@@ -20,8 +20,8 @@ import yaml
 
 from critmin.experiments import collect, runstate
 from critmin.experiments.api import simulate
-from critmin.sim.model import data_root
 from critmin.sim.run import load_config, output_dir
+from critmin.sim.world import data_root
 
 SHORT = ["experiment=sweep", "scenario=ree_2024_short", "scenario.end=2024-06"]
 

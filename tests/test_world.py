@@ -5,10 +5,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from critmin.sim.model import CritminModel, data_root
+from critmin.sim.model import CritminModel
 from critmin.sim.network import compile_network
 from critmin.sim.run import load_config
-from critmin.sim.world import DataError, load_world
+from critmin.sim.world import DataError, data_root, load_world
 
 REE = data_root() / "ree"
 
