@@ -8,9 +8,11 @@ produces. ``tests/test_readme.py`` fails when a block no longer matches.
     python docs/generate_readme.py crisis trace    # only these blocks
     python docs/generate_readme.py --check         # exit 1 and list the stale blocks
 
-Blocks: ``compare`` (the default comparison behind ``make run``: ~3 minutes), ``crisis`` (the
-magnet ban, 2 years), ``trace`` (the default run to 2035, Germany's 2030 magnets) and
-``benchmark`` (the table ``make bench`` stores in docs/benchmark_table.txt, copied as it is).
+Blocks: ``compare`` (the default comparison behind ``make run``), ``crisis`` (the magnet ban,
+2 years), ``run`` (``critmin run`` and its folder), ``baseline`` (China's production shares
+2024 and 2030 beside the IEA outlook), ``dependency`` (the G7+ magnet dependency path), ``trace``
+(Germany's 2030 magnets) and ``benchmark`` (the table ``make bench`` stores in
+docs/benchmark_table.txt, copied as it is).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BENCHMARK_TABLE = ROOT / "docs" / "benchmark_table.txt"
-FAST = ("crisis", "trace", "benchmark")  # blocks the test suite regenerates every time
+# blocks the test suite regenerates every time (compare takes ~20 s and is a slow test)
+FAST = ("crisis", "run", "baseline", "dependency", "trace", "benchmark")
 
 
 def _fence(lines: list[str]) -> str:
@@ -55,10 +58,87 @@ def crisis() -> str:
     return _fence(table.round(1).to_string(float_format=lambda v: f"{v:.1f}").splitlines())
 
 
+_RUNS: dict[int, object] = {}
+
+
+def default_run(seed: int = 0) -> object:
+    """The default run (ree_2024 to 2035, no policy, no shock) of a seed, made once."""
+    from critmin.experiments.api import simulate
+
+    if seed not in _RUNS:
+        _RUNS[seed] = simulate([f"seed={seed}"])
+    return _RUNS[seed]
+
+
+# IEA Global Critical Minerals Outlook 2024, announced-projects case (shared/data/facts.md §3.1):
+# China's share of rare-earth mining 62% (2023) -> 54% (2030), of refining 92% -> 77%
+IEA_CHINA = {"ree_concentrate": ("62%", "54%"), "ndpr_oxide": ("92%", "77%")}
+STAGE_OF = {"ree_concentrate": "mining", "ndpr_oxide": "NdPr refining", "ndfeb_magnet": "magnets"}
+
+
+def baseline() -> str:
+    """China's share of world production by stage in 2024 and 2030, no policy, seeds 0 and 1,
+    beside the IEA's announced-projects outlook."""
+    rows = []
+    for com, stage in STAGE_OF.items():
+        shares = [default_run(seed).summary["production_share_by_country"] for seed in (0, 1)]
+        now = shares[0][2024][com].get("CHN", 0.0)
+        later = [s[2030][com].get("CHN", 0.0) for s in shares]
+        iea = f"{IEA_CHINA[com][0]:>4} (2023) → {IEA_CHINA[com][1]}" if com in IEA_CHINA else "  no figure"
+        rows.append(
+            f"{stage:<14} {100 * now:5.1f}%   {100 * min(later):5.1f}–{100 * max(later):.1f}%   {iea}"
+        )
+    head = "China's share     2024   2030 (seeds 0-1)   IEA outlook"
+    return _fence([head, *rows])
+
+
+def dependency() -> str:
+    """The G7+ single-supplier dependency path of magnets, by origin stage, in the default run."""
+    paths = default_run().metrics["paths"]
+    sel = paths[(paths["commodity"] == "ndfeb_magnet") & paths["period"].isin([2024, 2030, 2035])]
+    lines = ["G7+ magnets: share whose stage happened in the largest supplier outside the G7+"]
+    lines.append(f"{'stage':<10}" + "".join(f"{y:>16}" for y in (2024, 2030, 2035)))
+    for stage in ("mine", "refining", "metal", "magnet"):
+        got = sel[sel["stage"] == stage].set_index("period")
+        cells = [f"{got.loc[y, 'supplier']} {100 * got.loc[y, 'share']:.1f}%" for y in (2024, 2030, 2035)]
+        lines.append(f"{stage:<10}" + "".join(f"{c:>16}" for c in cells))
+    return _fence(lines)
+
+
+def _masked(line: str) -> str:
+    """A run's console line without what changes from run to run or with every code change:
+    the time it took, the folder's id, and a mass-balance error that is rounding noise."""
+    line = re.sub(r" in [0-9.]+s;", " in …s;", line)
+    line = re.sub(r"-[0-9a-f]{10}\b", "-…", line)
+    return re.sub(r"error ([0-9.]+e-1[3-9])", "error < 1e-12", line)
+
+
+def run_folder() -> str:
+    """``critmin run`` of the default config and the folder it writes (time and id masked: they
+    change from run to run and with every code change)."""
+    from critmin.experiments import cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(tmp):
+            try:
+                cli.main(["run", "output_root=outputs"])
+            except SystemExit as exc:
+                if exc.code:
+                    raise RuntimeError(f"critmin run exited {exc.code}") from None
+        said = [ln for ln in (out.getvalue() + err.getvalue()).splitlines() if "mass balance" in ln]
+        folder = next((Path(tmp) / "outputs" / "default").iterdir())
+        files = sorted(p.name for p in folder.iterdir())
+    said = [_masked(ln) for ln in said]
+    name = re.sub(r"-[0-9a-f]{10}$", "-…", folder.name)
+    half = (len(files) + 1) // 2
+    listing = ["  ".join(files[:half]), "  ".join(files[half:])]
+    return _fence(["$ .venv/bin/critmin run", *said, f"$ ls outputs/default/{name}", *listing])
+
+
 def trace() -> str:
     """``critmin trace`` on the default run: where Germany's 2030 magnets came from."""
     from critmin.experiments import trace as trace_cli
-    from critmin.experiments.api import simulate
     from critmin.sim.run import load_config, output_dir
 
     cfg = load_config([])
@@ -68,7 +148,7 @@ def trace() -> str:
         output_dir(cfg).relative_to(cfg.output_root).with_name(output_dir(cfg).name.rsplit("-", 1)[0] + "-*")
     )
     with tempfile.TemporaryDirectory() as tmp:
-        folder = simulate(cfg).write(Path(tmp) / "run", plots=False, flows=True)
+        folder = default_run().write(Path(tmp) / "run", plots=False, flows=True)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             code = trace_cli.main([str(folder), "--region", "DEU", "--year", "2030"])
@@ -103,6 +183,9 @@ def benchmark() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "compare": compare,
     "crisis": crisis,
+    "run": run_folder,
+    "baseline": baseline,
+    "dependency": dependency,
     "trace": trace,
     "benchmark": benchmark,
 }
