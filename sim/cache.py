@@ -38,11 +38,6 @@ def memo[T](namespace: str, key: Hashable, build: Callable[[], T]) -> T:
     return value
 
 
-def clear() -> None:
-    """Forget everything (tests that edit data files in place call this)."""
-    _caches.clear()
-
-
 def files_key(folders: list[Path]) -> tuple:
     """Identity of the data folders' files as they are now: path, size, modification time."""
     out = []

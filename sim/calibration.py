@@ -194,7 +194,7 @@ def calibrate(
     base = base_flows(net, in_use)
     # 2024 seller prices as the model holds them (ln p, then exp: the first month's p)
     price = np.exp(np.log(np.repeat(net.price0, net.n_countries)))
-    commercial = (net.slot_role[net.edge_seller] != STORE) & (net.slot_role[net.edge_buyer] != STORE)
+    commercial = net.commercial_edges()
     groups = trade_share_groups(net, trade_shares, commercial)
     preference, error = trade_preferences(net, base, price, theta, commercial, groups)
     slot_price = price[net.market_index(net.slot_commodity, net.slot_country)]

@@ -25,7 +25,7 @@ import mesa
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, producer
+from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying
 from critmin.policies import Contract, Effects, Payment, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
@@ -114,7 +114,6 @@ class CritminModel(mesa.Model):
             net, self.params.market.theta, self.world.trade_shares, self._monthly_growth, self.demand_nodes,
             self.origins, origin.Stamp(self.origins, net.slot_stamp, net.slot_clear, net.slot_country),
         )  # fmt: skip
-        self.calibration_error = self.calibration.error
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
@@ -175,9 +174,7 @@ class CritminModel(mesa.Model):
         self.store_offer = np.zeros(net.n_slots)
         self.store_price = np.repeat(net.price0, net.n_countries)[self.slot_market()]  # release price
         # edges between commercial parties (stockpiles trade in their own rounds)
-        self.commercial_edges = (net.slot_role[net.edge_seller] != STORE) & (
-            net.slot_role[net.edge_buyer] != STORE
-        )
+        self.commercial_edges = net.commercial_edges()
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
 
@@ -191,9 +188,6 @@ class CritminModel(mesa.Model):
     def growth_index(self, nodes: np.ndarray) -> np.ndarray:
         t = min(self.state.t, self.n_steps - 1)
         return self._monthly_growth[self.net.end_use[nodes], t]
-
-    def prices(self) -> np.ndarray:
-        return np.exp(self.state.log_p)
 
     def slot_market(self) -> np.ndarray:
         return self.net.market_index(self.net.slot_commodity, self.net.slot_country)
@@ -210,19 +204,10 @@ class CritminModel(mesa.Model):
         """2024 monthly flow of the given slots (output of outputs, use of inputs)."""
         return self.calibration.base[slots]
 
-    def expected_margin(self, nodes: np.ndarray) -> np.ndarray:
-        return producer.expected_margin(self, nodes)
-
-    def activity_to_order(self, nodes: np.ndarray) -> np.ndarray:
-        return producer.activity_to_order(self, nodes)
-
     def collection_rate(self, nodes: np.ndarray) -> np.ndarray:
         return physical.collection_rate(
             self.net, self.state, self.slot_market(), self.collection, self.params.recycling, nodes
         )
-
-    def normal_price(self) -> np.ndarray:
-        return prices.normal_price(self)
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
@@ -280,9 +265,7 @@ class CritminModel(mesa.Model):
         """This month's orders and offers, with the caps, wedges, government purchases and
         releases and contracts the active instruments add."""
         net, s = self.net, self.state
-        request, self._use, self.stock_target = buying.purchase_requests(
-            net, s, self.params, self.demand_nodes
-        )
+        request, use, self.stock_target = buying.purchase_requests(net, s, self.params, self.demand_nodes)
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0
         self.store_offer[:] = 0.0
@@ -295,7 +278,7 @@ class CritminModel(mesa.Model):
             request=request,
             offer=np.where(net.slot_role == OUTPUT, s.stock, 0.0),
             release=np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0)),
-            use=self._use,
+            use=use,
             stock=s.stock,
             p_del=prices.edge_costs(net, s.log_p, self.slot_market(), self.store_price, wedges),
             edge_cap=mods.edge_cap,

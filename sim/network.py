@@ -87,6 +87,10 @@ class Network:
     def slot_country(self) -> np.ndarray:
         return self.node_country[self.slot_node]
 
+    def commercial_edges(self) -> np.ndarray:
+        """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
+        return (self.slot_role[self.edge_seller] != STORE) & (self.slot_role[self.edge_buyer] != STORE)
+
     def market_index(self, commodity: np.ndarray, country: np.ndarray) -> np.ndarray:
         """Flat index of a (commodity, country) market."""
         return commodity * self.n_countries + country

@@ -9,7 +9,7 @@ The interface has three parts: what a stage reads (the network, the state, the p
 the calibration, the month's trading), what the model applied this month from the effects
 instruments returned (price floors, government purchases and releases, collection rates), the
 instruments themselves (their declared investment terms) and a few derived views (market index
-of each slot, expected margins, collection rates, 2024 flows). Instruments never write into it: they
+of each slot, collection rates, 2024 flows). Instruments never write into it: they
 return :class:`~critmin.policies.base.Effects` and :class:`~critmin.policies.base.Payment`.
 """
 
@@ -73,10 +73,4 @@ class ModelView(Protocol):
 
     def base_flow_of_slots(self, slots: np.ndarray) -> np.ndarray: ...
 
-    def expected_margin(self, nodes: np.ndarray) -> np.ndarray: ...
-
-    def activity_to_order(self, nodes: np.ndarray) -> np.ndarray: ...
-
     def collection_rate(self, nodes: np.ndarray) -> np.ndarray: ...
-
-    def normal_price(self) -> np.ndarray: ...

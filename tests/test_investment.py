@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from critmin.agents import producer
 from critmin.experiments.api import simulate
 from critmin.sim import investment as inv
 from critmin.sim.model import CritminModel
@@ -130,7 +131,7 @@ def test_a_plant_below_cash_cost_idles_then_exits():
     refiners = plants[[net.node_agent[n] != "Miner" for n in plants]]
     idled = 0
     while model.running:
-        margin = model.expected_margin(refiners)  # what the decisions of this step will see
+        margin = producer.expected_margin(model, refiners)  # what the decisions of this step will see
         model.step()
         below = margin < model.idle_threshold[refiners]
         assert np.all(model.state.plan[refiners[below]] == 0.0)
