@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-slow bench lint format clean golden docs
+.PHONY: run test test-slow fuzz bench lint format clean golden docs
 
 # Find an interpreter >= 3.12 without relying on the shell's PATH order.
 PYTHON_BOOT := $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
@@ -39,6 +39,9 @@ test: $(DEV_STAMP)
 # the slow tests (full validation scorecard, README's make-run block, bigger fuzz): CI runs them too
 test-slow: $(DEV_STAMP)
 	$(PY) -m pytest -m slow
+
+fuzz: $(DEV_STAMP)  ## explore new random bad inputs (N examples; CI replays a fixed sample)
+	CRITMIN_FUZZ_EXAMPLES=$${N:-300} $(PY) -m pytest -m slow tests/test_fuzz_input.py -k bigger
 
 bench: $(DEV_STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks

@@ -127,8 +127,10 @@ class Recorder:
         # stocks valued at the holder's market price, or the commodity's mean seller price where
         # the holder's country has no sellers
         price = np.where(has_sellers, np.exp(s.log_p), np.nan).reshape(net.n_commodities, -1)
-        mean = np.nanmean(np.where(np.isnan(price), np.nan, price), axis=1, keepdims=True)
-        value = np.where(np.isnan(price), mean, price).reshape(-1)
+        priced = ~np.isnan(price)
+        count = priced.sum(axis=1, keepdims=True)
+        mean = np.where(priced, price, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
+        value = np.where(priced, price, mean).reshape(-1)  # 0 where nobody sells the commodity
         rate = self.model.params.demand.carrying_cost_per_year / 12
         self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity

@@ -321,6 +321,34 @@ def projects_are_not_facilities(tables: dict[str, pd.DataFrame], folder: Path) -
         )
 
 
+def every_process_is_run(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    """A process no facility, project or prospect runs is a typo (its outputs would never exist)."""
+    run = set(tables["facilities.csv"]["process"])
+    for name in (PROJECTS, PROSPECTS):
+        if name in tables:
+            run |= set(tables[name]["process"])
+    processes = tables["processes.csv"]["process"]
+    i = first(~processes.isin(run))
+    if i is not None:
+        raise DataError(
+            f"{folder / 'processes.csv'}: row {i + 2} column 'process': {processes.iloc[i]!r} is run by "
+            f"no facility, project or prospect; expected one of {sorted(run)}"
+        )
+
+
+def every_demanded_commodity_is_produced(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Demand for a commodity no process outputs could never be met."""
+    processes = tables["processes.csv"]
+    made = set(processes.loc[processes["role"] == "output", "commodity"])
+    needed = tables["demand.csv"]["commodity"]
+    i = first(~needed.isin(made))
+    if i is not None:
+        raise DataError(
+            f"{folder / 'demand.csv'}: row {i + 2} column 'commodity': no process in processes.csv "
+            f"outputs {needed.iloc[i]!r}; expected one of {sorted(made)}"
+        )
+
+
 def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> None:
     missing = set(tables["end_uses.csv"]["end_use"]) - set(tables["demand_growth.csv"]["end_use"])
     if missing:
@@ -381,6 +409,7 @@ WORLD_FILES: dict[str, Schema] = {
             key=("process", "commodity"),
             references=(COMMODITY_REF,),
             checks=(one_output_and_one_type_per_process,),
+            cross_checks=(every_process_is_run, every_demanded_commodity_is_produced),
         ),
         Schema(
             "facilities.csv",

@@ -147,6 +147,16 @@ CASES: list[tuple[str, Callable, list[str]]] = [
         ["end_uses.csv", "row 2", "lifetime_years"],
     ),
     (
+        "a process no facility runs (found by fuzzing)",
+        data_case("processes.csv", set_cell("process", "-1", row=3)),
+        ["processes.csv", "row 5", "'-1'", "run by no facility"],
+    ),
+    (
+        "demand for a commodity no process makes",
+        data_case("processes.csv", set_cell("role", "input", where=("commodity", "ndfeb_magnet"))),
+        ["demand.csv", "row 2", "no process", "ndfeb_magnet"],
+    ),
+    (
         "shock window before the start",
         cli_case(
             "shock=magnet_ban_demo", "shock.events.0.start=2020-01", "shock.events.0.end=2021-01", *SHORT

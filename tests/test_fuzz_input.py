@@ -4,6 +4,7 @@ within 1e-9, finite prices) - never another exception, never a silent wrong resu
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -123,8 +124,12 @@ def test_header_edits_name_the_file(file, column_pick, new):
     check_data_edit(file, 0.0, column_pick, new, True)
 
 
+# CI replays a fixed sample (a submission must not fail on a draw); `make fuzz` explores new ones
+EXPLORE = int(os.environ.get("CRITMIN_FUZZ_EXAMPLES", "0"))
+
+
 @pytest.mark.slow
-@settings(max_examples=60, **{**SETTINGS, "derandomize": False})
+@settings(max_examples=EXPLORE or 60, **{**SETTINGS, "derandomize": not EXPLORE})
 @given(pairs, edits)
 def test_fuzz_bigger(p, e):
     check_config_overrides(p)
