@@ -149,6 +149,16 @@ def cell_error(path: Path, df: pd.DataFrame, i: int, schema: Schema, column: str
     )
 
 
+# Plausible magnitudes: a number of the right sign but absurd size (1e308 t) would overflow the
+# month's arithmetic. No plant or national aggregate of a critical mineral handles 100 Mt a year
+# (the largest here, Indonesian nickel ore, is under 3 Mt of contained metal); no price or cost
+# reaches USD 1e9 per tonne (germanium, the dearest, ~USD 1.5e6/t in 2024).
+TONNES = (0.0, 1e8)
+TONNES_POSITIVE = (1e-9, 1e8)
+USD_PER_T = (0.0, 1e9)
+USD_PER_T_POSITIVE = (1e-9, 1e9)
+
+
 # ---------------------------------------------------------------------- one file
 _NUMBER_RULES: dict[str, tuple[Callable[[pd.Series], pd.Series], str]] = {
     ">=0": (lambda v: v < 0, "a number >=0"),
@@ -388,9 +398,9 @@ WORLD_FILES: dict[str, Schema] = {
                 text("mineral"),
                 text("stage", STAGES),
                 text("unit"),
-                number("price_2024_usd_per_t", ">0"),
+                number("price_2024_usd_per_t", USD_PER_T_POSITIVE),
                 text("price_source"),
-                number("transport_usd_per_t", ">=0"),
+                number("transport_usd_per_t", USD_PER_T),
                 text("transport_source"),
             ),
             key=("commodity",),
@@ -403,7 +413,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("origin_stage"),
                 text("commodity"),
                 text("role", ROLES),
-                number("coefficient", ">0"),
+                number("coefficient", (1e-9, 1e6)),
                 text("source"),
             ),
             key=("process", "commodity"),
@@ -418,9 +428,9 @@ WORLD_FILES: dict[str, Schema] = {
                 text("name"),
                 text("country"),
                 text("process"),
-                number("capacity_tpa", ">=0"),
-                number("output_2024_tpa", ">=0"),
-                number("cash_cost_usd_per_t", ">=0"),
+                number("capacity_tpa", TONNES),
+                number("output_2024_tpa", TONNES),
+                number("cash_cost_usd_per_t", USD_PER_T),
                 text("source"),
             ),
             key=("facility",),
@@ -433,7 +443,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("country"),
                 text("end_use"),
                 text("commodity"),
-                number("demand_2024_t", ">=0"),
+                number("demand_2024_t", TONNES),
                 text("source"),
             ),
             key=("country", "end_use", "commodity"),
@@ -492,10 +502,10 @@ WORLD_FILES: dict[str, Schema] = {
                 text("country"),
                 text("process"),
                 text("status_2024", PROJECT_STATUSES),  # stage at the start of 2024
-                number("capacity_tpa", ">0"),
+                number("capacity_tpa", TONNES_POSITIVE),
                 text("expected_start", Month(*PROJECT_START_YEARS)),  # developer guidance
-                number("capex_usd_m", ">=0"),
-                number("cash_cost_usd_per_t", ">=0"),
+                number("capex_usd_m", (0.0, 1e6)),
+                number("cash_cost_usd_per_t", USD_PER_T),
                 text("source"),
             ),
             key=("facility",),
@@ -509,13 +519,13 @@ WORLD_FILES: dict[str, Schema] = {
                 text("country"),
                 text("process"),
                 number("count", "count"),
-                number("capacity_tpa", ">0"),
-                number("capex_usd_per_tpa_low", ">0"),
-                number("capex_usd_per_tpa_mode", ">0"),
-                number("capex_usd_per_tpa_high", ">0"),
-                number("cash_cost_low", ">=0"),
-                number("cash_cost_mode", ">=0"),
-                number("cash_cost_high", ">=0"),
+                number("capacity_tpa", TONNES_POSITIVE),
+                number("capex_usd_per_tpa_low", USD_PER_T_POSITIVE),
+                number("capex_usd_per_tpa_mode", USD_PER_T_POSITIVE),
+                number("capex_usd_per_tpa_high", USD_PER_T_POSITIVE),
+                number("cash_cost_low", USD_PER_T),
+                number("cash_cost_mode", USD_PER_T),
+                number("cash_cost_high", USD_PER_T),
                 text("source"),
             ),
             key=("country", "process"),

@@ -78,8 +78,13 @@ def set_first(column: str, value: str):
         ),
         (
             "facilities.csv",
-            set_first("output_2024_tpa", "1e12"),
+            set_first("output_2024_tpa", "1e7"),
             "column 'output_2024_tpa': expected <= capacity_tpa",
+        ),
+        (
+            "prospects.csv",
+            set_first("capacity_tpa", "1e308"),  # found by fuzzing: overflowed the investment step
+            "column 'capacity_tpa': expected a number in [1e-09, 1e+08]",
         ),
         (
             "prospects.csv",

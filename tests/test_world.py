@@ -32,7 +32,7 @@ def test_graph_has_facilities_as_nodes_and_trade_links_as_edges():
 @pytest.mark.parametrize(
     "file, column, value, expected",
     [
-        ("facilities.csv", "capacity_tpa", "-5", "column 'capacity_tpa': expected a number >=0"),
+        ("facilities.csv", "capacity_tpa", "-5", "column 'capacity_tpa': expected a number in [0, 1e+08]"),
         ("facilities.csv", "country", "XXX", "unknown country 'XXX'"),
         ("countries.csv", "bloc", "friends", "expected one of ['g7', 'partner', 'other']"),
         ("end_uses.csv", "collection_rate_2024", "1.5", "column 'collection_rate_2024'"),
