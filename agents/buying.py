@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from critmin.sim.network import INPUT
+from critmin.sim.prices import storage_multiple
 
 if TYPE_CHECKING:
     from critmin.sim.network import Network
@@ -14,15 +15,37 @@ if TYPE_CHECKING:
 
 
 def stock_request(
-    use: np.ndarray, stock: np.ndarray, cover_months: np.ndarray | float, adjust_months: np.ndarray | float
+    use: np.ndarray, stock: np.ndarray, target: np.ndarray, adjust_months: np.ndarray | float
 ) -> np.ndarray:
-    """Buy this month's use plus a share of the gap to the target stock (never negative).
-
-    Target stock is ``cover_months × use``; the gap closes over ``adjust_months`` (a standard
-    stock-adjustment rule, Sterman 2000 ch. 17).
-    """
-    target = cover_months * use
+    """Buy this month's use plus a share of the gap to the target stock (never negative); the
+    gap closes over ``adjust_months`` (a standard stock-adjustment rule, Sterman 2000 ch. 17)."""
     return np.maximum(use + (target - stock) / adjust_months, 0.0)
+
+
+def holding_multiple(s: State, params: Any) -> np.ndarray:
+    """Per slot: the holder's storage multiple on its normal stock target (sim/prices.py)."""
+    m = params.market
+    return storage_multiple(s.storage_return, m.storage_response, m.storage_max_multiple)
+
+
+def seller_stock_target(s: State, params: Any) -> np.ndarray:
+    """Per slot: a seller's target stock of finished product, months of orders times its storage
+    multiple. Its speculative stock (multiple above 1) is held on its normal sales, so a producer
+    whose exports are banned keeps producing into stock while it expects the ban to lift, up to
+    its storage limit; in a spike (multiple below 1) it sells stock down."""
+    g = holding_multiple(s, params)
+    normal = s.orders_avg * np.minimum(g, 1.0) + s.orders_lr * np.maximum(g - 1.0, 0.0)
+    return params.market.cover_target_months * normal
+
+
+def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consume: np.ndarray) -> np.ndarray:
+    """Every holder's target stock, per slot: buyers hold months of use (manufacturers their
+    safety stock, plants their input cover) times their storage multiple (competitive storage:
+    more when the price is expected to rise, less in a spike); sellers :func:`seller_stock_target`."""
+    cover = np.where(is_consume, params.demand.safety_stock_months, params.producers.input_cover_months)
+    return np.where(
+        net.slot_role == INPUT, cover * use * holding_multiple(s, params), seller_stock_target(s, params)
+    )
 
 
 def purchase_requests(
@@ -34,9 +57,8 @@ def purchase_requests(
     use = net.slot_coef * s.plan[net.slot_node]
     is_consume = np.zeros(net.n_slots, bool)
     is_consume[net.consume_slot[demand_nodes]] = True
-    cover = np.where(is_consume, params.demand.safety_stock_months, params.producers.input_cover_months)
     adjust = np.where(is_consume, params.demand.stock_adjust_months, params.producers.stock_adjust_months)
     inputs = net.slot_role == INPUT
-    target = np.where(inputs, cover * use, params.market.cover_target_months * s.orders_avg)
-    request = np.where(inputs, stock_request(use, s.stock, cover, adjust), 0.0)
+    target = stock_targets(net, s, params, use, is_consume)
+    request = np.where(inputs, stock_request(use, s.stock, target, adjust), 0.0)
     return request, np.where(inputs, use, 0.0), target

@@ -8,9 +8,12 @@ Decision rules (ODD §7 "Submodels"):
 
 * **Miner**: output responds to the expected price with short-run elasticity ε around the
   2024 calibration point, ``x = min(capacity, u0·capacity·(p/p0)^ε)`` with u0 the 2024
-  utilisation (1 for new mines, whose ramp-up is in their capacity).
+  utilisation (1 for new mines, whose ramp-up is in their capacity). Output it cannot sell now
+  is valued at the price it expects once the market is back to normal, while it has storage
+  room: a mine whose exports are banned keeps mining into stock.
 * **Refiner / Recycler**: throughput follows orders: expected sales of its outputs plus a
-  share of the gap to its finished-stock target (the stock-adjustment rule), within capacity;
+  share of the gap to its finished-stock target (the stock-adjustment rule; the target rises
+  when it expects prices to rise, so it produces into stock), within capacity;
   conversion margins govern whether it runs at all (below cash cost it idles).
 """
 
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from critmin.agents.buying import seller_stock_target
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
@@ -35,27 +39,37 @@ def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndar
     return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
 
 
-def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
+def expected_margin(model: ModelView, nodes: np.ndarray, storable: bool = False) -> np.ndarray:
     """Expected output value (a price floor guarantees the floor) minus expected input cost per
-    unit of activity, per node."""
-    s = model.state
-    received = np.maximum(s.p_exp[model.slot_market()], model.floor)
+    unit of activity, per node.
+
+    ``storable``: output that cannot be sold now at a good price can be stored and sold later at
+    the reference price (sim/prices.py: the normal or the world price, e.g. once an export ban
+    lifts), while the producer has storage room: its stock below its storage limit (months of
+    normal sales × the largest storage multiple)."""
+    s, m = model.state, model.params.market
+    market = model.slot_market()
+    received = np.maximum(s.p_exp[market], model.floor)
+    if storable:
+        limit = m.cover_target_months * m.storage_max_multiple * s.orders_lr
+        room = np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
+        received = received + room * np.maximum(np.exp(s.log_p_ref[market]) - received, 0.0)
     return unit_margin(model.net, received, s.expected_paid)[nodes]
 
 
 def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     """Activity that meets expected orders and closes a share of the finished-stock gap.
 
-    Per output slot the need is ``orders + (cover·orders − stock)/adjust`` tonnes; a node's
-    activity is the value-weighted mean over its main (non-scrap) outputs of need/coefficient.
+    Per output slot the need is ``orders + (target − stock)/adjust`` tonnes, with the seller's
+    stock target of :func:`agents.buying.seller_stock_target` (which rises when it expects the price
+    to rise: it produces into stock); a node's activity is the value-weighted mean over its main
+    (non-scrap) outputs of need/coefficient.
     """
     net, s, sc = model.net, model.state, model.params
     outs = (net.slot_role == OUTPUT) & model.main_output
     orders = s.orders_avg
-    need = np.maximum(
-        orders + (sc.market.cover_target_months * orders - s.stock) / sc.producers.stock_adjust_months,
-        0.0,
-    )
+    target = seller_stock_target(s, sc)
+    need = np.maximum(orders + (target - s.stock) / sc.producers.stock_adjust_months, 0.0)
     weight = np.where(outs, net.slot_coef * s.p_exp[model.slot_market()], 0.0)
     per_activity = np.divide(need, net.slot_coef, out=np.zeros_like(need), where=net.slot_coef > 0)
     n = len(net.node_id)
@@ -116,7 +130,7 @@ class Miner(Producer):
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
-        price = expected_margin(model, nodes)  # a mine has no modelled inputs: margin = revenue
+        price = expected_margin(model, nodes, storable=True)  # no modelled inputs: margin = revenue
         x = price_driven_activity(
             price,
             s.margin0[nodes],

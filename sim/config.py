@@ -30,6 +30,11 @@ class MarketConfig:
     passes: int = MISSING
     cover_target_months: float = MISSING
     utilisation_price_elasticity: float = MISSING
+    choke_price_multiple: float = MISSING
+    storage_response: float = MISSING
+    storage_max_multiple: float = MISSING
+    trend_weight: float = MISSING
+    normal_sales_months: float = MISSING
 
 
 @dataclass

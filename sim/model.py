@@ -233,6 +233,11 @@ class CritminModel(mesa.Model):
         # sales: a sold-out plant that planned on sales would never learn demand exceeds output
         orders = np.bincount(net.edge_seller, weights=self.cleared.result.asked, minlength=net.n_slots)
         s.orders_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
+        s.orders_lr = np.where(
+            net.slot_role == OUTPUT,
+            prices.smooth(s.orders_lr, orders, 1 / self.params.market.normal_sales_months),
+            0.0,
+        )
         for p in active:  # settlement: governments pay and collect what instruments return
             self._settle(p.after_clearing(self))
         prices.update(self, self.cleared.result)

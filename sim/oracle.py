@@ -206,6 +206,16 @@ def _summarise(m: ToyMarket, log_p: np.ndarray, theta: float) -> Equilibrium:
     return Equilibrium(res.flow, p, demand_price, np.where(res.capped, np.maximum(gap, 0.0), 0.0))
 
 
+def _unserved(m: ToyMarket, res: market.Clearing) -> np.ndarray:
+    """Per region: its buyers' requests left unserved, shared over the sellers they asked (as
+    the model's price formation does, sim/prices.py ``scarcity``)."""
+    frm, to = m.all_edges()[:2]
+    buyer = m.n + to
+    asked_by_buyer = np.bincount(buyer, weights=res.asked, minlength=2 * m.n)
+    share = np.divide(res.asked, asked_by_buyer[buyer], out=np.zeros_like(res.asked), where=res.asked > 0)
+    return np.bincount(frm, weights=share * res.unmet[buyer], minlength=m.n)
+
+
 def engine_tatonnement(
     m: ToyMarket,
     theta: float,
@@ -217,7 +227,8 @@ def engine_tatonnement(
     """Run the model's price rule month after month with stocks frozen.
 
     ``kappa``, ``sigma`` and ``max_step`` default to the model's own values
-    (``scenario.market.kappa``, ``.sigma``, ``.max_log_step`` in configs/parameters.csv).
+    (``scenario.market.kappa``, ``.sigma``, ``.max_log_step`` in configs/parameters.csv); the
+    rationing gap uses the model's short-run demand elasticity.
 
     Offers are each month's supply; unsold supply stands in for excess stock cover
     (``cover = 1 + unsold share``). Returns final log prices and the last step's largest move.
@@ -225,15 +236,22 @@ def engine_tatonnement(
     kappa = parameters.default("scenario.market.kappa") if kappa is None else kappa
     sigma = parameters.default("scenario.market.sigma") if sigma is None else sigma
     max_step = parameters.default("scenario.market.max_log_step") if max_step is None else max_step
+    elasticity = parameters.default("scenario.demand.price_elasticity")
     x = np.full(m.n, np.log(m.p0))
     move = np.inf
     for _ in range(steps):
         res, supply, _ = _engine_flows(m, x, theta)
-        first = np.bincount(m.all_edges()[0], weights=res.asked, minlength=m.n)
         sold = res.sold[: m.n]
-        z = np.divide(np.maximum(first - sold, 0.0), first, out=np.zeros(m.n), where=first > 0)
-        cover = 1.0 + np.divide(supply - sold, supply, out=np.zeros(m.n), where=supply > 0)
-        new = prices.update_log_prices(x, z, cover, kappa=kappa, sigma=sigma, max_step=max_step)
+        gap = prices.rationing_gap(sold + _unserved(m, res), sold, elasticity)
+        # unsold supply stands in for stock above target; requests beyond it for stock drawn
+        # below target (a sold-out seller's cover falls, as the model's does)
+        asked = np.bincount(m.all_edges()[0], weights=res.asked, minlength=m.n)
+        cover = np.where(
+            asked > supply,
+            np.divide(supply, asked, out=np.ones(m.n), where=asked > 0),
+            1.0 + np.divide(supply - sold, supply, out=np.zeros(m.n), where=supply > 0),
+        )
+        new = prices.update_log_prices(x, gap, cover, kappa=kappa, sigma=sigma, max_step=max_step)
         move = float(np.abs(new - x).max())
         x = new
         if move < 1e-12:

@@ -3,12 +3,16 @@
 - **Delivered cost** of an edge: the seller's market price with export and import wedges and
   transport (:func:`delivered_cost`, :func:`edge_costs`).
 - **What buyers paid at the margin** and their expectations (:func:`learn_paid`).
-- **Seller prices** per market (commodity × country) move each month with the unmet share of
-  the requests their sellers received, with the stock cover of their supply chain, and back
-  toward a full-cost *normal price* (:func:`update`, :func:`update_log_prices`,
+- **Seller prices** per market (commodity × country) move each month toward the *rationing
+  price* when their sellers could not serve what was asked (scarcity is priced: the price at
+  which buyers with the short-run demand elasticity would ask only what is on offer, capped by
+  the value of lost output), with the stock cover of their supply chain, and back toward a
+  full-cost *normal price* (:func:`update`, :func:`rationing_gap`, :func:`update_log_prices`,
   :func:`normal_price`, :func:`utilisation_markup`).
 - **Expected prices** adapt to realised ones (exponential smoothing with the producers'
-  expectation weight).
+  expectation weight); the **expected gain from holding stock** (:func:`expected_gain`) reverts
+  toward the normal price at the market's own speed, plus an extrapolated trend: stock holders
+  scale their targets by it (:func:`storage_multiple`, competitive storage).
 """
 
 from __future__ import annotations
@@ -95,9 +99,23 @@ def smooth(expected: np.ndarray, realised: np.ndarray, weight: float) -> np.ndar
     return weight * realised + (1 - weight) * expected
 
 
+def rationing_gap(
+    asked: np.ndarray, sold: np.ndarray, elasticity: float, headroom: np.ndarray | float = np.inf
+) -> np.ndarray:
+    """ln gap from today's price to the rationing price: ``ln(asked/sold)/η``, the price rise at
+    which buyers with short-run demand elasticity η would ask only what was sold; 0 in a market
+    that served every request. At most ``headroom`` (the ln distance to the choke price, where
+    the value of lost output caps what buyers pay); a market that sold nothing of what was asked
+    goes to the cap."""
+    eta = max(elasticity, 1e-3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shortage = np.where(asked > sold, np.log(np.maximum(asked, 1e-300) / np.maximum(sold, 1e-300)), 0.0)
+    return np.clip(shortage / eta, 0.0, np.maximum(headroom, 0.0))
+
+
 def update_log_prices(
     log_p: np.ndarray,
-    unmet_share: np.ndarray,
+    gap: np.ndarray,
     cover_ratio: np.ndarray,
     *,
     kappa: float,
@@ -106,20 +124,54 @@ def update_log_prices(
     log_p_norm: np.ndarray | None = None,
     rho: float = 0.0,
 ) -> np.ndarray:
-    """``ln p' = ln p + κ·z − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to ±``max_step``.
+    """``ln p' = ln p + κ·gap − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to
+    ±``max_step``.
 
-    The last term is a slow pull toward the normal (full-cost) price; without it, a market
-    whose stocks were drawn down ratchets its price up and never comes back.
-
-    ``unmet_share`` z ∈ [0, 1] is the share of the requests a region's sellers received that
-    they could not serve; ``cover_ratio`` is stock cover over its target (1 at steady state).
-    Regions with no cover information pass ``cover_ratio = 1``.
+    ``gap`` is the ln distance to the rationing price (:func:`rationing_gap`; κ is the share of
+    it closed in a month); ``cover_ratio`` is stock cover over its target (1 at steady state;
+    regions with no cover information pass 1). The last term pulls the price back toward the
+    normal (full-cost) price: once supply recovers the gap is 0 and prices return toward cost,
+    so a shortage leaves no ratchet.
     """
     with np.errstate(divide="ignore"):
         cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
     pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
-    step = np.clip(kappa * unmet_share - sigma * cover_term - pull, -max_step, max_step)
+    step = np.clip(kappa * gap - sigma * cover_term - pull, -max_step, max_step)
     return log_p + step
+
+
+def reference_price(
+    log_p: np.ndarray, log_p_norm: np.ndarray, sold: np.ndarray, n_commodities: int
+) -> np.ndarray:
+    """Per market, ln of the price a holder expects its stock to fetch once the market is back
+    to normal: the higher of its own normal (full-cost) price and the commodity's world price
+    (sellers' prices weighted by tonnes sold). Inside a country whose exports are restricted the
+    world price is the outside price: holders there expect the restriction to lift."""
+    p = np.exp(log_p).reshape(n_commodities, -1)
+    w = sold.reshape(n_commodities, -1)
+    total = w.sum(axis=1, keepdims=True)
+    world = np.divide(
+        (w * p).sum(axis=1, keepdims=True), total, out=p.mean(axis=1, keepdims=True), where=total > 0
+    )
+    return np.maximum(log_p_norm, np.log(np.broadcast_to(world, p.shape)).reshape(-1))
+
+
+def expected_gain(
+    log_p: np.ndarray, log_ref: np.ndarray, trend: np.ndarray, rho: float, trend_weight: float
+) -> np.ndarray:
+    """Expected ln price change over the next month, as a stock holder sees it: the market's own
+    pull toward its reference price, ``ρ·(ln p_ref − ln p)`` (:func:`reference_price`), plus
+    ``trend_weight`` × the recent trend (extrapolative expectations). Carrying cost is already in
+    the 2024 stock targets, so the gain is measured against the 2024 steady state (0 there)."""
+    return rho * (log_ref - log_p) + trend_weight * trend
+
+
+def storage_multiple(gain: np.ndarray, response: float, max_multiple: float) -> np.ndarray:
+    """Competitive storage (Deaton & Laroque 1992): holders scale their normal stock target by
+    ``exp(β·gain)`` within ``[1/M, M]``: they build stock when prices are expected to rise (an
+    export ban that is expected to lift, a rising market) and sell into a spike."""
+    m = max(max_multiple, 1.0)
+    return np.clip(np.exp(response * gain), 1.0 / m, m)
 
 
 def utilisation_markup(
@@ -140,7 +192,7 @@ def utilisation_markup(
     if phi == 0:
         return out
     node = net.slot_node[slots]
-    ok = net.is_facility[node] & (capacity[node] > 0) & main_slot[slots]
+    ok = net.is_facility[node] & (capacity[node] > 0) & main_slot[slots] & (utilisation_ref[node] > 0)
     coef = net.slot_coef[slots]
     u = np.divide(orders[slots], coef * capacity[node], out=np.zeros(slots.size), where=ok)
     ratio = np.clip(np.divide(u, utilisation_ref[node], out=np.ones(slots.size), where=ok), 0.5, 1.0)
@@ -180,17 +232,18 @@ def normal_price(model: ModelView) -> np.ndarray:
 
 def scarcity(
     net: Network, slot_market: np.ndarray, result: Clearing, stock: np.ndarray, stock_target: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per market: the unmet share z of the requests its sellers received, the stock cover of
-    its supply chain over its target, and whether it has sellers at all.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per market: what its sellers sold and what their buyers still wanted (sold plus the
+    requests left unserved after every pass, each buyer's unserved tonnes shared over the markets
+    it asked in proportion to what it asked of them: a seller that sold out while its buyers were
+    served elsewhere is not short), the stock cover of its supply chain over its target, and
+    whether it has sellers at all.
 
     Cover counts the sellers' finished stock plus their buyers' input stock, each buyer in
     proportion to what it asked of this market's sellers, over the same sum of stock targets."""
     m_count = net.n_commodities * net.n_countries
     seller_market = slot_market[net.edge_seller]
-    asked = np.bincount(seller_market, weights=result.asked, minlength=m_count)
     sold = np.bincount(seller_market, weights=result.flow, minlength=m_count)
-    z = np.divide(np.maximum(asked - sold, 0.0), asked, out=np.zeros(m_count), where=asked > 0)
     outs = net.slot_role == OUTPUT
     mk = slot_market[outs]
     asked_by_buyer = np.bincount(net.edge_buyer, weights=result.asked, minlength=net.n_slots)
@@ -203,25 +256,48 @@ def scarcity(
     target = np.bincount(mk, weights=stock_target[outs], minlength=m_count) + np.bincount(
         seller_market, weights=share * stock_target[net.edge_buyer], minlength=m_count
     )
+    unserved = np.bincount(seller_market, weights=share * result.unmet[net.edge_buyer], minlength=m_count)
     has_sellers = np.bincount(mk, minlength=m_count) > 0
     cover = np.divide(held, target, out=np.ones(m_count), where=target > 0)
     cover = np.where(has_sellers & (target <= 0) & (held > 0), 1e6, cover)
-    return z, cover, has_sellers
+    return sold + unserved, sold, cover, has_sellers
+
+
+def holders_gain(
+    net: Network, slot_market: np.ndarray, result: Clearing, gain: np.ndarray, previous: np.ndarray
+) -> np.ndarray:
+    """Per slot: the expected gain of the stock it holds. Sellers hold their own market's
+    commodity; a buyer's input stock is valued like what it bought this month (its purchases'
+    seller markets, by tonnes); a buyer that bought nothing keeps last month's view."""
+    seller_market = slot_market[net.edge_seller]
+    got = np.bincount(net.edge_buyer, weights=result.flow, minlength=net.n_slots)
+    weighted = np.bincount(net.edge_buyer, weights=result.flow * gain[seller_market], minlength=net.n_slots)
+    bought = np.divide(weighted, got, out=previous.copy(), where=got > 0)
+    return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
 
 
 def update(model: ModelView, result: Clearing) -> None:
-    """Move every market's seller price (and the expected price) after this month's trade."""
-    s, m = model.state, model.params.market
-    z, cover, has_sellers = scarcity(model.net, model.slot_market(), result, s.stock, model.stock_target)
+    """Move every market's seller price after this month's trade, then the expectations made
+    from it: the expected price, the trend, and the expected gain from holding stock."""
+    s, m, net = model.state, model.params.market, model.net
+    slot_market = model.slot_market()
+    asked, sold, cover, has_sellers = scarcity(net, slot_market, result, s.stock, model.stock_target)
+    log_norm = np.log(normal_price(model))
+    headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     new = update_log_prices(
         s.log_p,
-        z,
+        rationing_gap(asked, sold, model.params.demand.price_elasticity, headroom),
         cover,
         kappa=m.kappa,
         sigma=m.sigma,
         max_step=m.max_log_step,
-        log_p_norm=np.log(normal_price(model)),
+        log_p_norm=log_norm,
         rho=m.rho,
     )
-    s.log_p = np.where(has_sellers, new, s.log_p)
+    new = np.where(has_sellers, new, s.log_p)
+    s.trend = smooth(s.trend, new - s.log_p, model.params.producers.expectation_weight)
+    s.log_p = new
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)
+    s.log_p_ref = reference_price(s.log_p, log_norm, sold, net.n_commodities)
+    gain = expected_gain(s.log_p, s.log_p_ref, s.trend, m.rho, m.trend_weight)
+    s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)

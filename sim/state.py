@@ -29,6 +29,10 @@ class State:
     in_use: np.ndarray  # per node (demand centres): in-use stock, t
     in_use_mix: np.ndarray  # per node × origin column
     orders_avg: np.ndarray  # per slot: smoothed monthly orders received (output slots)
+    orders_lr: np.ndarray  # per slot: normal monthly sales, orders smoothed over a year (output slots)
+    log_p_ref: np.ndarray  # per market: ln price holders expect once the market is back to normal
+    trend: np.ndarray  # per market: smoothed monthly change of ln price (extrapolative expectations)
+    storage_return: np.ndarray  # per slot: holder's expected monthly ln price gain (storage motive)
     preference: np.ndarray  # per edge: calibrated logit share parameter
     capacity: np.ndarray  # per node: structural capacity, activity units per month (before outages)
     p_lr: np.ndarray  # per market: long-run expected seller price (investment)

