@@ -30,7 +30,7 @@ from critmin.sim.schemas import PARAMETER_TABLE, DataError, read_table
 
 TABLE = "configs/parameters.csv"  # as named in messages
 # scenario blocks whose every key is a parameter (a row of the table)
-BLOCKS = ("market", "producers", "demand", "investment", "recycling")
+BLOCKS = ("market", "producers", "demand", "investment", "recycling", "controls")
 # cross-parameter rules: (key, must be >= this key)
 AT_LEAST = (("scenario.demand.long_run_elasticity", "scenario.demand.price_elasticity"),)
 
