@@ -29,8 +29,18 @@ def _commodities(v: Any) -> str:
 
 
 def _n_months(v: Any) -> str:
+    if isinstance(v, list):  # a distribution of processing times
+        return L.join(f"{_n_months(d['months'])} for {_pct(d['share'])}" for d in v)
     n = int(v)
     return f"{n} month" if n == 1 else f"{n} months"
+
+
+def _tranches(s: Spec) -> str:
+    if s.get("period", "year") == "month":
+        return ""
+    t = s.get("tranches", "quarterly")
+    how = f"in {t} tranches" if isinstance(t, str) else f"in {len(t)} tranches"
+    return f", issued {how}" + (", unused ones lapsing" if s.get("tranche_lapse") else "")
 
 
 def _pct(v: Any) -> str:
@@ -182,15 +192,28 @@ def _quota(kind: str) -> Callable[[Spec], str]:
             other = f" to {L.places(partners)}" if partners else ""
             return (
                 f"Export quota: {L.places(s.get('country'))} exports of {_commodities(s.get('commodity'))}"
-                f"{other} limited to {size} {per}"
+                f"{other} limited to {size} {per}{_tranches(s)}"
             )
         other = f" from {L.places(partners)}" if partners else ""
         return (
             f"Import quota: {L.places(s.get('country'))} imports of {_commodities(s.get('commodity'))}"
-            f"{other} limited to {size} {per}"
+            f"{other} limited to {size} {per}{_tranches(s)}"
         )
 
     return text
+
+
+def _production_quota(s: Spec) -> str:
+    size = (
+        f"{_pct(s['share_of_baseline'])} of its 2024 output"
+        if "share_of_baseline" in s
+        else f"{float(s['tonnes_per_period']):,.0f} t"
+    )
+    per = "a month" if s.get("period", "year") == "month" else "a year"
+    return (
+        f"Production quota: {L.places(s.get('country'))} output of {_commodities(s.get('commodity'))}"
+        f" limited to {size} {per}{_tranches(s)}"
+    )
 
 
 def _tax(kind: str) -> Callable[[Spec], str]:
@@ -269,6 +292,7 @@ SENTENCES: dict[str, Callable[[Spec], str]] = {
     "concessional_finance": _finance,
     "export_quota": _quota("export"),
     "import_quota": _quota("import"),
+    "production_quota": _production_quota,
     "export_tax": _tax("export"),
     "import_tariff": _tax("import"),
     "export_licensing": _licensing,

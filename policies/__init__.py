@@ -12,6 +12,7 @@ from critmin.policies import (  # noqa: F401  (imports register the instruments)
     investment_terms,
     offtake,
     price_floor,
+    production_quota,
     quotas,
     recycling,
     stockpile,

@@ -61,7 +61,7 @@ class Effects:
     (:meth:`critmin.sim.model.CritminModel.apply`), in the order the instruments are listed.
     Instruments never write into the model: they read it and return this."""
 
-    capacity_factor: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (nodes, ×)
+    capacity_factor: list[tuple[np.ndarray, Any]] = field(default_factory=list)  # (nodes, × each)
     demand_factor: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (nodes, ×)
     edge_caps: list[tuple[np.ndarray, Any]] = field(
         default_factory=list

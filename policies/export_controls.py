@@ -4,7 +4,13 @@ Standard economics (DESIGN §3.2): a quantity restriction on export edges. The e
 domestic market loses buyers, so its price falls and stock piles up at home; buyers abroad
 turn to other sellers, whose prices rise: a two-tier price emerges rather than being imposed.
 Licensing adds a pipeline: what buyers apply for in month t is approved, at the month's
-approval rate, in month t + delay; unused licences lapse.
+approval rate, after its processing time; unused licences lapse. Licences are per shipment, so
+a month's applications need not clear together: ``delay_months`` may be a distribution of
+processing times (``[{months: 2, share: 0.8}, {months: 3, share: 0.2}]``: ~45 working days,
+~60 in some cases for Ga/Ge in 2023, facts.md §2b), each share approved in its own month.
+
+Grey flows: a share ``grey_share`` (``scenario.controls.grey_share``, default 0) of the demand a
+control blocks goes through anyway (smuggling, transit via third countries), on the same edges.
 """
 
 from __future__ import annotations
@@ -23,9 +29,32 @@ if TYPE_CHECKING:
     from critmin.sim.view import ModelView
 
 
+def requested_on(model: ModelView, request: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """What buyers would ask of these edges this month without a control: their requests
+    spread over sellers by the market's logit weights on delivered cost."""
+    net = model.net
+    p_del = prices.delivered_cost(
+        np.exp(model.state.log_p)[model.slot_market()[net.edge_seller]], net.edge_transport
+    )
+    w = market.logit_weights(
+        p_del,
+        net.edge_buyer,
+        net.n_slots,
+        model.params.market.theta,
+        model.state.preference,
+        model.commercial_edges,
+    )
+    return w[edges] * request[net.edge_buyer[edges]]
+
+
+def grey_caps(legal: np.ndarray, wanted: np.ndarray, grey_share: float) -> np.ndarray:
+    """Caps with grey flows: the legal cap plus ``grey_share`` of the demand it blocks."""
+    return legal + grey_share * np.maximum(wanted - legal, 0.0)
+
+
 class _Control(Policy):
     """Common keys: ``country`` (exporter), ``commodity``, ``destinations`` (countries or blocs;
-    default every other country)."""
+    default every other country), ``grey_share`` (default ``scenario.controls.grey_share``)."""
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
@@ -34,6 +63,7 @@ class _Control(Policy):
         self.commodities = spec.commodities("commodity", net)
         dest = spec.countries("destinations", net, default=list(net.countries))
         self.edges = trade_edges(model, self.commodities, self.exporter, dest)
+        self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
 
 
 @register
@@ -43,19 +73,26 @@ class ExportBan(_Control):
     key = "export_ban"
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
+        if self.grey_share > 0:
+            return Effects(
+                edge_caps=[
+                    (self.edges, grey_caps(0.0, requested_on(model, request, self.edges), self.grey_share))
+                ]
+            )
         return Effects(edge_caps=[(self.edges, 0.0)])
 
 
 @register
 class ExportLicensing(_Control):
-    """Exports need a licence: applications are approved after ``delay_months`` at
-    ``approval_rate`` (a number, or a list of ``{from: YYYY-MM, rate: r}`` steps)."""
+    """Exports need a licence: applications are approved after ``delay_months`` (a number, or
+    a list of ``{months: k, share: s}`` processing times summing to 1) at ``approval_rate`` (a
+    number, or a list of ``{from: YYYY-MM, rate: r}`` steps)."""
 
     key = "export_licensing"
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
-        self.delay = int(spec.number("delay_months", 0, 24, default=2))
+        self.delays = _delays(spec)
         rate = spec.raw("approval_rate", default=1.0)
         steps = [{"from": None, "rate": rate}] if isinstance(rate, int | float) else rate
         self.schedule: list[tuple[int, float]] = []
@@ -79,20 +116,34 @@ class ExportLicensing(_Control):
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         t = model.state.t
-        net = model.net
         # applications: what buyers would ask of these edges without the control
-        p_del = prices.delivered_cost(
-            np.exp(model.state.log_p)[model.slot_market()[net.edge_seller]], net.edge_transport
-        )
-        w = market.logit_weights(
-            p_del,
-            net.edge_buyer,
-            net.n_slots,
-            model.params.market.theta,
-            model.state.preference,
-            model.commercial_edges,
-        )
-        self.applied = w[self.edges] * request[net.edge_buyer[self.edges]]
-        self.queue[t + self.delay] = self.queue.get(t + self.delay, 0.0) + self.rate(t) * self.applied
+        self.applied = requested_on(model, request, self.edges)
+        for delay, share in self.delays:  # each shipment's application waits its own time
+            self.queue[t + delay] = self.queue.get(t + delay, 0.0) + share * self.rate(t) * self.applied
         approved = self.queue.pop(t, np.zeros(self.edges.size))
+        if self.grey_share > 0:
+            approved = grey_caps(approved, self.applied, self.grey_share)
         return Effects(edge_caps=[(self.edges, approved)])
+
+
+def _delays(spec: Spec) -> list[tuple[int, float]]:
+    """Processing times in months and the share of applications each applies to."""
+    raw = spec.raw("delay_months", default=2)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return [(int(spec.number("delay_months", 0, 24)), 1.0)]
+    if not isinstance(raw, list) or not raw:
+        raise DataError(
+            f"{spec.where}.delay_months: expected a number of months or a list of {{months, share}}, got {raw!r}"
+        )
+    out = []
+    for i, item in enumerate(raw):
+        sub = Spec(item, f"{spec.where}.delay_months[{i}]")
+        months = sub.number("months", 0, 24)
+        if months != int(months):
+            raise DataError(f"{spec.where}.delay_months[{i}].months: expected whole months, got {months!r}")
+        out.append((int(months), sub.share("share")))
+        sub.done()
+    total = sum(s for _, s in out)
+    if abs(total - 1.0) > 1e-3:
+        raise DataError(f"{spec.where}.delay_months: the shares must sum to 1, got {total:.4g}")
+    return out

@@ -1,9 +1,13 @@
-"""Export and import quotas: tonnes per period, allocated across exporters or importers.
+"""Export and import quotas: tonnes per period, issued in tranches, rationed by their holders.
 
 A quota caps the covered flows; the allocation follows historical (2024) trade pro rata, as
-the DRC cobalt quota does. Unused quota lapses at the end of its period unless
-``carry_over: true``. The scarcity rent shows as a gap between the importer's and the
-exporter's prices, net of transport and tax.
+the DRC cobalt quota does. The quota is issued in tranches and each holder spreads what it holds
+over the months to the next tranche (:mod:`critmin.policies.tranches`: ``tranches``,
+``front_loading``, ``under_use``, ``tranche_lapse``); unused quota lapses at the end of its
+period unless ``carry_over: true``. A share ``grey_share`` of the demand the quota blocks leaks
+through (smuggling, transit via third countries; ``scenario.controls.grey_share``, default 0):
+it flows on the same edges without using the quota. The scarcity rent shows as a gap between
+the importer's and the exporter's prices, net of transport and tax.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Payment, Policy, register
+from critmin.policies.export_controls import grey_caps, requested_on
 from critmin.policies.select import trade_edges
+from critmin.policies.tranches import Entitlements
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
 
@@ -34,17 +40,16 @@ class _Quota(Policy):
             self.edges = trade_edges(model, self.commodities, home, others)
         else:
             self.edges = trade_edges(model, self.commodities, others, home)
-        self.period = spec.text("period", default="year", choices=("month", "year"))
+        period = spec.text("period", default="year", choices=("month", "year"))
         base = model.base_edge_flow[self.edges]  # 2024 monthly trade on the covered edges
-        per_period = base.sum() * (12 if self.period == "year" else 1)
+        per_period = base.sum() * (12 if period == "year" else 1)
         amounts = [k for k in ("tonnes_per_period", "share_of_baseline") if k in spec]
         if len(amounts) != 1:
             raise DataError(f"{spec.where}: expected exactly one of 'tonnes_per_period', 'share_of_baseline'")
         if amounts[0] == "tonnes_per_period":
-            self.size = spec.number("tonnes_per_period", 0.0, 1e12)
+            size = spec.number("tonnes_per_period", 0.0, 1e12)
         else:
-            self.size = spec.number("share_of_baseline", 0.0, 10.0) * per_period
-        self.carry_over = spec.flag("carry_over", default=False)
+            size = spec.number("share_of_baseline", 0.0, 10.0) * per_period
         allocation = spec.text("allocation", default="pro_rata_history", choices=("pro_rata_history", "pool"))
         side = net.edge_seller if self.holder_side == "seller" else net.edge_buyer
         holders = (
@@ -53,33 +58,40 @@ class _Quota(Policy):
         self.holder_of_edge = np.unique(holders, return_inverse=True)[1]
         n = int(self.holder_of_edge.max()) + 1 if self.edges.size else 0
         history = np.bincount(self.holder_of_edge, weights=base, minlength=n)
-        self.allocation = history / history.sum() if history.sum() > 0 else np.full(n, 1.0 / max(n, 1))
-        self.balance = np.zeros(n)
-        self.used_by_period: list[float] = []
-        self._used = 0.0
+        shares = history / history.sum() if history.sum() > 0 else np.full(n, 1.0 / max(n, 1))
+        self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
+        self.entitlements = Entitlements(spec, model, size, shares, self.first, self.last, period)
+        self.grey = 0.0  # tonnes that went through beyond the quota (grey flows), whole run
 
-    def _period_start(self, model: ModelView, t: int) -> bool:
-        month = (model.start[1] - 1 + t) % 12
-        return self.period == "month" or month == 0 or t == self.first
+    @property
+    def balance(self) -> np.ndarray:
+        return self.entitlements.balance
+
+    @property
+    def used_by_period(self) -> list[float]:
+        return self.entitlements.used_by_period
 
     def on_step(self, model: ModelView, t: int) -> Effects:
-        if self._period_start(model, t):
-            if t != self.first:
-                self.used_by_period.append(float(self._used))
-            kept = self.balance if self.carry_over else 0.0
-            self.balance = kept + self.size * self.allocation
-            self._used = 0.0
+        self.entitlements.step(t)
         return Effects()
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
-        holders = range(self.balance.size)
-        return Effects(shared_caps=[(self.edges[self.holder_of_edge == h], self.balance[h]) for h in holders])
+        allowance = self.entitlements.allowance
+        if self.grey_share > 0:
+            wanted = np.bincount(
+                self.holder_of_edge,
+                weights=requested_on(model, request, self.edges),
+                minlength=allowance.size,
+            )
+            allowance = grey_caps(allowance, wanted, self.grey_share)
+        return Effects(
+            shared_caps=[(self.edges[self.holder_of_edge == h], allowance[h]) for h in range(allowance.size)]
+        )
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         flow = model.cleared.result.flow[self.edges]
         used = np.bincount(self.holder_of_edge, weights=flow, minlength=self.balance.size)
-        self.balance = np.maximum(self.balance - used, 0.0)
-        self._used += float(used.sum())
+        self.grey += float(self.entitlements.use(used).sum())
         return []
 
 

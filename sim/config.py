@@ -82,6 +82,15 @@ class RecyclingConfig:
 
 
 @dataclass
+class ControlsConfig:
+    """How holders of quotas and licences behave (policies/tranches.py, export_controls.py)."""
+
+    front_loading: float = MISSING
+    quota_under_use: float = MISSING
+    grey_share: float = MISSING
+
+
+@dataclass
 class ScenarioConfig:
     name: str = "ree_2024"
     data: Any = "ree"  # one chain's data folder under data/, or a list of them (one world)
@@ -94,6 +103,7 @@ class ScenarioConfig:
     demand: DemandConfig = field(default_factory=DemandConfig)
     investment: InvestmentConfig = field(default_factory=InvestmentConfig)
     recycling: RecyclingConfig = field(default_factory=RecyclingConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
     events: list[Any] = field(default_factory=list)
 
 

@@ -30,7 +30,7 @@ from critmin.sim.schemas import PARAMETER_TABLE, DataError, read_table
 
 TABLE = "configs/parameters.csv"  # as named in messages
 # scenario blocks whose every key is a parameter (a row of the table)
-BLOCKS = ("market", "producers", "demand", "investment", "recycling")
+BLOCKS = ("market", "producers", "demand", "investment", "recycling", "controls")
 # cross-parameter rules: (key, must be >= this key)
 AT_LEAST = (("scenario.demand.long_run_elasticity", "scenario.demand.price_elasticity"),)
 
@@ -235,7 +235,12 @@ def markdown_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for p in table().values():
-        value = {True: "true", False: "false", None: "null"}.get(p.default, p.default)
+        # (0.0 == False as a dict key: a float default of 0 would print as "false")
+        value = (
+            p.default
+            if p.numeric and p.default is not None
+            else {True: "true", False: "false", None: "null"}.get(p.default, p.default)
+        )
         value = f"{value:g}" if isinstance(value, float) else value
         rng = p.calibration_range
         lines.append(

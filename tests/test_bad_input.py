@@ -188,6 +188,30 @@ CASES: list[tuple[str, Callable, list[str]]] = [
         ),
         ["price_floor.yaml", "policy.instruments[0].commodity", "one commodity"],
     ),
+    (
+        "quota tranche shares not summing to 1",
+        cli_case(
+            "shock=refiner_cut",
+            "shock.instruments.0.period=year",
+            "shock.instruments.0.start=2024-01",
+            "shock.instruments.0.end=2025-01",
+            "+shock.instruments.0.tranches=[{month: 1, share: 0.5}, {month: 7, share: 0.4}]",
+            *SHORT,
+        ),
+        ["refiner_cut.yaml", "shock.instruments[0].tranches", "sum to 1"],
+    ),
+    (
+        "unknown quota tranche keyword",
+        cli_case(
+            "shock=refiner_cut",
+            "shock.instruments.0.period=year",
+            "shock.instruments.0.start=2024-01",
+            "shock.instruments.0.end=2025-01",
+            "+shock.instruments.0.tranches=weekly",
+            *SHORT,
+        ),
+        ["refiner_cut.yaml", "shock.instruments[0].tranches", "'weekly'", "quarterly"],
+    ),
     ("sensitivity --n 0", sensitivity_n0, ["--n", ">= 1"]),
     ("trace --top 0", trace_top0, ["--top", ">= 1"]),
     (

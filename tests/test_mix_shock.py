@@ -193,7 +193,9 @@ def check_licensing(run: Run, inst: dict, policy: Any) -> None:
     exporters = run.countries(inst["country"])
     trade = run.monthly(run.trade(inst["commodity"], exporters, run.countries(inst.get("destinations"))))
     on = run.window(inst)
-    first = np.flatnonzero(on)[: int(inst.get("delay_months", 2))]
+    delay = inst.get("delay_months", 2)  # a number, or a distribution of processing times
+    shortest = min(d["months"] for d in delay) if isinstance(delay, list) else delay
+    first = np.flatnonzero(on)[: int(shortest)]
     assert (trade.iloc[first] == 0.0).all(), trade.iloc[first]  # nothing approved before the delay
 
 
