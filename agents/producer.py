@@ -148,7 +148,7 @@ class Refiner(Producer):
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
-        margin = expected_margin(model, nodes)
+        margin = expected_margin(model, nodes, storable=True)
         x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
         s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 

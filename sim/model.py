@@ -240,7 +240,7 @@ class CritminModel(mesa.Model):
         )
         for p in active:  # settlement: governments pay and collect what instruments return
             self._settle(p.after_clearing(self))
-        prices.update(self, self.cleared.result)
+        prices.update(self, self.cleared)
         self.investment.after_prices(self)
         self.recorder.close_step(s, production, use, consumed, desired, retired)
         self.datacollector.collect(self)

@@ -187,7 +187,9 @@ def utilisation_markup(
     capacity and u0 its 2024 utilisation (new plants: their process's), u/u0 bounded to
     [0.5, 1]; φ = ``scenario.market.utilisation_price_elasticity``. 1 in the 2024 steady state.
     A plant with spare capacity undercuts to fill it (a new entrant wins orders this way);
-    scarcity above normal utilisation is priced by the unmet-request term, not twice."""
+    scarcity above normal utilisation is priced by the unmet-request term, not twice. Capacity
+    is what the plant may use this month (after outages, events and production quotas): capacity
+    it cannot use is not spare."""
     out = np.ones(slots.size)
     if phi == 0:
         return out
@@ -220,7 +222,7 @@ def normal_price(model: ModelView) -> np.ndarray:
     phi = model.params.market.utilisation_price_elasticity
     out_slots = np.flatnonzero(outs)
     norm = norm * utilisation_markup(
-        phi, net, s.orders_avg, s.capacity, inv.utilisation_ref, model.main_output, out_slots
+        phi, net, s.orders_avg, s.capacity * s.capacity_factor, inv.utilisation_ref, model.main_output, out_slots
     )
     w = np.maximum(s.orders_avg[outs], 1e-12)
     mk = model.slot_market()[outs]
@@ -230,26 +232,40 @@ def normal_price(model: ModelView) -> np.ndarray:
     return np.divide(num, den, out=np.exp(s.log_p), where=den > 0)
 
 
+def buyers_split(model: ModelView, cleared: Cleared) -> np.ndarray:
+    """Per edge: the share of its buyer's demand the buyer means for this seller, the logit
+    split over the edges it may buy on at this month's delivered costs (whether or not the
+    seller had stock left: a sold-out seller is where the shortage is). Edges closed by a ban,
+    or whose cap or quota is used up, get none: what a quota holds back raises the prices of
+    the sellers buyers turn to, not the restricted exporter's."""
+    net = model.net
+    open_edge = model.commercial_edges & ~cleared.spot_capped & np.isfinite(cleared.p_del)
+    return logit_weights(
+        cleared.p_del, net.edge_buyer, net.n_slots, model.params.market.theta, model.state.preference, open_edge
+    )
+
+
 def scarcity(
-    net: Network, slot_market: np.ndarray, result: Clearing, stock: np.ndarray, stock_target: np.ndarray
+    net: Network,
+    slot_market: np.ndarray,
+    result: Clearing,
+    stock: np.ndarray,
+    stock_target: np.ndarray,
+    share: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per market: what its sellers sold and what their buyers still wanted (sold plus the
     requests left unserved after every pass, each buyer's unserved tonnes shared over the markets
-    it asked in proportion to what it asked of them: a seller that sold out while its buyers were
-    served elsewhere is not short), the stock cover of its supply chain over its target, and
-    whether it has sellers at all.
+    by ``share``, its intended split :func:`buyers_split`: a seller that sold out while its
+    buyers were served elsewhere is not short), the stock cover of its supply chain over its
+    target, and whether it has sellers at all.
 
     Cover counts the sellers' finished stock plus their buyers' input stock, each buyer in
-    proportion to what it asked of this market's sellers, over the same sum of stock targets."""
+    proportion to its split, over the same sum of stock targets."""
     m_count = net.n_commodities * net.n_countries
     seller_market = slot_market[net.edge_seller]
     sold = np.bincount(seller_market, weights=result.flow, minlength=m_count)
     outs = net.slot_role == OUTPUT
     mk = slot_market[outs]
-    asked_by_buyer = np.bincount(net.edge_buyer, weights=result.asked, minlength=net.n_slots)
-    share = np.divide(
-        result.asked, asked_by_buyer[net.edge_buyer], out=np.zeros_like(result.asked), where=result.asked > 0
-    )
     held = np.bincount(mk, weights=stock[outs], minlength=m_count) + np.bincount(
         seller_market, weights=share * stock[net.edge_buyer], minlength=m_count
     )
@@ -276,12 +292,14 @@ def holders_gain(
     return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
 
 
-def update(model: ModelView, result: Clearing) -> None:
+def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
     s, m, net = model.state, model.params.market, model.net
     slot_market = model.slot_market()
-    asked, sold, cover, has_sellers = scarcity(net, slot_market, result, s.stock, model.stock_target)
+    result = cleared.result
+    share = buyers_split(model, cleared)
+    asked, sold, cover, has_sellers = scarcity(net, slot_market, result, s.stock, model.stock_target, share)
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     new = update_log_prices(

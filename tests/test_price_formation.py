@@ -1,0 +1,179 @@
+"""Scarcity pricing, storage and expectations (sim/prices.py; issue 15): each mechanism's
+direction and size, first on arrays, then in the model against the same run without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import qmc
+
+from critmin.analysis import metrics
+from critmin.experiments.api import simulate
+from critmin.sim import parameters
+from critmin.sim.prices import (
+    expected_gain,
+    rationing_gap,
+    reference_price,
+    storage_multiple,
+    update_log_prices,
+)
+
+
+# ---------------------------------------------------------------------- on arrays
+def test_the_rationing_gap_is_the_price_rise_that_cuts_requests_to_what_was_sold():
+    asked, sold = np.array([2.0, 1.0, 0.5, 3.0]), np.array([1.0, 1.0, 1.0, 0.0])
+    gap = rationing_gap(asked, sold, elasticity=0.1, headroom=np.array([10.0, 10.0, 10.0, 2.0]))
+    # with demand (p/p0)^-η, requests halve when ln p rises by ln 2 / η
+    assert gap[0] == pytest.approx(np.log(2.0) / 0.1)
+    assert gap[1] == 0.0 and gap[2] == 0.0  # served markets: no gap
+    assert gap[3] == pytest.approx(2.0)  # sold nothing: to the choke price
+    # a more elastic demand needs a smaller rise; the cap binds whatever the shortage
+    assert rationing_gap(asked[:1], sold[:1], 0.5)[0] == pytest.approx(np.log(2.0) / 0.5)
+    assert rationing_gap(asked[:1], sold[:1], 0.1, headroom=0.3)[0] == pytest.approx(0.3)
+    assert rationing_gap(asked[:1], sold[:1], 0.1, headroom=-1.0)[0] == 0.0  # above the cap
+
+
+def test_kappa_closes_its_share_of_the_gap_and_the_pull_toward_cost_brings_prices_back():
+    lp = np.log(np.array([100.0, 300.0]))
+    new = update_log_prices(
+        lp,
+        np.array([2.0, 0.0]),
+        np.ones(2),
+        kappa=0.1,
+        sigma=0.1,
+        max_step=5.0,
+        log_p_norm=np.log([100.0, 100.0]),
+        rho=0.5,
+    )
+    assert new[0] - lp[0] == pytest.approx(0.2)
+    assert new[1] - lp[1] == pytest.approx(-0.5 * np.log(3.0))  # no ratchet once supply recovers
+
+
+def test_the_reference_price_is_the_higher_of_normal_and_world_price():
+    # one commodity, three countries: country 0 cannot export (sold nothing), 1 and 2 sell
+    log_p = np.log(np.array([50.0, 200.0, 100.0]))
+    norm = np.log(np.array([80.0, 90.0, 150.0]))
+    ref = np.exp(reference_price(log_p, norm, np.array([0.0, 1.0, 3.0]), 1))
+    world = (200.0 * 1 + 100.0 * 3) / 4
+    np.testing.assert_allclose(ref, [world, world, 150.0])
+
+
+def test_holders_store_when_prices_are_expected_to_rise_and_sell_into_a_spike():
+    log_p = np.log(np.array([50.0, 100.0, 200.0]))
+    gain = expected_gain(log_p, np.log(np.full(3, 100.0)), np.zeros(3), rho=0.5, trend_weight=0.0)
+    np.testing.assert_allclose(gain, [0.5 * np.log(2.0), 0.0, -0.5 * np.log(2.0)])
+    g = storage_multiple(gain, response=3.0, max_multiple=4.0)
+    np.testing.assert_allclose(g, [2.0**1.5, 1.0, 2.0**-1.5])
+    assert storage_multiple(np.array([5.0, -5.0]), 3.0, 4.0).tolist() == [4.0, 0.25]  # storage limits
+    # extrapolative expectations: a rising market adds to the gain
+    assert expected_gain(log_p[1:2], log_p[1:2], np.array([0.1]), 0.5, 1.0)[0] == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------- in the model
+def _magnet_price_after_a_cut(*overrides: str) -> tuple[float, float]:
+    r = simulate(
+        [
+            "scenario.end=2027-12",
+            "scenario.demand.noise_sd=0",
+            "shock=refiner_cut",
+            "experiment.metrics.report=false",
+            *overrides,
+        ]
+    )
+    price = metrics.bloc_buyer_price(metrics.Tables.from_result(r), "ndfeb_magnet", "G7+")
+    pre = price["2025-12-01"]
+    return price["2026-01-01":"2026-12-01"].max() / pre, price.iloc[-1] / pre
+
+
+def test_a_cut_is_priced_and_storage_damps_the_spike_and_its_tail():
+    """China halves its refined exports for six months (shock/refiner_cut.yaml): with scarcity
+    pricing the G7+ magnet price rises by a third or more; without it (κ = 0) by a tenth.
+    Holders selling into the spike keep the peak and the tail lower than without storage."""
+    peak, tail = _magnet_price_after_a_cut()
+    peak_rationed, _ = _magnet_price_after_a_cut("scenario.market.kappa=0")
+    peak_no_storage, tail_no_storage = _magnet_price_after_a_cut("scenario.market.storage_response=0")
+    assert peak > 1.3 and peak_rationed < 1.15
+    assert peak < peak_no_storage and tail < tail_no_storage
+    assert abs(tail - 1) < 0.15  # 18 months after the cut ends, back near the pre-shock level
+
+
+def _drc_ratios(*overrides: str) -> dict[str, float]:
+    def run(shock: str):
+        return simulate(
+            [
+                "scenario=cobalt_2024",
+                "scenario.end=2025-12",
+                "scenario.demand.noise_sd=0",
+                f"shock={shock}",
+                "experiment.metrics.report=false",
+                *overrides,
+            ]
+        )
+
+    hit, twin = run("drc_cobalt_2025"), run("none")
+    ban = slice("2025-03-01", "2025-09-01")
+    out = {}
+    for commodity in ("co_ore", "co_hydroxide"):
+        made = hit.series("production", commodity, "COD")[ban].sum()
+        out[commodity] = made / twin.series("production", commodity, "COD")[ban].sum()
+        out[f"{commodity}_stock"] = (
+            hit.series("stock", commodity, "COD")["2025-09-01"]
+            / twin.series("stock", commodity, "COD")["2025-09-01"]
+        )
+    return out
+
+
+def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expect_it_to_lift():
+    """DRC cobalt ban 2025 (facts.md §2e: mining continued, stock built up at the mine). The
+    ban's home price falls below the world price, so holders expect a gain: mines keep mining
+    and hydroxide plants keep running into stock, more than without the storage motive."""
+    on, off = _drc_ratios(), _drc_ratios("scenario.market.storage_response=0")
+    assert on["co_ore"] > 0.9  # mining continues
+    assert on["co_ore"] > off["co_ore"] and on["co_hydroxide"] > off["co_hydroxide"] + 0.05
+    assert on["co_ore_stock"] > 2 and on["co_hydroxide_stock"] > 2  # stock at the mine
+
+
+# ---------------------------------------------------------------------- no runaway
+RANGES = [
+    "scenario.market.kappa",
+    "scenario.market.sigma",
+    "scenario.market.rho",
+    "scenario.market.max_log_step",
+    "scenario.market.choke_price_multiple",
+    "scenario.market.storage_response",
+    "scenario.market.storage_max_multiple",
+    "scenario.market.trend_weight",
+    "scenario.demand.price_elasticity",
+]
+
+
+def _world_price(result) -> pd.DataFrame:
+    ts = result.timeseries
+    p = ts[ts.variable == "price"]
+    return p.groupby(["month", "commodity"], observed=True)["value"].median().unstack()
+
+
+@pytest.mark.slow
+def test_no_runaway_after_a_six_month_cut_over_the_documented_parameter_ranges():
+    """Acceptance of issue 15: over a Sobol sample of the price-formation parameters' plausible
+    ranges (configs/parameters.csv), after a six-month 50% cut of China's refined exports ends
+    (Jul 2026), every commodity's world price (3-month mean) comes back within 25% of the same
+    run without the cut within 36 months. (Measured, not asserted: in a few corners of the
+    ranges prices keep oscillating around the twin afterwards; docs/validation.md.)"""
+    table = parameters.table()
+    lows = np.array([table[k].calibration_range[0] for k in RANGES])
+    highs = np.array([table[k].calibration_range[1] for k in RANGES])
+    highs[RANGES.index("scenario.demand.price_elasticity")] = 0.3  # at most the long-run elasticity
+    points = qmc.scale(qmc.Sobol(len(RANGES), scramble=True, seed=20240101).random(16), lows, highs)
+    base = ["scenario.end=2029-07", "scenario.demand.noise_sd=0", "experiment.metrics.report=false"]
+    stuck = []
+    for point in points:
+        overrides = [f"{k}={v:.6g}" for k, v in zip(RANGES, point)]
+        hit = _world_price(simulate([*base, "shock=refiner_cut", *overrides]))
+        twin = _world_price(simulate([*base, *overrides]))
+        after = (hit / twin).rolling(3).mean().loc["2026-08-01":"2029-07-01"] - 1
+        returned = (after.abs() <= 0.25).any()
+        if not returned.all():
+            stuck.append((list(returned.index[~returned]), overrides))
+    assert not stuck, stuck
