@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from critmin.exercise.controller import Exercise
-from critmin.exercise.timeline import MAX_BYTES, Timeline, loads
+from critmin.exercise.timeline import MAX_BYTES, loads
 from critmin.sim.world import DataError
 
 MAGNET = "ndfeb_magnet"
@@ -115,7 +115,7 @@ def test_bad_decisions_are_refused_naming_them_and_change_nothing():
     ex = _open()
     ex.step(1)
     version, month = ex.version, ex.next_month
-    with pytest.raises(DataError, match="unknown commodity|commodity"):
+    with pytest.raises(DataError, match="unobtainium"):
         ex.inject({**BAN, "commodity": "unobtainium"})
     with pytest.raises(DataError, match="expected one of"):
         ex.inject({"type": "os.system"})
@@ -181,7 +181,7 @@ def test_timeline_round_trip_and_validation(played):
             loads(yaml.safe_dump(doc))
     with pytest.raises(DataError, match="at most"):
         loads("#" * (MAX_BYTES + 1))
-    with pytest.raises(DataError, match="not valid YAML|expected a mapping"):
+    with pytest.raises(DataError, match=r"not valid YAML|expected a mapping"):
         loads("!!python/object/apply:os.system ['echo x']")
 
 
