@@ -10,8 +10,10 @@ a change made elsewhere. All numbers come from the exercise's model; words from
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import logging
 import threading
 from typing import Any
 
@@ -25,6 +27,7 @@ from critmin.exercise.hall import Hall
 from critmin.exercise.timeline import MAX_BYTES, loads
 from critmin.sim.world import DataError
 
+log = logging.getLogger("critmin")
 PLAY_INTERVAL_S = 1.0  # a month a second while playing
 POLL_S = 1.0  # how often a browser looks for changes made by another
 _HALL: dict[str, Hall] = {}  # the server's hall, set by configure() (one per process)
@@ -125,6 +128,18 @@ def _para(text: str, bold: str = "") -> None:
     solara.HTML("p", unsafe_innerHTML=(f"<b>{esc(bold)}</b> " if bold else "") + esc(text))
 
 
+def _download(label: str, filename: str, data: bytes, mime: str) -> None:
+    """A download link carrying the file as a data URL (solara.FileDownload's widget does not
+    render in this Solara build; a timeline is at most MAX_BYTES)."""
+    href = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    solara.HTML(
+        "a",
+        unsafe_innerHTML=html.escape(label),
+        attributes={"href": href, "download": filename},
+        classes=["cm-download"],
+    )
+
+
 def _cover(value: float) -> str:
     return "–" if value != value else f"{value:,.1f}"
 
@@ -137,6 +152,9 @@ def _try(message: solara.Reactive, action: Any, refresh: Any = None) -> None:
         message.set("")
     except DataError as exc:
         message.set(str(exc))
+    except Exception as exc:  # shown, not swallowed by the event loop; the log has the trace
+        log.exception("critmin exercise: action failed")
+        message.set(f"could not do that: {type(exc).__name__}: {exc}")
     if refresh is not None:
         refresh()
 
@@ -170,7 +188,7 @@ def Lobby(on_join: Any) -> None:
 
 
 @solara.component
-def Facilitator(ex: Exercise, commodity: str, refresh: Any) -> None:
+def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> None:
     message = solara.use_reactive("")
     n = solara.use_reactive(3)
     playing = solara.use_reactive(False)
@@ -266,7 +284,7 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any) -> None:
 
 
 @solara.component
-def Team(ex: Exercise, team: str, refresh: Any) -> None:
+def Team(ex: Exercise, team: str, refresh: Any, version: int) -> None:
     message = solara.use_reactive("")
     choice = solara.use_reactive(next(iter(RESPONSES)))
     text = solara.use_reactive(yaml.safe_dump(response_template(choice.value, team), sort_keys=False))
@@ -301,7 +319,7 @@ def Team(ex: Exercise, team: str, refresh: Any) -> None:
 
 
 @solara.component
-def Views(ex: Exercise, role: str, commodity: solara.Reactive, refresh: Any) -> None:
+def Views(ex: Exercise, role: str, commodity: solara.Reactive, refresh: Any, version: int) -> None:
     last = ex.months()[-1] if ex.model.state.t else ex.next_month
     focus = role if role in ex.teams else ex.teams[0]
     price = ex.series("buyer_price", commodity.value, focus)
@@ -360,10 +378,20 @@ def Page() -> None:
     tick = solara.use_reactive(0)
     ex = hall().get(key.value)
     _ = tick.value  # read, so that a change of the exercise (tick) redraws the page
+    # the parts below take ex.version as a prop: a component whose props are unchanged is not
+    # redrawn, and the exercise is the same object before and after a step
     commodity = solara.use_reactive(ex.final_commodity() if ex is not None else "ndfeb_magnet")
+
+    report = solara.use_reactive(None)  # the last after-action report made here (bytes)
 
     def refresh() -> None:
         tick.set(tick.value + 1)
+        report.set(None)  # it described the exercise before this change
+
+    def make_report() -> None:
+        from critmin.exercise.report import after_action_html
+
+        report.set(after_action_html(ex, commodity.value).encode())
 
     def poll(cancel: threading.Event) -> None:  # changes made in another browser
         seen = ex.version if ex is not None else -1
@@ -378,6 +406,7 @@ def Page() -> None:
         ".price-summary{font-size:1.15em;font-weight:600;margin:.4em 0}"
         ".cm-table{border-collapse:collapse}.cm-table td,.cm-table th{border-bottom:1px solid #ddd;"
         "padding:.2em .6em;text-align:left}"
+        ".cm-download{margin-right:1.5em;font-weight:600}"
     )
 
     def join(k: str, r: str) -> None:
@@ -399,26 +428,23 @@ def Page() -> None:
             )
             solara.Select("You are", values=roles, value=role)
             with solara.Row():
-                solara.FileDownload(
-                    lambda: ex.timeline_yaml().encode(),
-                    filename=f"{tl.name}-timeline.yaml",
-                    label="Download timeline",
+                _download(
+                    "Download timeline", f"{tl.name}-timeline.yaml", ex.timeline_yaml().encode(), "text/yaml"
                 )
                 if role.value == "facilitator":
-
-                    def report() -> bytes:
-                        from critmin.exercise.report import after_action_html
-
-                        return after_action_html(ex, commodity.value).encode()
-
-                    solara.FileDownload(report, filename="report.html", label="Download after-action report")
+                    if report.value is None:
+                        solara.Button(
+                            "Prepare after-action report", on_click=lambda: make_report(), text=True
+                        )
+                    else:
+                        _download("Download after-action report", "report.html", report.value, "text/html")
             if ex.news:
                 solara.Info(f"News, {L.month(ex.news[-1]['month'])}: {ex.news[-1]['text']}")
         if role.value == "facilitator":
-            Facilitator(ex, commodity.value, refresh)
+            Facilitator(ex, commodity.value, refresh, ex.version)
         elif role.value in ex.teams:
-            Team(ex, role.value, refresh)
-        Views(ex, role.value, commodity, refresh)
+            Team(ex, role.value, refresh, ex.version)
+        Views(ex, role.value, commodity, refresh, ex.version)
 
 
 def png(fig: Any) -> bytes:

@@ -233,3 +233,81 @@ def test_critmin_run_refuses_a_bad_timeline(tmp_path):
     cmd = [sys.executable, "-m", "critmin.experiments.cli", "run", "--timeline", str(path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "seed" in done.stderr
+
+
+# ---------------------------------------------------------------------- the server's binding
+def test_the_server_refuses_a_non_loopback_address_without_a_token():
+    from critmin.exercise.server import check_binding, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+    check_binding("127.0.0.1", None)
+    check_binding("0.0.0.0", "a-long-enough-secret")
+    with pytest.raises(DataError, match="needs --token"):
+        check_binding("0.0.0.0", None)
+    with pytest.raises(DataError, match="16 characters"):
+        check_binding("0.0.0.0", "short")
+    cmd = [sys.executable, "-m", "critmin.experiments.cli", "exercise", "--host", "0.0.0.0", "--port", "0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "needs --token" in done.stderr and "open http" not in done.stdout
+
+
+def _call(gate, scope: dict) -> list[dict]:
+    import asyncio
+
+    sent: list[dict] = []
+    reached: list[dict] = []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"page"})
+
+    async def receive():
+        return {"type": "http.request"}
+
+    async def send(message):
+        sent.append(message)
+
+    gate.app = app
+    asyncio.run(gate(scope, receive, send))
+    return sent
+
+
+def test_the_token_gate_lets_only_the_token_in():
+    from critmin.exercise.server import COOKIE, TokenGate
+
+    token = "s3cret-s3cret-s3cret"
+    gate = TokenGate(None, token)
+    http = {"type": "http", "path": "/", "headers": []}
+    assert _call(gate, {**http, "query_string": b""})[0]["status"] == 403
+    assert _call(gate, {**http, "query_string": b"token=wrong-wrong-wrong"})[0]["status"] == 403
+    ok = _call(gate, {**http, "query_string": f"exercise=ab12&token={token}".encode()})
+    assert ok[0]["status"] == 200 and ok[1]["body"] == b"page"
+    cookie = dict(ok[0]["headers"])[b"set-cookie"].decode()
+    assert cookie.startswith(f"{COOKIE}={token}") and "HttpOnly" in cookie
+    # the page's assets and websocket carry the cookie
+    with_cookie = {**http, "query_string": b"", "headers": [(b"cookie", f"{COOKIE}={token}".encode())]}
+    assert _call(gate, with_cookie)[0]["status"] == 200
+    refused = _call(gate, {"type": "websocket", "path": "/jupyter", "query_string": b"", "headers": []})
+    assert refused == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_the_app_forms_inject_and_respond_without_a_browser():
+    """The facilitator's composed shock and a team's template go through the same checks."""
+    import ipyvuetify as v
+    import solara
+
+    from critmin.exercise import app
+
+    ex = _open()
+    ex.step(2)
+    solara.render(app.Facilitator(ex, MAGNET, lambda: None, ex.version), handle_error=False)[1].find(
+        v.Btn, children=["Inject shock"]
+    ).widget.click()
+    solara.render(app.Team(ex, "KOR", lambda: None, ex.version), handle_error=False)[1].find(
+        v.Btn, children=["Submit response"]
+    ).widget.click()
+    (ban, release) = ex.decisions
+    assert (ban.spec["type"], ban.spec["country"], ban.spec["end"]) == ("export_ban", "CHN", "2025-03")
+    assert (release.by, release.spec["type"], release.spec["country"]) == ("KOR", "stockpile", "KOR")
