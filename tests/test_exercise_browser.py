@@ -5,6 +5,7 @@ timeline downloaded and `critmin run --timeline` reproducing the exercise's pric
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -23,18 +24,29 @@ pytestmark = [
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def _serve(folder, *extra: str):
     """`critmin exercise` on a free loopback port, opening Jan 2025; yields its facilitator URL.
     Its log goes to a file (a full pipe would block the server)."""
-    cmd = [sys.executable, "-m", "critmin.experiments.cli", "exercise", "--port", "0", "--start", "2025-01"]
-    log = tmp_path / "server.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "critmin.experiments.cli",
+        "exercise",
+        "--port",
+        "0",
+        "--start",
+        "2025-01",
+        *extra,
+    ]
+    log = folder / "server.log"
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline()  # blocks until the URL is printed (or the process ends)
         match = re.search(r"open (http://127\.0\.0\.1:\d+/\S+)", line)
         assert match, f"no URL printed: {line!r}\n{log.read_text()}"
+        _wait_for_url(match.group(1))
         yield match.group(1)
     finally:
         proc.terminate()
@@ -44,6 +56,12 @@ def server(tmp_path):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with _serve(tmp_path) as url:
+        yield url
 
 
 def _wait_for_url(url: str, seconds: float = 60) -> None:
@@ -76,7 +94,6 @@ def test_an_exercise_in_the_browser_replays_exactly(server, tmp_path):
     from critmin.exercise.controller import Exercise
     from critmin.exercise.timeline import load
 
-    _wait_for_url(server)
     outside: list[str] = []
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=browser.binary(), args=["--no-sandbox"])
@@ -151,3 +168,32 @@ def test_an_exercise_in_the_browser_replays_exactly(server, tmp_path):
     a = mine.set_index(key)["value"].sort_index()
     b = theirs.set_index(key)["value"].sort_index()
     assert t == 18 and a.index.equals(b.index) and np.array_equal(a.to_numpy(), b.to_numpy())
+
+
+def test_an_abandoned_play_loop_stops(tmp_path):
+    """Solara culls the kernel of a browser that went away (--cull), which ends its play loop."""
+    from playwright.sync_api import sync_playwright
+
+    def played(page) -> int:
+        page.get_by_role("button", name="Play").wait_for(timeout=TIMEOUT_MS)
+        text = page.get_by_text(re.compile(r"\(\d+ played\)")).first.inner_text()
+        return int(re.search(r"\((\d+) played\)", text).group(1))
+
+    with _serve(tmp_path, "--cull", "2s") as url, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser.binary(), args=["--no-sandbox"])
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_role("button", name="Play").click(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Pause").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_timeout(2500)
+        context.close()  # the browser goes away while playing
+        time.sleep(6)  # the cull timeout, and a month in progress
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(url)
+        first = played(page)
+        time.sleep(3)  # three play intervals
+        page.reload()
+        assert first >= 1 and played(page) == first  # played, then stopped
+        chromium.close()
