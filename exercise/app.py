@@ -43,7 +43,7 @@ def hall() -> Hall:
 
 
 # ---------------------------------------------------------------------- charts (matplotlib, server-side)
-def _figure(width: float = 7.5, height: float = 3.2) -> Any:
+def _figure(width: float = 9.0, height: float = 3.4) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=90, layout="tight")
@@ -76,7 +76,7 @@ def price_figure(ex: Exercise, commodity: str) -> Any:
         f"{L.commodity(commodity)}: prices inside and outside {L.country(ex.restricting_country())}",
         fontsize=10,
     )
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 
@@ -95,7 +95,7 @@ def dependency_figure(ex: Exercise) -> Any:
             ax.axvline(100 * x, color="black", ls=ls, lw=1)
         ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% from the largest supplier outside the G7+ (lines: 60% target, 50% ambition)", fontsize=8)
+    ax.set_xlabel("% from the largest outside supplier (dashed: 60% target, dotted: 50%)", fontsize=8)
     ax.set_title(f"G7+ dependency by stage ({L.commodity(ex.final_commodity())})", fontsize=10)
     return fig
 
@@ -138,6 +138,16 @@ def _download(label: str, filename: str, data: bytes, mime: str) -> None:
         attributes={"href": href, "download": filename},
         classes=["cm-download"],
     )
+
+
+def _PlainSelect(label: str, codes: list[str], value: solara.Reactive, words: Any) -> None:
+    """A Select showing plain words for code values (the reactive holds the code)."""
+    names = {words(c): c for c in codes}
+    solara.Select(label, values=list(names), value=words(value.value), on_value=lambda w: value.set(names[w]))
+
+
+def _role_words(code: str) -> str:
+    return "the facilitator" if code == "facilitator" else f"team {L.country(code)} ({code})"
 
 
 def _cover(value: float) -> str:
@@ -257,8 +267,7 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
             "Inject library shock",
             on_click=lambda: _try(message, lambda: ex.inject_library(library.value), refresh),
         )
-        solara.Select("Compose a shock", values=list(SHOCK_KINDS), value=kind)
-        solara.Text(SHOCK_KINDS[kind.value])
+        _PlainSelect("Compose a shock", list(SHOCK_KINDS), kind, SHOCK_KINDS.get)
         with solara.Columns([1, 1, 1]):
             if kind.value in ("export_ban", "export_licensing"):
                 solara.InputText("Exporter (country code)", value=exporter)
@@ -268,7 +277,7 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
             if kind.value == "facility_outage":
                 solara.InputText("Facility id", value=facility)
             if kind.value != "facility_outage":
-                solara.Select("Commodity", values=ex.commodities(), value=shock_commodity)
+                _PlainSelect("Commodity", ex.commodities(), shock_commodity, L.commodity)
             if kind.value == "export_licensing":
                 solara.InputText("Share of licences approved (0-1)", value=share)
             if kind.value == "facility_outage":
@@ -324,7 +333,7 @@ def Views(ex: Exercise, role: str, commodity: solara.Reactive, refresh: Any, ver
     focus = role if role in ex.teams else ex.teams[0]
     price = ex.series("buyer_price", commodity.value, focus)
     shown = L.usd_per_t(price.iloc[-1]) if len(price) else "–"
-    solara.Select("Commodity shown", values=ex.commodities(), value=commodity)
+    _PlainSelect("Commodity shown", ex.commodities(), commodity, L.commodity)
     solara.Text(
         f"{L.commodity(commodity.value)}: price buyers pay in {L.country(focus)}, {L.month(last)}: {shown}",
         classes=["price-summary"],
@@ -406,7 +415,7 @@ def Page() -> None:
         ".price-summary{font-size:1.15em;font-weight:600;margin:.4em 0}"
         ".cm-table{border-collapse:collapse}.cm-table td,.cm-table th{border-bottom:1px solid #ddd;"
         "padding:.2em .6em;text-align:left}"
-        ".cm-download{margin-right:1.5em;font-weight:600}"
+        ".cm-download{margin-right:1.5em;font-weight:600;color:#1565c0;text-decoration:underline}"
     )
 
     def join(k: str, r: str) -> None:
@@ -426,7 +435,7 @@ def Page() -> None:
                 f"World {tl.world}, seed {tl.seed}. Opened {L.month(tl.start)}; next month to play: "
                 f"{L.month(ex.next_month)} ({ex.played} played). Teams join with the code {key.value}.",
             )
-            solara.Select("You are", values=roles, value=role)
+            _PlainSelect("You are", roles, role, _role_words)
             with solara.Row():
                 _download(
                     "Download timeline", f"{tl.name}-timeline.yaml", ex.timeline_yaml().encode(), "text/yaml"

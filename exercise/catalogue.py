@@ -16,8 +16,8 @@ from critmin.exercise.timeline import add_months
 SHOCK_KINDS = {
     "export_ban": "Export ban (exporter, commodity, destinations)",
     "export_licensing": "Export licensing or quota (share of licences approved)",
-    "facility_outage": "Facility outage",
-    "demand_surge": "Demand surge",
+    "facility_outage": "Facility outage (a plant runs at a share of its capacity)",
+    "demand_surge": "Demand surge (demand multiplied by a factor)",
 }
 
 # teams' responses: label -> registry type (the issue's list; licence fast-track is the

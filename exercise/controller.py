@@ -303,7 +303,7 @@ class Exercise:
             t = self.model.state.t
             data = self.model.recorder.data
             branch = Branch(
-                label or f"branch {len(self.branches) + 1} (to {self.month_at(t - 1)})",
+                label or f"branch {len(self.branches) + 1} (played to {_words(self.month_at(t - 1))})",
                 self.timeline(),
                 [self.month_at(i) for i in range(t)],
                 {v: data[v][:t].copy() for v in ("price", "buyer_price", "unmet_demand", "demand", "stock")},
@@ -321,7 +321,7 @@ class Exercise:
                 raise DataError(
                     f"rewind: expected a month from {self._tl.start} to {self.next_month}, got {month!r}"
                 )
-            self.checkpoint(f"before rewind to {month} ({len(self.branches) + 1})")
+            self.checkpoint(f"branch {len(self.branches) + 1} (before rewind to {_words(month)})")
             kept = [d for d in self._tl.decisions if months_between(d.month, month) > 0]
             built = self._build(kept)
             self._replay_to(built, target)
@@ -500,6 +500,12 @@ class Exercise:
         cols = {b.label: pd.Series(b.data["buyer_price"][:, m], index=b.months) for b in self.branches}
         cols["current"] = self.series("buyer_price", commodity, country)
         return pd.DataFrame(cols)
+
+
+def _words(month: str) -> str:
+    from critmin.analysis.labels import month as in_words
+
+    return in_words(month)
 
 
 def _name_decision(message: str, tl: Timeline) -> str:

@@ -139,7 +139,7 @@ def test_rewind_keeps_the_branch_and_tries_another_response(played):
     )
     ex.rewind("2024-11")
     assert ex.next_month == "2024-11" and [d.by for d in ex.decisions] == ["facilitator"]
-    assert ex.branches[-1].label.startswith("before rewind to 2024-11")
+    assert ex.branches[-1].label.endswith("(before rewind to Nov 2024)")
     ex.respond("JPN", {**RELEASE, "release_share_per_month": 0.1})  # a slower release
     ex.step(3)
     both = ex.branch_prices(MAGNET, "JPN")
