@@ -169,19 +169,35 @@ def _try(message: solara.Reactive, action: Any, refresh: Any = None) -> None:
         refresh()
 
 
+def worlds() -> list[str]:
+    """The scenarios an exercise can be played in (configs/scenario)."""
+    from critmin.sim.compose import config_dir
+
+    return sorted(p.stem for p in (config_dir() / "scenario").glob("*.yaml"))
+
+
 @solara.component
 def Lobby(on_join: Any) -> None:
     message = solara.use_reactive("")
     code = solara.use_reactive("")
+    defaults = hall().defaults
+    world = solara.use_reactive(defaults.get("world", "ree_2024_short"))
+    start = solara.use_reactive(defaults.get("start", "2025-01"))
+    seed = solara.use_reactive(int(defaults.get("seed", 0)))
+
+    def new() -> None:
+        on_join(hall().open(world=world.value, start=start.value.strip(), seed=seed.value), "facilitator")
+
     with solara.Card("Start or join a crisis exercise"):
-        with solara.Row():
-            solara.Button(
-                "New exercise",
-                on_click=lambda: _try(message, lambda: on_join(hall().open(), "facilitator")),
-                color="primary",
-            )
-            solara.InputText("Exercise code", value=code)
-            solara.Button("Join", on_click=lambda: on_join(code.value.strip(), "facilitator"))
+        with solara.Columns([2, 1, 1]):
+            solara.Select("World (configs/scenario)", values=worlds(), value=world)
+            solara.InputText("Opens in month (YYYY-MM)", value=start)
+            solara.InputInt("Seed", value=seed)
+        solara.Button("New exercise", on_click=lambda: _try(message, new), color="primary")
+        solara.InputText("Exercise code", value=code)
+        solara.Button(
+            "Join", on_click=lambda: _try(message, lambda: on_join(code.value.strip(), "facilitator"))
+        )
 
         def drop(info: Any) -> None:
             def load() -> None:

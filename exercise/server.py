@@ -131,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         from critmin.exercise.hall import Hall
         from critmin.exercise.timeline import load
 
-        defaults: dict[str, Any] = {"world": args.world, "seed": args.seed, "teams": args.teams.split(",")}
-        if args.start:
-            defaults["start"] = args.start
+        defaults: dict[str, Any] = {
+            "world": args.world,
+            "start": args.start,
+            "seed": args.seed,
+            "teams": args.teams.split(","),
+        }
         hall = Hall(defaults)
         first = hall.open(load(args.timeline)) if args.timeline else hall.open()
     except DataError as exc:

@@ -311,3 +311,21 @@ def test_the_app_forms_inject_and_respond_without_a_browser():
     (ban, release) = ex.decisions
     assert (ban.spec["type"], ban.spec["country"], ban.spec["end"]) == ("export_ban", "CHN", "2025-03")
     assert (release.by, release.spec["type"], release.spec["country"]) == ("KOR", "stockpile", "KOR")
+
+
+def test_the_lobby_opens_an_exercise_in_the_chosen_world_and_month():
+    import ipyvuetify as v
+    import solara
+
+    from critmin.exercise import app
+    from critmin.exercise.hall import Hall
+
+    hall = Hall({"world": "ree_2024_short", "start": "2024-10", "seed": 3})
+    app.configure(hall)
+    joined = []
+    rc = solara.render(app.Lobby(on_join=lambda key, role: joined.append((key, role))), handle_error=False)[1]
+    rc.find(v.Btn, children=["New exercise"]).widget.click()
+    ((key, role),) = joined
+    ex = hall.get(key)
+    assert role == "facilitator" and ex.next_month == "2024-10" and ex.timeline().seed == 3
+    assert "ree_2024" in app.worlds() and hall.get("../etc") is None
