@@ -345,53 +345,59 @@ def Team(ex: Exercise, team: str, refresh: Any, version: int) -> None:
 
 @solara.component
 def Views(ex: Exercise, role: str, commodity: solara.Reactive, refresh: Any, version: int) -> None:
-    last = ex.months()[-1] if ex.model.state.t else ex.next_month
-    focus = role if role in ex.teams else ex.teams[0]
-    price = ex.series("buyer_price", commodity.value, focus)
-    shown = L.usd_per_t(price.iloc[-1]) if len(price) else "–"
-    _PlainSelect("Commodity shown", ex.commodities(), commodity, L.commodity)
-    solara.Text(
-        f"{L.commodity(commodity.value)}: price buyers pay in {L.country(focus)}, {L.month(last)}: {shown}",
-        classes=["price-summary"],
-    )
-    solara.FigureMatplotlib(price_figure(ex, commodity.value), format="png")
-    with solara.Columns([1, 1]):
-        with solara.Card("Shortages and stock cover, last month played"):
-            short = ex.shortage_view(commodity.value)
-            _table(
-                ["country", "demand left unmet", "stock cover, months of demand"],
-                [[L.country(t), L.share(r.unmet), _cover(r.cover_months)] for t, r in short.iterrows()],
-            )
-        with solara.Card("Fiscal ledger (USD bn; negative: receipts)"):
-            led = ex.ledger_view()
-            _table(
-                ["team", "spent", "budget", "left"],
-                [
-                    [L.country(t), f"{r.spent / 1e9:,.3f}", f"{r.budget / 1e9:,.2f}", f"{r.left / 1e9:,.2f}"]
-                    for t, r in led.iterrows()
-                ],
-            )
-    with solara.Columns([1, 1]):
-        solara.FigureMatplotlib(dependency_figure(ex), format="png")
-        with solara.Card("Event log"):
-            events = ex.event_log()
-            if not events:
-                solara.Text("No shock, response or news yet.")
-            for e in events:
-                who = (
-                    "Facilitator"
-                    if e.who == "facilitator"
-                    else ("News" if e.who == "news" else L.country(e.who))
+    with ex.lock:  # not while another browser steps or rebuilds the model
+        last = ex.months()[-1] if ex.model.state.t else ex.next_month
+        focus = role if role in ex.teams else ex.teams[0]
+        price = ex.series("buyer_price", commodity.value, focus)
+        shown = L.usd_per_t(price.iloc[-1]) if len(price) else "–"
+        _PlainSelect("Commodity shown", ex.commodities(), commodity, L.commodity)
+        solara.Text(
+            f"{L.commodity(commodity.value)}: price buyers pay in {L.country(focus)}, {L.month(last)}: {shown}",
+            classes=["price-summary"],
+        )
+        solara.FigureMatplotlib(price_figure(ex, commodity.value), format="png")
+        with solara.Columns([1, 1]):
+            with solara.Card("Shortages and stock cover, last month played"):
+                short = ex.shortage_view(commodity.value)
+                _table(
+                    ["country", "demand left unmet", "stock cover, months of demand"],
+                    [[L.country(t), L.share(r.unmet), _cover(r.cover_months)] for t, r in short.iterrows()],
                 )
-                _para(e.text, f"{L.month(e.month)}, {who}:")
-    if ex.branches:
-        with solara.Card("Branches side by side"):
-            solara.FigureMatplotlib(branch_figure(ex, commodity.value, focus), format="png")
-            with solara.Row():
-                for b in ex.branches[-4:]:
-                    solara.Button(
-                        f"Continue {b.label}", on_click=lambda b=b: (ex.restore(b), refresh()), text=True
+            with solara.Card("Fiscal ledger (USD bn; negative: receipts)"):
+                led = ex.ledger_view()
+                _table(
+                    ["team", "spent", "budget", "left"],
+                    [
+                        [
+                            L.country(t),
+                            f"{r.spent / 1e9:,.3f}",
+                            f"{r.budget / 1e9:,.2f}",
+                            f"{r.left / 1e9:,.2f}",
+                        ]
+                        for t, r in led.iterrows()
+                    ],
+                )
+        with solara.Columns([1, 1]):
+            solara.FigureMatplotlib(dependency_figure(ex), format="png")
+            with solara.Card("Event log"):
+                events = ex.event_log()
+                if not events:
+                    solara.Text("No shock, response or news yet.")
+                for e in events:
+                    who = (
+                        "Facilitator"
+                        if e.who == "facilitator"
+                        else ("News" if e.who == "news" else L.country(e.who))
                     )
+                    _para(e.text, f"{L.month(e.month)}, {who}:")
+        if ex.branches:
+            with solara.Card("Branches side by side"):
+                solara.FigureMatplotlib(branch_figure(ex, commodity.value, focus), format="png")
+                with solara.Row():
+                    for b in ex.branches[-4:]:
+                        solara.Button(
+                            f"Continue {b.label}", on_click=lambda b=b: (ex.restore(b), refresh()), text=True
+                        )
 
 
 @solara.component

@@ -290,6 +290,12 @@ class Exercise:
             raise DataError(f"respond: {spec['type']!r} is a shock; teams respond with instruments")
         return self._add([self._decision(spec, team, "instrument")])[0]
 
+    def rename(self, name: str) -> None:
+        """The timeline's name (it labels the replayed run's folder)."""
+        with self.lock:
+            self._tl.name = check_folder_name(name, "name", "exercise")
+            self.version += 1
+
     def post_news(self, text: str) -> None:
         with self.lock:
             self.news.append({"month": self.next_month, "text": str(text)[:2000]})

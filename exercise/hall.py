@@ -37,6 +37,8 @@ class Hall:
             while key in self.exercises:
                 key = secrets.token_hex(3)
             self.exercises[key] = ex
+        if timeline is None:
+            ex.rename(f"exercise-{key}")
         return key
 
     def get(self, key: str) -> Exercise | None:
