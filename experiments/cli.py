@@ -11,6 +11,8 @@ USAGE = """usage: critmin COMMAND [options]
                sweeps: critmin run -m policy=none,price_floor seed='range(0,20)'
                a rerun redoes runs whose data or code changed; --reuse-stale keeps them
                (all Hydra options work: --cfg job, --help, -m for multirun)
+               --timeline FILE replays a crisis exercise's timeline (docs/exercise.md)
+  exercise     the crisis-exercise web app on 127.0.0.1 (critmin exercise --help)
   compare      instrument mixes x a shock x seeds: comparison.parquet and report.html
                (critmin compare --help)
   collect      gather a sweep's run folders into one Parquet dataset (critmin collect --help)
@@ -32,6 +34,8 @@ COMMANDS = {
     "validate": "validate",
     "calibrate": "calibrate",
 }
+# commands whose module lives outside critmin.experiments
+ENTRY_POINTS = {"exercise": "critmin.exercise.server"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +49,15 @@ def main(argv: list[str] | None = None) -> int:
 
         if "--reuse-stale" in rest:  # the Hydra override behind the flag
             rest = [a for a in rest if a != "--reuse-stale"] + ["experiment.reuse_stale=true"]
+        if "--timeline" in rest:
+            return _run_timeline(rest)
         sys.argv = [f"critmin {command}", *rest]
         hydra_main()
         return 0
+    if command in ENTRY_POINTS:
+        import importlib
+
+        return int(importlib.import_module(ENTRY_POINTS[command]).main(rest) or 0)
     if command in COMMANDS:
         import importlib
 
@@ -55,6 +65,36 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(rest) or 0)
     print(f"critmin: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
+
+
+def _run_timeline(rest: list[str]) -> int:
+    """``critmin run --timeline FILE [overrides]``: the exercise's world, policy and seed, and
+    its decisions as a shock file (written to a temporary config folder, then ``--config-dir``),
+    run like any other configuration (critmin.exercise.timeline)."""
+    import tempfile
+    from pathlib import Path
+
+    from critmin.exercise.timeline import load
+    from critmin.experiments.run import hydra_main
+    from critmin.experiments.run_input import BAD_INPUT
+    from critmin.sim.world import DataError
+
+    i = rest.index("--timeline")
+    if i + 1 >= len(rest):
+        print("critmin run: bad input: --timeline: expected a timeline file", file=sys.stderr)
+        return BAD_INPUT
+    path, rest = rest[i + 1], rest[:i] + rest[i + 2 :]
+    try:
+        timeline = load(path)
+    except DataError as exc:
+        print(f"critmin run: bad input: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    with tempfile.TemporaryDirectory(prefix="critmin-timeline-") as tmp:
+        folder = timeline.write_config_dir(Path(tmp))
+        config_dir = ["--config-dir", str(folder)] if folder is not None else []
+        sys.argv = ["critmin run", *config_dir, *timeline.overrides(folder), *rest]
+        hydra_main()
+    return 0
 
 
 if __name__ == "__main__":

@@ -117,7 +117,8 @@ def test_import_linter_contracts_hold(view):
     assert out.returncode == 0, f"lint-imports: a layer contract is broken\n{out.stdout}\n{out.stderr}"
     # every module of the tree was analysed (a view missing a folder would pass vacuously)
     assert f"Analyzed {_source_modules()} files" in out.stdout, out.stdout
-    assert "Contracts: 4 kept, 0 broken." in out.stdout, out.stdout
+    n = len(tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"])
+    assert n >= 5 and f"Contracts: {n} kept, 0 broken." in out.stdout, out.stdout
 
 
 def test_a_planted_engine_import_of_analysis_breaks_a_contract(planted):
