@@ -160,7 +160,7 @@ def test_no_runaway_after_a_six_month_cut_over_the_documented_parameter_ranges()
     ranges (configs/parameters.csv), after a six-month 50% cut of China's refined exports ends
     (Jul 2026), every commodity's world price (3-month mean) comes back within 25% of the same
     run without the cut within 36 months. (Measured, not asserted: in a few corners of the
-    ranges prices keep oscillating around the twin afterwards; docs/validation.md.)"""
+    ranges prices keep oscillating around the twin afterwards; docs/ODD.md §9.)"""
     table = parameters.table()
     lows = np.array([table[k].calibration_range[0] for k in RANGES])
     highs = np.array([table[k].calibration_range[1] for k in RANGES])
