@@ -144,16 +144,17 @@ def reference_price(
     log_p: np.ndarray, log_p_norm: np.ndarray, sold: np.ndarray, n_commodities: int
 ) -> np.ndarray:
     """Per market, ln of the price a holder expects its stock to fetch once the market is back
-    to normal: the higher of its own normal (full-cost) price and the commodity's world price
-    (sellers' prices weighted by tonnes sold). Inside a country whose exports are restricted the
-    world price is the outside price: holders there expect the restriction to lift."""
+    to normal: the higher of its own normal (full-cost) price and the price abroad (the other
+    countries' sellers' prices of the commodity, weighted by the tonnes they sold; every market
+    starts at the same 2024 price, so the two agree in the steady state). Inside a country whose
+    exports are restricted the price abroad is the outside price: holders there expect the
+    restriction to lift and store what cannot leave."""
     p = np.exp(log_p).reshape(n_commodities, -1)
     w = sold.reshape(n_commodities, -1)
-    total = w.sum(axis=1, keepdims=True)
-    world = np.divide(
-        (w * p).sum(axis=1, keepdims=True), total, out=p.mean(axis=1, keepdims=True), where=total > 0
-    )
-    return np.maximum(log_p_norm, np.log(np.broadcast_to(world, p.shape)).reshape(-1))
+    others = w.sum(axis=1, keepdims=True) - w
+    value = (w * p).sum(axis=1, keepdims=True) - w * p
+    abroad = np.divide(value, others, out=p.copy(), where=others > 1e-12 * np.maximum(w, 1.0))
+    return np.maximum(log_p_norm, np.log(abroad).reshape(-1))
 
 
 def expected_gain(
