@@ -171,6 +171,9 @@ def test_a_full_world_run_moves_projects_of_every_chain_through_their_stages():
     for mineral in ["lithium", "nickel", "cobalt", "graphite"]:
         rows = new[new.mineral == mineral]
         assert (rows.status.isin(["ramping", "operating"]) & (rows.online_tpa > 0)).any(), mineral
+    # ... while their plants' brownfield expansions do move
+    grown = df[(df.kind == "expansion") & df.status.isin(["financed", "ramping", "operating"])]
+    assert {"gallium", "germanium"} <= set(grown.mineral)
 
 
 def test_gallium_recovery_outside_china_pays_better_under_export_controls():
