@@ -199,3 +199,36 @@ def test_gallium_recovery_outside_china_pays_better_under_export_controls():
     twin, controls = best_pi("none"), best_pi("gage_controls_2023")
     assert twin < 0.5
     assert controls > 1.5 * twin
+
+
+FLOORS = {  # chain: (commodity, new-capacity node, floor USD/t ~1.6-1.8x the 2024 price)
+    "lithium": ("li_chemical", "new_convert_li_USA", 20000),
+    "nickel": ("ni_refined", "new_refine_ni_CAN", 28000),
+    "cobalt": ("co_refined", "new_refine_co_CAN", 45000),
+    "graphite": ("gr_anode", "new_make_anode_natural_USA", 6500),
+}
+
+
+@pytest.mark.parametrize("chain", list(FLOORS))
+def test_a_price_floor_on_new_ex_china_plants_lifts_only_their_profitability(chain):
+    commodity, node, floor = FLOORS[chain]
+    country = node.rsplit("_", 1)[1]
+    instrument = (
+        f"+policy.instruments=[{{type: price_floor, name: f, country: {country}, commodity: {commodity},"
+        f" producers: [{node}], floor_usd_per_t: {floor}, start: 2024-01}}]"
+    )
+    runs = {}
+    for name, extra in (("base", []), ("floor", [instrument])):
+        model = CritminModel(load_config([f"scenario={chain}_2024", "scenario.end=2024-03", *extra]))
+        model.run()
+        runs[name] = model
+    p = runs["floor"].investment.pipeline
+    covered = p.node == runs["floor"].net.node_id.index(node)
+    assert covered.any()
+    base_pi, hit_pi = runs["base"].investment.last_pi, runs["floor"].investment.last_pi
+    # the floor raises the expected price and removes the risk premium
+    assert np.all(hit_pi[covered] > base_pi[covered] + 0.3)
+    # other projects are untouched (an integrated project's mine shares its plant's decision)
+    others = ~np.isin(p.project, p.project[covered]) & (p.kind != inv.KIND_EXPANSION)
+    assert others.any()
+    np.testing.assert_allclose(hit_pi[others], base_pi[others], rtol=0.05, atol=1e-6)
