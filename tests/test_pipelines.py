@@ -232,3 +232,20 @@ def test_a_price_floor_on_new_ex_china_plants_lifts_only_their_profitability(cha
     others = ~np.isin(p.project, p.project[covered]) & (p.kind != inv.KIND_EXPANSION)
     assert others.any()
     np.testing.assert_allclose(hit_pi[others], base_pi[others], rtol=0.05, atol=1e-6)
+
+
+def test_lithium_recycling_responds_to_the_scrap_price():
+    # 30% more demand for lithium chemicals lifts their price, recyclers bid more for black
+    # mass, and collection rises with the scrap price (elasticity 0.5) on top of the larger
+    # fleet retiring
+    from critmin.experiments.api import simulate
+
+    args = ["scenario=lithium_2024", "scenario.end=2025-12", "scenario.demand.noise_sd=0"]
+    shock = "+shock.events=[{type: demand_shock, factor: 1.3, commodity: li_chemical, start: 2024-02}]"
+    base, hit = simulate(args), simulate([*args, shock])
+    price = (hit.series("price", "li_scrap") / base.series("price", "li_scrap")).loc["2025"].mean()
+    collected = (
+        (hit.series("production", "li_scrap") / base.series("production", "li_scrap")).loc["2025"].mean()
+    )
+    assert price > 1.1
+    assert collected > price**0.5 * 0.99
