@@ -427,13 +427,19 @@ def advance(
     waiting = p.status == PERMITTED
     fid = waiting & (draw < fid_probability(pi, p.finance_months, params.fid_pi_scale))
     fid &= expansion_room(p, capacity, fid)
-    # a project's components advance together: FID once all are permitted
+    # a project's components advance together: FID once all are permitted, and only if every
+    # component takes it (components of different processes have different finance clocks,
+    # e.g. a brine field and its carbonate plant; the slowest decides)
+    members = np.bincount(group)[group]
     all_permitted = np.bincount(group, weights=((p.status == PERMITTED) | (p.status == CANCELLED)) * 1.0)
-    fid &= all_permitted[group] == np.bincount(group)[group]
-    # pre-FID projects that do not pay are cancelled at the attrition rate (expansion options
-    # of operating plants just wait)
+    fid &= all_permitted[group] == members
+    fid_all = np.bincount(group, weights=(fid | (p.status == CANCELLED)) * 1.0)
+    fid &= fid_all[group] == members
+    # pre-FID projects that do not pay are cancelled at the attrition rate, all components at
+    # once (expansion options of operating plants just wait)
     pre_fid = ((p.status == ANNOUNCED) | waiting) & (p.kind != KIND_EXPANSION)
     cancel = pre_fid & ~fid & ~viable & (draw > 1.0 - p.abandon_rate / 12)
+    cancel = pre_fid & ~fid & (np.bincount(group, weights=cancel * 1.0)[group] > 0)
     # construction, ramp-up
     building = p.status == FINANCED
     p.months_left = np.where(building, p.months_left - 1.0, p.months_left)

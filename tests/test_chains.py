@@ -25,6 +25,8 @@ def test_chain_reproduces_2024_shares_and_keeps_prices_within_25pct(chain):
     prod = ts[(ts.variable == "production") & (ts.region != "WORLD") & (ts.month.dt.year == 2024)]
     for commodity in model.net.commodities:
         makers = procs[(procs.role == "output") & (procs.commodity == commodity)].process
+        if makers.empty:  # end-of-life scrap: collected at demand centres, made by no facility
+            continue
         data = fac[fac.process.isin(makers)]
         coef = (
             procs[(procs.role == "output") & (procs.commodity == commodity)].set_index("process").coefficient
