@@ -44,7 +44,7 @@ def expected_margin(model: ModelView, nodes: np.ndarray, storable: bool = False)
     unit of activity, per node.
 
     ``storable``: output that cannot be sold now at a good price can be stored and sold later at
-    the reference price (sim/prices.py: the normal or the world price, e.g. once an export ban
+    the reference price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export ban
     lifts), while the producer has storage room: its stock below its storage limit (months of
     normal sales × the largest storage multiple)."""
     s, m = model.state, model.params.market

@@ -40,6 +40,7 @@ COMMODITIES: dict[str, str] = {
     # lithium
     "li_concentrate": "lithium concentrate",
     "li_chemical": "lithium chemicals",
+    "li_scrap": "lithium-ion battery scrap",
     # nickel
     "ni_ore": "nickel ore",
     "ni_intermediate": "nickel intermediates",

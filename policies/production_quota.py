@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Payment, Policy, register
-from critmin.policies.tranches import Entitlements
+from critmin.policies.tranches import Entitlements, period_size
 from critmin.sim.network import OUTPUT
 from critmin.sim.spec import Spec
 from critmin.sim.world import DataError
@@ -61,14 +61,7 @@ class ProductionQuota(Policy):
         self.nodes = net.slot_node[self.slots]
         self.coef = net.slot_coef[self.slots]  # t of output per activity unit
         base = net.activity0[self.nodes] * self.coef  # 2024 monthly output, t
-        period = spec.text("period", default="year", choices=("month", "year"))
-        amounts = [k for k in ("tonnes_per_period", "share_of_baseline") if k in spec]
-        if len(amounts) != 1:
-            raise DataError(f"{spec.where}: expected exactly one of 'tonnes_per_period', 'share_of_baseline'")
-        if amounts[0] == "tonnes_per_period":
-            size = spec.number("tonnes_per_period", 0.0, 1e12)
-        else:
-            size = spec.number("share_of_baseline", 0.0, 10.0) * base.sum() * (12 if period == "year" else 1)
+        period, size = period_size(spec, base.sum())
         shares = base / base.sum() if base.sum() > 0 else np.full(base.size, 1.0 / base.size)
         self.entitlements = Entitlements(spec, model, size, shares, self.first, self.last, period)
 

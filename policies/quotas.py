@@ -19,9 +19,8 @@ import numpy as np
 from critmin.policies.base import Effects, Payment, Policy, register
 from critmin.policies.export_controls import grey_caps, requested_on
 from critmin.policies.select import trade_edges
-from critmin.policies.tranches import Entitlements
+from critmin.policies.tranches import Entitlements, period_size
 from critmin.sim.spec import Spec
-from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
     from critmin.sim.view import ModelView
@@ -40,16 +39,8 @@ class _Quota(Policy):
             self.edges = trade_edges(model, self.commodities, home, others)
         else:
             self.edges = trade_edges(model, self.commodities, others, home)
-        period = spec.text("period", default="year", choices=("month", "year"))
         base = model.base_edge_flow[self.edges]  # 2024 monthly trade on the covered edges
-        per_period = base.sum() * (12 if period == "year" else 1)
-        amounts = [k for k in ("tonnes_per_period", "share_of_baseline") if k in spec]
-        if len(amounts) != 1:
-            raise DataError(f"{spec.where}: expected exactly one of 'tonnes_per_period', 'share_of_baseline'")
-        if amounts[0] == "tonnes_per_period":
-            size = spec.number("tonnes_per_period", 0.0, 1e12)
-        else:
-            size = spec.number("share_of_baseline", 0.0, 10.0) * per_period
+        period, size = period_size(spec, base.sum())
         allocation = spec.text("allocation", default="pro_rata_history", choices=("pro_rata_history", "pool"))
         side = net.edge_seller if self.holder_side == "seller" else net.edge_buyer
         holders = (

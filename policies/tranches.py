@@ -40,6 +40,21 @@ KEYWORDS = {
 SHARE_TOLERANCE = 1e-3
 
 
+def period_size(spec: Spec, monthly_base: float) -> tuple[str, float]:
+    """The quota's period (``month`` or ``year``) and its size in tonnes per period: exactly one
+    of ``tonnes_per_period`` or ``share_of_baseline`` (of the 2024 tonnes the quota covers,
+    ``monthly_base`` a month)."""
+    period = spec.text("period", default="year", choices=("month", "year"))
+    amounts = [k for k in ("tonnes_per_period", "share_of_baseline") if k in spec]
+    if len(amounts) != 1:
+        raise DataError(f"{spec.where}: expected exactly one of 'tonnes_per_period', 'share_of_baseline'")
+    if amounts[0] == "tonnes_per_period":
+        return period, spec.number("tonnes_per_period", 0.0, 1e12)
+    return period, spec.number("share_of_baseline", 0.0, 10.0) * monthly_base * (
+        12 if period == "year" else 1
+    )
+
+
 def parse_tranches(raw: Any, period: str, where: str) -> list[tuple[int, float]]:
     """(month of year 1-12, share of the period's quota) per tranche, in month order."""
     if period == "month":

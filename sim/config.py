@@ -34,6 +34,7 @@ class MarketConfig:
     storage_response: float = MISSING
     storage_max_multiple: float = MISSING
     trend_weight: float = MISSING
+    restriction_months: float = MISSING
     normal_sales_months: float = MISSING
 
 

@@ -140,31 +140,38 @@ def update_log_prices(
     return log_p + step
 
 
-def reference_price(
-    log_p: np.ndarray, log_p_norm: np.ndarray, sold: np.ndarray, n_commodities: int
-) -> np.ndarray:
-    """Per market, ln of the price a holder expects its stock to fetch once the market is back
-    to normal: the higher of its own normal (full-cost) price and the price abroad (the other
-    countries' sellers' prices of the commodity, weighted by the tonnes they sold; every market
-    starts at the same 2024 price, so the two agree in the steady state). Inside a country whose
-    exports are restricted the price abroad is the outside price: holders there expect the
-    restriction to lift and store what cannot leave."""
+def price_abroad(log_p: np.ndarray, sold: np.ndarray, n_commodities: int) -> np.ndarray:
+    """Per market, ln of the price of the same commodity abroad: the other countries' sellers'
+    prices weighted by the tonnes they sold (the market's own price where nobody else sold).
+    Every market starts at the same 2024 price, so in the steady state it is the market's own;
+    inside a country whose exports are restricted it is the outside price."""
     p = np.exp(log_p).reshape(n_commodities, -1)
     w = sold.reshape(n_commodities, -1)
     others = w.sum(axis=1, keepdims=True) - w
     value = (w * p).sum(axis=1, keepdims=True) - w * p
     abroad = np.divide(value, others, out=p.copy(), where=others > 1e-12 * np.maximum(w, 1.0))
-    return np.maximum(log_p_norm, np.log(abroad).reshape(-1))
+    return np.log(abroad).reshape(-1)
 
 
 def expected_gain(
-    log_p: np.ndarray, log_ref: np.ndarray, trend: np.ndarray, rho: float, trend_weight: float
+    log_p: np.ndarray,
+    log_norm: np.ndarray,
+    log_abroad: np.ndarray,
+    trend: np.ndarray,
+    *,
+    rho: float,
+    restriction_months: float,
+    trend_weight: float,
 ) -> np.ndarray:
     """Expected ln price change over the next month, as a stock holder sees it: the market's own
-    pull toward its reference price, ``ρ·(ln p_ref − ln p)`` (:func:`reference_price`), plus
-    ``trend_weight`` × the recent trend (extrapolative expectations). Carrying cost is already in
-    the 2024 stock targets, so the gain is measured against the 2024 steady state (0 there)."""
-    return rho * (log_ref - log_p) + trend_weight * trend
+    pull toward its normal price, ``ρ·(ln p_norm − ln p)``; plus, where the price abroad is
+    above normal (the holder's exports are restricted, or its market is cut off from a dearer
+    one), the premium it expects to earn once the restriction lifts, which it expects in
+    ``restriction_months`` on average: ``(ln p_abroad − ln p_norm)⁺ / restriction_months``; plus
+    ``trend_weight`` × the recent trend (extrapolative expectations). Carrying cost is already
+    in the 2024 stock targets, so the gain is measured against the 2024 steady state (0 there)."""
+    premium = np.maximum(log_abroad - log_norm, 0.0) / max(restriction_months, 1e-9)
+    return rho * (log_norm - log_p) + premium + trend_weight * trend
 
 
 def storage_multiple(gain: np.ndarray, response: float, max_multiple: float) -> np.ndarray:
@@ -223,7 +230,13 @@ def normal_price(model: ModelView) -> np.ndarray:
     phi = model.params.market.utilisation_price_elasticity
     out_slots = np.flatnonzero(outs)
     norm = norm * utilisation_markup(
-        phi, net, s.orders_avg, s.capacity * s.capacity_factor, inv.utilisation_ref, model.main_output, out_slots
+        phi,
+        net,
+        s.orders_avg,
+        s.capacity * s.capacity_factor,
+        inv.utilisation_ref,
+        model.main_output,
+        out_slots,
     )
     w = np.maximum(s.orders_avg[outs], 1e-12)
     mk = model.slot_market()[outs]
@@ -242,7 +255,12 @@ def buyers_split(model: ModelView, cleared: Cleared) -> np.ndarray:
     net = model.net
     open_edge = model.commercial_edges & ~cleared.spot_capped & np.isfinite(cleared.p_del)
     return logit_weights(
-        cleared.p_del, net.edge_buyer, net.n_slots, model.params.market.theta, model.state.preference, open_edge
+        cleared.p_del,
+        net.edge_buyer,
+        net.n_slots,
+        model.params.market.theta,
+        model.state.preference,
+        open_edge,
     )
 
 
@@ -317,6 +335,15 @@ def update(model: ModelView, cleared: Cleared) -> None:
     s.trend = smooth(s.trend, new - s.log_p, model.params.producers.expectation_weight)
     s.log_p = new
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)
-    s.log_p_ref = reference_price(s.log_p, log_norm, sold, net.n_commodities)
-    gain = expected_gain(s.log_p, s.log_p_ref, s.trend, m.rho, m.trend_weight)
+    log_abroad = price_abroad(s.log_p, sold, net.n_commodities)
+    s.log_p_ref = np.maximum(log_norm, log_abroad)
+    gain = expected_gain(
+        s.log_p,
+        log_norm,
+        log_abroad,
+        s.trend,
+        rho=m.rho,
+        restriction_months=m.restriction_months,
+        trend_weight=m.trend_weight,
+    )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)

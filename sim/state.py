@@ -30,7 +30,7 @@ class State:
     in_use_mix: np.ndarray  # per node × origin column
     orders_avg: np.ndarray  # per slot: smoothed monthly orders received (output slots)
     orders_lr: np.ndarray  # per slot: normal monthly sales, orders smoothed over a year (output slots)
-    log_p_ref: np.ndarray  # per market: ln price holders expect once the market is back to normal
+    log_p_ref: np.ndarray  # per market: ln max(normal price, price abroad): what stored output fetches later
     trend: np.ndarray  # per market: smoothed monthly change of ln price (extrapolative expectations)
     storage_return: np.ndarray  # per slot: holder's expected monthly ln price gain (storage motive)
     preference: np.ndarray  # per edge: calibrated logit share parameter

@@ -344,7 +344,7 @@ def test_a_parameter_without_a_range_is_varied_over_the_tables_plausible_range(t
         str(write_config(tmp_path / "c.yaml", parameters=params))
     ).parameters
     row = parameters.table()["scenario.market.kappa"]
-    assert (kappa.low, kappa.high) == row.calibration_range == (0.02, 0.5)
+    assert (kappa.low, kappa.high) == row.calibration_range == (0.02, 0.2)
     assert kappa.basis == f"configs/parameters.csv: {row.source}"
     assert (stock.low, stock.high, stock.basis) == (1.0, 3.0, "narrowed on purpose")
     no_range = [{"key": "shock.events.0.start_share"}]  # not a scenario parameter: no default range
