@@ -46,6 +46,7 @@ class Calibration:
     input_share0: np.ndarray  # per node: input cost over output value, 2024
     mix: np.ndarray  # per slot × origin column: 2024 origin mixes
     in_use_mix: np.ndarray  # per node × origin column
+    final_share: np.ndarray  # per commodity: its cost share in the final products it goes into
 
 
 def in_use_stock(net: Network, demand_nodes: np.ndarray, growth: np.ndarray) -> np.ndarray:
@@ -56,6 +57,44 @@ def in_use_stock(net: Network, demand_nodes: np.ndarray, growth: np.ndarray) -> 
     g = np.log(growth[eu, min(12, growth.shape[1] - 1)] / growth[eu, 0]) / 12
     out[demand_nodes] = net.demand0[demand_nodes] / (np.maximum(g, 0.0) + 1.0 / net.lifetime_months[eu])
     return out
+
+
+def final_cost_share(net: Network, base: np.ndarray, slot_price: np.ndarray, rounds: int = 20) -> np.ndarray:
+    """Per commodity, its 2024 cost share in the final products it ends up in (1 for what
+    manufacturers consume): a process passes on the share of each input in the value of its main
+    outputs, times the outputs' own shares; a commodity used several ways takes the mean
+    weighted by tonnes used. By-products (scrap) count as made, not as products. Marshall's
+    rule: derived demand for an input is its cost share times the final product's elasticity."""
+    n_c, n_nodes = net.n_commodities, len(net.node_id)
+    scrap = np.array([stage == "scrap" for stage in net.commodity_stage])
+    outs = (net.slot_role == OUTPUT) & ~scrap[net.slot_commodity]
+    value = net.slot_coef * slot_price
+    out_value = np.bincount(net.slot_node[outs], weights=value[outs], minlength=n_nodes)
+    ins = (net.slot_role == INPUT) & net.is_facility[net.slot_node]
+    share_in = np.divide(
+        value, out_value[net.slot_node], out=np.zeros_like(value), where=out_value[net.slot_node] > 0
+    )
+    final_use = np.zeros(n_c)
+    consume = net.consume_slot[net.consume_slot >= 0]
+    np.add.at(final_use, net.slot_commodity[consume], base[consume])
+    used = np.bincount(net.slot_commodity[ins], weights=base[ins], minlength=n_c) + final_use
+    s = np.ones(n_c)
+    for _ in range(rounds):
+        node_share = np.divide(
+            np.bincount(
+                net.slot_node[outs], weights=value[outs] * s[net.slot_commodity[outs]], minlength=n_nodes
+            ),
+            out_value,
+            out=np.zeros(n_nodes),
+            where=out_value > 0,
+        )
+        passed = np.bincount(
+            net.slot_commodity[ins],
+            weights=base[ins] * share_in[ins] * node_share[net.slot_node[ins]],
+            minlength=n_c,
+        )
+        s = np.divide(passed + final_use, used, out=np.ones(n_c), where=used > 0)
+    return np.clip(s, 0.0, 1.0)
 
 
 def base_flows(net: Network, in_use: np.ndarray) -> np.ndarray:
@@ -204,13 +243,14 @@ def calibrate(
     inclusive = np.bincount(net.edge_buyer, weights=w * p_del, minlength=net.n_slots)
     paid0 = np.where(net.slot_role == OUTPUT, 0.0, inclusive)
     margin0, idle, cost0, share0 = _margins(net, slot_price, paid0)
+    final_share = final_cost_share(net, base, slot_price)
     mix = origin_fixed_point(net, edge_flow, base, stamp, origins.size)
     in_use_mix = np.zeros((len(net.node_id), origins.size))
     in_use_mix[demand_nodes] = mix[net.consume_slot[demand_nodes]]
     fields: dict[str, Any] = dict(
         base=base, in_use=in_use, preference=preference, error=error, base_edge_flow=edge_flow,
         paid0=paid0, margin0=margin0, idle_threshold=idle, input_cost0=cost0, input_share0=share0,
-        mix=mix, in_use_mix=in_use_mix,
+        mix=mix, in_use_mix=in_use_mix, final_share=final_share,
     )  # fmt: skip
     for value in fields.values():
         if isinstance(value, np.ndarray):

@@ -100,17 +100,25 @@ def smooth(expected: np.ndarray, realised: np.ndarray, weight: float) -> np.ndar
 
 
 def rationing_gap(
-    asked: np.ndarray, sold: np.ndarray, elasticity: float, headroom: np.ndarray | float = np.inf
+    asked: np.ndarray, sold: np.ndarray, elasticity: np.ndarray | float, headroom: np.ndarray | float = np.inf
 ) -> np.ndarray:
     """ln gap from today's price to the rationing price: ``ln(asked/sold)/η``, the price rise at
     which buyers with short-run demand elasticity η would ask only what was sold; 0 in a market
     that served every request. At most ``headroom`` (the ln distance to the choke price, where
     the value of lost output caps what buyers pay); a market that sold nothing of what was asked
     goes to the cap."""
-    eta = max(elasticity, 1e-3)
+    eta = np.maximum(elasticity, 1e-3)
     with np.errstate(divide="ignore", invalid="ignore"):
         shortage = np.where(asked > sold, np.log(np.maximum(asked, 1e-300) / np.maximum(sold, 1e-300)), 0.0)
     return np.clip(shortage / eta, 0.0, np.maximum(headroom, 0.0))
+
+
+def derived_elasticity(model: ModelView) -> np.ndarray:
+    """Per market, the short-run elasticity of what its buyers want: the final products'
+    elasticity times the commodity's cost share in them (Marshall's rule of derived demand,
+    sim/calibration.py ``final_cost_share``): a small-cost input is rationed by a large price rise."""
+    share = np.repeat(model.calibration.final_share, model.net.n_countries)
+    return model.params.demand.price_elasticity * share
 
 
 def update_log_prices(
@@ -323,7 +331,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     new = update_log_prices(
         s.log_p,
-        rationing_gap(asked, sold, model.params.demand.price_elasticity, headroom),
+        rationing_gap(asked, sold, derived_elasticity(model), headroom),
         cover,
         kappa=m.kappa,
         sigma=m.sigma,
