@@ -931,9 +931,12 @@ def compute(tables: Tables, baseline: Tables | None = None) -> dict[str, pd.Data
         for stage in chk["stages"]:
             d = default_definition(tables, chk["commodity"], stage)
             paths[(chk["commodity"], stage)] = dependency(tables, d)
+    from critmin.analysis.definitions import definitions_table  # it builds on this module
+
     return {
         "targets": target_table(tables),
         "alternatives": alternative_table(tables, sorted(set(show))),
+        "definitions": definitions_table(tables, sorted(set(show))),
         "benchmarks": benchmark_table(tables),
         "hhi": hhi(tables),
         "unmet": unmet_demand(tables),
@@ -1010,6 +1013,9 @@ def summary_block(tables: Tables, m: dict[str, pd.DataFrame]) -> dict[str, Any]:
         "region_members": sorted(tables.members(d.region)),
         "targets": records(m["targets"]),
         "alternative_definitions": records(m["alternatives"]),
+        # the verdict under every definition side by side (analysis/definitions.py): region (bloc,
+        # members), scope, stage set (every stage, each product), control (location only)
+        "definitions": records(m["definitions"]),
         "baseline_vs_sourced": records(m["benchmarks"]),
         "shock_response": records(m["shock"]),
         "yearly_review": records(m["review"]),
