@@ -41,6 +41,9 @@ LOW_RATIO = "low_price_ratio"  # lowest price / pre-shock in the shock window; d
 # mix name; their PEAK_RATIO / LOW_RATIO rows are read over the compared shock's window
 REFERENCE = "no shock, no instruments"
 RECOVERY = "months_to_recover"  # NaN = not recovered by the end of the run
+# the highest share under each definition (analysis/definitions.py): region, stage = the stage
+# set, detail = the scope; the years of the run's definitions table (first, target, last)
+DEFINITION = "definition_highest_share"
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,20 @@ def reduce_run(
                 )
             )
 
+    defs = m.get("definitions")
+    if defs is not None and len(defs):
+        for y in (c for c in defs.columns if c.isdigit()):
+            parts.append(
+                _rows(
+                    DEFINITION,
+                    [int(y)] * len(defs),
+                    defs[y],
+                    region=defs["region"],
+                    stage=defs["stage_set"],
+                    detail=defs["scope"],
+                )
+            )
+
     years = sorted(result.timeseries["month"].dt.year.unique().tolist())
     fiscal = m["fiscal"]
     fiscal = fiscal[fiscal["country"].isin(members)]
@@ -238,7 +255,94 @@ def summarise(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs["no_shock"] = reference_band(tidy, ctx)
+    out.attrs["definitions"] = definitions_summary(tidy, ctx)
     return out
+
+
+def definitions_summary(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """One row per definition (region, scope, stage set; analysis/definitions.py) and mix: the
+    median across seeds of the highest share in the target year and the seeds below the first
+    target's line. Columns mix, region, scope, stage_set, headline, share, share_lo, share_hi,
+    met_seeds, runs."""
+    cols = ["mix", "region", "scope", "stage_set", "headline", "share", "share_lo", "share_hi"]
+    cols += ["met_seeds", "runs"]
+    d = tidy[(tidy["metric"] == DEFINITION) & (tidy["year"] == ctx.target_year) & (tidy["mix"] != REFERENCE)]
+    if d.empty or not ctx.targets:
+        return pd.DataFrame(columns=cols)
+    line = ctx.targets[0].threshold
+    head = (ctx.region, ctx.definition.get("scope", "consumption"), "every stage")
+    rows = []
+    order = list(dict.fromkeys(zip(d["region"], d["detail"], d["stage"])))
+    for mix in ctx.mixes:
+        t = d[d["mix"] == mix]
+        runs = t["seed"].nunique()
+        for region, scope, stage_set in order:
+            v = t[(t["region"] == region) & (t["detail"] == scope) & (t["stage"] == stage_set)]["value"]
+            mid, lo, hi = _band(v, ctx.band)
+            rows.append(
+                {
+                    "mix": mix,
+                    "region": region,
+                    "scope": scope,
+                    "stage_set": stage_set,
+                    "headline": (region, scope, stage_set) == head,
+                    "share": mid,
+                    "share_lo": lo,
+                    "share_hi": hi,
+                    "met_seeds": int((v < line).sum()),
+                    "runs": runs,
+                }
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def definitions_headline(defs: pd.DataFrame | None, ctx: Context) -> list[str]:
+    """One sentence: under how many of the definitions side by side each mix is below the first
+    target's line in the target year (median across seeds), naming up to three."""
+    if defs is None or defs.empty or not ctx.target_in_run or not ctx.targets:
+        return []
+    t = ctx.targets[0]
+    n = defs.groupby("mix", sort=False).size().iloc[0]
+    bits = []
+    for mix, g in defs.groupby("mix", sort=False):
+        below = g[g["share"] < t.threshold]
+        named = "; ".join(
+            f"{labels.region_short(r.region)} {'all use' if r.scope == 'consumption' else 'imports'}, "
+            f"{r.stage_set}"
+            for r in below.head(3).itertuples()
+        )
+        more = f" and {len(below) - 3} more" if len(below) > 3 else ""
+        bits.append(f"{mix} {len(below)}" + (f" ({named}{more})" if len(below) else ""))
+    return [
+        f"Under {n} definitions side by side (the bloc and each member, all use or imports, every "
+        f"stage or one product; location only), below {t.label} in {t.year} (median): {', '.join(bits)}."
+    ]
+
+
+def definitions_console(defs: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The console's definitions table: the headline region's rows (both scopes, every stage set)
+    and each member under the headline scope at every stage; one column per mix, the median
+    highest share in the target year and the seeds below the line."""
+    if defs.empty:
+        return pd.DataFrame()
+    scope = ctx.definition.get("scope", "consumption")
+    keep = (defs["region"] == ctx.region) | ((defs["scope"] == scope) & (defs["stage_set"] == "every stage"))
+    out = {}
+    for mix, g in defs[keep].groupby("mix", sort=False):
+        out[mix] = [
+            f"{share_text(r.share, ctx)} {r.met_seeds}/{r.runs}" if pd.notna(r.share) else "no use"
+            for r in g.itertuples()
+        ]
+        first = g
+    table = pd.DataFrame(
+        {
+            "region": first["region"].map(labels.region_short).to_numpy(),
+            "measured on": ["all use" if s == "consumption" else "imports" for s in first["scope"]],
+            "stages": first["stage_set"].to_numpy(),
+            **out,
+        }
+    )
+    return table
 
 
 def _set_band(row: dict[str, Any], key: str, values: pd.Series, band: tuple[float, float]) -> None:
@@ -456,6 +560,7 @@ def headlines(summary: pd.DataFrame, ctx: Context) -> list[str]:
         ]
         if below:
             out.append(f"Stages below {ctx.targets[0].label} in {year} (median): {'; '.join(below)}.")
+    out.extend(definitions_headline(summary.attrs.get("definitions"), ctx))
     col = f"fiscal_bn_to_{year}"
     cost = ", ".join(f"{r.mix} {labels.money_bn(r[col])}" for _, r in done.iterrows())
     to = year if ctx.target_in_run else f"the end of the run ({labels.month(ctx.horizon)})"

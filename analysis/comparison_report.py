@@ -225,6 +225,34 @@ def _band(r: pd.Series, key: str, ctx: Context) -> dict[str, str]:
     }
 
 
+def definition_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]:
+    """The target under every definition (analysis/definitions.py): per (region, scope, stage
+    set) a cell per mix, the median highest share in the target year, its band and the seeds
+    below the first line."""
+    from critmin.analysis.definitions import scope_words, stage_set_words
+
+    defs = summary.attrs.get("definitions")
+    if defs is None or defs.empty:
+        return []
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in defs.itertuples():
+        key = (r.region, r.scope, r.stage_set)
+        row = rows.setdefault(
+            key,
+            {
+                "headline": bool(r.headline),
+                "region": labels.region_short(r.region),
+                "scope": scope_words(r.scope),
+                "stages": stage_set_words(r.stage_set),
+                "cells": [],
+            },
+        )
+        cell = _band(pd.Series({"s": r.share, "s_lo": r.share_lo, "s_hi": r.share_hi}), "s", ctx)
+        cell["seeds"] = f"{r.met_seeds}/{r.runs} below" if not cell["missing"] else ""
+        row["cells"].append(cell)
+    return list(rows.values())
+
+
 def main_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]:
     """One row per mix for the main table: targets, highest stage, cost, unmet demand, peak."""
     year, rows = ctx.target_year, []
@@ -343,6 +371,7 @@ def build(
         no_shock=comparison.no_shock_text(ref) if ref else "",
         definition=definition(ctx, members),
         rows=main_rows(summary, ctx),
+        definition_rows=definition_rows(summary, ctx),
         targets=ctx.targets,
         year=ctx.target_year,
         horizon_year=str(ctx.horizon)[:4],

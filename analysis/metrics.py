@@ -922,10 +922,16 @@ def as_tables(source: ModelRun | Tables | Path | str) -> Tables:
 
 
 # ---------------------------------------------------------------------- outputs
-def compute(tables: Tables, baseline: Tables | None = None) -> dict[str, pd.DataFrame]:
-    """Every metric table of a run."""
+def shown_years(tables: Tables) -> list[int]:
+    """The years the definition tables show: the run's first, 2030 and its last."""
     years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
-    show = [y for y in (years[0], 2030, years[-1]) if y in years]
+    return sorted({y for y in (years[0], 2030, years[-1]) if y in years})
+
+
+def compute(tables: Tables, baseline: Tables | None = None) -> dict[str, pd.DataFrame]:
+    """Every metric table of a run (the definitions table is added by
+    :func:`critmin.analysis.results.complete`: analysis/definitions.py builds on this module)."""
+    show = shown_years(tables)
     paths = {}
     for chk in tables.settings.get("checks", []) or []:
         for stage in chk["stages"]:
@@ -1010,6 +1016,9 @@ def summary_block(tables: Tables, m: dict[str, pd.DataFrame]) -> dict[str, Any]:
         "region_members": sorted(tables.members(d.region)),
         "targets": records(m["targets"]),
         "alternative_definitions": records(m["alternatives"]),
+        # the verdict under every definition side by side (analysis/definitions.py, added by
+        # results.complete): region (bloc, members), scope, stage set, control (location only)
+        "definitions": records(m["definitions"]) if "definitions" in m else [],
         "baseline_vs_sourced": records(m["benchmarks"]),
         "shock_response": records(m["shock"]),
         "yearly_review": records(m["review"]),

@@ -3,7 +3,8 @@
 Rendered from ``analysis/templates/run_report.html.j2``. Top to bottom: what the run contains (its
 instruments and shock in words, from the config), the dependency definition, the verdict per
 target (none when the target year is outside the run), the target table, dependency paths
-against the target lines, the same checks under other definitions, the 2024 baseline against
+against the target lines, the same checks under other definitions, the verdict under every
+definition side by side (bloc and members, all use and imports, every stage and each product), the 2024 baseline against
 sourced figures, the yearly review with the projects producing (from the run's own investment
 pipeline), resilience metrics (the shock response read over a stated window, beside the model's
 own movement without the shock when a no-shock run is given), a traceability example and,
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from critmin.analysis import labels, metrics
+from critmin.analysis import definitions, labels, metrics
 from critmin.analysis.instrument_text import describe_mix, describe_shock
 from critmin.analysis.templating import img, png_bytes, render
 
@@ -353,6 +354,7 @@ def build(result: Result) -> str:
         targets=target_rows(m["targets"], last_year) if len(m["targets"]) else [],
         paths_img=_paths_plot(tables, m, last_year),
         alternatives=alternative_table(m["alternatives"], ths),
+        definitions=definitions.report_table(m["definitions"], ths),
         benchmarks=benchmark_rows(m["benchmarks"]) if len(m["benchmarks"]) else [],
         review=review(m["review"], tables, result.projects),
         investment=investment(summ, result.projects),

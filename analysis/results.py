@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from critmin.analysis import metrics
+from critmin.analysis import definitions, metrics
 from critmin.sim.config import DependencyCheck
 from critmin.sim.run import ModelRun, warn_once
 from critmin.sim.world import DataError, data_root
@@ -73,6 +73,7 @@ def complete(run: ModelRun, skipped: list[str] | tuple[str, ...] = ()) -> Result
     tables = metrics.Tables.from_result(result)
     base = tables.settings.get("baseline_run")
     result.metrics = metrics.compute(tables, metrics.Tables.from_dir(base) if base else None)
+    result.metrics["definitions"] = definitions.definitions_table(tables, metrics.shown_years(tables))
     result.metrics["tidy"] = metrics.tidy(tables, result.metrics)
     result.summary["dependency"] = metrics.summary_block(tables, result.metrics)
     result.summary["dependency"]["skipped"] = list(skipped)

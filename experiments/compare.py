@@ -181,11 +181,18 @@ def main(argv: list[str]) -> int:
     ctx = plan_context(plan)
     print("\n".join(comparison.headlines(summary, ctx)))
     print(comparison.console_table(summary, ctx).to_string(index=False))
+    defs = comparison.definitions_console(summary.attrs.get("definitions", pd.DataFrame()), ctx)
+    if len(defs):
+        print(
+            f"Highest share in {ctx.target_year} under other definitions (median; seeds below "
+            f"{ctx.targets[0].label}); every definition in definitions.csv and report.html:"
+        )
+        print(defs.to_string(index=False))
     if failed:
         print(f"{len(failed)} run(s) failed (listed in manifest.yaml and the report):", file=sys.stderr)
         for f in failed:
             print(f"  {f['mix']} seed {f['seed']}: {f['error']}", file=sys.stderr)
-    print(f"wrote {folder} (report.html, summary.csv, comparison.parquet)")
+    print(f"wrote {folder} (report.html, summary.csv, definitions.csv, comparison.parquet)")
     return 1 if failed else 0
 
 
@@ -481,6 +488,7 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     tidy.to_parquet(folder / "comparison.parquet", index=False)
     summary.to_csv(folder / "summary.csv", index=False, float_format="%.6g")
+    summary.attrs["definitions"].to_csv(folder / "definitions.csv", index=False, float_format="%.6g")
     manifest = build_manifest(plan, ok, failed, elapsed, ctx)
     members = ok[0]["region_members"] if ok else []
     (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))

@@ -219,14 +219,23 @@ def check_price_floor(run: Run, inst: dict, policy: Any) -> None:
     country = inst["country"]
     paid = run.ledger(country, _label(inst))
     on = run.window(inst)
-    price = run.price(inst["commodity"], country).shift(1)
+    # the gap is measured against the benchmark market (default: the producers' own)
+    price = run.price(inst["commodity"], inst.get("benchmark_market", country)).shift(1)
     price.iloc[0] = run.net.price0[run.net.commodities.index(inst["commodity"])]
-    gap = np.maximum(inst["floor_usd_per_t"] - price, 0.0)
-    fl = run.model.recorder.flows()  # sales at home count too
-    sales = run.monthly(fl[(fl.commodity == inst["commodity"]) & (fl.origin == country)])
-    assert (paid >= 0).all() and (paid[~on] == 0).all()
-    assert (paid[on] <= gap[on] * sales[on] * (1 + 1e-6) + 1e-6).all()  # at most the gap on what was sold
-    if (gap[on] > 0).any() and sales[on].sum() > 0:
+    floor, share = inst["floor_usd_per_t"], inst.get("upside_share", 0.0)
+    per_t = np.where(price < floor, floor - price, -share * (price - floor))
+    if inst.get("coverage", "sold") == "produced":  # output sold or stockpiled
+        ts = run.model.recorder.timeseries()
+        sel = ts[(ts.variable == "production") & (ts.commodity == inst["commodity"]) & (ts.region == country)]
+        volume = sel.set_index("month")["value"].reindex(run.months, fill_value=0.0)
+    else:
+        fl = run.model.recorder.flows()  # sales at home count too
+        volume = run.monthly(fl[(fl.commodity == inst["commodity"]) & (fl.origin == country)])
+    bound = per_t * volume.to_numpy()  # the country's whole volume bounds the covered plants'
+    assert (paid[~on] == 0).all()
+    lo, hi = np.minimum(bound, 0.0), np.maximum(bound, 0.0)
+    assert (paid[on] >= lo[on] * (1 + 1e-6) - 1e-6).all() and (paid[on] <= hi[on] * (1 + 1e-6) + 1e-6).all()
+    if (per_t[on] > 0).any() and volume[on].sum() > 0:
         assert paid[on].sum() > 0  # below the floor, the treasury pays
 
 
@@ -333,6 +342,7 @@ COVERING = [
     ("stockpile_joint", "magnet_ban_demo"),  # the G7+ stockpile releases during the ban
     ("alliance_stockpile_diversification", "ree_licensing_2025"),
     ("alliance_offtake_floor", "ree_licensing_2025"),  # NdPr offtake under NdPr licensing
+    ("us_dod_mp_2025", "ree_licensing_2025"),  # the DoD–MP floor and 10X offtake under 2025 licensing
     ("certification", "ree_quotas_2010"),  # certified NdPr under Chinese NdPr quotas
     ("permitting_finance", "refiner_cut"),
     ("none", "ree_export_tax_2008"),  # the shock's own wedge, no policy

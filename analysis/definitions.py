@@ -1,0 +1,201 @@
+"""The target under every defensible definition, side by side (issue 17, item 4).
+
+The headline (``experiment.metrics``: region, basis, scope; the ``checks``) asks whether the
+G7+ bloc's consumption of every checked (commodity, stage) pair is below the line. The Alliance
+text gives no measurement basis, so this table shows the same verdict under the main
+alternatives, one row per definition:
+
+- **region**: the headline region and each member measured the same way (:data:`MEMBERS`:
+  USA, JPN, DEU, FRA, GBR, ITA, CAN, KOR, AUS, IND and the EU), the supplier always the largest
+  single country *outside the headline region* (for the G7+: outside the G7+), so a member's
+  row is its own dependency on a non-member, not on a fellow member;
+- **scope**: consumption (plant inputs and final use) or imports (shipments from outside the
+  region);
+- **stage set**: ``every stage`` (every checked pair, the headline) or one product at the stage
+  where it is made (``product: <commodities>``: e.g. magnets at the magnet stage; rare-earth
+  oxides at the refining stage);
+- **control**: ``location`` (where the stage happened). Ownership (whose plant) is not modelled
+  yet: the column says so.
+
+Per row and year: the highest share over the set's pairs, the pair that holds it and its
+supplier; and in the target year whether that highest share is below the first target's line.
+The basis is the headline's (``alternative_definitions`` shows the value basis per pair).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from critmin.analysis import metrics
+from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
+    from critmin.analysis.metrics import Tables
+
+# the members shown next to the bloc (issue 17): the G7, the Alliance partners and the EU
+MEMBERS = ("USA", "JPN", "DEU", "FRA", "GBR", "ITA", "CAN", "KOR", "AUS", "IND", "EU")
+EVERY_STAGE = "every stage"
+CONTROL = "location"  # "owner" comes with plant ownership (issue 17, item 2)
+COLUMNS = [
+    "definition",
+    "headline",
+    "region",
+    "role",
+    "scope",
+    "basis",
+    "stage_set",
+    "checks",
+    "control",
+    "supplier_outside",
+]
+
+
+def stage_sets(tables: Tables) -> dict[str, list[tuple[str, str]]]:
+    """``every stage`` (the checked pairs) and one set per product stage: the checked commodities
+    whose own stage (commodities.csv) is among their checked stages, grouped by that stage."""
+    pairs = [(c["commodity"], s) for c in tables.settings.get("checks", []) or [] for s in c["stages"]]
+    out: dict[str, list[tuple[str, str]]] = {EVERY_STAGE: pairs}
+    by_stage: dict[str, list[tuple[str, str]]] = {}
+    for com, stage in pairs:
+        if tables.commodity_stage.get(com) == stage:
+            by_stage.setdefault(stage, []).append((com, stage))
+    for group in by_stage.values():
+        out["product: " + "+".join(c for c, _ in group)] = group
+    return out
+
+
+def regions(tables: Tables) -> list[tuple[str, str]]:
+    """(region, role): the headline region, then each member this world knows."""
+    head = tables.settings.get("region", "G7+")
+    out = [(head, "headline region")]
+    for m in MEMBERS:
+        if m == head:
+            continue
+        try:
+            tables.members(m)
+        except DataError:
+            continue  # a world without the country (a test world) shows the others
+        out.append((m, "member" if m in tables.countries else "member group"))
+    return out
+
+
+def target(tables: Tables) -> tuple[float, int] | None:
+    """(threshold, year) of the first target that applies to the headline region."""
+    head = tables.settings.get("region", "G7+")
+    for t in tables.settings.get("targets", []) or []:
+        if t.get("region") in (None, head):
+            return float(t["threshold"]), int(t.get("year", 2030))
+    return None
+
+
+def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
+    """One row per (region, scope, stage set); see the module docstring. Columns
+    :data:`COLUMNS`, then per year ``<y>`` (the highest share), ``binding <y>`` (its pair,
+    "commodity stage"), ``supplier <y>``; and ``met <target year>`` when the target year is among
+    ``years`` (None where the row has no value)."""
+    s = tables.settings
+    head_region = s.get("region", "G7+")
+    head_scope = s.get("scope", "consumption")
+    basis = s.get("basis", "mass")
+    sets = stage_sets(tables)
+    tgt = target(tables)
+    rows = []
+    for region, role in regions(tables):
+        for scope in (head_scope, *(x for x in metrics.SCOPES if x != head_scope)):
+            paths = {}
+            for com, stage in sets[EVERY_STAGE]:
+                d = metrics.default_definition(
+                    tables, com, stage, region=region, scope=scope, outside=head_region
+                )
+                paths[(com, stage)] = metrics.dependency(tables, d).set_index("period")
+            for name, pairs in sets.items():
+                headline = region == head_region and scope == head_scope and name == EVERY_STAGE
+                row: dict[str, Any] = {
+                    "definition": f"{region} · {scope} · {basis} · {name} · {CONTROL}",
+                    "headline": headline,
+                    "region": region,
+                    "role": role,
+                    "scope": scope,
+                    "basis": basis,
+                    "stage_set": name,
+                    "checks": ", ".join(f"{c} {st}" for c, st in pairs),
+                    "control": CONTROL,
+                    "supplier_outside": head_region,
+                }
+                for y in years:
+                    value, binding, supplier = np.nan, "", ""
+                    for pair in pairs:
+                        p = paths[pair]
+                        v = float(p["share"].get(y, np.nan))
+                        if np.isfinite(v) and not v <= value:  # first pair, or a higher share
+                            value, binding, supplier = (
+                                v,
+                                f"{pair[0]} {pair[1]}",
+                                str(p["supplier"].get(y, "")),
+                            )
+                    row[str(y)] = value
+                    row[f"binding {y}"] = binding
+                    row[f"supplier {y}"] = supplier
+                if tgt is not None and tgt[1] in years:
+                    v = row[str(tgt[1])]
+                    row[f"met {tgt[1]}"] = bool(v < tgt[0]) if np.isfinite(v) else None
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- words (reports)
+def stage_set_words(name: str) -> str:
+    """``every stage`` → "every checked stage"; ``product: a+b`` → "product: A and B, where made"."""
+    from critmin.analysis import labels
+
+    if name == EVERY_STAGE:
+        return "every checked stage"
+    coms = name.removeprefix("product: ").split("+")
+    return f"product: {labels.join(labels.commodity(c) for c in coms)} (where made)"
+
+
+def scope_words(scope: str) -> str:
+    return "all use" if scope == "consumption" else "imports"
+
+
+def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
+    """The run report's rows: region, scope, stage set, per year the highest share (its stage and
+    supplier), the verdict in the target year; the headline row flagged."""
+    from critmin.analysis import labels
+
+    years = [c for c in df.columns if c.isdigit()]
+    met_col = next((c for c in df.columns if c.startswith("met ")), None)
+    rows = []
+    for _, r in df.iterrows():
+        cells = []
+        for y in years:
+            b, sup = r[f"binding {y}"], r[f"supplier {y}"]
+            note = ""
+            if b:
+                com, st = b.split(" ", 1)
+                note = f"{labels.commodity(com)}, {labels.stage(st, com)}"
+                note += f" · {labels.country(sup)}" if sup not in ("", "none") else ""
+            value = labels.share(r[y], thresholds) if pd.notna(r[y]) else "no use"
+            cells.append({"value": value, "note": note})
+        met = r[met_col] if met_col else None
+        rows.append(
+            {
+                "headline": bool(r["headline"]),
+                "region": labels.region_short(r["region"]),
+                "scope": scope_words(r["scope"]),
+                "stages": stage_set_words(r["stage_set"]),
+                "cells": cells,
+                "verdict": "–" if met is None or pd.isna(met) else ("met" if met else "not met"),
+            }
+        )
+    return {
+        "years": years,
+        "target": met_col.removeprefix("met ") if met_col else "",
+        "line": f"{thresholds[0]:.0%}" if thresholds else "",
+        "rows": rows,
+        "outside": str(df["supplier_outside"].iloc[0]) if len(df) else "",
+        "basis": "tonnes" if len(df) and df["basis"].iloc[0] == "mass" else "value",
+    }
