@@ -10,6 +10,7 @@ import yaml
 
 from critmin.experiments import calibrate
 from critmin.experiments.cli import main as cli
+from critmin.sim import parameters
 from critmin.sim.run import config_dir
 
 
@@ -43,7 +44,9 @@ def test_tiny_study_writes_its_outputs_and_resumes(tmp_path):
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and trials["state"].eq("COMPLETE").all()
     first = trials.iloc[0]
-    assert first["defaults"] and first["scenario.market.kappa"] == pytest.approx(0.1)  # the "before" point
+    assert first["defaults"] and first["scenario.market.kappa"] == pytest.approx(
+        parameters.default("scenario.market.kappa")
+    )  # the "before" point
     fitted = yaml.safe_load((out / "fitted.yaml").read_text())
     assert fitted["before"]["objective"] == pytest.approx(first["objective"], abs=1e-4)
     assert fitted["after"]["objective"] == pytest.approx(trials["objective"].min(), abs=1e-4)
