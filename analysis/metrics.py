@@ -270,33 +270,39 @@ def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataF
         raise DataError(f"origin shares: freq: expected 'year' or 'month', got {freq!r}")
     key = ("origin_shares", d, freq)
     if key not in tables.cache:
-        index = _OriginIndex.of(tables, d.scope)
-        month, origin, weight = index.select(tables, d, region)
-        period = index.years if freq == "year" else index.months
-        tables.cache[key] = _period_shares(period[month], origin, weight, index.countries)
+        periods, sums, names = _origin_sums(tables, d, freq, region)
+        pi, ri = np.nonzero(sums)
+        w = sums[pi, ri]
+        tables.cache[key] = pd.DataFrame(
+            {
+                "period": periods[pi],
+                "origin": names[ri].astype(str),
+                "weight": w,
+                "share": w / sums.sum(axis=1)[pi],
+            }
+        )
     return tables.cache[key].copy()
 
 
-def _period_shares(
-    period: np.ndarray, origin: np.ndarray, weight: np.ndarray, countries: list[str]
-) -> pd.DataFrame:
-    """Sum weight per (period, origin code) and divide by the period's total."""
+def _origin_sums(
+    tables: Tables, d: Definition, freq: str, region: set[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(periods with any weight, weight per period × origin, origin names): origins in
+    alphabetical order of their names, as a groupby on the names would give."""
+    index = _OriginIndex.of(tables, d.scope)
+    month, origin, weight = index.select(tables, d, region)
+    period = (index.years if freq == "year" else index.months)[month]
     keep = weight > 0
     period, origin, weight = period[keep], origin[keep], weight[keep]
     periods, p_code = np.unique(period, return_inverse=True)
-    # origins in alphabetical order of their names, as a groupby on the names would give
+    countries = index.countries
     order = np.argsort(np.asarray(countries, dtype=object), kind="stable")
     rank = np.empty(len(countries), np.int64)
     rank[order] = np.arange(len(countries))
     n = len(countries)
-    sums = np.bincount(p_code * n + rank[origin], weights=weight, minlength=periods.size * n).reshape(-1, n)
-    pi, ri = np.nonzero(sums)
-    totals = sums.sum(axis=1)
-    w = sums[pi, ri]
-    names = np.asarray(countries, dtype=object)[order]
-    return pd.DataFrame(
-        {"period": periods[pi], "origin": names[ri].astype(str), "weight": w, "share": w / totals[pi]}
-    )
+    sums = np.bincount(p_code * n + rank[origin], weights=weight, minlength=periods.size * n).astype(float)
+    sums = sums.reshape(-1, n)
+    return periods, sums, np.asarray(countries, dtype=object)[order]
 
 
 @dataclass
@@ -317,6 +323,7 @@ class _OriginIndex:
     value: np.ndarray | None  # imports: delivered USD per row
     columns: dict[str, tuple[np.ndarray, np.ndarray]]  # imports: stage -> (columns, origin codes)
     mix: np.ndarray | None  # imports: rows × origin columns
+    subsets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rows per (commodity, stage)
 
     @classmethod
     def of(cls, tables: Tables, scope: str) -> _OriginIndex:
@@ -389,23 +396,27 @@ class _OriginIndex:
         member = np.array([c in region for c in self.countries], dtype=bool)
         return member[codes] if codes.size else np.zeros(0, bool)
 
+    def _subset(self, commodity: str, stage: str) -> np.ndarray:
+        """Rows of one commodity (and, for consumption, one stage), found once per index: the
+        definitions table asks for the same pair for every region and scope."""
+        key = (commodity, stage if self.exporter is None else "")
+        if key not in self.subsets:
+            mask = self._is(self.commodity, commodity)
+            if self.exporter is None:
+                mask &= self._is(self.stage, stage)
+            self.subsets[key] = np.flatnonzero(mask)
+        return self.subsets[key]
+
     def select(self, tables: Tables, d: Definition, region: set[str]) -> tuple[np.ndarray, ...]:
         """(month, origin code, weight) of every record the definition counts."""
+        rows = self._subset(d.commodity, d.stage)
         if self.exporter is not None:  # imports: shipments into the region from outside it
-            rows = np.flatnonzero(
-                self._is(self.commodity, d.commodity)
-                & self._in(self.region, region)
-                & ~self._in(self.exporter, region)
-            )
+            rows = rows[self._in(self.region[rows], region) & ~self._in(self.exporter[rows], region)]
             cols, codes = self.columns[d.stage]
             w = (self.tonnes if d.basis == "mass" else self.value)[rows]
             weight = (self.mix[np.ix_(rows, cols)] * w[:, None]).reshape(-1)
             return np.repeat(self.month[rows], cols.size), np.tile(codes, rows.size), weight
-        rows = np.flatnonzero(
-            self._is(self.commodity, d.commodity)
-            & self._in(self.region, region)
-            & self._is(self.stage, d.stage)
-        )
+        rows = rows[self._in(self.region[rows], region)]
         month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
@@ -454,21 +465,21 @@ def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFram
 
 
 def _dependency(tables: Tables, d: Definition, freq: str) -> pd.DataFrame:
-    shares = origin_shares(tables, d, freq)
+    if d.stage not in tables.stages:
+        raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
+    if freq not in ("year", "month"):
+        raise DataError(f"origin shares: freq: expected 'year' or 'month', got {freq!r}")
+    periods, sums, names = _origin_sums(tables, d, freq, tables.members(d.region))
     outside = tables.members(d.outside or d.region)
-    periods, code = np.unique(shares["period"].to_numpy(), return_inverse=True)
-    total = np.bincount(code, weights=shares["weight"].to_numpy(), minlength=periods.size)
-    origin = shares["origin"].to_numpy(dtype=object)
-    share = shares["share"].to_numpy()
-    cand = np.flatnonzero(~np.isin(origin, list(outside)))
-    # the largest share outside per period (rows are sorted by period, then origin name)
-    order = cand[np.lexsort((-share[cand], code[cand]))]
-    first = order[np.r_[True, code[order][1:] != code[order][:-1]]] if order.size else order
-    supplier = np.full(periods.size, "none", dtype=object)
-    top = np.zeros(periods.size)
-    supplier[code[first]] = origin[first]
-    top[code[first]] = share[first]
-    return pd.DataFrame({"period": periods, "supplier": supplier.astype(str), "share": top, "total": total})
+    total = sums.sum(axis=1)
+    # the largest share outside per period; ties go to the first name in alphabetical order
+    cand = np.where(np.isin(names, list(outside)), 0.0, sums)
+    best = cand.argmax(axis=1) if names.size else np.zeros(periods.size, np.int64)
+    top_w = cand[np.arange(periods.size), best] if names.size else np.zeros(periods.size)
+    found = top_w > 0
+    supplier = np.where(found, names[best] if names.size else "none", "none").astype(str)
+    share = np.where(found, np.divide(top_w, total, out=np.zeros_like(total), where=total > 0), 0.0)
+    return pd.DataFrame({"period": periods, "supplier": supplier, "share": share, "total": total})
 
 
 # ---------------------------------------------------------------------- targets
