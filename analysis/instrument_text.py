@@ -64,10 +64,13 @@ def period(spec: Spec) -> str:
 def _price_floor(s: Spec) -> str:
     who = _list(s.get("producers"))
     src = L.join(L.facility(p) for p in who) if who else f"producers in {L.places(s.get('country'))}"
-    text = (
-        f"Price floor: {L.usd_per_t(s['floor_usd_per_t'])} on {_commodities(s.get('commodity'))} "
-        f"from {src}; the government of {L.places(s.get('country'))} pays the gap to the market price"
+    several = len(_list(s.get("country"))) > 1
+    payer = (
+        f"the governments of {L.places(s.get('country'))} each pay the gap to the market price on their own producers"
+        if several
+        else f"the government of {L.places(s.get('country'))} pays the gap to the market price"
     )
+    text = f"Price floor: {L.usd_per_t(s['floor_usd_per_t'])} on {_commodities(s.get('commodity'))} from {src}; {payer}"
     if "max_tonnes_per_month" in s:
         text += f", up to {float(s['max_tonnes_per_month']):,.0f} t a month"
     return text
@@ -226,13 +229,15 @@ def _tax(kind: str) -> Callable[[Spec], str]:
         partners = _list(s.get("partners"))
         if kind == "export":
             to = f" to {L.places(partners)}" if partners else ""
+            verb = "tax" if len(_list(s.get("country"))) > 1 else "taxes"
             return (
-                f"Export tax: {L.places(s.get('country'))} taxes exports of "
+                f"Export tax: {L.places(s.get('country'))} {verb} exports of "
                 f"{_commodities(s.get('commodity'))}{to} at {L.join(rates) or '0'}"
             )
         frm = f" from {L.places(partners)}" if partners else ""
+        verb = "each charge" if len(_list(s.get("country"))) > 1 else "charges"
         return (
-            f"Import tariff: {L.places(s.get('country'))} charges {L.join(rates) or '0'} on imports of "
+            f"Import tariff: {L.places(s.get('country'))} {verb} {L.join(rates) or '0'} on imports of "
             f"{_commodities(s.get('commodity'))}{frm}"
         )
 

@@ -184,15 +184,21 @@ def Lobby(on_join: Any) -> None:
     world = solara.use_reactive(defaults.get("world", "ree_2024_short"))
     start = solara.use_reactive(defaults.get("start", "2025-01"))
     seed = solara.use_reactive(int(defaults.get("seed", 0)))
+    teams = solara.use_reactive(", ".join(defaults.get("teams", ["USA", "JPN", "DEU", "KOR"])))
 
     def new() -> None:
-        on_join(hall().open(world=world.value, start=start.value.strip(), seed=seed.value), "facilitator")
+        chosen = [t.strip() for t in teams.value.split(",") if t.strip()]
+        on_join(
+            hall().open(world=world.value, start=start.value.strip(), seed=seed.value, teams=chosen),
+            "facilitator",
+        )
 
     with solara.Card("Start or join a crisis exercise"):
         with solara.Columns([2, 1, 1]):
             solara.Select("World (configs/scenario)", values=worlds(), value=world)
             solara.InputText("Opens in month (YYYY-MM)", value=start)
             solara.InputInt("Seed", value=seed)
+        solara.InputText("Teams: country codes or groups, e.g. USA, JPN, EU, KOR", value=teams)
         solara.Button("New exercise", on_click=lambda: _try(message, new), color="primary")
         solara.InputText("Exercise code", value=code)
         solara.Button(
@@ -312,11 +318,21 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
 def Team(ex: Exercise, team: str, refresh: Any, version: int) -> None:
     message = solara.use_reactive("")
     choice = solara.use_reactive(next(iter(RESPONSES)))
-    text = solara.use_reactive(yaml.safe_dump(response_template(choice.value, team), sort_keys=False))
+    text = solara.use_reactive(
+        yaml.safe_dump(
+            response_template(choice.value, team, ex.members[team], ex.users(team, "ndfeb_magnet")),
+            sort_keys=False,
+        )
+    )
 
     def pick(label: str) -> None:
         choice.set(label)
-        text.set(yaml.safe_dump(response_template(label, team), sort_keys=False))
+        text.set(
+            yaml.safe_dump(
+                response_template(label, team, ex.members[team], ex.users(team, "ndfeb_magnet")),
+                sort_keys=False,
+            )
+        )
 
     def submit() -> None:
         spec = yaml.safe_load(text.value)

@@ -74,14 +74,27 @@ def compose_shock(
     return spec
 
 
-def response_template(label: str, team: str) -> dict[str, Any]:
+def response_template(
+    label: str, team: str, members: list[str] | None = None, magnet_users: list[str] | None = None
+) -> dict[str, Any]:
     """A team's response of the REE world with the team as holder, buyer or payer; the team edits
-    its parameters before submitting."""
+    its parameters before submitting. A group team (e.g. the EU) acts for its ``members``: a
+    joint stockpile held in equal shares by the members that use magnets (``magnet_users``: a
+    stockpile holds months of its holder's use), its members' buyers, each member paying the
+    floor on its own producers."""
     kind = RESPONSES[label]
+    members = members or [team]
+    who: dict[str, Any] = {"country": team} if members == [team] else {"country": list(members)}
     if kind == "stockpile":  # the team's strategic stock, released from the month it starts
+        users = magnet_users or members
+        holders: dict[str, Any] = (
+            {"country": team}
+            if members == [team]
+            else {"holders": [{"country": c, "share": 1 / len(users)} for c in users]}
+        )
         return {
             "type": "stockpile",
-            "country": team,
+            **holders,
             "commodity": "ndfeb_magnet",
             "target_months": 2,
             "initial_months": 2,
@@ -92,18 +105,18 @@ def response_template(label: str, team: str) -> dict[str, Any]:
     if kind == "offtake":
         return {
             "type": "offtake",
-            "buyers": [team],
+            "buyers": list(members),
             "commodity": "ndpr_oxide",
             "producers": ["mys_lynas_lamp", "usa_mountain_pass_sep"],
             "tonnes_per_month": 100,
             "premium": 0.05,
         }
     if kind == "price_floor":  # for the team's own magnet makers (USD/t; 2024 price ~50,000)
-        return {"type": "price_floor", "country": team, "commodity": "ndfeb_magnet", "floor_usd_per_t": 60000}
+        return {"type": "price_floor", **who, "commodity": "ndfeb_magnet", "floor_usd_per_t": 60000}
     if kind == "import_tariff":
         return {
             "type": "import_tariff",
-            "country": team,
+            **who,
             "commodity": "ndfeb_magnet",
             "partners": ["CHN"],
             "ad_valorem": 0.25,
@@ -111,9 +124,9 @@ def response_template(label: str, team: str) -> dict[str, Any]:
     if kind == "diversification_cap":
         return {
             "type": "diversification_cap",
-            "buyers": [team],
+            "buyers": list(members),
             "commodity": "ndfeb_magnet",
             "max_share": 0.65,
             "exempt_origins": ["g7", "partner"],
         }
-    return {"type": "permitting_acceleration", "countries": [team], "lead_time_reduction": 0.33}
+    return {"type": "permitting_acceleration", "countries": list(members), "lead_time_reduction": 0.33}

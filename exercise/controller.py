@@ -110,6 +110,33 @@ def _shift_months(node: Any, months: int) -> Any:
     return node
 
 
+PRICE_VARIABLES = {"price", "buyer_price"}
+
+
+def team_members(team: str, built: _Built) -> list[str]:
+    """The countries a team speaks for: a country of the world, or a group of
+    ``experiment.metrics.regions`` (e.g. EU: its member states in this world; groups may name
+    blocs)."""
+    net = built.model.net
+    if team in net.countries:
+        return [team]
+    groups = dict(built.cfg.experiment.metrics.get("regions", {}) or {})
+    if team in groups:
+        members: list[str] = []
+        for item in groups[team]:
+            if item in BLOCS:
+                members += [c for c, b in zip(net.countries, net.blocs) if b == item]
+            elif item in net.countries:
+                members.append(item)
+        if members:
+            return list(dict.fromkeys(members))
+    raise DataError(
+        f"exercise teams: {team!r} is neither a country of the world nor a group of "
+        f"experiment.metrics.regions with countries in it; expected one of {list(net.countries)} "
+        f"or {sorted(groups)}"
+    )
+
+
 class Exercise:
     """A crisis exercise: a world stepped month by month with decisions injected as it runs.
 
@@ -135,9 +162,7 @@ class Exercise:
             raise DataError(
                 f"exercise start {tl.start}: after the world's last month {self.last_month(built)}"
             )
-        for team in tl.teams:
-            if team not in built.model.net.countries:
-                raise DataError(f"exercise teams: {team!r} is not a country of the world {tl.world}")
+        self.members = {team: team_members(team, built) for team in tl.teams}
         target = self.open_index
         if tl.played_until is not None:
             target = months_between(self.first_month, tl.played_until) + 1
@@ -379,10 +404,38 @@ class Exercise:
     def months(self, first: int = 0) -> list[str]:
         return [self.month_at(i) for i in range(first, self.model.state.t)]
 
+    def _values(
+        self, data: dict[str, np.ndarray], variable: str, commodity: str, who: str, t: int
+    ) -> np.ndarray:
+        """A recorded market series for a country, or for a group team over its members: tonnes
+        add up; prices are averaged weighted by the members' demand (equally where none has any)."""
+        markets = [self._market(commodity, c) for c in self.members.get(who, [who])]
+        values = data[variable][:t, markets]
+        if len(markets) == 1:
+            return values[:, 0]
+        known = np.isfinite(values)
+        if variable not in PRICE_VARIABLES:
+            return np.where(known, values, 0.0).sum(axis=1)
+        weight = np.where(known, data["demand"][:t, markets], 0.0)
+        equal = known.astype(float)
+        weight = np.where(weight.sum(axis=1, keepdims=True) > 0, weight, equal)
+        total = weight.sum(axis=1)
+        num = np.where(known, values, 0.0) * weight
+        return np.divide(num.sum(axis=1), total, out=np.full(t, np.nan), where=total > 0)
+
+    def users(self, team: str, commodity: str) -> list[str]:
+        """The team's members whose manufacturers use ``commodity`` in this world."""
+        net = self.model.net
+        d = self.model.demand_nodes
+        using = net.slot_commodity[net.consume_slot[d]] == net.commodity_index(commodity, "commodity")
+        countries = {net.countries[k] for k in net.node_country[d[using]]}
+        return [c for c in self.members[team] if c in countries]
+
     def series(self, variable: str, commodity: str, country: str) -> pd.Series:
-        """One recorded market series (the recorder's ``variable``) over the months played."""
+        """One recorded market series (the recorder's ``variable``) over the months played, for a
+        country or a group team (:meth:`_values`)."""
         t = self.model.state.t
-        values = self.model.recorder.data[variable][:t, self._market(commodity, country)]
+        values = self._values(self.model.recorder.data, variable, commodity, country, t)
         return pd.Series(values, index=self.months(), name=f"{variable} {commodity} {country}")
 
     def restricting_country(self) -> str:
@@ -423,12 +476,9 @@ class Exercise:
             if t == 0:
                 rows.append({"team": team, "unmet": 0.0, "cover_months": np.nan})
                 continue
-            m = self._market(commodity, team)
             data = self.model.recorder.data
             demand, unmet, stock = (
-                data["demand"][t - 1, m],
-                data["unmet_demand"][t - 1, m],
-                data["stock"][t - 1, m],
+                self._values(data, v, commodity, team, t)[-1] for v in ("demand", "unmet_demand", "stock")
             )
             rows.append(
                 {
@@ -475,7 +525,8 @@ class Exercise:
         and what is left."""
         rows = []
         for team in self._tl.teams:
-            spent = float(sum(v for _, _, v in self.model.governments[team].ledger))
+            govs = [self.model.governments[c] for c in self.members[team]]
+            spent = float(sum(v for g in govs for _, _, v in g.ledger))
             rows.append(
                 {
                     "team": team,
@@ -502,8 +553,12 @@ class Exercise:
 
     def branch_prices(self, commodity: str, country: str) -> pd.DataFrame:
         """The buyers' price of ``commodity`` in ``country`` in each saved branch and now."""
-        m = self._market(commodity, country)
-        cols = {b.label: pd.Series(b.data["buyer_price"][:, m], index=b.months) for b in self.branches}
+        cols = {
+            b.label: pd.Series(
+                self._values(b.data, "buyer_price", commodity, country, len(b.months)), index=b.months
+            )
+            for b in self.branches
+        }
         cols["current"] = self.series("buyer_price", commodity, country)
         return pd.DataFrame(cols)
 

@@ -110,7 +110,11 @@ def parser() -> argparse.ArgumentParser:
         "--start", default=None, help="month new exercises open, YYYY-MM (default: the world's start)"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--teams", default="USA,JPN,DEU,KOR", help="team country codes, comma-separated")
+    p.add_argument(
+        "--teams",
+        default="USA,JPN,DEU,KOR",
+        help="teams, comma-separated: country codes or groups of experiment.metrics.regions (e.g. USA,JPN,EU,KOR)",
+    )
     p.add_argument("--timeline", default=None, help="open this saved timeline as the first exercise")
     p.add_argument(
         "--cull", default="30s", help="drop an abandoned browser's kernel after this (default 30s)"
@@ -162,6 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{shown}:{port}/?exercise={first}&role=facilitator"
     if args.token:
         url += f"&token={args.token}"
-    print(f"critmin exercise: open {url}  (teams: role=<country code>; Ctrl-C stops)", flush=True)
+    print(f"critmin exercise: open {url}  (teams: role=<team>; Ctrl-C stops)", flush=True)
     uvicorn.run(asgi, host=args.host, port=port, log_level="warning")
     return 0

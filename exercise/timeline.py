@@ -65,6 +65,7 @@ TOP_KEYS = {
     "news",
 }
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
+_TEAM = re.compile(r"^[A-Z][A-Z0-9+]{1,5}$")  # a country code or a group (EU, G7+): checked on build
 _FORBIDDEN = ("_target_", "()")
 
 
@@ -234,9 +235,9 @@ def from_dict(raw: Any, source: str = "timeline") -> Timeline:
         if months_between(tl.start, tl.played_until) < 0:
             raise DataError(f"{source}: key played_until: expected a month from start {tl.start} on")
     teams = raw.get("teams", tl.teams)
-    if not isinstance(teams, list) or not all(isinstance(t, str) and _COUNTRY.match(t) for t in teams):
+    if not isinstance(teams, list) or not all(isinstance(t, str) and _TEAM.match(t) for t in teams):
         raise DataError(
-            f"{source}: key teams: expected a list of country codes (e.g. [USA, JPN]), got {teams!r}"
+            f"{source}: key teams: expected a list of country codes or groups (e.g. [USA, JPN, EU]), got {teams!r}"
         )
     tl.teams = list(teams)
     budget = raw.get("budget_usd", tl.budget_usd)

@@ -45,8 +45,10 @@ def cfd_payment_per_t(floor: float, benchmark: np.ndarray | float, upside_share:
 
 @register
 class PriceFloor(Policy):
-    """Keys: ``country`` (the paying government), ``commodity``, ``floor_usd_per_t``,
-    ``producers`` (facility ids; default the country's producers of the commodity),
+    """Keys: ``country`` (the paying government; or several countries or a bloc, each paying the
+    floor on its own producers: a bloc's joint floor), ``commodity``, ``floor_usd_per_t``,
+    ``producers`` (facility ids, with one paying country; default the countries' producers of
+    the commodity),
     ``max_tonnes_per_month``, ``certified_origin``, ``benchmark_market`` (a country code: the
     market whose price the gap is measured against; default each producer's own market),
     ``upside_share`` (share of the price above the floor paid back to the government; default
@@ -57,14 +59,19 @@ class PriceFloor(Policy):
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
         net = model.net
-        country = np.array([spec.country("country", net)])
-        self.government = net.countries[int(country[0])]
+        country = spec.countries("country", net)
         commodity = spec.commodity("commodity", net)
         self.floor = spec.number("floor_usd_per_t", 0.0, 1e9)
         if "producers" in spec:
+            if country.size != 1:
+                raise DataError(f"{spec.where}.country: a floor on named producers has one paying country")
             self.slots = facility_slots(model, spec, "producers", commodity)
+            self.payer = np.full(self.slots.size, net.countries[int(country[0])], dtype=object)
         else:
             self.slots = seller_slots(model, np.array([commodity]), country)
+            self.payer = np.asarray(net.countries, dtype=object)[net.slot_country[self.slots]]
+        # a floor with no producers yet still shows in its payers' ledgers (at 0)
+        self.payers = list(dict.fromkeys(self.payer)) or [net.countries[int(i)] for i in country]
         self.cap = spec.number("max_tonnes_per_month", 0.0, 1e12, default=1e12)
         self.origin = OriginRule(spec, "certified_origin", model, commodity)
         self.commodity = commodity
@@ -119,4 +126,7 @@ class PriceFloor(Policy):
                 "usd_per_kg": payment / tonnes / 1000 if tonnes > 0 else float("nan"),
             }
         )
-        return [Payment(self.government, self.label, payment)]
+        return [
+            Payment(str(payer), self.label, float((per_t * volume)[self.payer == payer].sum()))
+            for payer in self.payers
+        ]

@@ -34,7 +34,10 @@ class _Tax(Policy):
         self.edges = trade_edges(model, commodities, origins, dests)
         self.ad_valorem = spec.number("ad_valorem", 0.0, 10.0, default=0.0)
         self.specific = spec.number("specific_usd_per_t", 0.0, 1e9, default=0.0)
-        self.government = net.countries[int(home[0])]
+        # each home country collects on its own trade: the exporter's levy, the importer's tariff
+        side = net.edge_seller if self.exporter_levies else net.edge_buyer
+        self.collector = np.asarray(net.countries, dtype=object)[net.slot_country[side[self.edges]]]
+        self.collectors = list(dict.fromkeys(self.collector)) or [net.countries[int(i)] for i in home]
         self.revenue: list[float] = []
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
@@ -45,9 +48,11 @@ class _Tax(Policy):
             base = model.cleared.seller_price(model.slot_market(), net.edge_seller[self.edges])
         else:  # the tariff base is the delivered cost before the tariff
             base = (p_del[self.edges] - self._import_specific(model)) / (1 + self._import_ad_valorem(model))
-        revenue = float((flow * (base * self.ad_valorem + self.specific)).sum())
-        self.revenue.append(revenue)
-        return [Payment(self.government, self.label, -revenue)]
+        collected = flow * (base * self.ad_valorem + self.specific)
+        self.revenue.append(float(collected.sum()))
+        return [
+            Payment(str(c), self.label, -float(collected[self.collector == c].sum())) for c in self.collectors
+        ]
 
     def _import_specific(self, model: ModelView) -> np.ndarray:
         return model.wedges.import_specific[self.edges]

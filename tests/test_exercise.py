@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from critmin.exercise.catalogue import RESPONSES, response_template
 from critmin.exercise.controller import Exercise
 from critmin.exercise.timeline import MAX_BYTES, loads
 from critmin.sim.world import DataError
@@ -329,3 +330,49 @@ def test_the_lobby_opens_an_exercise_in_the_chosen_world_and_month():
     ex = hall.get(key)
     assert role == "facilitator" and ex.next_month == "2024-10" and ex.timeline().seed == 3
     assert "ree_2024" in app.worlds() and hall.get("../etc") is None
+
+
+def test_a_bloc_team_acts_for_its_members_and_its_views_add_them_up():
+    """The EU as one team (issue 19: teams per government or bloc): its members are the EU states
+    of the world (experiment.metrics.regions); each response template acts for all of them; its
+    views add up their tonnes and ledgers and weight their prices by demand."""
+    ex = _open(name="bloc", teams=["USA", "EU"])
+    eu = ex.members["EU"]
+    assert {"DEU", "FRA", "ITA"} <= set(eu) and "USA" not in eu and ex.members["USA"] == ["USA"]
+
+    def words(node):
+        if isinstance(node, dict):
+            return {w for v in node.values() for w in words(v)}
+        if isinstance(node, list):
+            return {w for v in node for w in words(v)}
+        return {node} if isinstance(node, str) else set()
+
+    for label in RESPONSES:
+        spec = response_template(label, "EU", eu)
+        assert "EU" not in words(spec) and set(eu) & words(spec)  # the registry knows countries
+    ex.step(3)
+    ex.inject(BAN)
+    ex.step(1)
+    release = response_template("Stockpile release", "EU", eu, ex.users("EU", MAGNET))
+    assert {h["country"] for h in release["holders"]} == set(ex.users("EU", MAGNET)) and len(
+        release["holders"]
+    ) > 1
+    ex.respond("EU", {**release, "release_share_per_month": 0.5})
+    floor = response_template("Price floor", "EU", eu)
+    ex.respond("EU", floor)
+    ex.step(3)
+    data, t = ex.model.recorder.data, ex.model.state.t
+    members_demand = sum(ex.series("demand", MAGNET, c) for c in eu)
+    np.testing.assert_allclose(ex.series("demand", MAGNET, "EU"), members_demand)
+    shortage = ex.shortage_view(MAGNET).loc["EU"]
+    unmet = sum(data["unmet_demand"][t - 1, ex._market(MAGNET, c)] for c in eu)
+    assert shortage["unmet"] == pytest.approx(unmet / members_demand.iloc[-1])
+    prices = pd.DataFrame({c: ex.series("buyer_price", MAGNET, c) for c in eu})
+    weights = pd.DataFrame({c: ex.series("demand", MAGNET, c) for c in eu})
+    expected = (prices * weights).sum(axis=1) / weights.where(prices.notna(), 0).sum(axis=1)
+    np.testing.assert_allclose(ex.series("buyer_price", MAGNET, "EU"), expected)
+    spent = sum(v for c in eu for _, _, v in ex.model.governments[c].ledger)
+    assert ex.ledger_view().loc["EU", "spent"] == pytest.approx(spent)
+    assert spent != 0  # the joint stockpile was bought by the members' governments
+    with pytest.raises(DataError, match="neither a country of the world nor a group"):
+        _open(teams=["USA", "ASEAN"])

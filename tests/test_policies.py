@@ -125,6 +125,45 @@ def test_import_tariff_puts_a_wedge_close_to_the_tariff_and_earns_revenue():
     np.testing.assert_allclose(revenue, (res.flow[e] * pre * 0.25).sum(), rtol=1e-9)
 
 
+def test_a_bloc_tariff_is_collected_by_each_member_on_its_own_imports():
+    tariff = {
+        "type": "import_tariff",
+        "country": ["DEU", "FRA"],
+        "partners": ["CHN"],
+        "commodity": "ndfeb_magnet",
+        "ad_valorem": 0.25,
+        "start": "2024-02",
+    }
+    model, _ = run([tariff])
+    net, res = model.net, model.cleared.result
+    e = model.policies[0].edges
+    pre = model.cleared.seller_price(model.slot_market(), net.edge_seller[e]) + net.edge_transport[e]
+    for country in ("DEU", "FRA"):
+        own = np.array([net.countries[k] == country for k in net.slot_country[net.edge_buyer[e]]])
+        last = [v for _, item, v in model.governments[country].ledger if item == "import_tariff"][-1]
+        np.testing.assert_allclose(-last, (res.flow[e] * pre * 0.25)[own].sum(), rtol=1e-9)
+        assert last < 0
+
+
+def test_a_joint_price_floor_is_paid_by_each_member_on_its_own_producers():
+    floor = {
+        "type": "price_floor",
+        "country": ["USA", "MYS"],
+        "commodity": "ndpr_oxide",
+        "floor_usd_per_t": 90000,
+        "start": "2024-02",
+    }
+    model, _ = run([floor])
+    policy = model.policies[0]
+    assert set(policy.payer) == {"USA", "MYS"}
+    paid = {
+        c: [v for _, item, v in model.governments[c].ledger if item == "price_floor"][-1]
+        for c in ("USA", "MYS")
+    }
+    assert all(v > 0 for v in paid.values())  # the floor is above the market: both members pay
+    assert sum(paid.values()) == pytest.approx(policy.history[-1]["payment"], rel=1e-12)
+
+
 def test_export_tax_lowers_the_domestic_price_and_raises_the_world_price(baseline):
     tax = {
         "type": "export_tax",
