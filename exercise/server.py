@@ -25,6 +25,11 @@ COOKIE = "critmin_exercise_token"
 BAD_INPUT = 2
 
 
+def banner(url: str) -> str:
+    """What `critmin exercise` prints once it serves (the README and docs/exercise.md show it)."""
+    return f"critmin exercise: open {url}  (teams: role=<team>; Ctrl-C stops)"
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and ``localhost`` (which binds to loopback)."""
     if host == "localhost":
@@ -166,6 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{shown}:{port}/?exercise={first}&role=facilitator"
     if args.token:
         url += f"&token={args.token}"
-    print(f"critmin exercise: open {url}  (teams: role=<team>; Ctrl-C stops)", flush=True)
+    print(banner(url), flush=True)
     uvicorn.run(asgi, host=args.host, port=port, log_level="warning")
     return 0

@@ -376,3 +376,14 @@ def test_a_bloc_team_acts_for_its_members_and_its_views_add_them_up():
     assert spent != 0  # the joint stockpile was bought by the members' governments
     with pytest.raises(DataError, match="neither a country of the world nor a group"):
         _open(teams=["USA", "ASEAN"])
+
+
+def test_the_readme_and_the_guide_show_what_the_server_prints():
+    from pathlib import Path
+
+    from critmin.exercise.server import banner
+
+    root = Path(__file__).resolve().parents[1]
+    line = banner("http://127.0.0.1:8765/?exercise=3f9a1c&role=facilitator")
+    assert line in (root / "README.md").read_text()
+    assert line in (root / "docs" / "exercise.md").read_text()
