@@ -182,40 +182,40 @@ def _finance(s: Spec) -> str:
     return text
 
 
+def _quota_size(s: Spec, baseline: str) -> str:
+    """'<size> a <period><tranches>' of a quota whose share is of ``baseline``."""
+    size = (
+        f"{_pct(s['share_of_baseline'])} of {baseline}"
+        if "share_of_baseline" in s
+        else f"{float(s['tonnes_per_period']):,.0f} t"
+    )
+    per = "a month" if s.get("period", "year") == "month" else "a year"
+    return f"{size} {per}{_tranches(s)}"
+
+
 def _quota(kind: str) -> Callable[[Spec], str]:
     def text(s: Spec) -> str:
-        size = (
-            f"{_pct(s['share_of_baseline'])} of the 2024 {'exports' if kind == 'export' else 'imports'}"
-            if "share_of_baseline" in s
-            else f"{float(s['tonnes_per_period']):,.0f} t"
-        )
-        per = "a month" if s.get("period", "year") == "month" else "a year"
+        size = _quota_size(s, f"the 2024 {'exports' if kind == 'export' else 'imports'}")
         partners = _list(s.get("partners"))
         if kind == "export":
             other = f" to {L.places(partners)}" if partners else ""
             return (
                 f"Export quota: {L.places(s.get('country'))} exports of {_commodities(s.get('commodity'))}"
-                f"{other} limited to {size} {per}{_tranches(s)}"
+                f"{other} limited to {size}"
             )
         other = f" from {L.places(partners)}" if partners else ""
         return (
             f"Import quota: {L.places(s.get('country'))} imports of {_commodities(s.get('commodity'))}"
-            f"{other} limited to {size} {per}{_tranches(s)}"
+            f"{other} limited to {size}"
         )
 
     return text
 
 
 def _production_quota(s: Spec) -> str:
-    size = (
-        f"{_pct(s['share_of_baseline'])} of its 2024 output"
-        if "share_of_baseline" in s
-        else f"{float(s['tonnes_per_period']):,.0f} t"
-    )
-    per = "a month" if s.get("period", "year") == "month" else "a year"
     return (
         f"Production quota: {L.places(s.get('country'))} output of {_commodities(s.get('commodity'))}"
-        f" limited to {size} {per}{_tranches(s)}"
+        f" limited to {_quota_size(s, 'its 2024 output')}"
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from critmin.policies.base import Effects, Policy, register
 from critmin.policies.select import trade_edges
 from critmin.sim import market, prices
-from critmin.sim.spec import Spec
+from critmin.sim.spec import Spec, share_schedule
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
@@ -131,19 +131,8 @@ def _delays(spec: Spec) -> list[tuple[int, float]]:
     raw = spec.raw("delay_months", default=2)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return [(int(spec.number("delay_months", 0, 24)), 1.0)]
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list):
         raise DataError(
             f"{spec.where}.delay_months: expected a number of months or a list of {{months, share}}, got {raw!r}"
         )
-    out = []
-    for i, item in enumerate(raw):
-        sub = Spec(item, f"{spec.where}.delay_months[{i}]")
-        months = sub.number("months", 0, 24)
-        if months != int(months):
-            raise DataError(f"{spec.where}.delay_months[{i}].months: expected whole months, got {months!r}")
-        out.append((int(months), sub.share("share")))
-        sub.done()
-    total = sum(s for _, s in out)
-    if abs(total - 1.0) > 1e-3:
-        raise DataError(f"{spec.where}.delay_months: the shares must sum to 1, got {total:.4g}")
-    return out
+    return share_schedule(raw, f"{spec.where}.delay_months", "months", 0, 24)

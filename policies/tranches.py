@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from critmin.sim.spec import Spec
+from critmin.sim.spec import Spec, share_schedule
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ KEYWORDS = {
     "quarterly": [(1, 0.25), (4, 0.25), (7, 0.25), (10, 0.25)],
     "monthly": [(m, 1.0 / 12) for m in range(1, 13)],
 }
-SHARE_TOLERANCE = 1e-3
 
 
 def period_size(spec: Spec, monthly_base: float) -> tuple[str, float]:
@@ -71,25 +70,11 @@ def parse_tranches(raw: Any, period: str, where: str) -> list[tuple[int, float]]
                 f"{where}.tranches: expected one of {sorted(KEYWORDS)} or a list of {{month, share}}, got {raw!r}"
             )
         return KEYWORDS[raw]
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list):
         raise DataError(
             f"{where}.tranches: expected one of {sorted(KEYWORDS)} or a list of {{month, share}}, got {raw!r}"
         )
-    out: list[tuple[int, float]] = []
-    for i, item in enumerate(raw):
-        sub = Spec(item, f"{where}.tranches[{i}]")
-        month = sub.number("month", 1, 12)
-        if month != int(month):
-            raise DataError(f"{where}.tranches[{i}].month: expected a month 1-12, got {month!r}")
-        out.append((int(month), sub.share("share")))
-        sub.done()
-    months = [m for m, _ in out]
-    if len(set(months)) != len(months):
-        raise DataError(f"{where}.tranches: each month may appear once, got months {months}")
-    total = sum(s for _, s in out)
-    if abs(total - 1.0) > SHARE_TOLERANCE:
-        raise DataError(f"{where}.tranches: the shares must sum to 1, got {total:.4g}")
-    return sorted(out)
+    return share_schedule(raw, f"{where}.tranches", "month", 1, 12)
 
 
 class Entitlements:

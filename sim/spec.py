@@ -114,3 +114,25 @@ class Spec:
         unknown = sorted(set(self.d) - self.read)
         if unknown:
             raise DataError(f"{self.where}: unknown key(s) {unknown}; expected only {sorted(self.read)}")
+
+
+def share_schedule(raw: Any, where: str, key: str, low: int, high: int) -> list[tuple[int, float]]:
+    """A list of ``{<key>: whole number in [low, high], share: s}`` entries, each key once, whose
+    shares sum to 1 (within 1e-3): licence processing times, quota tranches. Sorted by key."""
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{where}: expected a list of {{{key}, share}}, got {raw!r}")
+    out: list[tuple[int, float]] = []
+    for i, item in enumerate(raw):
+        sub = Spec(item, f"{where}[{i}]")
+        value = sub.number(key, low, high)
+        if value != int(value):
+            raise DataError(f"{where}[{i}].{key}: expected a whole number in [{low}, {high}], got {value!r}")
+        out.append((int(value), sub.share("share")))
+        sub.done()
+    keys = [k for k, _ in out]
+    if len(set(keys)) != len(keys):
+        raise DataError(f"{where}: each {key} may appear once, got {keys}")
+    total = sum(s for _, s in out)
+    if abs(total - 1.0) > 1e-3:
+        raise DataError(f"{where}: the shares must sum to 1, got {total:.4g}")
+    return sorted(out)
