@@ -39,21 +39,20 @@ def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndar
     return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
 
 
-def expected_margin(model: ModelView, nodes: np.ndarray, storable: bool = False) -> np.ndarray:
+def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     """Expected output value (a price floor guarantees the floor) minus expected input cost per
     unit of activity, per node.
 
-    ``storable``: output that cannot be sold now at a good price can be stored and sold later at
-    the reference price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export ban
-    lifts), while the producer has storage room: its stock below its storage limit (months of
-    normal sales × the largest storage multiple)."""
+    Output that cannot be sold now at a good price can be stored and sold later at the reference
+    price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export
+    ban lifts), in proportion to the producer's storage room: its stock below its storage limit
+    (months of normal sales × the largest storage multiple)."""
     s, m = model.state, model.params.market
     market = model.slot_market()
     received = np.maximum(s.p_exp[market], model.floor)
-    if storable:
-        limit = m.cover_target_months * m.storage_max_multiple * s.orders_lr
-        room = np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
-        received = received + room * np.maximum(np.exp(s.log_p_ref[market]) - received, 0.0)
+    limit = m.cover_target_months * m.storage_max_multiple * s.orders_lr
+    room = np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
+    received = received + room * np.maximum(np.exp(s.log_p_ref[market]) - received, 0.0)
     return unit_margin(model.net, received, s.expected_paid)[nodes]
 
 
@@ -130,7 +129,7 @@ class Miner(Producer):
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
-        price = expected_margin(model, nodes, storable=True)  # no modelled inputs: margin = revenue
+        price = expected_margin(model, nodes)  # no modelled inputs: margin = revenue
         x = price_driven_activity(
             price,
             s.margin0[nodes],
@@ -148,7 +147,7 @@ class Refiner(Producer):
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
         s = model.state
-        margin = expected_margin(model, nodes, storable=True)
+        margin = expected_margin(model, nodes)
         x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
         s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 

@@ -139,7 +139,7 @@ def test_a_plant_below_cash_cost_idles_then_exits():
     refiners = plants[[net.node_agent[n] != "Miner" for n in plants]]
     idled = 0
     while model.running:
-        margin = producer.expected_margin(model, refiners, storable=True)  # what this step's decisions see
+        margin = producer.expected_margin(model, refiners)  # what this step's decisions see
         model.step()
         below = margin < model.idle_threshold[refiners]
         assert np.all(model.state.plan[refiners[below]] == 0.0)
