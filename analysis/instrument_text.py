@@ -195,7 +195,7 @@ def _quota_size(s: Spec, baseline: str) -> str:
 
 def _quota(kind: str) -> Callable[[Spec], str]:
     def text(s: Spec) -> str:
-        size = _quota_size(s, f"the 2024 {'exports' if kind == 'export' else 'imports'}")
+        size = _quota_size(s, f"the base year's {'exports' if kind == 'export' else 'imports'}")
         partners = _list(s.get("partners"))
         if kind == "export":
             other = f" to {L.places(partners)}" if partners else ""
@@ -215,7 +215,7 @@ def _quota(kind: str) -> Callable[[Spec], str]:
 def _production_quota(s: Spec) -> str:
     return (
         f"Production quota: {L.places(s.get('country'))} output of {_commodities(s.get('commodity'))}"
-        f" limited to {_quota_size(s, 'its 2024 output')}"
+        f" limited to {_quota_size(s, 'its base-year output')}"
     )
 
 

@@ -20,5 +20,5 @@ def scaled_world(k: int) -> World:
     new = f.facility == [new_capacity_node(p, c) for p, c in zip(f.process, f.country)]
     copies = [f[~new].assign(facility=f.facility[~new] + f"_{i}") for i in range(k)]
     world.facilities = pd.concat([*copies, f[new]]).reset_index(drop=True)
-    world.demand = world.demand.assign(demand_2024_t=world.demand.demand_2024_t * k)
+    world.demand = world.demand.assign(demand_base_t=world.demand.demand_base_t * k)
     return world

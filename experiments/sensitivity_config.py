@@ -13,7 +13,7 @@ Output kinds (what :meth:`OutputSpec.value` extracts from a :class:`~critmin.ana
   (share of the region's consumption of a commodity whose origin stage happened in the largest
   supplier outside the region; region, basis and scope default to ``experiment.metrics``);
 - ``peak_price_ratio``: the highest monthly world seller price of a commodity (optionally within
-  ``from_month``..``to_month``) over its 2024 calibration price (``commodities.csv``);
+  ``from_month``..``to_month``) over its base-year calibration price (``commodities.csv``);
 - ``fiscal_cost``: total government spending over the run, every country and instrument, USD;
 - ``unmet_share``: final demand left unmet over final demand, tonnes summed over the run, in a
   region (``WORLD`` = every country).
@@ -60,7 +60,7 @@ def dependency_share(result: Result, commodity: str, stage: str, year: int, regi
 
 
 def peak_price_ratio(result: Result, commodity: str, from_month: str | None, to_month: str | None) -> float:
-    """Highest monthly WORLD price of ``commodity`` in the window over its 2024 calibration price."""
+    """Highest monthly WORLD price of ``commodity`` in the window over its base-year calibration price."""
     price = result.series("price", commodity, "WORLD")
     if from_month:
         price = price[price.index >= pd.Timestamp(f"{from_month}-01")]
@@ -68,7 +68,7 @@ def peak_price_ratio(result: Result, commodity: str, from_month: str | None, to_
         price = price[price.index <= pd.Timestamp(f"{to_month}-01")]
     if price.empty:
         raise ValueError(f"no world price of {commodity} in {from_month or 'start'}..{to_month or 'end'}")
-    return float(price.max()) / float(result.summary["price_usd_per_t_2024_calibration"][commodity])
+    return float(price.max()) / float(result.summary["price_usd_per_t_base_year"][commodity])
 
 
 def fiscal_cost(result: Result) -> float:
@@ -416,7 +416,7 @@ def describe_output(o: OutputSpec, settings: dict[str, Any], cfg: DictConfig) ->
     run = f"{cfg.scenario.start}..{cfg.scenario.end}"
     if o.kind == "peak_price_ratio":
         window = f"{opts['from_month'] or cfg.scenario.start}..{opts['to_month'] or cfg.scenario.end}"
-        return f"highest monthly world price of {opts['commodity']} in {window} / its 2024 calibration price"
+        return f"highest monthly world price of {opts['commodity']} in {window} / its base-year calibration price"
     if o.kind == "fiscal_cost":
         return f"government spending, all countries and instruments, {run}, USD"
     return f"unmet final demand / final demand in {opts['region']}, tonnes, {run}"

@@ -192,9 +192,8 @@ class RunConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
 
 
-# The data are a 2024 calibration (prices, outputs, demand of 2024), so every run starts in 2024;
-# its growth paths end in 2035 (demand_growth.csv) and a run may go on to LAST_END at most.
-CALIBRATION_YEAR = 2024
+# A world's data are a calibration of its base year (the year its headers name: prices, outputs,
+# demand of that year), so a run starts in that year; a run may go on to LAST_END at most.
 LAST_END = (2050, 12)
 # names that become folder names (run folders, sweep records): letters, digits, _ . + -, not
 # starting with a dot, so a name cannot climb out of output_root or be a path
@@ -237,14 +236,15 @@ def check_config(cfg: Any, source: str = "config") -> None:
     check_scenario(sc, source)  # types, bounds and rules of configs/parameters.csv
     start = parse_month(sc.start, "scenario.start")
     end = parse_month(sc.end, "scenario.end")
+    base_year = check_data(sc, source)
+    if start[0] != base_year:
+        raise DataError(
+            f"{source}: key scenario.start: expected a month of {base_year} (the world's data "
+            f"{sc.data!r} are a {base_year} calibration), got {sc.start!r}"
+        )
     if end < start:
         raise DataError(
             f"{source}: key scenario.end: expected a month after scenario.start ({sc.start}), got {sc.end!r}"
-        )
-    if start[0] != CALIBRATION_YEAR:
-        raise DataError(
-            f"{source}: key scenario.start: expected a month of {CALIBRATION_YEAR} (the data are a "
-            f"{CALIBRATION_YEAR} calibration), got {sc.start!r}"
         )
     if end > LAST_END:
         raise DataError(
@@ -257,11 +257,19 @@ def check_config(cfg: Any, source: str = "config") -> None:
         for key in NAME_KEYS:
             check_folder_name(_select(cfg, key), key, source)
         check_shock_window(cfg, start, end, source)
+
+
+def check_data(sc: Any, source: str = "config") -> int:
+    """``scenario.data`` names data folders that share one base year; returns the year."""
+    from critmin.sim.world import base_year_of, data_root, one_base_year
+
     chains = [sc.data] if isinstance(sc.data, str) else list(sc.data or [])
     if not chains or not all(isinstance(c, str) and c for c in chains):
         raise DataError(
             f"{source}: key scenario.data: expected a data folder name or a list of them, got {sc.data!r}"
         )
+    folders = [data_root() / chain for chain in chains]
+    return one_base_year({folder: base_year_of(folder) for folder in folders})
 
 
 def _windows(items: Any, where: str) -> list[tuple[str, tuple[int, int], tuple[int, int] | None]]:

@@ -2,7 +2,7 @@
 
 Every potential addition of capacity is a row of a :class:`Pipeline`, vectorised over rows:
 
-* **named projects** (``projects.csv``: MP, Lynas, Iluka, Arafura, ...) start at their 2024 stage;
+* **named projects** (``projects.csv``: MP, Lynas, Iluka, Arafura, ...) start at their stage in the base year;
 * **prospects** (``prospects.csv``: unannounced deposits and plants by country) start as
   concepts and are announced when their expected NPV turns positive;
 * **brownfield expansions** of every operating facility (a share of its capacity, at a fraction
@@ -220,7 +220,7 @@ class _Rows:
 def _named_rows(
     world: World, make: _Rows, covered: set[str], start: tuple[int, int], overrun: float
 ) -> list[dict]:
-    """Named projects at their 2024 stage; guidance dates slip by the schedule overrun."""
+    """Named projects at their base-year stage; guidance dates slip by the schedule overrun."""
     rows = []
     for r in world.projects.itertuples(index=False):
         if r.process not in covered:
@@ -230,9 +230,9 @@ def _named_rows(
         )
         row.update(nameplate=r.capacity_tpa / 12, capex=r.capex_usd_m * 1e6, cash_cost=r.cash_cost_usd_per_t)
         to_start = max(_month_index(r.expected_start, start), 1) * overrun
-        if r.status_2024 == "announced":
+        if r.status_base == "announced":
             row.update(status=ANNOUNCED, months_left=row["permit_months"])
-        elif r.status_2024 == "permitted":
+        elif r.status_base == "permitted":
             row.update(status=PERMITTED, months_left=0.0)
         else:  # financed or under construction: the guidance date, slipped, ends construction
             row.update(status=FINANCED, months_left=max(to_start, 1.0))
@@ -268,7 +268,7 @@ def _prospect_rows(world: World, make: _Rows, covered: set[str]) -> list[dict]:
 def _expansion_rows(
     world: World, net: Network, make: _Rows, covered: set[str], expansion_share: float
 ) -> list[dict]:
-    """Brownfield expansions of every facility of a covered process that had capacity in 2024;
+    """Brownfield expansions of every facility of a covered process that had capacity in the base year;
     an operator's plants expand together (mine + separation, say, are one business)."""
     fac = world.facilities
     operator: dict[str, str] = {}

@@ -32,7 +32,7 @@ class Network:
     blocs: np.ndarray  # bloc name per country
     commodities: list[str]
     commodity_stage: list[str]
-    price0: np.ndarray  # USD/t per commodity (2024 calibration)
+    price0: np.ndarray  # USD/t per commodity (base-year calibration)
     stages: list[str]  # origin stages traced, in chain order
     # nodes (facilities first, then demand centres)
     node_id: list[str]
@@ -43,13 +43,13 @@ class Network:
     is_demand: np.ndarray  # demand centres (manufacturers)
     is_store: np.ndarray  # government stockpiles
     capacity: np.ndarray  # activity units per month (0 for demand centres)
-    activity0: np.ndarray  # 2024 activity per month
+    activity0: np.ndarray  # base-year activity per month
     cash_cost: np.ndarray  # USD per activity unit
     stamp_stage: np.ndarray  # origin stage index stamped by the node's process, -1 for none
     slot_stamp: np.ndarray  # [slot, stage] bool: stages an output slot's production is stamped with
     slot_clear: np.ndarray  # [slot, stage] bool: stages emptied on production (not yet happened)
     # demand centres (arrays over nodes; zero/-1 for facilities)
-    demand0: np.ndarray  # t per month in 2024
+    demand0: np.ndarray  # t per month in the base year
     end_use: np.ndarray  # index into end_uses, -1 for facilities
     end_uses: list[str]
     lifetime_months: np.ndarray  # per end use
@@ -164,7 +164,7 @@ def _add_facilities(g: nx.DiGraph, world: World) -> None:
             inputs=rec["inputs"],
             outputs=rec["outputs"],
             capacity_tpa=f.capacity_tpa,
-            output_2024_tpa=f.output_2024_tpa,
+            output_base_tpa=f.output_base_tpa,
             cash_cost=f.cash_cost_usd_per_t,
             name=f.name,
         )
@@ -186,7 +186,7 @@ def _add_demand_centres(g: nx.DiGraph, world: World) -> None:
             inputs={d.commodity: 1.0},
             outputs={scrap: 1.0} if scrap else {},
             end_use=d.end_use,
-            demand_2024_t=d.demand_2024_t,
+            demand_base_t=d.demand_base_t,
             name=node,
         )
 
@@ -307,9 +307,9 @@ def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) 
         "is_demand": np.array([a["kind"] == "demand" for a in attrs]),
         "is_store": np.array([a["kind"] == "store" for a in attrs]),
         "capacity": np.array([a.get("capacity_tpa", 0.0) / 12 for a in attrs]),
-        "activity0": np.array([a.get("output_2024_tpa", 0.0) / 12 for a in attrs]),
+        "activity0": np.array([a.get("output_base_tpa", 0.0) / 12 for a in attrs]),
         "cash_cost": np.array([a.get("cash_cost", 0.0) for a in attrs]),
-        "demand0": np.array([a.get("demand_2024_t", 0.0) / 12 for a in attrs]),
+        "demand0": np.array([a.get("demand_base_t", 0.0) / 12 for a in attrs]),
     }
 
 
@@ -348,7 +348,7 @@ def compile_network(
         blocs=world.countries["bloc"].to_numpy(),
         commodities=commodities,
         commodity_stage=world.commodities["stage"].tolist(),
-        price0=world.commodities["price_2024_usd_per_t"].to_numpy(float),
+        price0=world.commodities["price_base_usd_per_t"].to_numpy(float),
         stages=stages,
         **_node_fields(nodes, attrs, node_country),
         stamp_stage=stamp_stage,
@@ -357,7 +357,7 @@ def compile_network(
         end_use=np.array([eidx[a["end_use"]] if "end_use" in a else -1 for a in attrs]),
         end_uses=end_uses,
         lifetime_months=eu.loc[end_uses, "lifetime_years"].to_numpy(float) * 12,
-        collection_rate=eu.loc[end_uses, "collection_rate_2024"].to_numpy(float),
+        collection_rate=eu.loc[end_uses, "collection_rate_base"].to_numpy(float),
         growth=growth,
         growth_years=growth_years,
         slot_node=slot_node_a,

@@ -363,10 +363,11 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
         "shock": model.cfg.shock.name,
         "seed": int(model.seed),
         "start": f"{model.start[0]}-{model.start[1]:02d}",
+        "base_year": int(model.world.base_year),
         "months": int(model.state.t),
         "mass_balance_max_rel_error": mb_error,
-        "price_usd_per_t_2024_calibration": dict(zip(net.commodities, map(float, net.price0))),
-        "price_ratio_to_2024_calibration": {
+        "price_usd_per_t_base_year": dict(zip(net.commodities, map(float, net.price0))),
+        "price_ratio_to_base_year": {
             str(c): {"min": round(float(g["ratio"].min()), 4), "max": round(float(g["ratio"].max()), 4)}
             for c, g in price.groupby("commodity", observed=True)
         },

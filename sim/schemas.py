@@ -15,8 +15,9 @@ Nothing in this module is specific to a mineral.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,16 @@ class Schema:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def dated_columns(self) -> list[str]:
+        """Columns of base-year values, named with ``{year}`` (see :func:`header_year`)."""
+        return [c.name for c in self.columns if YEAR in c.name]
+
+    def in_year(self, year: int) -> Schema:
+        """This schema with its dated columns named for ``year``."""
+        columns = tuple(replace(c, name=dated(c.name, year)) for c in self.columns)
+        return replace(self, columns=columns)
+
     def empty(self) -> pd.DataFrame:
         return pd.DataFrame(columns=self.column_names)
 
@@ -227,14 +238,61 @@ def check_table(raw: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
 
 
 def read_table(path: Path, schema: Schema) -> pd.DataFrame:
-    """Read one CSV file (every cell as text) and check it against its schema."""
+    """Read one CSV file (every cell as text) and check it against its schema.
+
+    A file with dated columns (``price_{year}_usd_per_t``) is checked against the columns of the
+    year its header names; the table comes back with the neutral names (``price_base_usd_per_t``)
+    and the year in ``attrs["base_year"]``."""
     if not path.is_file():
         raise DataError(f"{path}: file missing")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises several parser errors
         raise DataError(f"{path}: cannot be read as CSV: {exc}") from exc
-    return check_table(raw, schema, path)
+    if not schema.dated_columns:
+        return check_table(raw, schema, path)
+    year = header_year(list(raw.columns), schema, path)
+    df = check_table(raw, schema.in_year(year), path)
+    df = df.rename(columns={dated(c, year): dated(c, BASE) for c in schema.dated_columns})
+    df.attrs["base_year"] = year
+    return df
+
+
+# ---------------------------------------------------------------------- the base year
+# A world is data plus a base year: the columns holding base-year values name their year
+# (``output_2024_tpa``), so a file says which year its numbers are of. Inside the model these
+# columns have neutral names (``output_base_tpa``) and the world carries the year.
+YEAR = "{year}"
+BASE = "base"
+BASE_YEARS = (1990, 2100)
+
+
+def dated(column: str, year: int | str) -> str:
+    """``price_{year}_usd_per_t`` of ``year`` (a year, or :data:`BASE` for the neutral name)."""
+    return column.replace(YEAR, str(year))
+
+
+def header_year(header: list[str], schema: Schema, path: Path) -> int:
+    """The base year a file's header names, the same in every dated column."""
+    years: dict[str, int] = {}
+    for template in schema.dated_columns:
+        pattern = re.compile("^" + re.escape(template).replace(re.escape(YEAR), r"(\d{4})") + "$")
+        found = [int(m.group(1)) for m in map(pattern.match, header) if m]
+        example = dated(template, 2024)
+        if len(found) != 1:
+            raise DataError(
+                f"{path}: expected one column {template!r} naming the base year (e.g. {example!r}), "
+                f"got {'none' if not found else [dated(template, y) for y in found]}"
+            )
+        years[dated(template, found[0])] = found[0]
+        if not BASE_YEARS[0] <= found[0] <= BASE_YEARS[1]:
+            raise DataError(
+                f"{path}: column {dated(template, found[0])!r}: expected a base year from "
+                f"{BASE_YEARS[0]} to {BASE_YEARS[1]}"
+            )
+    if len(set(years.values())) > 1:
+        raise DataError(f"{path}: columns {sorted(years)} name different base years; expected one year")
+    return next(iter(years.values()))
 
 
 def _check_reference(df: pd.DataFrame, ref: Reference, allowed: set[str], path: Path, schema: Schema) -> None:
@@ -278,11 +336,10 @@ def one_output_and_one_type_per_process(df: pd.DataFrame, path: Path, schema: Sc
 
 
 def output_within_capacity(df: pd.DataFrame, path: Path, schema: Schema) -> None:
-    i = first(df["output_2024_tpa"] > df["capacity_tpa"] * (1 + 1e-9))
+    output = next(c for c in schema.column_names if re.fullmatch(r"output_\d{4}_tpa", c))
+    i = first(df[output] > df["capacity_tpa"] * (1 + 1e-9))
     if i is not None:
-        raise cell_error(
-            path, df, i, schema, "output_2024_tpa", f"<= capacity_tpa ({df.iloc[i]['capacity_tpa']})"
-        )
+        raise cell_error(path, df, i, schema, output, f"<= capacity_tpa ({df.iloc[i]['capacity_tpa']})")
 
 
 def shares_of_one_total_at_most_1(df: pd.DataFrame, path: Path, schema: Schema) -> None:
@@ -398,7 +455,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("mineral"),
                 text("stage", STAGES),
                 text("unit"),
-                number("price_2024_usd_per_t", USD_PER_T_POSITIVE),
+                number("price_{year}_usd_per_t", USD_PER_T_POSITIVE),
                 text("price_source"),
                 number("transport_usd_per_t", USD_PER_T),
                 text("transport_source"),
@@ -429,7 +486,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("country"),
                 text("process"),
                 number("capacity_tpa", TONNES),
-                number("output_2024_tpa", TONNES),
+                number("output_{year}_tpa", TONNES),
                 number("cash_cost_usd_per_t", USD_PER_T),
                 text("source"),
             ),
@@ -443,7 +500,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("country"),
                 text("end_use"),
                 text("commodity"),
-                number("demand_2024_t", TONNES),
+                number("demand_{year}_t", TONNES),
                 text("source"),
             ),
             key=("country", "end_use", "commodity"),
@@ -460,7 +517,7 @@ WORLD_FILES: dict[str, Schema] = {
                 # a product in use for less than a year, or for centuries, is a typo (the recycling
                 # stock's monthly outflow is stock / lifetime: 0.001 years breaks the mass balance)
                 number("lifetime_years", (1.0, 100.0)),
-                number("collection_rate_2024", "[0,1]"),
+                number("collection_rate_{year}", "[0,1]"),
             ),
             key=("end_use",),
         ),
@@ -501,7 +558,7 @@ WORLD_FILES: dict[str, Schema] = {
                 text("name"),
                 text("country"),
                 text("process"),
-                text("status_2024", PROJECT_STATUSES),  # stage at the start of 2024
+                text("status_{year}", PROJECT_STATUSES),  # stage at the start of the base year
                 number("capacity_tpa", TONNES_POSITIVE),
                 text("expected_start", Month(*PROJECT_START_YEARS)),  # developer guidance
                 number("capex_usd_m", (0.0, 1e6)),

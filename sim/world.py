@@ -26,6 +26,7 @@ from critmin.sim.schemas import (
     WORLD_FILES,
     DataError,
     check_references,
+    header_year,
     read_table,
 )
 from critmin.sim.schemas import (
@@ -55,6 +56,7 @@ class World:
     demand: pd.DataFrame
     end_uses: pd.DataFrame
     growth: pd.DataFrame
+    base_year: int  # the year of the prices, outputs, demand and statuses (named in the headers)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     trade_shares: pd.DataFrame = field(default_factory=lambda: _empty(TRADE_SHARES))
     projects: pd.DataFrame = field(default_factory=lambda: _empty(PROJECTS))
@@ -90,6 +92,7 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
         files[f"{data_dir.name}/{name}"] = sha256(path)
     check_references(tables, data_dir, WORLD_FILES)
     world = World(
+        base_year=one_base_year({data_dir / n: t.attrs.get("base_year") for n, t in tables.items()}),
         countries=tables["countries.csv"],
         commodities=tables["commodities.csv"],
         processes=tables["processes.csv"],
@@ -145,6 +148,7 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
                 )
             merged[attr] = table
         world = World(
+            base_year=one_base_year({Path(d): w.base_year for d, w in zip(data_dirs, worlds, strict=True)}),
             countries=countries.drop_duplicates("country").reset_index(drop=True),
             files={k: v for w in worlds for k, v in w.files.items()},
             **merged,
@@ -152,6 +156,29 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
     return world
+
+
+def one_base_year(years: dict[Path, int | None]) -> int:
+    """The one base year named by several files (or chains); None for files without dated columns."""
+    named = {path: year for path, year in years.items() if year is not None}
+    if len(set(named.values())) != 1:
+        raise DataError(
+            f"base year: the data name different years {sorted({f'{p}: {y}' for p, y in named.items()})}; "
+            "expected one (the year in the headers price_YYYY_usd_per_t, output_YYYY_tpa, ...)"
+        )
+    return next(iter(named.values()))
+
+
+def base_year_of(data_dir: Path) -> int:
+    """A chain's base year, read from the header of its ``commodities.csv`` only (for checks that
+    run before the world is loaded)."""
+    path = Path(data_dir) / "commodities.csv"
+    try:
+        with path.open(encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+    except OSError:
+        raise DataError(f"{path}: file missing; every world needs {list(REQUIRED_FILES)}") from None
+    return header_year(header, WORLD_FILES["commodities.csv"], path)
 
 
 OPTIONAL_ATTRS = {
@@ -169,7 +196,7 @@ def new_capacity_node(process: str, country: str) -> str:
 
 
 def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
-    """A facility row (capacity 0 in 2024) for every country x process with projects or prospects;
+    """A facility row (capacity 0 in the base year) for every country x process with projects or prospects;
     its cash cost is the capacity-weighted mean of the named projects (else the prospects' mode)."""
     proj, pros = world.projects, world.prospects
     pros = pros[pros["count"] > 0]  # a row with count 0 documents that a host builds nothing new
@@ -195,7 +222,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
                 "country": country,
                 "process": process,
                 "capacity_tpa": 0.0,
-                "output_2024_tpa": 0.0,
+                "output_base_tpa": 0.0,
                 "cash_cost_usd_per_t": cost,
                 "source": f"{data_dir.name}/{PROJECTS}, {PROSPECTS} (capacity-weighted cash cost)",
             }

@@ -31,7 +31,7 @@ def test_chain_reproduces_2024_shares_and_keeps_prices_within_25pct(chain):
         coef = (
             procs[(procs.role == "output") & (procs.commodity == commodity)].set_index("process").coefficient
         )
-        data = (data.output_2024_tpa * data.process.map(coef)).groupby(data.country).sum()
+        data = (data.output_base_tpa * data.process.map(coef)).groupby(data.country).sum()
         if data.sum() <= 0:
             continue
         sim = prod[prod.commodity == commodity].groupby("region", observed=True)["value"].sum()

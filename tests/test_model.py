@@ -82,7 +82,7 @@ def test_2024_country_shares_reproduce_the_data_within_3_points(short_run):
     for process, commodity in main_out.items():
         if process == "recycle_magnet":
             continue  # recyclers share the alloy market with primary plants
-        data = fac[fac.process == process].groupby("country")["output_2024_tpa"].sum()
+        data = fac[fac.process == process].groupby("country")["output_base_tpa"].sum()
         data = data / data.sum()
         sim = prod[prod.commodity == commodity].groupby("region", observed=True)["value"].sum()
         if process == "make_alloy":  # simulated alloy output includes recycled alloy

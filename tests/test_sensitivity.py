@@ -234,7 +234,7 @@ def test_morris_on_the_model_end_to_end(tmp_path, capsys):
     )
     dep = result.dependency("ndfeb_magnet", "magnet").set_index("period").at[2024, "share"]
     price = result.series("price", "ndfeb_magnet", "WORLD")
-    peak = price.max() / result.summary["price_usd_per_t_2024_calibration"]["ndfeb_magnet"]
+    peak = price.max() / result.summary["price_usd_per_t_base_year"]["ndfeb_magnet"]
     fiscal = result.summary["dependency"]["fiscal_cost_usd_total"]
     g7plus = {c for c, bloc in result.summary["world"]["countries"].items() if bloc in ("g7", "partner")}
     fd = result.final_demand[result.final_demand["region"].isin(g7plus)]
