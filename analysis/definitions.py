@@ -105,12 +105,12 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
     rows = []
     for region, role in regions(tables):
         for scope in (head_scope, *(x for x in metrics.SCOPES if x != head_scope)):
-            paths = {}
+            paths = {}  # per pair: year -> (share, supplier)
             for com, stage in sets[EVERY_STAGE]:
                 d = metrics.default_definition(
                     tables, com, stage, region=region, scope=scope, outside=head_region
                 )
-                paths[(com, stage)] = metrics.dependency(tables, d).set_index("period")
+                paths[(com, stage)] = metrics.by_period(tables, d)
             for name, pairs in sets.items():
                 headline = region == head_region and scope == head_scope and name == EVERY_STAGE
                 row: dict[str, Any] = {
@@ -128,14 +128,9 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
                 for y in years:
                     value, binding, supplier = np.nan, "", ""
                     for pair in pairs:
-                        p = paths[pair]
-                        v = float(p["share"].get(y, np.nan))
+                        v, sup = paths[pair].get(y, (np.nan, ""))
                         if np.isfinite(v) and not v <= value:  # first pair, or a higher share
-                            value, binding, supplier = (
-                                v,
-                                f"{pair[0]} {pair[1]}",
-                                str(p["supplier"].get(y, "")),
-                            )
+                            value, binding, supplier = v, f"{pair[0]} {pair[1]}", sup
                     row[str(y)] = value
                     row[f"binding {y}"] = binding
                     row[f"supplier {y}"] = supplier

@@ -291,18 +291,15 @@ def _origin_sums(
     alphabetical order of their names, as a groupby on the names would give."""
     index = _OriginIndex.of(tables, d.scope)
     month, origin, weight = index.select(tables, d, region)
-    period = (index.years if freq == "year" else index.months)[month]
     keep = weight > 0
-    period, origin, weight = period[keep], origin[keep], weight[keep]
-    periods, p_code = np.unique(period, return_inverse=True)
-    countries = index.countries
-    order = np.argsort(np.asarray(countries, dtype=object), kind="stable")
-    rank = np.empty(len(countries), np.int64)
-    rank[order] = np.arange(len(countries))
-    n = len(countries)
+    month, origin, weight = month[keep], origin[keep], weight[keep]
+    periods, code = index.period_codes(freq)
+    names, rank = index.name_order()
+    n = names.size
+    p_code = code[month]
     sums = np.bincount(p_code * n + rank[origin], weights=weight, minlength=periods.size * n).astype(float)
-    sums = sums.reshape(-1, n)
-    return periods, sums, np.asarray(countries, dtype=object)[order]
+    used = np.bincount(p_code, minlength=periods.size) > 0  # periods with any weight
+    return periods[used], sums.reshape(-1, n)[used], names
 
 
 @dataclass
@@ -324,6 +321,27 @@ class _OriginIndex:
     columns: dict[str, tuple[np.ndarray, np.ndarray]]  # imports: stage -> (columns, origin codes)
     mix: np.ndarray | None  # imports: rows × origin columns
     subsets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rows per (commodity, stage)
+    derived: dict[str, Any] = field(default_factory=dict)  # period codes and name order, built once
+
+    def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the distinct periods, the period code of each of ``months``): years or months."""
+        if freq not in self.derived:
+            if freq == "year":
+                self.derived[freq] = np.unique(self.years, return_inverse=True)
+            else:
+                self.derived[freq] = (self.months, np.arange(self.months.size))
+        return self.derived[freq]
+
+    def name_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(country names in alphabetical order, the rank of each country code in it): origins
+        come out in the order a groupby on the names would give."""
+        if "names" not in self.derived:
+            names = np.asarray(self.countries, dtype=object)
+            order = np.argsort(names, kind="stable")
+            rank = np.empty(names.size, np.int64)
+            rank[order] = np.arange(names.size)
+            self.derived["names"] = (names[order], rank)
+        return self.derived["names"]
 
     @classmethod
     def of(cls, tables: Tables, scope: str) -> _OriginIndex:
@@ -393,8 +411,10 @@ class _OriginIndex:
         return values.codes == cats.index(name) if name in cats else np.zeros(len(values), bool)
 
     def _in(self, codes: np.ndarray, region: set[str]) -> np.ndarray:
-        member = np.array([c in region for c in self.countries], dtype=bool)
-        return member[codes] if codes.size else np.zeros(0, bool)
+        key = ("member", frozenset(region))
+        if key not in self.derived:
+            self.derived[key] = np.array([c in region for c in self.countries], dtype=bool)
+        return self.derived[key][codes] if codes.size else np.zeros(0, bool)
 
     def _subset(self, commodity: str, stage: str) -> np.ndarray:
         """Rows of one commodity (and, for consumption, one stage), found once per index: the
@@ -460,11 +480,29 @@ def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFram
     """
     key = ("dependency", d, freq)
     if key not in tables.cache:
-        tables.cache[key] = _dependency(tables, d, freq)
+        periods, supplier, share, total = dependency_arrays(tables, d, freq)
+        tables.cache[key] = pd.DataFrame(
+            {"period": periods, "supplier": supplier, "share": share, "total": total}
+        )
     return tables.cache[key].copy()
 
 
-def _dependency(tables: Tables, d: Definition, freq: str) -> pd.DataFrame:
+def dependency_arrays(tables: Tables, d: Definition, freq: str = "year") -> tuple[np.ndarray, ...]:
+    """:func:`dependency` as arrays (period, supplier, share, total), computed once per definition
+    (read-only: the definitions table reads hundreds of them)."""
+    key = ("dependency_arrays", d, freq)
+    if key not in tables.cache:
+        tables.cache[key] = _dependency(tables, d, freq)
+    return tables.cache[key]
+
+
+def by_period(tables: Tables, d: Definition) -> dict[int, tuple[float, str]]:
+    """The yearly dependency path as ``{year: (share, supplier)}``, in year order."""
+    period, supplier, share, _ = dependency_arrays(tables, d)
+    return dict(zip(period.tolist(), zip(share.tolist(), supplier.tolist(), strict=True), strict=True))
+
+
+def _dependency(tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, ...]:
     if d.stage not in tables.stages:
         raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
     if freq not in ("year", "month"):
@@ -473,13 +511,16 @@ def _dependency(tables: Tables, d: Definition, freq: str) -> pd.DataFrame:
     outside = tables.members(d.outside or d.region)
     total = sums.sum(axis=1)
     # the largest share outside per period; ties go to the first name in alphabetical order
-    cand = np.where(np.isin(names, list(outside)), 0.0, sums)
+    inside = np.array([n in outside for n in names], dtype=bool)
+    cand = np.where(inside, 0.0, sums)
     best = cand.argmax(axis=1) if names.size else np.zeros(periods.size, np.int64)
     top_w = cand[np.arange(periods.size), best] if names.size else np.zeros(periods.size)
     found = top_w > 0
     supplier = np.where(found, names[best] if names.size else "none", "none").astype(str)
     share = np.where(found, np.divide(top_w, total, out=np.zeros_like(total), where=total > 0), 0.0)
-    return pd.DataFrame({"period": periods, "supplier": supplier, "share": share, "total": total})
+    for a in (periods, supplier, share, total):
+        a.flags.writeable = False
+    return periods, supplier, share, total
 
 
 # ---------------------------------------------------------------------- targets
@@ -492,10 +533,10 @@ def target_table(tables: Tables) -> pd.DataFrame:
         for chk in s.get("checks", []) or []:
             for stage in chk["stages"]:
                 d = default_definition(tables, chk["commodity"], stage, region=tgt.get("region"))
-                path = dependency(tables, d).set_index("period")
+                path = by_period(tables, d)
                 year = int(tgt.get("year", 2030))
-                below = path.index[path["share"] < tgt["threshold"]]
-                value = float(path["share"].get(year, np.nan))
+                below = [y for y, (v, _) in path.items() if v < tgt["threshold"]]
+                value, who = path.get(year, (np.nan, ""))
                 rows.append(
                     {
                         "target": tgt["name"],
@@ -507,7 +548,7 @@ def target_table(tables: Tables) -> pd.DataFrame:
                         "basis": d.basis,
                         "scope": d.scope,
                         "value": value,
-                        "supplier": str(path["supplier"].get(year, "")) if year in path.index else "",
+                        "supplier": who,
                         "met": bool(value < tgt["threshold"]) if np.isfinite(value) else None,
                         "margin_points": round(100 * (tgt["threshold"] - value), 2)
                         if np.isfinite(value)
@@ -528,7 +569,7 @@ def alternative_table(tables: Tables, years: list[int]) -> pd.DataFrame:
         for chk in s.get("checks", []) or []:
             for stage in chk["stages"]:
                 d = default_definition(tables, chk["commodity"], stage, **alt)
-                path = dependency(tables, d).set_index("period")
+                path = by_period(tables, d)
                 row = {
                     "definition": "default" if not alt else ", ".join(f"{k}={v}" for k, v in alt.items()),
                     "region": d.region,
@@ -538,8 +579,7 @@ def alternative_table(tables: Tables, years: list[int]) -> pd.DataFrame:
                     "scope": d.scope,
                 }
                 for y in years:
-                    row[str(y)] = float(path["share"].get(y, np.nan))
-                    row[f"supplier {y}"] = str(path["supplier"].get(y, ""))
+                    row[str(y)], row[f"supplier {y}"] = path.get(y, (np.nan, ""))
                 rows.append(row)
     return pd.DataFrame(rows)
 

@@ -242,7 +242,10 @@ class Recorder:
         rows = np.concatenate([r + offset[t] for t, (r, _, _) in enumerate(parts)] or [np.zeros(0, np.int64)])
         cols = np.concatenate([c for _, c, _ in parts] or [np.zeros(0, np.int64)]).astype(np.int64)
         shares = np.concatenate([v for _, _, v in parts] or [np.zeros(0, np.float32)])
-        used, col = np.unique(cols, return_inverse=True)  # columns are sorted by stage, then country
+        present = np.zeros(origins.size, bool)  # columns are sorted by stage, then country
+        present[cols] = True
+        used = np.flatnonzero(present)
+        col = (np.cumsum(present) - 1)[cols]
         mix = np.zeros((len(out), used.size), np.float32)
         mix[rows, col] = shares
         names = [f"{net.stages[origins.stage[k]]}_origin_{net.countries[origins.country[k]]}" for k in used]

@@ -333,8 +333,10 @@ def investment_summary(projects: pd.DataFrame) -> dict[str, Any]:
 
 
 def production_shares(ts: pd.DataFrame, year: int) -> dict[str, dict[str, float]]:
-    """Share of each country in a commodity's production over one year (top five)."""
-    sel = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD") & (ts["month"].dt.year == year)]
+    """Share of each country in a commodity's production over one year (top five); ``ts`` the
+    timeseries, or its production rows of countries (faster for several years)."""
+    sel = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    sel = sel[sel["month"].dt.year == year]
     out: dict[str, dict[str, float]] = {}
     for com, g in sel.groupby("commodity", observed=True):
         by = g.groupby("region", observed=True)["value"].sum()
@@ -350,6 +352,7 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
     net = model.net
     world = ts[ts["region"] == "WORLD"]
     years = sorted(ts["month"].dt.year.unique().tolist())
+    production = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
     price = world[world["variable"] == "price"].copy()
     price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(
         float
@@ -375,7 +378,7 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
             str(c): {int(y): round(float(v), 1) for y, v in by_year[c].items()} for c in by_year.columns
         },
         "production_share_by_country": {
-            int(y): production_shares(ts, y) for y in (years[0], 2030, years[-1]) if y in years
+            int(y): production_shares(production, y) for y in (years[0], 2030, years[-1]) if y in years
         },
         "final_demand_t_by_year": {
             int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()
