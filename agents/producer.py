@@ -34,9 +34,22 @@ if TYPE_CHECKING:
 
 def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndarray:
     """Per node: value of its outputs at ``received`` (per slot) minus the cost of its inputs at
-    ``paid`` (per slot), per unit of activity (the process coefficients)."""
+    ``paid`` (per slot), per unit of activity (the process coefficients), plus what a by-product
+    plant earns from its host metal (``net.host_value``, held at the base year: copper pays for
+    a Congolese cobalt circuit whatever cobalt fetches)."""
     price = np.where(net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -paid, 0.0))
-    return np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+    own = np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
+    return own + net.host_value
+
+
+def storage_room(model: ModelView) -> np.ndarray:
+    """Per slot: the share of its storage limit still free (months of normal sales × the largest
+    storage multiple); 1 for an empty store, 0 for a full one. The stores were built for the
+    base year's sales at least: a ban that stops sales does not shrink the warehouse."""
+    s, m = model.state, model.params.market
+    normal = np.maximum(s.orders_lr, model.calibration.base)
+    limit = m.cover_target_months * m.storage_max_multiple * normal
+    return np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
 
 
 def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
@@ -47,11 +60,10 @@ def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export
     ban lifts), in proportion to the producer's storage room: its stock below its storage limit
     (months of normal sales × the largest storage multiple)."""
-    s, m = model.state, model.params.market
+    s = model.state
     market = model.slot_market()
     received = np.maximum(s.p_exp[market], model.floor)
-    limit = m.cover_target_months * m.storage_max_multiple * s.orders_lr
-    room = np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
+    room = storage_room(model)
     received = received + room * np.maximum(np.exp(s.log_p_ref[market]) - received, 0.0)
     return unit_margin(model.net, received, s.expected_paid)[nodes]
 
@@ -75,6 +87,22 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     num = np.bincount(net.slot_node, weights=weight * per_activity, minlength=n)
     den = np.bincount(net.slot_node, weights=weight, minlength=n)
     return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
+
+
+def host_driven_activity(model: ModelView, nodes: np.ndarray) -> np.ndarray:
+    """What a by-product plant runs at when the host business sets the pace: the base-year
+    utilisation of its capacity, into stock while its store of the by-product has room (the
+    Congolese cobalt circuits kept running through the 2025 export ban); with the store full the
+    by-product stays in the residues."""
+    net, m = model.net, model.params.market
+    outs = (net.slot_role == OUTPUT) & model.main_output
+    # room relative to a store at its normal level (1 there and below, 0 when full)
+    normal = 1.0 - 1.0 / m.storage_max_multiple
+    room = np.ones(len(net.node_id))
+    np.minimum.at(room, net.slot_node[outs], np.minimum(storage_room(model)[outs] / normal, 1.0))
+    room = room[nodes]
+    base = np.minimum(model.investment.mine_base_output(model, nodes), Producer.capacity(model, nodes))
+    return base * room
 
 
 def price_driven_activity(
@@ -149,6 +177,9 @@ class Refiner(Producer):
         s = model.state
         margin = expected_margin(model, nodes)
         x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
+        host = model.net.host_share[nodes]
+        if host.any():  # by-product plants: the host business sets most of the pace
+            x = x + host * (host_driven_activity(model, nodes) - x)
         s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 
 

@@ -45,6 +45,11 @@ class Network:
     capacity: np.ndarray  # activity units per month (0 for demand centres)
     activity0: np.ndarray  # base-year activity per month
     cash_cost: np.ndarray  # USD per activity unit
+    # by-product plants (by_products.csv): the share h of base-year revenue from a host metal
+    # outside the model, and what that brings per activity unit, held at the base year
+    # (h/(1-h) x the modelled outputs' base-year value); 0 for other nodes
+    host_share: np.ndarray
+    host_value: np.ndarray
     stamp_stage: np.ndarray  # origin stage index stamped by the node's process, -1 for none
     slot_stamp: np.ndarray  # [slot, stage] bool: stages an output slot's production is stamped with
     slot_clear: np.ndarray  # [slot, stage] bool: stages emptied on production (not yet happened)
@@ -313,6 +318,20 @@ def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) 
     }
 
 
+def host_shares(world: World, processes: list[str], countries: list[str]) -> np.ndarray:
+    """Per node, the share of its base-year revenue from a host metal (``by_products.csv``: the
+    row of its country, else of its bloc, else ``all``); 0 for processes without a host."""
+    rows = {(r.process, r.region): float(r.host_revenue_share) for r in world.by_products.itertuples()}
+    bloc = dict(zip(world.countries["country"], world.countries["bloc"], strict=True))
+    out = np.zeros(len(processes))
+    for i, (process, country) in enumerate(zip(processes, countries, strict=True)):
+        for region in (country, bloc.get(country, ""), "all"):
+            if (process, region) in rows:
+                out[i] = rows[(process, region)]
+                break
+    return out
+
+
 def compile_network(
     world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
 ) -> Network:
@@ -342,6 +361,14 @@ def compile_network(
         [world.commodities["stage"].iloc[k] for k in slot_com],
         stages,
     )
+    fields = _node_fields(nodes, attrs, node_country)
+    value0 = np.bincount(
+        slot_node_a,
+        weights=np.where(np.array(slot_role) == OUTPUT, np.array(slots["coef"]), 0.0)
+        * world.commodities["price_base_usd_per_t"].to_numpy(float)[np.array(slot_com, dtype=np.int64)],
+        minlength=len(nodes),
+    )
+    h = host_shares(world, fields["node_process"], [countries[c] for c in node_country])
     return Network(
         graph=g,
         countries=countries,
@@ -350,7 +377,9 @@ def compile_network(
         commodity_stage=world.commodities["stage"].tolist(),
         price0=world.commodities["price_base_usd_per_t"].to_numpy(float),
         stages=stages,
-        **_node_fields(nodes, attrs, node_country),
+        **fields,
+        host_share=h,
+        host_value=h / (1.0 - h) * value0,
         stamp_stage=stamp_stage,
         slot_stamp=slot_stamp,
         slot_clear=slot_clear,

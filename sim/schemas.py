@@ -426,11 +426,12 @@ def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> N
 
 
 # ---------------------------------------------------------------------- the world's files
-TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT = (
+TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS = (
     "trade_shares.csv",
     "projects.csv",
     "prospects.csv",
     "investment.csv",
+    "by_products.csv",
 )
 
 
@@ -615,6 +616,32 @@ WORLD_FILES: dict[str, Schema] = {
                 ),
             ),
             checks=(investment_values_in_range,),
+        ),
+        # optional: processes that recover a by-product of a host metal the model does not trade
+        # (cobalt from copper or nickel ores): the share of the operation's base-year revenue the
+        # host brings (agents/producer.py). A process without a row has no host.
+        Schema(
+            BY_PRODUCTS,
+            (
+                text("process"),
+                text("region"),  # a bloc, a country code or "all"
+                text("host"),  # the host metal, e.g. copper
+                # below 1: at 1 the by-product would be worthless to the operation
+                number("host_revenue_share", (0.0, 0.99)),
+                text("source"),
+            ),
+            key=("process", "region"),
+            required=False,
+            references=(
+                PROCESS_REF,
+                Reference(
+                    "region",
+                    "countries.csv",
+                    "country",
+                    "region (bloc, country or all)",
+                    extra=(*BLOCS, "all"),
+                ),
+            ),
         ),
     )
 }

@@ -17,6 +17,7 @@ import pandas as pd
 
 from critmin.sim.schemas import (
     BLOCS,
+    BY_PRODUCTS,
     INVESTMENT,
     PROJECTS,
     PROSPECTS,
@@ -62,6 +63,7 @@ class World:
     projects: pd.DataFrame = field(default_factory=lambda: _empty(PROJECTS))
     prospects: pd.DataFrame = field(default_factory=lambda: _empty(PROSPECTS))
     investment: pd.DataFrame = field(default_factory=lambda: _empty(INVESTMENT))
+    by_products: pd.DataFrame = field(default_factory=lambda: _empty(BY_PRODUCTS))
 
     @property
     def origin_stages(self) -> list[str]:
@@ -186,6 +188,7 @@ OPTIONAL_ATTRS = {
     PROJECTS: "projects",
     PROSPECTS: "prospects",
     INVESTMENT: "investment",
+    BY_PRODUCTS: "by_products",
 }
 
 

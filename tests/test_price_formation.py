@@ -3,6 +3,8 @@ direction and size, first on arrays, then in the model against the same run with
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from critmin.sim.prices import (
     storage_multiple,
     update_log_prices,
 )
+from critmin.sim.world import data_root
 
 
 # ---------------------------------------------------------------------- on arrays
@@ -139,11 +142,17 @@ def _drc_ratios(*overrides: str) -> dict[str, float]:
     return out
 
 
-def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expect_it_to_lift():
+def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expect_it_to_lift(tmp_path):
     """DRC cobalt ban 2025 (facts.md §2e: mining continued, stock built up at the mine). The
     ban's home price falls below the world price, so holders expect a gain: mines keep mining
-    and hydroxide plants keep running into stock, more than without the storage motive."""
-    on, off = _drc_ratios(), _drc_ratios("scenario.market.storage_response=0")
+    and hydroxide plants keep running into stock, more than without the storage motive. The
+    storage motive alone: on the cobalt world without its copper and nickel hosts
+    (tests/test_by_products.py checks what the hosts add)."""
+    alone = tmp_path / "cobalt"
+    shutil.copytree(data_root() / "cobalt", alone)
+    (alone / "by_products.csv").unlink()
+    data = f"scenario.data={alone}"
+    on, off = _drc_ratios(data), _drc_ratios(data, "scenario.market.storage_response=0")
     assert on["co_ore"] > 0.9  # mining continues
     assert on["co_ore"] > off["co_ore"] and on["co_hydroxide"] > off["co_hydroxide"]
     assert on["co_ore_stock"] > 2 and on["co_hydroxide_stock"] > 2  # stock at the mine
