@@ -311,8 +311,12 @@ def check_production_quota(run: Run, inst: dict, policy: Any) -> None:
         size = float(inst["tonnes_per_period"])
     else:
         world = run.model.world
-        procs = world.processes[(world.processes.role == "output") & (world.processes.commodity == inst["commodity"])]
-        fac = world.facilities[world.facilities.country.isin(countries) & world.facilities.process.isin(procs.process)]
+        procs = world.processes[
+            (world.processes.role == "output") & (world.processes.commodity == inst["commodity"])
+        ]
+        fac = world.facilities[
+            world.facilities.country.isin(countries) & world.facilities.process.isin(procs.process)
+        ]
         base = (fac.output_base_tpa * fac.process.map(procs.set_index("process").coefficient)).sum()
         size = inst["share_of_baseline"] * base * (1 if yearly else 1 / 12)
     on = run.window(inst)
@@ -412,7 +416,9 @@ def test_mix_under_shock_keeps_invariants_and_each_instrument_does_what_it_promi
 @pytest.mark.parametrize("policy", _names("policy"))
 def test_every_mix_runs_with_every_shock(policy, shock):
     if shock in WORLD_2009 and policy != "none":
-        pytest.skip("the mixes are the 2024 world's (named plants, starts from 2025); the 2009 world runs without one")
+        pytest.skip(
+            "the mixes are the 2024 world's (named plants, starts from 2025); the 2009 world runs without one"
+        )
     model, cfg = run_case(policy, shock, pull_forward=False)
     check_run(model, cfg)
 

@@ -55,8 +55,12 @@ def test_the_world_is_2009_with_la_and_ce_as_joint_outputs_of_separation():
     for commodity in ["ree_concentrate", *OXIDES, "ndfeb_alloy", "ndfeb_magnet", "ndfeb_scrap"]:
         rows = procs[procs.commodity == commodity]
         act = fac.groupby("process").output_base_tpa.sum()
-        made = sum(act.get(p, 0.0) * c for p, c in rows[rows.role == "output"][["process", "coefficient"]].values)
-        used = sum(act.get(p, 0.0) * c for p, c in rows[rows.role == "input"][["process", "coefficient"]].values)
+        made = sum(
+            act.get(p, 0.0) * c for p, c in rows[rows.role == "output"][["process", "coefficient"]].values
+        )
+        used = sum(
+            act.get(p, 0.0) * c for p, c in rows[rows.role == "input"][["process", "coefficient"]].values
+        )
         used += world.demand.loc[world.demand.commodity == commodity, "demand_base_t"].sum()
         assert used == pytest.approx(made, rel=0.01), commodity
     # La and Ce have end uses of their own, in several countries
@@ -122,7 +126,9 @@ def test_base_year_shares_within_3_points_and_prices_within_25pct():
     ts = res.timeseries
     prod = ts[(ts.variable == "production") & (ts.region != "WORLD") & (ts.month.dt.year == 2009)]
     for commodity in ["ree_concentrate", *OXIDES, "ndfeb_alloy", "ndfeb_magnet"]:
-        coef = procs[(procs.role == "output") & (procs.commodity == commodity)].set_index("process").coefficient
+        coef = (
+            procs[(procs.role == "output") & (procs.commodity == commodity)].set_index("process").coefficient
+        )
         data = fac[fac.process.isin(coef.index)]
         data = (data.output_base_tpa * data.process.map(coef)).groupby(data.country).sum()
         sim = prod[prod.commodity == commodity].groupby("region", observed=True)["value"].sum()
