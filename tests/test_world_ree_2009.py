@@ -182,7 +182,7 @@ def test_the_2008_export_taxes_open_a_gap_only_where_they_apply():
     la = gap(hit, "la_oxide")[first].mean() / gap(base, "la_oxide")[first].mean()
     ce = gap(hit, "ce_oxide")[first].mean() / gap(base, "ce_oxide")[first].mean()
     assert la > 1.08  # taxed at 15% from 2008
-    assert ce < 1.03  # cerium untaxed until 2011 and the 2009 quota not binding
+    assert ce < 1.05  # cerium untaxed until 2011 (the first 2009 batch, 43% of the year, binds a little)
     assert la > ce + 0.05
 
 
