@@ -19,6 +19,8 @@ COMMODITIES: dict[str, str] = {
     "ree_concentrate": "rare-earth concentrate",
     "ndpr_oxide": "NdPr oxide",
     "dytb_oxide": "Dy/Tb oxide",
+    "la_oxide": "lanthanum oxide",
+    "ce_oxide": "cerium oxide",
     "ndfeb_alloy": "NdFeB alloy",
     "ndfeb_magnet": "NdFeB magnets",
     "ndfeb_scrap": "NdFeB scrap",
@@ -52,6 +54,8 @@ MINERALS: dict[str, str] = {
     "ree_": "rare-earth magnet",
     "ndpr_": "rare-earth magnet",
     "dytb_": "rare-earth magnet",
+    "la_": "rare-earth magnet",
+    "ce_": "rare-earth magnet",
     "ndfeb_": "rare-earth magnet",
     "co_": "cobalt",
     "ga_": "gallium",
@@ -76,6 +80,8 @@ STAGE_BY_COMMODITY_PREFIX: dict[tuple[str, str], str] = {
     ("refining", "ree_"): "refining (separation)",
     ("refining", "ndpr_"): "refining (separation)",
     ("refining", "dytb_"): "refining (separation)",
+    ("refining", "la_"): "refining (separation)",
+    ("refining", "ce_"): "refining (separation)",
     ("refining", "ndfeb_"): "refining (separation)",
 }
 

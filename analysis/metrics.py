@@ -149,8 +149,8 @@ class Tables:
 def shock_windows(shock: dict[str, Any], run_start: str) -> list[tuple[str, str | None]]:
     """(start, end) of the shock's events and instruments (a foreign government's controls)
     that start at least 3 months into the run, so there is a pre-shock price to compare with
-    (the first quota of ree_quotas_2010 sits at the 2009 level from the first month and is
-    skipped). :func:`shock_response` measures from the earliest start kept."""
+    (the first quota of ree_quotas_2010_on_2024 sits at the 2009 level from the first month and
+    is skipped, as are the 2009 quota and 2008 taxes of ree_quotas_2010 in the world of 2009). :func:`shock_response` measures from the earliest start kept."""
     first = pd.Timestamp(f"{run_start}-01") + pd.DateOffset(months=3)
     items = list(shock.get("events") or []) + list(shock.get("instruments") or [])
     out = [(str(e["start"]), e.get("end")) for e in items if e.get("start")]
