@@ -319,6 +319,18 @@ def holders_gain(
     return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
 
 
+def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
+    """Per market: some seller has capacity this month or stock to sell. A market whose every
+    plant has closed (Japan's magnet makers under the 2010 quotas in the world of 2009) keeps its
+    last price: with nothing to sell, no cover and no sales, it would otherwise read as ever more
+    short."""
+    s, net = model.state, model.net
+    outs = net.slot_role == OUTPUT
+    able = (s.capacity * s.capacity_factor)[net.slot_node[outs]] > 0
+    able |= s.stock[outs] > 0
+    return np.bincount(slot_market[outs], weights=able, minlength=net.n_commodities * net.n_countries) > 0
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -339,7 +351,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
         log_p_norm=log_norm,
         rho=m.rho,
     )
-    new = np.where(has_sellers, new, s.log_p)
+    new = np.where(has_sellers & in_business(model, slot_market), new, s.log_p)
     s.trend = smooth(s.trend, new - s.log_p, model.params.producers.expectation_weight)
     s.log_p = new
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)

@@ -201,3 +201,28 @@ def test_no_runaway_after_a_six_month_cut_over_the_documented_parameter_ranges()
         if not returned.all():
             stuck.append((list(returned.index[~returned]), overrides))
     assert not stuck, stuck
+
+
+def test_a_market_with_nothing_to_sell_keeps_its_last_price():
+    """Japan's magnet plants stand still and their stock is gone: nothing is on offer in that
+    market. With no sales and no cover it would read as ever more short (found in the world of
+    2009, where Japan's magnet makers closed under the 2010 quotas: x15 in four months); its price
+    stays where it was, while markets still in business keep moving."""
+    from critmin.sim.network import OUTPUT
+    from critmin.sim.prices import in_business, update
+    from critmin.sim.run import load_config, new_model
+
+    model = new_model(load_config(["scenario.end=2024-06"]))
+    model.step()
+    net, s = model.net, model.state
+    market = model.slot_market()
+    japan = net.commodities.index("ndfeb_magnet") * net.n_countries + net.countries.index("JPN")
+    sellers = np.flatnonzero((market == japan) & (net.slot_role == OUTPUT))
+    assert in_business(model, market)[japan]
+    s.capacity_factor[net.slot_node[sellers]] = 0.0
+    s.stock[sellers] = 0.0
+    assert not in_business(model, market)[japan]
+    before = s.log_p.copy()
+    update(model, model.cleared)
+    assert s.log_p[japan] == before[japan]
+    assert np.abs(s.log_p - before).max() > 0  # the others moved: the update did run
