@@ -234,3 +234,25 @@ def test_us_gallium_ban_lapse_raises_the_us_price_only_while_the_ban_binds():
     assert us["2026-03":"2026-10"].between(0.97, 1.03).all()  # suspended
     assert us["2026-12":].max() > 1.02  # back after the lapse
     assert ratio(res, quiet, "price", "ga_primary", "CHN")["2024-12":].max() < 1.02
+
+
+def test_the_combined_timeline_appears_in_a_policy_comparison(tmp_path: Path):
+    from critmin.experiments import compare
+
+    args = ["--shock", "ree_controls_2026_lapse", "--scenario", "ree_2026", "--horizon", "2027-06"]
+    assert compare.main([*args, "--mixes", "none", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    (folder,) = tmp_path.glob("*-ree_controls_2026_lapse-*")
+    summary = pd.read_csv(folder / "summary.csv")
+    assert len(summary) >= 1 and (folder / "report.html").is_file()
+
+
+def test_the_exercise_injects_a_new_timeline_on_the_2026_world():
+    from critmin.exercise.controller import Exercise
+
+    ex = Exercise(world="ree_2026", start="2025-01")
+    ex.step(2)
+    decisions = ex.inject_library("ree_controls_2026_lapse")
+    # the file's first start (the listing, Jul 2026) moves to the next month; the others keep
+    # their distance to it (licensing from Nov and Dec 2026 -> four and five months later)
+    assert [d.month for d in decisions][-1] == "2025-03"
+    assert sorted(d.month for d in decisions) == ["2025-03", "2025-07", "2025-08", "2025-08"]
