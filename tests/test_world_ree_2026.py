@@ -240,7 +240,9 @@ def test_the_combined_timeline_appears_in_a_policy_comparison(tmp_path: Path):
     from critmin.experiments import compare
 
     args = ["--shock", "ree_controls_2026_lapse", "--scenario", "ree_2026", "--horizon", "2027-06"]
-    assert compare.main([*args, "--mixes", "none", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    assert (
+        compare.main([*args, "--mixes", "none", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    )
     (folder,) = tmp_path.glob("*-ree_controls_2026_lapse-*")
     summary = pd.read_csv(folder / "summary.csv")
     assert len(summary) >= 1 and (folder / "report.html").is_file()
