@@ -21,7 +21,7 @@ import solara
 import yaml
 
 from critmin.analysis import labels as L
-from critmin.exercise.catalogue import RESPONSES, SHOCK_KINDS, compose_shock, response_template
+from critmin.exercise.catalogue import RESPONSES, SHOCK_KINDS, compose_shock, library_label, response_template
 from critmin.exercise.controller import DEPENDENCY_LINES, Exercise, library_shocks
 from critmin.exercise.hall import Hall
 from critmin.exercise.timeline import MAX_BYTES, loads
@@ -284,7 +284,7 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
             solara.InputInt("Months per multi-step", value=n)
             solara.InputText("Rewind to month (YYYY-MM)", value=rewind_to)
     with solara.Card(f"Facilitator: inject a shock from {L.month(ex.next_month)}"):
-        solara.Select("Shock library", values=library_shocks(), value=library)
+        _PlainSelect("Shock library", library_shocks(), library, library_label)
         solara.Button(
             "Inject library shock",
             on_click=lambda: _try(message, lambda: ex.inject_library(library.value), refresh),

@@ -20,6 +20,35 @@ SHOCK_KINDS = {
     "demand_surge": "Demand surge (demand multiplied by a factor)",
 }
 
+# the shock library (configs/shock/*.yaml): file name -> plain words for the facilitator's list;
+# a file without a label shows its name. "(world ...)" says which scenario the file is written for.
+LIBRARY_LABELS = {
+    "magnet_ban_demo": "Illustrative: China halts magnet exports for six months",
+    "refiner_cut": "Generic: China halves its exports of refined rare-earth products for six months",
+    "ree_export_tax_2008": "China's rare-earth export taxes of 2008, replayed on today's world",
+    "ree_quotas_2010": "China's rare-earth export quotas of 2010-14, replayed",
+    "ree_licensing_2025": "China's rare-earth licensing of April 2025 and its October expansion (world ree_2024)",
+    "ree_oct2025_package_lapse": "China's October 2025 rare-earth package returns when its suspension lapses in Nov 2026 (world ree_2026)",
+    "ree_oct2025_package_extended": "China's October 2025 rare-earth package: suspension extended a year, back in Nov 2027 (world ree_2026)",
+    "ree_customer_licences_2026_lapse": "China's year-long magnet licences lapse in Dec 2026: per-shipment licences again (world ree_2026)",
+    "ree_customer_licences_2026_extended": "China's year-long magnet licences renewed to Dec 2027, then lapse (world ree_2026)",
+    "ree_entity_list_2026_stays": "MP Materials and USA Rare Earth on China's control list from Jun 2026 (world ree_2026)",
+    "ree_entity_list_2026_lifted": "MP Materials and USA Rare Earth on China's control list, Jun to Nov 2026 (world ree_2026)",
+    "ree_controls_2026_lapse": "All 2025-26 rare-earth controls, November 2026 brings no renewal (world ree_2026)",
+    "ree_controls_2026_extended": "All 2025-26 rare-earth controls, the truce renewed for a year in Nov 2026 (world ree_2026)",
+    "gage_controls_2023": "China's gallium and germanium licensing from Aug 2023 and the US ban (Ga/Ge worlds)",
+    "gage_us_ban_2026_lapse": "China's gallium and germanium ban on the US returns when its suspension lapses in Nov 2026 (world full_2024)",
+    "gage_us_ban_2026_extended": "China's gallium and germanium ban on the US: suspension extended to Nov 2027 (world full_2024)",
+    "graphite_controls_2023": "China's graphite export licensing from Dec 2023 (graphite worlds)",
+    "drc_cobalt_2025": "DRC cobalt export ban of 2025 and quotas from Oct 2025 (cobalt worlds)",
+}
+
+
+def library_label(name: str) -> str:
+    """Plain words for a library shock (its file name when it has no label)."""
+    return LIBRARY_LABELS.get(name, name)
+
+
 # teams' responses: label -> registry type (the issue's list; licence fast-track is the
 # permitting acceleration of the investment terms)
 RESPONSES = {

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Policy, register
-from critmin.policies.select import trade_edges
+from critmin.policies.select import buyer_slots_of, trade_edges
 from critmin.sim import market, prices
 from critmin.sim.spec import Spec, share_schedule
 from critmin.sim.world import DataError
@@ -54,7 +54,8 @@ def grey_caps(legal: np.ndarray, wanted: np.ndarray, grey_share: float) -> np.nd
 
 class _Control(Policy):
     """Common keys: ``country`` (exporter), ``commodity``, ``destinations`` (countries or blocs;
-    default every other country), ``grey_share`` (default ``scenario.controls.grey_share``)."""
+    default every other country), ``buyers`` (optional facility ids: only their purchases are
+    covered, e.g. firms on an entity list), ``grey_share`` (default ``scenario.controls.grey_share``)."""
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
@@ -63,6 +64,10 @@ class _Control(Policy):
         self.commodities = spec.commodities("commodity", net)
         dest = spec.countries("destinations", net, default=list(net.countries))
         self.edges = trade_edges(model, self.commodities, self.exporter, dest)
+        if spec.raw("buyers", default=None) is not None:
+            self.edges = self.edges[
+                np.isin(net.edge_buyer[self.edges], buyer_slots_of(model, spec, "buyers"))
+            ]
         self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
 
 

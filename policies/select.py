@@ -37,6 +37,19 @@ def buyer_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarray
     )
 
 
+def buyer_slots_of(model: ModelView, spec: Spec, key: str) -> np.ndarray:
+    """Input slots of the facilities listed under ``key`` (facility ids)."""
+    net = model.net
+    names = spec.raw(key)
+    names = [names] if isinstance(names, str) else list(names)
+    nodes = []
+    for name in names:
+        if name not in net.node_id:
+            raise DataError(f"{spec.where}.{key}: unknown facility {name!r}")
+        nodes.append(net.node_id.index(name))
+    return np.flatnonzero((net.slot_role == INPUT) & np.isin(net.slot_node, nodes))
+
+
 def seller_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarray) -> np.ndarray:
     net = model.net
     return np.flatnonzero(
