@@ -58,6 +58,7 @@ format: $(DEV_STAMP)
 docs: $(STAMP)
 	$(PY) docs/generate_odd.py
 	$(PY) docs/generate_readme.py $(BLOCKS)
+	$(PY) docs/generate_worlds.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
