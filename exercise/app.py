@@ -366,12 +366,13 @@ def Views(ex: Exercise, role: str, commodity: solara.Reactive, refresh: Any, ver
         focus = role if role in ex.teams else ex.teams[0]
         price = ex.series("buyer_price", commodity.value, focus)
         shown = L.usd_per_t(price.iloc[-1]) if len(price) else "–"
-        _PlainSelect("Commodity shown", ex.commodities(), commodity, L.commodity)
-        solara.Text(
-            f"{L.commodity(commodity.value)}: price buyers pay in {L.country(focus)}, {L.month(last)}: {shown}",
-            classes=["price-summary"],
-        )
-        solara.FigureMatplotlib(price_figure(ex, commodity.value), format="png")
+        with solara.Card("Prices"):  # in a card like the views below: the same margins
+            _PlainSelect("Commodity shown", ex.commodities(), commodity, L.commodity)
+            solara.Text(
+                f"{L.commodity(commodity.value)}: price buyers pay in {L.country(focus)}, {L.month(last)}: {shown}",
+                classes=["price-summary"],
+            )
+            solara.FigureMatplotlib(price_figure(ex, commodity.value), format="png")
         with solara.Columns([1, 1]):
             with solara.Card("Shortages and stock cover, last month played"):
                 short = ex.shortage_view(commodity.value)
