@@ -148,7 +148,8 @@ class Producer(mesa.Agent):
     def capacity(model: ModelView, nodes: np.ndarray) -> np.ndarray:
         """Available capacity: structural capacity (sim/capacity.py) times this month's outage
         and event factors."""
-        return model.state.capacity[nodes] * model.state.capacity_factor[nodes]
+        s = model.state
+        return np.minimum(s.capacity[nodes] * s.capacity_factor[nodes], s.activity_cap[nodes])
 
 
 class Miner(Producer):

@@ -62,6 +62,9 @@ class Effects:
     Instruments never write into the model: they read it and return this."""
 
     capacity_factor: list[tuple[np.ndarray, Any]] = field(default_factory=list)  # (nodes, × each)
+    # (nodes, activity units this month each): a cap on what they run, whatever capacity comes
+    # online this month (a production quota); lowest holds
+    activity_cap: list[tuple[np.ndarray, Any]] = field(default_factory=list)
     demand_factor: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (nodes, ×)
     edge_caps: list[tuple[np.ndarray, Any]] = field(
         default_factory=list

@@ -67,10 +67,9 @@ class ProductionQuota(Policy):
 
     def on_step(self, model: ModelView, t: int) -> Effects:
         allowed = self.entitlements.step(t) / self.coef  # activity units this month
-        # this month's capacity after events and outages (the modifiers the model is applying)
-        available = model.state.capacity[self.nodes] * model.state.capacity_factor[self.nodes]
-        factor = np.where(available > 0, np.minimum(allowed / np.maximum(available, 1e-12), 1.0), 1.0)
-        return Effects(capacity_factor=[(self.nodes, factor)])
+        # a cap on activity, not a share of capacity: capacity coming online later this month
+        # (the investment stage runs after the instruments) must not lift output past the quota
+        return Effects(activity_cap=[(self.nodes, allowed)])
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
         self.entitlements.use(model.state.activity[self.nodes] * self.coef)

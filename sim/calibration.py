@@ -302,6 +302,7 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
         plan=np.zeros(n_nodes),
         activity=np.zeros(n_nodes),
         capacity_factor=np.ones(n_nodes),
+        activity_cap=np.full(n_nodes, np.inf),
         demand_factor=np.ones(n_nodes),
         noise=np.ones(n_nodes),
         outage_left=np.zeros(n_nodes, dtype=np.int64),

@@ -17,14 +17,14 @@ class Modifiers:
     capacity_factor: np.ndarray  # per node
     demand_factor: np.ndarray  # per node
     edge_cap: np.ndarray  # per edge, t this month (inf = none)
+    activity_cap: np.ndarray  # per node, activity units this month (inf = none)
     group_edges: list[np.ndarray] = field(default_factory=list)  # shared caps (an edge may be in several)
     group_cap: list[float] = field(default_factory=list)
 
     @classmethod
     def neutral(cls, net: Network) -> Modifiers:
-        return cls(
-            np.ones(len(net.node_id)), np.ones(len(net.node_id)), np.full(net.edge_seller.size, np.inf)
-        )
+        n = len(net.node_id)
+        return cls(np.ones(n), np.ones(n), np.full(net.edge_seller.size, np.inf), np.full(n, np.inf))
 
     def add_group(self, edges: np.ndarray, cap: float) -> None:
         """The edges' total flow this step may not exceed ``cap`` tonnes."""

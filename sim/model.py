@@ -258,6 +258,7 @@ class CritminModel(mesa.Model):
                 self.apply(ev.modify(self, t), mods)
         self._random_outages(mods)
         s.capacity_factor, s.demand_factor = mods.capacity_factor, mods.demand_factor
+        s.activity_cap = mods.activity_cap
         noise = self.streams["demand_noise"].standard_normal(self.demand_nodes.size)
         s.noise[self.demand_nodes] = np.exp(sd * noise - sd * sd / 2)
         active = [p for p in self.policies if p.active(t)]
@@ -297,6 +298,8 @@ class CritminModel(mesa.Model):
         floors, collection rates and government orders; returns its contracts (served first)."""
         for nodes, factor in effects.capacity_factor:
             mods.capacity_factor[nodes] *= factor
+        for nodes, cap in effects.activity_cap:
+            mods.activity_cap[nodes] = np.minimum(mods.activity_cap[nodes], cap)
         for nodes, factor in effects.demand_factor:
             mods.demand_factor[nodes] *= factor
         for edges, cap in effects.edge_caps:

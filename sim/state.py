@@ -23,6 +23,7 @@ class State:
     plan: np.ndarray  # per node: planned activity (facilities) or desired use (demand)
     activity: np.ndarray  # per node: realised activity / consumption this step
     capacity_factor: np.ndarray
+    activity_cap: np.ndarray  # per node: this month's cap on activity (a production quota; inf = none)
     demand_factor: np.ndarray
     noise: np.ndarray
     outage_left: np.ndarray  # per node: months of random outage left

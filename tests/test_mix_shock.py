@@ -346,10 +346,10 @@ def check_certification(run: Run, inst: dict, policy: Any) -> None:
 
 def check_production_quota(run: Run, inst: dict, policy: Any) -> None:
     """The covered output per period stays within the quota (tonnes, or a share of the covered
-    plants' base-year output: the data's, not the instrument's own arithmetic), within 1%: the
-    instrument sets the month's capacity factor before the month's capacity additions (investment
-    runs after the instruments in CritminModel.step), so a quota that binds while capacity grows
-    lets output overshoot by the month's growth (0.7% of the year in ree_2009, 2010)."""
+    plants' base-year output: the data's, not the instrument's own arithmetic). The quota caps
+    activity, so capacity coming online later in the month (investment runs after the
+    instruments in CritminModel.step) cannot lift output past it (it did by 0.7% of the year in
+    ree_2009, 2010, when the quota was a share of capacity)."""
     countries = run.countries(inst["country"])
     ts = run.model.recorder.timeseries()
     sel = ts[(ts.variable == "production") & (ts.commodity == inst["commodity"]) & ts.region.isin(countries)]
@@ -369,7 +369,7 @@ def check_production_quota(run: Run, inst: dict, policy: Any) -> None:
         size = inst["share_of_baseline"] * base * (1 if yearly else 1 / 12)
     on = run.window(inst)
     periods = made[on].groupby(made.index[on].year if yearly else made.index[on]).sum()
-    assert (periods <= size * 1.01).all(), (periods, size)
+    assert (periods <= size * (1 + 1e-9)).all(), (periods, size)
 
 
 def check_none(run: Run, inst: dict, policy: Any) -> None:
