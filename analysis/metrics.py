@@ -590,8 +590,10 @@ def benchmark_table(tables: Tables) -> pd.DataFrame:
     for b in tables.settings.get("benchmarks", []) or []:
         d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
         sh = origin_shares(tables, d)
-        sel = sh[(sh["period"] == int(b["year"])) & (sh["origin"] == b["supplier"])]
-        sim = float(sel["share"].iloc[0]) if len(sel) else (np.nan if sh.empty else 0.0)
+        year = sh[sh["period"] == int(b["year"])]
+        sel = year[year["origin"] == b["supplier"]]
+        # no value for a year the run does not reach (a 2024 figure in a 2009-2016 run): not 0
+        sim = float(sel["share"].iloc[0]) if len(sel) else (np.nan if year.empty else 0.0)
         rows.append(
             {
                 "figure": b["label"],

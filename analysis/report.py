@@ -185,6 +185,14 @@ def alternative_table(a: pd.DataFrame, ths: list[float]) -> dict[str, Any]:
     return {"years": years, "rows": rows}
 
 
+def benchmark_years_outside(b: pd.DataFrame) -> str:
+    """The figures' years, in words, when the run reaches none of them (a 2024 figure in a run
+    of 2009-2016); empty otherwise."""
+    if not len(b) or b["simulated"].notna().any():
+        return ""
+    return " and ".join(str(y) for y in sorted(set(b["year"].astype(int))))
+
+
 def benchmark_rows(b: pd.DataFrame) -> list[dict[str, str]]:
     out = []
     for _, r in b.iterrows():
@@ -356,6 +364,7 @@ def build(result: Result) -> str:
         alternatives=alternative_table(m["alternatives"], ths),
         definitions=definitions.report_table(m["definitions"], ths),
         benchmarks=benchmark_rows(m["benchmarks"]) if len(m["benchmarks"]) else [],
+        benchmarks_outside=benchmark_years_outside(m["benchmarks"]),
         review=review(m["review"], tables, result.projects),
         investment=investment(summ, result.projects),
         hhi={

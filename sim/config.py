@@ -322,7 +322,8 @@ def check_shock_window(
 
 def config_warnings(cfg: Any) -> list[str]:
     """What a run accepts but a reader should know (summary.json ``warnings``): instruments or
-    shock parts that never act within the run, and targets whose year is outside the run."""
+    shock parts that never act within the run, and targets and benchmarks whose year is outside
+    the run."""
     start, end = (
         parse_month(cfg.scenario.start, "scenario.start"),
         parse_month(cfg.scenario.end, "scenario.end"),
@@ -345,5 +346,11 @@ def config_warnings(cfg: Any) -> list[str]:
             out.append(
                 f"experiment.metrics.targets[{i}] ({target.name}): year {target.year} is outside the run "
                 f"({start[0]}-{end[0]}); no verdict for it"
+            )
+    for i, bench in enumerate(cfg.experiment.metrics.benchmarks):
+        if not start[0] <= int(bench.year) <= end[0]:
+            out.append(
+                f"experiment.metrics.benchmarks[{i}] ({bench.label}): year {bench.year} is outside the run "
+                f"({start[0]}-{end[0]}); not compared"
             )
     return out

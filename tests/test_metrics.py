@@ -324,3 +324,16 @@ def test_shock_response_covers_shocks_defined_as_foreign_instruments():
     magnets = sr[(sr.commodity == "ndfeb_magnet") & (sr.region == "WORLD")].iloc[0]
     assert magnets.peak_month >= "2025-04"
     assert magnets.peak_ratio >= 1.0
+
+
+def test_a_benchmark_of_a_year_the_run_does_not_reach_is_not_compared():
+    """A 2024 sourced figure in a run of 2009: no simulated value (not 0, which read as an
+    85-point gap), a warning, and the report says there is nothing to compare."""
+    import critmin
+    from critmin.analysis.report import benchmark_years_outside
+
+    result = critmin.simulate(["scenario=ree_2009", "scenario.end=2009-06", "experiment.metrics.report=false"])
+    bench = result.metrics["benchmarks"]
+    assert len(bench) and bench["simulated"].isna().all() and bench["gap_points"].isna().all()
+    assert any("benchmarks[0]" in w and "not compared" in w for w in result.warnings)
+    assert benchmark_years_outside(bench) == "2024"
