@@ -37,6 +37,9 @@ class Network:
     # nodes (facilities first, then demand centres)
     node_id: list[str]
     node_country: np.ndarray
+    # country of each node's controlling owner (facilities.csv ``owner``; default node_country;
+    # demand centres and stockpiles: their country). Only the origin tracing reads it
+    node_owner: np.ndarray
     node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
     node_process: list[str]  # process name (consume, store for non-facilities)
     is_facility: np.ndarray
@@ -91,6 +94,10 @@ class Network:
     @property
     def slot_country(self) -> np.ndarray:
         return self.node_country[self.slot_node]
+
+    @property
+    def slot_owner(self) -> np.ndarray:
+        return self.node_owner[self.slot_node]
 
     def commercial_edges(self) -> np.ndarray:
         """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
@@ -168,6 +175,7 @@ def _add_facilities(g: nx.DiGraph, world: World) -> None:
             stage=rec["stage"],
             inputs=rec["inputs"],
             outputs=rec["outputs"],
+            owner=getattr(f, "owner", "") or f.country,
             capacity_tpa=f.capacity_tpa,
             output_base_tpa=f.output_base_tpa,
             cash_cost=f.cash_cost_usd_per_t,
@@ -301,11 +309,17 @@ def _growth(world: World, end_uses: list[str], start_year: int) -> tuple[np.ndar
     return growth, years
 
 
-def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) -> dict[str, Any]:
+def _node_fields(
+    nodes: list[str], attrs: list[dict], node_country: np.ndarray, cidx: dict[str, int]
+) -> dict[str, Any]:
     """Per-node arrays of the network (monthly units for capacity, activity and demand)."""
     return {
         "node_id": nodes,
         "node_country": node_country,
+        "node_owner": np.array(
+            [cidx[a["owner"]] if a.get("owner") else c for a, c in zip(attrs, node_country, strict=True)],
+            dtype=np.int64,
+        ),
         "node_agent": [a["agent"] for a in attrs],
         "node_process": [a["process"] for a in attrs],
         "is_facility": np.array([a["kind"] == "facility" for a in attrs]),
@@ -361,7 +375,7 @@ def compile_network(
         [world.commodities["stage"].iloc[k] for k in slot_com],
         stages,
     )
-    fields = _node_fields(nodes, attrs, node_country)
+    fields = _node_fields(nodes, attrs, node_country, cidx)
     value0 = np.bincount(
         slot_node_a,
         weights=np.where(np.array(slot_role) == OUTPUT, np.array(slots["coef"]), 0.0)

@@ -120,6 +120,8 @@ class Schema:
     references: tuple[Reference, ...] = ()
     checks: tuple[Check, ...] = ()  # rules over several columns or rows of this file
     cross_checks: tuple[CrossCheck, ...] = ()  # rules that need other files of the folder
+    # columns a file may leave out: checked when present, added blank when absent
+    optional_columns: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -136,7 +138,7 @@ class Schema:
         return replace(self, columns=columns)
 
     def empty(self) -> pd.DataFrame:
-        return pd.DataFrame(columns=self.column_names)
+        return pd.DataFrame(columns=self.column_names + [c.name for c in self.optional_columns])
 
 
 # ---------------------------------------------------------------------- messages
@@ -226,7 +228,10 @@ def check_table(raw: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
     if schema.required and raw.empty:
         raise DataError(f"{path}: no rows below the header; expected at least one row")
     df = raw.copy()
-    for col in schema.columns:
+    for col in schema.optional_columns:
+        if col.name not in df.columns:
+            df[col.name] = ""
+    for col in (*schema.columns, *schema.optional_columns):
         check = _check_number if col.kind == "number" else _check_text
         df[col.name] = check(df, col, path, schema)
     i = first(df.duplicated(list(schema.key)))
@@ -439,6 +444,11 @@ COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
 PROCESS_REF = Reference("process", "processes.csv", "process", "process")
 COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
 END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
+# optional: the country of a plant's controlling (largest) owner; blank = the plant's own country
+OWNER = text("owner", "optional")
+OWNER_REF = Reference(
+    "owner", "countries.csv", "country", "owner country (blank: the plant's country)", extra=("",)
+)
 
 # Order matters: files are read and checked in this order, references after all are read.
 WORLD_FILES: dict[str, Schema] = {
@@ -492,8 +502,9 @@ WORLD_FILES: dict[str, Schema] = {
                 text("source"),
             ),
             key=("facility",),
-            references=(COUNTRY_REF, PROCESS_REF),
+            references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
             checks=(output_within_capacity,),
+            optional_columns=(OWNER,),
         ),
         Schema(
             "demand.csv",
@@ -568,8 +579,9 @@ WORLD_FILES: dict[str, Schema] = {
             ),
             key=("facility",),
             required=False,
-            references=(COUNTRY_REF, PROCESS_REF),
+            references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
             cross_checks=(projects_are_not_facilities,),
+            optional_columns=(OWNER,),
         ),
         Schema(
             PROSPECTS,

@@ -107,6 +107,8 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
     for name, attr in OPTIONAL_ATTRS.items():
         if name in tables:
             setattr(world, attr, tables[name])
+    world.facilities = default_owner(world.facilities)
+    world.projects = default_owner(world.projects)
     add_new_capacity_nodes(world, data_dir)
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
@@ -192,6 +194,27 @@ OPTIONAL_ATTRS = {
 }
 
 
+def default_owner(table: pd.DataFrame) -> pd.DataFrame:
+    """``owner`` filled with the row's ``country`` where blank or absent (a plant owned where it
+    stands)."""
+    out = table.copy()
+    owner = out["owner"].fillna("").astype(str) if "owner" in out.columns else pd.Series("", index=out.index)
+    out["owner"] = owner.where(owner != "", out["country"])
+    return out
+
+
+def new_capacity_owner(world: World, country: str, process: str) -> str:
+    """Owner of a country's new-capacity node of a process: the one owner of all its named
+    projects when the country has no prospects of that process (whose builders are unknown),
+    else the country. Projects of several owners share one node, so a mixed node counts as
+    domestic: the owner view then understates foreign control of new capacity."""
+    proj = world.projects
+    owners = set(proj.loc[(proj["country"] == country) & (proj["process"] == process), "owner"])
+    pros = world.prospects
+    prospects = ((pros["country"] == country) & (pros["process"] == process) & (pros["count"] > 0)).any()
+    return owners.pop() if len(owners) == 1 and not prospects else country
+
+
 def new_capacity_node(process: str, country: str) -> str:
     """Facility id of the node that holds a country's new capacity of a process (projects.csv
     and prospects.csv): one node per country x process keeps the trade network small."""
@@ -223,6 +246,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
                 "facility": new_capacity_node(process, country),
                 "name": f"New {process} capacity in {country} (projects and prospects)",
                 "country": country,
+                "owner": new_capacity_owner(world, country, process),
                 "process": process,
                 "capacity_tpa": 0.0,
                 "output_base_tpa": 0.0,
