@@ -109,13 +109,16 @@ class CritminModel(mesa.Model):
         # origin tracing: the (stage, country, owner) columns that can occur, and what each process
         # stamps
         self.origins = origin.Origins.from_stamps(
-            net.slot_stamp, net.slot_country, net.n_countries, net.slot_owner
+            net.slot_stamp, net.slot_country, net.n_countries, net.slot_owner, net.slot_owner_share
         )
         self.layout = physical.Layout.of(net, self.origins)
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._monthly_growth, self.demand_nodes,
-            self.origins, origin.Stamp(self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_owner),
+            self.origins, origin.Stamp(
+                self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_owner,
+                net.slot_owner_share,
+            ),
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)

@@ -40,6 +40,9 @@ class Network:
     # country of each node's controlling owner (facilities.csv ``owner``; default node_country;
     # demand centres and stockpiles: their country). Only the origin tracing reads it
     node_owner: np.ndarray
+    # share of the node owned from node_owner (facilities.csv ``owner_share``, default 1; the rest
+    # is owned in node_country: an aggregate of several owners)
+    node_owner_share: np.ndarray
     node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
     node_process: list[str]  # process name (consume, store for non-facilities)
     is_facility: np.ndarray
@@ -98,6 +101,10 @@ class Network:
     @property
     def slot_owner(self) -> np.ndarray:
         return self.node_owner[self.slot_node]
+
+    @property
+    def slot_owner_share(self) -> np.ndarray:
+        return self.node_owner_share[self.slot_node]
 
     def commercial_edges(self) -> np.ndarray:
         """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
@@ -176,6 +183,7 @@ def _add_facilities(g: nx.DiGraph, world: World) -> None:
             inputs=rec["inputs"],
             outputs=rec["outputs"],
             owner=getattr(f, "owner", "") or f.country,
+            owner_share=float(getattr(f, "owner_share", 1.0)),
             capacity_tpa=f.capacity_tpa,
             output_base_tpa=f.output_base_tpa,
             cash_cost=f.cash_cost_usd_per_t,
@@ -320,6 +328,7 @@ def _node_fields(
             [cidx[a["owner"]] if a.get("owner") else c for a, c in zip(attrs, node_country, strict=True)],
             dtype=np.int64,
         ),
+        "node_owner_share": np.array([a.get("owner_share", 1.0) for a in attrs], dtype=float),
         "node_agent": [a["agent"] for a in attrs],
         "node_process": [a["process"] for a in attrs],
         "is_facility": np.array([a["kind"] == "facility" for a in attrs]),

@@ -7,7 +7,10 @@ columns are sorted by stage, then country, then owner; a plant owned in its own 
 owner = country, so a world where no owner differs from the location has exactly one column per
 (stage, country), in the same order as before owners existed, and the same numbers. A stage's
 columns of a row sum to 1 once the material has passed that stage and are all zero before.
-Flows mix by mass; a process stamps its stage with its own (country, owner) (:class:`Stamp`).
+Flows mix by mass; a process stamps its stage with its own (country, owner) (:class:`Stamp`);
+a plant owned in part from abroad (facilities.csv ``owner_share`` < 1: an aggregate row of
+several owners) stamps its owner's column with that share and its own country's with the rest,
+so an aggregate need not be split into plants (which would change what the agents do).
 Summing a stage's columns by country gives *where* the stage happened (location), by owner
 *whose plant* did it (control). :class:`Origins` expands a mix to the
 ``[rows, stages, countries]`` location view for callers that want it.
@@ -45,13 +48,19 @@ class Origins:
         slot_country: np.ndarray,
         n_countries: int,
         slot_owner: np.ndarray | None = None,
+        slot_owner_share: np.ndarray | None = None,
     ) -> Origins:
         """Every (stage, country, owner) that a slot of the network stamps (owner: default the
-        slot's country)."""
+        slot's country; a slot whose owner's share is below 1 also stamps its own country)."""
         rows, stages = np.nonzero(slot_stamp)
         owner = slot_country if slot_owner is None else slot_owner
         C = n_countries
-        code = np.unique((stages * C + slot_country[rows]) * C + owner[rows])
+        loc = stages * C + slot_country[rows]
+        code = [loc * C + owner[rows]]
+        if slot_owner_share is not None:
+            part = slot_owner_share[rows] < 1.0
+            code.append(loc[part] * C + slot_country[rows][part])
+        code = np.unique(np.concatenate(code))
         loc, own = np.divmod(code, C)
         return cls(loc // C, loc % C, slot_stamp.shape[1], C, own)
 
@@ -108,18 +117,26 @@ class Stamp:
         slot_clear: np.ndarray,
         slot_country: np.ndarray,
         slot_owner: np.ndarray | None = None,
+        slot_owner_share: np.ndarray | None = None,
     ) -> None:
         reset = (slot_stamp | slot_clear)[:, origins.stage]  # [slots, K]
         self.keep = (~reset).astype(float)
         rows, stages = np.nonzero(slot_stamp)
-        self.rows = rows
         owner = None if slot_owner is None else slot_owner[rows]
-        self.cols = origins.column(stages, slot_country[rows], owner)
+        cols = origins.column(stages, slot_country[rows], owner)
+        share = np.ones(rows.size) if slot_owner_share is None else slot_owner_share[rows]
+        part = (share < 1.0) & (origins.owner[cols] != origins.country[cols])
+        # the owner's column gets its share, the plant's own country the rest
+        rest = origins.column(stages[part], slot_country[rows][part])
+        self.rows = np.concatenate([rows, rows[part]])
+        self.cols = np.concatenate([cols, rest])
+        self.values = np.concatenate([np.where(part, share, 1.0), 1.0 - share[part]])
+        self.whole = bool((self.values == 1.0).all())
 
     def __call__(self, mix: np.ndarray) -> np.ndarray:
         """The stamped copy of ``mix`` (one row per slot of this stamp)."""
         out = mix * self.keep
-        out[self.rows, self.cols] = 1.0
+        out[self.rows, self.cols] = 1.0 if self.whole else self.values
         return out
 
 

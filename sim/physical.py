@@ -50,6 +50,7 @@ class Layout:
                 net.slot_clear[fac_out],
                 net.slot_country[fac_out],
                 net.slot_owner[fac_out],
+                net.slot_owner_share[fac_out],
             ),
             demand=demand,
             scrap_nodes=demand[net.scrap_slot[demand] >= 0],

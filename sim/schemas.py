@@ -125,6 +125,11 @@ class Schema:
 
     @property
     def column_names(self) -> list[str]:
+        """Every column the file may have: the required ones, then the optional ones."""
+        return [c.name for c in (*self.columns, *self.optional_columns)]
+
+    @property
+    def required_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
     @property
@@ -138,7 +143,7 @@ class Schema:
         return replace(self, columns=columns)
 
     def empty(self) -> pd.DataFrame:
-        return pd.DataFrame(columns=self.column_names + [c.name for c in self.optional_columns])
+        return pd.DataFrame(columns=self.column_names)
 
 
 # ---------------------------------------------------------------------- messages
@@ -222,9 +227,9 @@ def _check_text(df: pd.DataFrame, col: Column, path: Path, schema: Schema) -> pd
 def check_table(raw: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
     """Columns present, each cell of its kind and rule, keys unique, the file's own rules.
     Returns the table with numbers as floats and text stripped; extra columns are kept."""
-    missing = [c for c in schema.column_names if c not in raw.columns]
+    missing = [c for c in schema.required_names if c not in raw.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected columns {schema.column_names}")
+        raise DataError(f"{path}: missing column(s) {missing}; expected columns {schema.required_names}")
     if schema.required and raw.empty:
         raise DataError(f"{path}: no rows below the header; expected at least one row")
     df = raw.copy()
@@ -340,6 +345,26 @@ def one_output_and_one_type_per_process(df: pd.DataFrame, path: Path, schema: Sc
                 )
 
 
+def owner_share_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """``owner_share`` blank or in (0, 1]; below 1 only with an ``owner`` other than the row's
+    country (the rest of the row is owned in its country)."""
+    share = df["owner_share"]
+    i = first(share.notna() & ~((share > 0) & (share <= 1)))
+    if i is not None:
+        raise cell_error(path, df, i, schema, "owner_share", "a share in (0, 1] or an empty cell")
+    owner = df["owner"]
+    i = first((share < 1) & ((owner == "") | (owner == df["country"])))
+    if i is not None:
+        raise cell_error(
+            path,
+            df,
+            i,
+            schema,
+            "owner_share",
+            "a share below 1 only with an owner other than the row's country",
+        )
+
+
 def output_within_capacity(df: pd.DataFrame, path: Path, schema: Schema) -> None:
     output = next(c for c in schema.column_names if re.fullmatch(r"output_\d{4}_tpa", c))
     i = first(df[output] > df["capacity_tpa"] * (1 + 1e-9))
@@ -444,8 +469,11 @@ COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
 PROCESS_REF = Reference("process", "processes.csv", "process", "process")
 COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
 END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
-# optional: the country of a plant's controlling (largest) owner; blank = the plant's own country
+# optional: the country of a plant's controlling (largest) owner; blank = the plant's own country.
+# owner_share: the share of an aggregate row owned from ``owner`` (blank = 1); the rest is owned
+# in the row's own country (one row of several owners, rather than rows split per owner)
 OWNER = text("owner", "optional")
+OWNER_SHARE = number("owner_share", "optional")
 OWNER_REF = Reference(
     "owner", "countries.csv", "country", "owner country (blank: the plant's country)", extra=("",)
 )
@@ -503,8 +531,8 @@ WORLD_FILES: dict[str, Schema] = {
             ),
             key=("facility",),
             references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
-            checks=(output_within_capacity,),
-            optional_columns=(OWNER,),
+            checks=(output_within_capacity, owner_share_in_range),
+            optional_columns=(OWNER, OWNER_SHARE),
         ),
         Schema(
             "demand.csv",
@@ -580,8 +608,9 @@ WORLD_FILES: dict[str, Schema] = {
             key=("facility",),
             required=False,
             references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
+            checks=(owner_share_in_range,),
             cross_checks=(projects_are_not_facilities,),
-            optional_columns=(OWNER,),
+            optional_columns=(OWNER, OWNER_SHARE),
         ),
         Schema(
             PROSPECTS,

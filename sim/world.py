@@ -196,23 +196,26 @@ OPTIONAL_ATTRS = {
 
 def default_owner(table: pd.DataFrame) -> pd.DataFrame:
     """``owner`` filled with the row's ``country`` where blank or absent (a plant owned where it
-    stands)."""
+    stands), ``owner_share`` with 1."""
     out = table.copy()
     owner = out["owner"].fillna("").astype(str) if "owner" in out.columns else pd.Series("", index=out.index)
     out["owner"] = owner.where(owner != "", out["country"])
+    share = out["owner_share"] if "owner_share" in out.columns else pd.Series(np.nan, index=out.index)
+    out["owner_share"] = pd.to_numeric(share, errors="coerce").fillna(1.0).astype(float)
     return out
 
 
-def new_capacity_owner(world: World, country: str, process: str) -> str:
-    """Owner of a country's new-capacity node of a process: the one owner of all its named
-    projects when the country has no prospects of that process (whose builders are unknown),
-    else the country. Projects of several owners share one node, so a mixed node counts as
-    domestic: the owner view then understates foreign control of new capacity."""
+def new_capacity_owner(world: World, country: str, process: str) -> tuple[str, float]:
+    """(owner, owner share) of a country's new-capacity node of a process: those of all its named
+    projects when they agree and the country has no prospects of that process (whose builders
+    are unknown), else the country. Projects of several owners share one node, so a mixed node
+    counts as domestic: the owner view then understates foreign control of new capacity."""
     proj = world.projects
-    owners = set(proj.loc[(proj["country"] == country) & (proj["process"] == process), "owner"])
+    mine = proj[(proj["country"] == country) & (proj["process"] == process)]
+    owners = set(zip(mine["owner"], mine["owner_share"].astype(float)))
     pros = world.prospects
     prospects = ((pros["country"] == country) & (pros["process"] == process) & (pros["count"] > 0)).any()
-    return owners.pop() if len(owners) == 1 and not prospects else country
+    return owners.pop() if len(owners) == 1 and not prospects else (country, 1.0)
 
 
 def new_capacity_node(process: str, country: str) -> str:
@@ -246,7 +249,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
                 "facility": new_capacity_node(process, country),
                 "name": f"New {process} capacity in {country} (projects and prospects)",
                 "country": country,
-                "owner": new_capacity_owner(world, country, process),
+                **dict(zip(("owner", "owner_share"), new_capacity_owner(world, country, process))),
                 "process": process,
                 "capacity_tpa": 0.0,
                 "output_base_tpa": 0.0,
