@@ -931,11 +931,15 @@ def trace(
     basis: str = "mass",
     scope: str = "consumption",
     top: int = 8,
+    control: str = "location",
 ) -> pd.DataFrame:
     """Where the material in a region's consumption (or imports) of a commodity in one year
     happened, stage by stage: rows = origin countries (top ``top`` plus "other"), columns =
-    stages, values = shares. ``df.attrs`` holds the definition and total tonnes/USD."""
+    stages, values = shares. ``control="owner"``: whose plant did each stage (the country of its
+    controlling owner) instead of where. ``df.attrs`` holds the definition and total tonnes/USD."""
     tables = as_tables(source)
+    if control not in CONTROLS:
+        raise DataError(f"trace: control: expected one of {list(CONTROLS)}, got {control!r}")
     if basis not in BASES:
         raise DataError(f"trace: basis: expected one of {list(BASES)}, got {basis!r}")
     if scope not in SCOPES:
@@ -956,7 +960,7 @@ def trace(
         raise DataError(f"trace: year: expected one of the run's years {years[0]}-{years[-1]}, got {year}")
     cols, total = {}, np.nan
     for st in stages:
-        sh = origin_shares(tables, Definition(region, commodity, st, basis, scope))
+        sh = origin_shares(tables, Definition(region, commodity, st, basis, scope, control=control))
         sh = sh[sh["period"] == year]
         cols[st] = sh.set_index("origin")["share"]
         total = float(sh["weight"].sum()) if len(sh) else total
@@ -974,6 +978,7 @@ def trace(
         "year": year,
         "basis": basis,
         "scope": scope,
+        "control": control,
         "total": total,
         "unit": "t" if basis == "mass" else "USD",
     }

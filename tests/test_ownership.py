@@ -317,3 +317,19 @@ def test_report_words_name_both_controls(runs):
     table = definitions.report_table(owned.metrics["definitions"], [0.6])
     assert table["owners"]
     assert {r["control"] for r in table["rows"]} == {"where processed", "who owns the plant"}
+
+
+def test_trace_answers_whose_plant_processed_the_tonne(runs, tmp_path, capsys):
+    """``critmin trace --by owner``: Lynas Malaysia's refining counts for Australia."""
+    owned, _ = runs
+    loc = owned.trace("JPN", "ndpr_oxide", 2024)
+    own = owned.trace("JPN", "ndpr_oxide", 2024, control="owner")
+    assert loc.loc["MYS", "refining"] > 0.01 and "MYS" not in own.index
+    assert own.loc["AUS", "refining"] == pytest.approx(
+        loc.loc["AUS", "refining"] + loc.loc["MYS", "refining"], rel=1e-9
+    )
+    from critmin.experiments import trace
+
+    folder = owned.write(tmp_path / "run", plots=False)
+    assert trace.main([str(folder), "--region", "JPN", "--commodity", "ndpr_oxide", "--by", "owner"]) == 0
+    assert "plants owned from each country" in capsys.readouterr().out
