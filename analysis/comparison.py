@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.analysis import labels, metrics
-from critmin.analysis.definitions import CONTROL_WORDS
+from critmin.analysis.definitions import CONTROL_WORDS, owner_rows_shown
 
 if TYPE_CHECKING:
     from critmin.analysis.results import Result
@@ -345,7 +345,8 @@ def definitions_console(defs: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         return pd.DataFrame()
     scope = ctx.definition.get("scope", "consumption")
     keep = (defs["region"] == ctx.region) | ((defs["scope"] == scope) & (defs["stage_set"] == "every stage"))
-    owners = "control" in defs.columns and (defs["control"] == "owner").any()
+    keep &= owner_rows_shown(defs, ["share"])  # owner rows equal to their location rows: not repeated
+    owners = "control" in defs.columns and (defs.loc[keep, "control"] == "owner").any()
     out = {}
     for mix, g in defs[keep].groupby("mix", sort=False):
         out[mix] = [

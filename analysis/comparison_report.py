@@ -234,7 +234,10 @@ def definition_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]
     defs = summary.attrs.get("definitions")
     if defs is None or defs.empty:
         return []
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    from critmin.analysis.definitions import owner_rows_shown
+
+    defs = defs[owner_rows_shown(defs, ["share", "share_lo", "share_hi"])]
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for r in defs.itertuples():
         control = getattr(r, "control", "location")
         key = (r.region, r.scope, r.stage_set, control)
@@ -374,7 +377,8 @@ def build(
         definition=definition(ctx, members),
         rows=main_rows(summary, ctx),
         definition_rows=definition_rows(summary, ctx),
-        definition_owners=comparison.control_text(summary.attrs.get("definitions", pd.DataFrame()))
+        definition_owners=any(r["control"] != "where processed" for r in definition_rows(summary, ctx)),
+        definition_owners_any=comparison.control_text(summary.attrs.get("definitions", pd.DataFrame()))
         != "where processed only",
         targets=ctx.targets,
         year=ctx.target_year,

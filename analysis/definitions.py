@@ -178,13 +178,46 @@ def scope_words(scope: str) -> str:
     return "all use" if scope == "consumption" else "imports"
 
 
+KEY = ["region", "scope", "stage_set"]
+
+
+def owner_rows_shown(df: pd.DataFrame, value_cols: list[str], same_cols: list[str] = ()) -> pd.Series:
+    """Per row: shown in a report. Location rows always; an owner row only where it differs from
+    its location row (a value by more than 1e-9, or a supplier / binding pair in ``same_cols``):
+    where no plant of the row's stages is foreign-owned the two are equal, and repeating them
+    would double the table."""
+    if "control" not in df.columns or not (df["control"] == "owner").any():
+        return pd.Series(True, index=df.index)
+    key = [k for k in (*KEY, "mix") if k in df.columns]
+    loc = df[df["control"] == "location"].set_index(key)
+    shown = pd.Series(True, index=df.index)
+    for i, r in df[df["control"] == "owner"].iterrows():
+        k = tuple(r[key])
+        if k not in loc.index:
+            continue
+        base = loc.loc[k]
+        a = pd.to_numeric(r[value_cols], errors="coerce").to_numpy(float)
+        b = pd.to_numeric(base[value_cols], errors="coerce").to_numpy(float)
+        same = bool(np.all((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 1e-9)))
+        same &= all(str(r[c]) == str(base[c]) for c in same_cols)
+        shown[i] = not same
+    if "mix" in df.columns:  # an owner row is shown for every mix when it differs in one
+        group = df[[*key[:-1], "control"]].astype(str).agg("|".join, axis=1)
+        shown = shown.groupby(group).transform("any")
+    return shown
+
+
 def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
     """The run report's rows: region, scope, stage set, per year the highest share (its stage and
-    supplier), the verdict in the target year; the headline row flagged."""
+    supplier), the verdict in the target year; the headline row flagged. Owner rows equal to
+    their location rows are left out (:func:`owner_rows_shown`; ``owners_same`` counts them)."""
     from critmin.analysis import labels
 
     years = [c for c in df.columns if c.isdigit()]
     met_col = next((c for c in df.columns if c.startswith("met ")), None)
+    n_owner = int((df["control"] == "owner").sum()) if "control" in df.columns else 0
+    shown = owner_rows_shown(df, years, [f"supplier {y}" for y in years] + [f"binding {y}" for y in years])
+    df = df[shown]
     rows = []
     for _, r in df.iterrows():
         cells = []
@@ -214,7 +247,9 @@ def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
         "target": met_col.removeprefix("met ") if met_col else "",
         "line": f"{thresholds[0]:.0%}" if thresholds else "",
         "rows": rows,
-        "owners": bool(len(df)) and bool((df.get("control", pd.Series(dtype=str)) == "owner").any()),
+        "owners": n_owner > 0,
+        "owners_shown": bool(len(df)) and bool((df.get("control", pd.Series(dtype=str)) == "owner").any()),
+        "owners_same": n_owner - int((df.get("control", pd.Series(dtype=str)) == "owner").sum()),
         "outside": str(df["supplier_outside"].iloc[0]) if len(df) else "",
         "basis": "tonnes" if len(df) and df["basis"].iloc[0] == "mass" else "value",
     }

@@ -312,11 +312,21 @@ def test_an_unknown_control_is_refused():
         metrics.origin_shares(t, Definition("CHN", "x", "mine", control="shareholder"))
 
 
-def test_report_words_name_both_controls(runs):
-    owned, _ = runs
-    table = definitions.report_table(owned.metrics["definitions"], [0.6])
-    assert table["owners"]
+def test_report_words_name_both_controls(tmp_path):
+    """Lynas Malaysia made Chinese-owned: the owner rows differ and the report shows them, in
+    words; in the packaged REE world they equal the location rows and are counted, not shown."""
+    res = _run(_world_copy(tmp_path, {"mys_lynas_lamp": "CHN"}))
+    table = definitions.report_table(res.metrics["definitions"], [0.6])
+    assert table["owners"] and table["owners_shown"]
     assert {r["control"] for r in table["rows"]} == {"where processed", "who owns the plant"}
+
+
+def test_owner_rows_equal_to_location_rows_are_counted_not_shown(runs):
+    owned, _ = runs
+    defs = owned.metrics["definitions"]
+    table = definitions.report_table(defs, [0.6])
+    assert table["owners"] and len(table["rows"]) + table["owners_same"] == len(defs)
+    assert table["owners_same"] > 0
 
 
 def test_trace_answers_whose_plant_processed_the_tonne(runs, tmp_path, capsys):
@@ -333,3 +343,20 @@ def test_trace_answers_whose_plant_processed_the_tonne(runs, tmp_path, capsys):
     folder = owned.write(tmp_path / "run", plots=False)
     assert trace.main([str(folder), "--region", "JPN", "--commodity", "ndpr_oxide", "--by", "owner"]) == 0
     assert "plants owned from each country" in capsys.readouterr().out
+
+
+def test_owner_rows_equal_to_location_rows_are_not_repeated_in_reports():
+    df = pd.DataFrame(
+        {
+            "region": ["G7+"] * 4,
+            "scope": ["consumption"] * 4,
+            "stage_set": ["every stage", "every stage", "product: x", "product: x"],
+            "control": ["location", "owner", "location", "owner"],
+            "2030": [0.9, 0.9, 0.5, 0.7],
+            "supplier 2030": ["CHN", "CHN", "COD", "CHN"],
+        }
+    )
+    shown = definitions.owner_rows_shown(df, ["2030"], ["supplier 2030"])
+    assert shown.tolist() == [True, False, True, True]
+    df.loc[1, "supplier 2030"] = "IDN"  # same share, another supplier: shown
+    assert definitions.owner_rows_shown(df, ["2030"], ["supplier 2030"]).tolist() == [True, True, True, True]
