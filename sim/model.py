@@ -108,16 +108,16 @@ class CritminModel(mesa.Model):
         self._monthly_growth = self._growth_table()
         # origin tracing: the (stage, country, owner) columns that can occur, and what each process
         # stamps
+        owners = origin.Owners(net.owner_node, net.owner_country, net.owner_share)
         self.origins = origin.Origins.from_stamps(
-            net.slot_stamp, net.slot_country, net.n_countries, net.slot_owner, net.slot_owner_share
+            net.slot_stamp, net.slot_country, net.n_countries, net.slot_node, owners
         )
         self.layout = physical.Layout.of(net, self.origins)
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._monthly_growth, self.demand_nodes,
             self.origins, origin.Stamp(
-                self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_owner,
-                net.slot_owner_share,
+                self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
             ),
         )  # fmt: skip
         self._instrument_settings()

@@ -8,9 +8,10 @@ owner = country, so a world where no owner differs from the location has exactly
 (stage, country), in the same order as before owners existed, and the same numbers. A stage's
 columns of a row sum to 1 once the material has passed that stage and are all zero before.
 Flows mix by mass; a process stamps its stage with its own (country, owner) (:class:`Stamp`);
-a plant owned in part from abroad (facilities.csv ``owner_share`` < 1: an aggregate row of
-several owners) stamps its owner's column with that share and its own country's with the rest,
-so an aggregate need not be split into plants (which would change what the agents do).
+an aggregate row of several owners (facilities.csv ``owner`` "CHN CHE", ``owner_share``
+"0.519 0.159") stamps each owner's column with its share and its own country's with the rest
+(:class:`Owners`), so an aggregate need not be split into plants (which would change what the
+agents do).
 Summing a stage's columns by country gives *where* the stage happened (location), by owner
 *whose plant* did it (control). :class:`Origins` expands a mix to the
 ``[rows, stages, countries]`` location view for callers that want it.
@@ -24,6 +25,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Owners:
+    """Who owns each node, as parts: part i is ``share[i]`` of node ``node[i]``, owned from country
+    ``owner[i]``; a node's parts sum to 1 (a node without parts is owned where it stands)."""
+
+    node: np.ndarray
+    owner: np.ndarray
+    share: np.ndarray
+
+    def entries(
+        self, rows: np.ndarray, slot_node: np.ndarray, slot_country: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For stamp entries on slot rows ``rows`` (their nodes ``slot_node[rows]``): (entry
+        index, owner, share) per part, every entry repeated once per part of its node."""
+        order = np.argsort(self.node, kind="stable")
+        pn, po, ps = self.node[order], self.owner[order], self.share[order]
+        nodes = slot_node[rows]
+        start = np.searchsorted(pn, nodes, "left")
+        count = np.searchsorted(pn, nodes, "right") - start
+        lone = count == 0  # no parts: owned where it stands
+        count = np.where(lone, 1, count)
+        entry = np.repeat(np.arange(rows.size), count)
+        offset = np.arange(entry.size) - np.repeat(np.cumsum(count) - count, count)
+        idx = np.minimum(start[entry] + offset, max(pn.size - 1, 0))
+        owner = np.where(lone[entry], slot_country[rows][entry], po[idx] if pn.size else 0)
+        share = np.where(lone[entry], 1.0, ps[idx] if pn.size else 1.0)
+        return entry, owner, share
 
 
 @dataclass(frozen=True)
@@ -47,20 +77,18 @@ class Origins:
         slot_stamp: np.ndarray,
         slot_country: np.ndarray,
         n_countries: int,
-        slot_owner: np.ndarray | None = None,
-        slot_owner_share: np.ndarray | None = None,
+        slot_node: np.ndarray | None = None,
+        owners: Owners | None = None,
     ) -> Origins:
-        """Every (stage, country, owner) that a slot of the network stamps (owner: default the
-        slot's country; a slot whose owner's share is below 1 also stamps its own country)."""
+        """Every (stage, country, owner) that a slot of the network stamps (``owners``: who owns
+        each node, by ``slot_node``; default: every plant owned where it stands)."""
         rows, stages = np.nonzero(slot_stamp)
-        owner = slot_country if slot_owner is None else slot_owner
         C = n_countries
-        loc = stages * C + slot_country[rows]
-        code = [loc * C + owner[rows]]
-        if slot_owner_share is not None:
-            part = slot_owner_share[rows] < 1.0
-            code.append(loc[part] * C + slot_country[rows][part])
-        code = np.unique(np.concatenate(code))
+        if owners is None:
+            entry, owner = np.arange(rows.size), slot_country[rows]
+        else:
+            entry, owner, _ = owners.entries(rows, slot_node, slot_country)
+        code = np.unique((stages[entry] * C + slot_country[rows][entry]) * C + owner)
         loc, own = np.divmod(code, C)
         return cls(loc // C, loc % C, slot_stamp.shape[1], C, own)
 
@@ -116,22 +144,20 @@ class Stamp:
         slot_stamp: np.ndarray,
         slot_clear: np.ndarray,
         slot_country: np.ndarray,
-        slot_owner: np.ndarray | None = None,
-        slot_owner_share: np.ndarray | None = None,
+        slot_node: np.ndarray | None = None,
+        owners: Owners | None = None,
     ) -> None:
         reset = (slot_stamp | slot_clear)[:, origins.stage]  # [slots, K]
         self.keep = (~reset).astype(float)
         rows, stages = np.nonzero(slot_stamp)
-        owner = None if slot_owner is None else slot_owner[rows]
-        cols = origins.column(stages, slot_country[rows], owner)
-        share = np.ones(rows.size) if slot_owner_share is None else slot_owner_share[rows]
-        part = (share < 1.0) & (origins.owner[cols] != origins.country[cols])
-        # the owner's column gets its share, the plant's own country the rest
-        rest = origins.column(stages[part], slot_country[rows][part])
-        self.rows = np.concatenate([rows, rows[part]])
-        self.cols = np.concatenate([cols, rest])
-        self.values = np.concatenate([np.where(part, share, 1.0), 1.0 - share[part]])
-        self.whole = bool((self.values == 1.0).all())
+        if owners is None:
+            entry, owner, share = np.arange(rows.size), slot_country[rows], np.ones(rows.size)
+        else:  # each owner's column gets its share of the stage
+            entry, owner, share = owners.entries(rows, slot_node, slot_country)
+        self.rows = rows[entry]
+        self.cols = origins.column(stages[entry], slot_country[rows][entry], owner)
+        self.values = share
+        self.whole = bool((share == 1.0).all())
 
     def __call__(self, mix: np.ndarray) -> np.ndarray:
         """The stamped copy of ``mix`` (one row per slot of this stamp)."""

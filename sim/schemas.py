@@ -345,24 +345,38 @@ def one_output_and_one_type_per_process(df: pd.DataFrame, path: Path, schema: Sc
                 )
 
 
+def owner_parts(owner: str, share: str, country: str) -> list[tuple[str, float]] | str:
+    """The (country, share) parts of a plant's ownership from its ``owner`` and ``owner_share``
+    cells: one or more space-separated owner codes with as many shares (blank share: 1 for a
+    single owner); the rest, if the shares sum below 1, is owned in ``country``. Returns what is
+    wrong, as text, for a bad pair."""
+    codes = owner.split() or [country]
+    if not share.strip():
+        if len(codes) > 1:
+            return f"{len(codes)} shares (one per owner in 'owner')"
+        return [(codes[0], 1.0)]
+    try:
+        values = [float(x) for x in share.split()]
+    except ValueError:
+        return "space-separated shares in (0, 1]"
+    if len(values) != len(codes):
+        return f"{len(codes)} share(s), one per owner in 'owner'"
+    if not all(0 < v <= 1 for v in values) or sum(values) > 1 + 1e-9:
+        return "shares in (0, 1] summing to at most 1"
+    if len(set(codes)) < len(codes) or (country in codes and (len(codes) > 1 or values[0] < 1)):
+        return "distinct owners other than the row's country (the rest of the row is owned there)"
+    rest = 1.0 - sum(values)
+    return [*zip(codes, values, strict=True), *([(country, rest)] if rest > 1e-9 else [])]
+
+
 def owner_share_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
-    """``owner_share`` blank or in (0, 1]; below 1 only with an ``owner`` other than the row's
-    country (the rest of the row is owned in its country)."""
-    share = df["owner_share"]
-    i = first(share.notna() & ~((share > 0) & (share <= 1)))
-    if i is not None:
-        raise cell_error(path, df, i, schema, "owner_share", "a share in (0, 1] or an empty cell")
-    owner = df["owner"]
-    i = first((share < 1) & ((owner == "") | (owner == df["country"])))
-    if i is not None:
-        raise cell_error(
-            path,
-            df,
-            i,
-            schema,
-            "owner_share",
-            "a share below 1 only with an owner other than the row's country",
-        )
+    """``owner``/``owner_share`` form a valid ownership (:func:`owner_parts`)."""
+    for i, (owner, share, country) in enumerate(
+        zip(df["owner"], df["owner_share"], df["country"], strict=True)
+    ):
+        parts = owner_parts(owner, share, country)
+        if isinstance(parts, str):
+            raise cell_error(path, df, i, schema, "owner_share", parts)
 
 
 def output_within_capacity(df: pd.DataFrame, path: Path, schema: Schema) -> None:
@@ -470,12 +484,13 @@ PROCESS_REF = Reference("process", "processes.csv", "process", "process")
 COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
 END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
 # optional: the country of a plant's controlling (largest) owner; blank = the plant's own country.
-# owner_share: the share of an aggregate row owned from ``owner`` (blank = 1); the rest is owned
-# in the row's own country (one row of several owners, rather than rows split per owner)
+# An aggregate row of several owners names them space-separated with their shares in
+# owner_share ("CHN CHE" / "0.519 0.159"; blank = 1 for one owner); the rest is owned in the row's
+# own country (one row of several owners, rather than rows split per owner)
 OWNER = text("owner", "optional")
-OWNER_SHARE = number("owner_share", "optional")
+OWNER_SHARE = text("owner_share", "optional")
 OWNER_REF = Reference(
-    "owner", "countries.csv", "country", "owner country (blank: the plant's country)", extra=("",)
+    "owner", "countries.csv", "country", "owner country (blank: the plant's country)", extra=("",), split=True
 )
 
 # Order matters: files are read and checked in this order, references after all are read.

@@ -28,6 +28,7 @@ from critmin.sim.schemas import (
     DataError,
     check_references,
     header_year,
+    owner_parts,
     read_table,
 )
 from critmin.sim.schemas import (
@@ -196,26 +197,35 @@ OPTIONAL_ATTRS = {
 
 def default_owner(table: pd.DataFrame) -> pd.DataFrame:
     """``owner`` filled with the row's ``country`` where blank or absent (a plant owned where it
-    stands), ``owner_share`` with 1."""
+    stands); ``owner_share`` as text, blank where absent (one owner: 1)."""
     out = table.copy()
-    owner = out["owner"].fillna("").astype(str) if "owner" in out.columns else pd.Series("", index=out.index)
+    blank = pd.Series("", index=out.index)
+    owner = out["owner"].fillna("").astype(str).str.strip() if "owner" in out.columns else blank
     out["owner"] = owner.where(owner != "", out["country"])
-    share = out["owner_share"] if "owner_share" in out.columns else pd.Series(np.nan, index=out.index)
-    out["owner_share"] = pd.to_numeric(share, errors="coerce").fillna(1.0).astype(float)
+    out["owner_share"] = out["owner_share"].fillna("").astype(str) if "owner_share" in out.columns else blank
     return out
 
 
-def new_capacity_owner(world: World, country: str, process: str) -> tuple[str, float]:
+def ownership(owner: str, share: str, country: str) -> list[tuple[str, float]]:
+    """The (country, share) parts of a plant's ownership (sim/schemas.py: owner_parts; the rows
+    were checked when read)."""
+    parts = owner_parts(owner, share, country)
+    if isinstance(parts, str):
+        raise DataError(f"owner {owner!r}, owner_share {share!r} of a plant in {country}: expected {parts}")
+    return parts
+
+
+def new_capacity_owner(world: World, country: str, process: str) -> tuple[str, str]:
     """(owner, owner share) of a country's new-capacity node of a process: those of all its named
     projects when they agree and the country has no prospects of that process (whose builders
     are unknown), else the country. Projects of several owners share one node, so a mixed node
     counts as domestic: the owner view then understates foreign control of new capacity."""
     proj = world.projects
     mine = proj[(proj["country"] == country) & (proj["process"] == process)]
-    owners = set(zip(mine["owner"], mine["owner_share"].astype(float)))
+    owners = set(zip(mine["owner"], mine["owner_share"]))
     pros = world.prospects
     prospects = ((pros["country"] == country) & (pros["process"] == process) & (pros["count"] > 0)).any()
-    return owners.pop() if len(owners) == 1 and not prospects else (country, 1.0)
+    return owners.pop() if len(owners) == 1 and not prospects else (country, "")
 
 
 def new_capacity_node(process: str, country: str) -> str:

@@ -51,16 +51,20 @@ def runs(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------- the origin columns
+def _owners(node, owner, share):
+    return origin.Owners(np.array(node), np.array(owner), np.array(share, dtype=float))
+
+
 def test_without_foreign_owners_the_columns_are_the_location_columns():
     stamp = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], bool)
-    country = np.array([2, 0, 1, 2])
+    country, nodes = np.array([2, 0, 1, 2]), np.arange(4)
     plain = origin.Origins.from_stamps(stamp, country, 3)
-    same = origin.Origins.from_stamps(stamp, country, 3, country.copy())
+    same = origin.Origins.from_stamps(stamp, country, 3, nodes, _owners(nodes, country, np.ones(4)))
     assert plain.size == same.size == 3 and not same.foreign.any()
     np.testing.assert_array_equal(plain.stage, same.stage)
     np.testing.assert_array_equal(plain.country, same.country)
     # a plant of country 1 owned from country 2 adds one column next to its location's
-    owned = origin.Origins.from_stamps(stamp, country, 3, np.array([2, 0, 2, 2]))
+    owned = origin.Origins.from_stamps(stamp, country, 3, nodes, _owners(nodes, [2, 0, 2, 2], np.ones(4)))
     assert owned.size == 3 and owned.foreign.sum() == 1
     mix = np.array([[0.2, 0.3, 0.5]])  # stage 1 of a row: 0.3 from country 0, 0.5 from country 1
     loc = owned.stage_share(mix, 1)
@@ -72,10 +76,10 @@ def test_without_foreign_owners_the_columns_are_the_location_columns():
 
 def test_a_stamp_writes_the_plants_owner_column():
     stamp = np.array([[1], [1]], bool)
-    country, owner = np.array([0, 1]), np.array([0, 0])
-    o = origin.Origins.from_stamps(stamp, country, 2, owner)
-    s = origin.Stamp(o, stamp, np.zeros_like(stamp), country, owner)
-    out = s(np.zeros((2, o.size)))
+    country, nodes = np.array([0, 1]), np.arange(2)
+    owners = _owners(nodes, [0, 0], [1.0, 1.0])
+    o = origin.Origins.from_stamps(stamp, country, 2, nodes, owners)
+    out = origin.Stamp(o, stamp, np.zeros_like(stamp), country, nodes, owners)(np.zeros((2, o.size)))
     # plant 0 (country 0, owned at home), plant 1 (country 1, owned from country 0)
     assert [(int(o.country[k]), int(o.owner[k])) for k in out.argmax(axis=1)] == [(0, 0), (1, 0)]
 
@@ -87,44 +91,64 @@ def test_every_foreign_owner_names_its_source(chain):
     f = w.facilities[w.facilities["owner"] != w.facilities["country"]]
     countries = set(w.countries["country"])
     for r in f.itertuples():
-        assert r.owner in countries
         text = f"{r.source} {getattr(r, 'notes', '')}"
-        assert f"owner {r.owner}" in text, f"{chain}/{r.facility}: no source for owner {r.owner}"
+        for code in r.owner.split():
+            assert code in countries
+            assert f"owner {code}" in text, f"{chain}/{r.facility}: no source for owner {code}"
 
 
 def test_an_aggregate_of_several_owners_stamps_each_its_share():
-    """A row owned 0.519 from China (CMOC's share of the DRC aggregate) stamps China's owner
-    column with 0.519 and the location's own column with the rest: one plant, two owners."""
+    """The DRC aggregate, 0.519 owned from China (CMOC) and 0.159 from Switzerland (Glencore),
+    stamps each owner's column with its share and the location's own column with the rest: one
+    plant, three owners."""
     stamp = np.array([[1], [1]], bool)
-    country, owner, share = np.array([1, 0]), np.array([0, 0]), np.array([0.519, 1.0])
-    o = origin.Origins.from_stamps(stamp, country, 2, owner, share)
-    assert [(int(c), int(w)) for c, w in zip(o.country, o.owner)] == [(0, 0), (1, 0), (1, 1)]
-    out = origin.Stamp(o, stamp, np.zeros_like(stamp), country, owner, share)(np.zeros((2, o.size)))
-    np.testing.assert_allclose(out, [[0.0, 0.519, 0.481], [1.0, 0.0, 0.0]])
-    np.testing.assert_allclose(o.stage_share(out, 0), [[0.0, 1.0], [1.0, 0.0]])
-    np.testing.assert_allclose(o.stage_share(out, 0, by="owner"), [[0.519, 0.481], [1.0, 0.0]])
+    country, nodes = np.array([1, 0]), np.arange(2)  # countries 0 CHN, 1 COD, 2 CHE
+    owners = _owners([0, 0, 0, 1], [0, 2, 1, 0], [0.519, 0.159, 0.322, 1.0])
+    o = origin.Origins.from_stamps(stamp, country, 3, nodes, owners)
+    assert [(int(c), int(w)) for c, w in zip(o.country, o.owner)] == [(0, 0), (1, 0), (1, 1), (1, 2)]
+    out = origin.Stamp(o, stamp, np.zeros_like(stamp), country, nodes, owners)(np.zeros((2, o.size)))
+    np.testing.assert_allclose(out, [[0.0, 0.519, 0.322, 0.159], [1.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(o.stage_share(out, 0), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(o.stage_share(out, 0, by="owner"), [[0.519, 0.322, 0.159], [1.0, 0.0, 0.0]])
 
 
-def test_the_shares_of_aggregates_owned_in_part_from_china():
-    """CMOC's 2024 cobalt (114,165 t) of the DRC's 220,000 t; C4ADS's ~75% of Indonesia's nickel
-    smelting capacity for the Indonesian HPAL/RKEF aggregates."""
+def test_the_shares_of_aggregates_owned_in_part_from_abroad():
+    """CMOC's 2024 cobalt (114,165 t) and Glencore's (~35,000 t [U]) of the DRC's 220,000 t;
+    C4ADS's ~75% of Indonesia's nickel smelting capacity for the Indonesian HPAL/RKEF
+    aggregates. The network carries them as parts that sum to 1 per plant."""
+    from critmin.sim.network import compile_network
+    from critmin.sim.world import ownership
+
     expected = {
-        ("cobalt", "cod_co_mine"): 114165 / 220000,
-        ("cobalt", "cod_co_hydroxide"): 114165 / 220000,
-        ("cobalt", "idn_co_hydroxide"): 0.75,
-        ("nickel", "idn_ni_npi"): 0.75,
-        ("nickel", "idn_ni_mhp"): 0.75,
-        ("nickel", "idn_ni_refinery"): 0.75,
+        ("cobalt", "cod_co_mine"): {"CHN": 114165 / 220000, "CHE": 35000 / 220000},
+        ("cobalt", "cod_co_hydroxide"): {"CHN": 114165 / 220000, "CHE": 35000 / 220000},
+        ("cobalt", "idn_co_hydroxide"): {"CHN": 0.75},
+        ("nickel", "idn_ni_npi"): {"CHN": 0.75},
+        ("nickel", "idn_ni_mhp"): {"CHN": 0.75},
+        ("nickel", "idn_ni_refinery"): {"CHN": 0.75},
     }
-    for (chain, fid), share in expected.items():
-        f = load_world(data_root() / chain).facilities.set_index("facility")
-        assert f.loc[fid, "owner"] == "CHN"
-        assert f.loc[fid, "owner_share"] == pytest.approx(share, abs=5e-4)
+    for (chain, fid), shares in expected.items():
+        w = load_world(data_root() / chain)
+        f = w.facilities.set_index("facility")
+        parts = dict(ownership(f.loc[fid, "owner"], f.loc[fid, "owner_share"], f.loc[fid, "country"]))
+        for code, share in shares.items():
+            assert parts[code] == pytest.approx(share, abs=5e-4)
+        assert sum(parts.values()) == pytest.approx(1.0)
+        net = compile_network(w, w.base_year)
+        node = net.node_id.index(fid)
+        assert net.owner_share[net.owner_node == node].sum() == pytest.approx(1.0)
+        assert net.countries[net.node_owner[node]] == "CHN"  # the largest owner
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1.5", r"a share in \(0, 1\]"), ("0", r"a share in \(0, 1\]"), ("0.5", "only with an owner")],
+    [
+        ("1.5", r"shares in \(0, 1\]"),
+        ("0", r"shares in \(0, 1\]"),
+        ("0.5 0.6", r"1 share\(s\), one per owner"),
+        ("x", "space-separated shares"),
+        ("0.5", "distinct owners other than the row's country"),
+    ],
 )
 def test_a_bad_owner_share_is_refused_naming_file_row_and_column(tmp_path, value, expected):
     bad = _world_copy(tmp_path, {"mys_lynas_lamp": "AUS"} if value != "0.5" else {})
