@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.analysis import labels, metrics
+from critmin.analysis.definitions import CONTROL_WORDS, owner_rows_shown
 
 if TYPE_CHECKING:
     from critmin.analysis.results import Result
@@ -42,7 +43,8 @@ LOW_RATIO = "low_price_ratio"  # lowest price / pre-shock in the shock window; d
 REFERENCE = "no shock, no instruments"
 RECOVERY = "months_to_recover"  # NaN = not recovered by the end of the run
 # the highest share under each definition (analysis/definitions.py): region, stage = the stage
-# set, detail = the scope; the years of the run's definitions table (first, target, last)
+# set, detail = the scope, commodity = the control (location or owner; the rows name no
+# commodity); the years of the run's definitions table (first, target, last)
 DEFINITION = "definition_highest_share"
 
 
@@ -159,6 +161,7 @@ def reduce_run(
                     region=defs["region"],
                     stage=defs["stage_set"],
                     detail=defs["scope"],
+                    commodity=defs["control"] if "control" in defs.columns else "location",
                 )
             )
 
@@ -264,20 +267,27 @@ def definitions_summary(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     median across seeds of the highest share in the target year and the seeds below the first
     target's line. Columns mix, region, scope, stage_set, headline, share, share_lo, share_hi,
     met_seeds, runs."""
-    cols = ["mix", "region", "scope", "stage_set", "headline", "share", "share_lo", "share_hi"]
+    cols = ["mix", "region", "scope", "stage_set", "control", "headline", "share", "share_lo", "share_hi"]
     cols += ["met_seeds", "runs"]
     d = tidy[(tidy["metric"] == DEFINITION) & (tidy["year"] == ctx.target_year) & (tidy["mix"] != REFERENCE)]
     if d.empty or not ctx.targets:
         return pd.DataFrame(columns=cols)
     line = ctx.targets[0].threshold
-    head = (ctx.region, ctx.definition.get("scope", "consumption"), "every stage")
+    head = (ctx.region, ctx.definition.get("scope", "consumption"), "every stage", "location")
     rows = []
-    order = list(dict.fromkeys(zip(d["region"], d["detail"], d["stage"])))
+    control = d["commodity"].replace("", "location")  # runs from before ownership: location
+    order = list(dict.fromkeys(zip(d["region"], d["detail"], d["stage"], control)))
     for mix in ctx.mixes:
-        t = d[d["mix"] == mix]
+        in_mix = (d["mix"] == mix).to_numpy()
+        t, t_control = d[in_mix], control[in_mix]
         runs = t["seed"].nunique()
-        for region, scope, stage_set in order:
-            v = t[(t["region"] == region) & (t["detail"] == scope) & (t["stage"] == stage_set)]["value"]
+        for region, scope, stage_set, ctl in order:
+            v = t[
+                (t["region"] == region)
+                & (t["detail"] == scope)
+                & (t["stage"] == stage_set)
+                & (t_control == ctl)
+            ]["value"]
             mid, lo, hi = _band(v, ctx.band)
             rows.append(
                 {
@@ -285,7 +295,8 @@ def definitions_summary(tidy: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                     "region": region,
                     "scope": scope,
                     "stage_set": stage_set,
-                    "headline": (region, scope, stage_set) == head,
+                    "control": ctl,
+                    "headline": (region, scope, stage_set, ctl) == head,
                     "share": mid,
                     "share_lo": lo,
                     "share_hi": hi,
@@ -308,15 +319,22 @@ def definitions_headline(defs: pd.DataFrame | None, ctx: Context) -> list[str]:
         below = g[g["share"] < t.threshold]
         named = "; ".join(
             f"{labels.region_short(r.region)} {'all use' if r.scope == 'consumption' else 'imports'}, "
-            f"{r.stage_set}"
+            f"{r.stage_set}" + ("" if getattr(r, "control", "location") == "location" else ", by owner")
             for r in below.head(3).itertuples()
         )
         more = f" and {len(below) - 3} more" if len(below) > 3 else ""
         bits.append(f"{mix} {len(below)}" + (f" ({named}{more})" if len(below) else ""))
     return [
         f"Under {n} definitions side by side (the bloc and each member, all use or imports, every "
-        f"stage or one product; location only), below {t.label} in {t.year} (median): {', '.join(bits)}."
+        f"stage or one product; {control_text(defs)}), below {t.label} in {t.year} (median): {', '.join(bits)}."
     ]
+
+
+def control_text(defs: pd.DataFrame) -> str:
+    """How the definitions count a stage: where it happened, and also who owns the plant."""
+    if "control" in defs.columns and (defs["control"] == "owner").any():
+        return "where processed and who owns the plant"
+    return "where processed only"
 
 
 def definitions_console(defs: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -327,6 +345,8 @@ def definitions_console(defs: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         return pd.DataFrame()
     scope = ctx.definition.get("scope", "consumption")
     keep = (defs["region"] == ctx.region) | ((defs["scope"] == scope) & (defs["stage_set"] == "every stage"))
+    keep &= owner_rows_shown(defs, ["share"])  # owner rows equal to their location rows: not repeated
+    owners = "control" in defs.columns and (defs.loc[keep, "control"] == "owner").any()
     out = {}
     for mix, g in defs[keep].groupby("mix", sort=False):
         out[mix] = [
@@ -339,6 +359,7 @@ def definitions_console(defs: pd.DataFrame, ctx: Context) -> pd.DataFrame:
             "region": first["region"].map(labels.region_short).to_numpy(),
             "measured on": ["all use" if s == "consumption" else "imports" for s in first["scope"]],
             "stages": first["stage_set"].to_numpy(),
+            **({"counted by": [CONTROL_WORDS.get(c, c) for c in first["control"]]} if owners else {}),
             **out,
         }
     )

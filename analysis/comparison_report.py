@@ -229,14 +229,18 @@ def definition_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]
     """The target under every definition (analysis/definitions.py): per (region, scope, stage
     set) a cell per mix, the median highest share in the target year, its band and the seeds
     below the first line."""
-    from critmin.analysis.definitions import scope_words, stage_set_words
+    from critmin.analysis.definitions import CONTROL_WORDS, scope_words, stage_set_words
 
     defs = summary.attrs.get("definitions")
     if defs is None or defs.empty:
         return []
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    from critmin.analysis.definitions import owner_rows_shown
+
+    defs = defs[owner_rows_shown(defs, ["share", "share_lo", "share_hi"])]
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for r in defs.itertuples():
-        key = (r.region, r.scope, r.stage_set)
+        control = getattr(r, "control", "location")
+        key = (r.region, r.scope, r.stage_set, control)
         row = rows.setdefault(
             key,
             {
@@ -244,6 +248,7 @@ def definition_rows(summary: pd.DataFrame, ctx: Context) -> list[dict[str, Any]]
                 "region": labels.region_short(r.region),
                 "scope": scope_words(r.scope),
                 "stages": stage_set_words(r.stage_set),
+                "control": CONTROL_WORDS.get(control, control),
                 "cells": [],
             },
         )
@@ -372,6 +377,9 @@ def build(
         definition=definition(ctx, members),
         rows=main_rows(summary, ctx),
         definition_rows=definition_rows(summary, ctx),
+        definition_owners=any(r["control"] != "where processed" for r in definition_rows(summary, ctx)),
+        definition_owners_any=comparison.control_text(summary.attrs.get("definitions", pd.DataFrame()))
+        != "where processed only",
         targets=ctx.targets,
         year=ctx.target_year,
         horizon_year=str(ctx.horizon)[:4],

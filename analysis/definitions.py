@@ -14,8 +14,10 @@ alternatives, one row per definition:
 - **stage set**: ``every stage`` (every checked pair, the headline) or one product at the stage
   where it is made (``product: <commodities>``: e.g. magnets at the magnet stage; rare-earth
   oxides at the refining stage);
-- **control**: ``location`` (where the stage happened). Ownership (whose plant) is not modelled
-  yet: the column says so.
+- **control**: ``location`` (where the stage happened: "where processed") or ``owner`` (the
+  country of the controlling owner of the plant that did it: "who owns the plant";
+  facilities.csv ``owner``). The owner rows are there when some plant of the run is owned from
+  another country than its own; without such plants they would repeat the location rows.
 
 Per row and year: the highest share over the set's pairs, the pair that holds it and its
 supplier; and in the target year whether that highest share is below the first target's line.
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 # the members shown next to the bloc (issue 17): the G7, the Alliance partners and the EU
 MEMBERS = ("USA", "JPN", "DEU", "FRA", "GBR", "ITA", "CAN", "KOR", "AUS", "IND", "EU")
 EVERY_STAGE = "every stage"
-CONTROL = "location"  # "owner" comes with plant ownership (issue 17, item 2)
+CONTROL_WORDS = {"location": "where processed", "owner": "who owns the plant"}
 COLUMNS = [
     "definition",
     "headline",
@@ -82,6 +84,20 @@ def regions(tables: Tables) -> list[tuple[str, str]]:
     return out
 
 
+def has_foreign_owners(tables: Tables) -> bool:
+    """Whether some plant of the run is owned from another country than its own (the run's
+    tables then name owners: consumption_origin ``owner``, flows ``..._owner_XXX`` columns)."""
+    c = tables.consumption_origin
+    if "owner" in c.columns and len(c) and (c["owner"].astype(str) != c["origin"].astype(str)).any():
+        return True
+    return any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
+
+
+def controls(tables: Tables) -> list[str]:
+    """``location``, and ``owner`` where some plant is foreign-owned."""
+    return ["location", "owner"] if has_foreign_owners(tables) else ["location"]
+
+
 def target(tables: Tables) -> tuple[float, int] | None:
     """(threshold, year) of the first target that applies to the headline region."""
     head = tables.settings.get("region", "G7+")
@@ -105,39 +121,45 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
     rows = []
     for region, role in regions(tables):
         for scope in (head_scope, *(x for x in metrics.SCOPES if x != head_scope)):
-            paths = {}  # per pair: year -> (share, supplier)
-            for com, stage in sets[EVERY_STAGE]:
-                d = metrics.default_definition(
-                    tables, com, stage, region=region, scope=scope, outside=head_region
-                )
-                paths[(com, stage)] = metrics.by_period(tables, d)
-            for name, pairs in sets.items():
-                headline = region == head_region and scope == head_scope and name == EVERY_STAGE
-                row: dict[str, Any] = {
-                    "definition": f"{region} · {scope} · {basis} · {name} · {CONTROL}",
-                    "headline": headline,
-                    "region": region,
-                    "role": role,
-                    "scope": scope,
-                    "basis": basis,
-                    "stage_set": name,
-                    "checks": ", ".join(f"{c} {st}" for c, st in pairs),
-                    "control": CONTROL,
-                    "supplier_outside": head_region,
-                }
-                for y in years:
-                    value, binding, supplier = np.nan, "", ""
-                    for pair in pairs:
-                        v, sup = paths[pair].get(y, (np.nan, ""))
-                        if np.isfinite(v) and not v <= value:  # first pair, or a higher share
-                            value, binding, supplier = v, f"{pair[0]} {pair[1]}", sup
-                    row[str(y)] = value
-                    row[f"binding {y}"] = binding
-                    row[f"supplier {y}"] = supplier
-                if tgt is not None and tgt[1] in years:
-                    v = row[str(tgt[1])]
-                    row[f"met {tgt[1]}"] = bool(v < tgt[0]) if np.isfinite(v) else None
-                rows.append(row)
+            for control in controls(tables):
+                paths = {}  # per pair: year -> (share, supplier)
+                for com, stage in sets[EVERY_STAGE]:
+                    d = metrics.default_definition(
+                        tables, com, stage, region=region, scope=scope, outside=head_region, control=control
+                    )
+                    paths[(com, stage)] = metrics.by_period(tables, d)
+                for name, pairs in sets.items():
+                    headline = (
+                        region == head_region
+                        and scope == head_scope
+                        and name == EVERY_STAGE
+                        and control == "location"
+                    )
+                    row: dict[str, Any] = {
+                        "definition": f"{region} · {scope} · {basis} · {name} · {control}",
+                        "headline": headline,
+                        "region": region,
+                        "role": role,
+                        "scope": scope,
+                        "basis": basis,
+                        "stage_set": name,
+                        "checks": ", ".join(f"{c} {st}" for c, st in pairs),
+                        "control": control,
+                        "supplier_outside": head_region,
+                    }
+                    for y in years:
+                        value, binding, supplier = np.nan, "", ""
+                        for pair in pairs:
+                            v, sup = paths[pair].get(y, (np.nan, ""))
+                            if np.isfinite(v) and not v <= value:  # first pair, or a higher share
+                                value, binding, supplier = v, f"{pair[0]} {pair[1]}", sup
+                        row[str(y)] = value
+                        row[f"binding {y}"] = binding
+                        row[f"supplier {y}"] = supplier
+                    if tgt is not None and tgt[1] in years:
+                        v = row[str(tgt[1])]
+                        row[f"met {tgt[1]}"] = bool(v < tgt[0]) if np.isfinite(v) else None
+                    rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -156,13 +178,46 @@ def scope_words(scope: str) -> str:
     return "all use" if scope == "consumption" else "imports"
 
 
+KEY = ["region", "scope", "stage_set"]
+
+
+def owner_rows_shown(df: pd.DataFrame, value_cols: list[str], same_cols: list[str] = ()) -> pd.Series:
+    """Per row: shown in a report. Location rows always; an owner row only where it differs from
+    its location row (a value by more than 1e-9, or a supplier / binding pair in ``same_cols``):
+    where no plant of the row's stages is foreign-owned the two are equal, and repeating them
+    would double the table."""
+    if "control" not in df.columns or not (df["control"] == "owner").any():
+        return pd.Series(True, index=df.index)
+    key = [k for k in (*KEY, "mix") if k in df.columns]
+    loc = df[df["control"] == "location"].set_index(key)
+    shown = pd.Series(True, index=df.index)
+    for i, r in df[df["control"] == "owner"].iterrows():
+        k = tuple(r[key])
+        if k not in loc.index:
+            continue
+        base = loc.loc[k]
+        a = pd.to_numeric(r[value_cols], errors="coerce").to_numpy(float)
+        b = pd.to_numeric(base[value_cols], errors="coerce").to_numpy(float)
+        same = bool(np.all((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 1e-9)))
+        same &= all(str(r[c]) == str(base[c]) for c in same_cols)
+        shown[i] = not same
+    if "mix" in df.columns:  # an owner row is shown for every mix when it differs in one
+        group = df[[*key[:-1], "control"]].astype(str).agg("|".join, axis=1)
+        shown = shown.groupby(group).transform("any")
+    return shown
+
+
 def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
     """The run report's rows: region, scope, stage set, per year the highest share (its stage and
-    supplier), the verdict in the target year; the headline row flagged."""
+    supplier), the verdict in the target year; the headline row flagged. Owner rows equal to
+    their location rows are left out (:func:`owner_rows_shown`; ``owners_same`` counts them)."""
     from critmin.analysis import labels
 
     years = [c for c in df.columns if c.isdigit()]
     met_col = next((c for c in df.columns if c.startswith("met ")), None)
+    n_owner = int((df["control"] == "owner").sum()) if "control" in df.columns else 0
+    shown = owner_rows_shown(df, years, [f"supplier {y}" for y in years] + [f"binding {y}" for y in years])
+    df = df[shown]
     rows = []
     for _, r in df.iterrows():
         cells = []
@@ -182,6 +237,7 @@ def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
                 "region": labels.region_short(r["region"]),
                 "scope": scope_words(r["scope"]),
                 "stages": stage_set_words(r["stage_set"]),
+                "control": CONTROL_WORDS.get(str(r.get("control", "location")), str(r.get("control"))),
                 "cells": cells,
                 "verdict": "–" if met is None or pd.isna(met) else ("met" if met else "not met"),
             }
@@ -191,6 +247,9 @@ def report_table(df: pd.DataFrame, thresholds: list[float]) -> dict[str, Any]:
         "target": met_col.removeprefix("met ") if met_col else "",
         "line": f"{thresholds[0]:.0%}" if thresholds else "",
         "rows": rows,
+        "owners": n_owner > 0,
+        "owners_shown": bool(len(df)) and bool((df.get("control", pd.Series(dtype=str)) == "owner").any()),
+        "owners_same": n_owner - int((df.get("control", pd.Series(dtype=str)) == "owner").sum()),
         "outside": str(df["supplier_outside"].iloc[0]) if len(df) else "",
         "basis": "tonnes" if len(df) and df["basis"].iloc[0] == "mass" else "value",
     }

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 BASES = ("mass", "value")
 SCOPES = ("consumption", "imports")
+CONTROLS = ("location", "owner")  # where the stage happened; who owns the plant that did it
+OWNER_TAG = "_owner_"  # flows columns of foreign-owned plants: {stage}_origin_{country}_owner_{OWNER}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Definition:
     basis: str = "mass"
     scope: str = "consumption"
     outside: str | None = None  # suppliers are countries outside this region (default: region)
+    # "location": the supplier is the country where the stage happened (where processed);
+    # "owner": the country of the controlling owner of the plant that did it (who owns the plant)
+    control: str = "location"
 
     def describe(self) -> str:
         what = {
@@ -52,13 +57,18 @@ class Definition:
             "imports": f"{self.region}'s imports of {self.commodity} from outside {self.region}",
         }[self.scope]
         by = "tonnes" if self.basis == "mass" else "value (USD)"
+        where = {
+            "location": "happened in",
+            "owner": "was done by plants owned from",
+        }[self.control]
         return (
-            f"share of {what}, by {by}, whose {self.stage} stage happened in the largest single "
+            f"share of {what}, by {by}, whose {self.stage} stage {where} the largest single "
             f"supplier outside {self.outside or self.region}"
         )
 
     def label(self) -> str:
-        return f"{self.region} · {self.commodity} · {self.stage} · {self.basis} · {self.scope}"
+        out = f"{self.region} · {self.commodity} · {self.stage} · {self.basis} · {self.scope}"
+        return out if self.control == "location" else f"{out} · {self.control}"
 
 
 @dataclass
@@ -289,7 +299,9 @@ def _origin_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(periods with any weight, weight per period × origin, origin names): origins in
     alphabetical order of their names, as a groupby on the names would give."""
-    index = _OriginIndex.of(tables, d.scope)
+    if d.control not in CONTROLS:
+        raise DataError(f"dependency control: expected one of {list(CONTROLS)}, got {d.control!r}")
+    index = _OriginIndex.of(tables, d.scope, d.control)
     month, origin, weight = index.select(tables, d, region)
     keep = weight > 0
     month, origin, weight = month[keep], origin[keep], weight[keep]
@@ -344,10 +356,15 @@ class _OriginIndex:
         return self.derived["names"]
 
     @classmethod
-    def of(cls, tables: Tables, scope: str) -> _OriginIndex:
-        key = ("origin_index", scope)
+    def of(cls, tables: Tables, scope: str, control: str = "location") -> _OriginIndex:
+        """The index of a scope whose origin codes are the location of each stage, or the owner
+        of the plant that did it (``control``)."""
+        key = ("origin_index", scope, control)
         if key not in tables.cache:
-            tables.cache[key] = cls._imports(tables) if scope == "imports" else cls._consumption(tables)
+            owner = control == "owner"
+            tables.cache[key] = (
+                cls._imports(tables, owner) if scope == "imports" else cls._consumption(tables, owner)
+            )
         return tables.cache[key]
 
     @staticmethod
@@ -363,9 +380,11 @@ class _OriginIndex:
         return table[cat.codes] if len(names) else np.zeros(len(cat), np.int64)
 
     @classmethod
-    def _consumption(cls, tables: Tables) -> _OriginIndex:
+    def _consumption(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
         c = tables.consumption_origin
         countries = list(tables.countries)
+        # the owner column exists only where some plant is foreign-owned; else owner = origin
+        who = c["owner"] if owner and "owner" in c.columns else c["origin"]
         return cls(
             countries=countries,
             **_month_codes(c["month"]),
@@ -373,7 +392,7 @@ class _OriginIndex:
             region=cls._codes(c["region"], countries),
             exporter=None,
             stage=pd.Categorical(c["stage"]),
-            origin=cls._codes(c["origin"], countries),
+            origin=cls._codes(who, countries),
             tonnes=c["tonnes"].to_numpy(float),
             value=None,
             columns={},
@@ -381,7 +400,7 @@ class _OriginIndex:
         )
 
     @classmethod
-    def _imports(cls, tables: Tables) -> _OriginIndex:
+    def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
         f = tables.flows
         countries = list(tables.countries)
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -389,7 +408,9 @@ class _OriginIndex:
         for stage in tables.stages:
             prefix = f"{stage}_origin_"
             idx = [i for i, c in enumerate(names) if c.startswith(prefix)]
-            codes = cls._codes([names[i][len(prefix) :] for i in idx], countries)
+            # "{country}" or "{country}_owner_{OWNER}": the location, or the owner
+            parts = [names[i][len(prefix) :].split(OWNER_TAG) for i in idx]
+            codes = cls._codes([p[-1] if owner else p[0] for p in parts], countries)
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
         return cls(
             countries=countries,
@@ -912,11 +933,15 @@ def trace(
     basis: str = "mass",
     scope: str = "consumption",
     top: int = 8,
+    control: str = "location",
 ) -> pd.DataFrame:
     """Where the material in a region's consumption (or imports) of a commodity in one year
     happened, stage by stage: rows = origin countries (top ``top`` plus "other"), columns =
-    stages, values = shares. ``df.attrs`` holds the definition and total tonnes/USD."""
+    stages, values = shares. ``control="owner"``: whose plant did each stage (the country of its
+    controlling owner) instead of where. ``df.attrs`` holds the definition and total tonnes/USD."""
     tables = as_tables(source)
+    if control not in CONTROLS:
+        raise DataError(f"trace: control: expected one of {list(CONTROLS)}, got {control!r}")
     if basis not in BASES:
         raise DataError(f"trace: basis: expected one of {list(BASES)}, got {basis!r}")
     if scope not in SCOPES:
@@ -937,7 +962,7 @@ def trace(
         raise DataError(f"trace: year: expected one of the run's years {years[0]}-{years[-1]}, got {year}")
     cols, total = {}, np.nan
     for st in stages:
-        sh = origin_shares(tables, Definition(region, commodity, st, basis, scope))
+        sh = origin_shares(tables, Definition(region, commodity, st, basis, scope, control=control))
         sh = sh[sh["period"] == year]
         cols[st] = sh.set_index("origin")["share"]
         total = float(sh["weight"].sum()) if len(sh) else total
@@ -955,6 +980,7 @@ def trace(
         "year": year,
         "basis": basis,
         "scope": scope,
+        "control": control,
         "total": total,
         "unit": "t" if basis == "mass" else "USD",
     }

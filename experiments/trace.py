@@ -58,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", nargs="+", default=None, help="default: every stage up to the commodity's")
     p.add_argument("--basis", default="mass", choices=["mass", "value"])
     p.add_argument("--scope", default="consumption", choices=["consumption", "imports"])
+    p.add_argument(
+        "--by",
+        default="location",
+        choices=["location", "owner"],
+        help="location: where each stage happened (default); owner: whose plant did it (its owner's country)",
+    )
     p.add_argument("--top", type=_positive, default=8, help="origins shown before 'other' (>= 1)")
     p.add_argument("--plot", default=None, help="write a stacked-bar PNG here")
     p.add_argument("--csv", default=None, help="write the table as CSV here")
@@ -79,6 +85,7 @@ def main(argv: list[str]) -> int:
             args.basis,
             args.scope,
             args.top,
+            args.by,
         )
     except DataError as exc:
         print(f"bad input: {exc}", file=sys.stderr)
@@ -86,7 +93,12 @@ def main(argv: list[str]) -> int:
     a = table.attrs
     print(
         f"{a['region']} {a['scope']} of {a['commodity']} in {a['year']} "
-        f"({a['total']:,.0f} {a['unit']}), share by {a['basis']} whose stage happened in each origin:"
+        f"({a['total']:,.0f} {a['unit']}), share by {a['basis']} whose stage "
+        + (
+            "happened in each origin:"
+            if a["control"] == "location"
+            else "was done by plants owned from each country:"
+        )
     )
     print((100 * table).round(1).to_string(float_format=lambda v: f"{v:.1f}%"))
     if args.csv:

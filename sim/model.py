@@ -106,13 +106,19 @@ class CritminModel(mesa.Model):
         self.streams = {name: np.random.default_rng(c) for name, c in zip(STREAMS, seq.spawn(len(STREAMS)))}
         self._make_agents()
         self._monthly_growth = self._growth_table()
-        # origin tracing: the (stage, country) columns that can occur, and what each process stamps
-        self.origins = origin.Origins.from_stamps(net.slot_stamp, net.slot_country, net.n_countries)
+        # origin tracing: the (stage, country, owner) columns that can occur, and what each process
+        # stamps
+        owners = origin.Owners(net.owner_node, net.owner_country, net.owner_share)
+        self.origins = origin.Origins.from_stamps(
+            net.slot_stamp, net.slot_country, net.n_countries, net.slot_node, owners
+        )
         self.layout = physical.Layout.of(net, self.origins)
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._monthly_growth, self.demand_nodes,
-            self.origins, origin.Stamp(self.origins, net.slot_stamp, net.slot_clear, net.slot_country),
+            self.origins, origin.Stamp(
+                self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
+            ),
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)

@@ -18,7 +18,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from critmin.sim.world import DataError, World
+from critmin.sim.world import DataError, World, ownership
 
 INPUT, OUTPUT, STORE = 0, 1, 2  # a STORE slot (government stockpile) both buys and sells
 
@@ -37,6 +37,14 @@ class Network:
     # nodes (facilities first, then demand centres)
     node_id: list[str]
     node_country: np.ndarray
+    # country of each node's controlling (largest) owner (facilities.csv ``owner``; default
+    # node_country; demand centres and stockpiles: their country)
+    node_owner: np.ndarray
+    # who owns the nodes, as parts (node, owner country, share; a node's parts sum to 1): an
+    # aggregate of several owners has several parts. Only the origin tracing reads it
+    owner_node: np.ndarray
+    owner_country: np.ndarray
+    owner_share: np.ndarray
     node_agent: list[str]  # Miner, Refiner, Recycler, Manufacturer
     node_process: list[str]  # process name (consume, store for non-facilities)
     is_facility: np.ndarray
@@ -91,6 +99,10 @@ class Network:
     @property
     def slot_country(self) -> np.ndarray:
         return self.node_country[self.slot_node]
+
+    @property
+    def slot_owner(self) -> np.ndarray:
+        return self.node_owner[self.slot_node]
 
     def commercial_edges(self) -> np.ndarray:
         """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
@@ -168,6 +180,7 @@ def _add_facilities(g: nx.DiGraph, world: World) -> None:
             stage=rec["stage"],
             inputs=rec["inputs"],
             outputs=rec["outputs"],
+            owners=ownership(getattr(f, "owner", "") or f.country, getattr(f, "owner_share", ""), f.country),
             capacity_tpa=f.capacity_tpa,
             output_base_tpa=f.output_base_tpa,
             cash_cost=f.cash_cost_usd_per_t,
@@ -301,11 +314,14 @@ def _growth(world: World, end_uses: list[str], start_year: int) -> tuple[np.ndar
     return growth, years
 
 
-def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) -> dict[str, Any]:
+def _node_fields(
+    nodes: list[str], attrs: list[dict], node_country: np.ndarray, cidx: dict[str, int]
+) -> dict[str, Any]:
     """Per-node arrays of the network (monthly units for capacity, activity and demand)."""
     return {
         "node_id": nodes,
         "node_country": node_country,
+        **_owner_fields(attrs, node_country, cidx),
         "node_agent": [a["agent"] for a in attrs],
         "node_process": [a["process"] for a in attrs],
         "is_facility": np.array([a["kind"] == "facility" for a in attrs]),
@@ -315,6 +331,23 @@ def _node_fields(nodes: list[str], attrs: list[dict], node_country: np.ndarray) 
         "activity0": np.array([a.get("output_base_tpa", 0.0) / 12 for a in attrs]),
         "cash_cost": np.array([a.get("cash_cost", 0.0) for a in attrs]),
         "demand0": np.array([a.get("demand_base_t", 0.0) / 12 for a in attrs]),
+    }
+
+
+def _owner_fields(attrs: list[dict], node_country: np.ndarray, cidx: dict[str, int]) -> dict[str, np.ndarray]:
+    """Who owns each node: its parts (node, owner, share) and its largest owner."""
+    node, owner, share, main = [], [], [], []
+    for i, (a, c) in enumerate(zip(attrs, node_country, strict=True)):
+        parts = [(cidx[code], s) for code, s in a.get("owners", ())] or [(int(c), 1.0)]
+        node += [i] * len(parts)
+        owner += [p[0] for p in parts]
+        share += [p[1] for p in parts]
+        main.append(max(parts, key=lambda p: p[1])[0])
+    return {
+        "node_owner": np.array(main, dtype=np.int64),
+        "owner_node": np.array(node, dtype=np.int64),
+        "owner_country": np.array(owner, dtype=np.int64),
+        "owner_share": np.array(share, dtype=float),
     }
 
 
@@ -361,7 +394,7 @@ def compile_network(
         [world.commodities["stage"].iloc[k] for k in slot_com],
         stages,
     )
-    fields = _node_fields(nodes, attrs, node_country)
+    fields = _node_fields(nodes, attrs, node_country, cidx)
     value0 = np.bincount(
         slot_node_a,
         weights=np.where(np.array(slot_role) == OUTPUT, np.array(slots["coef"]), 0.0)

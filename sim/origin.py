@@ -1,11 +1,20 @@
-"""Origin tracing: every stock carries, per origin stage, its mix of countries.
+"""Origin tracing: every stock carries, per origin stage, its mix of countries and plant owners.
 
 A mix is stored compactly as ``[rows, K]`` over the *origin columns* of the world: the
-(stage, country) pairs that can occur at all, i.e. where some plant stamps that stage (the
-columns are sorted by stage, then country). A stage's columns of a row sum to 1 once the
-material has passed that stage and are all zero before. Flows mix by mass; a process stamps its
-stage with its own country (:class:`Stamp`). :class:`Origins` expands a mix to the
-``[rows, stages, countries]`` view for callers that want it.
+(stage, country, owner) triples that can occur at all, i.e. where some plant stamps that stage
+(``owner``: the country of the plant's controlling owner, facilities.csv column ``owner``). The
+columns are sorted by stage, then country, then owner; a plant owned in its own country has
+owner = country, so a world where no owner differs from the location has exactly one column per
+(stage, country), in the same order as before owners existed, and the same numbers. A stage's
+columns of a row sum to 1 once the material has passed that stage and are all zero before.
+Flows mix by mass; a process stamps its stage with its own (country, owner) (:class:`Stamp`);
+an aggregate row of several owners (facilities.csv ``owner`` "CHN CHE", ``owner_share``
+"0.519 0.159") stamps each owner's column with its share and its own country's with the rest
+(:class:`Owners`), so an aggregate need not be split into plants (which would change what the
+agents do).
+Summing a stage's columns by country gives *where* the stage happened (location), by owner
+*whose plant* did it (control). :class:`Origins` expands a mix to the
+``[rows, stages, countries]`` location view for callers that want it.
 
 Only rows that receive material are touched, and only shipments that carry material are
 gathered, so a month costs O(active edges × K), not O(edges × stages × countries).
@@ -19,61 +28,141 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Owners:
+    """Who owns each node, as parts: part i is ``share[i]`` of node ``node[i]``, owned from country
+    ``owner[i]``; a node's parts sum to 1 (a node without parts is owned where it stands)."""
+
+    node: np.ndarray
+    owner: np.ndarray
+    share: np.ndarray
+
+    def entries(
+        self, rows: np.ndarray, slot_node: np.ndarray, slot_country: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For stamp entries on slot rows ``rows`` (their nodes ``slot_node[rows]``): (entry
+        index, owner, share) per part, every entry repeated once per part of its node."""
+        order = np.argsort(self.node, kind="stable")
+        pn, po, ps = self.node[order], self.owner[order], self.share[order]
+        nodes = slot_node[rows]
+        start = np.searchsorted(pn, nodes, "left")
+        count = np.searchsorted(pn, nodes, "right") - start
+        lone = count == 0  # no parts: owned where it stands
+        count = np.where(lone, 1, count)
+        entry = np.repeat(np.arange(rows.size), count)
+        offset = np.arange(entry.size) - np.repeat(np.cumsum(count) - count, count)
+        idx = np.minimum(start[entry] + offset, max(pn.size - 1, 0))
+        owner = np.where(lone[entry], slot_country[rows][entry], po[idx] if pn.size else 0)
+        share = np.where(lone[entry], 1.0, ps[idx] if pn.size else 1.0)
+        return entry, owner, share
+
+
+@dataclass(frozen=True)
 class Origins:
-    """The origin columns of a world: column k is (``stage[k]``, ``country[k]``)."""
+    """The origin columns of a world: column k is (``stage[k]``, ``country[k]``, ``owner[k]``);
+    ``owner[k] == country[k]`` for plants owned where they stand."""
 
     stage: np.ndarray
     country: np.ndarray
     n_stages: int
     n_countries: int
+    owner: np.ndarray = None  # type: ignore[assignment]  # default: the country (no foreign owners)
+
+    def __post_init__(self) -> None:
+        if self.owner is None:
+            object.__setattr__(self, "owner", self.country.copy())
 
     @classmethod
-    def from_stamps(cls, slot_stamp: np.ndarray, slot_country: np.ndarray, n_countries: int) -> Origins:
-        """Every (stage, country) that a slot of the network stamps."""
+    def from_stamps(
+        cls,
+        slot_stamp: np.ndarray,
+        slot_country: np.ndarray,
+        n_countries: int,
+        slot_node: np.ndarray | None = None,
+        owners: Owners | None = None,
+    ) -> Origins:
+        """Every (stage, country, owner) that a slot of the network stamps (``owners``: who owns
+        each node, by ``slot_node``; default: every plant owned where it stands)."""
         rows, stages = np.nonzero(slot_stamp)
-        code = np.unique(stages * n_countries + slot_country[rows])
-        return cls(code // n_countries, code % n_countries, slot_stamp.shape[1], n_countries)
+        C = n_countries
+        if owners is None:
+            entry, owner = np.arange(rows.size), slot_country[rows]
+        else:
+            entry, owner, _ = owners.entries(rows, slot_node, slot_country)
+        code = np.unique((stages[entry] * C + slot_country[rows][entry]) * C + owner)
+        loc, own = np.divmod(code, C)
+        return cls(loc // C, loc % C, slot_stamp.shape[1], C, own)
 
     @property
     def size(self) -> int:
         return self.stage.size
 
-    def column(self, stage: np.ndarray, country: np.ndarray) -> np.ndarray:
-        """Column index of each (stage, country) pair (all must be origin columns)."""
-        code = self.stage * self.n_countries + self.country
-        return np.searchsorted(code, np.asarray(stage) * self.n_countries + np.asarray(country))
+    @property
+    def foreign(self) -> np.ndarray:
+        """Per column: the plant's owner is not in the country where it stands."""
+        return self.owner != self.country
+
+    def column(self, stage: np.ndarray, country: np.ndarray, owner: np.ndarray | None = None) -> np.ndarray:
+        """Column index of each (stage, country, owner) triple (all must be origin columns;
+        owner default: the country)."""
+        C = self.n_countries
+        code = (self.stage * C + self.country) * C + self.owner
+        country = np.asarray(country)
+        own = country if owner is None else np.asarray(owner)
+        return np.searchsorted(code, (np.asarray(stage) * C + country) * C + own)
 
     def expand(self, mix: np.ndarray) -> np.ndarray:
-        """``[rows, stages, countries]`` view of a compact ``[rows, K]`` mix (a copy)."""
-        out = np.zeros((mix.shape[0], self.n_stages, self.n_countries), dtype=mix.dtype)
-        out[:, self.stage, self.country] = mix
-        return out
+        """``[rows, stages, countries]`` location view of a compact ``[rows, K]`` mix (a copy;
+        the columns of one (stage, country) owned from several countries are summed)."""
+        out = np.zeros((mix.shape[0], self.n_stages * self.n_countries), dtype=mix.dtype)
+        flat = self.stage * self.n_countries + self.country
+        if self.foreign.any():
+            np.add.at(out, (slice(None), flat), mix)
+        else:
+            out[:, flat] = mix
+        return out.reshape(mix.shape[0], self.n_stages, self.n_countries)
 
-    def stage_share(self, mix: np.ndarray, stage: int) -> np.ndarray:
-        """``[rows, countries]``: the country mix of one stage."""
+    def stage_share(self, mix: np.ndarray, stage: int, by: str = "location") -> np.ndarray:
+        """``[rows, countries]``: the mix of one stage by the country where it happened
+        (``by="location"``) or by the country owning the plant that did it (``by="owner"``)."""
         out = np.zeros((mix.shape[0], self.n_countries), dtype=mix.dtype)
         cols = np.flatnonzero(self.stage == stage)
-        out[:, self.country[cols]] = mix[:, cols]
+        who = (self.owner if by == "owner" else self.country)[cols]
+        if np.unique(who).size == who.size:
+            out[:, who] = mix[:, cols]
+        else:
+            np.add.at(out, (slice(None), who), mix[:, cols])
         return out
 
 
 class Stamp:
     """What a process does to the mix of the material it makes, for a fixed set of output slots:
-    stages not yet happened are emptied, the process's own stage is set to its country."""
+    stages not yet happened are emptied, the process's own stage is set to its (country, owner)."""
 
     def __init__(
-        self, origins: Origins, slot_stamp: np.ndarray, slot_clear: np.ndarray, slot_country: np.ndarray
+        self,
+        origins: Origins,
+        slot_stamp: np.ndarray,
+        slot_clear: np.ndarray,
+        slot_country: np.ndarray,
+        slot_node: np.ndarray | None = None,
+        owners: Owners | None = None,
     ) -> None:
         reset = (slot_stamp | slot_clear)[:, origins.stage]  # [slots, K]
         self.keep = (~reset).astype(float)
         rows, stages = np.nonzero(slot_stamp)
-        self.rows = rows
-        self.cols = origins.column(stages, slot_country[rows])
+        if owners is None:
+            entry, owner, share = np.arange(rows.size), slot_country[rows], np.ones(rows.size)
+        else:  # each owner's column gets its share of the stage
+            entry, owner, share = owners.entries(rows, slot_node, slot_country)
+        self.rows = rows[entry]
+        self.cols = origins.column(stages[entry], slot_country[rows][entry], owner)
+        self.values = share
+        self.whole = bool((share == 1.0).all())
 
     def __call__(self, mix: np.ndarray) -> np.ndarray:
         """The stamped copy of ``mix`` (one row per slot of this stamp)."""
         out = mix * self.keep
-        out[self.rows, self.cols] = 1.0
+        out[self.rows, self.cols] = 1.0 if self.whole else self.values
         return out
 
 

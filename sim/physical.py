@@ -45,7 +45,12 @@ class Layout:
             fac_in_starts=fac_in_starts,
             fac_out=fac_out,
             stamp_fac_out=origin.Stamp(
-                origins, net.slot_stamp[fac_out], net.slot_clear[fac_out], net.slot_country[fac_out]
+                origins,
+                net.slot_stamp[fac_out],
+                net.slot_clear[fac_out],
+                net.slot_country[fac_out],
+                net.slot_node[fac_out],
+                origin.Owners(net.owner_node, net.owner_country, net.owner_share),
             ),
             demand=demand,
             scrap_nodes=demand[net.scrap_slot[demand] >= 0],

@@ -242,22 +242,26 @@ class Recorder:
         rows = np.concatenate([r + offset[t] for t, (r, _, _) in enumerate(parts)] or [np.zeros(0, np.int64)])
         cols = np.concatenate([c for _, c, _ in parts] or [np.zeros(0, np.int64)]).astype(np.int64)
         shares = np.concatenate([v for _, _, v in parts] or [np.zeros(0, np.float32)])
-        present = np.zeros(origins.size, bool)  # columns are sorted by stage, then country
+        present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
         present[cols] = True
         used = np.flatnonzero(present)
         col = (np.cumsum(present) - 1)[cols]
         mix = np.zeros((len(out), used.size), np.float32)
         mix[rows, col] = shares
-        names = [f"{net.stages[origins.stage[k]]}_origin_{net.countries[origins.country[k]]}" for k in used]
+        names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         return pd.concat([out, pd.DataFrame(mix, index=out.index, columns=names, copy=False)], axis=1)
 
     def consumption_origin(self) -> pd.DataFrame:
         """Origin of what each country uses (consumption scope), tidy.
 
-        Columns: month, commodity, region (the using country), stage, origin, tonnes — the tonnes
-        of the commodity used that month (process inputs and final consumption) whose ``stage``
-        happened in ``origin``. For a stage the material has passed, a (month, commodity,
-        region, stage) group sums to the tonnes used; stages not yet passed have no rows.
+        Columns: month, commodity, region (the using country), stage, origin, [owner,] tonnes —
+        the tonnes of the commodity used that month (process inputs and final consumption) whose
+        ``stage`` happened in ``origin``, in a plant owned from ``owner``. For a stage the
+        material has passed, a (month, commodity, region, stage) group sums to the tonnes used;
+        stages not yet passed have no rows. The ``owner`` column is there only when some plant's
+        owner differs from its country (else owner = origin on every row, and the table is the
+        same as before ownership was traced); a (..., stage, origin) group then sums over owners
+        to the location view.
         """
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
@@ -266,16 +270,17 @@ class Recorder:
         tonnes = self.use_tonnes[:T, :, None] * self.use_mix[:T].astype(float)
         t_idx, u_idx, k_idx = np.nonzero(tonnes > 0)
         g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
-        return pd.DataFrame(
-            {
-                "month": self.months()[t_idx],
-                "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
-                "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
-                "stage": pd.Categorical.from_codes(g_idx, net.stages),
-                "origin": pd.Categorical.from_codes(c_idx, net.countries),
-                "tonnes": tonnes[t_idx, u_idx, k_idx],
-            }
-        )
+        out = {
+            "month": self.months()[t_idx],
+            "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
+            "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
+            "stage": pd.Categorical.from_codes(g_idx, net.stages),
+            "origin": pd.Categorical.from_codes(c_idx, net.countries),
+        }
+        if origins.foreign.any():
+            out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
+        out["tonnes"] = tonnes[t_idx, u_idx, k_idx]
+        return pd.DataFrame(out)
 
     def final_demand(self) -> pd.DataFrame:
         """Final demand per country × end use × commodity and month: demand, consumption, unmet."""
@@ -304,6 +309,19 @@ class Recorder:
         return pd.DataFrame(
             self.activity[:T, fac], index=self.months(), columns=[net.node_id[i] for i in fac]
         )
+
+
+OWNER_TAG = "_owner_"
+
+
+def origin_column_name(stages: list[str], countries: list[str], origins: origin.Origins, k: int) -> str:
+    """Name of origin column k in the flows table: ``{stage}_origin_{country}`` for a plant
+    owned where it stands, ``{stage}_origin_{country}_owner_{OWNER}`` for a foreign-owned one
+    (summing a (stage, country)'s columns gives the location view)."""
+    name = f"{stages[origins.stage[k]]}_origin_{countries[origins.country[k]]}"
+    if origins.owner[k] != origins.country[k]:
+        name += f"{OWNER_TAG}{countries[origins.owner[k]]}"
+    return name
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:

@@ -120,9 +120,16 @@ class Schema:
     references: tuple[Reference, ...] = ()
     checks: tuple[Check, ...] = ()  # rules over several columns or rows of this file
     cross_checks: tuple[CrossCheck, ...] = ()  # rules that need other files of the folder
+    # columns a file may leave out: checked when present, added blank when absent
+    optional_columns: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
+        """Every column the file may have: the required ones, then the optional ones."""
+        return [c.name for c in (*self.columns, *self.optional_columns)]
+
+    @property
+    def required_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
     @property
@@ -220,13 +227,16 @@ def _check_text(df: pd.DataFrame, col: Column, path: Path, schema: Schema) -> pd
 def check_table(raw: pd.DataFrame, schema: Schema, path: Path) -> pd.DataFrame:
     """Columns present, each cell of its kind and rule, keys unique, the file's own rules.
     Returns the table with numbers as floats and text stripped; extra columns are kept."""
-    missing = [c for c in schema.column_names if c not in raw.columns]
+    missing = [c for c in schema.required_names if c not in raw.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected columns {schema.column_names}")
+        raise DataError(f"{path}: missing column(s) {missing}; expected columns {schema.required_names}")
     if schema.required and raw.empty:
         raise DataError(f"{path}: no rows below the header; expected at least one row")
     df = raw.copy()
-    for col in schema.columns:
+    for col in schema.optional_columns:
+        if col.name not in df.columns:
+            df[col.name] = ""
+    for col in (*schema.columns, *schema.optional_columns):
         check = _check_number if col.kind == "number" else _check_text
         df[col.name] = check(df, col, path, schema)
     i = first(df.duplicated(list(schema.key)))
@@ -335,6 +345,40 @@ def one_output_and_one_type_per_process(df: pd.DataFrame, path: Path, schema: Sc
                 )
 
 
+def owner_parts(owner: str, share: str, country: str) -> list[tuple[str, float]] | str:
+    """The (country, share) parts of a plant's ownership from its ``owner`` and ``owner_share``
+    cells: one or more space-separated owner codes with as many shares (blank share: 1 for a
+    single owner); the rest, if the shares sum below 1, is owned in ``country``. Returns what is
+    wrong, as text, for a bad pair."""
+    codes = owner.split() or [country]
+    if not share.strip():
+        if len(codes) > 1:
+            return f"{len(codes)} shares (one per owner in 'owner')"
+        return [(codes[0], 1.0)]
+    try:
+        values = [float(x) for x in share.split()]
+    except ValueError:
+        return "space-separated shares in (0, 1]"
+    if len(values) != len(codes):
+        return f"{len(codes)} share(s), one per owner in 'owner'"
+    if not all(0 < v <= 1 for v in values) or sum(values) > 1 + 1e-9:
+        return "shares in (0, 1] summing to at most 1"
+    if len(set(codes)) < len(codes) or (country in codes and (len(codes) > 1 or values[0] < 1)):
+        return "distinct owners other than the row's country (the rest of the row is owned there)"
+    rest = 1.0 - sum(values)
+    return [*zip(codes, values, strict=True), *([(country, rest)] if rest > 1e-9 else [])]
+
+
+def owner_share_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """``owner``/``owner_share`` form a valid ownership (:func:`owner_parts`)."""
+    for i, (owner, share, country) in enumerate(
+        zip(df["owner"], df["owner_share"], df["country"], strict=True)
+    ):
+        parts = owner_parts(owner, share, country)
+        if isinstance(parts, str):
+            raise cell_error(path, df, i, schema, "owner_share", parts)
+
+
 def output_within_capacity(df: pd.DataFrame, path: Path, schema: Schema) -> None:
     output = next(c for c in schema.column_names if re.fullmatch(r"output_\d{4}_tpa", c))
     i = first(df[output] > df["capacity_tpa"] * (1 + 1e-9))
@@ -439,6 +483,15 @@ COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
 PROCESS_REF = Reference("process", "processes.csv", "process", "process")
 COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
 END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
+# optional: the country of a plant's controlling (largest) owner; blank = the plant's own country.
+# An aggregate row of several owners names them space-separated with their shares in
+# owner_share ("CHN CHE" / "0.519 0.159"; blank = 1 for one owner); the rest is owned in the row's
+# own country (one row of several owners, rather than rows split per owner)
+OWNER = text("owner", "optional")
+OWNER_SHARE = text("owner_share", "optional")
+OWNER_REF = Reference(
+    "owner", "countries.csv", "country", "owner country (blank: the plant's country)", extra=("",), split=True
+)
 
 # Order matters: files are read and checked in this order, references after all are read.
 WORLD_FILES: dict[str, Schema] = {
@@ -492,8 +545,9 @@ WORLD_FILES: dict[str, Schema] = {
                 text("source"),
             ),
             key=("facility",),
-            references=(COUNTRY_REF, PROCESS_REF),
-            checks=(output_within_capacity,),
+            references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
+            checks=(output_within_capacity, owner_share_in_range),
+            optional_columns=(OWNER, OWNER_SHARE),
         ),
         Schema(
             "demand.csv",
@@ -568,8 +622,10 @@ WORLD_FILES: dict[str, Schema] = {
             ),
             key=("facility",),
             required=False,
-            references=(COUNTRY_REF, PROCESS_REF),
+            references=(COUNTRY_REF, PROCESS_REF, OWNER_REF),
+            checks=(owner_share_in_range,),
             cross_checks=(projects_are_not_facilities,),
+            optional_columns=(OWNER, OWNER_SHARE),
         ),
         Schema(
             PROSPECTS,

@@ -28,6 +28,7 @@ from critmin.sim.schemas import (
     DataError,
     check_references,
     header_year,
+    owner_parts,
     read_table,
 )
 from critmin.sim.schemas import (
@@ -107,6 +108,8 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
     for name, attr in OPTIONAL_ATTRS.items():
         if name in tables:
             setattr(world, attr, tables[name])
+    world.facilities = default_owner(world.facilities)
+    world.projects = default_owner(world.projects)
     add_new_capacity_nodes(world, data_dir)
     if bloc_overrides:
         apply_bloc_overrides(world, bloc_overrides, source="config key scenario.blocs")
@@ -192,6 +195,39 @@ OPTIONAL_ATTRS = {
 }
 
 
+def default_owner(table: pd.DataFrame) -> pd.DataFrame:
+    """``owner`` filled with the row's ``country`` where blank or absent (a plant owned where it
+    stands); ``owner_share`` as text, blank where absent (one owner: 1)."""
+    out = table.copy()
+    blank = pd.Series("", index=out.index)
+    owner = out["owner"].fillna("").astype(str).str.strip() if "owner" in out.columns else blank
+    out["owner"] = owner.where(owner != "", out["country"])
+    out["owner_share"] = out["owner_share"].fillna("").astype(str) if "owner_share" in out.columns else blank
+    return out
+
+
+def ownership(owner: str, share: str, country: str) -> list[tuple[str, float]]:
+    """The (country, share) parts of a plant's ownership (sim/schemas.py: owner_parts; the rows
+    were checked when read)."""
+    parts = owner_parts(owner, share, country)
+    if isinstance(parts, str):
+        raise DataError(f"owner {owner!r}, owner_share {share!r} of a plant in {country}: expected {parts}")
+    return parts
+
+
+def new_capacity_owner(world: World, country: str, process: str) -> tuple[str, str]:
+    """(owner, owner share) of a country's new-capacity node of a process: those of all its named
+    projects when they agree and the country has no prospects of that process (whose builders
+    are unknown), else the country. Projects of several owners share one node, so a mixed node
+    counts as domestic: the owner view then understates foreign control of new capacity."""
+    proj = world.projects
+    mine = proj[(proj["country"] == country) & (proj["process"] == process)]
+    owners = set(zip(mine["owner"], mine["owner_share"]))
+    pros = world.prospects
+    prospects = ((pros["country"] == country) & (pros["process"] == process) & (pros["count"] > 0)).any()
+    return owners.pop() if len(owners) == 1 and not prospects else (country, "")
+
+
 def new_capacity_node(process: str, country: str) -> str:
     """Facility id of the node that holds a country's new capacity of a process (projects.csv
     and prospects.csv): one node per country x process keeps the trade network small."""
@@ -223,6 +259,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
                 "facility": new_capacity_node(process, country),
                 "name": f"New {process} capacity in {country} (projects and prospects)",
                 "country": country,
+                **dict(zip(("owner", "owner_share"), new_capacity_owner(world, country, process))),
                 "process": process,
                 "capacity_tpa": 0.0,
                 "output_base_tpa": 0.0,

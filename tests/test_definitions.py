@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from critmin.analysis import definitions, metrics
@@ -43,10 +44,16 @@ def test_table_covers_bloc_members_scopes_and_stage_sets(result):
     assert regions[0] == "G7+" and set(regions[1:]) == set(definitions.MEMBERS)
     sets = set(defs["stage_set"])
     assert sets == {"every stage", "product: ndfeb_magnet", "product: ndpr_oxide+dytb_oxide"}
-    assert set(defs["scope"]) == {"consumption", "imports"} and set(defs["control"]) == {"location"}
-    assert len(defs) == len(regions) * 2 * len(sets)
+    # the packaged world has foreign-owned plants (Lynas Malaysia, Neo Silmet, ...): owner rows
+    assert set(defs["scope"]) == {"consumption", "imports"} and set(defs["control"]) == {"location", "owner"}
+    assert len(defs) == len(regions) * 2 * len(sets) * 2
     (head,) = defs[defs["headline"]].itertuples()
-    assert (head.region, head.scope, head.stage_set) == ("G7+", "consumption", "every stage")
+    assert (head.region, head.scope, head.stage_set, head.control) == (
+        "G7+",
+        "consumption",
+        "every stage",
+        "location",
+    )
     # in summary.json, with every key the issue asks for
     summary = json.loads((out / "summary.json").read_text())
     rows = summary["dependency"]["definitions"]
@@ -68,14 +75,16 @@ def test_every_stage_is_never_below_a_product_or_a_single_stage(result, tables):
     years = [c for c in defs.columns if c.isdigit()]
     pairs = definitions.stage_sets(tables)["every stage"]
     checked = 0
-    for (region, scope), g in defs.groupby(["region", "scope"]):
+    for (region, scope, control), g in defs.groupby(["region", "scope", "control"]):
         every = g[g["stage_set"] == "every stage"].iloc[0]
         for y in years:
             for _, row in g.iterrows():
                 if np.isfinite(row[y]):
                     assert every[y] >= row[y]
             for com, stage in pairs:
-                d = metrics.default_definition(tables, com, stage, region=region, scope=scope, outside="G7+")
+                d = metrics.default_definition(
+                    tables, com, stage, region=region, scope=scope, outside="G7+", control=control
+                )
                 single = metrics.dependency(tables, d).set_index("period")["share"].get(int(y), np.nan)
                 if np.isfinite(single):
                     assert every[y] >= single - 1e-12
@@ -114,7 +123,13 @@ def test_a_member_without_use_shows_no_value_rather_than_zero(result):
 def test_both_reports_and_the_compare_output_show_the_table(result, tmp_path, capsys):
     html = (result[1] / "report.html").read_text()
     section = html.split("The target under every definition</h2>")[1].split("<h2>")[0]
-    assert section.count("<tr") == 1 + len(result[0].metrics["definitions"])
+    defs = result[0].metrics["definitions"]
+    years = [c for c in defs.columns if c.isdigit()]
+    shown = definitions.owner_rows_shown(
+        defs, years, [f"supplier {y}" for y in years] + [f"binding {y}" for y in years]
+    )
+    # owner rows equal to their location rows are not repeated (the packaged REE world: all)
+    assert section.count("<tr") == 1 + int(shown.sum()) and (defs.loc[~shown, "control"] == "owner").all()
     assert section.count('style="font-weight:bold"') == 1  # the headline row
 
     from critmin.experiments import compare
@@ -131,4 +146,7 @@ def test_both_reports_and_the_compare_output_show_the_table(result, tmp_path, ca
     assert len(table) == 1 + len(result[0].metrics["definitions"])
     page = (folder / "report.html").read_text()
     section = page.split("The target under every definition</h2>")[1].split("<h2>")[0]
-    assert section.count("<tr") == 1 + len(table) - 1
+    csv = pd.read_csv(folder / "definitions.csv")
+    assert section.count("<tr") == 1 + int(
+        definitions.owner_rows_shown(csv, ["share", "share_lo", "share_hi"]).sum()
+    )

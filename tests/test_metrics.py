@@ -332,7 +332,9 @@ def test_a_benchmark_of_a_year_the_run_does_not_reach_is_not_compared():
     import critmin
     from critmin.analysis.report import benchmark_years_outside
 
-    result = critmin.simulate(["scenario=ree_2009", "scenario.end=2009-06", "experiment.metrics.report=false"])
+    result = critmin.simulate(
+        ["scenario=ree_2009", "scenario.end=2009-06", "experiment.metrics.report=false"]
+    )
     bench = result.metrics["benchmarks"]
     assert len(bench) and bench["simulated"].isna().all() and bench["gap_points"].isna().all()
     assert any("benchmarks[0]" in w and "not compared" in w for w in result.warnings)
