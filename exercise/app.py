@@ -224,7 +224,8 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
     message = solara.use_reactive("")
     n = solara.use_reactive(3)
     playing = solara.use_reactive(False)
-    library = solara.use_reactive(library_shocks()[0] if library_shocks() else "")
+    shocks = library_shocks(ex.model.world.base_year)
+    library = solara.use_reactive(shocks[0] if shocks else "")
     kind = solara.use_reactive("export_ban")
     exporter = solara.use_reactive(ex.restricting_country())
     shock_commodity = solara.use_reactive(commodity)
@@ -284,7 +285,7 @@ def Facilitator(ex: Exercise, commodity: str, refresh: Any, version: int) -> Non
             solara.InputInt("Months per multi-step", value=n)
             solara.InputText("Rewind to month (YYYY-MM)", value=rewind_to)
     with solara.Card(f"Facilitator: inject a shock from {L.month(ex.next_month)}"):
-        _PlainSelect("Shock library", library_shocks(), library, library_label)
+        _PlainSelect("Shock library", shocks, library, library_label)
         solara.Button(
             "Inject library shock",
             on_click=lambda: _try(message, lambda: ex.inject_library(library.value), refresh),

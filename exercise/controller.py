@@ -91,9 +91,17 @@ def _library_shock(name: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def library_shocks() -> list[str]:
-    """The packaged shock files (configs/shock), except ``none``."""
-    return sorted(p.stem for p in (config_dir() / "shock").glob("*.yaml") if p.stem != "none")
+def library_shocks(base_year: int | None = None) -> list[str]:
+    """The packaged shock files (configs/shock), except ``none``; with ``base_year``, those
+    written for worlds of that year (their ``base_years``, or any when they name none)."""
+    out = []
+    for path in sorted((config_dir() / "shock").glob("*.yaml")):
+        if path.stem == "none":
+            continue
+        years = (yaml.safe_load(path.read_text()) or {}).get("base_years") or []
+        if base_year is None or not years or base_year in years:
+            out.append(path.stem)
+    return out
 
 
 def _shift_months(node: Any, months: int) -> Any:
@@ -286,6 +294,12 @@ class Exercise:
         """Inject a shock of the library (configs/shock/NAME.yaml) with its first start moved to
         the next month; its durations and schedules keep their length."""
         raw = _library_shock(name)
+        years, base = raw.get("base_years") or [], self.model.world.base_year
+        if years and base not in years:
+            raise DataError(
+                f"shock library: {name!r} is written for worlds of {years}; this exercise's world is "
+                f"of {base}; expected one of {library_shocks(base)}"
+            )
         items = [("event", e) for e in raw.get("events") or []] + [
             ("instrument", i) for i in raw.get("instruments") or []
         ]

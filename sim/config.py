@@ -119,6 +119,9 @@ class ShockConfig:
     name: str = "none"
     events: list[Any] = field(default_factory=list)
     instruments: list[Any] = field(default_factory=list)  # a foreign government's controls
+    # base years of the worlds the timeline is written for (empty: any). A replay of 2025 on the
+    # 2024 world would count twice on a world whose 2025 flows already hold it.
+    base_years: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +260,13 @@ def check_config(cfg: Any, source: str = "config") -> None:
         for key in NAME_KEYS:
             check_folder_name(_select(cfg, key), key, source)
         check_shock_window(cfg, start, end, source)
+        years = [int(y) for y in (getattr(cfg.shock, "base_years", None) or [])]
+        if years and base_year not in years:
+            raise DataError(
+                f"configs/shock/{cfg.shock.name}.yaml: key base_years: the timeline is written for "
+                f"worlds of {years}; scenario {sc.name!r} is a world of {base_year} (its data already "
+                "hold what happened since, or not yet what the timeline assumes)"
+            )
 
 
 def check_data(sc: Any, source: str = "config") -> int:

@@ -91,3 +91,21 @@ def test_a_run_starts_in_its_worlds_base_year(ree_2030):
         check_config(load_config([f"scenario.data={ree_2030}"]))
     with pytest.raises(DataError, match=r"scenario\.start: expected a month of 2024"):
         check_config(load_config(["scenario.start=2025-01"]))
+
+
+def test_a_timeline_runs_only_on_worlds_of_the_base_years_it_names():
+    """ree_licensing_2025 replays 2025 on the 2024 world; the world of 2026 (base year 2025)
+    already holds it in its flows: refused before the run, naming the file and key."""
+    with pytest.raises(
+        DataError, match=r"configs/shock/ree_licensing_2025\.yaml: key base_years.*\[2024\].*2025"
+    ):
+        check_config(load_config(["scenario=ree_2026", "shock=ree_licensing_2025"]))
+    check_config(load_config(["shock=ree_licensing_2025"]))  # its own world
+
+
+def test_the_exercise_library_offers_the_timelines_of_its_world():
+    from critmin.exercise.controller import library_shocks
+
+    assert "ree_quotas_2010" in library_shocks(2009) and "ree_quotas_2010" not in library_shocks(2024)
+    assert "ree_licensing_2025" in library_shocks(2024) and "ree_licensing_2025" not in library_shocks(2025)
+    assert "refiner_cut" in library_shocks(2009)  # names no base year: any world
