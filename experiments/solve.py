@@ -54,7 +54,6 @@ from critmin.sim.run import code_version
 from critmin.sim.world import DataError
 
 IDENTITY_FILE = "identity.yaml"
-REFINE_STEPS = 8
 CHECKS_FILE = "checks.jsonl"
 
 
@@ -240,7 +239,13 @@ def screen_objective(plan: Plan, mode: str):
         ]
         agg = sv.aggregate(records, plan.crit, plan.payer(mode))
         share = agg.get("share", math.nan)
-        for key in ("share", "binding", *(k for k in agg if k.startswith(("pv_", "payer_pv_", "met_")))):
+        keys = (
+            "share",
+            "binding",
+            "unmet_pct",
+            *(k for k in agg if k.startswith(("pv_", "payer_pv_", "met_"))),
+        )
+        for key in keys:
             trial.set_user_attr(key, agg[key])
         trial.set_user_attr("candidate", candidate_id(mode, params))
         trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
@@ -287,7 +292,7 @@ def refine(plan: Plan, folder: Path) -> int:
     Returns the evaluations made."""
     from optuna.trial import TrialState
 
-    steps = int(plan.settings.get("refine_steps", REFINE_STEPS))
+    steps = plan.settings["refine_steps"]
     made = 0
     for mode in plan.modes:
         study = open_study(plan, folder, mode, 0)

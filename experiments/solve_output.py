@@ -144,8 +144,8 @@ def write(
 
 
 def _front(evals: pd.DataFrame, checked: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """The Pareto front, tidy: one row per non-dominated mix and mode; screen values, and the full
-    check's where it was run (resilience comes from the full check's shocks)."""
+    """The Pareto front, tidy: one row per non-dominated mix, mode and stage: in the screen (cost,
+    share) and in the full check (cost, robust share, unmet demand, peak price under the shocks)."""
     if evals.empty:
         return pd.DataFrame()
     front = evals[evals["pareto"]].copy()
@@ -161,6 +161,7 @@ def _front(evals: pd.DataFrame, checked: pd.DataFrame, cost: str) -> pd.DataFram
     keep += [c for c in front.columns if c.startswith(("pv_", "payer_pv_", "met_")) and c not in keep]
     keep += [c for c in ("unmet_pct", "peak_ratio", "pareto") if c in front]
     keep += [c for c in front.columns if (c.startswith(USE) or "." in c) and c not in keep]
+    front = front[front["pareto"].astype(bool)]
     out = front[[c for c in dict.fromkeys(keep) if c in front]]
     return out.sort_values(["mode", "stage", cost]).reset_index(drop=True)
 

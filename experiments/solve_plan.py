@@ -50,6 +50,7 @@ KEYS = {
     "sampler": str,
     "sampler_seed": int,
     "population": int,
+    "refine_steps": int,
     "screen": dict,
     "full_check": dict,
 }
@@ -165,6 +166,7 @@ def plan_from_settings(s: dict[str, Any], source: str) -> Plan:
     _int(s["seeds"], f"{at} seeds", 1)
     _int(s["budget"], f"{at} budget", 1)
     _int(s["population"], f"{at} population", 2)
+    _int(s["refine_steps"], f"{at} refine_steps", 0)
     if s["jobs"] is not None:
         _int(s["jobs"], f"{at} jobs", 1)
     share = _number(s["seed_share"], f"{at} seed_share", 0.0, 1.0)
@@ -452,5 +454,9 @@ def _blame(plan: Plan, mode: str, shock: str, which: str, message: str) -> str:
                     f"key variables[{i}] ({v.name}): its {which} bound {v.end(which)!r} is refused by the "
                     f"{plan.instruments[int(match.group(1))]['type']} instrument (mode {mode}): {message}"
                 )
+        unknown = re.search(r"unknown key\(s\) \[([^\]]*)\]", message)
+        for i, v in enumerate(plan.variables):
+            if unknown and v.instrument == inst and repr(v.key) in unknown.group(1):
+                return f"key variables[{i}] ({v.name}): the {inst} instrument has no key {v.key!r}: {message}"
         return f"key instruments ({inst}, mode {mode}, variables at their {which} bounds): {message}"
     return f"mode {mode!r}, shock {shock!r}, variables at their {which} bounds: {message}"

@@ -46,7 +46,7 @@ def toy_run(plan, mode, params, shock, seed):
     return record, pd.DataFrame(columns=comparison.TIDY_COLUMNS)
 
 
-def toy_settings(out, modes=("coalition",), budget=160):
+def toy_settings(out, modes=("coalition",), budget=60):
     s, _ = solve_plan.load_settings("default")
     s = copy.deepcopy(s)
     s.update(
