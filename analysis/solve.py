@@ -180,16 +180,16 @@ def pareto(points: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def cheapest(checked: pd.DataFrame, threshold: float, cost: str) -> pd.Series | None:
     """The fully checked candidate meeting the target at the lowest cost; among equal costs the
-    one closest to the line (None: none does)."""
+    one furthest below the line (None: none does)."""
     col = f"met_{pct_key(threshold)}"
     if checked.empty or col not in checked:
         return None
     ok = checked[checked[col].astype(bool)]
     if ok.empty:
         return None
-    # equal cost (e.g. instruments without fiscal cost): the mix closest to the line, the least
-    # it takes
-    return ok.sort_values([cost, "share"], ascending=[True, False]).iloc[0]
+    # equal cost (e.g. instruments without fiscal cost, such as offtake contracts): the mix
+    # furthest below the line
+    return ok.sort_values([cost, "share"]).iloc[0]
 
 
 def what_binds(evaluations: pd.DataFrame, checked: pd.DataFrame, threshold: float) -> str:

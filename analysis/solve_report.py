@@ -117,7 +117,7 @@ def write_plots(
     pv = plan.crit.pv_years[0]
     if len(evals):
         out["front"] = png_bytes(front_figure(evals, checked, plan.crit.targets, plan.cost_key, pv))
-    if len(checked):
+    if len(checked) and any(s != "none" for s in plan.shocks):  # resilience is read under shocks
         out["resilience"] = png_bytes(
             resilience_figure(checked, plan.cost_key, pv, plan.crit.resilience_commodity)
         )
@@ -229,7 +229,7 @@ def write_report(
         seeds=plan.seeds,
         shocks=plan.shocks,
         screen=manifest["screen"],
-        evaluations=manifest["evaluations"],
+        tried=" and ".join(f"{n} mixes acting {m}" for m, n in manifest["evaluations"].items()),
         n_checked=manifest["full_checks"],
         modes={m: ", ".join(map(str, v["members"])) for m, v in plan.modes.items()},
         variables=[
