@@ -218,7 +218,7 @@ def coalition_table(
     checked: pd.DataFrame, targets: list[comparison.Target], cost: str, payer_cost: str
 ) -> pd.DataFrame:
     """Alone vs coalition per target: the cheapest fully checked mix of each mode meeting it, the
-    mode's total cost and the payer's own cost, and the payer's ratio coalition/alone."""
+    mode's total cost and the payer's own cost, and :func:`compare_costs` of the payer's."""
     rows = []
     for t in targets:
         row: dict[str, Any] = {"target": t.name, "threshold": t.threshold}
@@ -227,10 +227,20 @@ def coalition_table(
             row[f"{mode}_candidate"] = None if best is None else str(best["candidate"])
             row[f"{mode}_cost_usd"] = math.nan if best is None else float(best[cost])
             row[f"{mode}_payer_cost_usd"] = math.nan if best is None else float(best[payer_cost])
-        a, c = row["alone_payer_cost_usd"], row["coalition_payer_cost_usd"]
-        row["payer_ratio"] = c / a if a and math.isfinite(a) and math.isfinite(c) and a > 0 else math.nan
+        row.update(compare_costs(row["alone_payer_cost_usd"], row["coalition_payer_cost_usd"]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def compare_costs(alone: float, coalition: float) -> dict[str, Any]:
+    """The payer's cost in the coalition against acting alone: ``payer_ratio`` (coalition / alone,
+    only when both are costs > 0: a net revenue has no meaningful ratio) and
+    ``coalition_no_dearer`` (coordination costs the payer no more; None when either is missing)."""
+    both = math.isfinite(alone) and math.isfinite(coalition)
+    return {
+        "payer_ratio": coalition / alone if both and alone > 0 and coalition > 0 else math.nan,
+        "coalition_no_dearer": bool(coalition <= alone) if both else None,
+    }
 
 
 def cost_at_share(front: pd.DataFrame, share: float, cost: str) -> float:
@@ -243,7 +253,7 @@ def coalition_curve(
     evaluations: pd.DataFrame, cost: str, payer_cost: str, levels: list[float]
 ) -> pd.DataFrame:
     """At each dependency level reached in both modes (screen values): the cheapest alone mix's
-    cost and the cheapest coalition mix's payer cost and total, and their ratio."""
+    cost and the cheapest coalition mix's payer cost and total, and :func:`compare_costs`."""
     rows = []
     alone = evaluations[evaluations["mode"] == "alone"]
     coal = evaluations[evaluations["mode"] == "coalition"]
@@ -258,7 +268,7 @@ def coalition_curve(
                 "alone_payer_cost_usd": a,
                 "coalition_payer_cost_usd": c_pay,
                 "coalition_total_cost_usd": c_all,
-                "payer_ratio": c_pay / a if a > 0 and math.isfinite(a) and math.isfinite(c_pay) else math.nan,
+                **compare_costs(a, c_pay),
             }
         )
     return pd.DataFrame(rows)

@@ -200,17 +200,19 @@ def write_report(
                 "coalition": _bn(r["coalition_payer_cost_usd"]),
                 "coalition_total": _bn(r["coalition_cost_usd"]),
                 "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2f}",
+                "no_dearer": _yes_no(r["coalition_no_dearer"]),
             }
         )
     curve_rows = []
     for _, r in curve.iterrows() if len(curve) else []:
         curve_rows.append(
             {
-                "level": f"{r['share_below']:.0%}",
+                "level": f"{r['share_below']:.1%}",
                 "alone": _bn(r["alone_payer_cost_usd"]),
                 "coalition": _bn(r["coalition_payer_cost_usd"]),
                 "total": _bn(r["coalition_total_cost_usd"]),
                 "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2f}",
+                "no_dearer": _yes_no(r["coalition_no_dearer"]),
             }
         )
     html = render(
@@ -249,6 +251,10 @@ def write_report(
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _yes_no(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else ("yes" if v else "no")
 
 
 def sv_pct(threshold: float) -> str:

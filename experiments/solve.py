@@ -167,7 +167,7 @@ def _identity_of(folder: Path) -> dict[str, Any] | None:
 def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
     parts = [
         w
-        for k, w in (("settings_id", "settings"), ("inputs", "input data"), ("code", "code"))
+        for k, w in (("config_id", "settings"), ("inputs", "input data"), ("code", "code"))
         if old.get(k) != new.get(k)
     ]
     return " and ".join(parts) or "settings"

@@ -209,20 +209,32 @@ def _headlines(plan: Plan, best: list[dict], coalition: pd.DataFrame, curve: pd.
             )
         else:
             out.append(f"{b['target']}, {who}: no mix within the bounds meets it: {b['why']}.")
-    if len(coalition):
-        for _, r in coalition.iterrows():
-            if math.isfinite(r["payer_ratio"]):
-                out.append(
-                    f"Coalition vs alone ({r['target']}): the payer's cost ratio is {r['payer_ratio']:.2f} "
-                    f"(IMF WP/26/072: {IMF['ratio']:.2f})."
-                )
-    if len(curve) and curve["payer_ratio"].notna().any():
-        c = curve.dropna(subset=["payer_ratio"]).iloc[-1]
+    payer = plan.payer("coalition") if "coalition" in plan.modes else ""
+    for _, r in coalition.iterrows() if len(coalition) else []:
+        if r["coalition_no_dearer"] is not None and not pd.isna(r["coalition_no_dearer"]):
+            out.append(f"Coalition vs alone ({r['target']}): {_versus(r, payer)}")
+    if len(curve) and curve["coalition_no_dearer"].notna().any():
+        c = curve.dropna(subset=["coalition_no_dearer"]).iloc[-1]
         out.append(
-            f"At the lowest share both modes reach in the screen (below {c['share_below']:.0%}): the payer's cost "
-            f"in the coalition is {c['payer_ratio']:.2f}× its cost alone (IMF WP/26/072: {IMF['ratio']:.2f})."
+            f"At the lowest share both modes reach in the screen ({c['share_below']:.1%} or below): "
+            f"{_versus(c, payer)}"
         )
     return out
+
+
+def _versus(r: pd.Series, payer: str) -> str:
+    """The payer's cost alone against in the coalition, in words, with the ratio where both are
+    costs (IMF WP/26/072's beside it)."""
+    from critmin.analysis import labels
+
+    a, c = r["alone_payer_cost_usd"] / 1e9, r["coalition_payer_cost_usd"] / 1e9
+    text = f"{payer} pays {labels.money_bn(a)} bn USD alone and {labels.money_bn(c)} bn in the coalition"
+    if math.isfinite(r["payer_ratio"]):
+        text += f", a ratio of {r['payer_ratio']:.2f} (IMF WP/26/072: {IMF['ratio']:.2f})"
+    elif c <= 0:
+        text += " (a net revenue: no ratio; IMF WP/26/072's is " + f"{IMF['ratio']:.2f})"
+    verdict = "no more" if r["coalition_no_dearer"] else "MORE"
+    return text + f"; coordination costs {payer} {verdict} than acting alone."
 
 
 def _members(plan: Plan, mode: str) -> str:

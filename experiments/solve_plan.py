@@ -23,9 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from critmin.analysis import comparison
 from critmin.analysis.solve import Criteria
-from critmin.experiments import compare
+from critmin.experiments import compare, study
 from critmin.experiments.settings import load_group_settings
-from critmin.sim.run import code_identity, input_hashes, load_config
+from critmin.sim.run import identity_id, load_config
 from critmin.sim.world import DataError
 
 KEYS = {
@@ -123,21 +123,13 @@ class Plan:
     def identity(self) -> dict[str, Any]:
         """What the study's numbers depend on: its settings (not name, out, budget, jobs), every
         resolved run config, the input data and the code."""
-        inputs: dict[str, str] = {}
-        for cfg in self.configs.values():
-            inputs.update(input_hashes(cfg))
         settings = {k: v for k, v in self.settings.items() if k not in NOT_IDENTITY}
         configs = {k: OmegaConf.to_container(c, resolve=True) for k, c in self.configs.items()}
         text = json.dumps({"settings": settings, "configs": configs}, sort_keys=True, default=str)
-        return {
-            "settings_id": hashlib.sha256(text.encode()).hexdigest()[:10],
-            "inputs": dict(sorted(inputs.items())),
-            "code": code_identity(),
-        }
+        return study.identity(hashlib.sha256(text.encode()).hexdigest()[:10], self.configs.values())
 
     def digest(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return identity_id(self.identity())
 
     def folder(self) -> Path:
         return Path(self.settings["out"]) / f"{self.settings['name']}-{self.digest()}"

@@ -1,4 +1,5 @@
-"""Optuna studies shared by the search commands (``critmin calibrate``, ``critmin solve``): the
+"""Studies shared by the search commands (``critmin calibrate``, ``critmin solve``; the identity
+also by ``critmin compare``): the
 SQLite storage in the study folder, counting finished and running evaluations, giving up the
 evaluations an interrupted run left running, and worker processes (joblib, as ``critmin
 compare`` uses it) that share one study up to a budget."""
@@ -7,11 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 STORAGE_FILE = "study.db"
+
+
+def identity(config_id: str, configs: Iterable[Any]) -> dict[str, Any]:
+    """What a study's or comparison's results depend on: the digest of its settings and configs
+    (``config_id``), the input data every run config reads and the code; hashed by
+    :func:`critmin.sim.run.identity_id` into the folder name."""
+    from critmin.sim.run import code_identity, input_hashes
+
+    inputs: dict[str, str] = {}
+    for cfg in configs:
+        inputs.update(input_hashes(cfg))
+    return {"config_id": config_id, "inputs": dict(sorted(inputs.items())), "code": code_identity()}
 
 
 def storage(folder: Path) -> Any:

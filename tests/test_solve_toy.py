@@ -133,6 +133,9 @@ def test_coalition_costs_each_member_no_more_than_acting_alone(toy):
     # the same bill split over three members: a third, within the 2% of each search
     assert table["payer_ratio"].between(0.98 / 3, 1.02 / 3).all(), table
     assert (table["coalition_payer_cost_usd"] <= table["alone_payer_cost_usd"]).all()
+    assert table["coalition_no_dearer"].all()
+    curve = pd.read_csv(folder / "coalition_curve.csv").dropna(subset=["payer_ratio"])
+    assert len(curve) and curve["coalition_no_dearer"].all()
 
 
 def test_a_rerun_continues_the_study_and_a_changed_config_starts_a_new_one(toy, capsys):
