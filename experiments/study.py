@@ -50,6 +50,13 @@ def running(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
 
+def waiting(study: Any) -> int:
+    """Enqueued evaluations not started yet."""
+    import optuna
+
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
 def give_up_interrupted(study: Any) -> int:
     """Mark evaluations left running by an interrupted run as failed (they would block the
     budget); returns how many."""
@@ -76,6 +83,13 @@ def run_workers(
     give_up_interrupted(study)
     done = finished(study)
     left = budget - done
+    if left <= 0:
+        return done
+    # enqueued evaluations (defaults, corners) run here first: workers sharing a SQLite study can
+    # both pop the same waiting trial, and the second to finish it fails
+    while waiting(study) and finished(study) < budget:
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+    left = budget - finished(study)
     if left <= 0:
         return done
     n = max(1, min(jobs or os.cpu_count() or 1, left))
