@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -367,8 +368,8 @@ def evaluations(plan: Plan, folder: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------- the full check
 def choose(plan: Plan, evals: pd.DataFrame) -> pd.DataFrame:
     """Per mode and target: the cheapest screened evaluations below the line and within
-    ``margin`` above it (up to ``candidates`` per mode in all), plus the mode's lowest-share evaluation (so a study
-    where nothing is near a line still has its best fully checked)."""
+    ``margin`` above it (up to ``candidates`` per mode in all), plus the mode's lowest-share
+    evaluation (so a study where nothing is near a line still has its best fully checked)."""
     if evals.empty:
         return evals
     n = plan.settings["full_check"]["candidates"]
@@ -433,7 +434,7 @@ def full_check(plan: Plan, folder: Path, chosen: pd.DataFrame) -> tuple[pd.DataF
             for seed in plan.seeds:
                 if (cid, shock, seed) not in done:
                     tasks.append((plan, cid, r["mode"], params, shock, seed))
-    jobs = max(1, min(plan.settings["jobs"] or 1, len(tasks) or 1))
+    jobs = max(1, min(plan.settings["jobs"] or os.cpu_count() or 1, len(tasks) or 1))
     tidy = []
     errors = []
     if tasks:
