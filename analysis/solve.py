@@ -207,10 +207,16 @@ def what_binds(evaluations: pd.DataFrame, checked: pd.DataFrame, threshold: floa
     share, binding, kind, r = min(rows, key=lambda x: x[0])
     stage = comparison.check_text(binding) if binding else "–"
     shock = r.get("binding_shock", "") if kind == "full check" else ""
-    under = f" under {shock}" if shock and shock != "none" else ""
+    under = f", worst under {shock}" if shock and shock != "none" else ""
+    how = (
+        f"robust over the seeds and shocks of the full check{under}"
+        if kind == "full check"
+        else "in the screen (one seed, no shock)"
+    )
     return (
-        f"within the bounds, the lowest robust share any mix reached is {labels.share(share, [threshold])} "
-        f"({kind}{under}); the constraint that binds is {stage}, which stays above {threshold:.0%}"
+        f"within the bounds, the lowest highest-stage share any mix reached is "
+        f"{labels.share(share, [threshold])} ({how}); the constraint that binds is {stage}, which "
+        f"stays above {threshold:.0%}"
     )
 
 

@@ -33,6 +33,11 @@ def settings(out: Path, **changes) -> dict:
     return s
 
 
+def cap(s: dict) -> dict:
+    """The magnet cap's share variable of the settings."""
+    return next(v for v in s["variables"] if v["instrument"] == "magnet_cap")
+
+
 def write(tmp_path: Path, s: dict) -> Path:
     path = tmp_path / "solve.yaml"
     path.write_text(yaml.safe_dump(s, sort_keys=False))
@@ -43,7 +48,7 @@ def write(tmp_path: Path, s: dict) -> Path:
     ("change", "message"),
     [
         # a bound the instrument refuses (a share above 1), named by variable
-        (lambda s: s["variables"][7].update(range=[0.3, 1.5]), r"variables\[7\] \(magnet_cap.max_share\)"),
+        (lambda s: cap(s).update(range=[0.3, 1.5]), r"variables\[\d+\] \(magnet_cap.max_share\)"),
         # a key the instrument does not have
         (lambda s: s["variables"][0].update(key="floor_usd"), r"variables\[0\] \(oxide_floor.floor_usd\)"),
         (lambda s: s["variables"][0].update(instrument="nope"), r"variables\[0\]\.instrument: unknown"),
