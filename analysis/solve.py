@@ -193,31 +193,39 @@ def cheapest(checked: pd.DataFrame, threshold: float, cost: str) -> pd.Series | 
 
 
 def what_binds(evaluations: pd.DataFrame, checked: pd.DataFrame, threshold: float) -> str:
-    """Why no mix meets the line: the lowest share any evaluation reached, the stage that holds
-    it, and under which check (a sentence)."""
+    """Why no mix meets the line (a sentence): the lowest robust share of the fully checked mixes
+    and the stage that holds it (and the shock under which it is highest), and the lowest share
+    of the screen (one seed, no shock) beside it; the screen's alone when nothing was checked."""
     from critmin.analysis import labels
 
-    rows = []
-    for frame, kind in ((checked, "full check"), (evaluations, "screen")):
-        if len(frame) and frame["share"].notna().any():
-            r = frame.loc[frame["share"].idxmin()]
-            rows.append((float(r["share"]), str(r["binding"]), kind, r))
-    if not rows:
+    def lowest(frame: pd.DataFrame) -> pd.Series | None:
+        ok = frame["share"].notna() if len(frame) and "share" in frame else None
+        return None if ok is None or not ok.any() else frame.loc[frame.loc[ok, "share"].idxmin()]
+
+    full, screen = lowest(checked), lowest(evaluations)
+    if full is None and screen is None:
         return "no evaluation finished"
-    share, binding, kind, r = min(rows, key=lambda x: x[0])
+    lines = [threshold]
+    if full is not None:
+        shock = str(full.get("binding_shock", ""))
+        under = f", highest under {shock}" if shock and shock != "none" else ""
+        text = (
+            f"within the bounds, the lowest share any mix keeps every checked stage below, robust over "
+            f"the full check's seeds and shocks, is {labels.share(full['share'], lines)}{under}"
+        )
+        if screen is not None and screen["share"] < full["share"]:
+            text += (
+                f" (the screen's lowest, one seed without a shock: {labels.share(screen['share'], lines)})"
+            )
+        binding = str(full["binding"])
+    else:
+        text = (
+            f"within the bounds, the lowest share any mix keeps every checked stage below is "
+            f"{labels.share(screen['share'], lines)} (in the screen: one seed, no shock)"
+        )
+        binding = str(screen["binding"])
     stage = comparison.check_text(binding) if binding else "–"
-    shock = r.get("binding_shock", "") if kind == "full check" else ""
-    under = f", worst under {shock}" if shock and shock != "none" else ""
-    how = (
-        f"robust over the seeds and shocks of the full check{under}"
-        if kind == "full check"
-        else "in the screen (one seed, no shock)"
-    )
-    return (
-        f"within the bounds, the lowest highest-stage share any mix reached is "
-        f"{labels.share(share, [threshold])} ({how}); the constraint that binds is {stage}, which "
-        f"stays above {threshold:.0%}"
-    )
+    return f"{text}; the constraint that binds is {stage}, which stays above {threshold:.0%}"
 
 
 def coalition_table(

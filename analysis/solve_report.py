@@ -199,7 +199,7 @@ def write_report(
                 "alone": _bn(r["alone_payer_cost_usd"]),
                 "coalition": _bn(r["coalition_payer_cost_usd"]),
                 "coalition_total": _bn(r["coalition_cost_usd"]),
-                "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2f}",
+                "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2g}",
                 "no_dearer": _yes_no(r["coalition_no_dearer"]),
             }
         )
@@ -211,7 +211,7 @@ def write_report(
                 "alone": _bn(r["alone_payer_cost_usd"]),
                 "coalition": _bn(r["coalition_payer_cost_usd"]),
                 "total": _bn(r["coalition_total_cost_usd"]),
-                "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2f}",
+                "ratio": "–" if not math.isfinite(r["payer_ratio"]) else f"{r['payer_ratio']:.2g}",
                 "no_dearer": _yes_no(r["coalition_no_dearer"]),
             }
         )

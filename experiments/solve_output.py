@@ -230,7 +230,7 @@ def _versus(r: pd.Series, payer: str) -> str:
     a, c = r["alone_payer_cost_usd"] / 1e9, r["coalition_payer_cost_usd"] / 1e9
     text = f"{payer} pays {labels.money_bn(a)} bn USD alone and {labels.money_bn(c)} bn in the coalition"
     if math.isfinite(r["payer_ratio"]):
-        text += f", a ratio of {r['payer_ratio']:.2f} (IMF WP/26/072: {IMF['ratio']:.2f})"
+        text += f", a ratio of {r['payer_ratio']:.2g} (IMF WP/26/072: {IMF['ratio']:.2f})"
     elif c <= 0:
         text += " (a net revenue: no ratio; IMF WP/26/072's is " + f"{IMF['ratio']:.2f})"
     verdict = "no more" if r["coalition_no_dearer"] else "MORE"

@@ -90,3 +90,14 @@ def test_coalition_ratio_only_between_costs():
     assert math.isnan(net_revenue["payer_ratio"]) and net_revenue["coalition_no_dearer"] is True
     assert sv.compare_costs(1.0, 2.0)["coalition_no_dearer"] is False
     assert sv.compare_costs(math.nan, 2.0)["coalition_no_dearer"] is None
+
+
+def test_what_binds_prefers_the_full_check_and_names_the_stage():
+    screen = pd.DataFrame({"share": [0.9, 0.69], "binding": ["ndfeb_magnet metal", "ndfeb_magnet refining"]})
+    full = pd.DataFrame({"share": [0.712], "binding": ["ndfeb_magnet refining"], "binding_shock": ["none"]})
+    text = sv.what_binds(screen, full, 0.6)
+    assert "robust over the full check" in text and "71.2%" in text
+    assert "the screen's lowest, one seed without a shock: 69.0%" in text
+    assert text.endswith("which stays above 60%") and "refining" in text
+    only_screen = sv.what_binds(screen, full.iloc[0:0], 0.6)
+    assert "in the screen" in only_screen and "69.0%" in only_screen
