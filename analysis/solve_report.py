@@ -58,9 +58,7 @@ def front_figure(evals: pd.DataFrame, checked: pd.DataFrame, targets: list, cost
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"fiscal cost, PV to {pv}, USD bn")
     axes[0][0].legend(fontsize=8, loc="best")
-    fig.suptitle(
-        "What each mix costs and how far it brings dependency down (left = less dependent)", fontsize=11
-    )
+    fig.suptitle("Cost against dependency (left: less dependent)", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -155,6 +153,7 @@ def write_report(
             "target": b["target"],
             "found": bool(b.get("found")),
             "why": b.get("why", ""),
+            "closest": b.get("closest"),
         }
         if card["found"]:
             p = sv_pct(b["threshold"])

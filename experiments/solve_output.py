@@ -73,6 +73,7 @@ def write(
                 entry["why"] = sv.what_binds(
                     evals[evals["mode"] == mode] if len(evals) else evals, part, t.threshold
                 )
+                entry["closest"] = _closest(plan, mode, part, t.threshold)
             else:
                 params = {k: _py(row[k]) for k in _param_names(plan)}
                 name = policy_name(mode, t.threshold)
@@ -164,6 +165,24 @@ def _front(evals: pd.DataFrame, checked: pd.DataFrame, cost: str) -> pd.DataFram
     front = front[front["pareto"].astype(bool)]
     out = front[[c for c in dict.fromkeys(keep) if c in front]]
     return out.sort_values(["mode", "stage", cost]).reset_index(drop=True)
+
+
+def _closest(plan: Plan, mode: str, checked: pd.DataFrame, threshold: float) -> dict | None:
+    """The fully checked mix of the mode with the lowest robust share, in words (for the report
+    when no mix meets the line)."""
+    from critmin.analysis import comparison, labels
+
+    if checked.empty or not checked["share"].notna().any():
+        return None
+    row = checked.loc[checked["share"].idxmin()]
+    params = {k: _py(row[k]) for k in _param_names(plan)}
+    return {
+        "candidate": str(row["candidate"]),
+        "share": labels.share(row["share"], [threshold]),
+        "binding": comparison.check_text(row["binding"]),
+        "cost": labels.money_bn(row[plan.cost_key] / 1e9),
+        "items": describe_mix(policy_of(plan, mode, params, "closest")) or ["no instrument"],
+    }
 
 
 def _write_compare(plan: Plan, folder: Path, found: list[dict]) -> None:
