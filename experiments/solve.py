@@ -283,6 +283,37 @@ def search(plan: Plan, folder: Path) -> dict[str, int]:
     return before
 
 
+# ---------------------------------------------------------------------- same instruments, other mode
+def cross(plan: Plan, folder: Path, source: str = "alone", target: str = "coalition") -> int:
+    """The same instruments in the coalition: every mix on the alone study's screened Pareto
+    front (cost, share) evaluated again with every member applying it, so the alone-vs-coalition
+    comparison always holds the coalition version of what acting alone found (whatever the
+    coalition's own search found besides). Done once per study; returns the evaluations made."""
+    import optuna
+
+    if not {source, target} <= set(plan.modes):
+        return 0
+    done = optuna.trial.TrialState.COMPLETE
+    mine = open_study(plan, folder, target, 0)
+    if any(t.user_attrs.get("cross") for t in mine.get_trials(deepcopy=False)):
+        return 0
+    theirs = open_study(plan, folder, source, 0).get_trials(deepcopy=False, states=(done,))
+    rows = pd.DataFrame(
+        [
+            {"cost": t.user_attrs.get(plan.cost_key), "share": t.user_attrs.get("share"), "t": t}
+            for t in theirs
+        ]
+    )
+    if rows.empty:
+        return 0
+    front = rows[sv.pareto(rows, ["cost", "share"])]
+    objective = screen_objective(plan, target)
+    for t in front["t"]:
+        mine.enqueue_trial(dict(t.params), user_attrs={"cross": f"{source} trial {t.number}"})
+        mine.optimize(objective, n_trials=1, catch=(Exception,))
+    return len(front)
+
+
 # ---------------------------------------------------------------------- refinement
 def refine(plan: Plan, folder: Path) -> int:
     """Per mode and target, from the cheapest screened mix below the line: leave out each
@@ -484,6 +515,7 @@ def _plain(v: Any) -> Any:
 def solve(plan: Plan, folder: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     before = search(plan, folder)
+    crossed = cross(plan, folder)
     refined = refine(plan, folder)
     t_search = time.perf_counter() - t0
     evals = evaluations(plan, folder)
@@ -499,6 +531,7 @@ def solve(plan: Plan, folder: Path) -> dict[str, Any]:
         tidy,
         {
             "evaluations_before_this_run": before,
+            "cross_evaluations_this_run": crossed,
             "refinement_evaluations_this_run": refined,
             "seconds": {"search": round(t_search, 1), "total": round(t_total, 1)},
             "code_version": code_version(),
