@@ -143,15 +143,16 @@ def study_folder(plan: Plan, given: str | None) -> Path:
             )
     else:
         folder = plan.folder()
+        new = not (folder / IDENTITY_FILE).is_file()
         for other in sorted(Path(plan.settings["out"]).glob(f"{plan.settings['name']}-*/{IDENTITY_FILE}")):
-            if other.parent != folder:
+            if new and other.parent != folder:
                 old = _identity_of(other.parent) or {}
                 print(
                     f"solve: {other.parent} holds a study with other {_what_changed(old, identity)}; "
                     f"starting a new study in {folder} (the old one is kept)",
                     file=sys.stderr,
                 )
-        if (folder / IDENTITY_FILE).is_file():
+        if not new:
             print(f"solve: continuing the study in {folder}", file=sys.stderr)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / IDENTITY_FILE).write_text(yaml.safe_dump(identity, sort_keys=True))
