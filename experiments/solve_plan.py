@@ -435,6 +435,8 @@ def _blame(plan: Plan, mode: str, shock: str, which: str, message: str) -> str:
     """Name the variable (or instrument) an instrument's error is about."""
     import re
 
+    # the engine names the policy file by the policy's name: here there is no such file
+    message = message.replace(f"configs/policy/solve_{which}.yaml: ", "")
     match = re.search(r"policy\.instruments\[(\d+)\]\.?(\w*)", message)
     if match:
         on = [i for i in plan.instruments]
