@@ -89,7 +89,7 @@ def coalition_figure(curve: pd.DataFrame, payer: str) -> plt.Figure:
         curve["coalition_payer_cost_usd"] / 1e9,
         "-o",
         color=_color("coalition"),
-        label=f"{payer}'s share in the coalition",
+        label=f"{payer}'s own cost in the coalition",
     )
     ax.plot(
         x,
@@ -99,7 +99,7 @@ def coalition_figure(curve: pd.DataFrame, payer: str) -> plt.Figure:
         label="coalition, all members",
     )
     ax.invert_xaxis()
-    ax.set_xlabel("highest checked share below, % (screen)")
+    ax.set_xlabel("highest checked share at or below, % (screen)")
     ax.set_ylabel("cheapest fiscal cost, USD bn (PV)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
