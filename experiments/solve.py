@@ -46,9 +46,11 @@ from critmin.experiments.solve_plan import (
     corner,
     load_settings,
     off,
+    param_names,
     plan_from_settings,
     policy_of,
     prepare,
+    python_value,
     run_config,
 )
 from critmin.sim.run import code_version
@@ -459,7 +461,7 @@ def full_check(plan: Plan, folder: Path, chosen: pd.DataFrame) -> tuple[pd.DataF
     params_of = {}
     tasks = []
     for _, r in chosen.iterrows():
-        params = {k: _plain(r[k]) for k in _param_names(plan)}
+        params = {k: python_value(r[k]) for k in param_names(plan)}
         cid = candidate_id(r["mode"], params)
         params_of[cid] = (r["mode"], params, int(r["trial"]))
         for shock in plan.shocks:
@@ -500,16 +502,6 @@ def full_check(plan: Plan, folder: Path, chosen: pd.DataFrame) -> tuple[pd.DataF
             file=sys.stderr,
         )
     return pd.DataFrame(rows), (pd.concat(tidy, ignore_index=True) if tidy else pd.DataFrame())
-
-
-def _param_names(plan: Plan) -> list[str]:
-    return [USE + i["name"] for i in plan.instruments] + [v.name for v in plan.variables]
-
-
-def _plain(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
-    return v
 
 
 # ---------------------------------------------------------------------- the whole study

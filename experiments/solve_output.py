@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from critmin.analysis import solve as sv
 from critmin.analysis.instrument_text import describe_mix
-from critmin.experiments.solve_plan import USE, Plan, policy_of
+from critmin.experiments.solve_plan import USE, Plan, param_names, policy_of, python_value
 
 IMF = {
     "source": "IMF Working Paper WP/26/072 (2026), raising the US share of downstream rare-earth supply "
@@ -75,7 +75,7 @@ def write(
                 )
                 entry["closest"] = _closest(plan, mode, part, t.threshold)
             else:
-                params = {k: _py(row[k]) for k in _param_names(plan)}
+                params = {k: python_value(row[k]) for k in param_names(plan)}
                 name = policy_name(mode, t.threshold)
                 policy = policy_of(plan, mode, params, name)
                 path = folder / "configs" / "policy" / f"{name}.yaml"
@@ -92,11 +92,15 @@ def write(
                     file=str(path),
                     candidate=str(row["candidate"]),
                     words=describe_mix(policy),
-                    **{k: _py(row[k]) for k in row.index if k.startswith(("pv_", "payer_pv_", "met_"))},
+                    **{
+                        k: python_value(row[k])
+                        for k in row.index
+                        if k.startswith(("pv_", "payer_pv_", "met_"))
+                    },
                     share=float(row["share"]),
                     binding=str(row["binding"]),
-                    unmet_pct=_py(row["unmet_pct"]),
-                    peak_ratio=_py(row["peak_ratio"]),
+                    unmet_pct=python_value(row["unmet_pct"]),
+                    peak_ratio=python_value(row["peak_ratio"]),
                 )
             best.append(entry)
     _write_compare(plan, folder, [b for b in best if b.get("found")])
@@ -175,7 +179,7 @@ def _closest(plan: Plan, mode: str, checked: pd.DataFrame, threshold: float) -> 
     if checked.empty or not checked["share"].notna().any():
         return None
     row = checked.loc[checked["share"].idxmin()]
-    params = {k: _py(row[k]) for k in _param_names(plan)}
+    params = {k: python_value(row[k]) for k in param_names(plan)}
     return {
         "candidate": str(row["candidate"]),
         "share": labels.share(row["share"], [threshold]),
@@ -261,21 +265,9 @@ def _members(plan: Plan, mode: str) -> str:
     return ", ".join(map(str, m)) if isinstance(m, list) else str(m)
 
 
-def _param_names(plan: Plan) -> list[str]:
-    return [USE + i["name"] for i in plan.instruments] + [v.name for v in plan.variables]
-
-
-def _py(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 def _yaml_safe(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _yaml_safe(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_yaml_safe(x) for x in v]
-    return _py(v)
+    return python_value(v)

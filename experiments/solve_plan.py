@@ -332,6 +332,20 @@ def corner(plan: Plan, which: str) -> dict[str, Any]:
     return params
 
 
+def param_names(plan: Plan) -> list[str]:
+    """The decision parameters: each instrument's on/off, then each variable."""
+    return [USE + i["name"] for i in plan.instruments] + [v.name for v in plan.variables]
+
+
+def python_value(v: Any) -> Any:
+    """A NumPy scalar as a plain Python value (NaN and infinities as None), for YAML and optuna."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
 def off(plan: Plan) -> dict[str, Any]:
     """No instrument (the counterfactual; its cost is 0)."""
     return {**corner(plan, "weak"), **{USE + i["name"]: False for i in plan.instruments}}
