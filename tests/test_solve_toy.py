@@ -151,3 +151,13 @@ def test_a_rerun_continues_the_study_and_a_changed_config_starts_a_new_one(toy, 
     new = solve.study_folder(other, None)
     assert new == other.folder()
     assert "starting a new study" in capsys.readouterr().err
+
+
+def test_the_tpe_sampler_finds_it_too(tmp_path):
+    s = toy_settings(tmp_path, modes=("coalition",), budget=30)
+    s["sampler"] = "tpe"
+    plan = toy_plan(s)
+    result = solve.solve(plan, solve.study_folder(plan, None))
+    best = next(b for b in result["best"] if b["threshold"] == 0.6)
+    optimum = known_cost((D0 - 0.6) / SLOPE, plan)
+    assert optimum <= best["pv_2035_usd"] <= 1.02 * optimum
