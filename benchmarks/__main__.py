@@ -22,6 +22,8 @@ which the README's benchmark block is generated (``make docs``).
   stockpile release in force, median and slowest of 24 steps; and the latency of a decision
   (rebuild the model and replay the 12 months played). ``python -m benchmarks --only exercise``
   times this case alone (printed, the table file is left as it is).
+- solve: ``critmin solve`` on the default world, 20 screened evaluations on 2 workers; the
+  time of a 500-evaluation study extrapolated (benchmarks/solve.py; ``--only solve``).
 """
 
 from __future__ import annotations
@@ -245,10 +247,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, default=TABLE, help=f"table file (default {TABLE.relative_to(ROOT)})"
     )
-    parser.add_argument("--only", choices=["exercise"], help="time one case; print it, leave the table file")
+    parser.add_argument(
+        "--only", choices=["exercise", "solve"], help="time one case; print it, leave the table file"
+    )
     args = parser.parse_args(argv)
     if args.only == "exercise":
         print(pd.DataFrame(exercise_rows(args.repeats)).to_string(index=False))
+        return
+    if args.only == "solve":
+        from benchmarks import solve
+
+        print(pd.DataFrame(solve.rows(env=ENV)).to_string(index=False))
         return
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="critmin-bench-") as name:
@@ -256,7 +265,9 @@ def main(argv: list[str] | None = None) -> None:
         rows = simulate_rows(args.repeats) + cli_rows(args.repeats, tmp) + [long_run_row(args.repeats)]
         rows += exercise_rows(args.repeats)
         if not args.quick:
-            rows += sweep_rows(tmp) + scaling_rows() + [make_run_row(tmp)]
+            from benchmarks import solve
+
+            rows += sweep_rows(tmp) + scaling_rows() + [make_run_row(tmp)] + solve.rows(env=ENV)
     table = pd.DataFrame(rows).to_string(index=False)
     header = (
         f"critmin benchmarks: {os.cpu_count()} cores, one BLAS thread per process, median of "

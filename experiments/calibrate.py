@@ -20,7 +20,6 @@ import argparse
 import copy
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from critmin.analysis import scorecard as sc
+from critmin.experiments import study as study_lib
 from critmin.experiments import validate
 from critmin.experiments.settings import load_group_settings
 from critmin.sim.run import code_version
@@ -232,21 +232,6 @@ def _objective(plan: validate.Plan, params: list[Parameter], weights: dict[str, 
 
 
 # ---------------------------------------------------------------------- the study
-def storage(folder: Path) -> Any:
-    import optuna
-
-    return optuna.storages.RDBStorage(
-        f"sqlite:///{(folder / 'study.db').resolve()}", engine_kwargs={"connect_args": {"timeout": 120}}
-    )
-
-
-def finished(study: Any) -> int:
-    import optuna
-
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
 def open_study(folder: Path, settings: dict[str, Any], params: list[Parameter], seed: int) -> Any:
     import optuna
 
@@ -255,52 +240,28 @@ def open_study(folder: Path, settings: dict[str, Any], params: list[Parameter], 
         seed=seed, n_startup_trials=settings["startup_trials"], multivariate=True
     )
     study = optuna.create_study(
-        study_name=STUDY, storage=storage(folder), sampler=sampler, direction="minimize", load_if_exists=True
+        study_name=STUDY,
+        storage=study_lib.storage(folder),
+        sampler=sampler,
+        direction="minimize",
+        load_if_exists=True,
     )
     return study
 
 
-def worker(
-    folder: Path, settings: dict[str, Any], plan: validate.Plan, params: list[Parameter], k: int
-) -> int:
-    """One process: evaluate parameter sets until the study holds ``budget`` finished evaluations."""
-    logging.getLogger("mesa").setLevel(logging.WARNING)
-    study = open_study(folder, settings, params, settings["sampler_seed"] + k)
-    objective = _objective(plan, params, settings["episode_weights"])
-    n = 0
-    while finished(study) + _running(study) < settings["budget"]:
-        study.optimize(objective, n_trials=1, catch=(Exception,))
-        n += 1
-    return n
-
-
-def _running(study: Any) -> int:
-    import optuna
-
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-
-
 def optimise(folder: Path, settings: dict[str, Any], plan: validate.Plan, params: list[Parameter]) -> int:
-    """Run the study up to the budget (resuming it); returns the evaluations it held before."""
-    import optuna
-    from joblib import Parallel, delayed
+    """Run the study up to the budget (resuming it, in ``jobs`` processes sharing it); returns
+    the evaluations it held before. The first evaluation of a new study is the defaults."""
+    seed = settings["sampler_seed"]
 
-    study = open_study(folder, settings, params, settings["sampler_seed"])
-    # evaluations cut short by an interrupted run are given up (they would block the budget)
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-    done = finished(study)
+    def opener(k: int) -> Any:
+        return open_study(folder, settings, params, seed + k)
+
+    study = opener(0)
     if not study.trials:
         study.enqueue_trial({p.key: p.default for p in params}, user_attrs={"defaults": True})
-    left = settings["budget"] - done
-    if left <= 0:
-        return done
-    jobs = max(1, min(settings["jobs"] or os.cpu_count() or 1, left))
-    if jobs == 1:
-        worker(folder, settings, plan, params, 0)
-    else:
-        Parallel(n_jobs=jobs)(delayed(worker)(folder, settings, plan, params, k) for k in range(jobs))
-    return done
+    objective = _objective(plan, params, settings["episode_weights"])
+    return study_lib.run_workers(opener, objective, settings["budget"], settings["jobs"])
 
 
 # ---------------------------------------------------------------------- results
@@ -382,7 +343,7 @@ def write_outputs(
 ) -> dict[str, Any]:
     import optuna
 
-    study = optuna.load_study(study_name=STUDY, storage=storage(folder))
+    study = optuna.load_study(study_name=STUDY, storage=study_lib.storage(folder))
     trials = trials_frame(study)
     trials.to_csv(folder / "trials.csv", index=False, float_format="%.6g")
     done = trials[trials["state"] == "COMPLETE"]

@@ -21,6 +21,9 @@ USAGE = """usage: critmin COMMAND [options]
                report.html (critmin validate --help)
   calibrate    fit the behavioural parameters to all episodes at once with optuna
                (critmin calibrate --help)
+  solve        what would it take? the cheapest instrument mix meeting the 60% target and
+               the 50% ambition, robust across seeds and shocks, alone or as a coalition
+               (critmin solve --help)
   trace        where a region's material was mined, refined, alloyed and made into magnets,
                from a finished run folder (critmin trace --help)
 """
@@ -33,6 +36,7 @@ COMMANDS = {
     "trace": "trace",
     "validate": "validate",
     "calibrate": "calibrate",
+    "solve": "solve",
 }
 # commands whose module lives outside critmin.experiments
 ENTRY_POINTS = {"exercise": "critmin.exercise.server"}

@@ -32,10 +32,10 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.analysis import comparison, metrics
-from critmin.experiments import interrupt, progress, runstate
+from critmin.experiments import interrupt, progress, runstate, study
 from critmin.experiments.api import simulate
 from critmin.experiments.settings import load_group_settings
-from critmin.sim.run import code_identity, code_version, config_dir, input_hashes, load_config
+from critmin.sim.run import code_version, config_dir, identity_id, load_config
 from critmin.sim.world import DataError
 
 # applied to every run: the comparison keeps its own small tables, not run folders
@@ -99,18 +99,10 @@ class Plan:
     def identity(self) -> dict[str, Any]:
         """What determines the results (not jobs or the output folder): the configs (their
         digest), the input data every mix reads and the code."""
-        inputs: dict[str, str] = {}
-        for cfg in self.configs.values():
-            inputs.update(input_hashes(cfg))
-        return {
-            "config_id": self.config_digest(),
-            "inputs": dict(sorted(inputs.items())),
-            "code": code_identity(),
-        }
+        return study.identity(self.config_digest(), self.configs.values())
 
     def digest(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return identity_id(self.identity())
 
     def folder(self) -> Path:
         s = self.settings
