@@ -72,6 +72,15 @@ def _ratio(hit: pd.Series, twin: pd.Series) -> pd.Series:
     return (both["hit"] / both["twin"]).where(both["twin"] > 0)
 
 
+def _outside_peak(ts: pd.DataFrame, twin: pd.DataFrame, commodity: str) -> pd.Series:
+    """Per month, the highest ratio to the no-shock run of a buyer price outside China."""
+    ratios = [
+        _ratio(_series(ts, "buyer_price", commodity, c), _series(twin, "buyer_price", commodity, c))
+        for c in OUTSIDE
+    ]
+    return pd.concat(ratios, axis=1).max(axis=1)
+
+
 def _fmt(value: float) -> str:
     return "–" if pd.isna(value) else f"×{value:.2f}"
 
@@ -93,26 +102,8 @@ def block_2026() -> str:
             if not (DOC.parent.parent / "configs" / "shock" / f"{name}.yaml").is_file():
                 continue
             ts = _run([f"scenario={world}", f"shock={name}", end])
-            magnets = pd.concat(
-                [
-                    _ratio(
-                        _series(ts, "buyer_price", "ndfeb_magnet", c),
-                        _series(twin, "buyer_price", "ndfeb_magnet", c),
-                    )
-                    for c in OUTSIDE
-                ],
-                axis=1,
-            ).max(axis=1)
-            dytb = pd.concat(
-                [
-                    _ratio(
-                        _series(ts, "buyer_price", "dytb_oxide", c),
-                        _series(twin, "buyer_price", "dytb_oxide", c),
-                    )
-                    for c in OUTSIDE
-                ],
-                axis=1,
-            ).max(axis=1)
+            magnets = _outside_peak(ts, twin, "ndfeb_magnet")
+            dytb = _outside_peak(ts, twin, "dytb_oxide")
             china = _ratio(
                 _series(ts, "price", "ndfeb_magnet", "CHN"), _series(twin, "price", "ndfeb_magnet", "CHN")
             )

@@ -483,6 +483,10 @@ COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
 PROCESS_REF = Reference("process", "processes.csv", "process", "process")
 COMMODITY_REF = Reference("commodity", "commodities.csv", "commodity", "commodity")
 END_USE_REF = Reference("end_use", "end_uses.csv", "end_use", "end use")
+# a bloc, a country code or "all" (investment.csv, by_products.csv: the most specific row applies)
+REGION_REF = Reference(
+    "region", "countries.csv", "country", "region (bloc, country or all)", extra=(*BLOCS, "all")
+)
 # optional: the country of a plant's controlling (largest) owner; blank = the plant's own country.
 # An aggregate row of several owners names them space-separated with their shares in
 # owner_share ("CHN CHE" / "0.519 0.159"; blank = 1 for one owner); the rest is owned in the row's
@@ -663,13 +667,7 @@ WORLD_FILES: dict[str, Schema] = {
             required=False,
             references=(
                 Reference("process", "processes.csv", "process", "process", extra=("all",)),
-                Reference(
-                    "region",
-                    "countries.csv",
-                    "country",
-                    "region (bloc, country or all)",
-                    extra=(*BLOCS, "all"),
-                ),
+                REGION_REF,
             ),
             checks=(investment_values_in_range,),
         ),
@@ -690,13 +688,7 @@ WORLD_FILES: dict[str, Schema] = {
             required=False,
             references=(
                 PROCESS_REF,
-                Reference(
-                    "region",
-                    "countries.csv",
-                    "country",
-                    "region (bloc, country or all)",
-                    extra=(*BLOCS, "all"),
-                ),
+                REGION_REF,
             ),
         ),
     )

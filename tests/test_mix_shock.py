@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from critmin.sim.model import CritminModel
@@ -46,8 +47,6 @@ from critmin.sim.run import config_dir, load_config
 
 END = "2026-06"
 PULL_FORWARD = "2025-07"  # default cases: instruments starting after this start here instead
-# shocks on their real dates in the world of 2009 (its mixes are the 2024 world's: not replayed there)
-WORLD_2009 = {"ree_quotas_2010"}
 END_OF = {"ree_2009": "2012-12"}
 OTHER_CHAINS = {
     "gage_controls_2023",
@@ -56,19 +55,23 @@ OTHER_CHAINS = {
     "gage_us_ban_2026_lapse",
     "gage_us_ban_2026_extended",
 }
-# timelines of the 2026 world (base year 2025) and of late 2026: their world, and a horizon that
-# reaches their first months (the listing of Jul 2026, the November 2026 expiries)
-WORLD_2026 = {
-    "ree_oct2025_package_lapse",
-    "ree_oct2025_package_extended",
-    "ree_customer_licences_2026_lapse",
-    "ree_customer_licences_2026_extended",
-    "ree_entity_list_2026_stays",
-    "ree_entity_list_2026_lifted",
-    "ree_controls_2026_lapse",
-    "ree_controls_2026_extended",
+# the world of a shock file's base years (ree_2024_short for 2024 and for files naming none)
+WORLD_OF_YEAR = {2009: "ree_2009", 2025: "ree_2026"}
+
+
+def _base_years(shock: str) -> list[int]:
+    return (
+        yaml.safe_load((Path(config_dir()) / "shock" / f"{shock}.yaml").read_text()).get("base_years") or []
+    )
+
+
+# timelines of late 2026 need a horizon that reaches their first months (the listing of Jul
+# 2026, the November 2026 expiries)
+LATE = {
+    name
+    for name in sorted(p.stem for p in (Path(config_dir()) / "shock").glob("*.yaml"))
+    if 2025 in _base_years(name) or name.startswith("gage_us_ban_2026")
 }
-LATE = WORLD_2026 | {"gage_us_ban_2026_lapse", "gage_us_ban_2026_extended"}
 END_LATE = "2028-03"
 REL = 1e-9
 
@@ -79,12 +82,11 @@ def _names(group: str) -> list[str]:
 
 def world_for(shock: str) -> str:
     """Shocks on other chains run in the seven-chain world (the mixes name rare-earth commodities);
-    the 2010 quotas on their real dates in the world of 2009, the 2025-26 timelines in the world
-    of 2026."""
-    if shock in WORLD_2009:
-        return "ree_2009"
-    if shock in WORLD_2026:
-        return "ree_2026"
+    a timeline written for another base year in its world (the 2010 quotas in the world of 2009,
+    the 2025-26 timelines in the world of 2026)."""
+    for year in _base_years(shock):
+        if year in WORLD_OF_YEAR:
+            return WORLD_OF_YEAR[year]
     return "full_2024" if shock in OTHER_CHAINS else "ree_2024_short"
 
 
@@ -474,7 +476,7 @@ def test_mix_under_shock_keeps_invariants_and_each_instrument_does_what_it_promi
 @pytest.mark.parametrize("shock", _names("shock"))
 @pytest.mark.parametrize("policy", _names("policy"))
 def test_every_mix_runs_with_every_shock(policy, shock):
-    if shock in WORLD_2009 and policy != "none":
+    if world_for(shock) == "ree_2009" and policy != "none":
         pytest.skip(
             "the mixes are the 2024 world's (named plants, starts from 2025); the 2009 world runs without one"
         )
