@@ -423,7 +423,9 @@ class _OriginIndex:
             tonnes=f["tonnes"].to_numpy(float),
             value=f["value_usd"].to_numpy(float),
             columns=columns,
-            mix=f[names].to_numpy(float) if names else np.zeros((len(f), 0)),
+            # float32 as recorded: a float64 copy was the largest array of the run (165 MB in the
+            # full world); products with float64 weights promote exactly, so sums are unchanged
+            mix=f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32),
         )
 
     @staticmethod

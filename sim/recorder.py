@@ -224,32 +224,34 @@ class Recorder:
         frm, to = np.divmod(rest, C)
         t_idx, p_idx = np.nonzero(self.pair_tonnes[:T] > 0)
         months = self.months()
-        out = pd.DataFrame(
-            {
-                "month": months[t_idx],
-                "commodity": pd.Categorical.from_codes(com[p_idx], net.commodities),
-                "origin": pd.Categorical.from_codes(frm[p_idx], net.countries),
-                "destination": pd.Categorical.from_codes(to[p_idx], net.countries),
-                "tonnes": self.pair_tonnes[t_idx, p_idx],
-                "value_usd": self.pair_value[t_idx, p_idx],
-            }
-        )
+        front = {
+            "month": months[t_idx],
+            "commodity": pd.Categorical.from_codes(com[p_idx], net.commodities),
+            "origin": pd.Categorical.from_codes(frm[p_idx], net.countries),
+            "destination": pd.Categorical.from_codes(to[p_idx], net.countries),
+            "tonnes": self.pair_tonnes[t_idx, p_idx],
+            "value_usd": self.pair_value[t_idx, p_idx],
+        }
         # the origin mix is traced in float32 (a share, 7 significant digits), so its columns are
         # float32: half the memory and file size of float64 copies of the same numbers
         origins = self.model.origins
         parts = self.pair_mix[:T]
         offset = np.cumsum([0] + [int(np.count_nonzero(self.pair_tonnes[t] > 0)) for t in range(T)])
-        rows = np.concatenate([r + offset[t] for t, (r, _, _) in enumerate(parts)] or [np.zeros(0, np.int64)])
-        cols = np.concatenate([c for _, c, _ in parts] or [np.zeros(0, np.int64)]).astype(np.int64)
-        shares = np.concatenate([v for _, _, v in parts] or [np.zeros(0, np.float32)])
         present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
-        present[cols] = True
+        for _, c, _ in parts:
+            present[c] = True
         used = np.flatnonzero(present)
-        col = (np.cumsum(present) - 1)[cols]
-        mix = np.zeros((len(out), used.size), np.float32)
-        mix[rows, col] = shares
+        col = np.cumsum(present) - 1
+        # filled month by month: concatenating every month's triplets first doubled the peak
+        mix = np.zeros((t_idx.size, used.size), np.float32)
+        for t, (r, c, v) in enumerate(parts):
+            mix[r + offset[t], col[c]] = v
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
-        return pd.concat([out, pd.DataFrame(mix, index=out.index, columns=names, copy=False)], axis=1)
+        # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
+        table = pd.DataFrame(mix, columns=names, copy=False)
+        for i, (column, values) in enumerate(front.items()):
+            table.insert(i, column, values)
+        return table
 
     def consumption_origin(self) -> pd.DataFrame:
         """Origin of what each country uses (consumption scope), tidy.
@@ -267,8 +269,10 @@ class Recorder:
         T, C = self.model.state.t, net.n_countries
         com, ctry = np.divmod(self.use_keys, C)
         origins = self.model.origins
-        tonnes = self.use_tonnes[:T, :, None] * self.use_mix[:T].astype(float)
-        t_idx, u_idx, k_idx = np.nonzero(tonnes > 0)
+        # the nonzero cells only (a dense months x markets x origins product was the largest
+        # array of the table); float32 shares times float64 tonnes promote exactly
+        used = self.use_tonnes[:T] > 0
+        t_idx, u_idx, k_idx = np.nonzero((self.use_mix[:T] > 0) & used[:, :, None])
         g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
         out = {
             "month": self.months()[t_idx],
@@ -279,7 +283,7 @@ class Recorder:
         }
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-        out["tonnes"] = tonnes[t_idx, u_idx, k_idx]
+        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * self.use_mix[t_idx, u_idx, k_idx].astype(float)
         return pd.DataFrame(out)
 
     def final_demand(self) -> pd.DataFrame:

@@ -85,6 +85,20 @@ def config_id(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def write_parquet_in_parts(df: pd.DataFrame, path: Path, rows: int = 50_000) -> None:
+    """Write ``df`` as one Parquet file, converting ``rows`` rows at a time (the flows table with
+    its origin columns would otherwise be copied whole into Arrow: a peak of its own size)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(df.iloc[:0], preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(df), 1), rows):
+            writer.write_table(
+                pa.Table.from_pandas(df.iloc[start : start + rows], schema=schema, preserve_index=False)
+            )
+
+
 def data_dirs(scenario: Any) -> list[tuple[str, Path]]:
     """(label, folder) of each data folder of ``scenario.data``: a name under the packaged
     ``data/`` (label ``data/<name>``) or an absolute path (label: the path itself)."""
@@ -212,7 +226,7 @@ class ModelRun:
         outdir.mkdir(parents=True, exist_ok=True)
         self.timeseries.to_parquet(outdir / "timeseries.parquet", index=False)
         if flows:
-            self.flows.to_parquet(outdir / "flows.parquet", index=False)
+            write_parquet_in_parts(self.flows, outdir / "flows.parquet")
         self.consumption_origin.to_parquet(outdir / "consumption_origin.parquet", index=False)
         self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
         if len(self.projects):
