@@ -227,6 +227,7 @@ def write_report(
         payer=plan.payer("coalition") if "coalition" in plan.modes else "",
         crit=plan.crit,
         pv=pvs[0],
+        margin_points=f"{100 * plan.settings['full_check']['margin']:g}",
         seeds=plan.seeds,
         shocks=plan.shocks,
         screen=manifest["screen"],

@@ -403,7 +403,10 @@ def evaluations(plan: Plan, folder: Path) -> pd.DataFrame:
 def choose(plan: Plan, evals: pd.DataFrame) -> pd.DataFrame:
     """Per mode and target: the cheapest screened evaluations below the line and within
     ``margin`` above it (up to ``candidates`` per mode in all), plus the mode's lowest-share
-    evaluation (so a study where nothing is near a line still has its best fully checked)."""
+    evaluation, the cheapest within ``margin`` of it and the corner with every instrument at its
+    strong end (so a study where nothing is near a line still has its best fully checked, how
+    far the bounds go, and the cheapest way to get nearly as far: the strongest corner is rarely
+    the cheapest)."""
     if evals.empty:
         return evals
     n = plan.settings["full_check"]["candidates"]
@@ -425,7 +428,12 @@ def choose(plan: Plan, evals: pd.DataFrame) -> pd.DataFrame:
         best = g["share"].idxmin()
         if best not in chosen:
             chosen.append(best)
-        picked.append(g.loc[chosen[: n + 1]])
+        near_best = g[g["share"] <= g.loc[best, "share"] + margin].sort_values(plan.cost_key)
+        chosen += [i for i in near_best.index[:per_target] if i not in chosen]
+        # every instrument at its strong end: how far the bounds go, whatever one screened seed said
+        strong = g.index[g["corner"].astype(str).str.contains("strong end")]
+        chosen += [i for i in strong[:1] if i not in chosen]
+        picked.append(g.loc[chosen[: n + 2 + per_target]])
     return pd.concat(picked)
 
 

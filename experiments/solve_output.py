@@ -172,13 +172,16 @@ def _front(evals: pd.DataFrame, checked: pd.DataFrame, cost: str) -> pd.DataFram
 
 
 def _closest(plan: Plan, mode: str, checked: pd.DataFrame, threshold: float) -> dict | None:
-    """The fully checked mix of the mode with the lowest robust share, in words (for the report
-    when no mix meets the line)."""
+    """The cheapest fully checked mix of the mode whose robust share is within the full check's
+    ``margin`` of the lowest any reaches, in words (for the report when no mix meets the line:
+    how far the bounds go, and what getting nearly that far costs)."""
     from critmin.analysis import comparison, labels
 
     if checked.empty or not checked["share"].notna().any():
         return None
-    row = checked.loc[checked["share"].idxmin()]
+    margin = plan.settings["full_check"]["margin"]
+    near = checked[checked["share"] <= checked["share"].min() + margin]
+    row = near.loc[near[plan.cost_key].idxmin()]
     params = {k: python_value(row[k]) for k in param_names(plan)}
     return {
         "candidate": str(row["candidate"]),
