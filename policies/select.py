@@ -37,16 +37,21 @@ def buyer_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarray
     )
 
 
-def buyer_slots_of(model: ModelView, spec: Spec, key: str) -> np.ndarray:
-    """Input slots of the facilities listed under ``key`` (facility ids)."""
+def listed_facilities(model: ModelView, spec: Spec, key: str) -> list[tuple[str, int]]:
+    """(name, node) of each facility id listed under ``key`` (one id or a list)."""
     net = model.net
     names = spec.raw(key)
     names = [names] if isinstance(names, str) else list(names)
-    nodes = []
     for name in names:
         if name not in net.node_id:
             raise DataError(f"{spec.where}.{key}: unknown facility {name!r}")
-        nodes.append(net.node_id.index(name))
+    return [(name, net.node_id.index(name)) for name in names]
+
+
+def buyer_slots_of(model: ModelView, spec: Spec, key: str) -> np.ndarray:
+    """Input slots of the facilities listed under ``key`` (facility ids)."""
+    net = model.net
+    nodes = [node for _, node in listed_facilities(model, spec, key)]
     return np.flatnonzero((net.slot_role == INPUT) & np.isin(net.slot_node, nodes))
 
 
@@ -62,13 +67,8 @@ def seller_slots(model: ModelView, commodities: np.ndarray, countries: np.ndarra
 def facility_slots(model: ModelView, spec: Spec, key: str, commodity: int) -> np.ndarray:
     """Output slots of commodity at the facilities listed under ``key`` (facility ids)."""
     net = model.net
-    names = spec.raw(key)
-    names = [names] if isinstance(names, str) else list(names)
     out = []
-    for name in names:
-        if name not in net.node_id:
-            raise DataError(f"{spec.where}.{key}: unknown facility {name!r}")
-        node = net.node_id.index(name)
+    for name, node in listed_facilities(model, spec, key):
         slot = np.flatnonzero(
             (net.slot_node == node) & (net.slot_commodity == commodity) & (net.slot_role == OUTPUT)
         )
