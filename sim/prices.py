@@ -5,10 +5,12 @@
 - **What buyers paid at the margin** and their expectations (:func:`learn_paid`).
 - **Seller prices** per market (commodity × country) move each month toward the *rationing
   price* when their sellers could not serve what was asked (scarcity is priced: the price at
-  which buyers with the short-run demand elasticity would ask only what is on offer, capped by
-  the value of lost output), with the stock cover of their supply chain, and back toward a
-  full-cost *normal price* (:func:`update`, :func:`rationing_gap`, :func:`update_log_prices`,
-  :func:`normal_price`, :func:`utilisation_markup`).
+  which buyers would ask only what is on offer: what they asked to rebuild stock is given up
+  at a small rise, through the storage motive (:func:`restocking_give`); only use left unserved
+  is rationed by the short-run demand elasticity, capped by the value of lost output), with the
+  stock cover of their supply chain, and back toward a full-cost *normal price*
+  (:func:`update`, :func:`rationing_gap`, :func:`update_log_prices`, :func:`normal_price`,
+  :func:`utilisation_markup`).
 - **Expected prices** adapt to realised ones (exponential smoothing with the producers'
   expectation weight); the **expected gain from holding stock** (:func:`expected_gain`) reverts
   toward the normal price at the market's own speed, plus an extrapolated trend: stock holders
@@ -111,6 +113,42 @@ def rationing_gap(
     with np.errstate(divide="ignore", invalid="ignore"):
         shortage = np.where(asked > sold, np.log(np.maximum(asked, 1e-300) / np.maximum(sold, 1e-300)), 0.0)
     return np.clip(shortage / eta, 0.0, np.maximum(headroom, 0.0))
+
+
+def restocking_give(
+    request: np.ndarray,
+    use: np.ndarray,
+    stock: np.ndarray,
+    target: np.ndarray,
+    multiple: np.ndarray,
+    unmet: np.ndarray,
+    *,
+    adjust_months: np.ndarray | float,
+    response: float,
+    rho: float,
+    max_multiple: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per buyer slot: the unserved tonnes it would give up at a higher price because they were
+    asked to rebuild stock, and the ln price rise at which it would.
+
+    A buyer asks ``use + (target − stock)/adjust`` (agents/buying.py), with its target scaled by
+    the storage multiple ``exp(β·gain)`` and the gain falling by ρ per unit of ln price
+    (:func:`expected_gain`, :func:`storage_multiple`). A price rise x scales the target by
+    ``exp(−βρx)``, down to the multiple's floor ``1/M``: the request falls by
+    ``target·(1 − exp(−βρx))/adjust``. So the part of an unserved request that was stock-building
+    clears at ``x = −ln(1 − given·adjust/target)/(βρ)``, a small rise (competitive storage:
+    holders, not users, absorb a tightening market); the rest is use, rationed by willingness
+    to pay (:func:`rationing_gap`). With storage off (β = 0) nothing is given."""
+    given = np.zeros(request.size)
+    rise = np.zeros(request.size)
+    if response <= 0 or rho <= 0:
+        return given, rise
+    normal = np.divide(target, multiple, out=np.zeros(request.size), where=multiple > 0)
+    at_floor = np.maximum(use + (normal / max(max_multiple, 1.0) - stock) / adjust_months, 0.0)
+    given = np.clip(np.minimum(unmet, request - at_floor), 0.0, None)
+    left = 1.0 - np.divide(given * adjust_months, target, out=np.ones(request.size), where=target > 0)
+    rise = np.where(given > 0, -np.log(np.maximum(left, 1e-12)) / (response * rho), 0.0)
+    return given, rise
 
 
 def derived_elasticity(model: ModelView) -> np.ndarray:
@@ -319,6 +357,41 @@ def holders_gain(
     return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
 
 
+def storage_clearing(
+    model: ModelView, slot_market: np.ndarray, result: Clearing, share: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per market: the ln price rise at which its buyers would give up the stock-building part
+    of their unserved requests (the tonne-weighted mean of :func:`restocking_give`), and those
+    tonnes, each buyer's shared over the markets by its intended split ``share``. Only plants'
+    and manufacturers' own stocks count; governments' stockpile purchases are policy, not
+    storage arbitrage."""
+    s, net, p = model.state, model.net, model.params
+    m_count = net.n_commodities * net.n_countries
+    buyer = net.slot_role == INPUT
+    use = np.where(buyer, net.slot_coef * s.plan[net.slot_node], 0.0)
+    is_consume = np.zeros(net.n_slots, bool)
+    is_consume[net.consume_slot[model.demand_nodes]] = True
+    adjust = np.where(is_consume, p.demand.stock_adjust_months, p.producers.stock_adjust_months)
+    multiple = storage_multiple(s.storage_return, p.market.storage_response, p.market.storage_max_multiple)
+    given, rise = restocking_give(
+        np.where(buyer, model.last_request, 0.0),
+        use,
+        s.stock,
+        np.where(buyer, model.stock_target, 0.0),
+        multiple,
+        np.where(buyer, result.unmet, 0.0),
+        adjust_months=adjust,
+        response=p.market.storage_response,
+        rho=p.market.rho,
+        max_multiple=p.market.storage_max_multiple,
+    )
+    seller_market = slot_market[net.edge_seller]
+    w = share * given[net.edge_buyer]
+    tonnes = np.bincount(seller_market, weights=w, minlength=m_count)
+    weighted = np.bincount(seller_market, weights=w * rise[net.edge_buyer], minlength=m_count)
+    return np.divide(weighted, tonnes, out=np.zeros(m_count), where=tonnes > 0), tonnes
+
+
 def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     """Per market: some seller has capacity this month or stock to sell. A market whose every
     plant has closed (Japan's magnet makers under the 2010 quotas in the world of 2009) keeps its
@@ -341,9 +414,11 @@ def update(model: ModelView, cleared: Cleared) -> None:
     asked, sold, cover, has_sellers = scarcity(net, slot_market, result, s.stock, model.stock_target, share)
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
+    stock_gap, restocking = storage_clearing(model, slot_market, result, share)
+    gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, derived_elasticity(model), headroom))
     new = update_log_prices(
         s.log_p,
-        rationing_gap(asked, sold, derived_elasticity(model), headroom),
+        np.minimum(gap, np.maximum(headroom, 0.0)),
         cover,
         kappa=m.kappa,
         sigma=m.sigma,
