@@ -28,6 +28,7 @@ from critmin.sim.config import (
     NAME_KEYS,
     check_config,
     check_folder_name,
+    config_notes,
     config_warnings,
 )
 from critmin.sim.model import CritminModel
@@ -312,6 +313,7 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> M
     run.warnings = config_warnings(cfg)
     for text in run.warnings:
         warn_once(text)
+    run.warnings += config_notes(cfg)
     return run
 
 
