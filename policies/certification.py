@@ -1,8 +1,10 @@
 """Origin certification: only supply with a traceable qualifying origin may enter a market.
 
 Covered buyers (``buyers``: countries or blocs) may buy ``commodity`` only from sellers whose
-stock came, at ``stage``, from ``qualifying`` origins (at least ``min_share`` of it). The
-market splits: certified supply earns a premium, and a separate price series appears. Other
+stock came, at ``stage``, from ``qualifying`` origins (at least ``min_share`` of it), counted
+where the stage happened (``control: location``, the default) or by the country owning the
+plant that did it (``control: owner``: a Chinese-owned plant abroad does not qualify as
+non-Chinese supply). The market splits: certified supply earns a premium, and a separate price series appears. Other
 instruments (price floor, offtake) use :func:`qualifies` to make eligibility depend on origin.
 """
 
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Policy, register
-from critmin.policies.select import buyer_slots, stage_index
+from critmin.policies.select import CONTROLS, buyer_slots, stage_index
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
@@ -21,10 +23,16 @@ if TYPE_CHECKING:
 
 
 def qualifies(
-    model: ModelView, slots: np.ndarray, stage: int, origins: np.ndarray, min_share: float
+    model: ModelView,
+    slots: np.ndarray,
+    stage: int,
+    origins: np.ndarray,
+    min_share: float,
+    control: str = "location",
 ) -> np.ndarray:
-    """Whether each slot's stock has at least ``min_share`` of qualifying origin at ``stage``."""
-    share = model.origins.stage_share(model.state.mix[slots], stage)[:, origins].sum(axis=1)
+    """Whether each slot's stock has at least ``min_share`` of qualifying origin at ``stage``, by
+    location or by owner (``control``)."""
+    share = model.origins.stage_share(model.state.mix[slots], stage, by=control)[:, origins].sum(axis=1)
     return share >= min_share - 1e-12
 
 
@@ -38,12 +46,13 @@ class OriginRule:
             self.stage = stage_index(model, sub, "stage", commodity)
             self.origins = sub.countries("countries", model.net)
             self.min_share = sub.share("min_share", default=1.0)
+            self.control = sub.text("control", default="location", choices=CONTROLS)
             sub.done()
 
     def check(self, model: ModelView, slots: np.ndarray) -> np.ndarray:
         if not self.active:
             return np.ones(slots.size, bool)
-        return qualifies(model, slots, self.stage, self.origins, self.min_share)
+        return qualifies(model, slots, self.stage, self.origins, self.min_share, self.control)
 
 
 @register
@@ -59,10 +68,11 @@ class OriginCertification(Policy):
         self.stage = stage_index(model, spec, "stage", int(commodity[0]))
         self.origins = spec.countries("qualifying", net)
         self.min_share = spec.share("min_share", default=1.0)
+        self.control = spec.text("control", default="location", choices=CONTROLS)
         buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
         self.edges = np.flatnonzero(np.isin(net.edge_buyer, buyers))
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         sellers = model.net.edge_seller[self.edges]
-        ok = qualifies(model, sellers, self.stage, self.origins, self.min_share)
+        ok = qualifies(model, sellers, self.stage, self.origins, self.min_share, self.control)
         return Effects(edge_caps=[(self.edges[~ok], 0.0)])

@@ -3,7 +3,9 @@
 Each covered buyer (``buyers``: countries or blocs, all their buyer slots of ``commodity``)
 may take at most ``max_share`` of its monthly requirement (its purchase request) from any single
 origin country at ``stage`` (default: the stage the commodity is made at, i.e. the seller's country). Origins
-are read from the sellers' stock (its dominant country at that stage). The cost of compliance
+are read from the sellers' stock (its dominant country at that stage), where the stage happened
+(``control: location``, the default) or by the country owning the plant that did it
+(``control: owner``). The cost of compliance
 shows up as a higher delivered price, and as unmet demand where diversified supply is short
 (e.g. the EU CRMA benchmark of at most 65% from one third country, facts.md §3.2).
 """
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Payment, Policy, register
-from critmin.policies.select import buyer_slots, dominant_origin, stage_index
+from critmin.policies.select import CONTROLS, buyer_slots, dominant_origin, stage_index
 from critmin.sim.spec import Spec
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class DiversificationCap(Policy):
         self.stage = stage_index(model, spec, "stage", int(commodity[0]))
         self.max_share = spec.share("max_share")
         exempt = spec.countries("exempt_origins", net, default=[])
+        self.control = spec.text("control", default="location", choices=CONTROLS)
         self.buyers = buyer_slots(model, commodity, spec.countries("buyers", net))
         self.edges = np.flatnonzero(np.isin(net.edge_buyer, self.buyers))
         self.exempt = exempt
@@ -42,7 +45,7 @@ class DiversificationCap(Policy):
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         net = model.net
-        origin = dominant_origin(model, net.edge_seller[self.edges], self.stage)
+        origin = dominant_origin(model, net.edge_seller[self.edges], self.stage, self.control)
         keep = (origin >= 0) & ~np.isin(origin, self.exempt)
         edges, origin = self.edges[keep], origin[keep]
         buyer = net.edge_buyer[edges]

@@ -1,8 +1,8 @@
 """Permitting acceleration and concessional finance: terms for qualifying projects.
 
-They act on investment decisions (lead times, cost of capital), which the investment issue
-adds; until then they only declare their terms (``investment_term``, read by the investment stage) and change
-nothing else, which the tests check.
+They declare terms (``investment_term``) that the investment stage applies to qualifying projects
+(countries × stages): fewer permitting months, a lower hurdle rate (sim/capacity.py ``_terms``);
+concessional finance costs its government the loan's grant element at FID.
 """
 
 from __future__ import annotations

@@ -89,10 +89,14 @@ def stage_index(model: ModelView, spec: Spec, key: str, commodity: int) -> int:
     return net.stages.index(name)
 
 
-def dominant_origin(model: ModelView, slots: np.ndarray, stage: int) -> np.ndarray:
+CONTROLS = ("location", "owner")
+
+
+def dominant_origin(model: ModelView, slots: np.ndarray, stage: int, control: str = "location") -> np.ndarray:
     """Country holding the largest share of each slot's stock at an origin stage (sellers' own
-    country at their own stage; -1 where the stage has not happened)."""
-    mix = model.origins.stage_share(model.state.mix[slots], stage)
+    country at their own stage; -1 where the stage has not happened): where the stage happened
+    (``control="location"``) or the country owning the plant that did it (``"owner"``)."""
+    mix = model.origins.stage_share(model.state.mix[slots], stage, by=control)
     return np.where(mix.sum(axis=1) > 0, mix.argmax(axis=1), -1)
 
 

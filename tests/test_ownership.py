@@ -384,3 +384,54 @@ def test_owner_rows_equal_to_location_rows_are_not_repeated_in_reports():
     assert shown.tolist() == [True, False, True, True]
     df.loc[1, "supplier 2030"] = "IDN"  # same share, another supplier: shown
     assert definitions.owner_rows_shown(df, ["2030"], ["supplier 2030"]).tolist() == [True, True, True, True]
+
+
+@pytest.mark.parametrize("instrument", ["origin_certification", "diversification_cap"])
+def test_instruments_that_count_origins_can_count_them_by_owner(tmp_path, instrument):
+    """Lynas Malaysia made Chinese-owned. Certification that admits only non-Chinese refining
+    lets its oxide into G7+ buyers when it counts where the plant is, and shuts it out when it
+    counts who owns it. A diversification cap of 50% from one origin: by owner, Malaysian oxide
+    is Chinese, so the G7+ buys less of it than when it counts location."""
+    data = _world_copy(tmp_path, {"mys_lynas_lamp": "CHN"})
+    world_countries = pd.read_csv(data / "countries.csv")["country"]
+    if instrument == "origin_certification":
+        spec = {
+            "qualifying": [c for c in world_countries if c != "CHN"],
+            "stage": "refining",
+            "min_share": 0.99,
+        }
+    else:
+        spec = {"max_share": 0.5}
+    base = {"type": instrument, "name": "t", "commodity": "ndpr_oxide", "buyers": ["g7", "partner"], **spec}
+
+    def g7_from_malaysia(control: str) -> float:
+        cfg = load_config([*SHORT, f"scenario.data={data}"])
+        cfg.policy.name = "t"
+        cfg.policy.instruments = [{**base, "control": control}]
+        f = critmin.simulate(cfg).flows
+        f = f[(f["commodity"] == "ndpr_oxide") & (f["month"] >= "2024-04-01")]
+        g7 = f["destination"].isin(["USA", "JPN", "DEU", "FRA", "GBR", "ITA", "CAN", "KOR", "AUS", "IND"])
+        return float(f.loc[g7 & (f["origin"] == "MYS"), "tonnes"].sum())
+
+    by_location, by_owner = g7_from_malaysia("location"), g7_from_malaysia("owner")
+    assert by_location > 50.0, "Lynas must supply the G7+ for the test to bite"
+    assert by_owner < 0.8 * by_location
+    if instrument == "origin_certification":
+        assert by_owner == pytest.approx(0.0, abs=1e-6)
+
+
+def test_an_unknown_instrument_control_is_a_data_error_naming_the_key(tmp_path):
+    cfg = load_config(SHORT)
+    cfg.policy.name = "t"
+    cfg.policy.instruments = [
+        {
+            "type": "diversification_cap",
+            "name": "t",
+            "commodity": "ndpr_oxide",
+            "buyers": ["g7", "partner"],
+            "max_share": 0.5,
+            "control": "ownership",
+        }
+    ]
+    with pytest.raises(DataError, match=r"control.*location.*owner"):
+        critmin.simulate(cfg)
