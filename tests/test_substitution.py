@@ -119,3 +119,33 @@ def test_in_a_run_dearer_nickel_cuts_battery_nickel_through_lfp():
     assert shares[chemistry.LFP_EV] > 0.49
     ratio = with_choice / without
     assert 0.9 < ratio < 0.97  # measured 0.94 (LFP 48% -> 53% of EV cells by Dec 2026)
+
+
+def _anode_shares(args: list[str]) -> float:
+    """Natural graphite's share of anode output in 2025."""
+    m = new_model(
+        load_config(["scenario=graphite_2024", "scenario.end=2025-12", "scenario.demand.noise_sd=0", *args])
+    )
+    net = m.net
+    natural = np.array(["anode_natural" in n for n in net.node_id])
+    synthetic = np.array(["anode_synthetic" in n for n in net.node_id])
+    out = np.zeros(2)
+    for t in range(24):
+        m.step()
+        if t >= 12:
+            out += [m.state.activity[natural].sum(), m.state.activity[synthetic].sum()]
+    return out[0] / out.sum()
+
+
+def test_dear_flake_moves_anode_buyers_to_synthetic_graphite():
+    # both anode processes sell the one gr_anode market: when China's flake mines lose half their
+    # capacity, natural anodes cost more and buyers move to synthetic ones within their capacity
+    # (measured: natural share of anode output 10.2% -> 5.8% in 2025); no separate choice rule
+    base = _anode_shares([])
+    cut = _anode_shares(
+        [
+            "+shock.events=[{type: facility_outage, facility: chn_gr_mine, capacity_factor: 0.5, start: 2024-02}]"
+        ]
+    )
+    assert 0.08 < base < 0.13
+    assert cut < 0.75 * base
