@@ -70,7 +70,7 @@ def target_shares(c: Any, ni: float, co: float, li: float) -> np.ndarray:
     s0 = base_shares(c)
     shift = (cost_gap(c, ni, co, li) - cost_gap(c, 1.0, 1.0, 1.0)) / c.choice_scale_usd_per_kwh
     lfp = 1.0 / (1.0 + np.exp(-(_logit(s0[:2]) + shift)))
-    span = c.naion_full_price_ratio - c.naion_threshold_price_ratio
+    span = max(c.naion_full_price_ratio - c.naion_threshold_price_ratio, 1e-9)  # equal: a step
     rise = np.clip((li - c.naion_threshold_price_ratio) / span, 0.0, 1.0)
     naion = s0[NAION_STORAGE] + rise * max(c.naion_max_share_storage - s0[NAION_STORAGE], 0.0)
     return np.array([lfp[0], lfp[1], naion])
