@@ -2,7 +2,8 @@
 
 One agent per country × end use × commodity. Demand follows the scenario's growth path, a
 short-run price response, a material intensity that substitution and thrifting lower with a
-lag when prices stay high (and only partly restore when they fall), and random monthly noise;
+lag when prices stay high (and only partly restore when they fall), the battery chemistry the
+cell makers choose (agents/chemistry.py; battery end uses only), and random monthly noise;
 purchases refill a safety stock in months of cover; consumption moves material into the in-use
 stock, which returns end-of-life scrap.
 """
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
+
+from critmin.agents import chemistry
 
 if TYPE_CHECKING:
     from critmin.sim.view import ModelView
@@ -61,8 +64,11 @@ class Manufacturer(mesa.Agent):
 
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
-        """Set desired consumption this month for the given demand rows."""
+        """Set desired consumption this month for the given demand rows: the cell makers choose
+        their chemistry first (agents/chemistry.py), which sets the battery end uses' material
+        intensity per kWh; substitution and thrifting act on top of it."""
         s, d, net = model.state, model.params.demand, model.net
+        chemistry.decide(model)
         slots = net.consume_slot[nodes]
         ratio = np.divide(s.paid_lr[slots], s.paid0[slots], out=np.ones(nodes.size), where=s.paid0[slots] > 0)
         s.intensity[nodes] = adapt_intensity(
@@ -77,6 +83,7 @@ class Manufacturer(mesa.Agent):
             net.demand0[nodes]
             * model.growth_index(nodes)
             * s.intensity[nodes]
+            * chemistry.intensity_factor(model, nodes)
             * s.demand_factor[nodes]
             * s.noise[nodes]
         )

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from critmin.agents import chemistry
 from critmin.agents.producer import unit_margin
 from critmin.sim import cache, origin
 from critmin.sim.market import logit_weights
@@ -318,5 +319,6 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
         p_lr=np.exp(log_p),
         paid_lr=cal.paid0.copy(),
         intensity=np.ones(n_nodes),
+        battery_shares=chemistry.base_shares(params.chemistry),
         below_cost_months=np.zeros(n_nodes),
     )

@@ -83,6 +83,24 @@ class RecyclingConfig:
 
 
 @dataclass
+class ChemistryConfig:
+    """Battery cell makers' chemistry choice (agents/chemistry.py)."""
+
+    lfp_share_ev_2024: float = MISSING
+    lfp_share_storage_2024: float = MISSING
+    naion_share_storage_2024: float = MISSING
+    nmc_ni_usd_per_kwh: float = MISSING
+    nmc_co_usd_per_kwh: float = MISSING
+    nmc_li_usd_per_kwh: float = MISSING
+    lfp_li_usd_per_kwh: float = MISSING
+    choice_scale_usd_per_kwh: float = MISSING
+    adjust_months: float = MISSING
+    naion_threshold_price_ratio: float = MISSING
+    naion_full_price_ratio: float = MISSING
+    naion_max_share_storage: float = MISSING
+
+
+@dataclass
 class ControlsConfig:
     """How holders of quotas and licences behave (policies/tranches.py, export_controls.py)."""
 
@@ -104,6 +122,7 @@ class ScenarioConfig:
     demand: DemandConfig = field(default_factory=DemandConfig)
     investment: InvestmentConfig = field(default_factory=InvestmentConfig)
     recycling: RecyclingConfig = field(default_factory=RecyclingConfig)
+    chemistry: ChemistryConfig = field(default_factory=ChemistryConfig)
     controls: ControlsConfig = field(default_factory=ControlsConfig)
     events: list[Any] = field(default_factory=list)
 

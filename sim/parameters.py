@@ -30,9 +30,12 @@ from critmin.sim.schemas import PARAMETER_TABLE, DataError, read_table
 
 TABLE = "configs/parameters.csv"  # as named in messages
 # scenario blocks whose every key is a parameter (a row of the table)
-BLOCKS = ("market", "producers", "demand", "investment", "recycling", "controls")
+BLOCKS = ("market", "producers", "demand", "investment", "recycling", "chemistry", "controls")
 # cross-parameter rules: (key, must be >= this key)
-AT_LEAST = (("scenario.demand.long_run_elasticity", "scenario.demand.price_elasticity"),)
+AT_LEAST = (
+    ("scenario.demand.long_run_elasticity", "scenario.demand.price_elasticity"),
+    ("scenario.chemistry.naion_full_price_ratio", "scenario.chemistry.naion_threshold_price_ratio"),
+)
 
 
 def table_path() -> Path:

@@ -39,4 +39,7 @@ class State:
     p_lr: np.ndarray  # per market: long-run expected seller price (investment)
     paid_lr: np.ndarray  # per slot: long-run expected delivered price (investment, substitution)
     intensity: np.ndarray  # per node (demand): material intensity after substitution and thrifting
+    battery_shares: (
+        np.ndarray
+    )  # LFP in EV cells, LFP in storage cells, Na-ion in storage (agents/chemistry.py)
     below_cost_months: np.ndarray  # per node: months the long-run margin has been below cash cost
