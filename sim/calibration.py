@@ -52,10 +52,12 @@ class Calibration:
 
 def in_use_stock(net: Network, demand_nodes: np.ndarray, growth: np.ndarray) -> np.ndarray:
     """In-use stock consistent with steady growth g: ``D / (g + 1/L)`` (monthly units); ``growth``
-    is the monthly demand index per end use."""
+    is the monthly demand index per end use over the base year's first 13 months (g is the
+    growth of its first twelve, whatever the run's length, so a short run is the start of a
+    long one)."""
     out = np.zeros(len(net.node_id))
     eu = net.end_use[demand_nodes]
-    g = np.log(growth[eu, min(12, growth.shape[1] - 1)] / growth[eu, 0]) / 12
+    g = np.log(growth[eu, 12] / growth[eu, 0]) / 12
     out[demand_nodes] = net.demand0[demand_nodes] / (np.maximum(g, 0.0) + 1.0 / net.lifetime_months[eu])
     return out
 

@@ -115,7 +115,7 @@ class CritminModel(mesa.Model):
         self.layout = physical.Layout.of(net, self.origins)
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
         self.calibration = calibration.cached_calibration(
-            net, self.params.market.theta, self.world.trade_shares, self._monthly_growth, self.demand_nodes,
+            net, self.params.market.theta, self.world.trade_shares, self._growth_table(13), self.demand_nodes,
             self.origins, origin.Stamp(
                 self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
             ),
@@ -184,10 +184,12 @@ class CritminModel(mesa.Model):
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
 
-    def _growth_table(self) -> np.ndarray:
-        """Demand index per end use and month, interpolated linearly between Januaries."""
+    def _growth_table(self, n_months: int | None = None) -> np.ndarray:
+        """Demand index per end use and month (the run's months, or the first ``n_months``),
+        interpolated linearly between Januaries."""
         net = self.net
-        months = self.start[0] + (self.start[1] - 1) / 12 + np.arange(self.n_steps) / 12
+        n = self.n_steps if n_months is None else n_months
+        months = self.start[0] + (self.start[1] - 1) / 12 + np.arange(n) / 12
         return np.stack([np.interp(months, net.growth_years, row) for row in net.growth])
 
     # ------------------------------------------------------------------ views for agents and instruments

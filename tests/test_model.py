@@ -72,6 +72,18 @@ def test_same_seed_gives_identical_tables_and_other_seeds_differ():
     assert not a.timeseries["value"].equals(c.timeseries["value"])
 
 
+@pytest.mark.parametrize("scenario", ["ree_2024_short", "nickel_2024"])
+def test_a_short_run_is_the_start_of_a_long_one(scenario):
+    """The calibration does not depend on the run's length: the first months of a 2-month run
+    are those of a 2-year run with the same seed (the in-use stock's steady growth was once read
+    at month min(12, length - 1), so a 2-month run calibrated twice the scrap of a long one)."""
+    base = [f"scenario={scenario}", "seed=0", "experiment.metrics.report=false"]
+    short = simulate([*base, "scenario.end=2024-02"]).timeseries
+    long = simulate([*base, "scenario.end=2025-12"]).timeseries
+    long = long[long["month"] <= "2024-02-01"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(short.reset_index(drop=True), long)
+
+
 def test_2024_country_shares_reproduce_the_data_within_3_points(short_run):
     model = short_run.model
     fac = model.world.facilities
