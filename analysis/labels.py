@@ -28,6 +28,7 @@ COMMODITIES: dict[str, str] = {
     "co_ore": "cobalt ore",
     "co_hydroxide": "cobalt hydroxide and intermediates",
     "co_refined": "refined cobalt",
+    "co_scrap": "battery black mass (cobalt)",
     # gallium
     "ga_feed": "gallium feedstock",
     "ga_primary": "primary gallium",
@@ -47,6 +48,7 @@ COMMODITIES: dict[str, str] = {
     "ni_ore": "nickel ore",
     "ni_intermediate": "nickel intermediates",
     "ni_refined": "refined nickel",
+    "ni_scrap": "battery black mass (nickel)",
 }
 
 # supply chains, by the start of their commodities' codes

@@ -60,6 +60,7 @@ class RecyclingTarget(Policy):
         recycled_stock = model.state.stock[np.unique(net.edge_seller[self.recycled_edges])].sum()
         need = self.content * request[self.buyers].sum()
         feasible = min(1.0, recycled_stock / need) if need > 0 else 1.0
+        self.feasible = feasible  # share of the obligation recyclers can meet this month
         for b in self.buyers:
             edges = self.primary_edges[net.edge_buyer[self.primary_edges] == b]
             effects.shared_caps.append((edges, (1 - self.content * feasible) * request[b]))

@@ -136,7 +136,8 @@ def test_both_reports_and_the_compare_output_show_the_table(result, tmp_path, ca
 
     out = tmp_path / "cmp"
     code = compare.main(
-        ["--mixes", "none", "--seeds", "1", "--jobs", "1", "--out", str(out), "--horizon", "2030-12"]
+        ["--mixes", "none", "--scenario", "ree_2024", "--seeds", "1", "--jobs", "1", "--out", str(out)]
+        + ["--horizon", "2030-12"]
     )
     assert code == 0
     printed = capsys.readouterr().out

@@ -285,7 +285,12 @@ def test_recycling_target_raises_collection_and_meets_recycled_content(baseline)
     res_flow = model.cleared.result.flow
     total = res_flow[np.isin(net.edge_buyer, policy.buyers)].sum()
     recycled = res_flow[policy.recycled_edges].sum()
-    assert recycled / total >= 0.3 - 1e-6 or recycled >= 0.99 * model.state.stock.sum()
+    # primary supply is capped at (1 - content) of what covered buyers ask, where recyclers hold
+    # enough stock (the obligation relaxes to what they hold); recycled alloy they cannot get,
+    # because recyclers sold it to others first, is unmet, not replaced by primary alloy
+    assert 0 < policy.feasible <= 1 and recycled > 0
+    asked = model.last_request[policy.buyers].sum()
+    assert total - recycled <= (1 - 0.3 * policy.feasible) * asked * (1 + 1e-9)
     assert recyclers and len(alloy) > 0
     assert sum(v for _, _, v in model.governments["JPN"].private_costs) > 0  # EPR fees paid
 
