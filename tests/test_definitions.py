@@ -135,10 +135,19 @@ def test_both_reports_and_the_compare_output_show_the_table(result, tmp_path, ca
     from critmin.experiments import compare
 
     out = tmp_path / "cmp"
-    code = compare.main(
-        ["--mixes", "none", "--scenario", "ree_2024", "--seeds", "1", "--jobs", "1", "--out", str(out)]
-        + ["--horizon", "2030-12"]
-    )
+    args = [
+        "--mixes",
+        "none",
+        "--scenario",
+        "ree_2024",
+        "--seeds",
+        "1",
+        "--jobs",
+        "1",
+        "--horizon",
+        "2030-12",
+    ]
+    code = compare.main([*args, "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "definitions side by side" in printed and "under other definitions" in printed
