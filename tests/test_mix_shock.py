@@ -247,6 +247,11 @@ def check_quota(run: Run, inst: dict, policy: Any) -> None:
 
 
 def check_licensing(run: Run, inst: dict, policy: Any) -> None:
+    if inst.get("sellers"):  # only the listed plants' sales are licensed (tests/test_control_coverage.py)
+        net = run.net
+        listed = [net.node_id.index(f) for f in inst["sellers"]]
+        assert policy.edges.size > 0 and np.isin(net.slot_node[net.edge_seller[policy.edges]], listed).all()
+        return
     exporters = run.countries(inst["country"])
     trade = run.monthly(run.trade(inst["commodity"], exporters, run.countries(inst.get("destinations"))))
     on = run.window(inst)
