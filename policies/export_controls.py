@@ -66,7 +66,8 @@ class _Control(Policy):
     covered, e.g. firms on an entity list), ``sellers`` (optional facility ids: only their sales
     are covered, where a control lists a product route and the model's commodity lumps routes:
     China's 2023 graphite licences covered natural-graphite anode material but not synthetic),
-    ``grey_share`` (default ``scenario.controls.grey_share``)."""
+    ``grey_share`` (default ``scenario.controls.grey_share``), ``announced`` (optional month at or
+    before ``start``: from then on holders expect the control, :meth:`announced_edges`)."""
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
@@ -84,6 +85,20 @@ class _Control(Policy):
                 np.isin(net.edge_seller[self.edges], seller_slots_of(model, spec, "sellers"))
             ]
         self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
+        self.announced = spec.month("announced", model.start, default=None)
+        if self.announced is not None and self.announced > self.first:
+            raise DataError(
+                f"{spec.where}.announced: expected a month at or before start, got {spec.d['announced']!r}"
+            )
+
+    def announced_edges(self, t: int) -> np.ndarray | None:
+        """The edges this control will close, from the month it is announced (``announced``,
+        optional) until it starts: holders form their expectations at the close of month ``t``
+        for the next, so they act from the announcement month (sim/prices.py: expected scarcity).
+        ``None`` outside that window."""
+        if self.announced is None or not (self.announced - 1 <= t < self.first):
+            return None
+        return self.edges
 
 
 @register

@@ -191,6 +191,7 @@ def restricted_exposure(
     capped: np.ndarray,
     commercial: np.ndarray,
     *,
+    expected: np.ndarray | None = None,
     depth: int = 8,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where a binding restriction cuts supply, and who downstream depends on it.
@@ -200,10 +201,13 @@ def restricted_exposure(
     weighted share of its supply lost on its own edges or, on open edges, upstream of its
     sellers; a plant's output inherits the value-weighted exposure of its inputs (a refinery
     whose hydroxide is banned will have less metal to sell). ``depth`` passes reach the end of
-    every chain. Returns (per edge: share lost; per slot: buyers' exposure; per slot: sellers'
-    exposure); all 0 where nothing binds."""
+    every chain. ``expected`` (per edge, optional) adds the share of an announced control that
+    has not started yet (it counts as lost for the exposure). Returns (per edge: share lost; per
+    slot: buyers' exposure; per slot: sellers' exposure); all 0 where nothing binds."""
     b = np.where(commercial, base_flow, 0.0)
     lost = np.where(capped & (b > 0), np.clip(1.0 - flow / np.where(b > 0, b, 1.0), 0.0, 1.0), 0.0)
+    if expected is not None:
+        lost = np.maximum(lost, np.where(b > 0, expected, 0.0))
     n = net.n_slots
     den = np.bincount(net.edge_buyer, weights=b, minlength=n)
     ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
@@ -242,6 +246,7 @@ def expected_scarcity(
     *,
     months: float,
     headroom: float,
+    binding: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per market, the ln price rise its stock holders expect from a restriction upstream or
     among its buyers' other suppliers, spread over the months they expect it to last: holders
@@ -255,13 +260,17 @@ def expected_scarcity(
 
     u per market is the base-flow weighted mean over its open sales edges of the larger of the
     seller's exposure (its feed is cut) and the buyer's (its other suppliers are cut); an edge
-    the restriction itself closes is the restricted exporter's, whose expectation is the
-    premium abroad (:func:`expected_gain`), not this."""
+    the restriction itself closes (``binding``; default every edge with a loss) is the
+    restricted exporter's, whose expectation is the premium abroad (:func:`expected_gain`), not
+    this. Before an announced control starts its edges are still open: the exporter's holders see
+    their buyers' coming shortage too, and buyers abroad stock up from them (the pre-control
+    rush)."""
     m_count = elasticity.size
     if not lost.any():
         return np.zeros(m_count)
     mk = slot_market[net.edge_seller]
-    w = np.where(lost > 0, 0.0, base_flow)
+    closed = lost > 0 if binding is None else binding
+    w = np.where(closed, 0.0, base_flow)
     exposure = np.maximum(u_out[net.edge_seller], u_in[net.edge_buyer])
     wsum = np.bincount(mk, weights=w, minlength=m_count)
     u = np.divide(
@@ -423,6 +432,17 @@ def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     return np.bincount(slot_market[outs], weights=able, minlength=net.n_commodities * net.n_countries) > 0
 
 
+def announced_cuts(model: ModelView) -> np.ndarray:
+    """Per edge: 1 where an instrument has announced a control that has not started yet
+    (instruments declare it through ``announced_edges(t)``, policies/export_controls.py), else 0."""
+    out = np.zeros(model.net.edge_seller.size)
+    for p in model.policies:
+        edges = p.announced_edges(model.state.t) if hasattr(p, "announced_edges") else None
+        if edges is not None:
+            out[edges] = 1.0
+    return out
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -452,9 +472,11 @@ def update(model: ModelView, cleared: Cleared) -> None:
     log_abroad = price_abroad(s.log_p, sold, net.n_commodities)
     s.log_p_ref = np.maximum(log_norm, log_abroad)
     base = model.base_edge_flow
+    expected = announced_cuts(model)
     lost, u_in, u_out = restricted_exposure(
-        net, result.flow, base, cleared.spot_capped, model.commercial_edges
+        net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
     )
+    binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
     gain = expected_gain(
         s.log_p,
         log_norm,
@@ -475,5 +497,6 @@ def update(model: ModelView, cleared: Cleared) -> None:
         derived_elasticity(model),
         months=m.restriction_months,
         headroom=float(np.log(m.choke_price_multiple)),
+        binding=binding,
     )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)

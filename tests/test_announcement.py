@@ -8,6 +8,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from critmin.sim import prices
 from critmin.sim.network import INPUT, OUTPUT
@@ -103,3 +105,59 @@ def test_under_the_drc_ban_metal_holders_stock_up_at_once_and_the_metal_price_mo
     assert without["2025-03-01"] < 1.05
     assert with_expectations["2025-03-01"] > without["2025-03-01"] + 0.05
     assert with_expectations.max() < 2.0  # an early move, not a runaway
+
+
+def ga_exports_and_price(announced: str | None):
+    """China's Ga licensing from Aug 2024 on the gallium chain, announced in July or not."""
+    from critmin.sim.model import CritminModel
+    from critmin.sim.run import collect, load_config
+
+    cfg = load_config(["scenario=gallium_2024", "scenario.end=2024-09", "scenario.demand.noise_sd=0"])
+    lic = {
+        "type": "export_licensing",
+        "country": "CHN",
+        "commodity": ["ga_primary", "ga_high_purity"],
+        "delay_months": 2,
+        "approval_rate": 1.0,
+        "start": "2024-08",
+    }
+    if announced is not None:
+        lic["announced"] = announced
+    cfg.shock.instruments = [lic]
+    model = CritminModel(cfg)
+    model.run()
+    res = collect(model, cfg)
+    return res.series("exports", "ga_high_purity", "CHN"), res.series("price", "ga_high_purity", "JPN")
+
+
+def test_an_announced_control_brings_a_pre_control_rush_and_an_early_price_move():
+    quiet_exports, quiet_price = ga_exports_and_price(None)
+    rush_exports, rush_price = ga_exports_and_price("2024-07")
+    jul, jun = "2024-07-01", "2024-06-01"
+    # history: Ge exports more than doubled in July 2023 after the 3 Jul announcement, Ga +27%
+    # in Rotterdam the week after (facts.md §2b); unannounced, nothing moves before the start
+    assert abs(quiet_exports[jul] / quiet_exports[jun] - 1) < 0.02
+    assert rush_exports[jul] > 1.15 * quiet_exports[jul]
+    assert rush_price[jul] > 1.03 * quiet_price[jul]
+    np.testing.assert_allclose(rush_exports[:jun], quiet_exports[:jun])  # nothing before the news
+    # then the licences' processing time (months without exports have no row)
+    assert rush_exports.get(pd.Timestamp("2024-08-01"), 0.0) == 0.0
+
+
+def test_a_control_announced_after_it_starts_is_a_data_error():
+    from critmin.sim.model import CritminModel
+    from critmin.sim.run import load_config
+    from critmin.sim.world import DataError
+
+    cfg = load_config(["scenario=gallium_2024", "scenario.end=2024-09"])
+    cfg.shock.instruments = [
+        {
+            "type": "export_ban",
+            "country": "CHN",
+            "commodity": "ga_primary",
+            "start": "2024-08",
+            "announced": "2024-09",
+        }
+    ]
+    with pytest.raises(DataError, match="announced"):
+        CritminModel(cfg)

@@ -383,7 +383,15 @@ def check_none(run: Run, inst: dict, policy: Any) -> None:
     """Instruments that act only on the project pipeline (tested in test_investment.py)."""
 
 
+def check_outage(run: Run, inst: dict, policy: Any) -> None:
+    """A facility outage holds the plant at its capacity factor while it lasts (the last month)."""
+    node = run.net.node_id.index(inst["facility"])
+    if run.window(inst)[-1]:
+        assert run.model.state.capacity_factor[node] <= inst.get("capacity_factor", 0.0) + 1e-12
+
+
 CHECKS: dict[str, Callable[[Run, dict, Any], None]] = {
+    "facility_outage": check_outage,
     "export_ban": check_ban,
     "export_cap": check_ban,
     "export_quota": check_quota,
