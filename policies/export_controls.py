@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from critmin.policies.base import Effects, Policy, register
-from critmin.policies.select import buyer_slots_of, trade_edges
+from critmin.policies.select import buyer_slots_of, listed_facilities, trade_edges
 from critmin.sim import market, prices
+from critmin.sim.network import OUTPUT
 from critmin.sim.spec import Spec, share_schedule
 from critmin.sim.world import DataError
 
@@ -47,6 +48,13 @@ def requested_on(model: ModelView, request: np.ndarray, edges: np.ndarray) -> np
     return w[edges] * request[net.edge_buyer[edges]]
 
 
+def seller_slots_of(model: ModelView, spec: Spec, key: str) -> np.ndarray:
+    """Output slots of the facilities listed under ``key`` (facility ids)."""
+    net = model.net
+    nodes = [node for _, node in listed_facilities(model, spec, key)]
+    return np.flatnonzero((net.slot_role == OUTPUT) & np.isin(net.slot_node, nodes))
+
+
 def grey_caps(legal: np.ndarray, wanted: np.ndarray, grey_share: float) -> np.ndarray:
     """Caps with grey flows: the legal cap plus ``grey_share`` of the demand it blocks."""
     return legal + grey_share * np.maximum(wanted - legal, 0.0)
@@ -55,7 +63,11 @@ def grey_caps(legal: np.ndarray, wanted: np.ndarray, grey_share: float) -> np.nd
 class _Control(Policy):
     """Common keys: ``country`` (exporter), ``commodity``, ``destinations`` (countries or blocs;
     default every other country), ``buyers`` (optional facility ids: only their purchases are
-    covered, e.g. firms on an entity list), ``grey_share`` (default ``scenario.controls.grey_share``)."""
+    covered, e.g. firms on an entity list), ``sellers`` (optional facility ids: only their sales
+    are covered, where a control lists a product route and the model's commodity lumps routes:
+    China's 2023 graphite licences covered natural-graphite anode material but not synthetic),
+    ``grey_share`` (default ``scenario.controls.grey_share``), ``announced`` (optional month at or
+    before ``start``: from then on holders expect the control, :meth:`announced_edges`)."""
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
@@ -68,7 +80,25 @@ class _Control(Policy):
             self.edges = self.edges[
                 np.isin(net.edge_buyer[self.edges], buyer_slots_of(model, spec, "buyers"))
             ]
+        if spec.raw("sellers", default=None) is not None:
+            self.edges = self.edges[
+                np.isin(net.edge_seller[self.edges], seller_slots_of(model, spec, "sellers"))
+            ]
         self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
+        self.announced = spec.month("announced", model.start, default=None)
+        if self.announced is not None and self.announced > self.first:
+            raise DataError(
+                f"{spec.where}.announced: expected a month at or before start, got {spec.d['announced']!r}"
+            )
+
+    def announced_edges(self, t: int) -> np.ndarray | None:
+        """The edges this control will close, from the month it is announced (``announced``,
+        optional) until it starts: holders form their expectations at the close of month ``t``
+        for the next, so they act from the announcement month (sim/prices.py: expected scarcity).
+        ``None`` outside that window."""
+        if self.announced is None or not (self.announced - 1 <= t < self.first):
+            return None
+        return self.edges
 
 
 @register

@@ -13,8 +13,10 @@
   :func:`utilisation_markup`).
 - **Expected prices** adapt to realised ones (exponential smoothing with the producers'
   expectation weight); the **expected gain from holding stock** (:func:`expected_gain`) reverts
-  toward the normal price at the market's own speed, plus an extrapolated trend: stock holders
-  scale their targets by it (:func:`storage_multiple`, competitive storage).
+  toward the normal price at the market's own speed, plus an extrapolated trend, plus the
+  **scarcity a binding restriction announces downstream** (:func:`restricted_exposure`,
+  :func:`expected_scarcity`): stock holders scale their targets by it (:func:`storage_multiple`,
+  competitive storage).
 """
 
 from __future__ import annotations
@@ -220,6 +222,105 @@ def expected_gain(
     return rho * (log_norm - log_p) + premium + trend_weight * trend
 
 
+def restricted_exposure(
+    net: Network,
+    flow: np.ndarray,
+    base_flow: np.ndarray,
+    capped: np.ndarray,
+    commercial: np.ndarray,
+    *,
+    expected: np.ndarray | None = None,
+    depth: int = 8,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a binding restriction cuts supply, and who downstream depends on it.
+
+    An edge whose cap or quota is used up (a ban, a licence, a quota) and carries less than its
+    base-year flow has lost ``1 − flow/base`` of it. A buyer slot's exposure is the base-flow
+    weighted share of its supply lost on its own edges or, on open edges, upstream of its
+    sellers; a plant's output inherits the value-weighted exposure of its inputs (a refinery
+    whose hydroxide is banned will have less metal to sell). ``depth`` passes reach the end of
+    every chain. ``expected`` (per edge, optional) adds the share of an announced control that
+    has not started yet (it counts as lost for the exposure). Returns (per edge: share lost; per
+    slot: buyers' exposure; per slot: sellers' exposure); all 0 where nothing binds."""
+    b = np.where(commercial, base_flow, 0.0)
+    lost = np.where(capped & (b > 0), np.clip(1.0 - flow / np.where(b > 0, b, 1.0), 0.0, 1.0), 0.0)
+    if expected is not None:
+        lost = np.maximum(lost, np.where(b > 0, expected, 0.0))
+    n = net.n_slots
+    den = np.bincount(net.edge_buyer, weights=b, minlength=n)
+    ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
+    n_nodes = len(net.node_id)
+    value = np.where(ins, net.slot_coef * net.price0[net.slot_commodity], 0.0)
+    node_value = np.bincount(net.slot_node, weights=value, minlength=n_nodes)
+    u_in = np.zeros(n)
+    u_out = np.zeros(n)
+    if not lost.any():
+        return lost, u_in, u_out
+    for _ in range(depth):
+        via = lost + (1.0 - lost) * u_out[net.edge_seller]
+        u_in = np.divide(
+            np.bincount(net.edge_buyer, weights=b * via, minlength=n), den, out=np.zeros(n), where=den > 0
+        )
+        node_u = np.divide(
+            np.bincount(net.slot_node, weights=value * u_in, minlength=n_nodes),
+            node_value,
+            out=np.zeros(n_nodes),
+            where=node_value > 0,
+        )
+        u_out = np.where(outs, node_u[net.slot_node], 0.0)
+    return lost, u_in, u_out
+
+
+def expected_scarcity(
+    net: Network,
+    slot_market: np.ndarray,
+    base_flow: np.ndarray,
+    lost: np.ndarray,
+    u_in: np.ndarray,
+    u_out: np.ndarray,
+    held: np.ndarray,
+    asked: np.ndarray,
+    elasticity: np.ndarray,
+    *,
+    months: float,
+    headroom: float,
+    binding: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per market, the ln price rise its stock holders expect from a restriction upstream or
+    among its buyers' other suppliers, spread over the months they expect it to last: holders
+    of a commodity whose supply chain loses a share u of its flow know the shortage will reach
+    them once the stocks in between run down (competitive storage: expected future scarcity
+    raises today's reservation price). Over ``months`` (``market.restriction_months``) the
+    chain's stocks (``held``, in months of what its buyers ask, ``asked``) bridge part of it; what they cannot
+    bridge, ``u_eff = u − held/months``, is priced like a shortage, ``ln(1/(1 − u_eff))/η``
+    (:func:`rationing_gap`), at most the choke price's ``headroom``. Returns that rise divided
+    by ``months``: the expected monthly gain, 0 where nothing binds.
+
+    u per market is the base-flow weighted mean over its open sales edges of the larger of the
+    seller's exposure (its feed is cut) and the buyer's (its other suppliers are cut); an edge
+    the restriction itself closes (``binding``; default every edge with a loss) is the
+    restricted exporter's, whose expectation is the premium abroad (:func:`expected_gain`), not
+    this. Before an announced control starts its edges are still open: the exporter's holders see
+    their buyers' coming shortage too, and buyers abroad stock up from them (the pre-control
+    rush)."""
+    m_count = elasticity.size
+    if not lost.any():
+        return np.zeros(m_count)
+    mk = slot_market[net.edge_seller]
+    closed = lost > 0 if binding is None else binding
+    w = np.where(closed, 0.0, base_flow)
+    exposure = np.maximum(u_out[net.edge_seller], u_in[net.edge_buyer])
+    wsum = np.bincount(mk, weights=w, minlength=m_count)
+    u = np.divide(
+        np.bincount(mk, weights=w * exposure, minlength=m_count), wsum, out=np.zeros(m_count), where=wsum > 0
+    )
+    cover_months = np.divide(held, asked, out=np.zeros(m_count), where=asked > 0)
+    span = max(months, 1e-9)
+    u_eff = np.clip(u - cover_months / span, 0.0, 1.0 - 1e-9)
+    rise = np.minimum(-np.log1p(-u_eff) / np.maximum(elasticity, 1e-3), max(headroom, 0.0))
+    return rise / span
+
+
 def storage_multiple(gain: np.ndarray, response: float, max_multiple: float) -> np.ndarray:
     """Competitive storage (Deaton & Laroque 1992): holders scale their normal stock target by
     ``exp(β·gain)`` within ``[1/M, M]``: they build stock when prices are expected to rise (an
@@ -317,12 +418,12 @@ def scarcity(
     stock: np.ndarray,
     stock_target: np.ndarray,
     share: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per market: what its sellers sold and what their buyers still wanted (sold plus the
     requests left unserved after every pass, each buyer's unserved tonnes shared over the markets
     by ``share``, its intended split :func:`buyers_split`: a seller that sold out while its
     buyers were served elsewhere is not short), the stock cover of its supply chain over its
-    target, and whether it has sellers at all.
+    target, whether it has sellers at all, and the stock held (tonnes).
 
     Cover counts the sellers' finished stock plus their buyers' input stock, each buyer in
     proportion to its split, over the same sum of stock targets."""
@@ -341,7 +442,7 @@ def scarcity(
     has_sellers = np.bincount(mk, minlength=m_count) > 0
     cover = np.divide(held, target, out=np.ones(m_count), where=target > 0)
     cover = np.where(has_sellers & (target <= 0) & (held > 0), 1e6, cover)
-    return sold + unserved, sold, cover, has_sellers
+    return sold + unserved, sold, cover, has_sellers, held
 
 
 def holders_gain(
@@ -404,6 +505,17 @@ def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     return np.bincount(slot_market[outs], weights=able, minlength=net.n_commodities * net.n_countries) > 0
 
 
+def announced_cuts(model: ModelView) -> np.ndarray:
+    """Per edge: 1 where an instrument has announced a control that has not started yet
+    (instruments declare it through ``announced_edges(t)``, policies/export_controls.py), else 0."""
+    out = np.zeros(model.net.edge_seller.size)
+    for p in model.policies:
+        edges = p.announced_edges(model.state.t) if hasattr(p, "announced_edges") else None
+        if edges is not None:
+            out[edges] = 1.0
+    return out
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -411,7 +523,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
     slot_market = model.slot_market()
     result = cleared.result
     share = buyers_split(model, cleared)
-    asked, sold, cover, has_sellers = scarcity(net, slot_market, result, s.stock, model.stock_target, share)
+    asked, sold, cover, has_sellers, held = scarcity(
+        net, slot_market, result, s.stock, model.stock_target, share
+    )
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     stock_gap, restocking = storage_clearing(model, slot_market, result, share)
@@ -432,6 +546,12 @@ def update(model: ModelView, cleared: Cleared) -> None:
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)
     log_abroad = price_abroad(s.log_p, sold, net.n_commodities)
     s.log_p_ref = np.maximum(log_norm, log_abroad)
+    base = model.base_edge_flow
+    expected = announced_cuts(model)
+    lost, u_in, u_out = restricted_exposure(
+        net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
+    )
+    binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
     gain = expected_gain(
         s.log_p,
         log_norm,
@@ -440,5 +560,18 @@ def update(model: ModelView, cleared: Cleared) -> None:
         rho=m.rho,
         restriction_months=m.restriction_months,
         trend_weight=m.trend_weight,
+    ) + expected_scarcity(
+        net,
+        slot_market,
+        np.where(model.commercial_edges, base, 0.0),
+        lost,
+        u_in,
+        u_out,
+        held,
+        asked,
+        derived_elasticity(model),
+        months=m.restriction_months,
+        headroom=float(np.log(m.choke_price_multiple)),
+        binding=binding,
     )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)

@@ -113,9 +113,9 @@ def test_drc_ore_ban_raises_intermediate_prices_and_piles_stock_at_the_mine():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (docs/ODD.md §9): refined cobalt overshoots (x3.2 by Oct 2025 vs x2.4), "
+    reason="known gap (docs/ODD.md §9): refined cobalt overshoots (x3.2 by Oct 2025 vs x1.95), "
     "so it rises as much as hydroxide; the model has no metal stocks outside the supply chain "
-    "(exchange and state stocks) to sell into the spike",
+    "(exchange, trader and state stocks) to sell into the spike, and no transit time",
 )
 def test_drc_ore_ban_raises_the_intermediate_more_than_the_refined_metal():
     base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")

@@ -247,6 +247,11 @@ def check_quota(run: Run, inst: dict, policy: Any) -> None:
 
 
 def check_licensing(run: Run, inst: dict, policy: Any) -> None:
+    if inst.get("sellers"):  # only the listed plants' sales are licensed (tests/test_control_coverage.py)
+        net = run.net
+        listed = [net.node_id.index(f) for f in inst["sellers"]]
+        assert policy.edges.size > 0 and np.isin(net.slot_node[net.edge_seller[policy.edges]], listed).all()
+        return
     exporters = run.countries(inst["country"])
     trade = run.monthly(run.trade(inst["commodity"], exporters, run.countries(inst.get("destinations"))))
     on = run.window(inst)
@@ -378,7 +383,15 @@ def check_none(run: Run, inst: dict, policy: Any) -> None:
     """Instruments that act only on the project pipeline (tested in test_investment.py)."""
 
 
+def check_outage(run: Run, inst: dict, policy: Any) -> None:
+    """A facility outage holds the plant at its capacity factor while it lasts (the last month)."""
+    node = run.net.node_id.index(inst["facility"])
+    if run.window(inst)[-1]:
+        assert run.model.state.capacity_factor[node] <= inst.get("capacity_factor", 0.0) + 1e-12
+
+
 CHECKS: dict[str, Callable[[Run, dict, Any], None]] = {
+    "facility_outage": check_outage,
     "export_ban": check_ban,
     "export_cap": check_ban,
     "export_quota": check_quota,

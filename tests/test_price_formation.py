@@ -132,12 +132,16 @@ def _magnet_price_after_a_cut(*overrides: str) -> tuple[float, float]:
 def test_a_cut_is_priced_and_storage_damps_the_spike_and_its_tail():
     """China halves its refined exports for six months (shock/refiner_cut.yaml): with scarcity
     pricing the G7+ magnet price rises by a third or more; without it (κ = 0) by a tenth.
-    Holders selling into the spike keep the peak and the tail lower than without storage."""
+    Holders selling into the spike keep the tail lower than without storage. Since holders
+    also expect the cut's scarcity to reach them (sim/prices.py: expected_scarcity), they buy
+    ahead of it when it starts, which brings the spike forward rather than lowering its peak
+    (measured: peak ×1.49 with storage, ×1.49 without, ×1.39 with storage but without expected
+    scarcity); the peak stays within 5% of the no-storage peak."""
     peak, tail = _magnet_price_after_a_cut()
     peak_rationed, _ = _magnet_price_after_a_cut("scenario.market.kappa=0")
     peak_no_storage, tail_no_storage = _magnet_price_after_a_cut("scenario.market.storage_response=0")
     assert peak > 1.3 and peak_rationed < 1.15
-    assert peak < peak_no_storage and tail < tail_no_storage
+    assert tail < tail_no_storage and peak < 1.05 * peak_no_storage
     assert abs(tail - 1) < 0.15  # 18 months after the cut ends, back near the pre-shock level
 
 
