@@ -528,8 +528,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
     )
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
+    eta = derived_elasticity(model)
     stock_gap, restocking = storage_clearing(model, slot_market, result, share)
-    gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, derived_elasticity(model), headroom))
+    gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
     new = update_log_prices(
         s.log_p,
         np.minimum(gap, np.maximum(headroom, 0.0)),
@@ -569,7 +570,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
         u_out,
         held,
         asked,
-        derived_elasticity(model),
+        eta,
         months=m.restriction_months,
         headroom=float(np.log(m.choke_price_multiple)),
         binding=binding,
