@@ -338,7 +338,7 @@ class CritminModel(mesa.Model):
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
         origin.receive(s.stock, s.mix, net.edge_buyer, shipped)
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
-        s.paid = prices.learn_paid(net, cleared, s.paid)
+        s.paid = prices.learn_paid(net, cleared, s.paid, self.params.market.theta, s.preference)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
 
     def _settle(self, payments: list[Payment]) -> None:

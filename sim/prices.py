@@ -87,15 +87,22 @@ def marginal_price(
     return np.where(has, price, np.nan)
 
 
-def learn_paid(net: Network, cleared: Cleared, paid: np.ndarray) -> np.ndarray:
+def learn_paid(
+    net: Network, cleared: Cleared, paid: np.ndarray, theta: float, preference: np.ndarray
+) -> np.ndarray:
     """What each buyer slot paid at the margin this month: the average over spot purchases on
     edges whose cap is not used up (quota imports bought below it carry an infra-marginal rent;
-    contract volumes are infra-marginal too); unchanged where it bought nothing at the margin.
-    With unlimited offers this equals :func:`marginal_price`, which the LP oracle docks against."""
+    contract volumes are infra-marginal too). A buyer that bought nothing at the margin learns
+    the price it would have paid, :func:`marginal_price` over its open edges (with unlimited
+    offers the two are equal, which the LP oracle docks against); only one with no open edge
+    keeps what it paid last. So an idle plant sees its input prices fall back and can restart:
+    with its last price kept it read the spike that idled it for good."""
     open_flow = np.where(cleared.spot_capped, 0.0, cleared.spot_flow)
     got = np.bincount(net.edge_buyer, weights=open_flow, minlength=net.n_slots)
     spent = np.bincount(net.edge_buyer, weights=open_flow * cleared.p_del, minlength=net.n_slots)
-    return np.where(got > 0, spent / np.where(got > 0, got, 1.0), paid)
+    would = marginal_price(cleared.p_del, net.edge_buyer, net.n_slots, theta, preference, cleared.spot_capped)
+    idle = np.where(np.isnan(would), paid, would)
+    return np.where(got > 0, spent / np.where(got > 0, got, 1.0), idle)
 
 
 def smooth(expected: np.ndarray, realised: np.ndarray, weight: float) -> np.ndarray:

@@ -260,3 +260,34 @@ def test_a_market_with_nothing_to_sell_keeps_its_last_price():
     update(model, model.cleared)
     assert s.log_p[japan] == before[japan]
     assert np.abs(s.log_p - before).max() > 0  # the others moved: the update did run
+
+
+def test_a_buyer_that_bought_nothing_learns_the_price_it_would_pay_and_can_restart():
+    """An idle plant's expected input price follows what one more tonne would cost it on its
+    open edges; with every edge closed it keeps what it paid last. (It used to keep the spike
+    that idled it, so a Japanese alloy maker priced out for two months never came back.)"""
+    from dataclasses import replace
+
+    from critmin.sim.model import CritminModel
+    from critmin.sim.prices import learn_paid, marginal_price
+    from critmin.sim.run import load_config
+
+    model = CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-03"]))
+    model.step()
+    net, cleared, s = model.net, model.cleared, model.state
+    buyer = int(net.edge_buyer[np.argmax(cleared.spot_flow)])  # a buyer that bought this month
+    mine = net.edge_buyer == buyer
+    paid = np.full(net.n_slots, 1e9)
+    idle = replace(cleared, spot_flow=np.where(mine, 0.0, cleared.spot_flow))
+    learned = learn_paid(net, idle, paid, model.params.market.theta, s.preference)
+    would = marginal_price(
+        cleared.p_del,
+        net.edge_buyer,
+        net.n_slots,
+        model.params.market.theta,
+        s.preference,
+        cleared.spot_capped,
+    )
+    assert learned[buyer] == pytest.approx(would[buyer]) and learned[buyer] < 1e6
+    closed = replace(idle, spot_capped=cleared.spot_capped | mine)
+    assert learn_paid(net, closed, paid, model.params.market.theta, s.preference)[buyer] == 1e9

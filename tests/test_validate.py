@@ -302,10 +302,10 @@ def edit(path: Path, row: int, column: str, value: str) -> None:
 )
 def test_a_bad_cell_names_file_row_and_column(facts_copy, column, value, message):
     path = facts_copy / "graphite_controls_2023.csv"
-    edit(path, 1, column, value)
+    edit(path, 0, column, value)  # the first fact, an expressible one, on the file's row 2
     with pytest.raises(DataError) as err:
         sc.load_episodes(facts_copy)
-    assert str(path) in str(err.value) and "row 3" in str(err.value) and message in str(err.value)
+    assert str(path) in str(err.value) and "row 2" in str(err.value) and message in str(err.value)
 
 
 def test_structural_errors_in_the_facts_files(facts_copy):
