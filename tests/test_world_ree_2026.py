@@ -62,10 +62,10 @@ def quiet_2027():
 def test_a_ban_on_listed_buyers_closes_only_their_purchases():
     spec = {"type": "export_ban", "country": "CHN", "commodity": "dytb_oxide", "start": "2025-02"}
     everyone, _ = run([*QUIET, "scenario.end=2025-03"], [spec])
-    listed, _ = run([*QUIET, "scenario.end=2025-03"], [{**spec, "buyers": ["usa_mp_independence_alloy"]}])
+    listed, _ = run([*QUIET, "scenario.end=2025-03"], [{**spec, "buyers": ["usa_mp_independence_metal"]}])
     net = listed.net
     edges = listed.policies[0].edges
-    node = net.node_id.index("usa_mp_independence_alloy")
+    node = net.node_id.index("usa_mp_independence_metal")  # Dy/Tb oxide goes into metal
     assert edges.size > 0
     assert (net.slot_node[net.edge_buyer[edges]] == node).all()
     assert set(edges) < set(everyone.policies[0].edges)  # a subset of the country-wide ban
