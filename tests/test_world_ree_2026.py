@@ -191,7 +191,10 @@ def test_customer_licences_lapse_two_tier_prices_and_a_dytb_cut(quiet_2027):
     dytb = res.series("exports", "dytb_oxide", "CHN").reindex(
         quiet_2027.series("exports", "dytb_oxide", "CHN").index
     )
-    cut = (dytb.fillna(0.0) / quiet_2027.series("exports", "dytb_oxide", "CHN"))["2027-02":"2027-05"]
+    # Feb-Apr: shipments applied for at 20% approval (Dec-Feb, 2-3 months' delay); from May the
+    # March applications approved at 60% arrive with the backlog (after the midstream split China's
+    # baseline Dy/Tb oxide exports are smaller, so that catch-up reads as a ratio above 1)
+    cut = (dytb.fillna(0.0) / quiet_2027.series("exports", "dytb_oxide", "CHN"))["2027-02":"2027-04"]
     assert cut.max() < 0.4  # approvals at 20%: measured -77 to -82%
 
 
