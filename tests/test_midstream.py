@@ -201,7 +201,7 @@ def test_the_midstream_mix_lowers_the_metal_stage_share_and_costs_money():
             res = simulate(["scenario.end=2030-12", f"seed={seed}", f"policy={policy}"], keep_model=True)
             model = res.model
             dep = res.dependency("ndfeb_magnet", "metal")
-            shares.append(float(dep.set_index("year").loc[2030, "share"]))
+            shares.append(float(dep.set_index("period").loc[2030, "share"]))
             costs.append(ledger(model, "g7plus_metal_floor"))
         out[policy] = (np.mean(shares), np.mean(costs))
     assert out["alliance_midstream"][0] < out["none"][0]
