@@ -21,6 +21,7 @@ COMMODITIES: dict[str, str] = {
     "dytb_oxide": "Dy/Tb oxide",
     "la_oxide": "lanthanum oxide",
     "ce_oxide": "cerium oxide",
+    "re_metal": "RE metal (NdPr, Dy/Tb)",
     "ndfeb_alloy": "NdFeB alloy",
     "ndfeb_magnet": "NdFeB magnets",
     "ndfeb_scrap": "NdFeB scrap",
@@ -59,6 +60,7 @@ MINERALS: dict[str, str] = {
     "la_": "rare-earth magnet",
     "ce_": "rare-earth magnet",
     "ndfeb_": "rare-earth magnet",
+    "re_": "rare-earth magnet",
     "co_": "cobalt",
     "ga_": "gallium",
     "ge_": "germanium",
@@ -72,6 +74,7 @@ STAGES: dict[str, str] = {
     "mine": "mining",
     "refining": "refining",
     "metal": "metal & alloy",
+    "alloy": "alloy",
     "magnet": "magnet making",
     "product": "anode making",
     "scrap": "scrap",
@@ -85,6 +88,10 @@ STAGE_BY_COMMODITY_PREFIX: dict[tuple[str, str], str] = {
     ("refining", "la_"): "refining (separation)",
     ("refining", "ce_"): "refining (separation)",
     ("refining", "ndfeb_"): "refining (separation)",
+    ("refining", "re_"): "refining (separation)",
+    # the rare-earth midstream: oxide -> metal (molten-salt electrolysis), metal -> alloy
+    **{("metal", p): "metal reduction" for p in ("ree_", "ndpr_", "dytb_", "re_", "ndfeb_")},
+    **{("alloy", p): "alloy (strip casting)" for p in ("ree_", "ndpr_", "dytb_", "re_", "ndfeb_")},
 }
 
 BLOCS: dict[str, str] = {

@@ -15,7 +15,7 @@ from critmin.sim.spec import Spec
 if TYPE_CHECKING:
     from critmin.sim.view import ModelView
 
-STAGES = ("mine", "refining", "metal", "magnet", "recycling")
+STAGES = ("mine", "refining", "metal", "alloy", "magnet", "recycling")
 
 
 def _stages(spec: Spec) -> list[str]:

@@ -32,7 +32,7 @@ class DataError(ValueError):
 BLOCS = ("g7", "partner", "other")
 ROLES = ("input", "output")
 AGENT_TYPES = ("Miner", "Refiner", "Recycler")
-STAGES = ("mine", "refining", "metal", "magnet", "scrap", "product")
+STAGES = ("mine", "refining", "metal", "alloy", "magnet", "scrap", "product")
 PROJECT_STATUSES = ("announced", "permitted", "financed", "construction")
 # expected_start in projects.csv: a developer's guidance date, within these years
 PROJECT_START_YEARS = (2000, 2060)

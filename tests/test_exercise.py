@@ -106,7 +106,7 @@ def test_views_read_plainly(played):
     assert [e.who for e in log] == ["facilitator", "JPN"]
     assert "China" in log[0].text and "NdFeB magnets" in log[0].text and "Oct 2024" in log[0].text
     dep = played.dependency_view()
-    assert list(dep["stage"]) == ["mine", "refining", "metal", "magnet"][: len(dep)]
+    assert list(dep["stage"]) == ["mine", "refining", "metal", "alloy", "magnet"][: len(dep)]
     assert dep.loc[dep["stage"] == "refining", "supplier"].item() == "CHN"
     assert dep.loc[dep["stage"] == "refining", "above_60"].item()
     assert played.restricting_country() == "CHN"

@@ -278,6 +278,10 @@ def check_wedge(run: Run, inst: dict, policy: Any) -> None:
 
 
 def check_price_floor(run: Run, inst: dict, policy: Any) -> None:
+    if not isinstance(inst["country"], str):  # a bloc's joint floor: each payer on its own producers
+        for payer in policy.payers:
+            check_price_floor(run, {**inst, "country": payer}, policy)
+        return
     country = inst["country"]
     paid = run.ledger(country, _label(inst))
     on = run.window(inst)
@@ -441,6 +445,8 @@ COVERING = [
     ("stockpile_joint", "magnet_ban_demo"),  # the G7+ stockpile releases during the ban
     ("alliance_stockpile_diversification", "ree_licensing_2025"),
     ("alliance_offtake_floor", "ree_licensing_2025"),  # NdPr offtake under NdPr licensing
+    ("alliance_midstream", "ree_licensing_2025"),  # RE-metal floor and offtake under licensing of metal
+    ("alliance_all_midstream", "refiner_cut"),  # the whole package with the midstream
     ("us_dod_mp_2025", "ree_licensing_2025"),  # the DoD–MP floor and 10X offtake under 2025 licensing
     ("certification", "ree_quotas_2010_on_2024"),  # certified NdPr under Chinese NdPr quotas
     ("none", "ree_quotas_2010"),  # the 2009-2015 controls on real dates: quotas, taxes, halt, mining quotas

@@ -199,7 +199,10 @@ def test_every_packaged_commodity_and_stage_has_a_plain_label():
         for row in pd.read_csv(path).itertuples():
             assert row.commodity in labels.COMMODITIES, f"{path}: no label for {row.commodity}"
             assert row.stage in labels.STAGES, f"{path}: no label for stage {row.stage}"
-    assert labels.check("ndfeb_magnet", "metal") == "NdFeB magnets: metal & alloy stage"
+    # the rare-earth midstream: metal reduction and strip casting are two stages
+    assert labels.check("ndfeb_magnet", "metal") == "NdFeB magnets: metal reduction stage"
+    assert labels.check("ndfeb_magnet", "alloy") == "NdFeB magnets: alloy (strip casting) stage"
+    assert labels.stage("metal", "co_refined") == "metal & alloy"  # other chains keep the generic name
     assert labels.stage("refining", "ndpr_oxide") == "refining (separation)"
     assert labels.country("CHN") == "China"
 

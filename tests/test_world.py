@@ -84,7 +84,8 @@ def test_chain_graph_runs_mine_to_end_use_with_recycling_back_in():
     assert nx.has_path(g, "ree_concentrate", "end use: ev_motors")
     for a, b in [
         ("ree_concentrate", "ndpr_oxide"),
-        ("ndpr_oxide", "ndfeb_alloy"),
+        ("ndpr_oxide", "re_metal"),  # metal reduction
+        ("re_metal", "ndfeb_alloy"),  # strip casting
         ("ndfeb_alloy", "ndfeb_magnet"),
     ]:
         assert g.has_edge(a, b)

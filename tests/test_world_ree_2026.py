@@ -62,10 +62,10 @@ def quiet_2027():
 def test_a_ban_on_listed_buyers_closes_only_their_purchases():
     spec = {"type": "export_ban", "country": "CHN", "commodity": "dytb_oxide", "start": "2025-02"}
     everyone, _ = run([*QUIET, "scenario.end=2025-03"], [spec])
-    listed, _ = run([*QUIET, "scenario.end=2025-03"], [{**spec, "buyers": ["usa_mp_independence_alloy"]}])
+    listed, _ = run([*QUIET, "scenario.end=2025-03"], [{**spec, "buyers": ["usa_mp_independence_metal"]}])
     net = listed.net
     edges = listed.policies[0].edges
-    node = net.node_id.index("usa_mp_independence_alloy")
+    node = net.node_id.index("usa_mp_independence_metal")  # Dy/Tb oxide goes into metal
     assert edges.size > 0
     assert (net.slot_node[net.edge_buyer[edges]] == node).all()
     assert set(edges) < set(everyone.policies[0].edges)  # a subset of the country-wide ban
@@ -190,7 +190,10 @@ def test_customer_licences_lapse_two_tier_prices_and_a_dytb_cut(quiet_2027):
     dytb = res.series("exports", "dytb_oxide", "CHN").reindex(
         quiet_2027.series("exports", "dytb_oxide", "CHN").index
     )
-    cut = (dytb.fillna(0.0) / quiet_2027.series("exports", "dytb_oxide", "CHN"))["2027-02":"2027-05"]
+    # Feb-Apr: shipments applied for at 20% approval (Dec-Feb, 2-3 months' delay); from May the
+    # March applications approved at 60% arrive with the backlog (after the midstream split China's
+    # baseline Dy/Tb oxide exports are smaller, so that catch-up reads as a ratio above 1)
+    cut = (dytb.fillna(0.0) / quiet_2027.series("exports", "dytb_oxide", "CHN"))["2027-02":"2027-04"]
     assert cut.max() < 0.4  # approvals at 20%: measured -77 to -82%
 
 
