@@ -23,7 +23,7 @@ from critmin.sim.run import load_config
 from critmin.sim.world import DataError, data_root, load_world
 
 REE = data_root() / "ree"
-CHAINS = ("ree", "cobalt", "nickel", "lithium", "graphite", "gallium", "germanium")
+CHAINS = ("ree", "ree_2026", "cobalt", "nickel", "lithium", "graphite", "gallium", "germanium")
 SHORT = ["scenario=ree_2024_short", "scenario.end=2024-09", "seed=0"]
 
 
@@ -414,7 +414,7 @@ def test_instruments_that_count_origins_can_count_them_by_owner(tmp_path, instru
         return float(f.loc[g7 & (f["origin"] == "MYS"), "tonnes"].sum())
 
     by_location, by_owner = g7_from_malaysia("location"), g7_from_malaysia("owner")
-    assert by_location > 50.0, "Lynas must supply the G7+ for the test to bite"
+    assert by_location > 20.0, "Lynas must supply the G7+ for the test to bite"
     assert by_owner < 0.8 * by_location
     if instrument == "origin_certification":
         assert by_owner == pytest.approx(0.0, abs=1e-6)
