@@ -188,14 +188,20 @@ class Shipments:
         """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``."""
         items = np.flatnonzero(weight > 0)
         w = weight[items]
-        return cls(items, w, mix[source[items]] * w[:, None])
+        mass = mix[source[items]]  # one [items, K] array, scaled in place: a second temporary
+        mass *= w[:, None]  # of this size costs more in page faults than the product itself
+        return cls(items, w, mass)
 
     def by(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(groups that received mass, ascending; their tonnes; their tonnes by origin) for the
         grouping ``group`` (per item of the full index)."""
         if not self.items.size:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, self.mass.shape[1]))
-        order, starts, received = _segments(group[self.items])
+        g = group[self.items]
+        if g.size < 2 or bool((g[1:] >= g[:-1]).all()):  # already grouped: no reordered copy
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            return g[starts], np.add.reduceat(self.tonnes, starts), np.add.reduceat(self.mass, starts, axis=0)
+        order, starts, received = _segments(g)
         return (
             received,
             np.add.reduceat(self.tonnes[order], starts),
@@ -212,7 +218,8 @@ def group_mix(
     Returns (groups that received mass, ascending; their mass; their mix [len, K]).
     """
     received, mass, added = Shipments.of(source, weight, mix).by(group)
-    return received, mass, added / mass[:, None]
+    added /= mass[:, None]
+    return received, mass, added
 
 
 def node_mix(
@@ -238,7 +245,13 @@ def mix_in(
         return
     r, a = rows[touched], amount[touched]
     old = stock[r]
-    mix[r] = (mix[r] * old[:, None] + incoming[touched] * a[:, None]) / (old + a)[:, None]
+    blend = mix[r]  # (mix * old + incoming * a) / (old + a), with one temporary of its size
+    blend *= old[:, None]
+    arriving = incoming[touched]
+    arriving *= a[:, None]
+    blend += arriving
+    blend /= (old + a)[:, None]
+    mix[r] = blend
 
 
 def receive(stock: np.ndarray, mix: np.ndarray, into: np.ndarray, shipments: Shipments) -> None:
@@ -247,4 +260,8 @@ def receive(stock: np.ndarray, mix: np.ndarray, into: np.ndarray, shipments: Shi
     rows, mass, added = shipments.by(into)
     if rows.size:
         old = stock[rows]
-        mix[rows] = (mix[rows] * old[:, None] + added) / (old + mass)[:, None]
+        blend = mix[rows]  # (mix * old + added) / (old + mass), in place
+        blend *= old[:, None]
+        blend += added
+        blend /= (old + mass)[:, None]
+        mix[rows] = blend
