@@ -86,8 +86,8 @@ class Recorder:
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
-        _, tonnes, mass = shipped.by(self.edge_pair)
-        mix = mass / tonnes[:, None]
+        _, tonnes, mix = shipped.by(self.edge_pair)
+        mix /= tonnes[:, None]  # tonnes by origin -> shares, in place
         rows, cols = np.nonzero(mix)
         self.pair_mix.append(
             (rows.astype(np.int32), cols.astype(np.int16), mix[rows, cols].astype(np.float32))
