@@ -175,28 +175,134 @@ def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """Parts of a network that never exchange material (the chains of a multi-chain world): per
+    block its origin columns, the only ones its rows can carry. Shipments within a block are
+    traced over its columns alone, so a seven-chain world costs the sum of its chains, not
+    every edge times every chain's columns. Built once per model; ``None`` where there is one
+    block (nothing to gain)."""
+
+    slot_block: np.ndarray  # per slot: its block
+    columns: tuple[np.ndarray, ...]  # per block: its origin columns, ascending
+
+    @classmethod
+    def of(
+        cls,
+        edge_seller: np.ndarray,
+        edge_buyer: np.ndarray,
+        slot_node: np.ndarray,
+        stamp: Stamp,
+        n_columns: int,
+        mixes: tuple[np.ndarray, ...] = (),
+    ) -> Blocks | None:
+        """The connected parts of the graph of slots (linked by trade edges and by sharing a
+        node) and the columns each part's processes stamp; ``None`` when there is one part, or
+        when a row of ``mixes`` (``[slots, K]``: the mixes to start from) carries a column
+        outside its part (then every shipment is traced over every column, as before)."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        n_slots = slot_node.size
+        n = n_slots + int(slot_node.max(initial=-1)) + 1
+        rows = np.r_[edge_seller, np.arange(n_slots)]
+        cols = np.r_[edge_buyer, n_slots + slot_node]
+        graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
+        _, label = connected_components(graph, directed=False)
+        _, slot_block = np.unique(label[:n_slots], return_inverse=True)
+        n_blocks = int(slot_block.max(initial=-1)) + 1
+        if n_blocks < 2:
+            return None
+        stamped = np.zeros((n_blocks, n_columns), bool)
+        stamped[slot_block[stamp.rows], stamp.cols] = True
+        allowed = stamped[slot_block]
+        for mix in mixes:
+            if np.any(mix[~allowed] != 0):
+                return None
+        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The shipments of one block: positions among the items, the block's columns, and the
+    tonnes of each of those columns they carry."""
+
+    at: np.ndarray
+    columns: np.ndarray
+    mass: np.ndarray  # [len(at), len(columns)]
+
+
+@dataclass(frozen=True)
 class Shipments:
     """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and, per
     origin column, the tonnes of each origin they carry. Built once, summed by any grouping."""
 
     items: np.ndarray  # indices of the items with mass
     tonnes: np.ndarray
-    mass: np.ndarray  # [len(items), K]
+    mass: np.ndarray  # [len(items), K] (empty [0, K] when traced by block: see ``parts``)
+    parts: tuple[_Part, ...] = ()  # per block of :class:`Blocks`, when given
 
     @classmethod
-    def of(cls, source: np.ndarray, weight: np.ndarray, mix: np.ndarray) -> Shipments:
-        """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``."""
+    def of(
+        cls, source: np.ndarray, weight: np.ndarray, mix: np.ndarray, blocks: Blocks | None = None
+    ) -> Shipments:
+        """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``
+        (``blocks``: trace each block's items over its own columns)."""
         items = np.flatnonzero(weight > 0)
         w = weight[items]
-        mass = mix[source[items]]  # one [items, K] array, scaled in place: a second temporary
-        mass *= w[:, None]  # of this size costs more in page faults than the product itself
-        return cls(items, w, mass)
+        if blocks is None:
+            mass = mix[source[items]]  # one [items, K] array, scaled in place: a second temporary
+            mass *= w[:, None]  # of this size costs more in page faults than the product itself
+            return cls(items, w, mass)
+        src = source[items]
+        block = blocks.slot_block[src]
+        parts = []
+        for b, cols in enumerate(blocks.columns):
+            at = np.flatnonzero(block == b)
+            if at.size:
+                m = mix[src[at][:, None], cols]
+                m *= w[at][:, None]
+                parts.append(_Part(at, cols, m))
+        return cls(items, w, np.zeros((0, mix.shape[1])), tuple(parts))
+
+    def by_part(self, group: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per block: (groups that received mass, ascending; their tonnes; the block's columns;
+        their tonnes of those columns). A group holds items of one block only (a trade pair, a
+        buyer, a node)."""
+        out = []
+        for part in self.parts:
+            g = group[self.items[part.at]]
+            order, starts, received = _segments(g)
+            out.append(
+                (
+                    received,
+                    np.add.reduceat(self.tonnes[part.at][order], starts),
+                    part.columns,
+                    np.add.reduceat(part.mass[order], starts, axis=0),
+                )
+            )
+        return out
 
     def by(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(groups that received mass, ascending; their tonnes; their tonnes by origin) for the
         grouping ``group`` (per item of the full index)."""
+        K = self.mass.shape[1]
         if not self.items.size:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, self.mass.shape[1]))
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, K))
+        if self.parts:
+            per = self.by_part(group)
+            received = np.concatenate([p[0] for p in per])
+            order = np.argsort(received, kind="stable")
+            at = np.empty(order.size, np.int64)
+            at[order] = np.arange(order.size)
+            tonnes = np.empty(order.size)
+            added = np.zeros((order.size, K))
+            start = 0
+            for rec, t, cols, m in per:
+                pos = at[start : start + rec.size]
+                tonnes[pos] = t
+                added[pos[:, None], cols] = m
+                start += rec.size
+            return received[order], tonnes, added
         g = group[self.items]
         if g.size < 2 or bool((g[1:] >= g[:-1]).all()):  # already grouped: no reordered copy
             starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
@@ -257,6 +363,15 @@ def mix_in(
 def receive(stock: np.ndarray, mix: np.ndarray, into: np.ndarray, shipments: Shipments) -> None:
     """Rows ``into[i]`` of ``stock``/``mix`` receive what item i of ``shipments`` carries (several
     items may go to the same row), in place."""
+    if shipments.parts:  # block by block, over each block's columns (the others stay zero)
+        for rows, mass, cols, added in shipments.by_part(into):
+            old = stock[rows]
+            blend = mix[rows[:, None], cols]
+            blend *= old[:, None]
+            blend += added
+            blend /= (old + mass)[:, None]
+            mix[rows[:, None], cols] = blend
+        return
     rows, mass, added = shipments.by(into)
     if rows.size:
         old = stock[rows]
