@@ -32,11 +32,23 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``configs/config.yaml`` with Hydra overrides (``key=value`` strings). Every config
     file on the search path is checked first (:mod:`critmin.sim.config_files`)."""
     overrides = [str(o) for o in overrides or []]
+    _check_overrides(overrides)
+    check_config_files(overrides)
+    return compose_checked(overrides)
+
+
+def _check_overrides(overrides: list[str]) -> None:
     for o in overrides:
         key = o.lstrip("+~").partition("=")[0]
         if (key.startswith(("hydra.", "hydra/")) and key != "hydra.searchpath") or _TARGET.search(o):
             raise DataError(f"override {o!r}: overrides may not change Hydra's settings or name code to run")
-    check_config_files(overrides)
+
+
+def compose_checked(overrides: list[str]) -> DictConfig:
+    """:func:`load_config` for overrides whose config files were checked already (``critmin
+    run`` checks them before Hydra starts)."""
+    overrides = [str(o) for o in overrides or []]
+    _check_overrides(overrides)
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides or []))
