@@ -199,15 +199,9 @@ class Blocks:
         node) and the columns each part's processes stamp; ``None`` when there is one part, or
         when a row of ``mixes`` (``[slots, K]``: the mixes to start from) carries a column
         outside its part (then every shipment is traced over every column, as before)."""
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         n_slots = slot_node.size
         n = n_slots + int(slot_node.max(initial=-1)) + 1
-        rows = np.r_[edge_seller, np.arange(n_slots)]
-        cols = np.r_[edge_buyer, n_slots + slot_node]
-        graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
-        _, label = connected_components(graph, directed=False)
+        label = _components(n, np.r_[edge_seller, np.arange(n_slots)], np.r_[edge_buyer, n_slots + slot_node])
         _, slot_block = np.unique(label[:n_slots], return_inverse=True)
         n_blocks = int(slot_block.max(initial=-1)) + 1
         if n_blocks < 2:
@@ -219,6 +213,22 @@ class Blocks:
             if np.any(mix[~allowed] != 0):
                 return None
         return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped))
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of an undirected graph on n vertices with edges (a[i], b[i]): per
+    vertex the smallest vertex of its component (labels spread along edges, with pointer
+    jumping; a few dozen vectorised passes for a supply chain)."""
+    label = np.arange(n)
+    while True:
+        low = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new
 
 
 @dataclass(frozen=True)
