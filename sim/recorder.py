@@ -342,7 +342,7 @@ def origin_column_name(stages: list[str], countries: list[str], origins: origin.
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """Categorical of ``names[codes]`` whose categories are the names that occur, sorted."""
-    used = np.unique(codes)
+    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))  # np.unique, without a sort
     order = sorted(range(used.size), key=lambda i: names[used[i]])
     remap = np.empty(len(names), np.int64)
     remap[used[order]] = np.arange(used.size)
