@@ -17,7 +17,9 @@ Summing a stage's columns by country gives *where* the stage happened (location)
 ``[rows, stages, countries]`` location view for callers that want it.
 
 Only rows that receive material are touched, and only shipments that carry material are
-gathered, so a month costs O(active edges × K), not O(edges × stages × countries).
+gathered, so a month costs O(active edges × K), not O(edges × stages × countries). In a world
+of several chains that never exchange material (:class:`Blocks`), each chain's shipments are
+traced over its own columns only: the sum over chains of active edges × their K.
 """
 
 from __future__ import annotations
