@@ -235,46 +235,59 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Part:
-    """The shipments of one block: positions among the items, the block's columns, and the
-    tonnes of each of those columns they carry."""
+    """The shipments of one block: their positions among the items, and the block's columns."""
 
     at: np.ndarray
     columns: np.ndarray
-    mass: np.ndarray  # [len(at), len(columns)]
 
 
 @dataclass(frozen=True)
 class Shipments:
-    """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and, per
-    origin column, the tonnes of each origin they carry. Built once, summed by any grouping."""
+    """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and the mix
+    of the row each comes from, as it was when they were made. Summed by any grouping: each
+    grouping gathers the items' tonnes by origin in its own order, one ``[items, K]`` array
+    (building one first and reordering it per grouping cost two more of them, and fresh
+    multi-MB arrays cost more in page faults than the arithmetic)."""
 
     items: np.ndarray  # indices of the items with mass
     tonnes: np.ndarray
-    mass: np.ndarray  # [len(items), K] (empty [0, K] when traced by block: see ``parts``)
+    source: np.ndarray  # per item: its row of ``mix``
+    mix: np.ndarray  # [rows, K]: the mixes the items carry
     parts: tuple[_Part, ...] = ()  # per block of :class:`Blocks`, when given
 
     @classmethod
     def of(
-        cls, source: np.ndarray, weight: np.ndarray, mix: np.ndarray, blocks: Blocks | None = None
+        cls,
+        source: np.ndarray,
+        weight: np.ndarray,
+        mix: np.ndarray,
+        blocks: Blocks | None = None,
+        *,
+        copy: bool = True,
     ) -> Shipments:
         """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``
-        (``blocks``: trace each block's items over its own columns)."""
+        (``blocks``: trace each block's items over its own columns; ``copy=False`` when
+        ``mix`` will not change before the sums are read)."""
         items = np.flatnonzero(weight > 0)
-        w = weight[items]
-        if blocks is None:
-            mass = mix[source[items]]  # one [items, K] array, scaled in place: a second temporary
-            mass *= w[:, None]  # of this size costs more in page faults than the product itself
-            return cls(items, w, mass)
         src = source[items]
-        block = blocks.slot_block[src]
-        parts = []
-        for b, cols in enumerate(blocks.columns):
-            at = np.flatnonzero(block == b)
-            if at.size:
-                m = mix[src[at][:, None], cols]
-                m *= w[at][:, None]
-                parts.append(_Part(at, cols, m))
-        return cls(items, w, np.zeros((0, mix.shape[1])), tuple(parts))
+        parts: tuple[_Part, ...] = ()
+        if blocks is not None:
+            block = blocks.slot_block[src]
+            at = [(np.flatnonzero(block == b), cols) for b, cols in enumerate(blocks.columns)]
+            parts = tuple(_Part(a, cols) for a, cols in at if a.size)
+        return cls(items, weight[items], src, mix.copy() if copy else mix, parts)
+
+    @property
+    def mass(self) -> np.ndarray:
+        """``[len(items), K]``: the tonnes of each origin column each item carries."""
+        return self._mass(np.arange(self.items.size))
+
+    def _mass(self, pos: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Tonnes by origin of the items at positions ``pos`` (of ``columns``), in that order."""
+        rows = self.source[pos]
+        m = self.mix[rows] if columns is None else self.mix[rows[:, None], columns]
+        m *= self.tonnes[pos][:, None]  # in place: one array of this size
+        return m
 
     def by_part(self, group: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per block: (groups that received mass, ascending; their tonnes; the block's columns;
@@ -282,14 +295,14 @@ class Shipments:
         buyer, a node)."""
         out = []
         for part in self.parts:
-            g = group[self.items[part.at]]
-            order, starts, received = _segments(g)
+            order, starts, received = _segments(group[self.items[part.at]])
+            pos = part.at[order]
             out.append(
                 (
                     received,
-                    np.add.reduceat(self.tonnes[part.at][order], starts),
+                    np.add.reduceat(self.tonnes[pos], starts),
                     part.columns,
-                    np.add.reduceat(part.mass[order], starts, axis=0),
+                    np.add.reduceat(self._mass(pos, part.columns), starts, axis=0),
                 )
             )
         return out
@@ -297,7 +310,7 @@ class Shipments:
     def by(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(groups that received mass, ascending; their tonnes; their tonnes by origin) for the
         grouping ``group`` (per item of the full index)."""
-        K = self.mass.shape[1]
+        K = self.mix.shape[1]
         if not self.items.size:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, K))
         if self.parts:
@@ -315,15 +328,11 @@ class Shipments:
                 added[pos[:, None], cols] = m
                 start += rec.size
             return received[order], tonnes, added
-        g = group[self.items]
-        if g.size < 2 or bool((g[1:] >= g[:-1]).all()):  # already grouped: no reordered copy
-            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-            return g[starts], np.add.reduceat(self.tonnes, starts), np.add.reduceat(self.mass, starts, axis=0)
-        order, starts, received = _segments(g)
+        order, starts, received = _segments(group[self.items])
         return (
             received,
             np.add.reduceat(self.tonnes[order], starts),
-            np.add.reduceat(self.mass[order], starts, axis=0),
+            np.add.reduceat(self._mass(order), starts, axis=0),
         )
 
 
@@ -335,7 +344,7 @@ def group_mix(
 
     Returns (groups that received mass, ascending; their mass; their mix [len, K]).
     """
-    received, mass, added = Shipments.of(source, weight, mix).by(group)
+    received, mass, added = Shipments.of(source, weight, mix, copy=False).by(group)
     added /= mass[:, None]
     return received, mass, added
 
