@@ -202,18 +202,21 @@ def owner_rows_shown(df: pd.DataFrame, value_cols: list[str], same_cols: list[st
     if "control" not in df.columns or not (df["control"] == "owner").any():
         return pd.Series(True, index=df.index)
     key = [k for k in (*KEY, "mix") if k in df.columns]
-    loc = df[df["control"] == "location"].set_index(key)
+    cols = [*value_cols, *same_cols]
+    owner = df[df["control"] == "owner"]
+    loc = df[df["control"] == "location"].drop_duplicates(key)
+    # each owner row beside its location row (one join, in the owner rows' order)
+    base = owner[key].merge(loc[[*key, *cols]], on=key, how="left", indicator=True)
+    found = (base.pop("_merge") == "both").to_numpy()
+    same = found.copy()
+    for c in value_cols:
+        a = pd.to_numeric(owner[c], errors="coerce").to_numpy(float)
+        b = pd.to_numeric(base[c], errors="coerce").to_numpy(float)
+        same &= (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 1e-9)
+    for c in same_cols:
+        same &= owner[c].astype(str).to_numpy() == base[c].astype(str).to_numpy()
     shown = pd.Series(True, index=df.index)
-    for i, r in df[df["control"] == "owner"].iterrows():
-        k = tuple(r[key])
-        if k not in loc.index:
-            continue
-        base = loc.loc[k]
-        a = pd.to_numeric(r[value_cols], errors="coerce").to_numpy(float)
-        b = pd.to_numeric(base[value_cols], errors="coerce").to_numpy(float)
-        same = bool(np.all((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 1e-9)))
-        same &= all(str(r[c]) == str(base[c]) for c in same_cols)
-        shown[i] = not same
+    shown[owner.index[found]] = ~same[found]
     if "mix" in df.columns:  # an owner row is shown for every mix when it differs in one
         group = df[[*key[:-1], "control"]].astype(str).agg("|".join, axis=1)
         shown = shown.groupby(group).transform("any")

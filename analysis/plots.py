@@ -1,28 +1,52 @@
-"""Plots of one run: price paths per region, production by country per stage, supply shares."""
+"""Plots of one run: price paths per region, production by country per stage, supply shares.
+
+Drawn for speed (a single ``critmin run`` spent about a second here, a third of its time): the
+figures are built without pyplot (no figure manager, nothing to close), months are plotted as
+decimal years (plain number ticks; date locators and formatters cost more than the lines), the
+margins are fixed rather than measured by ``tight_layout`` (which draws every figure twice) and
+the legends have fixed places (``loc="best"`` searches over the lines)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from critmin.sim.run import ModelRun
 
+PANEL_W, PANEL_H = 5.2, 3.4  # inches per panel of a grid
 
-def _grid(n: int) -> tuple[plt.Figure, list]:
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
+    """A figure of n panels (2 or 3 columns), the title on top, margins fixed in inches."""
     cols = 3 if n > 4 else 2
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
-    flat = list(axes.ravel())
-    for ax in flat[n:]:
+    rows = max(-(-n // cols), 1)
+    w, h = PANEL_W * cols, PANEL_H * rows
+    fig = _figure(w, h)
+    top = 0.7  # inches for the title and the first row's titles
+    fig.subplots_adjust(
+        left=0.7 / w, right=1 - 0.15 / w, bottom=0.4 / h, top=1 - top / h, wspace=0.28, hspace=0.4
+    )
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
         ax.set_visible(False)
-    return fig, flat
+    fig.suptitle(title, y=1 - 0.12 / h, va="top")
+    return fig, axes
 
 
 def _top(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -40,10 +64,15 @@ def _wide(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(c): wide[c].dropna(axis=1, how="all") for c in wide.columns.get_level_values(0).unique()}
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _years(index: pd.Index) -> np.ndarray:
+    """Months as decimal years (Jan 2030 = 2030.0)."""
+    idx = pd.DatetimeIndex(index)
+    return idx.year.to_numpy() + (idx.month.to_numpy() - 1) / 12
+
+
+def _save(fig: Figure, path: Path) -> Path:
     # fast PNG encoding: the plots are for reading, the files stay small either way
     fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
-    plt.close(fig)
     return path
 
 
@@ -56,38 +85,37 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     prices = _wide(ts[ts["variable"] == "price"])
     prod = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
     production = _wide(prod)
-    fig, axes = _grid(len(commodities))
+    fig, axes = _grid(len(commodities), "Seller prices by region (largest producers)")
     for ax, com in zip(axes, commodities):
         p = prices.get(com, pd.DataFrame())
         if p.empty:
             continue
+        x = _years(p.index)
         big = production.get(com, pd.DataFrame()).sum().sort_values(ascending=False).index[:4]
         for region in [r for r in big if r in p.columns]:
-            ax.plot(p.index, p[region] / 1000, lw=1, label=str(region))
+            ax.plot(x, p[region].to_numpy() / 1000, lw=1, label=str(region))
         if "WORLD" in p.columns:
-            ax.plot(p.index, p["WORLD"] / 1000, color="black", lw=2, label="world (sales-weighted)")
+            ax.plot(x, p["WORLD"].to_numpy() / 1000, color="black", lw=2, label="world (sales-weighted)")
         ax.set_title(com)
         ax.set_ylabel("USD/kg")
-        ax.legend(fontsize=7)
-    fig.suptitle("Seller prices by region (largest producers)")
-    fig.tight_layout()
+        ax.legend(fontsize=7, loc="upper left")
     written.append(_save(fig, folder / "prices.png"))
 
-    fig, axes = _grid(len(commodities))
+    fig, axes = _grid(len(commodities), "Production by country and stage")
     for ax, com in zip(axes, commodities):
         p = production.get(com, pd.DataFrame())
         if p.empty:
             continue
         p = _top(p.fillna(0.0), 5) * 12 / 1000
-        ax.stackplot(p.index, p.T.to_numpy(), labels=[str(c) for c in p.columns])
+        ax.stackplot(_years(p.index), p.T.to_numpy(), labels=[str(c) for c in p.columns])
         ax.set_title(com)
         ax.set_ylabel("kt/yr (annualised)")
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("Production by country and stage")
-    fig.tight_layout()
     written.append(_save(fig, folder / "production.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure(8, 4.5)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.92)
+    ax = fig.add_subplot()
     for com in commodities:
         p = production.get(com, pd.DataFrame())
         if p.empty:
@@ -100,7 +128,6 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     ax.axhline(50, color="red", ls=":", lw=1)
     ax.set_ylabel("share of world production, %")
     ax.set_title("Largest producer's share per stage (Alliance targets 60% / 50% dashed)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="lower left")
     written.append(_save(fig, folder / "supply_shares.png"))
     return written

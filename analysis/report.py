@@ -16,17 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from critmin.analysis import definitions, labels, metrics
 from critmin.analysis.instrument_text import describe_mix, describe_shock
-from critmin.analysis.templating import img, png_bytes, render
+from critmin.analysis.templating import figure, img, png_bytes, render
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from critmin.analysis.results import Result
 
 
@@ -36,7 +34,12 @@ def _paths_plot(tables: metrics.Tables, m: dict[str, pd.DataFrame], last_year: i
     coms = list(dict.fromkeys(p["commodity"]))
     if not coms:
         return ""
-    fig, axes = plt.subplots(1, len(coms), figsize=(4.2 * len(coms), 3.6), squeeze=False, sharey=True)
+    from matplotlib.ticker import MaxNLocator
+
+    w, h = 4.2 * len(coms), 3.6
+    fig = figure(w, h)  # fixed margins (tight_layout would draw the figure twice)
+    fig.subplots_adjust(left=0.7 / w, right=1 - 0.15 / w, bottom=0.4 / h, top=1 - 0.35 / h, wspace=0.08)
+    axes = fig.subplots(1, len(coms), squeeze=False, sharey=True)
     for ax, com in zip(axes[0], coms):
         for stage, g in p[p["commodity"] == com].groupby("stage", sort=False):
             ax.plot(
@@ -52,16 +55,16 @@ def _paths_plot(tables: metrics.Tables, m: dict[str, pd.DataFrame], last_year: i
                 ax.axvline(t.get("year", 2030), color="grey", lw=0.6)
         ax.set_ylim(0, 100)
         ax.set_title(labels.commodity(com))
-        ax.set_ylabel("largest supplier's share, %")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    axes[0][0].set_ylabel("largest supplier's share, %")
     return img(png_bytes(fig), "dependency paths")
 
 
-def trace_plot(table: pd.DataFrame) -> plt.Figure:
+def trace_plot(table: pd.DataFrame) -> Figure:
     """Stacked bars: one per stage, stacked by origin country (shares from :func:`metrics.trace`)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig = figure(6.5, 3.8)
+    ax = fig.add_subplot()
     bottom = pd.Series(0.0, index=table.columns)
     for origin, row in table.iterrows():
         ax.bar(table.columns, 100 * row, bottom=100 * bottom, label=str(origin))

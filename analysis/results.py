@@ -20,6 +20,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from critmin.analysis import definitions, metrics
+from critmin.sim.cache import release_memory
 from critmin.sim.config import DependencyCheck
 from critmin.sim.run import ModelRun, warn_once
 from critmin.sim.world import DataError, data_root
@@ -49,15 +50,18 @@ class Result(ModelRun):
     def write(self, outdir: Path, plots: bool = True, flows: bool = True) -> Path:
         """Write the run's tables, summary.json, manifest.yaml, metrics.parquet, plots/ and
         report.html (unless experiment.metrics.report is false) to ``outdir``."""
+        release_memory()  # what the simulation freed: each phase below starts lower
         outdir = super().write(outdir, flows=flows)
         if self.metrics:
             self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
         if plots:
             from critmin.analysis.plots import write_plots
 
+            release_memory()
             write_plots(self, outdir / "plots")
         settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
         if self.metrics and settings.get("report", True):
+            release_memory()
             from critmin.analysis.report import write_report
 
             write_report(self, outdir / "report.html")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from critmin.analysis import labels
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,10 +47,22 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def png_bytes(fig: plt.Figure) -> bytes:
+def figure(width: float, height: float) -> Figure:
+    """A Matplotlib figure drawn by Agg, made without pyplot: nothing global to close, and a run
+    that draws only these never imports pyplot (about 0.2 s)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:  # a figure made by pyplot is released by it
+        sys.modules["matplotlib.pyplot"].close(fig)
     return buf.getvalue()
 
 

@@ -12,8 +12,15 @@ import os
 # hands memory back, keeps its peak ~50 MiB lower. Read when pyarrow loads: set it before.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
+import gc
+
 from critmin.analysis.results import Result
 from critmin.experiments.api import simulate
 from critmin.version import __version__
+
+# what the imports above built (~140k objects of pandas, Mesa, Hydra, ...) lives as long as the
+# process: kept out of the cyclic garbage collector's scans, a full collection during a run
+# costs milliseconds instead of ~0.13 s (one falls in a seven-chain run)
+gc.freeze()
 
 __all__ = ["Result", "__version__", "simulate"]

@@ -238,6 +238,47 @@ def _app(cfg: DictConfig) -> list[dict[str, Any]]:
         sys.exit(BAD_INPUT)
 
 
+# Hydra's job logging for critmin run (configs/config.yaml: hydra/job_logging: stdout)
+JOB_LOGGING = {
+    "version": 1,
+    "formatters": {"simple": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "simple", "stream": "ext://sys.stdout"}
+    },
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "disable_existing_loggers": False,
+}
+
+
+def plain_run_config(argv: list[str]) -> DictConfig | None:
+    """The config of a ``critmin run`` that needs nothing of Hydra's app but the config: one run
+    (no ``-m``), only ``key=value`` overrides (no option, no ``hydra.`` key), composing without
+    error. Composed once: Hydra's app composes twice (once to learn the run mode), ~0.1 s. None
+    otherwise (the command goes through Hydra, which reports its own errors as before)."""
+    from critmin.sim.compose import compose_checked
+
+    if any(a.startswith("-") or a.lstrip("+~").startswith("hydra") for a in argv):
+        return None
+    try:
+        return compose_checked(argv)
+    except DataError:
+        return None
+
+
+def _plain_run(cfg: DictConfig) -> None:
+    """What ``_app`` does for a single run, without Hydra's job machinery around it (the task
+    config is the same: Hydra removes its own node before calling the task)."""
+    import logging.config
+
+    logging.config.dictConfig(JOB_LOGGING)
+    try:
+        for c in simulation_configs(cfg):
+            run_job(c)
+    except DataError as exc:
+        log.error("bad input: %s", exc)
+        sys.exit(BAD_INPUT)
+
+
 def hydra_main() -> None:
     """``critmin run``: the Hydra app; a sweep with failed runs exits with status 1, bad input
     (including Hydra's own errors) with status 2 before anything is written. Ctrl-C or SIGTERM
@@ -250,9 +291,10 @@ def hydra_main() -> None:
     except DataError as exc:
         print(f"critmin run: bad input: {exc}", file=sys.stderr)
         sys.exit(BAD_INPUT)
+    plain = plain_run_config(sys.argv[1:])
     try:
         with interrupt.terminate_as_interrupt(), hydra_errors_as_bad_input():
-            _app()
+            _plain_run(plain) if plain is not None else _app()
     except KeyboardInterrupt as exc:
         interrupt.cleanup()
         if interrupted(exc) is None:

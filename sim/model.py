@@ -114,14 +114,19 @@ class CritminModel(mesa.Model):
         )
         self.layout = physical.Layout.of(net, self.origins)
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
+        stamp = origin.Stamp(
+            self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
+        )
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._growth_table(13), self.demand_nodes,
-            self.origins, origin.Stamp(
-                self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
-            ),
+            self.origins, stamp,
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)
+        # chains that never exchange material are traced each over its own origin columns
+        self.blocks = origin.Blocks.of(
+            net.edge_seller, net.edge_buyer, net.slot_node, stamp, self.origins.size, (self.state.mix,)
+        )
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)
         for p in self.policies:  # e.g. a stockpile's first fill
@@ -333,7 +338,7 @@ class CritminModel(mesa.Model):
         """Traded material moves into buyers' stocks with its origin mix; buyers learn the
         price they paid at the margin."""
         net, s, res = self.net, self.state, cleared.result
-        shipped = origin.Shipments.of(net.edge_seller, res.flow, s.mix)  # with the sellers' mixes
+        shipped = origin.Shipments.of(net.edge_seller, res.flow, s.mix, self.blocks)  # sellers' mixes
         self.recorder.trade(s, res, cleared.p_paid, shipped)
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
         origin.receive(s.stock, s.mix, net.edge_buyer, shipped)

@@ -17,7 +17,9 @@ Summing a stage's columns by country gives *where* the stage happened (location)
 ``[rows, stages, countries]`` location view for callers that want it.
 
 Only rows that receive material are touched, and only shipments that carry material are
-gathered, so a month costs O(active edges × K), not O(edges × stages × countries).
+gathered, so a month costs O(active edges × K), not O(edges × stages × countries). In a world
+of several chains that never exchange material (:class:`Blocks`), each chain's shipments are
+traced over its own columns only: the sum over chains of active edges × their K.
 """
 
 from __future__ import annotations
@@ -175,31 +177,162 @@ def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """Parts of a network that never exchange material (the chains of a multi-chain world): per
+    block its origin columns, the only ones its rows can carry. Shipments within a block are
+    traced over its columns alone, so a seven-chain world costs the sum of its chains, not
+    every edge times every chain's columns. Built once per model; ``None`` where there is one
+    block (nothing to gain)."""
+
+    slot_block: np.ndarray  # per slot: its block
+    columns: tuple[np.ndarray, ...]  # per block: its origin columns, ascending
+
+    @classmethod
+    def of(
+        cls,
+        edge_seller: np.ndarray,
+        edge_buyer: np.ndarray,
+        slot_node: np.ndarray,
+        stamp: Stamp,
+        n_columns: int,
+        mixes: tuple[np.ndarray, ...] = (),
+    ) -> Blocks | None:
+        """The connected parts of the graph of slots (linked by trade edges and by sharing a
+        node) and the columns each part's processes stamp; ``None`` when there is one part, or
+        when a row of ``mixes`` (``[slots, K]``: the mixes to start from) carries a column
+        outside its part (then every shipment is traced over every column, as before)."""
+        n_slots = slot_node.size
+        n = n_slots + int(slot_node.max(initial=-1)) + 1
+        label = _components(n, np.r_[edge_seller, np.arange(n_slots)], np.r_[edge_buyer, n_slots + slot_node])
+        _, slot_block = np.unique(label[:n_slots], return_inverse=True)
+        n_blocks = int(slot_block.max(initial=-1)) + 1
+        if n_blocks < 2:
+            return None
+        stamped = np.zeros((n_blocks, n_columns), bool)
+        stamped[slot_block[stamp.rows], stamp.cols] = True
+        allowed = stamped[slot_block]
+        for mix in mixes:
+            if np.any(mix[~allowed] != 0):
+                return None
+        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped))
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of an undirected graph on n vertices with edges (a[i], b[i]): per
+    vertex the smallest vertex of its component (labels spread along edges, with pointer
+    jumping; a few dozen vectorised passes for a supply chain)."""
+    label = np.arange(n)
+    while True:
+        low = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The shipments of one block: their positions among the items, and the block's columns."""
+
+    at: np.ndarray
+    columns: np.ndarray
+
+
+@dataclass(frozen=True)
 class Shipments:
-    """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and, per
-    origin column, the tonnes of each origin they carry. Built once, summed by any grouping."""
+    """Items that carry mass (e.g. the month's trade edges with flow): their tonnes and the mix
+    of the row each comes from, as it was when they were made. Summed by any grouping: each
+    grouping gathers the items' tonnes by origin in its own order, one ``[items, K]`` array
+    (building one first and reordering it per grouping cost two more of them, and fresh
+    multi-MB arrays cost more in page faults than the arithmetic)."""
 
     items: np.ndarray  # indices of the items with mass
     tonnes: np.ndarray
-    mass: np.ndarray  # [len(items), K]
+    source: np.ndarray  # per item: its row of ``mix``
+    mix: np.ndarray  # [rows, K]: the mixes the items carry
+    parts: tuple[_Part, ...] = ()  # per block of :class:`Blocks`, when given
 
     @classmethod
-    def of(cls, source: np.ndarray, weight: np.ndarray, mix: np.ndarray) -> Shipments:
-        """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``."""
+    def of(
+        cls,
+        source: np.ndarray,
+        weight: np.ndarray,
+        mix: np.ndarray,
+        blocks: Blocks | None = None,
+        *,
+        copy: bool = True,
+    ) -> Shipments:
+        """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``
+        (``blocks``: trace each block's items over its own columns; ``copy=False`` when
+        ``mix`` will not change before the sums are read)."""
         items = np.flatnonzero(weight > 0)
-        w = weight[items]
-        return cls(items, w, mix[source[items]] * w[:, None])
+        src = source[items]
+        parts: tuple[_Part, ...] = ()
+        if blocks is not None:
+            block = blocks.slot_block[src]
+            at = [(np.flatnonzero(block == b), cols) for b, cols in enumerate(blocks.columns)]
+            parts = tuple(_Part(a, cols) for a, cols in at if a.size)
+        return cls(items, weight[items], src, mix.copy() if copy else mix, parts)
+
+    @property
+    def mass(self) -> np.ndarray:
+        """``[len(items), K]``: the tonnes of each origin column each item carries."""
+        return self._mass(np.arange(self.items.size))
+
+    def _mass(self, pos: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Tonnes by origin of the items at positions ``pos`` (of ``columns``), in that order."""
+        rows = self.source[pos]
+        m = self.mix[rows] if columns is None else self.mix[rows[:, None], columns]
+        m *= self.tonnes[pos][:, None]  # in place: one array of this size
+        return m
+
+    def by_part(self, group: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per block: (groups that received mass, ascending; their tonnes; the block's columns;
+        their tonnes of those columns). A group holds items of one block only (a trade pair, a
+        buyer, a node)."""
+        out = []
+        for part in self.parts:
+            order, starts, received = _segments(group[self.items[part.at]])
+            pos = part.at[order]
+            out.append(
+                (
+                    received,
+                    np.add.reduceat(self.tonnes[pos], starts),
+                    part.columns,
+                    np.add.reduceat(self._mass(pos, part.columns), starts, axis=0),
+                )
+            )
+        return out
 
     def by(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(groups that received mass, ascending; their tonnes; their tonnes by origin) for the
         grouping ``group`` (per item of the full index)."""
+        K = self.mix.shape[1]
         if not self.items.size:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, self.mass.shape[1]))
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, K))
+        if self.parts:
+            per = self.by_part(group)
+            received = np.concatenate([p[0] for p in per])
+            order = np.argsort(received, kind="stable")
+            at = np.empty(order.size, np.int64)
+            at[order] = np.arange(order.size)
+            tonnes = np.empty(order.size)
+            added = np.zeros((order.size, K))
+            start = 0
+            for rec, t, cols, m in per:
+                pos = at[start : start + rec.size]
+                tonnes[pos] = t
+                added[pos[:, None], cols] = m
+                start += rec.size
+            return received[order], tonnes, added
         order, starts, received = _segments(group[self.items])
         return (
             received,
             np.add.reduceat(self.tonnes[order], starts),
-            np.add.reduceat(self.mass[order], starts, axis=0),
+            np.add.reduceat(self._mass(order), starts, axis=0),
         )
 
 
@@ -211,8 +344,9 @@ def group_mix(
 
     Returns (groups that received mass, ascending; their mass; their mix [len, K]).
     """
-    received, mass, added = Shipments.of(source, weight, mix).by(group)
-    return received, mass, added / mass[:, None]
+    received, mass, added = Shipments.of(source, weight, mix, copy=False).by(group)
+    added /= mass[:, None]
+    return received, mass, added
 
 
 def node_mix(
@@ -238,13 +372,32 @@ def mix_in(
         return
     r, a = rows[touched], amount[touched]
     old = stock[r]
-    mix[r] = (mix[r] * old[:, None] + incoming[touched] * a[:, None]) / (old + a)[:, None]
+    blend = mix[r]  # (mix * old + incoming * a) / (old + a), with one temporary of its size
+    blend *= old[:, None]
+    arriving = incoming[touched]
+    arriving *= a[:, None]
+    blend += arriving
+    blend /= (old + a)[:, None]
+    mix[r] = blend
 
 
 def receive(stock: np.ndarray, mix: np.ndarray, into: np.ndarray, shipments: Shipments) -> None:
     """Rows ``into[i]`` of ``stock``/``mix`` receive what item i of ``shipments`` carries (several
     items may go to the same row), in place."""
+    if shipments.parts:  # block by block, over each block's columns (the others stay zero)
+        for rows, mass, cols, added in shipments.by_part(into):
+            old = stock[rows]
+            blend = mix[rows[:, None], cols]
+            blend *= old[:, None]
+            blend += added
+            blend /= (old + mass)[:, None]
+            mix[rows[:, None], cols] = blend
+        return
     rows, mass, added = shipments.by(into)
     if rows.size:
         old = stock[rows]
-        mix[rows] = (mix[rows] * old[:, None] + added) / (old + mass)[:, None]
+        blend = mix[rows]  # (mix * old + added) / (old + mass), in place
+        blend *= old[:, None]
+        blend += added
+        blend /= (old + mass)[:, None]
+        mix[rows] = blend

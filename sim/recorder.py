@@ -86,12 +86,24 @@ class Recorder:
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
-        _, tonnes, mass = shipped.by(self.edge_pair)
-        mix = mass / tonnes[:, None]
-        rows, cols = np.nonzero(mix)
-        self.pair_mix.append(
-            (rows.astype(np.int32), cols.astype(np.int16), mix[rows, cols].astype(np.float32))
-        )
+        if shipped.parts:  # block by block: the pairs' rows among all pairs that carried material
+            per = shipped.by_part(self.edge_pair)
+            received = np.concatenate([p[0] for p in per])
+            at = np.empty(received.size, np.int64)
+            at[np.argsort(received, kind="stable")] = np.arange(received.size)
+            triples, start = [], 0
+            for pairs, tonnes, columns, mix in per:
+                mix /= tonnes[:, None]
+                r, c = np.nonzero(mix)
+                triples.append((at[start + r], columns[c], mix[r, c]))
+                start += pairs.size
+            rows, cols, values = (np.concatenate(x) for x in zip(*triples))
+        else:
+            _, tonnes, mix = shipped.by(self.edge_pair)
+            mix /= tonnes[:, None]  # tonnes by origin -> shares, in place
+            rows, cols = np.nonzero(mix)
+            values = mix[rows, cols]
+        self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
         M, C = self._M, net.n_countries
         cross = net.edge_from != net.edge_to
         exp_m = net.edge_commodity * C + net.edge_from
@@ -330,7 +342,7 @@ def origin_column_name(stages: list[str], countries: list[str], origins: origin.
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     """Categorical of ``names[codes]`` whose categories are the names that occur, sorted."""
-    used = np.unique(codes)
+    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))  # np.unique, without a sort
     order = sorted(range(used.size), key=lambda i: names[used[i]])
     remap = np.empty(len(names), np.int64)
     remap[used[order]] = np.arange(used.size)

@@ -215,17 +215,24 @@ def ownership(owner: str, share: str, country: str) -> list[tuple[str, float]]:
     return parts
 
 
-def new_capacity_owner(world: World, country: str, process: str) -> tuple[str, str]:
-    """(owner, owner share) of a country's new-capacity node of a process: those of all its named
-    projects when they agree and the country has no prospects of that process (whose builders
-    are unknown), else the country. Projects of several owners share one node, so a mixed node
-    counts as domestic: the owner view then understates foreign control of new capacity."""
-    proj = world.projects
-    mine = proj[(proj["country"] == country) & (proj["process"] == process)]
-    owners = set(zip(mine["owner"], mine["owner_share"]))
-    pros = world.prospects
-    prospects = ((pros["country"] == country) & (pros["process"] == process) & (pros["count"] > 0)).any()
-    return owners.pop() if len(owners) == 1 and not prospects else (country, "")
+def new_capacity_owners(world: World) -> dict[tuple[str, str], tuple[str, str]]:
+    """(owner, owner share) of each country's new-capacity node of a process, by (country,
+    process): those of all its named projects when they agree and the country has no prospects
+    of that process (whose builders are unknown), else the country. Projects of several owners
+    share one node, so a mixed node counts as domestic: the owner view then understates foreign
+    control of new capacity. One pass over the tables (a lookup per pair cost ~1 ms each)."""
+    proj, pros = world.projects, world.prospects
+    owners: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for key in zip(proj["country"], proj["process"], proj["owner"], proj["owner_share"]):
+        owners.setdefault(key[:2], set()).add(key[2:])
+    prospects = set(zip(pros["country"][pros["count"] > 0], pros["process"][pros["count"] > 0]))
+    pairs = set(owners) | set(zip(pros["country"], pros["process"]))
+    return {
+        (c, p): next(iter(owners[c, p]))
+        if len(owners.get((c, p), ())) == 1 and (c, p) not in prospects
+        else (c, "")
+        for c, p in pairs
+    }
 
 
 def new_capacity_node(process: str, country: str) -> str:
@@ -249,6 +256,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
     for key, value in zip(zip(pros["country"], pros["process"]), pros["cash_cost_mode"]):
         first_mode.setdefault(key, float(value))
     cost_of, capacity = proj["cash_cost_usd_per_t"].to_numpy(float), proj["capacity_tpa"].to_numpy(float)
+    owner_of = new_capacity_owners(world)
     rows = []
     for country, process in pairs:
         idx = named.get((country, process))
@@ -259,7 +267,7 @@ def add_new_capacity_nodes(world: World, data_dir: Path) -> None:
                 "facility": new_capacity_node(process, country),
                 "name": f"New {process} capacity in {country} (projects and prospects)",
                 "country": country,
-                **dict(zip(("owner", "owner_share"), new_capacity_owner(world, country, process))),
+                **dict(zip(("owner", "owner_share"), owner_of[country, process])),
                 "process": process,
                 "capacity_tpa": 0.0,
                 "output_base_tpa": 0.0,

@@ -49,3 +49,27 @@ def test_bad_override_exits_with_a_clear_error(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "scenario.market.kappa" in done.stdout + done.stderr
+
+
+def test_a_plain_critmin_run_composes_once_without_hydras_app_and_gets_the_same_config():
+    from omegaconf import OmegaConf
+
+    from critmin.experiments.run import plain_run_config
+    from critmin.sim.run import load_config
+
+    args = ["scenario.end=2024-06", "seed=3", "shock=magnet_ban_demo"]
+    plain = plain_run_config(args)
+    assert plain is not None and "hydra" not in plain
+    assert OmegaConf.to_container(plain, resolve=True) == OmegaConf.to_container(
+        load_config(args), resolve=True
+    )
+    # anything else goes through Hydra's app, which handles and reports it as before
+    for argv in (
+        ["-m", "seed=1,2"],
+        ["--cfg", "job"],
+        ["hydra.verbose=true"],
+        ["seed=1,2"],
+        ["+x._target_=os.system"],
+        ["no_such_key=1"],
+    ):
+        assert plain_run_config(argv) is None, argv

@@ -11,7 +11,7 @@ mine stage of its feed).
 import numpy as np
 import pytest
 
-from critmin.sim.origin import Origins, Shipments, Stamp, group_mix, mix_in, receive
+from critmin.sim.origin import Blocks, Origins, Shipments, Stamp, group_mix, mix_in, receive
 
 SLOT_STAMP = np.array([[True, False], [True, False], [False, True]])
 SLOT_CLEAR = np.array([[False, True], [False, True], [False, False]])  # a mine clears refining
@@ -85,3 +85,51 @@ def test_receive_uses_the_mixes_before_any_arrival_and_conserves_origin_tonnes()
     added = np.zeros_like(moved)
     np.add.at(added, group, moved)
     np.testing.assert_allclose(new_stock[:, None] * mix, tonnes_before + added)
+
+
+# Two chains that never trade with each other: slots 0-2 as above (chain A: origin columns 0-2),
+# slots 3-4 a second chain (a mine of a third stage in country 1 selling to a buyer slot: its
+# own column 3).
+def _two_chains():
+    slot_stamp = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]], bool)
+    slot_clear = np.zeros_like(slot_stamp)
+    slot_country = np.array([0, 2, 1, 1, 2])
+    slot_node = np.array([0, 1, 2, 3, 4])
+    origins = Origins.from_stamps(slot_stamp, slot_country, 3)
+    stamp = Stamp(origins, slot_stamp, slot_clear, slot_country)
+    seller, buyer = np.array([0, 1, 0, 3, 3]), np.array([2, 2, 2, 4, 4])
+    rng = np.random.default_rng(5)
+    mix = np.zeros((5, origins.size))
+    mix[[0, 1, 2], :2] = rng.dirichlet([1, 1], 3)
+    mix[2, 2] = 1.0
+    mix[3, 3] = mix[4, 3] = 1.0
+    return origins, stamp, slot_node, seller, buyer, mix
+
+
+def test_blocks_trace_each_chain_over_its_own_columns_with_the_same_numbers():
+    origins, stamp, slot_node, seller, buyer, mix = _two_chains()
+    blocks = Blocks.of(seller, buyer, slot_node, stamp, origins.size, (mix,))
+    assert blocks is not None and len(blocks.columns) == 2
+    assert [c.tolist() for c in blocks.columns] == [[0, 1, 2], [3]]
+    flow = np.array([2.0, 1.0, 0.5, 3.0, 0.0])  # the last edge carries nothing
+    dense, split = Shipments.of(seller, flow, mix), Shipments.of(seller, flow, mix, blocks)
+    assert split.parts and not dense.parts
+    for group in (buyer, np.array([7, 7, 8, 9, 9])):  # by buyer; by any grouping within a chain
+        for a, b in zip(dense.by(group), split.by(group), strict=True):
+            np.testing.assert_array_equal(a, b)  # the same numbers, bit for bit
+    stock = np.array([1.0, 1.0, 2.0, 1.0, 4.0])
+    m1, m2 = mix.copy(), mix.copy()
+    receive(stock, m1, buyer, dense)
+    receive(stock, m2, buyer, split)
+    np.testing.assert_array_equal(m1, m2)
+    assert m2[2, 3] == 0.0 and m2[4, :3].sum() == 0.0  # nothing crosses between the chains
+
+
+def test_blocks_are_not_used_for_one_chain_or_a_mix_outside_its_chain():
+    origins, stamp, slot_node, seller, buyer, mix = _two_chains()
+    first = Origins.from_stamps(SLOT_STAMP, SLOT_COUNTRY, 3)
+    stamp_first = Stamp(first, SLOT_STAMP, SLOT_CLEAR, SLOT_COUNTRY)
+    assert Blocks.of(seller[:3], buyer[:3], slot_node[:3], stamp_first, first.size) is None
+    crossed = mix.copy()
+    crossed[4, 0] = 0.1  # a row of the second chain carrying a first-chain origin
+    assert Blocks.of(seller, buyer, slot_node, stamp, origins.size, (crossed,)) is None
