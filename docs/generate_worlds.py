@@ -78,7 +78,7 @@ def _outside_peak(ts: pd.DataFrame, twin: pd.DataFrame, commodity: str) -> pd.Se
         _ratio(_series(ts, "buyer_price", commodity, c), _series(twin, "buyer_price", commodity, c))
         for c in OUTSIDE
     ]
-    return pd.concat(ratios, axis=1).max(axis=1)
+    return pd.concat(ratios, axis=1, sort=True).max(axis=1)
 
 
 def _fmt(value: float) -> str:
