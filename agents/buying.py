@@ -48,16 +48,24 @@ def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consu
     )
 
 
-def purchase_requests(
-    net: Network, s: State, params: Any, demand_nodes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every buyer's request this month: planned use plus a share of the gap to its stock target
-    (manufacturers hold their safety stock, plants their input cover; sellers' target is their
-    finished-stock cover of orders). Returns (request, use, stock target), per slot."""
-    use = net.slot_coef * s.plan[net.slot_node]
+def restocking(net: Network, params: Any, demand_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot, fixed for a run: whether it is a manufacturer's (demand centre's) slot, and the
+    months over which its holder closes the gap to its stock target (manufacturers' demand
+    setting, plants' producer setting)."""
     is_consume = np.zeros(net.n_slots, bool)
     is_consume[net.consume_slot[demand_nodes]] = True
     adjust = np.where(is_consume, params.demand.stock_adjust_months, params.producers.stock_adjust_months)
+    return is_consume, adjust
+
+
+def purchase_requests(
+    net: Network, s: State, params: Any, is_consume: np.ndarray, adjust: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every buyer's request this month: planned use plus a share of the gap to its stock target
+    (manufacturers hold their safety stock, plants their input cover; sellers' target is their
+    finished-stock cover of orders; ``is_consume`` and ``adjust`` from :func:`restocking`).
+    Returns (request, use, stock target), per slot; use is 0 outside buyers' slots."""
+    use = net.slot_coef * s.plan[net.slot_node]
     inputs = net.slot_role == INPUT
     target = stock_targets(net, s, params, use, is_consume)
     request = np.where(inputs, stock_request(use, s.stock, target, adjust), 0.0)

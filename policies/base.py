@@ -166,6 +166,11 @@ class Policy:
         floors): investors there drop the risk premium from their cost of capital."""
         return np.zeros(0, dtype=np.int64)
 
+    def announced_edges(self, t: int) -> np.ndarray | None:
+        """Edges a control announced but not yet started will close (export controls with an
+        ``announced`` month); ``None`` for the other instruments and outside that window."""
+        return None
+
 
 REGISTRY: dict[str, type[Policy]] = {}
 

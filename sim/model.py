@@ -186,6 +186,7 @@ class CritminModel(mesa.Model):
         self.store_price = np.repeat(net.price0, net.n_countries)[self.slot_market()]  # release price
         # edges between commercial parties (stockpiles trade in their own rounds)
         self.commercial_edges = net.commercial_edges()
+        self.is_consume, self.restock_months = buying.restocking(net, self.params, self.demand_nodes)
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
 
@@ -284,7 +285,9 @@ class CritminModel(mesa.Model):
         """This month's orders and offers, with the caps, wedges, government purchases and
         releases and contracts the active instruments add."""
         net, s = self.net, self.state
-        request, use, self.stock_target = buying.purchase_requests(net, s, self.params, self.demand_nodes)
+        request, self.last_use, self.stock_target = buying.purchase_requests(
+            net, s, self.params, self.is_consume, self.restock_months
+        )
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0
         self.store_offer[:] = 0.0
@@ -297,7 +300,7 @@ class CritminModel(mesa.Model):
             request=request,
             offer=np.where(net.slot_role == OUTPUT, s.stock, 0.0),
             release=np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0)),
-            use=use,
+            use=self.last_use,
             stock=s.stock,
             p_del=prices.edge_costs(net, s.log_p, self.slot_market(), self.store_price, wedges),
             edge_cap=mods.edge_cap,

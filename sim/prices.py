@@ -100,9 +100,15 @@ def learn_paid(
     open_flow = np.where(cleared.spot_capped, 0.0, cleared.spot_flow)
     got = np.bincount(net.edge_buyer, weights=open_flow, minlength=net.n_slots)
     spent = np.bincount(net.edge_buyer, weights=open_flow * cleared.p_del, minlength=net.n_slots)
-    would = marginal_price(cleared.p_del, net.edge_buyer, net.n_slots, theta, preference, cleared.spot_capped)
-    idle = np.where(np.isnan(would), paid, would)
-    return np.where(got > 0, spent / np.where(got > 0, got, 1.0), idle)
+    out = np.where(got > 0, spent / np.where(got > 0, got, 1.0), paid)
+    idle = np.flatnonzero(got[net.edge_buyer] <= 0)
+    if idle.size:  # only the edges of buyers that bought nothing
+        e = net.edge_buyer[idle]
+        would = marginal_price(
+            cleared.p_del[idle], e, net.n_slots, theta, preference[idle], cleared.spot_capped[idle]
+        )
+        out = np.where(np.isnan(would), out, would)
+    return out
 
 
 def smooth(expected: np.ndarray, realised: np.ndarray, weight: float) -> np.ndarray:
@@ -476,19 +482,15 @@ def storage_clearing(
     s, net, p = model.state, model.net, model.params
     m_count = net.n_commodities * net.n_countries
     buyer = net.slot_role == INPUT
-    use = np.where(buyer, net.slot_coef * s.plan[net.slot_node], 0.0)
-    is_consume = np.zeros(net.n_slots, bool)
-    is_consume[net.consume_slot[model.demand_nodes]] = True
-    adjust = np.where(is_consume, p.demand.stock_adjust_months, p.producers.stock_adjust_months)
     multiple = storage_multiple(s.storage_return, p.market.storage_response, p.market.storage_max_multiple)
     given, rise = restocking_give(
         np.where(buyer, model.last_request, 0.0),
-        use,
+        model.last_use,
         s.stock,
         np.where(buyer, model.stock_target, 0.0),
         multiple,
         np.where(buyer, result.unmet, 0.0),
-        adjust_months=adjust,
+        adjust_months=model.restock_months,
         response=p.market.storage_response,
         rho=p.market.rho,
         max_multiple=p.market.storage_max_multiple,
@@ -517,7 +519,7 @@ def announced_cuts(model: ModelView) -> np.ndarray:
     (instruments declare it through ``announced_edges(t)``, policies/export_controls.py), else 0."""
     out = np.zeros(model.net.edge_seller.size)
     for p in model.policies:
-        edges = p.announced_edges(model.state.t) if hasattr(p, "announced_edges") else None
+        edges = p.announced_edges(model.state.t)
         if edges is not None:
             out[edges] = 1.0
     return out

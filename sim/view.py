@@ -52,7 +52,9 @@ class ModelView(Protocol):
     cleared: Cleared
     wedges: Any  # policies.base.Wedges
     last_request: np.ndarray  # per slot: requests, commercial and governments'
+    last_use: np.ndarray  # per slot: buyers' planned use this month (0 elsewhere)
     stock_target: np.ndarray  # per slot
+    restock_months: np.ndarray  # per slot: months over which a holder closes its stock gap
     # what the model applied from the instruments' Effects this month (reset monthly where noted)
     floor: np.ndarray  # per output slot: price floor received (reset monthly)
     store_request: np.ndarray  # per stockpile slot: purchases (reset monthly)
