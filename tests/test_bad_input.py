@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from world_copies import edited_world, set_cell
 
 from critmin.experiments.cli import main as critmin
 from critmin.sim.model import CritminModel
@@ -41,27 +42,9 @@ def config_dir_with(tmp_path: Path, rel: str, text: str) -> str:
     return str(tmp_path / "my_configs")
 
 
-def mutated_data(tmp_path: Path, name: str, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Path:
-    """A copy of data/ree with one file edited."""
-    folder = tmp_path / "ree"
-    shutil.copytree(data_root() / "ree", folder)
-    df = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
-    edit(df).to_csv(folder / name, index=False)
-    return folder
-
-
-def set_cell(column: str, value: str, row: int = 0, where: tuple[str, str] | None = None):
-    def edit(df: pd.DataFrame) -> pd.DataFrame:
-        i = df.index[df[where[0]] == where[1]][0] if where else df.index[row]
-        df.loc[i, column] = value
-        return df
-
-    return edit
-
-
 def data_case(name: str, edit) -> Callable[[Path, object], tuple[int, str]]:
     def case(tmp_path, capsys):
-        folder = mutated_data(tmp_path, name, edit)
+        folder = edited_world(tmp_path, name, edit)
         try:
             load_world(folder)
         except DataError as exc:

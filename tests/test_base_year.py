@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edit_csv, world_copy
 
 from critmin.sim.config import check_config
 from critmin.sim.run import load_config, run_model
@@ -77,11 +78,8 @@ def test_files_naming_different_years_are_refused(tmp_path):
 
 
 def test_a_header_without_its_year_names_the_expected_column(tmp_path):
-    folder = tmp_path / "undated"
-    shutil.copytree(REE, folder)
-    df = pd.read_csv(folder / "facilities.csv", dtype=str, keep_default_na=False)
-    df = df.rename(columns={"output_2024_tpa": "output_tpa"})
-    df.to_csv(folder / "facilities.csv", index=False)
+    folder = world_copy(tmp_path, name="undated")
+    edit_csv(folder / "facilities.csv", lambda df: df.rename(columns={"output_2024_tpa": "output_tpa"}))
     with pytest.raises(DataError, match=r"facilities\.csv: expected one column 'output_\{year\}_tpa'.*2024"):
         load_world(folder)
 

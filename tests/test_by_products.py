@@ -4,11 +4,10 @@ revenue whatever the by-product fetches, so the by-product's price moves its dec
 (1 - h) share, and under an export ban the host business keeps it running into stock while its
 store has room (the Congolese cobalt circuits through the 2025 ban)."""
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edited_world, set_cell, world_copy
 
 import critmin
 from critmin.agents.producer import storage_room, unit_margin
@@ -61,8 +60,7 @@ def _cod_output(result: critmin.Result, commodity: str, months: list[str]) -> fl
 
 
 def test_under_the_drc_ban_the_copper_business_keeps_the_cobalt_circuits_running(tmp_path):
-    no_host = tmp_path / "cobalt"
-    shutil.copytree(COBALT, no_host)
+    no_host = world_copy(tmp_path, "cobalt")
     (no_host / "by_products.csv").unlink()
     common = ["scenario=cobalt_2024", "shock=drc_cobalt_2025", "scenario.end=2025-08"]
     with_host = critmin.simulate(load_config(common))
@@ -81,10 +79,6 @@ def test_under_the_drc_ban_the_copper_business_keeps_the_cobalt_circuits_running
 
 
 def test_a_share_of_one_is_refused_naming_the_file(tmp_path):
-    bad = tmp_path / "cobalt"
-    shutil.copytree(COBALT, bad)
-    df = pd.read_csv(bad / "by_products.csv", dtype=str, keep_default_na=False)
-    df.loc[0, "host_revenue_share"] = "1.0"
-    df.to_csv(bad / "by_products.csv", index=False)
+    bad = edited_world(tmp_path, "by_products.csv", set_cell("host_revenue_share", "1.0"), world="cobalt")
     with pytest.raises(DataError, match=r"by_products\.csv: row 2 .*host_revenue_share.*\[0, 0\.99\]"):
         load_world(bad)

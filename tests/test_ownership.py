@@ -8,12 +8,12 @@ columns of a (stage, country) sum back to its location column."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edit_csv, edited_world, world_copy
 
 import critmin
 from critmin.analysis import definitions, metrics
@@ -29,12 +29,9 @@ SHORT = ["scenario=ree_2024_short", "scenario.end=2024-09", "seed=0"]
 
 def _world_copy(tmp: Path, owners: dict[str, str] | None) -> Path:
     """A copy of the REE world whose owner column is blank except ``owners`` (None: as packaged)."""
-    out = tmp / "ree"
-    shutil.copytree(REE, out)
+    out = world_copy(tmp)
     if owners is not None:
-        f = pd.read_csv(out / "facilities.csv", dtype=str, keep_default_na=False)
-        f["owner"] = [owners.get(x, "") for x in f["facility"]]
-        f.to_csv(out / "facilities.csv", index=False)
+        edit_csv(out / "facilities.csv", lambda f: f.assign(owner=[owners.get(x, "") for x in f["facility"]]))
     return out
 
 
@@ -174,10 +171,7 @@ def test_an_unknown_owner_is_refused_naming_file_row_and_column(tmp_path):
 
 
 def test_a_world_without_the_column_loads_with_owner_equal_to_country(tmp_path):
-    plain = tmp_path / "ree"
-    shutil.copytree(REE, plain)
-    f = pd.read_csv(plain / "facilities.csv", dtype=str, keep_default_na=False)
-    f.drop(columns="owner").to_csv(plain / "facilities.csv", index=False)
+    plain = edited_world(tmp_path, "facilities.csv", lambda df: df.drop(columns="owner"))
     w = load_world(plain)
     assert (w.facilities["owner"] == w.facilities["country"]).all()
 
@@ -301,10 +295,9 @@ def test_owner_shares_leave_the_location_view_unchanged(tmp_path):
     """With owner shares below 1 (the cobalt world), prices and activity are bit-identical to the
     same world without owners, and location shares agree to float32 rounding (the mix is traced
     in float32 and a location's tonnes are now the sum of its owners' columns)."""
-    plain = tmp_path / "cobalt"
-    shutil.copytree(data_root() / "cobalt", plain)
-    f = pd.read_csv(plain / "facilities.csv", dtype=str, keep_default_na=False)
-    f.drop(columns=["owner", "owner_share"]).to_csv(plain / "facilities.csv", index=False)
+    plain = edited_world(
+        tmp_path, "facilities.csv", lambda df: df.drop(columns=["owner", "owner_share"]), "cobalt"
+    )
     common = ["scenario=cobalt_2024", "scenario.end=2024-06", "seed=0"]
     owned = critmin.simulate(load_config(common))
     bare = critmin.simulate(load_config([*common, f"scenario.data={plain}"]))

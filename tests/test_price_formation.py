@@ -3,12 +3,11 @@ direction and size, first on arrays, then in the model against the same run with
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import qmc
+from world_copies import world_copy
 
 from critmin.analysis import metrics
 from critmin.experiments.api import simulate
@@ -21,7 +20,6 @@ from critmin.sim.prices import (
     storage_multiple,
     update_log_prices,
 )
-from critmin.sim.world import data_root
 
 
 # ---------------------------------------------------------------------- on arrays
@@ -180,8 +178,7 @@ def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expe
     and hydroxide plants keep running into stock, more than without the storage motive. The
     storage motive alone: on the cobalt world without its copper and nickel hosts
     (tests/test_by_products.py checks what the hosts add)."""
-    alone = tmp_path / "cobalt"
-    shutil.copytree(data_root() / "cobalt", alone)
+    alone = world_copy(tmp_path, "cobalt")
     (alone / "by_products.csv").unlink()
     data = f"scenario.data={alone}"
     on, off = _drc_ratios(data), _drc_ratios(data, "scenario.market.storage_response=0")

@@ -3,11 +3,8 @@ follows them, and references and cross-file rules fail naming file, row, key and
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pandas as pd
 import pytest
+from world_copies import edited_world, set_cell
 
 from critmin.sim.schemas import PARAMETER_TABLE, WORLD_FILES, DataError, read_table
 from critmin.sim.world import data_root, load_world
@@ -35,37 +32,21 @@ def test_every_packaged_file_follows_its_schema(chain):
             assert not schema.required, f"{chain}/{name} missing"
 
 
-def edited(tmp_path: Path, name: str, edit) -> Path:
-    folder = tmp_path / "ree"
-    shutil.copytree(data_root() / "ree", folder)
-    df = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
-    edit(df).to_csv(folder / name, index=False)
-    return folder
-
-
-def set_first(column: str, value: str):
-    def edit(df: pd.DataFrame) -> pd.DataFrame:
-        df.loc[0, column] = value
-        return df
-
-    return edit
-
-
 @pytest.mark.parametrize(
     ("name", "edit", "expected"),
     [
         (
             "demand.csv",
-            set_first("end_use", "toasters"),
+            set_cell("end_use", "toasters"),
             "demand.csv: row 2 (country=",
         ),
-        ("demand.csv", set_first("end_use", "toasters"), "column 'end_use': unknown end use 'toasters'"),
+        ("demand.csv", set_cell("end_use", "toasters"), "column 'end_use': unknown end use 'toasters'"),
         (
             "investment.csv",
-            set_first("region", "mars"),
+            set_cell("region", "mars"),
             "column 'region': unknown region (bloc, country or all) 'mars'",
         ),
-        ("trade_shares.csv", set_first("importers", "DEU XXX"), "column 'importers': unknown country 'XXX'"),
+        ("trade_shares.csv", set_cell("importers", "DEU XXX"), "column 'importers': unknown country 'XXX'"),
         (
             "projects.csv",
             lambda df: df.assign(facility=["chn_mine_north", *df["facility"][1:]]),
@@ -78,24 +59,24 @@ def set_first(column: str, value: str):
         ),
         (
             "facilities.csv",
-            set_first("output_2024_tpa", "1e7"),
+            set_cell("output_2024_tpa", "1e7"),
             "column 'output_2024_tpa': expected <= capacity_tpa",
         ),
         (
             "prospects.csv",
-            set_first("capacity_tpa", "1e308"),  # found by fuzzing: overflowed the investment step
+            set_cell("capacity_tpa", "1e308"),  # found by fuzzing: overflowed the investment step
             "column 'capacity_tpa': expected a number in [1e-09, 1e+08]",
         ),
         (
             "prospects.csv",
-            set_first("cash_cost_low", "1e9"),
+            set_cell("cash_cost_low", "1e9"),
             "columns cash_cost_low/cash_cost_mode/cash_cost_high",
         ),
     ],
 )
 def test_references_and_rules_name_file_row_and_column(tmp_path, name, edit, expected):
     with pytest.raises(DataError) as err:
-        load_world(edited(tmp_path, name, edit))
+        load_world(edited_world(tmp_path, name, edit))
     assert expected in str(err.value)
 
 

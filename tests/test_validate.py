@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edit_csv, set_cell
 
 from critmin.analysis import scorecard as sc
 from critmin.experiments.cli import main as cli
@@ -278,12 +278,6 @@ def test_packaged_facts_load_and_keep_the_held_out_episode_out():
     assert gage.shock_month == pd.Timestamp("2024-08-01")  # Aug 2023 replayed a year later
 
 
-def edit(path: Path, row: int, column: str, value: str) -> None:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame.loc[row, column] = value
-    frame.to_csv(path, index=False)
-
-
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
@@ -302,7 +296,7 @@ def edit(path: Path, row: int, column: str, value: str) -> None:
 )
 def test_a_bad_cell_names_file_row_and_column(facts_copy, column, value, message):
     path = facts_copy / "graphite_controls_2023.csv"
-    edit(path, 0, column, value)  # the first fact, an expressible one, on the file's row 2
+    edit_csv(path, set_cell(column, value))  # the first fact, an expressible one, on the file's row 2
     with pytest.raises(DataError) as err:
         sc.load_episodes(facts_copy)
     assert str(path) in str(err.value) and "row 2" in str(err.value) and message in str(err.value)
@@ -319,7 +313,7 @@ def test_structural_errors_in_the_facts_files(facts_copy):
     with pytest.raises(DataError, match=r"stray\.csv: no episode 'stray'"):
         sc.load_episodes(facts_copy)
     (facts_copy / "stray.csv").unlink()
-    edit(facts_copy / "baseline_2024.csv", 0, "statistic", "ratio_to_twin")
+    edit_csv(facts_copy / "baseline_2024.csv", set_cell("statistic", "ratio_to_twin"))
     with pytest.raises(DataError, match="needs a shock and its no-shock twin"):
         sc.load_episodes(facts_copy)
     with pytest.raises(DataError, match=r"not in .*episodes\.csv"):
@@ -328,15 +322,13 @@ def test_structural_errors_in_the_facts_files(facts_copy):
 
 def test_prices_cannot_be_summed_over_regions(facts_copy):
     path = facts_copy / "graphite_controls_2023.csv"
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    row = int(np.flatnonzero(frame["variable"] == "price")[0])
-    edit(path, row, "region", "CHN+JPN")
+    edit_csv(path, set_cell("region", "CHN+JPN", where=("variable", "price")))
     with pytest.raises(DataError, match="prices cannot be summed"):
         sc.load_episodes(facts_copy)
 
 
 def test_validate_cli_exits_2_on_bad_input_before_any_run(facts_copy, tmp_path, capsys):
-    edit(facts_copy / "ree_licensing_2025.csv", 0, "observed", "")
+    edit_csv(facts_copy / "ree_licensing_2025.csv", set_cell("observed", ""))
     assert cli(["validate", "--data", str(facts_copy), "--out", str(tmp_path / "v")]) == 2
     err = capsys.readouterr().err
     assert "ree_licensing_2025.csv row 2, column observed" in err and "Traceback" not in err

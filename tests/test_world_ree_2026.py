@@ -7,12 +7,12 @@ same seed and no demand noise; bad input names the file and row.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edit_csv, edited_world, set_cell, world_copy
 
 from critmin.exercise.catalogue import library_label
 from critmin.exercise.controller import library_shocks
@@ -146,19 +146,18 @@ def test_2025_validation_rows_hit_except_the_misses_of_the_2024_world():
 
 
 def test_a_bad_row_names_the_file_and_row(tmp_path: Path):
-    folder = tmp_path / "ree_2026"
-    shutil.copytree(WORLD, folder)
-    fac = pd.read_csv(folder / "facilities.csv", dtype=str, keep_default_na=False)
-    fac.loc[2, "output_2025_tpa"] = "lots"
-    fac.to_csv(folder / "facilities.csv", index=False)
+    folder = edited_world(
+        tmp_path, "facilities.csv", set_cell("output_2025_tpa", "lots", row=2), world="ree_2026"
+    )
     with pytest.raises(DataError, match=r"facilities\.csv.*row.*output_2025_tpa"):
         load_world(folder)
-    shutil.copytree(WORLD, tmp_path / "mixed")
-    com = pd.read_csv(tmp_path / "mixed" / "commodities.csv", dtype=str, keep_default_na=False)
-    com = com.rename(columns={"price_2025_usd_per_t": "price_2024_usd_per_t"})
-    com.to_csv(tmp_path / "mixed" / "commodities.csv", index=False)
+    mixed = world_copy(tmp_path, "ree_2026", name="mixed")
+    edit_csv(
+        mixed / "commodities.csv",
+        lambda df: df.rename(columns={"price_2025_usd_per_t": "price_2024_usd_per_t"}),
+    )
     with pytest.raises(DataError, match=r"2024|2025"):
-        load_world(tmp_path / "mixed")
+        load_world(mixed)
 
 
 # ---------------------------------------------------------------- the control timelines
