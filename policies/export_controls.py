@@ -9,6 +9,18 @@ a month's applications need not clear together: ``delay_months`` may be a distri
 processing times (``[{months: 2, share: 0.8}, {months: 3, share: 0.2}]``: ~45 working days,
 ~60 in some cases for Ga/Ge in 2023, facts.md §2b), each share approved in its own month.
 
+Licences at the resolution of days (issue 15): ``start_day`` is the day of the start month the
+control takes effect (shipments before it go out unlicensed: No. 18 of 4 Apr 2025 was effective
+at once); ``processing_days: {min: a, max: b}`` gives each shipment's processing time, uniform
+over a..b calendar days, so a month's applications (filed evenly over its days from the control
+day on) are approved over the following months in proportion to the days they land in
+(:func:`landing_kernel`). Applications are buyers' orders: a buyer whose earlier applications are
+still pending does not apply again for the need they cover (its request re-asks an unserved need
+through its stock gap, closed over its ``restock_months``, so that part of the request is netted
+against its pending applications), and each month a share ``withdrawal`` of the pending
+applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default 0): the
+backlog is not all shipped once approvals come.
+
 Grey flows: a share ``grey_share`` (``scenario.controls.grey_share``, default 0) of the demand a
 control blocks goes through anyway (smuggling, transit via third countries), on the same edges.
 """
@@ -119,15 +131,37 @@ class ExportBan(_Control):
 
 @register
 class ExportLicensing(_Control):
-    """Exports need a licence: applications are approved after ``delay_months`` (a number, or
-    a list of ``{months: k, share: s}`` processing times summing to 1) at ``approval_rate`` (a
-    number, or a list of ``{from: YYYY-MM, rate: r}`` steps)."""
+    """Exports need a licence: applications are approved after their processing time
+    (``delay_months``: a number, or a list of ``{months: k, share: s}`` summing to 1; or
+    ``processing_days: {min: a, max: b}``, uniform per shipment, at the resolution of days) at
+    ``approval_rate`` (a number, or a list of ``{from: YYYY-MM, rate: r}`` steps). ``start_day``
+    (default 1): the day of the start month the control takes effect; ``filing_lag_days``
+    (default 0): days after it before exporters file their first applications. ``withdrawal``
+    (default 0): the share of pending applications withdrawn each month."""
 
     key = "export_licensing"
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
-        self.delays = _delays(spec)
+        self.start_day = int(spec.number("start_day", 1, 31, default=1))
+        # share of the start month before the control day: its shipments need no licence
+        self.free = (self.start_day - 1) / DAYS_PER_MONTH if self.start_day > 1 else 0.0
+        self.withdrawal = spec.share("withdrawal", default=0.0)
+        # exporters file their first applications this many days after the control day (they
+        # gather end-user documents first); the start month's applications come after it
+        lag = spec.number("filing_lag_days", 0, 90, default=0)
+        filed_from = min((self.start_day - 1 + lag) / DAYS_PER_MONTH, 1.0 - 1e-9)
+        if spec.raw("processing_days", default=None) is not None:
+            if "delay_months" in spec.d:
+                raise DataError(f"{spec.where}: give delay_months or processing_days, not both")
+            lo, hi = _processing_days(spec)
+            self.kernel = landing_kernel(lo, hi, 0.0)
+            self.first_kernel = landing_kernel(lo, hi, filed_from)
+        else:
+            if lag > 0:
+                raise DataError(f"{spec.where}.filing_lag_days: needs processing_days (days, not months)")
+            self.kernel = _monthly_kernel(_delays(spec))
+            self.first_kernel = self.kernel
         rate = spec.raw("approval_rate", default=1.0)
         steps = [{"from": None, "rate": rate}] if isinstance(rate, int | float) else rate
         self.schedule: list[tuple[int, float]] = []
@@ -139,8 +173,10 @@ class ExportLicensing(_Control):
         self.schedule.sort()
         if not self.schedule:
             raise DataError(f"{spec.where}.approval_rate: expected a number or a list of steps")
-        self.queue: dict[int, np.ndarray] = {}
+        self.queue: dict[int, np.ndarray] = {}  # tonnes to be approved, by decision month
+        self.waiting: dict[int, np.ndarray] = {}  # tonnes applied for, by decision month
         self.applied = np.zeros(self.edges.size)
+        self.restock = np.maximum(model.restock_months[model.net.edge_buyer[self.edges]], 1.0)
 
     def rate(self, t: int) -> float:
         current = self.schedule[0][1]
@@ -149,16 +185,80 @@ class ExportLicensing(_Control):
                 current = r
         return current
 
+    def pending(self) -> np.ndarray:
+        """Tonnes applied for per edge and not yet decided (to be approved or refused)."""
+        return sum(self.waiting.values(), np.zeros(self.edges.size))
+
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         t = model.state.t
-        # applications: what buyers would ask of these edges without the control
-        self.applied = requested_on(model, request, self.edges)
-        for delay, share in self.delays:  # each shipment's application waits its own time
-            self.queue[t + delay] = self.queue.get(t + delay, 0.0) + share * self.rate(t) * self.applied
+        wanted = requested_on(model, request, self.edges)
+        buyer = model.net.edge_buyer[self.edges]
+        weight = np.divide(wanted, request[buyer], out=np.zeros(wanted.size), where=request[buyer] > 0)
+        # the buyer's stock gap this edge would fill: need it is short of now
+        gap = weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
+        pending = self.pending()
+        if self.withdrawal > 0:  # buyers short of stock re-source or cancel part of what waits
+            short = np.minimum(gap, pending)
+            keep = 1.0 - self.withdrawal * np.divide(
+                short, pending, out=np.zeros(pending.size), where=pending > 0
+            )
+            for queue in (self.queue, self.waiting):
+                for month in queue:
+                    queue[month] = queue[month] * keep
+            pending = pending * keep
+        # new applications: what buyers would ask of these edges, less the part of their stock
+        # gap (closed over restock months) that pending applications already cover
+        self.applied = np.maximum(wanted - np.minimum(gap, pending) / self.restock, 0.0)
+        first = t == self.first
+        kernel = self.first_kernel if first else self.kernel
+        filed = (1.0 - self.free) if first else 1.0  # the start month: only from the control day
+        for lag, share in enumerate(kernel):  # each shipment's application waits its own time
+            if share > 0:
+                self.waiting[t + lag] = self.waiting.get(t + lag, 0.0) + share * filed * self.applied
+                self.queue[t + lag] = (
+                    self.queue.get(t + lag, 0.0) + share * filed * self.rate(t) * self.applied
+                )
         approved = self.queue.pop(t, np.zeros(self.edges.size))
+        self.waiting.pop(t, None)  # decided: approved or refused
+        if first and self.free > 0:  # shipments before the control day need no licence
+            approved = approved + self.free * wanted
         if self.grey_share > 0:
-            approved = grey_caps(approved, self.applied, self.grey_share)
+            approved = grey_caps(approved, wanted, self.grey_share)
         return Effects(edge_caps=[(self.edges, approved)])
+
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def landing_kernel(lo_days: float, hi_days: float, filed_from: float = 0.0, grid: int = 400) -> np.ndarray:
+    """Share of a month's applications approved ``k`` months later (index k), when they are
+    filed evenly over the month from ``filed_from`` (a share of the month: the control day in the
+    start month) and each takes a processing time uniform over ``lo_days..hi_days`` calendar
+    days. Sums to 1."""
+    f = filed_from + (1.0 - filed_from) * (np.arange(grid) + 0.5) / grid
+    if hi_days > lo_days:
+        days = lo_days + (hi_days - lo_days) * (np.arange(grid) + 0.5) / grid
+    else:
+        days = np.array([float(lo_days)])
+    lag = np.floor(f[:, None] + days[None, :] / DAYS_PER_MONTH).astype(int).ravel()
+    return np.bincount(lag) / lag.size
+
+
+def _monthly_kernel(delays: list[tuple[int, float]]) -> np.ndarray:
+    out = np.zeros(max(d for d, _ in delays) + 1)
+    for d, share in delays:
+        out[d] += share
+    return out
+
+
+def _processing_days(spec: Spec) -> tuple[float, float]:
+    sub = Spec(spec.raw("processing_days"), f"{spec.where}.processing_days")
+    lo = sub.number("min", 0, 730)
+    hi = sub.number("max", 0, 730)
+    sub.done()
+    if hi < lo:
+        raise DataError(f"{spec.where}.processing_days: expected min <= max, got {lo} > {hi}")
+    return lo, hi
 
 
 def _delays(spec: Spec) -> list[tuple[int, float]]:
