@@ -525,6 +525,59 @@ def announced_cuts(model: ModelView) -> np.ndarray:
     return out
 
 
+def restricted_markets(model: ModelView, cleared: Cleared, slot_market: np.ndarray) -> np.ndarray:
+    """Per market: its sellers' exports are held back this month: an export edge (seller and
+    buyer in different countries) whose cap is used up carries less than its base-year flow (a
+    ban, a licence, a quota)."""
+    net = model.net
+    base = model.base_edge_flow
+    abroad = net.slot_country[net.edge_seller] != net.slot_country[net.edge_buyer]
+    held = cleared.spot_capped & model.commercial_edges & abroad & (base > 0) & (cleared.result.flow < base)
+    m_count = net.n_commodities * net.n_countries
+    return np.bincount(slot_market[net.edge_seller], weights=held, minlength=m_count) > 0
+
+
+def storage_room_share(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
+    """Per market: the room its sellers' stores have for speculative stock, 1 while they hold no
+    more than their normal stock and falling to 0 at their storage limit (months of normal sales ×
+    the largest storage multiple M, as agents/producer.py ``storage_room`` and
+    ``host_driven_activity``): the free share of the limit over its free share at normal stock,
+    ``1 − 1/M``, at most 1. 1 for a market with no store."""
+    s, m, net = model.state, model.params.market, model.net
+    outs = net.slot_role == OUTPUT
+    limit = m.cover_target_months * m.storage_max_multiple * np.maximum(s.orders_lr, model.calibration.base)
+    m_count = net.n_commodities * net.n_countries
+    cap = np.bincount(slot_market[outs], weights=limit[outs], minlength=m_count)
+    held = np.bincount(slot_market[outs], weights=s.stock[outs], minlength=m_count)
+    free = np.clip(1.0 - np.divide(held, cap, out=np.zeros(m_count), where=cap > 0), 0.0, 1.0)
+    if m.storage_max_multiple <= 1.0:  # no store beyond the normal stock
+        return np.zeros(m_count)
+    return np.minimum(free / (1.0 - 1.0 / m.storage_max_multiple), 1.0)
+
+
+def storage_anchor(
+    log_norm: np.ndarray,
+    log_ref: np.ndarray,
+    restricted: np.ndarray,
+    room: np.ndarray,
+    *,
+    rho: float,
+    restriction_months: float,
+) -> np.ndarray:
+    """Per market, the ln price toward which the ρ pull draws it: the normal price, or, in a
+    market whose exports are held back, the competitive-storage price (Deaton & Laroque 1992:
+    while stock is carried, today's price is the expected price less carrying cost). Its holders
+    expect the premium abroad once the restriction lifts, ``(ln p_ref − ln p_norm)⁺ /
+    restriction_months`` a month (:func:`expected_gain`), so they keep building stock until the
+    price has risen to where that gain is used up by the pull toward cost:
+    ``ln p* = ln p_norm + premium/ρ``. Only as far as their storage has room (``room``, 1 an
+    empty store, 0 a full one): with the stores full the unsold output must clear at home."""
+    if rho <= 0:
+        return log_norm
+    premium = np.maximum(log_ref - log_norm, 0.0) / max(restriction_months, 1e-9)
+    return log_norm + np.where(restricted, room * premium / rho, 0.0)
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -540,6 +593,14 @@ def update(model: ModelView, cleared: Cleared) -> None:
     eta = derived_elasticity(model)
     stock_gap, restocking = storage_clearing(model, slot_market, result, share)
     gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
+    anchor = storage_anchor(
+        log_norm,
+        s.log_p_ref,
+        restricted_markets(model, cleared, slot_market),
+        storage_room_share(model, slot_market),
+        rho=m.rho,
+        restriction_months=m.restriction_months,
+    )
     new = update_log_prices(
         s.log_p,
         np.minimum(gap, np.maximum(headroom, 0.0)),
@@ -547,7 +608,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
         kappa=m.kappa,
         sigma=m.sigma,
         max_step=m.max_log_step,
-        log_p_norm=log_norm,
+        log_p_norm=anchor,
         rho=m.rho,
     )
     new = np.where(has_sellers & in_business(model, slot_market), new, s.log_p)

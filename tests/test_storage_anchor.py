@@ -1,0 +1,75 @@
+"""The inside price of a market whose exports are held back (issue 15, items 2 and 4): its
+holders store because they expect the premium abroad once the restriction lifts, and while they
+carry stock the price rises to where holding earns nothing more (competitive storage), as far as
+their stores have room (sim/prices.py: storage_anchor, restricted_markets, storage_room_share)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_quotas import build
+
+from critmin.sim import prices
+from critmin.sim.run import collect
+
+BAN = {"type": "export_ban", "country": "CHN", "commodity": "ndfeb_magnet", "start": "2024-03"}
+RUN = ["scenario.end=2024-10"]
+
+
+def test_the_anchor_is_the_price_at_which_holding_earns_nothing_more():
+    log_norm = np.log(np.array([100.0, 100.0, 100.0, 100.0]))
+    log_ref = np.log(np.array([200.0, 200.0, 200.0, 80.0]))
+    restricted = np.array([True, True, False, True])
+    room = np.array([1.0, 0.5, 1.0, 1.0])
+    anchor = prices.storage_anchor(log_norm, log_ref, restricted, room, rho=0.5, restriction_months=12)
+    # premium ln 2 / 12 a month, used up by the pull 0.5 (ln p* − ln p_norm): ln p* = ln 2 / 6
+    assert anchor[0] - log_norm[0] == pytest.approx(np.log(2.0) / 6.0)
+    assert anchor[1] - log_norm[1] == pytest.approx(np.log(2.0) / 12.0)  # half the room, half the rise
+    assert anchor[2] == log_norm[2]  # exports not held back: the normal price
+    assert anchor[3] == log_norm[3]  # cheaper abroad: no premium
+    # at the anchor the expected gain (sim/prices.py expected_gain) is 0: holders are indifferent
+    gain = prices.expected_gain(
+        anchor[:1], log_norm[:1], log_ref[:1], np.zeros(1), rho=0.5, restriction_months=12, trend_weight=0.0
+    )
+    assert gain[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def inside_prices(overrides=(), anchor=True) -> tuple[np.ndarray, np.ndarray]:
+    """China's and Japan's magnet prices, monthly, under a ban on China's magnet exports."""
+    original = prices.storage_anchor
+    if not anchor:
+        prices.storage_anchor = lambda log_norm, *args, **kwargs: log_norm
+    try:
+        model = build([BAN], overrides=[*RUN, *overrides])
+        while model.running:
+            model.step()
+    finally:
+        prices.storage_anchor = original
+    res = collect(model, model.cfg)
+    return (
+        res.series("price", "ndfeb_magnet", "CHN").to_numpy(),
+        res.series("price", "ndfeb_magnet", "JPN").to_numpy(),
+    )
+
+
+def test_holders_carrying_stock_hold_the_inside_price_up_under_an_export_ban():
+    inside, outside = inside_prices()
+    inside_before, _ = inside_prices(anchor=False)
+    jun_aug = slice(5, 8)
+    # without the anchor the glut at home pulls the inside price down ~6-9% within months
+    assert inside_before[jun_aug].mean() / inside_before[0] < 0.95
+    # holders who expect Japan's ~x1.9 price once the ban lifts carry stock instead: the inside
+    # price stays within 2% of its pre-ban level, 4-8% above the run without them
+    assert abs(inside[jun_aug].mean() / inside[0] - 1.0) < 0.02
+    lift = inside[jun_aug].mean() / inside_before[jun_aug].mean()
+    assert 1.04 < lift < 1.08
+    # and no higher than the anchor itself: ln p* − ln p_norm = ln(p_JPN/p_norm)/(ρ·12)
+    bound = np.exp(np.log(outside[jun_aug].max() / inside[0]) / (0.5 * 12))
+    assert inside[jun_aug].max() / inside[0] < bound
+
+
+def test_with_no_room_to_store_the_inside_price_falls_as_before():
+    # storage limit 1 (no store beyond the normal stock): the output must clear at home
+    inside, _ = inside_prices(["scenario.market.storage_max_multiple=1"])
+    inside_before, _ = inside_prices(["scenario.market.storage_max_multiple=1"], anchor=False)
+    np.testing.assert_allclose(inside, inside_before, rtol=1e-12)
