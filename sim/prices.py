@@ -526,15 +526,19 @@ def announced_cuts(model: ModelView) -> np.ndarray:
 
 
 def restricted_markets(model: ModelView, cleared: Cleared, slot_market: np.ndarray) -> np.ndarray:
-    """Per market: its sellers' exports are held back this month: an export edge (seller and
-    buyer in different countries) whose cap is used up carries less than its base-year flow (a
-    ban, a licence, a quota)."""
+    """Per market: the share of its sellers' base-year exports (seller and buyer in different
+    countries) that a restriction holds back this month: on export edges whose cap is used up (a
+    ban, a licence, a quota), the base-year flow they no longer carry. 0 where nothing binds; 1
+    under a full ban; a ban on one destination holds back only that destination's share."""
     net = model.net
-    base = model.base_edge_flow
+    base = np.where(model.commercial_edges, model.base_edge_flow, 0.0)
     abroad = net.slot_country[net.edge_seller] != net.slot_country[net.edge_buyer]
-    held = cleared.spot_capped & model.commercial_edges & abroad & (base > 0) & (cleared.result.flow < base)
+    lost = np.where(cleared.spot_capped & abroad, np.maximum(base - cleared.result.flow, 0.0), 0.0)
     m_count = net.n_commodities * net.n_countries
-    return np.bincount(slot_market[net.edge_seller], weights=held, minlength=m_count) > 0
+    mk = slot_market[net.edge_seller]
+    exports = np.bincount(mk, weights=np.where(abroad, base, 0.0), minlength=m_count)
+    held = np.bincount(mk, weights=lost, minlength=m_count)
+    return np.clip(np.divide(held, exports, out=np.zeros(m_count), where=exports > 0), 0.0, 1.0)
 
 
 def storage_room_share(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
@@ -568,14 +572,16 @@ def storage_anchor(
     market whose exports are held back, the competitive-storage price (Deaton & Laroque 1992:
     while stock is carried, today's price is the expected price less carrying cost). Its holders
     expect the premium abroad once the restriction lifts, ``(ln p_ref − ln p_norm)⁺ /
-    restriction_months`` a month (:func:`expected_gain`), so they keep building stock until the
-    price has risen to where that gain is used up by the pull toward cost:
-    ``ln p* = ln p_norm + premium/ρ``. Only as far as their storage has room (``room``, 1 an
-    empty store, 0 a full one): with the stores full the unsold output must clear at home."""
+    restriction_months`` a month (:func:`expected_gain`), on the share of their exports the
+    restriction holds back (``restricted``, :func:`restricted_markets`: the rest is sold abroad
+    now), so they keep building stock until the price has risen to where that gain is used up by
+    the pull toward cost: ``ln p* = ln p_norm + share·premium/ρ``. Only as far as their storage
+    has room (``room``, 1 an empty store, 0 a full one): with the stores full the unsold output
+    must clear at home."""
     if rho <= 0:
         return log_norm
     premium = np.maximum(log_ref - log_norm, 0.0) / max(restriction_months, 1e-9)
-    return log_norm + np.where(restricted, room * premium / rho, 0.0)
+    return log_norm + np.clip(restricted, 0.0, 1.0) * room * premium / rho
 
 
 def update(model: ModelView, cleared: Cleared) -> None:

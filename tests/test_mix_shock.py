@@ -15,7 +15,8 @@ instrument                  what is checked
 ==========================  ===============================================================
 export_ban, export_cap      covered trade is zero (or within the cap) while active
 export_quota, import_quota  covered trade per period within the quota
-export_licensing            no covered trade before the first approvals (the delay)
+export_licensing            no covered trade before the first approvals (the delay; with processing
+                            days, the start month only its unlicensed days and early approvals)
 export_tax, import_tariff   covered trade is priced at least (1 + rate) x the seller price
 price_floor                 the treasury pays a non-negative gap, at most gap x sales, and
                             pays when the market is below the floor
@@ -255,6 +256,18 @@ def check_licensing(run: Run, inst: dict, policy: Any) -> None:
     exporters = run.countries(inst["country"])
     trade = run.monthly(run.trade(inst["commodity"], exporters, run.countries(inst.get("destinations"))))
     on = run.window(inst)
+    if "processing_days" in inst:  # at the resolution of days (policies/export_controls.py)
+        start = np.flatnonzero(on)[0]
+        dests = run.countries(inst.get("destinations"))
+        base = run.base_trade(inst["commodity"], exporters, dests)
+        # the start month: the days before the control day, plus what is approved within it
+        share = policy.free + (1.0 - policy.free) * policy.first_kernel[0]
+        assert trade.iloc[start] <= 2.0 * share * base + 1e-9, (trade.iloc[start], share, base)
+        # months wholly before the shortest processing time carry nothing
+        first_approval = int(np.flatnonzero(policy.first_kernel > 0)[0])
+        between = np.flatnonzero(on)[1:first_approval]
+        assert (trade.iloc[between] == 0.0).all(), trade.iloc[between]
+        return
     delay = inst.get("delay_months", 2)  # a number, or a distribution of processing times
     shortest = min(d["months"] for d in delay) if isinstance(delay, list) else delay
     first = np.flatnonzero(on)[: int(shortest)]

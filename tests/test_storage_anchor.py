@@ -19,7 +19,7 @@ RUN = ["scenario.end=2024-10"]
 def test_the_anchor_is_the_price_at_which_holding_earns_nothing_more():
     log_norm = np.log(np.array([100.0, 100.0, 100.0, 100.0]))
     log_ref = np.log(np.array([200.0, 200.0, 200.0, 80.0]))
-    restricted = np.array([True, True, False, True])
+    restricted = np.array([1.0, 1.0, 0.0, 1.0])
     room = np.array([1.0, 0.5, 1.0, 1.0])
     anchor = prices.storage_anchor(log_norm, log_ref, restricted, room, rho=0.5, restriction_months=12)
     # premium ln 2 / 12 a month, used up by the pull 0.5 (ln p* − ln p_norm): ln p* = ln 2 / 6
