@@ -99,3 +99,17 @@ def test_a_smaller_store_stops_the_circuits_at_its_limit(drc_runs):
     assert full > 0.9 and cut < 0.4
     monthly = _cod(twin, "production", "co_hydroxide")["2024-06-01":"2024-12-01"].mean()
     assert 9.5 * monthly < _cod(small, "stock", "co_hydroxide").max() < 11 * monthly
+
+
+def test_the_own_share_responds_to_the_margin_as_a_mine_does(model):
+    from critmin.agents.producer import by_product_activity
+
+    s, net = model.state, model.net
+    nodes = np.array([net.node_id.index("cod_co_hydroxide")])
+    base = model.investment.mine_base_output(model, nodes)[0]
+    m0 = s.margin0[nodes]
+    assert by_product_activity(model, nodes, m0)[0] == pytest.approx(base)
+    # at half the 2024 margin the own (1 - h) share falls by 1 - 0.5^0.9; the host's share stays
+    eps = model.params.producers.supply_elasticity
+    half = by_product_activity(model, nodes, 0.5 * m0)[0]
+    assert half == pytest.approx(base * (0.78 + 0.22 * 0.5**eps), rel=1e-6)
