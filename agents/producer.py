@@ -42,14 +42,26 @@ def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndar
     return own + net.host_value
 
 
-def storage_room(model: ModelView) -> np.ndarray:
-    """Per slot: the share of its storage limit still free (months of normal sales × the largest
-    storage multiple); 1 for an empty store, 0 for a full one. The stores were built for the
-    base year's sales at least: a ban that stops sales does not shrink the warehouse."""
-    s, m = model.state, model.params.market
+def storage_limit(model: ModelView) -> np.ndarray:
+    """Per slot: the most stock its holder can keep, in tonnes: storage and working capital for
+    ``cover_target_months × storage_max_multiple`` months of the operation's normal revenue. The
+    stores were built for the base year's sales at least: a ban that stops sales does not shrink
+    the warehouse. A by-product is a (1 − h) share of its operation's revenue (h the host's share,
+    ``net.host_share``; 0 for other plants) and the host business earns and pays for the rest,
+    so the same working capital holds ``1/(1 − h)`` times as many months of the by-product (DRC,
+    h = 0.78: 6 months of revenue = 27 months of cobalt output)."""
+    s, m, net = model.state, model.params.market, model.net
     normal = np.maximum(s.orders_lr, model.calibration.base)
-    limit = m.cover_target_months * m.storage_max_multiple * normal
-    return np.clip(1.0 - np.divide(s.stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
+    host = np.minimum(net.host_share[net.slot_node], 0.99)
+    return m.cover_target_months * m.storage_max_multiple * normal / (1.0 - host)
+
+
+def storage_room(model: ModelView) -> np.ndarray:
+    """Per slot: the share of its storage limit (:func:`storage_limit`) still free; 1 for an empty
+    store, 0 for a full one."""
+    limit = storage_limit(model)
+    stock = model.state.stock
+    return np.clip(1.0 - np.divide(stock, limit, out=np.ones_like(limit), where=limit > 0), 0.0, 1.0)
 
 
 def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
@@ -89,20 +101,52 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
 
 
+def by_product_room(model: ModelView, nodes: np.ndarray) -> np.ndarray:
+    """Per node: the share of the host-paced output a by-product plant still puts into stock. It
+    runs at the host's pace until its stock comes within the ordinary producer's slowing band
+    (``cover_target_months × (storage_max_multiple − 1)`` months of normal sales) of its
+    :func:`storage_limit`, and stops at the limit, when the by-product stays in the residues (the
+    Congolese circuits kept running through the ten months of the 2025 export ban: CMOC 61 kt in
+    H1 2025, facts.md §2e)."""
+    net, s, m = model.net, model.state, model.params.market
+    outs = np.flatnonzero((net.slot_role == OUTPUT) & model.main_output)
+    normal = np.maximum(s.orders_lr, model.calibration.base)[outs]
+    band = m.cover_target_months * (m.storage_max_multiple - 1.0) * normal
+    free = np.divide(storage_limit(model)[outs] - s.stock[outs], band, out=np.ones_like(band), where=band > 0)
+    room = np.ones(len(net.node_id))
+    np.minimum.at(room, net.slot_node[outs], np.clip(free, 0.0, 1.0))
+    return room[nodes]
+
+
 def host_driven_activity(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     """What a by-product plant runs at when the host business sets the pace: the base-year
-    utilisation of its capacity, into stock while its store of the by-product has room (the
-    Congolese cobalt circuits kept running through the 2025 export ban); with the store full the
-    by-product stays in the residues."""
-    net, m = model.net, model.params.market
-    outs = (net.slot_role == OUTPUT) & model.main_output
-    # room relative to a store at its normal level (1 there and below, 0 when full)
-    normal = 1.0 - 1.0 / m.storage_max_multiple
-    room = np.ones(len(net.node_id))
-    np.minimum.at(room, net.slot_node[outs], np.minimum(storage_room(model)[outs] / normal, 1.0))
-    room = room[nodes]
+    utilisation of its capacity, into stock while its store of the by-product has room
+    (:func:`by_product_room`: the Congolese cobalt circuits kept running through the 2025 export
+    ban); with the store full the by-product stays in the residues."""
     base = np.minimum(model.investment.mine_base_output(model, nodes), Producer.capacity(model, nodes))
-    return base * room
+    return base * by_product_room(model, nodes)
+
+
+def by_product_activity(model: ModelView, nodes: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """A by-product circuit's plan: ``h·host-paced + (1 − h)·price-driven``. The host business
+    (share h of the operation's revenue) sets the pace of the ore it treats
+    (:func:`host_driven_activity`); the by-product's own share responds to its expected margin as
+    a mine's output does (:func:`price_driven_activity`), a margin in which output that cannot be
+    sold now is valued at the reference price while the store has room (:func:`expected_margin`):
+    a circuit whose exports are banned keeps recovering the by-product into stock while it
+    expects the ban to lift. (Before issue 15 the own share followed orders, so it stopped with
+    the sales: DRC hydroxide output 0.78 of the no-ban twin under the 2025 ban; history ~1.)"""
+    s, net = model.state, model.net
+    host = net.host_share[nodes]
+    base = model.investment.mine_base_output(model, nodes)
+    own = price_driven_activity(
+        margin,
+        s.margin0[nodes],
+        base,
+        Producer.capacity(model, nodes),
+        model.params.producers.supply_elasticity,
+    )
+    return host * host_driven_activity(model, nodes) + (1.0 - host) * own
 
 
 def price_driven_activity(
@@ -180,7 +224,7 @@ class Refiner(Producer):
         x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
         host = model.net.host_share[nodes]
         if host.any():  # by-product plants: the host business sets most of the pace
-            x = x + host * (host_driven_activity(model, nodes) - x)
+            x = np.where(host > 0, by_product_activity(model, nodes, margin), x)
         s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
 
 

@@ -107,7 +107,10 @@ def test_drc_ore_ban_raises_intermediate_prices_and_piles_stock_at_the_mine():
     base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")
     months = slice("2025-06-01", "2026-01-01")
     assert ratio(base, hit, "price", "co_hydroxide", "CHN", months).max() > 2.0
-    assert ratio(base, hit, "stock", "co_ore", "COD", months).min() > 1.5  # stock piles up at the mine
+    # stock piles up at the mine, as hydroxide: the circuits keep recovering it (issue 15; facts.md
+    # §2e: the mines' product is hydroxide); the ore itself is treated for the copper
+    assert ratio(base, hit, "stock", "co_hydroxide", "COD", months).min() > 3.0
+    assert ratio(base, hit, "stock", "co_ore", "COD", months).min() > 1.0
     assert ratio(base, hit, "price", "co_ore", "COD", months).max() < 1.0  # the mine's own price falls
 
 

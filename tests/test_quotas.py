@@ -163,7 +163,9 @@ def test_grey_flows_leak_a_share_of_banned_demand():
     # 0.3 of what buyers ask of China: about 0.3 of the 2024 flow in the first month, more later
     # as buyers cut off from China ask for more
     assert 0.25 * base < x[3] < 0.35 * base
-    assert (x[3:] > 0.25 * base).all() and (x[3:] < 0.6 * base).all()
+    # (< 0.7: since issue 15 the base flow is China's 58 kt of exports, no longer 68 kt with
+    # cross-hauled magnets, while what buyers abroad ask is unchanged; was 0.51 of 68 kt)
+    assert (x[3:] > 0.25 * base).all() and (x[3:] < 0.7 * base).all()
 
 
 def test_grey_flows_go_beyond_a_quota_without_using_it():
