@@ -1,0 +1,144 @@
+"""The disk cache of built worlds, networks and calibrations (critmin.sim.cache.disk_memo): a hit
+gives the same objects and the same run, and an edit of one data cell, of one builder's source
+or of a world in memory is a miss. Bad input is never stored."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from world_copies import edit_csv, set_cell, world_copy
+
+from critmin.sim import cache, world
+from critmin.sim.network import compile_network
+from critmin.sim.world import DataError, load_worlds
+
+
+@pytest.fixture
+def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The disk cache on, in a fresh folder."""
+    folder = tmp_path / "cache"
+    monkeypatch.delenv("CRITMIN_CACHE", raising=False)
+    monkeypatch.setenv("CRITMIN_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the world builds (cache misses)."""
+    calls: list[int] = []
+    real = world._load_worlds
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(world, "_load_worlds", counted)
+    return calls
+
+
+def _entries(folder: Path, namespace: str) -> list[Path]:
+    return sorted(folder.glob(f"{namespace}-*.pkl"))
+
+
+def test_world_is_stored_then_loaded_equal(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    first = load_worlds([data])
+    second = load_worlds([data])
+    assert len(builds) == 1 and len(_entries(disk, "world")) == 1
+    assert second is not first  # a fresh copy: a caller that changes it changes nothing stored
+    pd.testing.assert_frame_equal(second.facilities, first.facilities)
+    assert cache.content_digest(second) == cache.content_digest(first)
+
+
+def test_one_edited_cell_is_a_miss(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    before = load_worlds([data])
+    old = before.facilities["capacity_tpa"].iloc[0]
+    edit_csv(data / "facilities.csv", set_cell("capacity_tpa", str(old + 1.0)))
+    after = load_worlds([data])
+    assert len(builds) == 2 and len(_entries(disk, "world")) == 2
+    assert after.facilities["capacity_tpa"].iloc[0] == old + 1.0
+
+
+def test_one_edited_builder_source_is_a_miss(
+    tmp_path: Path, disk: Path, builds: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src" / "sim"
+    src.mkdir(parents=True)
+    shutil.copy(Path(world.__file__), src / "world.py")
+    monkeypatch.setattr(cache, "source_folders", lambda: [src])
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    load_worlds([data])
+    assert len(builds) == 1
+    with (src / "world.py").open("a") as f:
+        f.write("\n# an edit\n")
+    load_worlds([data])
+    assert len(builds) == 2 and len(_entries(disk, "world")) == 2
+
+
+def test_key_names_library_versions_and_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = cache.disk_key("world", "inputs")
+    assert cache.disk_key("world", "other inputs") != key
+    assert cache.disk_key("network", "inputs") != key
+    monkeypatch.setattr(cache, "library_versions", lambda: (("numpy", "0.0"),))
+    assert cache.disk_key("world", "inputs") != key
+
+
+def test_bad_input_is_never_stored(tmp_path: Path, disk: Path) -> None:
+    data = world_copy(tmp_path)
+    edit_csv(data / "facilities.csv", set_cell("capacity_tpa", "-5"))
+    for _ in range(2):  # the same clear error each time
+        with pytest.raises(DataError, match="capacity_tpa"):
+            load_worlds([data])
+    assert not _entries(disk, "world")
+
+
+def test_damaged_entry_is_rebuilt_and_replaced(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    (entry,) = _entries(disk, "world")
+    entry.write_bytes(b"not a pickle")
+    again = load_worlds([data])
+    assert len(builds) == 2 and again.facilities.shape[0] > 0
+    load_worlds([data])
+    assert len(builds) == 2  # the replaced entry is read
+
+
+def test_off_writes_nothing(tmp_path: Path, disk: Path, builds: list[int], monkeypatch) -> None:
+    monkeypatch.setenv("CRITMIN_CACHE", "off")
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    load_worlds([data])
+    assert len(builds) == 2 and not disk.exists()
+
+
+def test_world_edited_in_memory_compiles_anew(tmp_path: Path, disk: Path) -> None:
+    w = load_worlds([world_copy(tmp_path)])
+    compile_network(w, 2024)
+    compile_network(w, 2024)
+    assert len(_entries(disk, "network")) == 1
+    w.facilities.loc[0, "capacity_tpa"] += 1.0
+    net = compile_network(w, 2024)
+    assert len(_entries(disk, "network")) == 2
+    assert net.capacity.max() > 0
+
+
+def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
+    """Built, then loaded from disk in a fresh per-process cache: the same tables, bit for bit."""
+    from critmin.experiments.api import simulate
+    from critmin.sim.run import load_config
+
+    overrides = ["scenario=ree_2024_short", "scenario.end=2024-06"]
+    cache._caches.clear()
+    built = simulate(load_config(overrides))
+    assert {p.name.split("-")[0] for p in disk.glob("*.pkl")} == {"world", "network", "calibration"}
+    cache._caches.clear()  # as in a new process: every object comes from disk
+    loaded = simulate(load_config(overrides))
+    cache._caches.clear()
+    for name in ("timeseries", "flows", "facility_activity", "consumption_origin"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(built, name), check_exact=True)
+    assert loaded.summary == built.summary
