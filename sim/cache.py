@@ -118,7 +118,7 @@ def release_memory() -> None:
 # import only these): any change to any of their modules changes every key
 SOURCE_PACKAGES = ("critmin", "critmin.sim", "critmin.agents", "critmin.policies")
 # libraries whose objects (arrays, tables, graphs) are pickled, or whose arithmetic builds them
-LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "networkx")
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "networkx", "hydra", "omegaconf", "yaml")
 DISK_ENTRIES = 16
 FORMAT = 1  # bump when what is stored changes shape
 _OFF = ("0", "off", "false", "no")
@@ -155,26 +155,63 @@ def source_folders() -> list[Path]:
     return out
 
 
+def folder_inputs(folders: Iterable[Path]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(folder, [(relative path, SHA-256)]) of every file under each folder, hidden folders and
+    files and ``__pycache__`` left out (config folders: their YAML files and the parameter table)."""
+    out = []
+    for folder in map(Path, folders):
+        files = []
+        for here, dirs, names in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            rel = os.path.relpath(here, folder)
+            for name in names:
+                if not name.startswith("."):
+                    path = os.path.join(here, name)
+                    files.append((name if rel == "." else f"{rel}/{name}", file_digest(Path(path))))
+        out.append((str(folder.resolve()), sorted(files)))
+    return out
+
+
+def hydra_plugins_digest() -> str:
+    """SHA-256 of the source of every installed Hydra plugin (``hydra_plugins.*``): a plugin
+    can add config sources or defaults that composing reads."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hydra_plugins")
+    folders = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    return content_digest(folder_inputs(folders))
+
+
 def source_digest(folders: Iterable[Path] | None = None) -> str:
-    """One SHA-256 over the name and content of every ``*.py`` file directly in ``folders``
-    (default :func:`source_folders`); a file edited since is read again."""
+    """One SHA-256 over the name and content of every ``*.py`` file directly in ``folders``.
+    Without ``folders``: those of :data:`SOURCE_PACKAGES`, read once per process, at first use
+    (after ``import critmin``), so the digest is that of the code this process runs even if a
+    file is edited while it runs."""
+    if folders is None:
+        return _process_source_digest()
     h = hashlib.sha256()
-    for folder in source_folders() if folders is None else folders:
+    for folder in folders:
         for path in sorted(Path(folder).glob("*.py")):
             h.update(f"{Path(folder).name}/{path.name}\0{file_digest(path)}\0".encode())
     return h.hexdigest()
 
 
 @functools.cache
+def _process_source_digest() -> str:
+    return source_digest(source_folders())
+
+
+@functools.cache
 def library_versions() -> tuple[tuple[str, str], ...]:
-    import importlib.metadata
+    """Python's version and each of :data:`LIBRARIES`' (``absent`` when not installed)."""
+    import importlib
     import platform
 
     out = [("python", platform.python_version()), ("pickle", str(pickle.HIGHEST_PROTOCOL))]
     for lib in LIBRARIES:
-        try:
-            out.append((lib, importlib.metadata.version(lib)))
-        except importlib.metadata.PackageNotFoundError:
+        try:  # already imported by critmin: its __version__ costs nothing (metadata ~2 ms each)
+            out.append((lib, str(importlib.import_module(lib).__version__)))
+        except ImportError:
             out.append((lib, "absent"))
     return tuple(out)
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from world_copies import edit_csv, set_cell, world_copy
 
-from critmin.sim import cache, world
+from critmin.sim import cache, compose, config_files, world
 from critmin.sim.network import compile_network
 from critmin.sim.world import DataError, load_worlds
 
@@ -70,14 +70,19 @@ def test_one_edited_builder_source_is_a_miss(
     src.mkdir(parents=True)
     shutil.copy(Path(world.__file__), src / "world.py")
     monkeypatch.setattr(cache, "source_folders", lambda: [src])
+    cache._process_source_digest.cache_clear()  # as in a new process
     data = world_copy(tmp_path)
     load_worlds([data])
     load_worlds([data])
     assert len(builds) == 1
     with (src / "world.py").open("a") as f:
         f.write("\n# an edit\n")
+    load_worlds([data])  # a process reads its source once: the running code is the old one
+    assert len(builds) == 1
+    cache._process_source_digest.cache_clear()  # a new process, with the edited source
     load_worlds([data])
     assert len(builds) == 2 and len(_entries(disk, "world")) == 2
+    cache._process_source_digest.cache_clear()
 
 
 def test_key_names_library_versions_and_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,12 +138,59 @@ def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
     from critmin.sim.run import load_config
 
     overrides = ["scenario=ree_2024_short", "scenario.end=2024-06"]
-    cache._caches.clear()
+    fresh_process()
     built = simulate(load_config(overrides))
-    assert {p.name.split("-")[0] for p in disk.glob("*.pkl")} == {"world", "network", "calibration"}
-    cache._caches.clear()  # as in a new process: every object comes from disk
+    stored = {p.name.split("-")[0] for p in disk.glob("*.pkl")}
+    assert stored >= {"world", "network", "calibration", "config", "configcheck"}
+    fresh_process()  # every object comes from disk
     loaded = simulate(load_config(overrides))
-    cache._caches.clear()
+    fresh_process()
     for name in ("timeseries", "flows", "facility_activity", "consumption_origin"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(built, name), check_exact=True)
     assert loaded.summary == built.summary
+
+
+def fresh_process() -> None:
+    """Empty the per-process caches, as in a new process."""
+    cache._caches.clear()
+    compose._COMPOSED.clear()
+    config_files._PASSED.clear()
+
+
+def test_composed_config_from_disk_is_equal(disk: Path) -> None:
+    from omegaconf import OmegaConf
+
+    overrides = ["scenario=ree_2024_short", "policy=alliance_all"]
+    fresh_process()
+    built = compose.load_config(overrides)
+    fresh_process()
+    loaded = compose.load_config(overrides)
+    fresh_process()
+    assert OmegaConf.to_yaml(loaded) == OmegaConf.to_yaml(built)
+    assert OmegaConf.get_type(loaded) is OmegaConf.get_type(built)
+    assert OmegaConf.is_struct(loaded)
+
+
+def test_an_edited_config_file_is_checked_and_composed_anew(
+    tmp_path: Path, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config folder on the search path: one value edited is a miss for the composed config;
+    an edit that breaks a rule fails the check, however often the folder passed before."""
+    extra = tmp_path / "extra" / "scenario"
+    extra.mkdir(parents=True)
+    text = (config_files.package_config_dir() / "scenario" / "ree_2024_short.yaml").read_text()
+    (extra / "mine.yaml").write_text(text.replace("name: ree_2024_short", "name: mine"))
+    overrides = ["scenario=mine", f"hydra.searchpath=[file://{extra.parent}]"]
+    fresh_process()
+    first = compose.load_config(overrides)
+    (extra / "mine.yaml").write_text(
+        text.replace("name: ree_2024_short", "name: mine") + "\nmax_suppliers: 7\n"
+    )
+    fresh_process()
+    second = compose.load_config(overrides)
+    assert second.scenario.max_suppliers == 7 != first.scenario.max_suppliers
+    (extra / "mine.yaml").write_text(text)  # its name is no longer its file's
+    fresh_process()
+    with pytest.raises(DataError, match="key name"):
+        compose.load_config(overrides)
+    fresh_process()
