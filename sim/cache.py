@@ -325,6 +325,9 @@ def disk_memo[T](
     return value
 
 
+_UNWRITABLE: set[str] = set()
+
+
 def _store(folder: Path, path: Path, value: Any, namespace: str) -> None:
     """Write atomically (a temporary file in the same folder, renamed into place), then keep the
     namespace's newest :data:`DISK_ENTRIES` files. A cache that cannot be written is skipped."""
@@ -342,7 +345,11 @@ def _store(folder: Path, path: Path, value: Any, namespace: str) -> None:
         for old in entries[DISK_ENTRIES:]:
             old.unlink(missing_ok=True)
     except OSError as exc:
-        logging.getLogger("critmin").warning("disk cache %s not written: %s", folder, exc)
+        if str(folder) not in _UNWRITABLE:  # said once per folder and process
+            _UNWRITABLE.add(str(folder))
+            logging.getLogger("critmin").warning(
+                "disk cache %s not written (%s); set CRITMIN_CACHE_DIR or CRITMIN_CACHE=off", folder, exc
+            )
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

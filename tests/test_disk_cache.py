@@ -194,3 +194,16 @@ def test_an_edited_config_file_is_checked_and_composed_anew(
     with pytest.raises(DataError, match="key name"):
         compose.load_config(overrides)
     fresh_process()
+
+
+def test_an_unwritable_cache_folder_only_costs_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds: list[int]
+) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    monkeypatch.delenv("CRITMIN_CACHE", raising=False)
+    monkeypatch.setenv("CRITMIN_CACHE_DIR", str(blocked / "cache"))
+    data = world_copy(tmp_path)
+    first, second = load_worlds([data]), load_worlds([data])
+    assert len(builds) == 2
+    pd.testing.assert_frame_equal(first.facilities, second.facilities)
