@@ -20,7 +20,6 @@ import pandas as pd
 
 from critmin.analysis import definitions, labels, metrics
 from critmin.analysis.instrument_text import describe_mix, describe_shock
-from critmin.analysis.plots import free_figure
 from critmin.analysis.templating import figure, img, png_bytes, render
 
 if TYPE_CHECKING:
@@ -59,9 +58,7 @@ def _paths_plot(tables: metrics.Tables, m: dict[str, pd.DataFrame], last_year: i
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         ax.legend(fontsize=7, loc="lower left")
     axes[0][0].set_ylabel("largest supplier's share, %")
-    data = png_bytes(fig)
-    free_figure(fig)
-    return img(data, "dependency paths")
+    return img(png_bytes(fig), "dependency paths")
 
 
 def trace_plot(table: pd.DataFrame) -> Figure:
