@@ -14,13 +14,15 @@ Across processes (:func:`disk_memo`): the same three objects are also kept on di
 first run of a new process (a ``critmin run``, a notebook, a sweep worker) loads them in a few
 milliseconds instead of building them (~0.15 s for the REE world, more for the full one). An
 entry's key is a SHA-256 of everything the object follows from, so it cannot go stale: the
-content of its inputs (every data file, or the pickled world or network it is built from), the
+content of its inputs (every data file, or the world or network it is built from), the
 source of every module of the packages that build it (:data:`SOURCE_PACKAGES`, each ``*.py``
 file's content), and the versions of Python and of the libraries whose objects it holds. Entries
 live in ``$CRITMIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/critmin``, else ``~/.cache/critmin``;
 ``CRITMIN_CACHE=off`` turns the disk cache off (the test suite does, except the tests of the
 cache). Files are written atomically (a temporary file renamed into place); one that cannot be
 read is rebuilt and replaced; each namespace keeps its :data:`DISK_ENTRIES` most recent files.
+Entries are pickles, which run code when loaded: the folder is the user's own (files mode 0600),
+like the rest of their cache, and must not be writable by others.
 """
 
 from __future__ import annotations
@@ -250,7 +252,8 @@ def _feed(h: Any, obj: Any) -> None:
             _feed(h, obj.iloc[:, i])
         _feed(h, dict(obj.attrs))
     elif isinstance(obj, pd.Series | pd.Index):
-        h.update(f"{type(obj).__name__}:{obj.dtype}:{len(obj)}:{obj.name!r}\x00".encode())
+        # the dtype's repr: a categorical's categories and their order, a time zone
+        h.update(f"{type(obj).__name__}:{obj.dtype!r}:{len(obj)}:{obj.name!r}\x00".encode())
         if isinstance(obj, pd.RangeIndex):
             h.update(f"{obj.start}:{obj.stop}:{obj.step}\x00".encode())
         else:

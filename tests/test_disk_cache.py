@@ -207,3 +207,21 @@ def test_an_unwritable_cache_folder_only_costs_the_build(
     first, second = load_worlds([data]), load_worlds([data])
     assert len(builds) == 2
     pd.testing.assert_frame_equal(first.facilities, second.facilities)
+
+
+def test_content_digest_tells_content_apart() -> None:
+    import numpy as np
+
+    d = cache.content_digest
+    one = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    assert d(one) == d(one.copy())
+    assert d(one) != d(one.assign(a=[1.0, 2.0 + 1e-12]))  # one value, in its last digits
+    assert d(one) != d(one.assign(b=["x", "z"]))
+    assert d(one) != d(one[["b", "a"]])  # column order
+    assert d(["ab", "c"]) != d(["a", "bc"])  # strings hashed with their lengths
+    assert d([1, "1"]) != d(["1", "1"]) and d(1) != d(1.0) != d(True)
+    assert d({"a": 1, "b": 2}) != d({"b": 2, "a": 1})  # order matters to the builders
+    assert d({"a", "b"}) == d({"b", "a"})  # a set has none
+    cats = pd.Series(["x", "y"], dtype=pd.CategoricalDtype(["x", "y"]))
+    assert d(cats) != d(cats.cat.reorder_categories(["y", "x"]))
+    assert d(np.zeros(3)) != d(np.zeros(3, dtype=np.float32)) != d(np.zeros((3, 1)))
