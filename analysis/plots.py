@@ -32,6 +32,16 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _ticks(ax: Axes) -> None:
+    """At most 5 ticks a side, whole years on the time axis: each tick is five artists (two
+    marks, a grid line, two labels) that the draw lays out, most of a panel's cost (the
+    default 7-9 a side cost a third of the plots' time)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+
+
 def _grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
     """A figure of n panels (2 or 3 columns), the title on top, margins fixed in inches."""
     cols = 3 if n > 4 else 2
@@ -42,9 +52,11 @@ def _grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
     fig.subplots_adjust(
         left=0.7 / w, right=1 - 0.15 / w, bottom=0.4 / h, top=1 - top / h, wspace=0.28, hspace=0.4
     )
-    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        ax.set_visible(False)
+    grid = fig.add_gridspec(rows, cols)
+    # only the panels drawn: an axes costs ~10 ms to build and lay out, shown or not
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(n)]
+    for ax in axes:
+        _ticks(ax)
     fig.suptitle(title, y=1 - 0.12 / h, va="top")
     return fig, axes
 
@@ -74,6 +86,16 @@ def _save(fig: Figure, path: Path) -> Path:
     # fast PNG encoding: the plots are for reading, the files stay small either way
     fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
     return path
+
+
+def free_figures() -> None:
+    """Free the saved figures now (a full collection, ~0.05 s after a run): their artists refer
+    to each other and every text keeps the renderer with its pixel buffer, so only the cyclic
+    garbage collector frees them, and ~15 MiB of them lingered into the report, the peak of a
+    ``critmin run`` (313 -> 306 MiB). Once for all figures: one collection each cost 0.15 s."""
+    import gc
+
+    gc.collect()
 
 
 def write_plots(result: ModelRun, folder: Path) -> list[Path]:
@@ -116,6 +138,7 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     fig = _figure(8, 4.5)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.92)
     ax = fig.add_subplot()
+    _ticks(ax)
     for com in commodities:
         p = production.get(com, pd.DataFrame())
         if p.empty:
@@ -130,4 +153,6 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     ax.set_title("Largest producer's share per stage (Alliance targets 60% / 50% dashed)")
     ax.legend(fontsize=7, loc="lower left")
     written.append(_save(fig, folder / "supply_shares.png"))
+    del fig, ax, axes
+    free_figures()
     return written

@@ -9,17 +9,38 @@ Keys name everything the cached object depends on: data files by path, size and 
 time; networks by their world, start year, supplier limit and stockpile nodes; calibrations by
 their network and every input array. Each cache keeps a few recent entries, so memory stays flat
 over a long sweep.
+
+Across processes (:func:`disk_memo`): the same three objects are also kept on disk, so that the
+first run of a new process (a ``critmin run``, a notebook, a sweep worker) loads them in a few
+milliseconds instead of building them (~0.15 s for the REE world, more for the full one). An
+entry's key is a SHA-256 of everything the object follows from, so it cannot go stale: the
+content of its inputs (every data file, or the world or network it is built from), the
+source of every module of the packages that build it (:data:`SOURCE_PACKAGES`, each ``*.py``
+file's content), and the versions of Python and of the libraries whose objects it holds. Entries
+live in ``$CRITMIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/critmin``, else ``~/.cache/critmin``;
+``CRITMIN_CACHE=off`` turns the disk cache off (the test suite does, except the tests of the
+cache). Files are written atomically (a temporary file renamed into place); one that cannot be
+read is rebuilt and replaced; each namespace keeps its :data:`DISK_ENTRIES` most recent files.
+Entries are pickles, which run code when loaded: the folder is the user's own (files mode 0600),
+like the rest of their cache, and must not be writable by others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import logging
+import os
+import pickle
+import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 MAX_ENTRIES = 4
 _caches: dict[str, OrderedDict[Hashable, Any]] = {}
@@ -92,3 +113,258 @@ def release_memory() -> None:
             _libc = False
     if _libc:
         _libc.malloc_trim(0)
+
+
+# ---------------------------------------------------------------------- on disk, across processes
+# packages whose source builds the cached objects (the world, network and calibration builders
+# import only these): any change to any of their modules changes every key
+SOURCE_PACKAGES = ("critmin", "critmin.sim", "critmin.agents", "critmin.policies")
+# libraries whose objects (arrays, tables, graphs) are pickled, or whose arithmetic builds them
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "networkx", "hydra", "omegaconf", "yaml")
+DISK_ENTRIES = 16
+FORMAT = 1  # bump when what is stored changes shape
+_OFF = ("0", "off", "false", "no")
+
+
+def disk_dir() -> Path | None:
+    """The folder of the disk cache, or None when ``CRITMIN_CACHE`` turns it off."""
+    if os.environ.get("CRITMIN_CACHE", "").strip().lower() in _OFF:
+        return None
+    if os.environ.get("CRITMIN_CACHE_DIR"):
+        return Path(os.environ["CRITMIN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "critmin"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content (``missing`` when absent). Read each time (a world's files
+    and the builders' source together take ~2 ms): a cache by modification time could miss an
+    edit of the same size within one tick of a coarse file-system clock."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def source_folders() -> list[Path]:
+    """The folders of :data:`SOURCE_PACKAGES` (found, not imported)."""
+    import importlib.util
+
+    out = []
+    for name in SOURCE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        out += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    return out
+
+
+def folder_inputs(folders: Iterable[Path]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(folder, [(relative path, SHA-256)]) of every file under each folder, hidden folders and
+    files and ``__pycache__`` left out (config folders: their YAML files and the parameter table)."""
+    out = []
+    for folder in map(Path, folders):
+        files = []
+        for here, dirs, names in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            rel = os.path.relpath(here, folder)
+            for name in names:
+                if not name.startswith("."):
+                    path = os.path.join(here, name)
+                    files.append((name if rel == "." else f"{rel}/{name}", file_digest(Path(path))))
+        out.append((str(folder.resolve()), sorted(files)))
+    return out
+
+
+def hydra_plugins_digest() -> str:
+    """SHA-256 of the source of every installed Hydra plugin (``hydra_plugins.*``): a plugin
+    can add config sources or defaults that composing reads."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hydra_plugins")
+    folders = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    return content_digest(folder_inputs(folders))
+
+
+def source_digest(folders: Iterable[Path] | None = None) -> str:
+    """One SHA-256 over the name and content of every ``*.py`` file directly in ``folders``.
+    Without ``folders``: those of :data:`SOURCE_PACKAGES`, read once per process, at first use
+    (after ``import critmin``), so the digest is that of the code this process runs even if a
+    file is edited while it runs."""
+    if folders is None:
+        return _process_source_digest()
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            h.update(f"{Path(folder).name}/{path.name}\0{file_digest(path)}\0".encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _process_source_digest() -> str:
+    return source_digest(source_folders())
+
+
+@functools.cache
+def library_versions() -> tuple[tuple[str, str], ...]:
+    """Python's version and each of :data:`LIBRARIES`' (``absent`` when not installed)."""
+    import importlib
+    import platform
+
+    out = [("python", platform.python_version()), ("pickle", str(pickle.HIGHEST_PROTOCOL))]
+    for lib in LIBRARIES:
+        try:  # already imported by critmin: its __version__ costs nothing (metadata ~2 ms each)
+            out.append((lib, str(importlib.import_module(lib).__version__)))
+        except ImportError:
+            out.append((lib, "absent"))
+    return tuple(out)
+
+
+def content_digest(*objects: Any) -> str:
+    """SHA-256 of objects' content, canonical across processes (for keys that depend on built
+    inputs: a world, a network, arrays, tables). Every value is hashed with its type: arrays by
+    dtype, shape and bytes; tables by columns, dtypes, index and values; dicts in their order
+    (which the builders follow); sets sorted; other objects by class and attributes. Equal
+    digests mean equal content, so a key built from it cannot go stale."""
+    h = hashlib.sha256()
+    for obj in objects:
+        _feed(h, obj)
+    return h.hexdigest()
+
+
+_PLAIN = (str, int, float, bool, complex, type(None))
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, _PLAIN):
+        h.update(f"{type(obj).__name__}:{obj!r}\x00".encode())
+    elif isinstance(obj, np.generic):
+        h.update(f"np:{obj.dtype.str}:{obj.item()!r}\x00".encode())
+    elif isinstance(obj, np.ndarray):
+        h.update(f"nd:{obj.dtype.str}:{obj.shape}\x00".encode())
+        if obj.dtype.hasobject:
+            _feed_values(h, obj.ravel())
+        else:
+            h.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, pd.DataFrame):
+        h.update(f"df:{obj.shape}\x00".encode())
+        _feed(h, [str(c) for c in obj.columns])
+        _feed(h, obj.index)
+        for i in range(obj.shape[1]):
+            _feed(h, obj.iloc[:, i])
+        _feed(h, dict(obj.attrs))
+    elif isinstance(obj, pd.Series | pd.Index):
+        # the dtype's repr: a categorical's categories and their order, a time zone
+        h.update(f"{type(obj).__name__}:{obj.dtype!r}:{len(obj)}:{obj.name!r}\x00".encode())
+        if isinstance(obj, pd.RangeIndex):
+            h.update(f"{obj.start}:{obj.stop}:{obj.step}\x00".encode())
+        else:
+            _feed(h, obj.to_numpy())
+    elif isinstance(obj, dict):
+        h.update(f"dict:{len(obj)}\x00".encode())
+        for key, value in obj.items():
+            _feed(h, key)
+            _feed(h, value)
+    elif isinstance(obj, list | tuple):
+        h.update(f"{type(obj).__name__}:{len(obj)}\x00".encode())
+        if all(type(v) is str for v in obj):
+            _feed_values(h, obj)
+        else:
+            for value in obj:
+                _feed(h, value)
+    elif isinstance(obj, set | frozenset):
+        h.update(f"set:{len(obj)}\x00".encode())
+        for part in sorted(content_digest(v) for v in obj):
+            h.update(part.encode())
+    elif hasattr(obj, "__dict__"):
+        h.update(f"obj:{type(obj).__module__}.{type(obj).__qualname__}\x00".encode())
+        _feed(h, vars(obj))
+    else:  # slots or an extension type: its pickle (a miss when that is not canonical, never stale)
+        h.update(f"pickle:{type(obj).__qualname__}\x00".encode())
+        h.update(pickle.dumps(obj, protocol=5))
+
+
+def _feed_values(h: Any, values: Any) -> None:
+    """A sequence of values; strings at C speed (lengths, then the text), others one by one."""
+    if all(type(v) is str for v in values):
+        h.update(f"strs:{len(values)}\x00".encode())
+        h.update(np.array([len(v) for v in values], dtype=np.int64).tobytes())
+        h.update("".join(values).encode("utf-8", "surrogatepass"))
+    else:
+        for value in values:
+            _feed(h, value)
+
+
+def disk_key(namespace: str, *parts: Any, folders: Iterable[Path] | None = None) -> str:
+    """The key of an entry: its namespace and inputs (``parts``, as text), the builders' source
+    (:func:`source_digest`) and the library versions."""
+    text = repr((FORMAT, namespace, parts, source_digest(folders), library_versions()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def disk_memo[T](
+    namespace: str,
+    key: Callable[[], str],
+    build: Callable[[], T],
+    *,
+    after_load: Callable[[T], T] | None = None,
+) -> T:
+    """The value stored on disk under ``key()`` (a :func:`disk_key`, computed only when the
+    cache is on), else ``build()``, stored.
+    ``after_load`` prepares a loaded value (e.g. :func:`freeze` its arrays again). Without a
+    cache folder (``CRITMIN_CACHE=off``), or when the folder cannot be written, it just builds."""
+    folder = disk_dir()
+    if folder is None:
+        return build()
+    path = folder / f"{namespace}-{key()}.pkl"
+    try:
+        with path.open("rb") as f:
+            value = pickle.load(f)
+    except Exception:  # absent, damaged or foreign: built and (re)written below
+        pass
+    else:
+        _touch(path)  # the newest entries are kept
+        return after_load(value) if after_load else value
+    value = build()
+    _store(folder, path, value, namespace)
+    return value
+
+
+_UNWRITABLE: set[str] = set()
+
+
+def _store(folder: Path, path: Path, value: Any, namespace: str) -> None:
+    """Write atomically (a temporary file in the same folder, renamed into place), then keep the
+    namespace's newest :data:`DISK_ENTRIES` files. A cache that cannot be written is skipped."""
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=folder, prefix=f".{namespace}-", suffix=".tmp", delete=False
+        ) as f:
+            tmp = f.name
+            pickle.dump(value, f, protocol=5)
+        os.replace(tmp, path)
+        tmp = None
+        entries = sorted(folder.glob(f"{namespace}-*.pkl"), key=_mtime, reverse=True)
+        for old in entries[DISK_ENTRIES:]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        if str(folder) not in _UNWRITABLE:  # said once per folder and process
+            _UNWRITABLE.add(str(folder))
+            logging.getLogger("critmin").warning(
+                "disk cache %s not written (%s); set CRITMIN_CACHE_DIR or CRITMIN_CACHE=off", folder, exc
+            )
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)

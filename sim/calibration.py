@@ -261,17 +261,34 @@ def calibrate(
     return Calibration(**fields)
 
 
+def network_content(net: Network) -> dict[str, Any]:
+    """What of a network calibration can read, for its disk-cache key: every field, and of the
+    graph its nodes and edges in order (nothing here reads the graph's attributes, which the
+    arrays hold; hashing them would cost ~40 ms, more than the calibration it saves)."""
+    out = {k: v for k, v in vars(net).items() if k != "graph"}
+    out["graph_nodes"] = [str(n) for n in net.graph.nodes]
+    out["graph_edges"] = [f"{u}\x00{v}" for u, v in net.graph.edges]
+    return out
+
+
 def cached_calibration(
     net: Network, theta: float, trade_shares: pd.DataFrame, growth: np.ndarray, demand_nodes: np.ndarray,
     origins: origin.Origins, stamp: origin.Stamp,
 ) -> Calibration:  # fmt: skip
-    """:func:`calibrate`, once per network, theta and growth table in a process."""
+    """:func:`calibrate`, once per network, theta and growth table in a process, and kept in the
+    disk cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of all its inputs."""
+
+    def build() -> Calibration:
+        args = (net, theta, trade_shares, growth, demand_nodes, origins, stamp)
+        return cache.disk_memo(
+            "calibration",
+            lambda: cache.disk_key("calibration", cache.content_digest(network_content(net), *args[1:])),
+            lambda: calibrate(*args),
+            after_load=cache.freeze,
+        )
+
     key = (id(net), theta, cache.array_key(growth[:, : min(13, growth.shape[1])]))
-    return cache.memo(
-        "calibration",
-        key,
-        lambda: (net, calibrate(net, theta, trade_shares, growth, demand_nodes, origins, stamp)),
-    )[1]
+    return cache.memo("calibration", key, lambda: (net, build()))[1]
 
 
 def initial_state(net: Network, cal: Calibration, params: Any) -> State:

@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
+from critmin.sim import cache
 from critmin.sim.config import RunConfig
 from critmin.sim.config_files import check_config_files, search_dirs
 from critmin.sim.world import DataError
@@ -77,9 +78,25 @@ def _check_overrides(overrides: list[str]) -> None:
 
 def compose_checked(overrides: list[str]) -> DictConfig:
     """:func:`load_config` for overrides whose config files were checked already (``critmin
-    run`` checks them before Hydra starts)."""
+    run`` checks them before Hydra starts).
+
+    Kept in the disk cache (:func:`critmin.sim.cache.disk_memo`) under the overrides, the
+    SHA-256 of every file on the config search path, the installed Hydra plugins' source,
+    critmin's source (the structured config included) and the Hydra and OmegaConf versions: a
+    new process loads the composed config in ~1 ms instead of composing it (~0.1 s the first
+    time). A config that fails to compose is never stored."""
     overrides = [str(o) for o in overrides or []]
     _check_overrides(overrides)
+    return cache.disk_memo(
+        "config",
+        lambda: cache.disk_key(
+            "config", overrides, cache.folder_inputs(search_dirs(overrides)), cache.hydra_plugins_digest()
+        ),
+        lambda: _compose(overrides),
+    )
+
+
+def _compose(overrides: list[str]) -> DictConfig:
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides or []))

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from critmin.sim import cache
 from critmin.sim.config import check_folder_name
 from critmin.sim.parameters import check_file
 from critmin.sim.schemas import DataError
@@ -205,8 +206,27 @@ def search_dirs(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path]
 
 def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path] = ()) -> None:
     """Check every YAML file Hydra could compose for these overrides (see the module docstring).
-    Raises :class:`~critmin.sim.world.DataError` naming the first bad file."""
-    for root in search_dirs(overrides, config_dirs):
+    Raises :class:`~critmin.sim.world.DataError` naming the first bad file.
+
+    A set of folders that passed is recorded in the disk cache (:func:`critmin.sim.cache.disk_memo`)
+    under the SHA-256 of every file in them and of critmin's source (these rules included), so a
+    new process does not parse them again; a failing check is never recorded."""
+    roots = search_dirs(overrides, config_dirs)
+    pending = _unchecked(roots)
+    if not pending:  # every file passed in this process and is unchanged
+        return
+    cache.disk_memo(
+        "configcheck",
+        lambda: cache.disk_key("configcheck", cache.folder_inputs(roots)),
+        lambda: _check(pending),
+    )
+    _PASSED.update(key for _, _, key in pending)
+
+
+def _unchecked(roots: list[Path]) -> list[tuple[Path, Path, tuple[str, str, int, int]]]:
+    """(root, file, stat key) of each file to check that has not passed in this process."""
+    out = []
+    for root in roots:
         if not root.is_dir():
             raise DataError(f"{root}: config folder not found")
         files = sorted(
@@ -221,5 +241,11 @@ def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str 
             st = path.stat()
             key = (str(root), str(path), st.st_size, st.st_mtime_ns)
             if key not in _PASSED:
-                check_config_file(path, root)
-                _PASSED.add(key)
+                out.append((root, path, key))
+    return out
+
+
+def _check(pending: list[tuple[Path, Path, tuple[str, str, int, int]]]) -> bool:
+    for root, path, _ in pending:
+        check_config_file(path, root)
+    return True

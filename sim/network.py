@@ -18,6 +18,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from critmin.sim import cache
 from critmin.sim.world import DataError, World, ownership
 
 INPUT, OUTPUT, STORE = 0, 1, 2  # a STORE slot (government stockpile) both buys and sells
@@ -368,7 +369,21 @@ def host_shares(world: World, processes: list[str], countries: list[str]) -> np.
 def compile_network(
     world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
 ) -> Network:
-    """Build the graph and flatten it to arrays for the per-step market work."""
+    """Build the graph and flatten it to arrays for the per-step market work. Kept in the disk
+    cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of the world's content and
+    the other arguments, so an edited world (in memory or on disk) is compiled anew."""
+    return cache.disk_memo(
+        "network",
+        lambda: cache.disk_key(
+            "network", cache.content_digest(world, start_year, max_suppliers, list(stores))
+        ),
+        lambda: _compile_network(world, start_year, max_suppliers, stores),
+    )
+
+
+def _compile_network(
+    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
+) -> Network:
     g = build_graph(world, max_suppliers, stores)
     countries = world.countries["country"].tolist()
     cidx = {c: i for i, c in enumerate(countries)}

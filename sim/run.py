@@ -93,7 +93,10 @@ def write_parquet_in_parts(df: pd.DataFrame, path: Path, rows: int = 50_000) -> 
     import pyarrow.parquet as pq
 
     schema = pa.Schema.from_pandas(df.iloc[:0], preserve_index=False)
-    with pq.ParquetWriter(path, schema) as writer:
+    # dictionary encoding for the label columns only: measured values rarely repeat, and trying
+    # to dictionary-encode them costs half the write of the flows table (and a larger file)
+    labels = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    with pq.ParquetWriter(path, schema, use_dictionary=labels) as writer:
         for start in range(0, max(len(df), 1), rows):
             writer.write_table(
                 pa.Table.from_pandas(df.iloc[start : start + rows], schema=schema, preserve_index=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from critmin.sim import cache
 from critmin.sim.schemas import (
     BLOCS,
     BY_PRODUCTS,
@@ -119,7 +120,29 @@ def load_world(data_dir: Path, bloc_overrides: dict[str, str] | None = None) -> 
 def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = None) -> World:
     """Several chains in one world: shared countries (and so governments and budgets), each
     chain's own commodities, processes, facilities and end uses. Countries listed by several
-    chains must agree on their bloc; every other key must be unique across chains."""
+    chains must agree on their bloc; every other key must be unique across chains.
+
+    Kept in the disk cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of every
+    file it reads, the folders' paths and the bloc overrides; a world that fails its checks is
+    never stored, so bad input fails the same way every time."""
+    data_dirs = [Path(d) for d in data_dirs]
+    blocs = sorted((bloc_overrides or {}).items())
+    return cache.disk_memo(
+        "world",
+        lambda: cache.disk_key("world", world_inputs(data_dirs), blocs),
+        lambda: _load_worlds(data_dirs, bloc_overrides),
+    )
+
+
+def world_inputs(data_dirs: list[Path]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(folder, [(file, SHA-256 or ``missing``)]) of every file :func:`load_world` may read."""
+    return [
+        (str(Path(d).resolve()), [(name, cache.file_digest(Path(d) / name)) for name in WORLD_FILES])
+        for d in data_dirs
+    ]
+
+
+def _load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = None) -> World:
     worlds = [load_world(d) for d in data_dirs]
     if len(worlds) == 1:
         world = worlds[0]

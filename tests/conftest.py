@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# the disk cache of worlds, networks and calibrations (critmin.sim.cache) is off in the suite,
+# subprocesses included: every test builds what it checks (tests/test_disk_cache.py turns it on)
+os.environ["CRITMIN_CACHE"] = "off"
 
 from critmin.experiments.api import simulate
 from critmin.sim.run import load_config

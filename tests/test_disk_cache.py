@@ -1,0 +1,227 @@
+"""The disk cache of built worlds, networks and calibrations (critmin.sim.cache.disk_memo): a hit
+gives the same objects and the same run, and an edit of one data cell, of one builder's source
+or of a world in memory is a miss. Bad input is never stored."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from world_copies import edit_csv, set_cell, world_copy
+
+from critmin.sim import cache, compose, config_files, world
+from critmin.sim.network import compile_network
+from critmin.sim.world import DataError, load_worlds
+
+
+@pytest.fixture
+def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The disk cache on, in a fresh folder."""
+    folder = tmp_path / "cache"
+    monkeypatch.delenv("CRITMIN_CACHE", raising=False)
+    monkeypatch.setenv("CRITMIN_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the world builds (cache misses)."""
+    calls: list[int] = []
+    real = world._load_worlds
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(world, "_load_worlds", counted)
+    return calls
+
+
+def _entries(folder: Path, namespace: str) -> list[Path]:
+    return sorted(folder.glob(f"{namespace}-*.pkl"))
+
+
+def test_world_is_stored_then_loaded_equal(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    first = load_worlds([data])
+    second = load_worlds([data])
+    assert len(builds) == 1 and len(_entries(disk, "world")) == 1
+    assert second is not first  # a fresh copy: a caller that changes it changes nothing stored
+    pd.testing.assert_frame_equal(second.facilities, first.facilities)
+    assert cache.content_digest(second) == cache.content_digest(first)
+
+
+def test_one_edited_cell_is_a_miss(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    before = load_worlds([data])
+    old = before.facilities["capacity_tpa"].iloc[0]
+    edit_csv(data / "facilities.csv", set_cell("capacity_tpa", str(old + 1.0)))
+    after = load_worlds([data])
+    assert len(builds) == 2 and len(_entries(disk, "world")) == 2
+    assert after.facilities["capacity_tpa"].iloc[0] == old + 1.0
+
+
+def test_one_edited_builder_source_is_a_miss(
+    tmp_path: Path, disk: Path, builds: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src" / "sim"
+    src.mkdir(parents=True)
+    shutil.copy(Path(world.__file__), src / "world.py")
+    monkeypatch.setattr(cache, "source_folders", lambda: [src])
+    cache._process_source_digest.cache_clear()  # as in a new process
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    load_worlds([data])
+    assert len(builds) == 1
+    with (src / "world.py").open("a") as f:
+        f.write("\n# an edit\n")
+    load_worlds([data])  # a process reads its source once: the running code is the old one
+    assert len(builds) == 1
+    cache._process_source_digest.cache_clear()  # a new process, with the edited source
+    load_worlds([data])
+    assert len(builds) == 2 and len(_entries(disk, "world")) == 2
+    cache._process_source_digest.cache_clear()
+
+
+def test_key_names_library_versions_and_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = cache.disk_key("world", "inputs")
+    assert cache.disk_key("world", "other inputs") != key
+    assert cache.disk_key("network", "inputs") != key
+    monkeypatch.setattr(cache, "library_versions", lambda: (("numpy", "0.0"),))
+    assert cache.disk_key("world", "inputs") != key
+
+
+def test_bad_input_is_never_stored(tmp_path: Path, disk: Path) -> None:
+    data = world_copy(tmp_path)
+    edit_csv(data / "facilities.csv", set_cell("capacity_tpa", "-5"))
+    for _ in range(2):  # the same clear error each time
+        with pytest.raises(DataError, match="capacity_tpa"):
+            load_worlds([data])
+    assert not _entries(disk, "world")
+
+
+def test_damaged_entry_is_rebuilt_and_replaced(tmp_path: Path, disk: Path, builds: list[int]) -> None:
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    (entry,) = _entries(disk, "world")
+    entry.write_bytes(b"not a pickle")
+    again = load_worlds([data])
+    assert len(builds) == 2 and again.facilities.shape[0] > 0
+    load_worlds([data])
+    assert len(builds) == 2  # the replaced entry is read
+
+
+def test_off_writes_nothing(tmp_path: Path, disk: Path, builds: list[int], monkeypatch) -> None:
+    monkeypatch.setenv("CRITMIN_CACHE", "off")
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    load_worlds([data])
+    assert len(builds) == 2 and not disk.exists()
+
+
+def test_world_edited_in_memory_compiles_anew(tmp_path: Path, disk: Path) -> None:
+    w = load_worlds([world_copy(tmp_path)])
+    compile_network(w, 2024)
+    compile_network(w, 2024)
+    assert len(_entries(disk, "network")) == 1
+    w.facilities.loc[0, "capacity_tpa"] += 1.0
+    net = compile_network(w, 2024)
+    assert len(_entries(disk, "network")) == 2
+    assert net.capacity.max() > 0
+
+
+def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
+    """Built, then loaded from disk in a fresh per-process cache: the same tables, bit for bit."""
+    from critmin.experiments.api import simulate
+    from critmin.sim.run import load_config
+
+    overrides = ["scenario=ree_2024_short", "scenario.end=2024-06"]
+    fresh_process()
+    built = simulate(load_config(overrides))
+    stored = {p.name.split("-")[0] for p in disk.glob("*.pkl")}
+    assert stored >= {"world", "network", "calibration", "config", "configcheck"}
+    fresh_process()  # every object comes from disk
+    loaded = simulate(load_config(overrides))
+    fresh_process()
+    for name in ("timeseries", "flows", "facility_activity", "consumption_origin"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(built, name), check_exact=True)
+    assert loaded.summary == built.summary
+
+
+def fresh_process() -> None:
+    """Empty the per-process caches, as in a new process."""
+    cache._caches.clear()
+    compose._COMPOSED.clear()
+    config_files._PASSED.clear()
+
+
+def test_composed_config_from_disk_is_equal(disk: Path) -> None:
+    from omegaconf import OmegaConf
+
+    overrides = ["scenario=ree_2024_short", "policy=alliance_all"]
+    fresh_process()
+    built = compose.load_config(overrides)
+    fresh_process()
+    loaded = compose.load_config(overrides)
+    fresh_process()
+    assert OmegaConf.to_yaml(loaded) == OmegaConf.to_yaml(built)
+    assert OmegaConf.get_type(loaded) is OmegaConf.get_type(built)
+    assert OmegaConf.is_struct(loaded)
+
+
+def test_an_edited_config_file_is_checked_and_composed_anew(
+    tmp_path: Path, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config folder on the search path: one value edited is a miss for the composed config;
+    an edit that breaks a rule fails the check, however often the folder passed before."""
+    extra = tmp_path / "extra" / "scenario"
+    extra.mkdir(parents=True)
+    text = (config_files.package_config_dir() / "scenario" / "ree_2024_short.yaml").read_text()
+    (extra / "mine.yaml").write_text(text.replace("name: ree_2024_short", "name: mine"))
+    overrides = ["scenario=mine", f"hydra.searchpath=[file://{extra.parent}]"]
+    fresh_process()
+    first = compose.load_config(overrides)
+    (extra / "mine.yaml").write_text(
+        text.replace("name: ree_2024_short", "name: mine") + "\nmax_suppliers: 7\n"
+    )
+    fresh_process()
+    second = compose.load_config(overrides)
+    assert second.scenario.max_suppliers == 7 != first.scenario.max_suppliers
+    (extra / "mine.yaml").write_text(text)  # its name is no longer its file's
+    fresh_process()
+    with pytest.raises(DataError, match="key name"):
+        compose.load_config(overrides)
+    fresh_process()
+
+
+def test_an_unwritable_cache_folder_only_costs_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds: list[int]
+) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    monkeypatch.delenv("CRITMIN_CACHE", raising=False)
+    monkeypatch.setenv("CRITMIN_CACHE_DIR", str(blocked / "cache"))
+    data = world_copy(tmp_path)
+    first, second = load_worlds([data]), load_worlds([data])
+    assert len(builds) == 2
+    pd.testing.assert_frame_equal(first.facilities, second.facilities)
+
+
+def test_content_digest_tells_content_apart() -> None:
+    import numpy as np
+
+    d = cache.content_digest
+    one = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    assert d(one) == d(one.copy())
+    assert d(one) != d(one.assign(a=[1.0, 2.0 + 1e-12]))  # one value, in its last digits
+    assert d(one) != d(one.assign(b=["x", "z"]))
+    assert d(one) != d(one[["b", "a"]])  # column order
+    assert d(["ab", "c"]) != d(["a", "bc"])  # strings hashed with their lengths
+    assert d([1, "1"]) != d(["1", "1"]) and d(1) != d(1.0) != d(True)
+    assert d({"a": 1, "b": 2}) != d({"b": 2, "a": 1})  # order matters to the builders
+    assert d({"a", "b"}) == d({"b", "a"})  # a set has none
+    cats = pd.Series(["x", "y"], dtype=pd.CategoricalDtype(["x", "y"]))
+    assert d(cats) != d(cats.cat.reorder_categories(["y", "x"]))
+    assert d(np.zeros(3)) != d(np.zeros(3, dtype=np.float32)) != d(np.zeros((3, 1)))
