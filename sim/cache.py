@@ -21,8 +21,9 @@ live in ``$CRITMIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/critmin``, else ``~/.cach
 ``CRITMIN_CACHE=off`` turns the disk cache off (the test suite does, except the tests of the
 cache). Files are written atomically (a temporary file renamed into place); one that cannot be
 read is rebuilt and replaced; each namespace keeps its :data:`DISK_ENTRIES` most recent files.
-Entries are pickles, which run code when loaded: the folder is the user's own (files mode 0600),
-like the rest of their cache, and must not be writable by others.
+Entries are pickles, which run code when loaded: an entry is read only from a folder the user
+owns that no one else can write, and only when the user owns the file (:func:`trusted`); anything
+else is ignored with one warning and the object is built. Entries are written mode 0600.
 """
 
 from __future__ import annotations
@@ -312,10 +313,12 @@ def disk_memo[T](
     ``after_load`` prepares a loaded value (e.g. :func:`freeze` its arrays again). Without a
     cache folder (``CRITMIN_CACHE=off``), or when the folder cannot be written, it just builds."""
     folder = disk_dir()
-    if folder is None:
+    if folder is None or not trusted(folder):
         return build()
     path = folder / f"{namespace}-{key()}.pkl"
     try:
+        if path.stat().st_uid != os.getuid():
+            raise PermissionError(path)
         with path.open("rb") as f:
             value = pickle.load(f)
     except Exception:  # absent, damaged or foreign: built and (re)written below
@@ -329,6 +332,28 @@ def disk_memo[T](
 
 
 _UNWRITABLE: set[str] = set()
+_UNTRUSTED: set[str] = set()
+
+
+def trusted(folder: Path) -> bool:
+    """Whether entries may be loaded from ``folder``: absent (it will be made, the user's own), or
+    a folder the user owns that neither group nor others can write. Said once per folder when not."""
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if st.st_uid == os.getuid() and not st.st_mode & 0o022:
+        return True
+    if str(folder) not in _UNTRUSTED:
+        _UNTRUSTED.add(str(folder))
+        logging.getLogger("critmin").warning(
+            "disk cache %s ignored: it must be a folder you own that others cannot write "
+            "(entries are pickles); set CRITMIN_CACHE_DIR or CRITMIN_CACHE=off",
+            folder,
+        )
+    return False
 
 
 def _store(folder: Path, path: Path, value: Any, namespace: str) -> None:
@@ -336,7 +361,7 @@ def _store(folder: Path, path: Path, value: Any, namespace: str) -> None:
     namespace's newest :data:`DISK_ENTRIES` files. A cache that cannot be written is skipped."""
     tmp = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             dir=folder, prefix=f".{namespace}-", suffix=".tmp", delete=False
         ) as f:

@@ -209,6 +209,23 @@ def test_an_unwritable_cache_folder_only_costs_the_build(
     pd.testing.assert_frame_equal(first.facilities, second.facilities)
 
 
+def test_a_folder_others_can_write_is_never_read(
+    tmp_path: Path, disk: Path, builds: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entries are pickles: one planted in a folder others can write must not be loaded."""
+    data = world_copy(tmp_path)
+    load_worlds([data])
+    assert len(builds) == 1 and _entries(disk, "world")
+    disk.chmod(0o777)
+    with caplog.at_level("WARNING", logger="critmin"):
+        load_worlds([data])
+    assert len(builds) == 2  # built again, the entry not read
+    assert "others cannot write" in caplog.text
+    disk.chmod(0o700)
+    load_worlds([data])
+    assert len(builds) == 2  # the user's own folder again: read
+
+
 def test_content_digest_tells_content_apart() -> None:
     import numpy as np
 
