@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from critmin.analysis import labels
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -115,10 +117,10 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
         x = _years(p.index)
         big = production.get(com, pd.DataFrame()).sum().sort_values(ascending=False).index[:4]
         for region in [r for r in big if r in p.columns]:
-            ax.plot(x, p[region].to_numpy() / 1000, lw=1, label=str(region))
+            ax.plot(x, p[region].to_numpy() / 1000, lw=1, label=labels.country(region))
         if "WORLD" in p.columns:
             ax.plot(x, p["WORLD"].to_numpy() / 1000, color="black", lw=2, label="world (sales-weighted)")
-        ax.set_title(com)
+        ax.set_title(labels.commodity(com))
         ax.set_ylabel("USD/kg")
         ax.legend(fontsize=7, loc="upper left")
     written.append(_save(fig, folder / "prices.png"))
@@ -129,8 +131,8 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
         if p.empty:
             continue
         p = _top(p.fillna(0.0), 5) * 12 / 1000
-        ax.stackplot(_years(p.index), p.T.to_numpy(), labels=[str(c) for c in p.columns])
-        ax.set_title(com)
+        ax.stackplot(_years(p.index), p.T.to_numpy(), labels=[labels.country(c) for c in p.columns])
+        ax.set_title(labels.commodity(com))
         ax.set_ylabel("kt/yr (annualised)")
         ax.legend(fontsize=7, loc="upper left")
     written.append(_save(fig, folder / "production.png"))
@@ -146,7 +148,7 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
         yearly = p.fillna(0.0).groupby(p.index.year).sum()
         share = yearly.div(yearly.sum(axis=1), axis=0)
         top = share.iloc[0].idxmax()
-        ax.plot(share.index, share[top] * 100, marker="o", ms=3, label=f"{com}: {top}")
+        ax.plot(share.index, share[top] * 100, marker="o", ms=3, label=f"{labels.commodity(com)}: {labels.country(top)}")
     ax.axhline(60, color="red", ls="--", lw=1)
     ax.axhline(50, color="red", ls=":", lw=1)
     ax.set_ylabel("share of world production, %")
