@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_array
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ class Shipments:
                     received,
                     np.add.reduceat(self.tonnes[pos], starts),
                     part.columns,
-                    np.add.reduceat(self._mass(pos, part.columns), starts, axis=0),
+                    _sum_rows(self.source[pos], self.tonnes[pos], starts, self.mix[:, part.columns]),
                 )
             )
         return out
@@ -332,8 +333,16 @@ class Shipments:
         return (
             received,
             np.add.reduceat(self.tonnes[order], starts),
-            np.add.reduceat(self._mass(order), starts, axis=0),
+            _sum_rows(self.source[order], self.tonnes[order], starts, self.mix),
         )
+
+
+def _sum_rows(rows: np.ndarray, weight: np.ndarray, starts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per run of items (runs start at ``starts``): the sum of ``weight[i] * x[rows[i]]`` over its
+    items, added in item order. A sparse (runs x rows of ``x``) product: one pass over the
+    items' rows, without gathering an [items, K] array first (as large as the month's trade)."""
+    w = csr_array((weight, rows, np.r_[starts, rows.size]), shape=(starts.size, x.shape[0]))
+    return w @ x
 
 
 def group_mix(
