@@ -187,6 +187,8 @@ class Blocks:
 
     slot_block: np.ndarray  # per slot: its block
     columns: tuple[np.ndarray, ...]  # per block: its origin columns, ascending
+    slots: tuple[np.ndarray, ...]  # per block: its slots, ascending
+    position: np.ndarray  # per slot: its place among its block's slots
 
     @classmethod
     def of(
@@ -215,7 +217,11 @@ class Blocks:
         for mix in mixes:
             if np.any(mix[~allowed] != 0):
                 return None
-        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped))
+        slots = tuple(np.flatnonzero(slot_block == b) for b in range(n_blocks))
+        position = np.zeros(n_slots, np.int64)
+        for rows in slots:
+            position[rows] = np.arange(rows.size)
+        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped), slots, position)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -240,6 +246,8 @@ class _Part:
 
     at: np.ndarray
     columns: np.ndarray
+    rows: np.ndarray  # the block's rows of the mix (its slots)
+    position: np.ndarray  # per row of the mix: its place among its block's rows
 
 
 @dataclass(frozen=True)
@@ -274,8 +282,10 @@ class Shipments:
         parts: tuple[_Part, ...] = ()
         if blocks is not None:
             block = blocks.slot_block[src]
-            at = [(np.flatnonzero(block == b), cols) for b, cols in enumerate(blocks.columns)]
-            parts = tuple(_Part(a, cols) for a, cols in at if a.size)
+            at = [(np.flatnonzero(block == b), b) for b in range(len(blocks.columns))]
+            parts = tuple(
+                _Part(a, blocks.columns[b], blocks.slots[b], blocks.position) for a, b in at if a.size
+            )
         return cls(items, weight[items], src, mix.copy() if copy else mix, parts)
 
     @property
@@ -303,7 +313,12 @@ class Shipments:
                     received,
                     np.add.reduceat(self.tonnes[pos], starts),
                     part.columns,
-                    _sum_rows(self.source[pos], self.tonnes[pos], starts, self.mix[:, part.columns]),
+                    _sum_rows(
+                        part.position[self.source[pos]],
+                        self.tonnes[pos],
+                        starts,
+                        self.mix[part.rows[:, None], part.columns],  # the block's rows and columns
+                    ),
                 )
             )
         return out
@@ -341,7 +356,7 @@ def _sum_rows(rows: np.ndarray, weight: np.ndarray, starts: np.ndarray, x: np.nd
     """Per run of items (runs start at ``starts``): the sum of ``weight[i] * x[rows[i]]`` over its
     items, added in item order. A sparse (runs x rows of ``x``) product: one pass over the
     items' rows, without gathering an [items, K] array first (as large as the month's trade)."""
-    w = csr_array((weight, rows, np.r_[starts, rows.size]), shape=(starts.size, x.shape[0]))
+    w = csr_array((weight, rows, np.append(starts, rows.size)), shape=(starts.size, x.shape[0]))
     return w @ x
 
 
