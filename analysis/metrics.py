@@ -131,6 +131,12 @@ class Tables:
     # ------------------------------------------------------------------ regions
     def members(self, region: str) -> set[str]:
         """Countries of a region: a group from experiment.metrics.regions, a bloc, or a country."""
+        key = ("members", region)
+        if key not in self.cache:
+            self.cache[key] = frozenset(self._members(region))
+        return set(self.cache[key])
+
+    def _members(self, region: str) -> set[str]:
         groups = self.settings.get("regions", {}) or {}
         if region in groups:
             out: set[str] = set()
@@ -506,8 +512,11 @@ class _OriginIndex:
         present, o = _dense_codes(rank[codes], C)
         G, n = groups.shape[0], present.size
         out = np.zeros((G * P, n))
-        for j, k in enumerate(o):  # a stage's columns of one origin (owners, locations) add up
-            out[cells, k] += sums[:, cols[j]]
+        if np.unique(o).size == o.size:  # one column per origin
+            out[cells[:, None], o] = sums[:, cols]
+        else:
+            for j, k in enumerate(o):  # a stage's columns of one origin (owners, locations) add up
+                out[cells, k] += sums[:, cols[j]]
         out = out.reshape(G, P, n)
         return groups, out, (out > 0).any(axis=2), present
 
