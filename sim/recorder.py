@@ -72,6 +72,14 @@ class Recorder:
         self._capacity_slots = np.flatnonzero(
             (net.slot_role == OUTPUT) & net.is_facility[net.slot_node] & main
         )
+        # fixed for the run: the markets each edge exports from and imports into, the edges that
+        # cross a border, the markets with sellers
+        C = net.n_countries
+        self._cross = np.flatnonzero(net.edge_from != net.edge_to)
+        self._imp_m = net.edge_commodity * C + net.edge_to
+        self._exp_cross = (net.edge_commodity * C + net.edge_from)[self._cross]
+        self._imp_cross = self._imp_m[self._cross]
+        self._has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
 
     def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
@@ -82,7 +90,7 @@ class Recorder:
     def trade(self, s: State, res: Clearing, p_del: np.ndarray, shipped: origin.Shipments) -> None:
         """Record shipments with the origin mix they carry (called right after clearing;
         ``shipped``: the edges' flows with the origin tonnes they carry)."""
-        net, t = self.model.net, s.t
+        t = s.t
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
         self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
@@ -94,24 +102,24 @@ class Recorder:
             triples, start = [], 0
             for pairs, tonnes, columns, mix in per:
                 mix /= tonnes[:, None]
-                r, c = np.nonzero(mix)
-                triples.append((at[start + r], columns[c], mix[r, c]))
+                nz = np.flatnonzero(mix)  # row-major, as np.nonzero
+                r, c = np.divmod(nz, columns.size)
+                triples.append((at[start + r], columns[c], mix.reshape(-1)[nz]))
                 start += pairs.size
             rows, cols, values = (np.concatenate(x) for x in zip(*triples))
         else:
             _, tonnes, mix = shipped.by(self.edge_pair)
             mix /= tonnes[:, None]  # tonnes by origin -> shares, in place
-            rows, cols = np.nonzero(mix)
-            values = mix[rows, cols]
+            nz = np.flatnonzero(mix)  # row-major, as np.nonzero
+            rows, cols = np.divmod(nz, mix.shape[1])
+            values = mix.reshape(-1)[nz]
         self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
-        M, C = self._M, net.n_countries
-        cross = net.edge_from != net.edge_to
-        exp_m = net.edge_commodity * C + net.edge_from
-        imp_m = net.edge_commodity * C + net.edge_to
-        self.data["exports"][t] = np.bincount(exp_m[cross], weights=res.flow[cross], minlength=M)
-        self.data["imports"][t] = np.bincount(imp_m[cross], weights=res.flow[cross], minlength=M)
-        paid = np.bincount(imp_m, weights=res.flow * p_del, minlength=M)
-        got = np.bincount(imp_m, weights=res.flow, minlength=M)
+        M = self._M
+        crossing = res.flow[self._cross]
+        self.data["exports"][t] = np.bincount(self._exp_cross, weights=crossing, minlength=M)
+        self.data["imports"][t] = np.bincount(self._imp_cross, weights=crossing, minlength=M)
+        paid = np.bincount(self._imp_m, weights=res.flow * p_del, minlength=M)
+        got = np.bincount(self._imp_m, weights=res.flow, minlength=M)
         self.data["buyer_price"][t] = np.where(got > 0, paid / np.where(got > 0, got, 1.0), np.nan)
 
     def close_step(
@@ -124,8 +132,7 @@ class Recorder:
         retired: np.ndarray,
     ) -> None:
         net, t, d = self.model.net, s.t, self.model.demand_nodes
-        M = self._M
-        has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
+        M, has_sellers = self._M, self._has_sellers
         self.data["price"][t] = np.where(has_sellers, np.exp(s.log_p), np.nan)
         self.data["production"][t] = self._by_market(production)
         self.data["use"][t] = self._by_market(use)
