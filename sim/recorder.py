@@ -206,12 +206,15 @@ class Recorder:
         month, com, reg, var, val = [], [], [], [], []
         keep_zero = {variables.index("price"), variables.index("buyer_price")}
         for v, a, region_codes in blocks:
-            t, k, r = np.nonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))
+            a = np.ascontiguousarray(a)
+            flat = np.flatnonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))  # as np.nonzero
+            rest, r = np.divmod(flat, a.shape[2])
+            t, k = np.divmod(rest, a.shape[1])
             month.append(t)
             com.append(k)
             reg.append(region_codes[r])
             var.append(np.full(t.size, v))
-            val.append(a[t, k, r])
+            val.append(a.reshape(-1)[flat])
         months = self.months()
         return pd.DataFrame(
             {
@@ -255,7 +258,7 @@ class Recorder:
         # float32: half the memory and file size of float64 copies of the same numbers
         origins = self.model.origins
         parts = self.pair_mix[:T]
-        offset = np.cumsum([0] + [int(np.count_nonzero(self.pair_tonnes[t] > 0)) for t in range(T)])
+        offset = np.r_[0, np.cumsum(np.count_nonzero(self.pair_tonnes[:T] > 0, axis=1))]
         present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
         for _, c, _ in parts:
             present[c] = True
@@ -263,8 +266,9 @@ class Recorder:
         col = np.cumsum(present) - 1
         # filled month by month: concatenating every month's triplets first doubled the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
+        flat = mix.reshape(-1)
         for t, (r, c, v) in enumerate(parts):
-            mix[r + offset[t], col[c]] = v
+            flat[(r + offset[t]) * used.size + col[c]] = v
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
         table = pd.DataFrame(mix, columns=names, copy=False)
@@ -291,7 +295,10 @@ class Recorder:
         # the nonzero cells only (a dense months x markets x origins product was the largest
         # array of the table); float32 shares times float64 tonnes promote exactly
         used = self.use_tonnes[:T] > 0
-        t_idx, u_idx, k_idx = np.nonzero((self.use_mix[:T] > 0) & used[:, :, None])
+        mix = self.use_mix[:T]
+        flat = np.flatnonzero((mix > 0) & used[:, :, None])  # row-major, as np.nonzero
+        rest, k_idx = np.divmod(flat, mix.shape[2])
+        t_idx, u_idx = np.divmod(rest, mix.shape[1])
         g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
         out = {
             "month": self.months()[t_idx],
@@ -302,7 +309,7 @@ class Recorder:
         }
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * self.use_mix[t_idx, u_idx, k_idx].astype(float)
+        out["tonnes"] = self.use_tonnes.reshape(-1)[rest] * mix.reshape(-1)[flat].astype(float)
         return pd.DataFrame(out)
 
     def final_demand(self) -> pd.DataFrame:
