@@ -393,7 +393,7 @@ class _OriginIndex:
         who = c["owner"] if owner and "owner" in c.columns else c["origin"]
         return cls(
             countries=countries,
-            **_month_codes(c["month"]),
+            **_month_codes(tables, "consumption_origin"),
             commodity=pd.Categorical(c["commodity"]),
             region=cls._codes(c["region"], countries),
             exporter=None,
@@ -420,7 +420,7 @@ class _OriginIndex:
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
         return cls(
             countries=countries,
-            **_month_codes(f["month"]),
+            **_month_codes(tables, "flows"),
             commodity=pd.Categorical(f["commodity"]),
             region=cls._codes(f["destination"], countries),
             exporter=cls._codes(f["origin"], countries),
@@ -579,9 +579,17 @@ def _dense_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), at[codes]
 
 
-def _month_codes(month: pd.Series) -> dict[str, np.ndarray]:
-    months, code = np.unique(month.to_numpy(), return_inverse=True)
-    return {"months": months, "years": pd.DatetimeIndex(months).year.to_numpy(), "month": code}
+def _month_codes(tables: Tables, table: str) -> dict[str, np.ndarray]:
+    """The distinct months of a table's ``month`` column, their years and each row's month code
+    (once per table: both controls' indexes share them; read-only)."""
+    key = ("month_codes", table)
+    if key not in tables.cache:
+        months, code = np.unique(getattr(tables, table)["month"].to_numpy(), return_inverse=True)
+        years = pd.DatetimeIndex(months).year.to_numpy()
+        for a in (months, years, code):
+            a.flags.writeable = False
+        tables.cache[key] = {"months": months, "years": years, "month": code}
+    return tables.cache[key]
 
 
 def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:
