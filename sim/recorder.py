@@ -93,7 +93,8 @@ class Recorder:
         t = s.t
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
-        self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
+        value = res.flow * p_del
+        self.pair_value[t] = np.bincount(self.edge_pair, weights=value, minlength=P)
         if shipped.parts:  # block by block: the pairs' rows among all pairs that carried material
             per = shipped.by_part(self.edge_pair)
             received = np.concatenate([p[0] for p in per])
@@ -102,23 +103,24 @@ class Recorder:
             triples, start = [], 0
             for pairs, tonnes, columns, mix in per:
                 mix /= tonnes[:, None]
-                nz = np.flatnonzero(mix)  # row-major, as np.nonzero
+                nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
                 r, c = np.divmod(nz, columns.size)
                 triples.append((at[start + r], columns[c], mix.reshape(-1)[nz]))
                 start += pairs.size
             rows, cols, values = (np.concatenate(x) for x in zip(*triples))
         else:
             _, tonnes, mix = shipped.by(self.edge_pair)
-            mix /= tonnes[:, None]  # tonnes by origin -> shares, in place
-            nz = np.flatnonzero(mix)  # row-major, as np.nonzero
+            nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
             rows, cols = np.divmod(nz, mix.shape[1])
-            values = mix.reshape(-1)[nz]
+            values = mix.reshape(-1)[nz] / tonnes[rows]  # tonnes by origin -> shares
+            if not values.all():  # a share too small for a float
+                rows, cols, values = rows[values != 0], cols[values != 0], values[values != 0]
         self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
         M = self._M
         crossing = res.flow[self._cross]
         self.data["exports"][t] = np.bincount(self._exp_cross, weights=crossing, minlength=M)
         self.data["imports"][t] = np.bincount(self._imp_cross, weights=crossing, minlength=M)
-        paid = np.bincount(self._imp_m, weights=res.flow * p_del, minlength=M)
+        paid = np.bincount(self._imp_m, weights=value, minlength=M)
         got = np.bincount(self._imp_m, weights=res.flow, minlength=M)
         self.data["buyer_price"][t] = np.where(got > 0, paid / np.where(got > 0, got, 1.0), np.nan)
 
