@@ -125,6 +125,14 @@ def test_blocks_trace_each_chain_over_its_own_columns_with_the_same_numbers():
     assert m2[2, 3] == 0.0 and m2[4, :3].sum() == 0.0  # nothing crosses between the chains
 
 
+def test_shipments_go_block_by_block_only_from_parts_from_items_times_columns():
+    origins, stamp, slot_node, seller, buyer, mix = _two_chains()
+    blocks = Blocks.of(seller, buyer, slot_node, stamp, origins.size, (mix,))
+    flow = np.array([2.0, 1.0, 0.5, 3.0, 0.0])  # 4 items x 4 columns = 16
+    assert Shipments.of(seller, flow, mix, blocks, parts_from=16).parts
+    assert not Shipments.of(seller, flow, mix, blocks, parts_from=17).parts
+
+
 def test_blocks_are_not_used_for_one_chain_or_a_mix_outside_its_chain():
     origins, stamp, slot_node, seller, buyer, mix = _two_chains()
     first = Origins.from_stamps(SLOT_STAMP, SLOT_COUNTRY, 3)
