@@ -755,13 +755,34 @@ def unmet_demand(tables: Tables) -> pd.DataFrame:
 
 def region_series(tables: Tables, variable: str, commodity: str, region: str) -> pd.Series:
     """Monthly series of a variable summed over a region's countries (or WORLD)."""
-    ts = tables.timeseries
-    sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity)]
+    key = ("variable rows", variable)
+    if key not in tables.cache:  # one variable's rows, found once (read-only)
+        ts = tables.timeseries
+        tables.cache[key] = ts[ts["variable"] == variable]
+    rows = tables.cache[key]
+    sel = rows[rows["commodity"] == commodity]
     if region == "WORLD":
         sel = sel[sel["region"] == "WORLD"]
     else:
         sel = sel[sel["region"].isin(tables.members(region))]
     return sel.groupby("month")["value"].sum().astype(float)
+
+
+def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> dict[str, pd.Series]:
+    """:func:`region_series` of every commodity at once (one grouping; each commodity's monthly
+    sums are the same rows added in the same order)."""
+    ts = tables.timeseries
+    sel = ts[ts["variable"] == variable]
+    sel = (
+        sel[sel["region"] == "WORLD"]
+        if region == "WORLD"
+        else sel[sel["region"].isin(tables.members(region))]
+    )
+    com = sel["commodity"].astype(str)
+    return {
+        str(c): g.droplevel(0).astype(float)
+        for c, g in sel.groupby([com, "month"], observed=True)["value"].sum().groupby(level=0)
+    }
 
 
 def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
@@ -945,11 +966,14 @@ def recycled_share(tables: Tables) -> pd.DataFrame:
     """Share of each commodity's production made by recyclers, per year, world and region."""
     rows = []
     for reg in ("WORLD", tables.settings.get("region", "G7+")):
+        recycled = _region_series_by_commodity(tables, "recycled_production", reg)
+        production = _region_series_by_commodity(tables, "production", reg)
+        empty = pd.Series(dtype=float)
         for com in tables.commodity_stage:
-            rec = region_series(tables, "recycled_production", com, reg)
+            rec = recycled.get(com, empty)
             if rec.sum() <= 0:
                 continue
-            prod = region_series(tables, "production", com, reg)
+            prod = production.get(com, empty)
             yr = rec.groupby(rec.index.year).sum() / prod.groupby(prod.index.year).sum()
             rows += [
                 {"year": int(y), "region": reg, "commodity": com, "share": float(v)} for y, v in yr.items()
