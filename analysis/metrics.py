@@ -409,8 +409,8 @@ class _OriginIndex:
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
         f = tables.flows
         countries = list(tables.countries)
-        names = [c for c in f.columns if "_origin_" in c]
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        names = [c for c in f.columns if "_origin_" in c]
         for stage in tables.stages:
             prefix = f"{stage}_origin_"
             idx = [i for i, c in enumerate(names) if c.startswith(prefix)]
@@ -461,8 +461,9 @@ class _OriginIndex:
         origin: (groups ``[G, 2]``: importer and exporter codes, or the using country twice;
         weight ``[G, periods, origins that occur]``; whether any record has weight ``[G,
         periods]``; the origins that occur, as ranks in the alphabetical order of the names).
-        Summed in record order within a group; groups are added per definition. Every definition of the pair (any region, supplier
-        region) is then a sum over some of the groups (:meth:`take`)."""
+        Every definition of the pair (any region, supplier region) is then a sum over some of
+        the groups (:meth:`take`): the same records as selecting them per definition, added in
+        another order (within 1e-15)."""
         key = (d.commodity, d.stage, d.basis, freq)
         if key not in self.aggregates and self.exporter is not None:
             self.aggregates[key] = self._import_aggregate(tables, d, freq)
@@ -769,8 +770,8 @@ def region_series(tables: Tables, variable: str, commodity: str, region: str) ->
 
 
 def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> dict[str, pd.Series]:
-    """:func:`region_series` of every commodity at once (one grouping; each commodity's monthly
-    sums are the same rows added in the same order)."""
+    """:func:`region_series` of every commodity at once (one grouping of the same rows; pandas
+    may add a group in another order, within 1e-15)."""
     ts = tables.timeseries
     sel = ts[ts["variable"] == variable]
     sel = (
