@@ -29,6 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_array
 
+try:  # the kernel behind ``csr_array @ ndarray``, without building the matrix object each call
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - a scipy that moved it: the public path below
+    _csr_matvecs = None
+
 
 @dataclass(frozen=True)
 class Owners:
@@ -365,8 +370,13 @@ def _sum_rows(rows: np.ndarray, weight: np.ndarray, starts: np.ndarray, x: np.nd
     """Per run of items (runs start at ``starts``): the sum of ``weight[i] * x[rows[i]]`` over its
     items, added in item order. A sparse (runs x rows of ``x``) product: one pass over the
     items' rows, without gathering an [items, K] array first (as large as the month's trade)."""
-    w = csr_array((weight, rows, np.append(starts, rows.size)), shape=(starts.size, x.shape[0]))
-    return w @ x
+    indptr = np.append(starts, rows.size).astype(np.int64, copy=False)
+    rows, weight = np.asarray(rows, np.int64), np.asarray(weight, float)
+    if _csr_matvecs is None or x.dtype != np.float64 or not x.flags.c_contiguous:
+        return csr_array((weight, rows, indptr), shape=(starts.size, x.shape[0])) @ x
+    out = np.zeros((starts.size, x.shape[1]))  # what csr_array @ x allocates and fills
+    _csr_matvecs(starts.size, x.shape[0], x.shape[1], indptr, rows, weight, x.reshape(-1), out.reshape(-1))
+    return out
 
 
 def group_mix(
