@@ -80,6 +80,11 @@ class Recorder:
         self._exp_cross = (net.edge_commodity * C + net.edge_from)[self._cross]
         self._imp_cross = self._imp_m[self._cross]
         self._has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
+        self._demand_market = self._slot_market[net.consume_slot[model.demand_nodes]]
+        self._capacity_market = self._slot_market[self._capacity_slots]
+        self._capacity_coef = net.slot_coef[self._capacity_slots]
+        self._capacity_node = net.slot_node[self._capacity_slots]
+        self._recycled_market = self._slot_market[self._recycled_slots]
 
     def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
@@ -135,11 +140,12 @@ class Recorder:
     ) -> None:
         net, t, d = self.model.net, s.t, self.model.demand_nodes
         M, has_sellers = self._M, self._has_sellers
-        self.data["price"][t] = np.where(has_sellers, np.exp(s.log_p), np.nan)
+        seller_price = np.where(has_sellers, np.exp(s.log_p), np.nan)
+        self.data["price"][t] = seller_price
         self.data["production"][t] = self._by_market(production)
         self.data["use"][t] = self._by_market(use)
         self.data["stock"][t] = self._by_market(s.stock)
-        dm = self._slot_market[net.consume_slot[d]]
+        dm = self._demand_market
         self.data["consumption"][t] = np.bincount(dm, weights=consumed, minlength=M)
         self.data["demand"][t] = np.bincount(dm, weights=desired, minlength=M)
         self.data["unmet_demand"][t] = self.data["demand"][t] - self.data["consumption"][t]
@@ -147,7 +153,7 @@ class Recorder:
         self.data["scrap_retired"][t] = np.bincount(dm, weights=retired, minlength=M)
         # stocks valued at the holder's market price, or the commodity's mean seller price where
         # the holder's country has no sellers
-        price = np.where(has_sellers, np.exp(s.log_p), np.nan).reshape(net.n_commodities, -1)
+        price = seller_price.reshape(net.n_commodities, -1)
         priced = ~np.isnan(price)
         count = priced.sum(axis=1, keepdims=True)
         mean = np.where(priced, price, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
@@ -155,13 +161,11 @@ class Recorder:
         rate = self.model.params.demand.carrying_cost_per_year / 12
         self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity
-        cs = self._capacity_slots
         self.data["capacity"][t] = np.bincount(
-            self._slot_market[cs], weights=net.slot_coef[cs] * s.capacity[net.slot_node[cs]], minlength=M
+            self._capacity_market, weights=self._capacity_coef * s.capacity[self._capacity_node], minlength=M
         )
-        rs = self._recycled_slots
         self.data["recycled_production"][t] = np.bincount(
-            self._slot_market[rs], weights=production[rs], minlength=M
+            self._recycled_market, weights=production[self._recycled_slots], minlength=M
         )
         # the mix of an input slot is unchanged by drawing on it, so at the close of the step it
         # is the mix of what was used this step
