@@ -131,6 +131,12 @@ class Tables:
     # ------------------------------------------------------------------ regions
     def members(self, region: str) -> set[str]:
         """Countries of a region: a group from experiment.metrics.regions, a bloc, or a country."""
+        key = ("members", region)
+        if key not in self.cache:
+            self.cache[key] = frozenset(self._members(region))
+        return set(self.cache[key])
+
+    def _members(self, region: str) -> set[str]:
         groups = self.settings.get("regions", {}) or {}
         if region in groups:
             out: set[str] = set()
@@ -302,16 +308,15 @@ def _origin_sums(
     if d.control not in CONTROLS:
         raise DataError(f"dependency control: expected one of {list(CONTROLS)}, got {d.control!r}")
     index = _OriginIndex.of(tables, d.scope, d.control)
-    month, origin, weight = index.select(tables, d, region)
-    keep = weight > 0
-    month, origin, weight = month[keep], origin[keep], weight[keep]
-    periods, code = index.period_codes(freq)
-    names, rank = index.name_order()
-    n = names.size
-    p_code = code[month]
-    sums = np.bincount(p_code * n + rank[origin], weights=weight, minlength=periods.size * n).astype(float)
-    used = np.bincount(p_code, minlength=periods.size) > 0  # periods with any weight
-    return periods[used], sums.reshape(-1, n)[used], names
+    periods, _ = index.period_codes(freq)
+    names, _ = index.name_order()
+    groups, by_group, count, present = index.aggregate(tables, d, freq)
+    take = index.take(groups, region)
+    # a slice of the aggregate: the groups the definition counts, summed
+    used = count[take].sum(axis=0) > 0  # periods with any weight
+    sums = np.zeros((int(used.sum()), names.size))
+    sums[:, present] = by_group[take][:, used].sum(axis=0)
+    return periods[used], sums, names
 
 
 @dataclass
@@ -334,6 +339,7 @@ class _OriginIndex:
     mix: np.ndarray | None  # imports: rows × origin columns
     subsets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rows per (commodity, stage)
     derived: dict[str, Any] = field(default_factory=dict)  # period codes and name order, built once
+    aggregates: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)  # see :meth:`aggregate`
 
     def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
         """(the distinct periods, the period code of each of ``months``): years or months."""
@@ -387,7 +393,7 @@ class _OriginIndex:
         who = c["owner"] if owner and "owner" in c.columns else c["origin"]
         return cls(
             countries=countries,
-            **_month_codes(c["month"]),
+            **_month_codes(tables, "consumption_origin"),
             commodity=pd.Categorical(c["commodity"]),
             region=cls._codes(c["region"], countries),
             exporter=None,
@@ -414,7 +420,7 @@ class _OriginIndex:
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
         return cls(
             countries=countries,
-            **_month_codes(f["month"]),
+            **_month_codes(tables, "flows"),
             commodity=pd.Categorical(f["commodity"]),
             region=cls._codes(f["destination"], countries),
             exporter=cls._codes(f["origin"], countries),
@@ -450,22 +456,89 @@ class _OriginIndex:
             self.subsets[key] = np.flatnonzero(mask)
         return self.subsets[key]
 
-    def select(self, tables: Tables, d: Definition, region: set[str]) -> tuple[np.ndarray, ...]:
-        """(month, origin code, weight) of every record the definition counts."""
-        rows = self._subset(d.commodity, d.stage)
-        if self.exporter is not None:  # imports: shipments into the region from outside it
-            rows = rows[self._in(self.region[rows], region) & ~self._in(self.exporter[rows], region)]
-            cols, codes = self.columns[d.stage]
+    def aggregate(self, tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, ...]:
+        """The records of one (commodity, stage, basis) summed once per run by group, period and
+        origin: (groups ``[G, 2]``: importer and exporter codes, or the using country twice;
+        weight ``[G, periods, origins that occur]``; whether any record has weight ``[G,
+        periods]``; the origins that occur, as ranks in the alphabetical order of the names).
+        Every definition of the pair (any region, supplier region) is then a sum over some of
+        the groups (:meth:`take`): the same records as selecting them per definition, added in
+        another order (within 1e-15)."""
+        key = (d.commodity, d.stage, d.basis, freq)
+        if key not in self.aggregates and self.exporter is not None:
+            self.aggregates[key] = self._import_aggregate(tables, d, freq)
+        if key not in self.aggregates:
+            row, origin, weight = self._records(tables, d)
+            keep = weight > 0
+            row, origin, weight = row[keep], origin[keep], weight[keep]
+            C = len(self.countries)
+            exporter = self.region if self.exporter is None else self.exporter
+            groups, g = _dense_codes(self.region[row] * C + exporter[row], C * C)
+            periods, code = self.period_codes(freq)
+            _, rank = self.name_order()
+            # over the origins that occur only (a handful of the countries)
+            present, o = _dense_codes(rank[origin], C)
+            n, P, G = present.size, periods.size, groups.size
+            cell = g * P + code[self.month[row]]
+            sums = np.bincount(cell * n + o, weights=weight, minlength=G * P * n).astype(float)
+            count = np.bincount(cell, minlength=G * P)
+            self.aggregates[key] = (
+                np.stack(np.divmod(groups, C), axis=1),
+                sums.reshape(G, P, n),
+                count.reshape(G, P),
+                present,
+            )
+        return self.aggregates[key]
+
+    def _import_aggregate(self, tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, ...]:
+        """:meth:`aggregate` of the imports scope, from the shipments of the commodity summed by
+        (importer, exporter, period) over every origin column at once (once per commodity,
+        basis and period for both controls); a stage's columns are then added by origin."""
+        C = len(self.countries)
+        periods, code = self.period_codes(freq)
+        P = periods.size
+        key = ("import_cells", d.commodity, d.basis, freq, tuple(self.countries))
+        if key not in tables.cache:
+            rows = self._subset(d.commodity, d.stage)
             w = (self.tonnes if d.basis == "mass" else self.value)[rows]
-            weight = (self.mix[np.ix_(rows, cols)] * w[:, None]).reshape(-1)
-            return np.repeat(self.month[rows], cols.size), np.tile(codes, rows.size), weight
-        rows = rows[self._in(self.region[rows], region)]
+            w = np.where(w > 0, w, 0.0)  # records without weight count for nothing
+            groups, g = _dense_codes(self.region[rows] * C + self.exporter[rows], C * C)
+            order, starts, cells = _runs(g * P + code[self.month[rows]])
+            mass = self.mix[rows[order]] * w[order][:, None]
+            sums = np.add.reduceat(mass, starts, axis=0) if cells.size else mass[:0]
+            tables.cache[key] = (np.stack(np.divmod(groups, C), axis=1), cells, sums)
+        groups, cells, sums = tables.cache[key]
+        cols, codes = self.columns[d.stage]
+        _, rank = self.name_order()
+        present, o = _dense_codes(rank[codes], C)
+        G, n = groups.shape[0], present.size
+        out = np.zeros((G * P, n))
+        if np.unique(o).size == o.size:  # one column per origin
+            out[cells[:, None], o] = sums[:, cols]
+        else:
+            for j, k in enumerate(o):  # a stage's columns of one origin (owners, locations) add up
+                out[cells, k] += sums[:, cols[j]]
+        out = out.reshape(G, P, n)
+        return groups, out, (out > 0).any(axis=2), present
+
+    def take(self, groups: np.ndarray, region: set[str]) -> np.ndarray:
+        """The groups a definition counts: the region's consumption, or its imports from outside
+        it."""
+        inside = self._in(groups[:, 0], region)
+        if self.exporter is not None:
+            inside &= ~self._in(groups[:, 1], region)
+        return np.flatnonzero(inside)
+
+    def _records(self, tables: Tables, d: Definition) -> tuple[np.ndarray, ...]:
+        """(row, origin code, weight) of the consumption records of one (commodity, stage,
+        basis)."""
+        rows = self._subset(d.commodity, d.stage)
         month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
             price = prices[month, origin]
             weight = weight * np.where(np.isnan(price), world[month], price)
-        return month, origin, weight
+        return rows, origin, weight
 
     def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
         """Seller price of ``commodity`` per (month, origin country) of this index, NaN where the
@@ -491,9 +564,33 @@ class _OriginIndex:
         return tables.cache[key]
 
 
-def _month_codes(month: pd.Series) -> dict[str, np.ndarray]:
-    months, code = np.unique(month.to_numpy(), return_inverse=True)
-    return {"months": months, "years": pd.DatetimeIndex(months).year.to_numpy(), "month": code}
+def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order that sorts ``key`` (stable), the start of each run of equal keys in it, its keys."""
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if k.size else np.zeros(0, np.int64)
+    return order, starts, k[starts]
+
+
+def _dense_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of ``codes``, all in ``[0, n)``, ascending; each code's position
+    among them): ``np.unique(codes, return_inverse=True)`` without a sort."""
+    present = np.bincount(codes, minlength=n) > 0
+    at = np.cumsum(present) - 1
+    return np.flatnonzero(present), at[codes]
+
+
+def _month_codes(tables: Tables, table: str) -> dict[str, np.ndarray]:
+    """The distinct months of a table's ``month`` column, their years and each row's month code
+    (once per table: both controls' indexes share them; read-only)."""
+    key = ("month_codes", table)
+    if key not in tables.cache:
+        months, code = np.unique(getattr(tables, table)["month"].to_numpy(), return_inverse=True)
+        years = pd.DatetimeIndex(months).year.to_numpy()
+        for a in (months, years, code):
+            a.flags.writeable = False
+        tables.cache[key] = {"months": months, "years": years, "month": code}
+    return tables.cache[key]
 
 
 def dependency(tables: Tables, d: Definition, freq: str = "year") -> pd.DataFrame:
@@ -659,13 +756,34 @@ def unmet_demand(tables: Tables) -> pd.DataFrame:
 
 def region_series(tables: Tables, variable: str, commodity: str, region: str) -> pd.Series:
     """Monthly series of a variable summed over a region's countries (or WORLD)."""
-    ts = tables.timeseries
-    sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity)]
+    key = ("variable rows", variable)
+    if key not in tables.cache:  # one variable's rows, found once (read-only)
+        ts = tables.timeseries
+        tables.cache[key] = ts[ts["variable"] == variable]
+    rows = tables.cache[key]
+    sel = rows[rows["commodity"] == commodity]
     if region == "WORLD":
         sel = sel[sel["region"] == "WORLD"]
     else:
         sel = sel[sel["region"].isin(tables.members(region))]
     return sel.groupby("month")["value"].sum().astype(float)
+
+
+def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> dict[str, pd.Series]:
+    """:func:`region_series` of every commodity at once (one grouping of the same rows; pandas
+    may add a group in another order, within 1e-15)."""
+    ts = tables.timeseries
+    sel = ts[ts["variable"] == variable]
+    sel = (
+        sel[sel["region"] == "WORLD"]
+        if region == "WORLD"
+        else sel[sel["region"].isin(tables.members(region))]
+    )
+    com = sel["commodity"].astype(str)
+    return {
+        str(c): g.droplevel(0).astype(float)
+        for c, g in sel.groupby([com, "month"], observed=True)["value"].sum().groupby(level=0)
+    }
 
 
 def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
@@ -849,11 +967,14 @@ def recycled_share(tables: Tables) -> pd.DataFrame:
     """Share of each commodity's production made by recyclers, per year, world and region."""
     rows = []
     for reg in ("WORLD", tables.settings.get("region", "G7+")):
+        recycled = _region_series_by_commodity(tables, "recycled_production", reg)
+        production = _region_series_by_commodity(tables, "production", reg)
+        empty = pd.Series(dtype=float)
         for com in tables.commodity_stage:
-            rec = region_series(tables, "recycled_production", com, reg)
+            rec = recycled.get(com, empty)
             if rec.sum() <= 0:
                 continue
-            prod = region_series(tables, "production", com, reg)
+            prod = production.get(com, empty)
             yr = rec.groupby(rec.index.year).sum() / prod.groupby(prod.index.year).sum()
             rows += [
                 {"year": int(y), "region": reg, "commodity": com, "share": float(v)} for y, v in yr.items()

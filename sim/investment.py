@@ -138,8 +138,14 @@ class Pipeline:
     def group(self) -> np.ndarray:
         """Index of each row's project (components of one project decide together); computed once."""
         if getattr(self, "_group", None) is None or self._group.size != self.size:
-            self._group = np.unique(self.project, return_inverse=True)[1]
+            first, self._group = np.unique(self.project, return_index=True, return_inverse=True)[1:]
+            self._first_row = first  # each project's first row
         return self._group
+
+    def first_rows(self) -> np.ndarray:
+        """The first row of each project (in project order); computed once."""
+        self.group()
+        return self._first_row
 
     def online(self) -> np.ndarray:
         """Capacity each row adds now (activity units per month)."""
@@ -413,7 +419,7 @@ def advance(
     pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead))
     # one draw per project and month (components decide together); common random numbers
     # across policy runs, since every row draws every month whatever happens
-    draw = rng.random(p.size)[np.unique(group, return_index=True)[1]][group]
+    draw = rng.random(p.size)[p.first_rows()][group]
     viable = pi > 1.0
     # concepts are announced at the announcement rate while viable
     announce = (p.status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)

@@ -120,12 +120,28 @@ def clear(
     transport and wedges included). ``edge_cap``: t per edge this period (``inf`` none, 0 a
     ban); ``groups``: shared caps ``(edge, group, cap)`` (:class:`_SharedCaps`); ``preference``:
     per-edge logit share parameter (default 1)."""
-    n_b, n_s, n_e = request.size, offer.size, seller.size
-    preference = np.ones(n_e) if preference is None else preference
-    cap = np.full(n_e, INF) if edge_cap is None else edge_cap.astype(float).copy()
-    shared = _SharedCaps.of(groups, n_e)
+    n_b, n_s, n_all = request.size, offer.size, seller.size
+    cap_all = np.full(n_all, INF) if edge_cap is None else edge_cap.astype(float).copy()
+    shared_all = _SharedCaps.of(groups, n_all)
     remaining_req = np.maximum(request.astype(float), 0.0)
     remaining_off = np.maximum(offer.astype(float), 0.0)
+    # only edges active in the first pass can carry flow (activity only ends over the passes):
+    # the passes run over them alone, in edge order, so every sum is the same as over all edges
+    # (the others add exact zeros)
+    live = (cap_all > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+    if shared_all:
+        live &= ~shared_all.exhausted()
+    edges = np.flatnonzero(live)
+    n_e = edges.size
+    seller, buyer, p_del = seller[edges], buyer[edges], p_del[edges]
+    preference = np.ones(n_e) if preference is None else preference[edges]
+    cap = cap_all[edges]
+    shared = None
+    if shared_all:
+        at = np.full(n_all, -1)
+        at[edges] = np.arange(n_e)
+        member = at[shared_all.edge] >= 0
+        shared = _SharedCaps(at[shared_all.edge[member]], shared_all.group[member], shared_all.left, n_e)
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     for _ in range(max(passes, 1)):
@@ -151,7 +167,10 @@ def clear(
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
     sold = np.bincount(seller, weights=flow, minlength=n_s)
-    capped = cap <= 1e-12 * np.maximum(flow, 1.0)
-    if shared:
-        capped |= shared.used_up()
-    return Clearing(flow=flow, asked=asked, unmet=remaining_req, sold=sold, capped=capped)
+    flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
+    flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
+    capped = cap_all <= 1e-12 * np.maximum(flow_all, 1.0)
+    if shared_all:
+        shared_all.left = shared.left
+        capped |= shared_all.used_up()
+    return Clearing(flow=flow_all, asked=asked_all, unmet=remaining_req, sold=sold, capped=capped)

@@ -341,7 +341,10 @@ class CritminModel(mesa.Model):
         """Traded material moves into buyers' stocks with its origin mix; buyers learn the
         price they paid at the margin."""
         net, s, res = self.net, self.state, cleared.result
-        shipped = origin.Shipments.of(net.edge_seller, res.flow, s.mix, self.blocks)  # sellers' mixes
+        # sellers' mixes, read in place: every sum is taken before ``receive`` writes into them
+        shipped = origin.Shipments.of(
+            net.edge_seller, res.flow, s.mix, self.blocks, copy=False, parts_from=origin.PARTS_FROM
+        )
         self.recorder.trade(s, res, cleared.p_paid, shipped)
         received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
         origin.receive(s.stock, s.mix, net.edge_buyer, shipped)

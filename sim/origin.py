@@ -27,6 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_array
+
+try:  # the kernel behind ``csr_array @ ndarray``, without building the matrix object each call
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - a scipy that moved it: the public path below
+    _csr_matvecs = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,8 @@ class Blocks:
 
     slot_block: np.ndarray  # per slot: its block
     columns: tuple[np.ndarray, ...]  # per block: its origin columns, ascending
+    slots: tuple[np.ndarray, ...]  # per block: its slots, ascending
+    position: np.ndarray  # per slot: its place among its block's slots
 
     @classmethod
     def of(
@@ -214,7 +222,11 @@ class Blocks:
         for mix in mixes:
             if np.any(mix[~allowed] != 0):
                 return None
-        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped))
+        slots = tuple(np.flatnonzero(slot_block == b) for b in range(n_blocks))
+        position = np.zeros(n_slots, np.int64)
+        for rows in slots:
+            position[rows] = np.arange(rows.size)
+        return cls(slot_block, tuple(np.flatnonzero(row) for row in stamped), slots, position)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -239,6 +251,8 @@ class _Part:
 
     at: np.ndarray
     columns: np.ndarray
+    rows: np.ndarray  # the block's rows of the mix (its slots)
+    position: np.ndarray  # per row of the mix: its place among its block's rows
 
 
 @dataclass(frozen=True)
@@ -264,17 +278,22 @@ class Shipments:
         blocks: Blocks | None = None,
         *,
         copy: bool = True,
+        parts_from: int = 0,
     ) -> Shipments:
         """Item i carries ``weight[i]`` t with the mix of row ``source[i]`` of ``mix``
-        (``blocks``: trace each block's items over its own columns; ``copy=False`` when
-        ``mix`` will not change before the sums are read)."""
+        (``blocks``: trace each block's items over its own columns, where items × columns is at
+        least ``parts_from``; ``copy=False`` when ``mix`` will not change before the sums are
+        read). Both ways give the same numbers: a group's items are in one block, summed in
+        the same order, and the other blocks' columns hold exact zeros."""
         items = np.flatnonzero(weight > 0)
         src = source[items]
         parts: tuple[_Part, ...] = ()
-        if blocks is not None:
+        if blocks is not None and items.size * mix.shape[1] >= parts_from:
             block = blocks.slot_block[src]
-            at = [(np.flatnonzero(block == b), cols) for b, cols in enumerate(blocks.columns)]
-            parts = tuple(_Part(a, cols) for a, cols in at if a.size)
+            at = [(np.flatnonzero(block == b), b) for b in range(len(blocks.columns))]
+            parts = tuple(
+                _Part(a, blocks.columns[b], blocks.slots[b], blocks.position) for a, b in at if a.size
+            )
         return cls(items, weight[items], src, mix.copy() if copy else mix, parts)
 
     @property
@@ -302,7 +321,12 @@ class Shipments:
                     received,
                     np.add.reduceat(self.tonnes[pos], starts),
                     part.columns,
-                    np.add.reduceat(self._mass(pos, part.columns), starts, axis=0),
+                    _sum_rows(
+                        part.position[self.source[pos]],
+                        self.tonnes[pos],
+                        starts,
+                        self.mix[part.rows[:, None], part.columns],  # the block's rows and columns
+                    ),
                 )
             )
         return out
@@ -332,8 +356,27 @@ class Shipments:
         return (
             received,
             np.add.reduceat(self.tonnes[order], starts),
-            np.add.reduceat(self._mass(order), starts, axis=0),
+            _sum_rows(self.source[order], self.tonnes[order], starts, self.mix),
         )
+
+
+# a month's trade in a multi-chain world is traced block by block from this many items × origin
+# columns: below it one sparse product over every column costs less than a pass per block (the
+# seven-chain world, ~3,400 shipments × 128 columns a month: 0.80 -> 0.69 s for 144 months)
+PARTS_FROM = 2_000_000
+
+
+def _sum_rows(rows: np.ndarray, weight: np.ndarray, starts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per run of items (runs start at ``starts``): the sum of ``weight[i] * x[rows[i]]`` over its
+    items, added in item order. A sparse (runs x rows of ``x``) product: one pass over the
+    items' rows, without gathering an [items, K] array first (as large as the month's trade)."""
+    indptr = np.append(starts, rows.size).astype(np.int64, copy=False)
+    rows, weight = np.asarray(rows, np.int64), np.asarray(weight, float)
+    if _csr_matvecs is None or x.dtype != np.float64 or not x.flags.c_contiguous:
+        return csr_array((weight, rows, indptr), shape=(starts.size, x.shape[0])) @ x
+    out = np.zeros((starts.size, x.shape[1]))  # what csr_array @ x allocates and fills
+    _csr_matvecs(starts.size, x.shape[0], x.shape[1], indptr, rows, weight, x.reshape(-1), out.reshape(-1))
+    return out
 
 
 def group_mix(

@@ -72,6 +72,19 @@ class Recorder:
         self._capacity_slots = np.flatnonzero(
             (net.slot_role == OUTPUT) & net.is_facility[net.slot_node] & main
         )
+        # fixed for the run: the markets each edge exports from and imports into, the edges that
+        # cross a border, the markets with sellers
+        C = net.n_countries
+        self._cross = np.flatnonzero(net.edge_from != net.edge_to)
+        self._imp_m = net.edge_commodity * C + net.edge_to
+        self._exp_cross = (net.edge_commodity * C + net.edge_from)[self._cross]
+        self._imp_cross = self._imp_m[self._cross]
+        self._has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
+        self._demand_market = self._slot_market[net.consume_slot[model.demand_nodes]]
+        self._capacity_market = self._slot_market[self._capacity_slots]
+        self._capacity_coef = net.slot_coef[self._capacity_slots]
+        self._capacity_node = net.slot_node[self._capacity_slots]
+        self._recycled_market = self._slot_market[self._recycled_slots]
 
     def _by_market(self, per_slot: np.ndarray) -> np.ndarray:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
@@ -82,10 +95,11 @@ class Recorder:
     def trade(self, s: State, res: Clearing, p_del: np.ndarray, shipped: origin.Shipments) -> None:
         """Record shipments with the origin mix they carry (called right after clearing;
         ``shipped``: the edges' flows with the origin tonnes they carry)."""
-        net, t = self.model.net, s.t
+        t = s.t
         P = self.pair_keys.size
         self.pair_tonnes[t] = np.bincount(self.edge_pair, weights=res.flow, minlength=P)
-        self.pair_value[t] = np.bincount(self.edge_pair, weights=res.flow * p_del, minlength=P)
+        value = res.flow * p_del
+        self.pair_value[t] = np.bincount(self.edge_pair, weights=value, minlength=P)
         if shipped.parts:  # block by block: the pairs' rows among all pairs that carried material
             per = shipped.by_part(self.edge_pair)
             received = np.concatenate([p[0] for p in per])
@@ -94,24 +108,25 @@ class Recorder:
             triples, start = [], 0
             for pairs, tonnes, columns, mix in per:
                 mix /= tonnes[:, None]
-                r, c = np.nonzero(mix)
-                triples.append((at[start + r], columns[c], mix[r, c]))
+                nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
+                r, c = np.divmod(nz, columns.size)
+                triples.append((at[start + r], columns[c], mix.reshape(-1)[nz]))
                 start += pairs.size
             rows, cols, values = (np.concatenate(x) for x in zip(*triples))
         else:
             _, tonnes, mix = shipped.by(self.edge_pair)
-            mix /= tonnes[:, None]  # tonnes by origin -> shares, in place
-            rows, cols = np.nonzero(mix)
-            values = mix[rows, cols]
+            nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
+            rows, cols = np.divmod(nz, mix.shape[1])
+            values = mix.reshape(-1)[nz] / tonnes[rows]  # tonnes by origin -> shares
+            if not values.all():  # a share too small for a float
+                rows, cols, values = rows[values != 0], cols[values != 0], values[values != 0]
         self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
-        M, C = self._M, net.n_countries
-        cross = net.edge_from != net.edge_to
-        exp_m = net.edge_commodity * C + net.edge_from
-        imp_m = net.edge_commodity * C + net.edge_to
-        self.data["exports"][t] = np.bincount(exp_m[cross], weights=res.flow[cross], minlength=M)
-        self.data["imports"][t] = np.bincount(imp_m[cross], weights=res.flow[cross], minlength=M)
-        paid = np.bincount(imp_m, weights=res.flow * p_del, minlength=M)
-        got = np.bincount(imp_m, weights=res.flow, minlength=M)
+        M = self._M
+        crossing = res.flow[self._cross]
+        self.data["exports"][t] = np.bincount(self._exp_cross, weights=crossing, minlength=M)
+        self.data["imports"][t] = np.bincount(self._imp_cross, weights=crossing, minlength=M)
+        paid = np.bincount(self._imp_m, weights=value, minlength=M)
+        got = np.bincount(self._imp_m, weights=res.flow, minlength=M)
         self.data["buyer_price"][t] = np.where(got > 0, paid / np.where(got > 0, got, 1.0), np.nan)
 
     def close_step(
@@ -124,13 +139,13 @@ class Recorder:
         retired: np.ndarray,
     ) -> None:
         net, t, d = self.model.net, s.t, self.model.demand_nodes
-        M = self._M
-        has_sellers = np.bincount(self._slot_market[net.slot_role == OUTPUT], minlength=M) > 0
-        self.data["price"][t] = np.where(has_sellers, np.exp(s.log_p), np.nan)
+        M, has_sellers = self._M, self._has_sellers
+        seller_price = np.where(has_sellers, np.exp(s.log_p), np.nan)
+        self.data["price"][t] = seller_price
         self.data["production"][t] = self._by_market(production)
         self.data["use"][t] = self._by_market(use)
         self.data["stock"][t] = self._by_market(s.stock)
-        dm = self._slot_market[net.consume_slot[d]]
+        dm = self._demand_market
         self.data["consumption"][t] = np.bincount(dm, weights=consumed, minlength=M)
         self.data["demand"][t] = np.bincount(dm, weights=desired, minlength=M)
         self.data["unmet_demand"][t] = self.data["demand"][t] - self.data["consumption"][t]
@@ -138,7 +153,7 @@ class Recorder:
         self.data["scrap_retired"][t] = np.bincount(dm, weights=retired, minlength=M)
         # stocks valued at the holder's market price, or the commodity's mean seller price where
         # the holder's country has no sellers
-        price = np.where(has_sellers, np.exp(s.log_p), np.nan).reshape(net.n_commodities, -1)
+        price = seller_price.reshape(net.n_commodities, -1)
         priced = ~np.isnan(price)
         count = priced.sum(axis=1, keepdims=True)
         mean = np.where(priced, price, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
@@ -146,13 +161,11 @@ class Recorder:
         rate = self.model.params.demand.carrying_cost_per_year / 12
         self.data["carrying_cost_usd"][t] = rate * self.data["stock"][t] * value
         self.activity[t] = s.activity
-        cs = self._capacity_slots
         self.data["capacity"][t] = np.bincount(
-            self._slot_market[cs], weights=net.slot_coef[cs] * s.capacity[net.slot_node[cs]], minlength=M
+            self._capacity_market, weights=self._capacity_coef * s.capacity[self._capacity_node], minlength=M
         )
-        rs = self._recycled_slots
         self.data["recycled_production"][t] = np.bincount(
-            self._slot_market[rs], weights=production[rs], minlength=M
+            self._recycled_market, weights=production[self._recycled_slots], minlength=M
         )
         # the mix of an input slot is unchanged by drawing on it, so at the close of the step it
         # is the mix of what was used this step
@@ -199,12 +212,15 @@ class Recorder:
         month, com, reg, var, val = [], [], [], [], []
         keep_zero = {variables.index("price"), variables.index("buyer_price")}
         for v, a, region_codes in blocks:
-            t, k, r = np.nonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))
+            a = np.ascontiguousarray(a)
+            flat = np.flatnonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))  # as np.nonzero
+            rest, r = np.divmod(flat, a.shape[2])
+            t, k = np.divmod(rest, a.shape[1])
             month.append(t)
             com.append(k)
             reg.append(region_codes[r])
             var.append(np.full(t.size, v))
-            val.append(a[t, k, r])
+            val.append(a.reshape(-1)[flat])
         months = self.months()
         return pd.DataFrame(
             {
@@ -248,7 +264,7 @@ class Recorder:
         # float32: half the memory and file size of float64 copies of the same numbers
         origins = self.model.origins
         parts = self.pair_mix[:T]
-        offset = np.cumsum([0] + [int(np.count_nonzero(self.pair_tonnes[t] > 0)) for t in range(T)])
+        offset = np.r_[0, np.cumsum(np.count_nonzero(self.pair_tonnes[:T] > 0, axis=1))]
         present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
         for _, c, _ in parts:
             present[c] = True
@@ -256,8 +272,9 @@ class Recorder:
         col = np.cumsum(present) - 1
         # filled month by month: concatenating every month's triplets first doubled the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
+        flat = mix.reshape(-1)
         for t, (r, c, v) in enumerate(parts):
-            mix[r + offset[t], col[c]] = v
+            flat[(r + offset[t]) * used.size + col[c]] = v
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
         table = pd.DataFrame(mix, columns=names, copy=False)
@@ -284,7 +301,10 @@ class Recorder:
         # the nonzero cells only (a dense months x markets x origins product was the largest
         # array of the table); float32 shares times float64 tonnes promote exactly
         used = self.use_tonnes[:T] > 0
-        t_idx, u_idx, k_idx = np.nonzero((self.use_mix[:T] > 0) & used[:, :, None])
+        mix = self.use_mix[:T]
+        flat = np.flatnonzero((mix > 0) & used[:, :, None])  # row-major, as np.nonzero
+        rest, k_idx = np.divmod(flat, mix.shape[2])
+        t_idx, u_idx = np.divmod(rest, mix.shape[1])
         g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
         out = {
             "month": self.months()[t_idx],
@@ -295,7 +315,7 @@ class Recorder:
         }
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * self.use_mix[t_idx, u_idx, k_idx].astype(float)
+        out["tonnes"] = self.use_tonnes.reshape(-1)[rest] * mix.reshape(-1)[flat].astype(float)
         return pd.DataFrame(out)
 
     def final_demand(self) -> pd.DataFrame:

@@ -372,11 +372,20 @@ def production_shares_by_year(ts: pd.DataFrame, years: list[int]) -> dict[int, d
     names = sel["region"].cat.categories
     sums = sel["value"].groupby([year_of, sel["commodity"].cat.codes.to_numpy(), regions.to_numpy()]).sum()
     out: dict[int, dict[str, dict[str, float]]] = {}
-    for (year, com), by in sums.groupby(level=[0, 1], sort=True):
-        by = pd.Series(by.to_numpy(), index=names[by.index.get_level_values(2)])
-        by = by[by > 0] / by.sum()
-        out.setdefault(int(year), {})[str(commodities[com])] = {
-            str(k): round(float(v), 4) for k, v in by.sort_values(ascending=False).head(5).items()
+    # the sums come sorted by (year, commodity, region): each (year, commodity) is one run of them
+    year_c, com_c, reg_c = (sums.index.get_level_values(i).to_numpy() for i in range(3))
+    value = sums.to_numpy(float)
+    key = year_c * (len(commodities) + 1) + com_c
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.zeros(0, np.int64)
+    names = np.asarray(names, dtype=object)
+    for a, b in zip(starts, [*starts[1:], key.size], strict=True):
+        v, r = value[a:b], reg_c[a:b]
+        share = v[v > 0] / v.sum()
+        # largest first, as pandas' sort_values(ascending=False) orders them, ties included
+        # (it sorts the reversed values with numpy's quicksort and reverses the order back)
+        top = (share.size - 1 - share[::-1].argsort(kind="quicksort"))[::-1][:5]
+        out.setdefault(int(year_c[a]), {})[str(commodities[com_c[a]])] = {
+            str(names[r[v > 0][i]]): round(float(share[i]), 4) for i in top
         }
     return out
 

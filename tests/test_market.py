@@ -171,3 +171,44 @@ def test_price_step_has_the_size_of_each_term(z, cover, lp_norm, rho, step):
         lp, np.array([z]), np.array([cover]), kappa=0.2, sigma=0.1, max_step=0.15, log_p_norm=norm, rho=rho
     )
     assert new[0] - lp[0] == pytest.approx(step, rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_edges_that_cannot_trade_change_nothing_in_the_clearing(seed):
+    # the passes run over the edges active in the first one: adding banned edges, edges from
+    # sellers with nothing on offer and edges into buyers that want nothing leaves every other
+    # number exactly as it was
+    rng = np.random.default_rng(seed)
+    n_s, n_b, n_e = 4, 5, 12
+    seller = rng.integers(0, n_s - 1, n_e)  # seller n_s - 1 offers nothing
+    buyer = n_s + rng.integers(0, n_b - 1, n_e)  # buyer n_s + n_b - 1 asks for nothing
+    offer = np.r_[rng.uniform(1, 20, n_s - 1), 0.0, np.zeros(n_b)]
+    request = np.r_[np.zeros(n_s), rng.uniform(1, 20, n_b - 1), 0.0]
+    cap = np.where(rng.random(n_e) < 0.3, rng.uniform(0.5, 5, n_e), np.inf)
+    p_del, pref = rng.uniform(50, 150, n_e), rng.uniform(0.1, 1, n_e)
+    members, group = rng.choice(n_e, 5, replace=False), np.array([0, 0, 0, 1, 1])
+    dead_seller = np.r_[n_s - 1, 0, 1]
+    dead_buyer = np.r_[n_s, n_s + n_b - 1, n_s + 1]
+    dead_cap = np.r_[np.inf, np.inf, 0.0]
+    # dead edges anywhere among the live ones, which keep their order (sums run in edge order)
+    at = np.r_[np.sort(rng.choice(n_e + 3, n_e, replace=False)), 0, 0, 0]
+    live = np.zeros(n_e + 3, bool)
+    live[at[:n_e]] = True
+    at[n_e:] = np.flatnonzero(~live)  # edge i of the live book (or dead edge) is edge at[i]
+    order = np.argsort(at)
+    full_seller, full_buyer = np.r_[seller, dead_seller][order], np.r_[buyer, dead_buyer][order]
+    kw = {"theta": 0.1, "passes": 4}
+    alone = clear(
+        request, offer, seller, buyer, p_del, edge_cap=cap, preference=pref,
+        groups=(members, group, np.array([3.0, 1.0])), **kw,
+    )  # fmt: skip
+    full = clear(
+        request, offer, full_seller, full_buyer, np.r_[p_del, 100.0, 100.0, 100.0][order],
+        edge_cap=np.r_[cap, dead_cap][order], preference=np.r_[pref, 1.0, 1.0, 1.0][order],
+        groups=(np.r_[at[members], at[n_e + 2]], np.r_[group, 1], np.array([3.0, 1.0])), **kw,
+    )  # fmt: skip
+    for name in ("flow", "asked", "capped"):
+        assert np.array_equal(getattr(full, name)[at[:n_e]], getattr(alone, name)), name
+    assert np.array_equal(full.unmet, alone.unmet) and np.array_equal(full.sold, alone.sold)
+    assert (full.flow[~live] == 0).all() and full.capped[at[n_e + 2]]

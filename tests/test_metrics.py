@@ -340,3 +340,61 @@ def test_a_benchmark_of_a_year_the_run_does_not_reach_is_not_compared():
     assert len(bench) and bench["simulated"].isna().all() and bench["gap_points"].isna().all()
     assert any("benchmarks[0]" in w and "not compared" in w for w in result.warnings)
     assert benchmark_years_outside(bench) == "2024"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dependency_from_the_per_run_aggregate_equals_a_direct_selection(seed):
+    # every definition is read as a slice of one aggregate per (commodity, stage, basis); the
+    # weights must be those of selecting the definition's records directly, for any region
+    rng = np.random.default_rng(seed)
+    countries = ["AAA", "BBB", "CHN", "MYS", "ZZZ"]
+    months = pd.to_datetime(["2029-03-01", "2029-09-01", "2030-06-01"])
+    n = 60
+    co = pd.DataFrame(
+        {
+            "month": rng.choice(months, n),
+            "commodity": rng.choice(["ndfeb_magnet", "ndpr_oxide"], n),
+            "region": rng.choice(countries, n),
+            "stage": rng.choice(["refining", "magnet"], n),
+            "origin": rng.choice(countries, n),
+            "tonnes": np.where(rng.random(n) < 0.2, 0.0, rng.uniform(1, 50, n)),
+        }
+    )
+    mix = rng.dirichlet(np.ones(len(countries)), n) * (rng.random((n, len(countries))) < 0.6)
+    mix = mix.astype(np.float32).astype(float)  # the origin mix is recorded in float32
+    flows = pd.DataFrame(
+        {
+            "month": rng.choice(months, n),
+            "commodity": rng.choice(["ndfeb_magnet", "ndpr_oxide"], n),
+            "origin": rng.choice(countries, n),
+            "destination": rng.choice(countries, n),
+            "tonnes": rng.uniform(0, 20, n),
+            "value_usd": rng.uniform(0, 4000, n),
+            **{f"refining_origin_{c}": mix[:, i] for i, c in enumerate(countries)},
+        }
+    )
+    t = tiny(0.7)
+    t.consumption_origin, t.flows = co, flows
+    t.countries = {"AAA": "g7", "BBB": "g7", "CHN": "other", "MYS": "other", "ZZZ": "other"}
+    for region in ("AAA", "G7+", "other", "CHN"):
+        members = t.members(region)
+        for com in ("ndfeb_magnet", "ndpr_oxide"):
+            got = metrics.origin_shares(t, Definition(region, com, "refining", "mass", "consumption"))
+            c = co[
+                (co.commodity == com) & (co.stage == "refining") & co.region.isin(members) & (co.tonnes > 0)
+            ]
+            want = c.groupby([c.month.dt.year, "origin"])["tonnes"].sum()
+            assert dict(zip(zip(got.period, got.origin), got.weight)) == pytest.approx(
+                want.to_dict(), rel=1e-12
+            )
+            got = metrics.origin_shares(t, Definition(region, com, "refining", "value", "imports"))
+            f = flows[
+                (flows.commodity == com) & flows.destination.isin(members) & ~flows.origin.isin(members)
+            ]
+            w = f[[f"refining_origin_{c}" for c in countries]].to_numpy() * f.value_usd.to_numpy()[:, None]
+            want = {}
+            for year, row in zip(f.month.dt.year, w):
+                for k, c in enumerate(countries):
+                    if row[k] > 0:
+                        want[(year, c)] = want.get((year, c), 0.0) + row[k]
+            assert dict(zip(zip(got.period, got.origin), got.weight)) == pytest.approx(want, rel=1e-12)

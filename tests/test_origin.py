@@ -10,7 +10,9 @@ mine stage of its feed).
 
 import numpy as np
 import pytest
+from scipy.sparse import csr_array
 
+from critmin.sim import origin
 from critmin.sim.origin import Blocks, Origins, Shipments, Stamp, group_mix, mix_in, receive
 
 SLOT_STAMP = np.array([[True, False], [True, False], [False, True]])
@@ -125,6 +127,14 @@ def test_blocks_trace_each_chain_over_its_own_columns_with_the_same_numbers():
     assert m2[2, 3] == 0.0 and m2[4, :3].sum() == 0.0  # nothing crosses between the chains
 
 
+def test_shipments_go_block_by_block_only_from_parts_from_items_times_columns():
+    origins, stamp, slot_node, seller, buyer, mix = _two_chains()
+    blocks = Blocks.of(seller, buyer, slot_node, stamp, origins.size, (mix,))
+    flow = np.array([2.0, 1.0, 0.5, 3.0, 0.0])  # 4 items x 4 columns = 16
+    assert Shipments.of(seller, flow, mix, blocks, parts_from=16).parts
+    assert not Shipments.of(seller, flow, mix, blocks, parts_from=17).parts
+
+
 def test_blocks_are_not_used_for_one_chain_or_a_mix_outside_its_chain():
     origins, stamp, slot_node, seller, buyer, mix = _two_chains()
     first = Origins.from_stamps(SLOT_STAMP, SLOT_COUNTRY, 3)
@@ -133,3 +143,21 @@ def test_blocks_are_not_used_for_one_chain_or_a_mix_outside_its_chain():
     crossed = mix.copy()
     crossed[4, 0] = 0.1  # a row of the second chain carrying a first-chain origin
     assert Blocks.of(seller, buyer, slot_node, stamp, origins.size, (crossed,)) is None
+
+
+def test_group_sums_add_each_groups_items_in_order_as_the_sparse_product_does():
+    # origin._sum_rows calls the kernel of ``csr_array @ x`` directly: the same numbers, bit
+    # for bit, as the public product, and each group's items added in item order
+    rng = np.random.default_rng(11)
+    x = rng.random((40, 9)) * (rng.random((40, 9)) < 0.4)
+    rows = rng.integers(0, 40, 300)
+    weight = rng.uniform(0, 100, 300)
+    starts = np.r_[0, np.sort(rng.choice(np.arange(1, 300), 49, replace=False))]
+    got = origin._sum_rows(rows, weight, starts, x)
+    want = csr_array((weight, rows, np.r_[starts, 300]), shape=(50, 40)) @ x
+    np.testing.assert_array_equal(got, want)
+    first = np.zeros(9)
+    for i in range(starts[0], starts[1]):
+        first = first + weight[i] * x[rows[i]]
+    np.testing.assert_array_equal(got[0], first)
+    np.testing.assert_array_equal(origin._sum_rows(rows, weight, starts, np.asfortranarray(x)), want)
