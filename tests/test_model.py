@@ -91,17 +91,20 @@ def test_2024_country_shares_reproduce_the_data_within_3_points(short_run):
     main_out = procs[(procs.role == "output")].drop_duplicates("process").set_index("process")["commodity"]
     ts = short_run.timeseries
     prod = ts[(ts.variable == "production") & (ts.region != "WORLD") & (ts.month.dt.year == 2024)]
-    for process, commodity in main_out.items():
-        if process == "recycle_magnet":
-            continue  # recyclers share the alloy market with primary plants
-        data = fac[fac.process == process].groupby("country")["output_base_tpa"].sum()
+    # recyclers share the alloy market with primary plants (simulated alloy output includes
+    # recycled alloy); every other commodity is compared over all the processes that make it (NdPr
+    # oxide: separate_ree and Mountain Pass's separate_ree_bastnaesite), weighted by their output
+    made_by = main_out.drop(["recycle_magnet", "make_alloy"], errors="ignore")
+    yields = procs[procs.role == "output"].set_index(["process", "commodity"])["coefficient"]
+    for commodity, processes in made_by.groupby(made_by).groups.items():
+        rows = fac[fac.process.isin(processes)]
+        tonnes = rows["output_base_tpa"] * [yields[(p, commodity)] for p in rows.process]
+        data = tonnes.groupby(rows.country).sum()
         data = data / data.sum()
         sim = prod[prod.commodity == commodity].groupby("region", observed=True)["value"].sum()
-        if process == "make_alloy":  # simulated alloy output includes recycled alloy
-            continue
         sim = sim / sim.sum()
         for country, share in data.items():
-            assert sim.get(country, 0.0) == pytest.approx(share, abs=0.03), (process, country)
+            assert sim.get(country, 0.0) == pytest.approx(share, abs=0.03), (commodity, country)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +136,11 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
         ban.series("price", "ndfeb_magnet", "JPN")[months]
         / base.series("price", "ndfeb_magnet", "JPN")[months]
     )
-    assert (inside < 0.97).all(), inside
+    # inside, China's holders first store what they cannot export (the competitive-storage
+    # anchor, sim/prices.py: storage_anchor), so the price gives way only as their stores fill:
+    # never above the no-ban run, falling month by month, below 0.97 by the end of the year
+    assert (inside <= 1.0).all() and (inside.diff().dropna() < 0).all(), inside
+    assert inside.iloc[-1] < 0.97, inside
     assert (outside > 1.10).all(), outside
     flows = ban.flows
     banned = flows[
