@@ -18,6 +18,7 @@ import pandas as pd
 from critmin.sim.schemas import (
     BLOCS,
     BY_PRODUCTS,
+    HOLDERS,
     INVESTMENT,
     PROJECTS,
     PROSPECTS,
@@ -65,6 +66,7 @@ class World:
     prospects: pd.DataFrame = field(default_factory=lambda: _empty(PROSPECTS))
     investment: pd.DataFrame = field(default_factory=lambda: _empty(INVESTMENT))
     by_products: pd.DataFrame = field(default_factory=lambda: _empty(BY_PRODUCTS))
+    holders: pd.DataFrame = field(default_factory=lambda: _empty(HOLDERS))  # agents/merchant.py
 
     @property
     def origin_stages(self) -> list[str]:
@@ -192,6 +194,7 @@ OPTIONAL_ATTRS = {
     PROSPECTS: "prospects",
     INVESTMENT: "investment",
     BY_PRODUCTS: "by_products",
+    HOLDERS: "holders",
 }
 
 
