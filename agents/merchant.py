@@ -108,7 +108,9 @@ class Holders:
         )
         table = world.holders.set_index("end_use")
         demand0 = net.demand0[self.nodes]
-        per_use = {e: sum(d for (e2, _, _), d in zip(rows, demand0, strict=True) if e2 == e) for e, _, _ in rows}
+        per_use = {
+            e: sum(d for (e2, _, _), d in zip(rows, demand0, strict=True) if e2 == e) for e, _, _ in rows
+        }
         # the end use's opening stock, shared over its countries by their base-year purchases
         self.opening = np.array(
             [
@@ -129,6 +131,11 @@ class Holders:
         self.sell = np.zeros(self.size)
         for n in self.nodes:
             Merchant(model, int(n))
+
+    def initial_stocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The holders' opening stock, placed in their stores before the first month (with the
+        stockpiles' first fills, so the run's mass balance counts it)."""
+        return [(self.store_slots, self.opening)]
 
     def _per_holder(self, values: np.ndarray) -> np.ndarray:
         """Base-purchase-weighted mean over each holder's supply edges of a per-edge value."""
@@ -153,9 +160,8 @@ class Holders:
         if self.size == 0:
             return
         s, net, p = model.state, model.net, model.params
-        if not self.opened:  # the opening stock, with the mix of what the holder bought in 2024
+        if not self.opened:  # the opening stock has the mix of what the holder bought in 2024
             self.edge_weight = model.base_edge_flow[self.edges]
-            s.stock[self.store_slots] += self.opening
             s.mix[self.store_slots] = s.mix[self.buy_slots]
             self.normal = self.opening + s.stock[self.buy_slots]  # with the desk's opening stock
             self.opened = True
@@ -168,7 +174,9 @@ class Holders:
         s.stock[self.buy_slots] = 0.0
         s.plan[self.nodes] = 0.0  # nothing is consumed
         build = net.demand0[self.nodes] * model.growth_index(self.nodes)
-        g = storage_multiple(self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple)
+        g = storage_multiple(
+            self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
+        )
         want = build + (self.normal * g - total) / p.producers.stock_adjust_months
         self.buy = np.maximum(want, 0.0)
         self.sell = np.minimum(np.maximum(-want, 0.0), total)

@@ -128,7 +128,7 @@ class CritminModel(mesa.Model):
         )
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)
-        for p in self.policies:  # e.g. a stockpile's first fill
+        for p in [*self.policies, self.merchants]:  # e.g. a stockpile's first fill, holders' stock
             for slots, tonnes in p.initial_stocks():
                 self.state.stock[slots] += tonnes
         self.recorder = Recorder(self)
