@@ -129,13 +129,14 @@ class Holders:
         self.opened = False
         self.buy = np.zeros(self.size)
         self.sell = np.zeros(self.size)
+        self.target = np.zeros(self.size)
         for n in self.nodes:
             Merchant(model, int(n))
 
     def initial_stocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The holders' opening stock, placed in their stores before the first month (with the
+        """The holders' opening stock, placed at their desks before the first month (with the
         stockpiles' first fills, so the run's mass balance counts it)."""
-        return [(self.store_slots, self.opening)]
+        return [(self.buy_slots, self.opening)]
 
     def _per_holder(self, values: np.ndarray) -> np.ndarray:
         """Base-purchase-weighted mean over each holder's supply edges of a per-edge value."""
@@ -155,44 +156,46 @@ class Holders:
         return self._per_holder(np.exp(model.state.log_p[market]))
 
     def decide(self, model: ModelView) -> None:
-        """Move last month's purchases into the store, plan no use, and set this month's
-        purchases and releases (competitive storage; module docstring)."""
+        """Take back last month's unsold offer from the store, plan no use, set this month's
+        purchases and releases (competitive storage; module docstring) and put the release on
+        offer in the store."""
         if self.size == 0:
             return
         s, net, p = model.state, model.net, model.params
-        if not self.opened:  # the opening stock has the mix of what the holder bought in 2024
+        desk, store = self.buy_slots, self.store_slots
+        if not self.opened:
             self.edge_weight = model.base_edge_flow[self.edges]
-            s.mix[self.store_slots] = s.mix[self.buy_slots]
-            self.normal = self.opening + s.stock[self.buy_slots]  # with the desk's opening stock
+            self.normal = s.stock[desk].copy()  # the opening stock and the desk's 2024 safety stock
             self.opened = True
-        got = s.stock[self.buy_slots]
-        held = s.stock[self.store_slots]
-        total = held + got
-        w = np.divide(got, total, out=np.zeros(self.size), where=total > 0)[:, None]
-        s.mix[self.store_slots] = (1.0 - w) * s.mix[self.store_slots] + w * s.mix[self.buy_slots]
-        s.stock[self.store_slots] = total
-        s.stock[self.buy_slots] = 0.0
+        back = s.stock[store]
+        total = s.stock[desk] + back
+        w = np.divide(back, total, out=np.zeros(self.size), where=total > 0)[:, None]
+        s.mix[desk] = (1.0 - w) * s.mix[desk] + w * s.mix[store]
+        s.stock[desk] = total
+        s.stock[store] = 0.0
         s.plan[self.nodes] = 0.0  # nothing is consumed
         build = net.demand0[self.nodes] * model.growth_index(self.nodes)
         g = storage_multiple(
             self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
         )
-        want = build + (self.normal * g - total) / p.producers.stock_adjust_months
+        self.target = self.normal * g
+        want = build + (self.target - total) / p.producers.stock_adjust_months
         self.buy = np.maximum(want, 0.0)
         self.sell = np.minimum(np.maximum(-want, 0.0), total)
+        s.stock[store] = self.sell  # on offer, with the desk's mix
+        s.mix[store] = s.mix[desk]
+        s.stock[desk] = total - self.sell
         self.normal = self.normal + build
 
     def market(self, model: ModelView) -> None:
         """This month's orders and offers, through the stockpile path: purchases on the buying
-        desks' slots, releases and their price on the stores' (model.store_*; reset monthly)."""
+        desks' slots, releases and their price on the stores' (model.store_*; reset monthly). The
+        holder's stock sits at its desk, where price formation sees it (stock cover and the
+        stock that bridges an expected shortage, sim/prices.py) against its target ``N·g``; only
+        what it offers this month is in the store."""
         if self.size == 0:
             return
         model.store_request[self.buy_slots] = self.buy
-        # what the desk receives is this month's purchase, moved to the store at the next
-        # decision: to price formation (stock cover, rationing) the desk is a buyer at its
-        # target whose purchase is its use, so its unserved tonnes are rationed by willingness to
-        # pay as the end use's were (its stock target and use: the purchase)
-        model.stock_target[self.buy_slots] = self.buy
-        model.last_use[self.buy_slots] = self.buy
+        model.stock_target[self.buy_slots] = self.target
         model.store_offer[self.store_slots] = self.sell
         model.store_price[self.store_slots] = self.price(model)

