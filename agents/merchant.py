@@ -4,9 +4,10 @@ A chain declares them in ``data/<chain>/holders.csv``: one row per end use of ``
 base-year purchases were not consumed but went into stock (the 2024 cobalt surplus the Cobalt
 Institute measured, bought by traders and refiners' metal desks: ``co_stockbuild``). Each demand
 row of that end use (a country) is one holder. It keeps the demand centre as its buying desk, so
-the base-year calibration is unchanged (it bought the surplus in 2024 at 2024 prices), and gets a
-store node (``holder:<end use>:<country>:<commodity>``, a STORE slot like a government
-stockpile's) where its stock lives and from which it sells into the market.
+the base-year calibration is unchanged (it bought the surplus in 2024 at 2024 prices), and its
+stock lives there, where price formation sees it (stock cover, the stock that bridges an expected
+shortage); it gets a store node (``holder:<end use>:<country>:<commodity>``, a STORE slot like a
+government stockpile's) from which it offers what it sells this month.
 
 The decision is competitive storage (Deaton & Laroque 1992; Williams & Wright 1991; the supply of
 storage of Working 1949), with the storage multiple and expectations every holder in the model
@@ -26,9 +27,10 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   (the price above its expected price by more than the carry) and buys in a market expected to
   rise (a ban that will bite).
 
-What it buys is not consumed: the demand centre's planned use is 0 and what it received is moved
-into the store each month (with its origin mix). Releases are sold through the stockpile path
-(:mod:`critmin.sim.trading`: the reserve round, at ``store_price``). Vectorised over holders.
+What it buys is not consumed: the demand centre's planned use is 0. Releases are moved to the store
+(with the desk's origin mix) and sold through the stockpile path (:mod:`critmin.sim.trading`: the
+reserve round, which serves buyers' use left short, at ``store_price``); what is not sold goes
+back to the desk at the next decision. Vectorised over holders.
 """
 
 from __future__ import annotations
