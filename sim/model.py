@@ -25,7 +25,7 @@ import mesa
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying
+from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, merchant
 from critmin.policies import Contract, Effects, Payment, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
@@ -93,9 +93,8 @@ class CritminModel(mesa.Model):
             (list(cfg.policy.instruments), f"configs/policy/{cfg.policy.name}.yaml: policy.instruments"),
             (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),
         ]
-        self.net: Network = _network(
-            self.world, self.start[0], sc.max_suppliers, required_stores(policy_lists, self.world)
-        )
+        stores = required_stores(policy_lists, self.world) + merchant.holder_stores(self.world)
+        self.net: Network = _network(self.world, self.start[0], sc.max_suppliers, stores)
         net = self.net
         event_lists = [
             (list(sc.events), "scenario.events"),
@@ -129,7 +128,7 @@ class CritminModel(mesa.Model):
         )
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)
-        for p in self.policies:  # e.g. a stockpile's first fill
+        for p in [*self.policies, self.merchants]:  # e.g. a stockpile's first fill, holders' stock
             for slots, tonnes in p.initial_stocks():
                 self.state.stock[slots] += tonnes
         self.recorder = Recorder(self)
@@ -167,6 +166,7 @@ class CritminModel(mesa.Model):
         for n, kind in enumerate(net.node_agent):
             if kind in classes:
                 classes[kind](self, n)
+        self.merchants = merchant.Holders(self)  # merchant holders (holders.csv); decide after buyers
         # each agent type decides for all its agents in one vectorised call: its Mesa AgentSet
         # gives the rows (fixed for the run, so read once)
         self.nodes_by_type = {
@@ -291,6 +291,7 @@ class CritminModel(mesa.Model):
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0
         self.store_offer[:] = 0.0
+        self.merchants.market(self)  # merchant holders buy and sell through the stockpile path
         contracts: list[Contract] = []
         for p in active:
             contracts += self.apply(p.market(self, request), mods, wedges)

@@ -470,12 +470,13 @@ def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> N
 
 
 # ---------------------------------------------------------------------- the world's files
-TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS = (
+TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS, HOLDERS = (
     "trade_shares.csv",
     "projects.csv",
     "prospects.csv",
     "investment.csv",
     "by_products.csv",
+    "holders.csv",
 )
 
 
@@ -690,6 +691,20 @@ WORLD_FILES: dict[str, Schema] = {
                 PROCESS_REF,
                 REGION_REF,
             ),
+        ),
+        # merchant holders (agents/merchant.py): an end use whose base-year purchases went into
+        # discretionary stock (traders, the surplus), with its opening stock and carrying cost
+        Schema(
+            HOLDERS,
+            (
+                text("end_use"),
+                number("opening_stock_t", TONNES),
+                number("carry_cost_per_year", (0.0, 1.0)),
+                text("source"),
+            ),
+            key=("end_use",),
+            required=False,
+            references=(END_USE_REF,),
         ),
     )
 }

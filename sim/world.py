@@ -19,6 +19,7 @@ from critmin.sim import cache
 from critmin.sim.schemas import (
     BLOCS,
     BY_PRODUCTS,
+    HOLDERS,
     INVESTMENT,
     PROJECTS,
     PROSPECTS,
@@ -66,6 +67,7 @@ class World:
     prospects: pd.DataFrame = field(default_factory=lambda: _empty(PROSPECTS))
     investment: pd.DataFrame = field(default_factory=lambda: _empty(INVESTMENT))
     by_products: pd.DataFrame = field(default_factory=lambda: _empty(BY_PRODUCTS))
+    holders: pd.DataFrame = field(default_factory=lambda: _empty(HOLDERS))  # agents/merchant.py
 
     @property
     def origin_stages(self) -> list[str]:
@@ -215,6 +217,7 @@ OPTIONAL_ATTRS = {
     PROSPECTS: "prospects",
     INVESTMENT: "investment",
     BY_PRODUCTS: "by_products",
+    HOLDERS: "holders",
 }
 
 

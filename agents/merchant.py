@@ -1,0 +1,203 @@
+"""Merchant holders: traders' and other discretionary stocks of a commodity (issue 15 item 2).
+
+A chain declares them in ``data/<chain>/holders.csv``: one row per end use of ``demand.csv`` whose
+base-year purchases were not consumed but went into stock (the 2024 cobalt surplus the Cobalt
+Institute measured, bought by traders and refiners' metal desks: ``co_stockbuild``). Each demand
+row of that end use (a country) is one holder. It keeps the demand centre as its buying desk, so
+the base-year calibration is unchanged (it bought the surplus in 2024 at 2024 prices), and its
+stock lives there, where price formation sees it (stock cover, the stock that bridges an expected
+shortage); it gets a store node (``holder:<end use>:<country>:<commodity>``, a STORE slot like a
+government stockpile's) from which it offers what it sells this month.
+
+The decision is competitive storage (Deaton & Laroque 1992; Williams & Wright 1991; the supply of
+storage of Working 1949), with the storage multiple and expectations every holder in the model
+already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.prices.expected_gain`):
+
+* the holder's *normal stock* ``N`` is its opening stock plus what it bought at normal prices,
+  its end use's base-year purchases times the end use's growth path (``demand_growth.csv``);
+* its expected gain ``r`` is the expected monthly ln price gain of the markets it buys from (the
+  sellers' ``storage_return``, weighted by its base-year purchases), less its carrying cost:
+  holding or selling beyond the normal stock only pays once the expected move covers the
+  carrying cost (``carry_cost_per_year``/12 a month, interest + storage + insurance), so ``r``
+  is the gain shrunk toward 0 by the carry (a no-trade band around the normal stock);
+* its target is ``N × exp(β·r)`` within ``[1/M, M]`` (``market.storage_response`` β,
+  ``market.storage_max_multiple`` M); it buys its normal build plus a share of the gap to the
+  target, ``b + (target − stock)/adjust`` (``producers.stock_adjust_months``), and when that is
+  negative it offers the difference from its store at the market price: it sells into a spike
+  (the price above its expected price by more than the carry) and buys in a market expected to
+  rise (a ban that will bite).
+
+What it buys is not consumed: the demand centre's planned use is 0. Releases are moved to the store
+(with the desk's origin mix) and sold through the stockpile path (:mod:`critmin.sim.trading`: the
+reserve round, which serves buyers' use left short, at ``store_price``); what is not sold goes
+back to the desk at the next decision. Vectorised over holders.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from critmin.sim.network import STORE
+from critmin.sim.prices import storage_multiple
+from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
+    from critmin.sim.view import ModelView
+    from critmin.sim.world import World
+
+HOLDERS_FILE = "holders.csv"
+
+
+def store_id(end_use: str, country: str, commodity: str) -> str:
+    """The id of a holder's store node."""
+    return f"holder:{end_use}:{country}:{commodity}"
+
+
+def _holder_rows(world: World) -> list[tuple[str, str, str]]:
+    """(end use, country, commodity) of every holder: the demand rows of the declared end uses."""
+    table = world.holders
+    if table.empty:
+        return []
+    demand = world.demand
+    out = []
+    for row in table.itertuples(index=False):
+        rows = demand[demand["end_use"] == row.end_use]
+        if rows.empty:
+            raise DataError(
+                f"{HOLDERS_FILE}: end use {row.end_use!r} has no rows in demand.csv; expected the "
+                "end use whose base-year purchases the holders made"
+            )
+        out += [(row.end_use, d.country, d.commodity) for d in rows.itertuples(index=False)]
+    return out
+
+
+def holder_stores(world: World) -> list[tuple[str, str, str]]:
+    """The holders' store nodes (id, country, commodity), to compile into the network with the
+    government stockpiles' (sim/network.py: ``stores``)."""
+    return [(store_id(e, c, k), c, k) for e, c, k in _holder_rows(world)]
+
+
+class Merchant(mesa.Agent):
+    """One merchant holder (a country's row of a holder end use). Its state is in
+    :class:`Holders` (columnar); all holders decide in one call."""
+
+    def __init__(self, model: ModelView, node: int) -> None:
+        super().__init__(model)
+        self.node = node
+
+    @staticmethod
+    def decide(model: ModelView, nodes: np.ndarray) -> None:
+        model.merchants.decide(model)  # type: ignore[attr-defined]
+
+
+class Holders:
+    """Every merchant holder of the world, as arrays over holders."""
+
+    def __init__(self, model: ModelView) -> None:
+        net, world = model.net, model.world
+        rows = _holder_rows(world)
+        self.size = len(rows)
+        index = {n: i for i, n in enumerate(net.node_id)}
+        self.nodes = np.array([index[f"demand:{c}:{e}:{k}"] for e, c, k in rows], dtype=np.int64)
+        self.buy_slots = net.consume_slot[self.nodes] if self.size else np.zeros(0, np.int64)
+        stores = [index[store_id(e, c, k)] for e, c, k in rows]
+        self.store_slots = np.array(
+            [int(np.flatnonzero((net.slot_node == n) & (net.slot_role == STORE))[0]) for n in stores],
+            dtype=np.int64,
+        )
+        table = world.holders.set_index("end_use")
+        demand0 = net.demand0[self.nodes]
+        per_use = {
+            e: sum(d for (e2, _, _), d in zip(rows, demand0, strict=True) if e2 == e) for e, _, _ in rows
+        }
+        # the end use's opening stock, shared over its countries by their base-year purchases
+        self.opening = np.array(
+            [
+                float(table.at[e, "opening_stock_t"]) * (d / per_use[e] if per_use[e] > 0 else 0.0)
+                for (e, _, _), d in zip(rows, demand0, strict=True)
+            ]
+        )
+        self.carry = np.array([float(table.at[e, "carry_cost_per_year"]) for e, _, _ in rows])
+        self.normal = self.opening.copy()
+        # the markets each holder buys from, weighted by its base-year purchases by edge (set at
+        # the first decision, once the model is calibrated)
+        self.edges = np.flatnonzero(np.isin(net.edge_buyer, self.buy_slots))
+        pos = {int(s): i for i, s in enumerate(self.buy_slots)}
+        self.edge_holder = np.array([pos[int(b)] for b in net.edge_buyer[self.edges]], dtype=np.int64)
+        self.edge_weight = np.zeros(self.edges.size)
+        self.opened = False
+        self.buy = np.zeros(self.size)
+        self.sell = np.zeros(self.size)
+        self.target = np.zeros(self.size)
+        for n in self.nodes:
+            Merchant(model, int(n))
+
+    def initial_stocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The holders' opening stock, placed at their desks before the first month (with the
+        stockpiles' first fills, so the run's mass balance counts it)."""
+        return [(self.buy_slots, self.opening)]
+
+    def _per_holder(self, values: np.ndarray) -> np.ndarray:
+        """Base-purchase-weighted mean over each holder's supply edges of a per-edge value."""
+        w = np.bincount(self.edge_holder, weights=self.edge_weight, minlength=self.size)
+        v = np.bincount(self.edge_holder, weights=self.edge_weight * values, minlength=self.size)
+        return np.divide(v, w, out=np.zeros(self.size), where=w > 0)
+
+    def expected_gain(self, model: ModelView) -> np.ndarray:
+        """Per holder: the expected monthly ln price gain of the markets it buys from, net of its
+        carrying cost (shrunk toward 0 by ``carry/12``)."""
+        gain = self._per_holder(model.state.storage_return[model.net.edge_seller[self.edges]])
+        return np.sign(gain) * np.maximum(np.abs(gain) - self.carry / 12.0, 0.0)
+
+    def price(self, model: ModelView) -> np.ndarray:
+        """Per holder: the price of the markets it buys from (what it asks when it sells)."""
+        market = model.slot_market()[model.net.edge_seller[self.edges]]
+        return self._per_holder(np.exp(model.state.log_p[market]))
+
+    def decide(self, model: ModelView) -> None:
+        """Take back last month's unsold offer from the store, plan no use, set this month's
+        purchases and releases (competitive storage; module docstring) and put the release on
+        offer in the store."""
+        if self.size == 0:
+            return
+        s, net, p = model.state, model.net, model.params
+        desk, store = self.buy_slots, self.store_slots
+        if not self.opened:
+            self.edge_weight = model.base_edge_flow[self.edges]
+            self.normal = s.stock[desk].copy()  # the opening stock and the desk's 2024 safety stock
+            self.opened = True
+        back = s.stock[store]
+        total = s.stock[desk] + back
+        w = np.divide(back, total, out=np.zeros(self.size), where=total > 0)[:, None]
+        s.mix[desk] = (1.0 - w) * s.mix[desk] + w * s.mix[store]
+        s.stock[desk] = total
+        s.stock[store] = 0.0
+        s.plan[self.nodes] = 0.0  # nothing is consumed
+        build = net.demand0[self.nodes] * model.growth_index(self.nodes)
+        g = storage_multiple(
+            self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
+        )
+        self.target = self.normal * g
+        want = build + (self.target - total) / p.producers.stock_adjust_months
+        self.buy = np.maximum(want, 0.0)
+        self.sell = np.minimum(np.maximum(-want, 0.0), total)
+        s.stock[store] = self.sell  # on offer, with the desk's mix
+        s.mix[store] = s.mix[desk]
+        s.stock[desk] = total - self.sell
+        self.normal = self.normal + build
+
+    def market(self, model: ModelView) -> None:
+        """This month's orders and offers, through the stockpile path: purchases on the buying
+        desks' slots, releases and their price on the stores' (model.store_*; reset monthly). The
+        holder's stock sits at its desk, where price formation sees it (stock cover and the
+        stock that bridges an expected shortage, sim/prices.py) against its target ``N·g``; only
+        what it offers this month is in the store."""
+        if self.size == 0:
+            return
+        model.store_request[self.buy_slots] = self.buy
+        model.stock_target[self.buy_slots] = self.target
+        model.store_offer[self.store_slots] = self.sell
+        model.store_price[self.store_slots] = self.price(model)
