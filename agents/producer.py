@@ -157,7 +157,9 @@ def price_driven_activity(
     return np.minimum(activity0 * np.power(np.maximum(ratio, 0.0), elasticity), capacity)
 
 
-def viability(margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray, spread: float = 0.0) -> np.ndarray:
+def viability(
+    margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray, spread: float | np.ndarray = 0.0
+) -> np.ndarray:
     """Share of the planned throughput a plant runs, from its expected margin per unit.
 
     1 at or above the 2024 margin, falling linearly to 0 at the idling threshold (cash cost)
@@ -228,33 +230,28 @@ class Miner(Producer):
 
 
 def plan_processing(model: ModelView, nodes: np.ndarray, contracted: bool) -> None:
-    """A processing plant's plan: the activity its orders call for (by-product circuits: the host's
-    pace and their own price-driven share), times the share of its capacity viable at the margin
-    it expects (:func:`viability` over its cost curve). ``contracted``: a share of its throughput
-    is sold cost-plus (:func:`contracted_margin`); a by-product circuit's and a recycler's own
-    margins are not."""
+    """A processing plant's plan: the activity its orders call for, times the share of its capacity
+    that runs at the margin it expects (:func:`ride_through`: a cost curve, and capacity that ran
+    rides through a weak month). ``contracted``: a share of its throughput is sold cost-plus
+    (:func:`contracted_margin`); a recycler's margin is its own. By-product circuits keep the plain
+    ramp from the 2024 margin to cash cost (their pace is the host's, and the host's revenue,
+    78-92% of theirs, is in their margin: it is not thin)."""
     s, pp = model.state, model.params.producers
     margin = expected_margin(model, nodes)
     x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
     host = model.net.host_share[nodes]
     if host.any():  # by-product plants: the host business sets most of the pace
         x = np.where(host > 0, by_product_activity(model, nodes, margin), x)
+    plain = host == 0
     margin0, idle = s.margin0[nodes], model.idle_threshold[nodes]
     long_run = model.investment.long_run_margin(model)[nodes]
     if contracted:
-        plain = host == 0
         margin = np.where(plain, contracted_margin(margin, margin0, pp.cost_plus_share), margin)
         long_run = np.where(plain, contracted_margin(long_run, margin0, pp.cost_plus_share), long_run)
     ran = np.divide(s.activity[nodes], x, out=np.zeros_like(x), where=x > 0)
-    s.plan[nodes] = x * ride_through(
-        margin,
-        long_run,
-        margin0,
-        idle,
-        ran,
-        pp.cash_cost_spread,
-        pp.restart_cost_months * pp.expectation_weight,
-    )
+    spread = np.where(plain, pp.cash_cost_spread, 0.0)
+    hold = np.where(plain, pp.restart_cost_months * pp.expectation_weight, 0.0)
+    s.plan[nodes] = x * ride_through(margin, long_run, margin0, idle, ran, spread, hold)
 
 
 def ride_through(
@@ -263,8 +260,8 @@ def ride_through(
     margin0: np.ndarray,
     idle: np.ndarray,
     ran: np.ndarray,
-    spread: float,
-    hold: float,
+    spread: float | np.ndarray,
+    hold: float | np.ndarray,
 ) -> np.ndarray:
     """Share of the planned throughput a processing plant runs, with stopping and restarting
     costly. Idle capacity starts where the expected margin covers its cash cost
