@@ -157,15 +157,30 @@ def price_driven_activity(
     return np.minimum(activity0 * np.power(np.maximum(ratio, 0.0), elasticity), capacity)
 
 
-def viability(margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray) -> np.ndarray:
+def viability(
+    margin: np.ndarray, margin0: np.ndarray, idle: np.ndarray, spread: float | np.ndarray = 0.0
+) -> np.ndarray:
     """Share of the planned throughput a plant runs, from its expected margin per unit.
 
-    1 at or above the 2024 margin, falling linearly to 0 at the idling threshold (cash cost):
-    a smooth short-run supply response rather than an on/off switch, which in tests turned
-    the chain into a relay oscillator.
+    1 at or above the 2024 margin, falling linearly to 0 at the idling threshold (cash cost)
+    lowered by ``spread`` of itself: a node is an aggregate of plants whose cash costs are
+    dispersed around its mean (``producers.cash_cost_spread``), so its short-run supply is an
+    industry cost curve: the share of its capacity whose cash cost the margin covers, 1 for the
+    plants that all ran in 2024. A smooth response rather than an on/off switch, which in tests
+    turned the chain into a relay oscillator.
     """
-    width = np.maximum(margin0 - idle, 1e-9 * np.maximum(np.abs(margin0), 1.0))
-    return np.clip((margin - idle) / width, 0.0, 1.0)
+    low = idle - spread * np.maximum(idle, 0.0)
+    width = np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    return np.clip((margin - low) / width, 0.0, 1.0)
+
+
+def contracted_margin(margin: np.ndarray, margin0: np.ndarray, share: float) -> np.ndarray:
+    """The margin a processing plant earns per unit when a ``share`` of its throughput is sold
+    cost-plus or tolled: on that share it earns its base-year conversion fee (``margin0``), the
+    buyer bearing the input price; on the rest, the merchant margin. Chinese RE metal and
+    magnet makers price as input cost plus a processing fee (``producers.cost_plus_share``), so a
+    1-3% move of the oxide price against the metal price does not wipe out their whole margin."""
+    return share * margin0 + (1.0 - share) * margin
 
 
 class Producer(mesa.Agent):
@@ -214,22 +229,71 @@ class Miner(Producer):
         s.plan[nodes] = x * viability(price, idle, 0.9 * idle)  # shuts between cash cost and 90% of it
 
 
+def plan_processing(model: ModelView, nodes: np.ndarray, contracted: bool) -> None:
+    """A processing plant's plan: the activity its orders call for, times the share of its capacity
+    that runs at the margin it expects (:func:`ride_through`: a cost curve, and capacity that ran
+    rides through a weak month). ``contracted``: a share of its throughput is sold cost-plus
+    (:func:`contracted_margin`); a recycler's margin is its own. By-product circuits keep the plain
+    ramp from the 2024 margin to cash cost (their pace is the host's, and the host's revenue,
+    78-92% of theirs, is in their margin: it is not thin)."""
+    s, pp = model.state, model.params.producers
+    margin = expected_margin(model, nodes)
+    x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
+    host = model.net.host_share[nodes]
+    if host.any():  # by-product plants: the host business sets most of the pace
+        x = np.where(host > 0, by_product_activity(model, nodes, margin), x)
+    plain = host == 0
+    margin0, idle = s.margin0[nodes], model.idle_threshold[nodes]
+    long_run = model.investment.long_run_margin(model)[nodes]
+    if contracted:
+        margin = np.where(plain, contracted_margin(margin, margin0, pp.cost_plus_share), margin)
+        long_run = np.where(plain, contracted_margin(long_run, margin0, pp.cost_plus_share), long_run)
+    ran = np.divide(s.activity[nodes], x, out=np.zeros_like(x), where=x > 0)
+    spread = np.where(plain, pp.cash_cost_spread, 0.0)
+    hold = np.where(plain, pp.restart_cost_months * pp.expectation_weight, 0.0)
+    s.plan[nodes] = x * ride_through(margin, long_run, margin0, idle, ran, spread, hold)
+
+
+def ride_through(
+    margin: np.ndarray,
+    long_run: np.ndarray,
+    margin0: np.ndarray,
+    idle: np.ndarray,
+    ran: np.ndarray,
+    spread: float | np.ndarray,
+    hold: float | np.ndarray,
+) -> np.ndarray:
+    """Share of the planned throughput a processing plant runs, with stopping and restarting
+    costly. Idle capacity starts where the expected margin covers its cash cost
+    (:func:`viability`). Capacity that ran last month (``ran``, a share of this month's plan) runs
+    on while the margin stays above its cash cost less ``hold`` of it: stopping and restarting
+    costs ``restart_cost_months`` of cash cost, and a weak margin is expected to last about
+    ``1/expectation_weight`` months (the memory of the adaptive expectation), so the saving from a
+    stop, ``(c − m)/expectation_weight``, must exceed the restart cost: ``m < c·(1 − hold)``,
+    ``hold = restart_cost_months × expectation_weight``. It rides through a weak spell only while
+    the long-run expected margin still covers cash cost (the hold is scaled by the long-run
+    viability): a sustained loss still closes it."""
+    start = viability(margin, margin0, idle, spread)
+    keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * viability(long_run, margin0, idle, spread)
+    stay = viability(margin + keep, margin0, idle, spread)
+    return np.maximum(start, np.minimum(np.clip(ran, 0.0, 1.0), stay))
+
+
 class Refiner(Producer):
     """Separation, metal/alloy or magnet plant: buys inputs, holds stocks, transforms to order."""
 
     @staticmethod
     def decide(model: ModelView, nodes: np.ndarray) -> None:
-        s = model.state
-        margin = expected_margin(model, nodes)
-        x = np.minimum(activity_to_order(model, nodes), Producer.capacity(model, nodes))
-        host = model.net.host_share[nodes]
-        if host.any():  # by-product plants: the host business sets most of the pace
-            x = np.where(host > 0, by_product_activity(model, nodes, margin), x)
-        s.plan[nodes] = x * viability(margin, s.margin0[nodes], model.idle_threshold[nodes])
+        plan_processing(model, nodes, contracted=True)
 
 
 class Recycler(Refiner):
-    """Turns collected scrap into secondary material; bounded by capacity and scrap bought."""
+    """Turns collected scrap into secondary material; bounded by capacity and scrap bought. Its
+    scrap is bought at a payable share of the refined price, not tolled: its margin is its own."""
+
+    @staticmethod
+    def decide(model: ModelView, nodes: np.ndarray) -> None:
+        plan_processing(model, nodes, contracted=False)
 
 
 AGENT_CLASSES: dict[str, type[Producer]] = {"Miner": Miner, "Refiner": Refiner, "Recycler": Recycler}

@@ -48,6 +48,9 @@ class ProducerConfig:
     outage_rate_per_year: float = MISSING
     outage_capacity_loss: float = MISSING
     outage_months: int = MISSING
+    cost_plus_share: float = MISSING
+    cash_cost_spread: float = MISSING
+    restart_cost_months: float = MISSING
 
 
 @dataclass

@@ -129,19 +129,30 @@ def test_a_price_floor_and_offtake_derisk_the_projects_they_cover():
 
 def test_a_plant_below_cash_cost_idles_then_exits():
     # magnet demand falls 60% for good: prices fall through the chain; every processor whose
-    # expected margin is below its cash cost plans no output, and plants that stay there for
-    # exit_months close for good
+    # margin, now and at long-run expected prices, is below its cheapest plants' cash cost plans no
+    # output (docs/ODD.md §7: the margin judged with its cost-plus share, the cost curve reaching
+    # (1 - cash_cost_spread) x the idle threshold; by-product circuits: the plain threshold), and
+    # plants that stay there for exit_months close for good
     shock = "+shock.events=[{type: demand_shock, factor: 0.4, commodity: ndfeb_magnet, start: 2024-02}]"
     cfg = load_config(["scenario.end=2028-12", "scenario.demand.noise_sd=0", shock])
     model = CritminModel(cfg)
-    net = model.net
+    net, pp = model.net, model.params.producers
     plants = np.flatnonzero(net.is_facility & (net.capacity > 0))
     refiners = plants[[net.node_agent[n] != "Miner" for n in plants]]
+    plain = net.host_share[refiners] == 0
+    tolled = plain & np.array([net.node_agent[n] == "Refiner" for n in refiners])
+    idle, m0 = model.idle_threshold[refiners], model.state.margin0[refiners]
+    cheapest = np.where(plain, (1.0 - pp.cash_cost_spread) * idle, idle)
+
+    def judged(margin: np.ndarray) -> np.ndarray:
+        return np.where(tolled, producer.contracted_margin(margin, m0, pp.cost_plus_share), margin)
+
     idled = 0
     while model.running:
-        margin = producer.expected_margin(model, refiners)  # what this step's decisions see
+        margin = judged(producer.expected_margin(model, refiners))  # what this step's decisions see
+        long_run = judged(model.investment.long_run_margin(model)[refiners])
         model.step()
-        below = margin < model.idle_threshold[refiners]
+        below = (margin < cheapest) & (long_run < cheapest)
         assert np.all(model.state.plan[refiners[below]] == 0.0)
         idled += int(below.sum())
     assert idled > 0
