@@ -148,7 +148,13 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
         yearly = p.fillna(0.0).groupby(p.index.year).sum()
         share = yearly.div(yearly.sum(axis=1), axis=0)
         top = share.iloc[0].idxmax()
-        ax.plot(share.index, share[top] * 100, marker="o", ms=3, label=f"{labels.commodity(com)}: {labels.country(top)}")
+        ax.plot(
+            share.index,
+            share[top] * 100,
+            marker="o",
+            ms=3,
+            label=f"{labels.commodity(com)}: {labels.country(top)}",
+        )
     ax.axhline(60, color="red", ls="--", lw=1)
     ax.axhline(50, color="red", ls=":", lw=1)
     ax.set_ylabel("share of world production, %")
