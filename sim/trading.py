@@ -121,10 +121,13 @@ def trade_month(book: Book, net: Network, log_p: np.ndarray, theta: float, passe
         )
     reserve = last.flow if last is not spot else np.zeros_like(spot.flow)
     flow = spot.flow + contract_flow + reserve
+    # what stays unserved is the spot round's, less what releases served: restocking left short
+    # stays in it (price formation prices it by storage), and buyers no release reaches keep theirs
+    unmet = np.maximum(spot.unmet - np.bincount(buyer, weights=reserve, minlength=n), 0.0)
     result = market.Clearing(
         flow=flow,
         asked=spot.asked + contract_flow + reserve,
-        unmet=last.unmet,
+        unmet=unmet,
         sold=np.bincount(seller, weights=flow, minlength=n),
         capped=spot.capped,
     )
