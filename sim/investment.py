@@ -25,13 +25,14 @@ chain's ``investment.csv``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from critmin.sim.cache import memo
 from critmin.sim.world import INVESTMENT, INVESTMENT_PARAMETERS, DataError, World, new_capacity_node
 
 if TYPE_CHECKING:
@@ -194,15 +195,21 @@ def _month_index(value: str, start: tuple[int, int]) -> int:
 
 
 class _Rows:
-    """Makes pipeline rows: the parameters of a project's process, country and bloc (the final
-    ramp-up share drawn per project)."""
+    """Makes pipeline rows: the parameters of a project's process, country and bloc. The random
+    parts (the final ramp-up share of each project, a prospect's capex and cash cost) are not
+    drawn here: each is listed in :attr:`draws`, in the order the rows ask for them, and drawn
+    per model by :func:`_with_draws` (the rows themselves are the same for every seed)."""
 
-    def __init__(self, world: World, net: Network, rng: np.random.Generator) -> None:
-        self.net, self.rng = net, rng
+    def __init__(self, world: World, net: Network) -> None:
+        self.net = net
         self.table = Parameters(world.investment)
         self.node_of = {n: i for i, n in enumerate(net.node_id)}
         self.bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
         self.stage_of = dict(zip(world.processes["process"], world.processes["origin_stage"]))
+        # (row, field or None: drawn and discarded, (low, high) of a uniform or (low, mode, high)
+        # of a triangular, factor)
+        self.draws: list[tuple[int, str | None, tuple[float, ...], float]] = []
+        self.count = 0  # rows made so far (every row made is kept, in this order)
 
     def row(self, ids: str, project: str, node: str, kind: int, country: str, process: str) -> dict[str, Any]:
         bloc = self.bloc_of[country]
@@ -217,10 +224,31 @@ class _Rows:
         for p in PARAMETERS:
             value, lo, hi = self.table.get(p, process, country, bloc)
             if p == "ramp_final_share":
-                row["final_share"] = float(self.rng.uniform(lo, hi)) if hi > lo else lo
+                row["final_share"] = lo
+                if hi > lo:
+                    self.draws.append((self.count, "final_share", (lo, hi), 1.0))
             else:
                 row[p] = value
+        self.count += 1
         return row
+
+    def fix(self, field: str) -> None:
+        """``field`` of the last row made is set, not drawn: its draw is still made (the stream
+        advances as it always has) and discarded."""
+        for i in range(len(self.draws) - 1, -1, -1):
+            row, name, args, factor = self.draws[i]
+            if row != self.count - 1:
+                break
+            if name == field:
+                self.draws[i] = (row, None, args, factor)
+
+    def triangular(self, field: str, lo: float, mode: float, hi: float, factor: float = 1.0) -> float:
+        """``field`` of the last row made: a triangular draw times ``factor`` (listed in
+        :attr:`draws`; returns a placeholder), or ``mode`` times ``factor`` when the range is empty."""
+        if hi > lo:
+            self.draws.append((self.count - 1, field, (lo, mode, hi), factor))
+            return 0.0
+        return float(mode) * factor
 
 
 def _named_rows(
@@ -257,13 +285,17 @@ def _prospect_rows(world: World, make: _Rows, covered: set[str]) -> list[dict]:
             row = make.row(
                 name, name, new_capacity_node(r.process, r.country), KIND_PROSPECT, r.country, r.process
             )
-            capex = _triangular(
-                make.rng, r.capex_usd_per_tpa_low, r.capex_usd_per_tpa_mode, r.capex_usd_per_tpa_high
+            capex = make.triangular(
+                "capex",
+                r.capex_usd_per_tpa_low,
+                r.capex_usd_per_tpa_mode,
+                r.capex_usd_per_tpa_high,
+                r.capacity_tpa,
             )
             row.update(
                 nameplate=r.capacity_tpa / 12,
-                capex=capex * r.capacity_tpa,
-                cash_cost=_triangular(make.rng, r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
+                capex=capex,
+                cash_cost=make.triangular("cash_cost", r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
                 status=CONCEPT,
                 months_left=0.0,
             )
@@ -304,6 +336,7 @@ def _expansion_rows(
                 final_share=1.0,  # the operator knows its site and process
                 ramp_months=row["ramp_months"] / 2,
             )
+            make.fix("final_share")
             rows.append(row)
     return rows
 
@@ -317,16 +350,51 @@ def build_pipeline(
     data_dir: Path | None = None,
 ) -> Pipeline:
     """Rows for named projects, prospects and brownfield expansions of the chains that have an
-    ``investment.csv``; facilities of other chains keep the exogenous capacity trend."""
+    ``investment.csv``; facilities of other chains keep the exogenous capacity trend. The rows
+    without their random parts are built once per process for a (world, network, start,
+    parameters) and copied; the draws are made from ``rng`` per call, in the same order."""
+    key = (id(world), id(net), start, float(params.schedule_overrun), float(params.expansion_share))
+    # the entry holds the world and network themselves, so their ids are not reused while it lives
+    held_world, held_net, template, draws = memo(
+        "investment.pipeline",
+        key,
+        lambda: (world, net, *_pipeline_rows(world, net, start, params)),
+    )
+    assert held_world is world and held_net is net
+    return _with_draws(template, draws, rng)
+
+
+def _pipeline_rows(
+    world: World, net: Network, start: tuple[int, int], params: Any
+) -> tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]]:
+    """The pipeline with placeholders where a value is drawn, and the draws (see :class:`_Rows`)."""
     inv = world.investment
     covered = set(inv["process"]) - {"all"}
     if "all" in set(inv["process"]):
         covered = set(world.processes["process"])
-    make = _Rows(world, net, rng)  # the draws follow this order: named, prospects, expansions
+    make = _Rows(world, net)  # the draws follow this order: named, prospects, expansions
     rows = _named_rows(world, make, covered, start, params.schedule_overrun)
     rows += _prospect_rows(world, make, covered)
     rows += _expansion_rows(world, net, make, covered, params.expansion_share)
-    return _as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline()
+    pipeline = _as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline()
+    for a in vars(pipeline).values():
+        a.flags.writeable = False  # shared by every model of the process: copied before use
+    return pipeline, make.draws
+
+
+def _with_draws(
+    template: Pipeline,
+    draws: list[tuple[int, str | None, tuple[float, ...], float]],
+    rng: np.random.Generator,
+) -> Pipeline:
+    """A fresh copy of ``template`` with its random values drawn from ``rng`` in row order (one
+    scalar draw each, as the rows were made: the generator's stream is consumed the same way)."""
+    p = Pipeline(**{f.name: getattr(template, f.name).copy() for f in fields(Pipeline)})
+    for row, name, args, factor in draws:
+        value = float(rng.uniform(*args)) if len(args) == 2 else float(rng.triangular(*args))
+        if name is not None:
+            getattr(p, name)[row] = value * factor
+    return p
 
 
 def _as_pipeline(df: pd.DataFrame) -> Pipeline:
@@ -353,10 +421,6 @@ def _as_pipeline(df: pd.DataFrame) -> Pipeline:
         start_month=np.full(n, -1, dtype=np.int64),
         **{field: np.array(df[col], dtype=float) for field, col in floats.items()},
     )
-
-
-def _triangular(rng: np.random.Generator, lo: float, mode: float, hi: float) -> float:
-    return float(rng.triangular(lo, mode, hi)) if hi > lo else float(mode)
 
 
 def empty_pipeline() -> Pipeline:
