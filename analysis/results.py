@@ -20,7 +20,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from critmin.analysis import definitions, metrics
-from critmin.sim.cache import release_memory
+from critmin.sim.cache import memo, release_memory
 from critmin.sim.config import DependencyCheck
 from critmin.sim.run import ModelRun, warn_once
 from critmin.sim.world import DataError, data_root
@@ -110,9 +110,11 @@ def fit_metrics_to_world(cfg: DictConfig, world: dict[str, Any], demanded: list[
     checks = [c for c in m.checks if c.commodity in present]
     if not checks:
         checks = [DependencyCheck(commodity=c, stages=list(world["stages"])) for c in demanded]
-    with open_dict(cfg):
-        m.checks = checks
-        m.benchmarks = [b for b in m.benchmarks if b.commodity in present]
+    benchmarks = [b for b in m.benchmarks if b.commodity in present]
+    if skipped or len(checks) != len(m.checks):  # else both lists stay as they are
+        with open_dict(cfg):
+            m.checks = checks
+            m.benchmarks = benchmarks
     settings = OmegaConf.to_container(m, resolve=True, throw_on_missing=False)
     tables = metrics.Tables(
         pd.DataFrame(),
@@ -129,9 +131,24 @@ def fit_metrics_to_world(cfg: DictConfig, world: dict[str, Any], demanded: list[
 
 def known_commodities() -> set[str]:
     """Commodities of every packaged chain (data/*/commodities.csv): a metric check may name one
-    that this run's world lacks (it is skipped, with a warning), but not one no chain has."""
+    that this run's world lacks (it is skipped, with a warning), but not one no chain has. Read
+    once per process while the files are unchanged (path, size, modification time)."""
+    paths = sorted(data_root().glob("*/commodities.csv"))
+    key = tuple((str(p), *_stat(p)) for p in paths)
+    return set(memo("known_commodities", key, lambda: frozenset(_read_commodities(paths))))
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_commodities(paths: list[Path]) -> set[str]:
     out: set[str] = set()
-    for path in sorted(data_root().glob("*/commodities.csv")):
+    for path in paths:
         try:
             out |= set(pd.read_csv(path, usecols=["commodity"], dtype=str)["commodity"].dropna())
         except (OSError, ValueError):

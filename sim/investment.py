@@ -465,7 +465,9 @@ def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.nd
     order = cand[np.argsort(p.node[cand], kind="stable")]
     size = p.nameplate[order]
     cum = np.cumsum(size)
-    first = np.r_[True, p.node[order][1:] != p.node[order][:-1]]
+    node = p.node[order]
+    first = np.ones(order.size, bool)  # np.r_ costs more than the comparison
+    np.not_equal(node[1:], node[:-1], out=first[1:])
     start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
     before = cum - size - (cum[start] - size[start])  # earlier candidates of the same plant
     ok = np.ones(p.size, bool)
