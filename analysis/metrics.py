@@ -545,18 +545,24 @@ class _OriginIndex:
         country has no sellers, and the world (sales-weighted) price per month."""
         key = ("prices", commodity, len(self.countries))
         if key not in tables.cache:
-            ts = tables.timeseries
-            p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
+            prices = _variable_rows(tables, "price")
+            p = prices[prices["commodity"] == commodity]
             months = p["month"].to_numpy()
             at = np.searchsorted(self.months, months)
             known = (at < self.months.size) & (self.months[np.minimum(at, self.months.size - 1)] == months)
-            region = p["region"].astype(str).to_numpy()
             col = {c: i for i, c in enumerate(self.countries)}
             table = np.full((self.months.size, len(self.countries)), np.nan)
             world = np.full(self.months.size, np.nan)
             value = p["value"].to_numpy(float)
-            country = np.array([col.get(r, -1) for r in region], dtype=np.int64)
-            is_world = known & (region == "WORLD")
+            if isinstance(p["region"].dtype, pd.CategoricalDtype):  # through the categories
+                names = [str(c) for c in p["region"].cat.categories]
+                codes = p["region"].cat.codes.to_numpy()  # -1 (missing): the last entry below
+                country = np.array([col.get(r, -1) for r in names] + [-1], dtype=np.int64)[codes]
+                is_world = known & np.array([r == "WORLD" for r in names] + [False])[codes]
+            else:
+                region = p["region"].astype(str).to_numpy()
+                country = np.array([col.get(r, -1) for r in region], dtype=np.int64)
+                is_world = known & (region == "WORLD")
             world[at[is_world]] = value[is_world]
             rows = known & (country >= 0)
             table[at[rows], country[rows]] = value[rows]
@@ -756,11 +762,7 @@ def unmet_demand(tables: Tables) -> pd.DataFrame:
 
 def region_series(tables: Tables, variable: str, commodity: str, region: str) -> pd.Series:
     """Monthly series of a variable summed over a region's countries (or WORLD)."""
-    key = ("variable rows", variable)
-    if key not in tables.cache:  # one variable's rows, found once (read-only)
-        ts = tables.timeseries
-        tables.cache[key] = ts[ts["variable"] == variable]
-    rows = tables.cache[key]
+    rows = _variable_rows(tables, variable)
     sel = rows[rows["commodity"] == commodity]
     if region == "WORLD":
         sel = sel[sel["region"] == "WORLD"]
@@ -770,20 +772,37 @@ def region_series(tables: Tables, variable: str, commodity: str, region: str) ->
 
 
 def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> dict[str, pd.Series]:
-    """:func:`region_series` of every commodity at once (one grouping of the same rows; pandas
-    may add a group in another order, within 1e-15)."""
-    ts = tables.timeseries
-    sel = ts[ts["variable"] == variable]
+    """:func:`region_series` of every commodity at once (one grouping of the same rows, by the
+    commodity's category code and the month: the groups and their rows as by name; pandas may
+    add a group in another order than :func:`region_series`, within 1e-15)."""
+    sel = _variable_rows(tables, variable)
     sel = (
         sel[sel["region"] == "WORLD"]
         if region == "WORLD"
         else sel[sel["region"].isin(tables.members(region))]
     )
-    com = sel["commodity"].astype(str)
+    com = sel["commodity"]
+    names = np.asarray(com.cat.categories.astype(str), dtype=object)
+    sums = sel["value"].groupby([com.cat.codes.to_numpy(), sel["month"].to_numpy()]).sum()
+    code = sums.index.get_level_values(0).to_numpy()
+    months = pd.DatetimeIndex(sums.index.get_level_values(1), name="month")
+    value = sums.to_numpy(float)
+    first = np.ones(code.size, bool)
+    np.not_equal(code[1:], code[:-1], out=first[1:])
+    starts = np.flatnonzero(first)  # the sums come sorted by (commodity code, month)
     return {
-        str(c): g.droplevel(0).astype(float)
-        for c, g in sel.groupby([com, "month"], observed=True)["value"].sum().groupby(level=0)
+        str(names[code[a]]): pd.Series(value[a:b], index=months[a:b], name="value")
+        for a, b in zip(starts, [*starts[1:], code.size], strict=True)
     }
+
+
+def _variable_rows(tables: Tables, variable: str) -> pd.DataFrame:
+    """The timeseries rows of one variable, found once per :class:`Tables` (read-only)."""
+    key = ("variable rows", variable)
+    if key not in tables.cache:
+        ts = tables.timeseries
+        tables.cache[key] = ts[ts["variable"] == variable]
+    return tables.cache[key]
 
 
 def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
