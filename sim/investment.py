@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from critmin.sim.cache import memo
+from critmin.sim.cache import content_digest, disk_key, disk_memo, memo
 from critmin.sim.world import INVESTMENT, INVESTMENT_PARAMETERS, DataError, World, new_capacity_node
 
 if TYPE_CHECKING:
@@ -352,20 +352,50 @@ def build_pipeline(
     """Rows for named projects, prospects and brownfield expansions of the chains that have an
     ``investment.csv``; facilities of other chains keep the exogenous capacity trend. The rows
     without their random parts are built once per process for a (world, network, start,
-    parameters) and copied; the draws are made from ``rng`` per call, in the same order."""
-    key = (id(world), id(net), start, float(params.schedule_overrun), float(params.expansion_share))
+    parameters) and copied (kept in the disk cache too, under the SHA-256 of what the rows read);
+    the draws are made from ``rng`` per call, in the same order."""
+    overrun, share = float(params.schedule_overrun), float(params.expansion_share)
+    key = (id(world), id(net), start, overrun, share)
     # the entry holds the world and network themselves, so their ids are not reused while it lives
     held_world, held_net, template, draws = memo(
         "investment.pipeline",
         key,
-        lambda: (world, net, *_pipeline_rows(world, net, start, params)),
+        lambda: (
+            world,
+            net,
+            *disk_memo(
+                "pipeline",
+                lambda: disk_key(
+                    "pipeline", content_digest(*_pipeline_inputs(world, net), start, overrun, share)
+                ),
+                lambda: _pipeline_rows(world, net, start, overrun, share),
+                after_load=_frozen,
+            ),
+        ),
     )
     assert held_world is world and held_net is net
     return _with_draws(template, draws, rng)
 
 
+def _pipeline_inputs(world: World, net: Network) -> tuple:
+    """Everything of a world and its network that the rows read (:func:`_pipeline_rows`)."""
+    return (
+        world.investment, world.projects, world.prospects, world.facilities, world.countries, world.processes,
+        net.node_id, net.countries, net.is_facility, net.capacity, net.node_process, net.node_country,
+        net.cash_cost,
+    )  # fmt: skip
+
+
+def _frozen(
+    value: tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]],
+) -> tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]]:
+    for a in vars(value[0]).values():
+        a.flags.writeable = False  # shared by every model of the process: copied before use
+    return value
+
+
 def _pipeline_rows(
-    world: World, net: Network, start: tuple[int, int], params: Any
+    world: World, net: Network, start: tuple[int, int], overrun: float, expansion_share: float
 ) -> tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]]:
     """The pipeline with placeholders where a value is drawn, and the draws (see :class:`_Rows`)."""
     inv = world.investment
@@ -373,13 +403,10 @@ def _pipeline_rows(
     if "all" in set(inv["process"]):
         covered = set(world.processes["process"])
     make = _Rows(world, net)  # the draws follow this order: named, prospects, expansions
-    rows = _named_rows(world, make, covered, start, params.schedule_overrun)
+    rows = _named_rows(world, make, covered, start, overrun)
     rows += _prospect_rows(world, make, covered)
-    rows += _expansion_rows(world, net, make, covered, params.expansion_share)
-    pipeline = _as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline()
-    for a in vars(pipeline).values():
-        a.flags.writeable = False  # shared by every model of the process: copied before use
-    return pipeline, make.draws
+    rows += _expansion_rows(world, net, make, covered, expansion_share)
+    return _frozen((_as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline(), make.draws))
 
 
 def _with_draws(
