@@ -418,20 +418,32 @@ class _OriginIndex:
             parts = [names[i][len(prefix) :].split(OWNER_TAG) for i in idx]
             codes = cls._codes([p[-1] if owner else p[0] for p in parts], countries)
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
-        return cls(
-            countries=countries,
-            **_month_codes(tables, "flows"),
-            commodity=pd.Categorical(f["commodity"]),
-            region=cls._codes(f["destination"], countries),
-            exporter=cls._codes(f["origin"], countries),
-            stage=pd.Categorical([]),
-            origin=np.zeros(0, np.int64),
-            tonnes=f["tonnes"].to_numpy(float),
-            value=f["value_usd"].to_numpy(float),
-            columns=columns,
+        key = ("imports rows", tuple(countries))  # the same for both controls (read-only)
+        if key not in tables.cache:
             # float32 as recorded: a float64 copy was the largest array of the run (165 MB in the
             # full world); products with float64 weights promote exactly, so sums are unchanged
-            mix=f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32),
+            mix = f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32)
+            rows = {
+                "commodity": pd.Categorical(f["commodity"]),
+                "region": cls._codes(f["destination"], countries),
+                "exporter": cls._codes(f["origin"], countries),
+                "tonnes": f["tonnes"].to_numpy(float),
+                "value": f["value_usd"].to_numpy(float),
+                "mix": mix,
+            }
+            for a in rows.values():
+                if isinstance(a, np.ndarray):
+                    a.flags.writeable = False
+            # the names the codes above added to the countries (the same from the same prefix)
+            tables.cache[key] = (rows, tuple(countries))
+        rows, named = tables.cache[key]
+        return cls(
+            countries=list(named),
+            **_month_codes(tables, "flows"),
+            stage=pd.Categorical([]),
+            origin=np.zeros(0, np.int64),
+            columns=columns,
+            **rows,
         )
 
     @staticmethod
