@@ -646,10 +646,13 @@ def _dependency(tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, .
     if freq not in ("year", "month"):
         raise DataError(f"origin shares: freq: expected 'year' or 'month', got {freq!r}")
     periods, sums, names = _origin_sums(tables, d, freq, tables.members(d.region))
-    outside = tables.members(d.outside or d.region)
     total = sums.sum(axis=1)
     # the largest share outside per period; ties go to the first name in alphabetical order
-    inside = np.array([n in outside for n in names], dtype=bool)
+    key = ("inside", d.scope, d.control, d.outside or d.region)  # names: the index's, in order
+    if key not in tables.cache:
+        outside = tables.members(d.outside or d.region)
+        tables.cache[key] = np.array([n in outside for n in names], dtype=bool)
+    inside = tables.cache[key]
     cand = np.where(inside, 0.0, sums)
     best = cand.argmax(axis=1) if names.size else np.zeros(periods.size, np.int64)
     top_w = cand[np.arange(periods.size), best] if names.size else np.zeros(periods.size)
