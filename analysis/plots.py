@@ -59,9 +59,12 @@ def _grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
     )
     grid = fig.add_gridspec(rows, cols)
     # only the panels drawn: an axes costs ~10 ms to build and lay out, shown or not
-    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(n)]
-    for ax in axes:
-        _ticks(ax)
+    axes: list[Axes] = []
+    for i in range(n):
+        axes.append(fig.add_subplot(grid[i // cols, i % cols], sharex=axes[0] if axes else None))
+        _ticks(axes[-1])
+        # one time axis: its years are written under the lowest panel of each column only
+        axes[-1].tick_params(labelbottom=i + cols >= n)
     fig.suptitle(title, y=1 - 0.12 / h, va="top")
     return fig, axes
 
@@ -164,7 +167,7 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     order = sorted(shown, key=lambda c: (-float(total.get(c, 0.0)), c))
     colour = _palette(order)
 
-    fig, axes = _grid(len(commodities), "Seller prices by region (largest producers)")
+    fig, axes = _grid(len(commodities), "Seller prices by region (largest producers), USD/kg")
     for ax, com in zip(axes, commodities):
         p = prices.get(com, pd.DataFrame())
         if p.empty:
@@ -175,7 +178,6 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
         if "WORLD" in p.columns:
             ax.plot(x, p["WORLD"].to_numpy() / 1000, color=WORLD_COLOUR, lw=2)
         ax.set_title(labels.commodity(com))
-        ax.set_ylabel("USD/kg")
     used = [c for c in order if any(c in rs for rs in price_regions.values())]
     _legend(
         fig,
@@ -185,14 +187,13 @@ def write_plots(result: ModelRun, folder: Path) -> list[Path]:
     )
     written.append(_save(fig, folder / "prices.png"))
 
-    fig, axes = _grid(len(commodities), "Production by country and stage")
+    fig, axes = _grid(len(commodities), "Production by country and stage, kt/yr (annualised)")
     for ax, com in zip(axes, commodities):
         if com not in stacks:
             continue
         p = stacks[com]
         ax.stackplot(_years(p.index), p.T.to_numpy(), colors=[colour.get(c, OTHER_COLOUR) for c in p.columns])
         ax.set_title(labels.commodity(com))
-        ax.set_ylabel("kt/yr (annualised)")
     used = [c for c in order if any(c in q.columns for q in stacks.values())]
     other = any("other" in q.columns for q in stacks.values())
     _legend(
