@@ -145,8 +145,21 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
     sets = stage_sets(tables)
     tgt = target(tables)
     rows = []
+    scopes = (head_scope, *(x for x in metrics.SCOPES if x != head_scope))
+    metrics.dependency_many(  # every region of a pair at once (the same numbers as one by one)
+        tables,
+        [
+            metrics.default_definition(
+                tables, com, stage, region=region, scope=scope, outside=head_region, control=control
+            )
+            for region, _ in regions(tables)
+            for scope in scopes
+            for control in controls(tables)
+            for com, stage in sets[EVERY_STAGE]
+        ],
+    )
     for region, role in regions(tables):
-        for scope in (head_scope, *(x for x in metrics.SCOPES if x != head_scope)):
+        for scope in scopes:
             for control in controls(tables):
                 paths = {}  # per pair: year -> (share, supplier)
                 for com, stage in sets[EVERY_STAGE]:

@@ -634,6 +634,75 @@ def dependency_arrays(tables: Tables, d: Definition, freq: str = "year") -> tupl
     return tables.cache[key]
 
 
+def dependency_many(tables: Tables, ds: list[Definition], freq: str = "year") -> None:
+    """Compute :func:`dependency_arrays` of many definitions at once (the definitions table asks
+    for every region of each pair, scope and control): the definitions that differ only in their
+    region share one pass over their aggregate, each region's groups summed in the same order as
+    alone and every other step done element by element, so each result is the one
+    :func:`dependency_arrays` gives (bit for bit). Fills the same cache; returns nothing."""
+    batches: dict[tuple, list[Definition]] = {}
+    for d in dict.fromkeys(ds):
+        if ("dependency_arrays", d, freq) not in tables.cache:
+            key = (d.commodity, d.stage, d.basis, d.scope, d.control, d.outside or d.region)
+            batches.setdefault(key, []).append(d)
+    for batch in batches.values():
+        d0 = batch[0]
+        if (
+            len(batch) < 2
+            or d0.stage not in tables.stages
+            or freq not in ("year", "month")
+            or d0.control not in CONTROLS
+        ):
+            for d in batch:  # one by one (and bad input named as there)
+                dependency_arrays(tables, d, freq)
+            continue
+        index = _OriginIndex.of(tables, d0.scope, d0.control)
+        periods, _ = index.period_codes(freq)
+        names, _ = index.name_order()
+        if not names.size:
+            for d in batch:
+                dependency_arrays(tables, d, freq)
+            continue
+        groups, by_group, count, present = index.aggregate(tables, d0, freq)
+        takes = [index.take(groups, tables.members(d.region)) for d in batch]
+        R, P, N, G = len(batch), periods.size, names.size, groups.shape[0]
+        # each definition's groups in a row, padded with an empty group (exact zeros), summed
+        # over the row in order: as by_group[take].sum(axis=0) adds them (np.add.reduceat
+        # would add them in another order)
+        rows = np.full((R, max(t.size for t in takes)), G, np.int64)
+        for r, t in enumerate(takes):
+            rows[r, : t.size] = t
+        padded = np.concatenate([by_group, np.zeros((1, *by_group.shape[1:]))])
+        sums = padded[rows].sum(axis=1)  # [R, P, origins that occur]
+        counts = np.concatenate([count, np.zeros((1, P), count.dtype)])[rows].sum(axis=1)
+        full = np.zeros((R, P, N))
+        full[:, :, present] = sums
+        total = full.sum(axis=2)  # per row of origins, as each definition's own sum
+        inside = _inside(tables, d0, names)
+        cand = np.where(inside, 0.0, full)
+        best = cand.argmax(axis=2)
+        top_w = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0]
+        found = top_w > 0
+        supplier = np.where(found, names[best], "none")
+        share = np.where(found, np.divide(top_w, total, out=np.zeros_like(total), where=total > 0), 0.0)
+        for r, d in enumerate(batch):
+            used = counts[r] > 0  # periods with any weight
+            out = (periods[used], supplier[r, used].astype(str), share[r, used], total[r, used])
+            for a in out:
+                a.flags.writeable = False
+            tables.cache[("dependency_arrays", d, freq)] = out
+
+
+def _inside(tables: Tables, d: Definition, names: np.ndarray) -> np.ndarray:
+    """Which of the index's origin ``names`` (in order) are inside the definition's supplier
+    region (its ``outside``, or its region), found once per scope, control and region."""
+    key = ("inside", d.scope, d.control, d.outside or d.region)
+    if key not in tables.cache:
+        outside = tables.members(d.outside or d.region)
+        tables.cache[key] = np.array([n in outside for n in names], dtype=bool)
+    return tables.cache[key]
+
+
 def by_period(tables: Tables, d: Definition) -> dict[int, tuple[float, str]]:
     """The yearly dependency path as ``{year: (share, supplier)}``, in year order."""
     period, supplier, share, _ = dependency_arrays(tables, d)
@@ -648,11 +717,7 @@ def _dependency(tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, .
     periods, sums, names = _origin_sums(tables, d, freq, tables.members(d.region))
     total = sums.sum(axis=1)
     # the largest share outside per period; ties go to the first name in alphabetical order
-    key = ("inside", d.scope, d.control, d.outside or d.region)  # names: the index's, in order
-    if key not in tables.cache:
-        outside = tables.members(d.outside or d.region)
-        tables.cache[key] = np.array([n in outside for n in names], dtype=bool)
-    inside = tables.cache[key]
+    inside = _inside(tables, d, names)
     cand = np.where(inside, 0.0, sums)
     best = cand.argmax(axis=1) if names.size else np.zeros(periods.size, np.int64)
     top_w = cand[np.arange(periods.size), best] if names.size else np.zeros(periods.size)
