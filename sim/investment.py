@@ -143,6 +143,12 @@ class Pipeline:
             self._first_row = first  # each project's first row
         return self._group
 
+    def members(self) -> np.ndarray:
+        """Per row: how many rows its project has; computed once."""
+        if getattr(self, "_members", None) is None or self._members.size != self.size:
+            self._members = np.bincount(self.group())[self.group()]
+        return self._members
+
     def first_rows(self) -> np.ndarray:
         """The first row of each project (in project order); computed once."""
         self.group()
@@ -508,42 +514,43 @@ def advance(
     """One month of the pipeline; returns the profitability index of each row (for reporting)."""
     rate = p.hurdle + p.risk_premium * (1.0 - terms.derisked) - terms.rate_reduction
     margin = (terms.unit_margin - p.cash_cost) * p.nameplate * p.final_share
-    lead = np.where(p.status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
+    status = p.status  # as the month starts (the new one is set at the end)
+    announced, waiting, cancelled = status == ANNOUNCED, status == PERMITTED, status == CANCELLED
+    lead = np.where(status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
     pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead))
     # one draw per project and month (components decide together); common random numbers
     # across policy runs, since every row draws every month whatever happens
     draw = rng.random(p.size)[p.first_rows()][group]
     viable = pi > 1.0
     # concepts are announced at the announcement rate while viable
-    announce = (p.status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)
+    announce = (status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)
     # permitting clock (the acceleration applies to what is left of it)
-    permitting = p.status == ANNOUNCED
+    permitting = announced
     p.months_left = np.where(
         permitting, p.months_left - 1.0 / np.maximum(1.0 - terms.permit_reduction, 1e-6), p.months_left
     )
     permitted = permitting & (p.months_left <= 1e-9)
     # final investment decisions and cancellations
-    waiting = p.status == PERMITTED
     fid = waiting & (draw < fid_probability(pi, p.finance_months, params.fid_pi_scale))
     fid &= expansion_room(p, capacity, fid)
     # a project's components advance together: FID once all are permitted, and only if every
     # component takes it (components of different processes have different finance clocks,
     # e.g. a brine field and its carbonate plant; the slowest decides)
-    members = np.bincount(group)[group]
-    all_permitted = np.bincount(group, weights=((p.status == PERMITTED) | (p.status == CANCELLED)) * 1.0)
+    members = p.members()
+    all_permitted = np.bincount(group, weights=(waiting | cancelled) * 1.0)
     fid &= all_permitted[group] == members
-    fid_all = np.bincount(group, weights=(fid | (p.status == CANCELLED)) * 1.0)
+    fid_all = np.bincount(group, weights=(fid | cancelled) * 1.0)
     fid &= fid_all[group] == members
     # pre-FID projects that do not pay are cancelled at the attrition rate, all components at
     # once (expansion options of operating plants just wait)
-    pre_fid = ((p.status == ANNOUNCED) | waiting) & (p.kind != KIND_EXPANSION)
+    pre_fid = (announced | waiting) & (p.kind != KIND_EXPANSION)
     cancel = pre_fid & ~fid & ~viable & (draw > 1.0 - p.abandon_rate / 12)
     cancel = pre_fid & ~fid & (np.bincount(group, weights=cancel * 1.0)[group] > 0)
     # construction, ramp-up
-    building = p.status == FINANCED
+    building = status == FINANCED
     p.months_left = np.where(building, p.months_left - 1.0, p.months_left)
     first = building & (p.months_left <= 1e-9)
-    ramping = p.status == RAMPING
+    ramping = status == RAMPING
     p.months_online = np.where(ramping | first, p.months_online + 1.0, p.months_online)
     done = ramping & (p.months_online >= p.ramp_months)
 
