@@ -872,7 +872,7 @@ def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> d
     starts = np.flatnonzero(first)  # the sums come sorted by (commodity code, month)
     return {
         str(names[code[a]]): pd.Series(value[a:b], index=months[a:b], name="value")
-        for a, b in zip(starts, [*starts[1:], code.size], strict=True)
+        for a, b in zip(starts, [*starts[1:], code.size][: starts.size], strict=True)
     }
 
 

@@ -11,6 +11,7 @@ Two steps touch a run of :func:`critmin.simulate` (:mod:`critmin.experiments.api
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -146,11 +147,23 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+# what pandas.read_csv reads as missing (its default na_values): such a cell names no commodity
+_MISSING = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+            "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}  # fmt: skip
+
+
 def _read_commodities(paths: list[Path]) -> set[str]:
+    """The ``commodity`` column of each file (the csv module: pandas cost ~0.5 ms a file)."""
     out: set[str] = set()
     for path in paths:
         try:
-            out |= set(pd.read_csv(path, usecols=["commodity"], dtype=str)["commodity"].dropna())
-        except (OSError, ValueError):
-            continue  # the chain's own validation reports a broken file when it is used
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f)
+                header = next(reader, [])
+                if "commodity" not in header:
+                    continue  # the chain's own validation reports a broken file when it is used
+                at = header.index("commodity")
+                out |= {row[at] for row in reader if len(row) > at and row[at] not in _MISSING}
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
     return out
