@@ -166,16 +166,14 @@ class Pipeline:
     def frame(self, countries: list[str], start: tuple[int, int]) -> pd.DataFrame:
         """One row per project component: stage now and the months of its milestones."""
 
+        y0, m0 = start
+        last = max(
+            int(a.max(initial=-1)) for a in (self.permitted_month, self.financed_month, self.start_month)
+        )
+        names = [f"{y0 + (m0 - 1 + t) // 12}-{(m0 - 1 + t) % 12 + 1:02d}" for t in range(last + 1)]
+
         def month(steps: np.ndarray) -> list[str | None]:
-            y0, m0 = start
-            out: list[str | None] = []
-            for t in steps:
-                if t < 0:
-                    out.append(None)
-                else:
-                    k = m0 - 1 + int(t)
-                    out.append(f"{y0 + k // 12}-{k % 12 + 1:02d}")
-            return out
+            return [names[t] if t >= 0 else None for t in steps.tolist()]  # each month named once
 
         return pd.DataFrame(
             {
