@@ -76,8 +76,8 @@ class CritminModel(mesa.Model):
         self, cfg: Any = None, *, world: World | None = None, rng: Any = None, **parameters: Any
     ) -> None:
         cfg = self._configure(cfg, rng, parameters)
-        seed = int(cfg.seed)
         check_config(cfg)  # before Mesa seeds its generator: a bad seed is bad input, named
+        seed = int(cfg.seed)
         super().__init__(rng=seed)
         self.cfg, self.seed = cfg, seed
         # plain dataclasses for the hot loop (OmegaConf attribute access costs ~30 µs each)

@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 from critmin.sim.compose import config_dir, load_config  # noqa: F401  (the public names stay here)
 from critmin.sim.config import (
     NAME_KEYS,
-    check_config,
     check_folder_name,
     config_notes,
     config_warnings,
@@ -246,8 +245,8 @@ class ModelRun:
 
 
 def new_model(cfg: DictConfig) -> CritminModel:
-    """Check a resolved config and build its model (world, network, 2024 calibration), not run."""
-    check_config(cfg)  # before the model: Mesa seeds its generator first (a negative seed crashes)
+    """Check a resolved config and build its model (world, network, 2024 calibration), not run.
+    The model checks the config first (before Mesa seeds its generator: a negative seed crashes)."""
     return CritminModel(cfg)
 
 
