@@ -93,6 +93,19 @@ def _names(column: pd.Series) -> np.ndarray:
     return column.astype(str).to_numpy()
 
 
+def _differ(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Per row: whether two columns name different things (as :func:`_names` gives them; by
+    category codes mapped to one numbering when both are categorical)."""
+    if not (isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype)):
+        return _names(a) != _names(b)
+    names_a = [*map(str, a.cat.categories), ""]  # code -1 (missing) -> "", the last entry
+    names_b = [*map(str, b.cat.categories), ""]
+    number = {n: i for i, n in enumerate(dict.fromkeys([*names_a, *names_b]))}
+    ia = np.array([number[n] for n in names_a], np.int64)
+    ib = np.array([number[n] for n in names_b], np.int64)
+    return ia[a.cat.codes.to_numpy()] != ib[b.cat.codes.to_numpy()]
+
+
 def has_foreign_owners(tables: Tables) -> bool:
     """Whether some plant of the run is owned from another country than its own (the run's
     tables then name owners: consumption_origin ``owner``, flows ``..._owner_XXX`` columns).
@@ -100,7 +113,7 @@ def has_foreign_owners(tables: Tables) -> bool:
     if "has_foreign_owners" not in tables.cache:
         c = tables.consumption_origin
         tables.cache["has_foreign_owners"] = bool(
-            ("owner" in c.columns and len(c) and (_names(c["owner"]) != _names(c["origin"])).any())
+            ("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
             or any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
         )
     return tables.cache["has_foreign_owners"]
@@ -132,8 +145,21 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
     sets = stage_sets(tables)
     tgt = target(tables)
     rows = []
+    scopes = (head_scope, *(x for x in metrics.SCOPES if x != head_scope))
+    metrics.dependency_many(  # every region of a pair at once (the same numbers as one by one)
+        tables,
+        [
+            metrics.default_definition(
+                tables, com, stage, region=region, scope=scope, outside=head_region, control=control
+            )
+            for region, _ in regions(tables)
+            for scope in scopes
+            for control in controls(tables)
+            for com, stage in sets[EVERY_STAGE]
+        ],
+    )
     for region, role in regions(tables):
-        for scope in (head_scope, *(x for x in metrics.SCOPES if x != head_scope)):
+        for scope in scopes:
             for control in controls(tables):
                 paths = {}  # per pair: year -> (share, supplier)
                 for com, stage in sets[EVERY_STAGE]:

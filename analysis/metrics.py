@@ -418,20 +418,32 @@ class _OriginIndex:
             parts = [names[i][len(prefix) :].split(OWNER_TAG) for i in idx]
             codes = cls._codes([p[-1] if owner else p[0] for p in parts], countries)
             columns[stage] = (np.array(idx, dtype=np.int64), codes)
-        return cls(
-            countries=countries,
-            **_month_codes(tables, "flows"),
-            commodity=pd.Categorical(f["commodity"]),
-            region=cls._codes(f["destination"], countries),
-            exporter=cls._codes(f["origin"], countries),
-            stage=pd.Categorical([]),
-            origin=np.zeros(0, np.int64),
-            tonnes=f["tonnes"].to_numpy(float),
-            value=f["value_usd"].to_numpy(float),
-            columns=columns,
+        key = ("imports rows", tuple(countries))  # the same for both controls (read-only)
+        if key not in tables.cache:
             # float32 as recorded: a float64 copy was the largest array of the run (165 MB in the
             # full world); products with float64 weights promote exactly, so sums are unchanged
-            mix=f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32),
+            mix = f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32)
+            rows = {
+                "commodity": pd.Categorical(f["commodity"]),
+                "region": cls._codes(f["destination"], countries),
+                "exporter": cls._codes(f["origin"], countries),
+                "tonnes": f["tonnes"].to_numpy(float),
+                "value": f["value_usd"].to_numpy(float),
+                "mix": mix,
+            }
+            for a in rows.values():
+                if isinstance(a, np.ndarray):
+                    a.flags.writeable = False
+            # the names the codes above added to the countries (the same from the same prefix)
+            tables.cache[key] = (rows, tuple(countries))
+        rows, named = tables.cache[key]
+        return cls(
+            countries=list(named),
+            **_month_codes(tables, "flows"),
+            stage=pd.Categorical([]),
+            origin=np.zeros(0, np.int64),
+            columns=columns,
+            **rows,
         )
 
     @staticmethod
@@ -545,18 +557,24 @@ class _OriginIndex:
         country has no sellers, and the world (sales-weighted) price per month."""
         key = ("prices", commodity, len(self.countries))
         if key not in tables.cache:
-            ts = tables.timeseries
-            p = ts[(ts["variable"] == "price") & (ts["commodity"] == commodity)]
+            prices = _variable_rows(tables, "price")
+            p = prices[prices["commodity"] == commodity]
             months = p["month"].to_numpy()
             at = np.searchsorted(self.months, months)
             known = (at < self.months.size) & (self.months[np.minimum(at, self.months.size - 1)] == months)
-            region = p["region"].astype(str).to_numpy()
             col = {c: i for i, c in enumerate(self.countries)}
             table = np.full((self.months.size, len(self.countries)), np.nan)
             world = np.full(self.months.size, np.nan)
             value = p["value"].to_numpy(float)
-            country = np.array([col.get(r, -1) for r in region], dtype=np.int64)
-            is_world = known & (region == "WORLD")
+            if isinstance(p["region"].dtype, pd.CategoricalDtype):  # through the categories
+                names = [str(c) for c in p["region"].cat.categories]
+                codes = p["region"].cat.codes.to_numpy()  # -1 (missing): the last entry below
+                country = np.array([col.get(r, -1) for r in names] + [-1], dtype=np.int64)[codes]
+                is_world = known & np.array([r == "WORLD" for r in names] + [False])[codes]
+            else:
+                region = p["region"].astype(str).to_numpy()
+                country = np.array([col.get(r, -1) for r in region], dtype=np.int64)
+                is_world = known & (region == "WORLD")
             world[at[is_world]] = value[is_world]
             rows = known & (country >= 0)
             table[at[rows], country[rows]] = value[rows]
@@ -616,6 +634,75 @@ def dependency_arrays(tables: Tables, d: Definition, freq: str = "year") -> tupl
     return tables.cache[key]
 
 
+def dependency_many(tables: Tables, ds: list[Definition], freq: str = "year") -> None:
+    """Compute :func:`dependency_arrays` of many definitions at once (the definitions table asks
+    for every region of each pair, scope and control): the definitions that differ only in their
+    region share one pass over their aggregate, each region's groups summed in the same order as
+    alone and every other step done element by element, so each result is the one
+    :func:`dependency_arrays` gives (bit for bit). Fills the same cache; returns nothing."""
+    batches: dict[tuple, list[Definition]] = {}
+    for d in dict.fromkeys(ds):
+        if ("dependency_arrays", d, freq) not in tables.cache:
+            key = (d.commodity, d.stage, d.basis, d.scope, d.control, d.outside or d.region)
+            batches.setdefault(key, []).append(d)
+    for batch in batches.values():
+        d0 = batch[0]
+        if (
+            len(batch) < 2
+            or d0.stage not in tables.stages
+            or freq not in ("year", "month")
+            or d0.control not in CONTROLS
+        ):
+            for d in batch:  # one by one (and bad input named as there)
+                dependency_arrays(tables, d, freq)
+            continue
+        index = _OriginIndex.of(tables, d0.scope, d0.control)
+        periods, _ = index.period_codes(freq)
+        names, _ = index.name_order()
+        if not names.size:
+            for d in batch:
+                dependency_arrays(tables, d, freq)
+            continue
+        groups, by_group, count, present = index.aggregate(tables, d0, freq)
+        takes = [index.take(groups, tables.members(d.region)) for d in batch]
+        R, P, N, G = len(batch), periods.size, names.size, groups.shape[0]
+        # each definition's groups in a row, padded with an empty group (exact zeros), summed
+        # over the row in order: as by_group[take].sum(axis=0) adds them (np.add.reduceat
+        # would add them in another order)
+        rows = np.full((R, max(t.size for t in takes)), G, np.int64)
+        for r, t in enumerate(takes):
+            rows[r, : t.size] = t
+        padded = np.concatenate([by_group, np.zeros((1, *by_group.shape[1:]))])
+        sums = padded[rows].sum(axis=1)  # [R, P, origins that occur]
+        counts = np.concatenate([count, np.zeros((1, P), count.dtype)])[rows].sum(axis=1)
+        full = np.zeros((R, P, N))
+        full[:, :, present] = sums
+        total = full.sum(axis=2)  # per row of origins, as each definition's own sum
+        inside = _inside(tables, d0, names)
+        cand = np.where(inside, 0.0, full)
+        best = cand.argmax(axis=2)
+        top_w = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0]
+        found = top_w > 0
+        supplier = np.where(found, names[best], "none")
+        share = np.where(found, np.divide(top_w, total, out=np.zeros_like(total), where=total > 0), 0.0)
+        for r, d in enumerate(batch):
+            used = counts[r] > 0  # periods with any weight
+            out = (periods[used], supplier[r, used].astype(str), share[r, used], total[r, used])
+            for a in out:
+                a.flags.writeable = False
+            tables.cache[("dependency_arrays", d, freq)] = out
+
+
+def _inside(tables: Tables, d: Definition, names: np.ndarray) -> np.ndarray:
+    """Which of the index's origin ``names`` (in order) are inside the definition's supplier
+    region (its ``outside``, or its region), found once per scope, control and region."""
+    key = ("inside", d.scope, d.control, d.outside or d.region)
+    if key not in tables.cache:
+        outside = tables.members(d.outside or d.region)
+        tables.cache[key] = np.array([n in outside for n in names], dtype=bool)
+    return tables.cache[key]
+
+
 def by_period(tables: Tables, d: Definition) -> dict[int, tuple[float, str]]:
     """The yearly dependency path as ``{year: (share, supplier)}``, in year order."""
     period, supplier, share, _ = dependency_arrays(tables, d)
@@ -628,10 +715,9 @@ def _dependency(tables: Tables, d: Definition, freq: str) -> tuple[np.ndarray, .
     if freq not in ("year", "month"):
         raise DataError(f"origin shares: freq: expected 'year' or 'month', got {freq!r}")
     periods, sums, names = _origin_sums(tables, d, freq, tables.members(d.region))
-    outside = tables.members(d.outside or d.region)
     total = sums.sum(axis=1)
     # the largest share outside per period; ties go to the first name in alphabetical order
-    inside = np.array([n in outside for n in names], dtype=bool)
+    inside = _inside(tables, d, names)
     cand = np.where(inside, 0.0, sums)
     best = cand.argmax(axis=1) if names.size else np.zeros(periods.size, np.int64)
     top_w = cand[np.arange(periods.size), best] if names.size else np.zeros(periods.size)
@@ -756,11 +842,7 @@ def unmet_demand(tables: Tables) -> pd.DataFrame:
 
 def region_series(tables: Tables, variable: str, commodity: str, region: str) -> pd.Series:
     """Monthly series of a variable summed over a region's countries (or WORLD)."""
-    key = ("variable rows", variable)
-    if key not in tables.cache:  # one variable's rows, found once (read-only)
-        ts = tables.timeseries
-        tables.cache[key] = ts[ts["variable"] == variable]
-    rows = tables.cache[key]
+    rows = _variable_rows(tables, variable)
     sel = rows[rows["commodity"] == commodity]
     if region == "WORLD":
         sel = sel[sel["region"] == "WORLD"]
@@ -770,20 +852,37 @@ def region_series(tables: Tables, variable: str, commodity: str, region: str) ->
 
 
 def _region_series_by_commodity(tables: Tables, variable: str, region: str) -> dict[str, pd.Series]:
-    """:func:`region_series` of every commodity at once (one grouping of the same rows; pandas
-    may add a group in another order, within 1e-15)."""
-    ts = tables.timeseries
-    sel = ts[ts["variable"] == variable]
+    """:func:`region_series` of every commodity at once (one grouping of the same rows, by the
+    commodity's category code and the month: the groups and their rows as by name; pandas may
+    add a group in another order than :func:`region_series`, within 1e-15)."""
+    sel = _variable_rows(tables, variable)
     sel = (
         sel[sel["region"] == "WORLD"]
         if region == "WORLD"
         else sel[sel["region"].isin(tables.members(region))]
     )
-    com = sel["commodity"].astype(str)
+    com = sel["commodity"]
+    names = np.asarray(com.cat.categories.astype(str), dtype=object)
+    sums = sel["value"].groupby([com.cat.codes.to_numpy(), sel["month"].to_numpy()]).sum()
+    code = sums.index.get_level_values(0).to_numpy()
+    months = pd.DatetimeIndex(sums.index.get_level_values(1), name="month")
+    value = sums.to_numpy(float)
+    first = np.ones(code.size, bool)
+    np.not_equal(code[1:], code[:-1], out=first[1:])
+    starts = np.flatnonzero(first)  # the sums come sorted by (commodity code, month)
     return {
-        str(c): g.droplevel(0).astype(float)
-        for c, g in sel.groupby([com, "month"], observed=True)["value"].sum().groupby(level=0)
+        str(names[code[a]]): pd.Series(value[a:b], index=months[a:b], name="value")
+        for a, b in zip(starts, [*starts[1:], code.size][: starts.size], strict=True)
     }
+
+
+def _variable_rows(tables: Tables, variable: str) -> pd.DataFrame:
+    """The timeseries rows of one variable, found once per :class:`Tables` (read-only)."""
+    key = ("variable rows", variable)
+    if key not in tables.cache:
+        ts = tables.timeseries
+        tables.cache[key] = ts[ts["variable"] == variable]
+    return tables.cache[key]
 
 
 def bloc_buyer_price(tables: Tables, commodity: str, region: str) -> pd.Series:
@@ -1026,15 +1125,18 @@ def yearly_review(tables: Tables) -> pd.DataFrame:
     every checked (commodity, stage) against the targets and instrument spending (projects are
     in summary.json's ``investment`` block and projects.parquet)."""
     s = tables.settings
-    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
-    review = pd.DataFrame({"year": years}).set_index("year")
+    years = run_years(tables)
+    columns: dict[str, pd.Series] = {}
     for chk in s.get("checks", []) or []:
         for stage in chk["stages"]:
-            d = default_definition(tables, chk["commodity"], stage)
-            path = dependency(tables, d).set_index("period")
+            period, supplier, share, _ = dependency_arrays(
+                tables, default_definition(tables, chk["commodity"], stage)
+            )
             col = f"{chk['commodity']} {stage}"
-            review[col] = path["share"].reindex(years)
-            review[f"{col} supplier"] = path["supplier"].reindex(years)
+            columns[col] = pd.Series(share, index=period).reindex(years)
+            columns[f"{col} supplier"] = pd.Series(supplier, index=period).reindex(years)
+    # in one go (a column inserted at a time cost as much again)
+    review = pd.DataFrame(columns, index=pd.Index(years, name="year"))
     targets = [t for t in s.get("targets", []) or [] if t.get("region") in (None, s.get("region"))]
     share_cols = [c for c in review.columns if not c.endswith("supplier")]
     worst = review[share_cols].max(axis=1)
@@ -1079,7 +1181,7 @@ def trace(
     for st in stages:
         if st not in tables.stages:
             raise DataError(f"trace: stage: expected one of {tables.stages}, got {st!r}")
-    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
+    years = run_years(tables)
     year = int(year if year is not None else years[-1])
     if year not in years:
         raise DataError(f"trace: year: expected one of the run's years {years[0]}-{years[-1]}, got {year}")
@@ -1124,9 +1226,17 @@ def as_tables(source: ModelRun | Tables | Path | str) -> Tables:
 
 
 # ---------------------------------------------------------------------- outputs
+def run_years(tables: Tables) -> list[int]:
+    """The years of the run's months, ascending (found once per :class:`Tables`)."""
+    if "years" not in tables.cache:
+        months = tables.timeseries["month"].to_numpy()
+        tables.cache["years"] = pd.DatetimeIndex(np.unique(months)).year.unique().sort_values().tolist()
+    return list(tables.cache["years"])
+
+
 def shown_years(tables: Tables) -> list[int]:
     """The years the definition tables show: the run's first, 2030 and its last."""
-    years = sorted(tables.timeseries["month"].dt.year.unique().tolist())
+    years = run_years(tables)
     return sorted({y for y in (years[0], 2030, years[-1]) if y in years})
 
 
@@ -1168,13 +1278,15 @@ def tidy(tables: Tables, m: dict[str, pd.DataFrame]) -> pd.DataFrame:
     def add(df: pd.DataFrame, metric: str, value: str, **cols: Any) -> None:
         if df.empty:
             return
-        out = pd.DataFrame(
-            {"year": df["year"].astype(int), "metric": metric, "value": df[value].astype(float)}
-        )
+        data: dict[str, Any] = {
+            "year": df["year"].astype(int),
+            "metric": metric,
+            "value": df[value].astype(float),
+        }
         for c in ("region", "commodity", "stage", "basis", "scope", "detail"):
             v = cols.get(c, "")
-            out[c] = df[v].astype(str).to_numpy() if isinstance(v, str) and v in df.columns else v
-        parts.append(out)
+            data[c] = df[v].astype(str).to_numpy() if isinstance(v, str) and v in df.columns else v
+        parts.append(pd.DataFrame(data))  # in one go: a column inserted at a time cost 7x more
 
     p = m["paths"].rename(columns={"period": "year"})
     add(

@@ -25,13 +25,14 @@ chain's ``investment.csv``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from critmin.sim.cache import content_digest, disk_key, disk_memo, memo
 from critmin.sim.world import INVESTMENT, INVESTMENT_PARAMETERS, DataError, World, new_capacity_node
 
 if TYPE_CHECKING:
@@ -142,6 +143,12 @@ class Pipeline:
             self._first_row = first  # each project's first row
         return self._group
 
+    def members(self) -> np.ndarray:
+        """Per row: how many rows its project has; computed once."""
+        if getattr(self, "_members", None) is None or self._members.size != self.size:
+            self._members = np.bincount(self.group())[self.group()]
+        return self._members
+
     def first_rows(self) -> np.ndarray:
         """The first row of each project (in project order); computed once."""
         self.group()
@@ -159,16 +166,14 @@ class Pipeline:
     def frame(self, countries: list[str], start: tuple[int, int]) -> pd.DataFrame:
         """One row per project component: stage now and the months of its milestones."""
 
+        y0, m0 = start
+        last = max(
+            int(a.max(initial=-1)) for a in (self.permitted_month, self.financed_month, self.start_month)
+        )
+        names = [f"{y0 + (m0 - 1 + t) // 12}-{(m0 - 1 + t) % 12 + 1:02d}" for t in range(last + 1)]
+
         def month(steps: np.ndarray) -> list[str | None]:
-            y0, m0 = start
-            out: list[str | None] = []
-            for t in steps:
-                if t < 0:
-                    out.append(None)
-                else:
-                    k = m0 - 1 + int(t)
-                    out.append(f"{y0 + k // 12}-{k % 12 + 1:02d}")
-            return out
+            return [names[t] if t >= 0 else None for t in steps.tolist()]  # each month named once
 
         return pd.DataFrame(
             {
@@ -194,15 +199,21 @@ def _month_index(value: str, start: tuple[int, int]) -> int:
 
 
 class _Rows:
-    """Makes pipeline rows: the parameters of a project's process, country and bloc (the final
-    ramp-up share drawn per project)."""
+    """Makes pipeline rows: the parameters of a project's process, country and bloc. The random
+    parts (the final ramp-up share of each project, a prospect's capex and cash cost) are not
+    drawn here: each is listed in :attr:`draws`, in the order the rows ask for them, and drawn
+    per model by :func:`_with_draws` (the rows themselves are the same for every seed)."""
 
-    def __init__(self, world: World, net: Network, rng: np.random.Generator) -> None:
-        self.net, self.rng = net, rng
+    def __init__(self, world: World, net: Network) -> None:
+        self.net = net
         self.table = Parameters(world.investment)
         self.node_of = {n: i for i, n in enumerate(net.node_id)}
         self.bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
         self.stage_of = dict(zip(world.processes["process"], world.processes["origin_stage"]))
+        # (row, field or None: drawn and discarded, (low, high) of a uniform or (low, mode, high)
+        # of a triangular, factor)
+        self.draws: list[tuple[int, str | None, tuple[float, ...], float]] = []
+        self.count = 0  # rows made so far (every row made is kept, in this order)
 
     def row(self, ids: str, project: str, node: str, kind: int, country: str, process: str) -> dict[str, Any]:
         bloc = self.bloc_of[country]
@@ -217,10 +228,31 @@ class _Rows:
         for p in PARAMETERS:
             value, lo, hi = self.table.get(p, process, country, bloc)
             if p == "ramp_final_share":
-                row["final_share"] = float(self.rng.uniform(lo, hi)) if hi > lo else lo
+                row["final_share"] = lo
+                if hi > lo:
+                    self.draws.append((self.count, "final_share", (lo, hi), 1.0))
             else:
                 row[p] = value
+        self.count += 1
         return row
+
+    def fix(self, field: str) -> None:
+        """``field`` of the last row made is set, not drawn: its draw is still made (the stream
+        advances as it always has) and discarded."""
+        for i in range(len(self.draws) - 1, -1, -1):
+            row, name, args, factor = self.draws[i]
+            if row != self.count - 1:
+                break
+            if name == field:
+                self.draws[i] = (row, None, args, factor)
+
+    def triangular(self, field: str, lo: float, mode: float, hi: float, factor: float = 1.0) -> float:
+        """``field`` of the last row made: a triangular draw times ``factor`` (listed in
+        :attr:`draws`; returns a placeholder), or ``mode`` times ``factor`` when the range is empty."""
+        if hi > lo:
+            self.draws.append((self.count - 1, field, (lo, mode, hi), factor))
+            return 0.0
+        return float(mode) * factor
 
 
 def _named_rows(
@@ -257,13 +289,17 @@ def _prospect_rows(world: World, make: _Rows, covered: set[str]) -> list[dict]:
             row = make.row(
                 name, name, new_capacity_node(r.process, r.country), KIND_PROSPECT, r.country, r.process
             )
-            capex = _triangular(
-                make.rng, r.capex_usd_per_tpa_low, r.capex_usd_per_tpa_mode, r.capex_usd_per_tpa_high
+            capex = make.triangular(
+                "capex",
+                r.capex_usd_per_tpa_low,
+                r.capex_usd_per_tpa_mode,
+                r.capex_usd_per_tpa_high,
+                r.capacity_tpa,
             )
             row.update(
                 nameplate=r.capacity_tpa / 12,
-                capex=capex * r.capacity_tpa,
-                cash_cost=_triangular(make.rng, r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
+                capex=capex,
+                cash_cost=make.triangular("cash_cost", r.cash_cost_low, r.cash_cost_mode, r.cash_cost_high),
                 status=CONCEPT,
                 months_left=0.0,
             )
@@ -304,6 +340,7 @@ def _expansion_rows(
                 final_share=1.0,  # the operator knows its site and process
                 ramp_months=row["ramp_months"] / 2,
             )
+            make.fix("final_share")
             rows.append(row)
     return rows
 
@@ -317,16 +354,78 @@ def build_pipeline(
     data_dir: Path | None = None,
 ) -> Pipeline:
     """Rows for named projects, prospects and brownfield expansions of the chains that have an
-    ``investment.csv``; facilities of other chains keep the exogenous capacity trend."""
+    ``investment.csv``; facilities of other chains keep the exogenous capacity trend. The rows
+    without their random parts are built once per process for a (world, network, start,
+    parameters) and copied (kept in the disk cache too, under the SHA-256 of what the rows read);
+    the draws are made from ``rng`` per call, in the same order."""
+    overrun, share = float(params.schedule_overrun), float(params.expansion_share)
+    key = (id(world), id(net), start, overrun, share)
+    # the entry holds the world and network themselves, so their ids are not reused while it lives
+    held_world, held_net, template, draws = memo(
+        "investment.pipeline",
+        key,
+        lambda: (
+            world,
+            net,
+            *disk_memo(
+                "pipeline",
+                lambda: disk_key(
+                    "pipeline", content_digest(*_pipeline_inputs(world, net), start, overrun, share)
+                ),
+                lambda: _pipeline_rows(world, net, start, overrun, share),
+                after_load=_frozen,
+            ),
+        ),
+    )
+    assert held_world is world and held_net is net
+    return _with_draws(template, draws, rng)
+
+
+def _pipeline_inputs(world: World, net: Network) -> tuple:
+    """Everything of a world and its network that the rows read (:func:`_pipeline_rows`)."""
+    return (
+        world.investment, world.projects, world.prospects, world.facilities, world.countries, world.processes,
+        net.node_id, net.countries, net.is_facility, net.capacity, net.node_process, net.node_country,
+        net.cash_cost,
+    )  # fmt: skip
+
+
+def _frozen(
+    value: tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]],
+) -> tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]]:
+    for a in vars(value[0]).values():
+        a.flags.writeable = False  # shared by every model of the process: copied before use
+    return value
+
+
+def _pipeline_rows(
+    world: World, net: Network, start: tuple[int, int], overrun: float, expansion_share: float
+) -> tuple[Pipeline, list[tuple[int, str | None, tuple[float, ...], float]]]:
+    """The pipeline with placeholders where a value is drawn, and the draws (see :class:`_Rows`)."""
     inv = world.investment
     covered = set(inv["process"]) - {"all"}
     if "all" in set(inv["process"]):
         covered = set(world.processes["process"])
-    make = _Rows(world, net, rng)  # the draws follow this order: named, prospects, expansions
-    rows = _named_rows(world, make, covered, start, params.schedule_overrun)
+    make = _Rows(world, net)  # the draws follow this order: named, prospects, expansions
+    rows = _named_rows(world, make, covered, start, overrun)
     rows += _prospect_rows(world, make, covered)
-    rows += _expansion_rows(world, net, make, covered, params.expansion_share)
-    return _as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline()
+    rows += _expansion_rows(world, net, make, covered, expansion_share)
+    return _frozen((_as_pipeline(pd.DataFrame(rows)) if rows else empty_pipeline(), make.draws))
+
+
+def _with_draws(
+    template: Pipeline,
+    draws: list[tuple[int, str | None, tuple[float, ...], float]],
+    rng: np.random.Generator,
+) -> Pipeline:
+    """A fresh copy of ``template`` with its random values drawn from ``rng`` in row order (one
+    scalar draw each, as the rows were made: the generator's stream is consumed the same way)."""
+    p = Pipeline(**{f.name: getattr(template, f.name).copy() for f in fields(Pipeline)})
+    for row, name, args, factor in draws:
+        value = float(rng.uniform(*args)) if len(args) == 2 else float(rng.triangular(*args))
+        if name is not None:
+            getattr(p, name)[row] = value * factor
+    return p
 
 
 def _as_pipeline(df: pd.DataFrame) -> Pipeline:
@@ -353,10 +452,6 @@ def _as_pipeline(df: pd.DataFrame) -> Pipeline:
         start_month=np.full(n, -1, dtype=np.int64),
         **{field: np.array(df[col], dtype=float) for field, col in floats.items()},
     )
-
-
-def _triangular(rng: np.random.Generator, lo: float, mode: float, hi: float) -> float:
-    return float(rng.triangular(lo, mode, hi)) if hi > lo else float(mode)
 
 
 def empty_pipeline() -> Pipeline:
@@ -401,7 +496,9 @@ def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.nd
     order = cand[np.argsort(p.node[cand], kind="stable")]
     size = p.nameplate[order]
     cum = np.cumsum(size)
-    first = np.r_[True, p.node[order][1:] != p.node[order][:-1]]
+    node = p.node[order]
+    first = np.ones(order.size, bool)  # np.r_ costs more than the comparison
+    np.not_equal(node[1:], node[:-1], out=first[1:])
     start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
     before = cum - size - (cum[start] - size[start])  # earlier candidates of the same plant
     ok = np.ones(p.size, bool)
@@ -415,42 +512,43 @@ def advance(
     """One month of the pipeline; returns the profitability index of each row (for reporting)."""
     rate = p.hurdle + p.risk_premium * (1.0 - terms.derisked) - terms.rate_reduction
     margin = (terms.unit_margin - p.cash_cost) * p.nameplate * p.final_share
-    lead = np.where(p.status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
+    status = p.status  # as the month starts (the new one is set at the end)
+    announced, waiting, cancelled = status == ANNOUNCED, status == PERMITTED, status == CANCELLED
+    lead = np.where(status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
     pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead))
     # one draw per project and month (components decide together); common random numbers
     # across policy runs, since every row draws every month whatever happens
     draw = rng.random(p.size)[p.first_rows()][group]
     viable = pi > 1.0
     # concepts are announced at the announcement rate while viable
-    announce = (p.status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)
+    announce = (status == CONCEPT) & viable & (draw < params.announce_rate_per_year / 12)
     # permitting clock (the acceleration applies to what is left of it)
-    permitting = p.status == ANNOUNCED
+    permitting = announced
     p.months_left = np.where(
         permitting, p.months_left - 1.0 / np.maximum(1.0 - terms.permit_reduction, 1e-6), p.months_left
     )
     permitted = permitting & (p.months_left <= 1e-9)
     # final investment decisions and cancellations
-    waiting = p.status == PERMITTED
     fid = waiting & (draw < fid_probability(pi, p.finance_months, params.fid_pi_scale))
     fid &= expansion_room(p, capacity, fid)
     # a project's components advance together: FID once all are permitted, and only if every
     # component takes it (components of different processes have different finance clocks,
     # e.g. a brine field and its carbonate plant; the slowest decides)
-    members = np.bincount(group)[group]
-    all_permitted = np.bincount(group, weights=((p.status == PERMITTED) | (p.status == CANCELLED)) * 1.0)
+    members = p.members()
+    all_permitted = np.bincount(group, weights=(waiting | cancelled) * 1.0)
     fid &= all_permitted[group] == members
-    fid_all = np.bincount(group, weights=(fid | (p.status == CANCELLED)) * 1.0)
+    fid_all = np.bincount(group, weights=(fid | cancelled) * 1.0)
     fid &= fid_all[group] == members
     # pre-FID projects that do not pay are cancelled at the attrition rate, all components at
     # once (expansion options of operating plants just wait)
-    pre_fid = ((p.status == ANNOUNCED) | waiting) & (p.kind != KIND_EXPANSION)
+    pre_fid = (announced | waiting) & (p.kind != KIND_EXPANSION)
     cancel = pre_fid & ~fid & ~viable & (draw > 1.0 - p.abandon_rate / 12)
     cancel = pre_fid & ~fid & (np.bincount(group, weights=cancel * 1.0)[group] > 0)
     # construction, ramp-up
-    building = p.status == FINANCED
+    building = status == FINANCED
     p.months_left = np.where(building, p.months_left - 1.0, p.months_left)
     first = building & (p.months_left <= 1e-9)
-    ramping = p.status == RAMPING
+    ramping = status == RAMPING
     p.months_online = np.where(ramping | first, p.months_online + 1.0, p.months_online)
     done = ramping & (p.months_online >= p.ramp_months)
 

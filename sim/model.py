@@ -76,8 +76,8 @@ class CritminModel(mesa.Model):
         self, cfg: Any = None, *, world: World | None = None, rng: Any = None, **parameters: Any
     ) -> None:
         cfg = self._configure(cfg, rng, parameters)
-        seed = int(cfg.seed)
         check_config(cfg)  # before Mesa seeds its generator: a bad seed is bad input, named
+        seed = int(cfg.seed)
         super().__init__(rng=seed)
         self.cfg, self.seed = cfg, seed
         # plain dataclasses for the hot loop (OmegaConf attribute access costs ~30 µs each)
@@ -122,9 +122,14 @@ class CritminModel(mesa.Model):
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)
-        # chains that never exchange material are traced each over its own origin columns
-        self.blocks = origin.Blocks.of(
-            net.edge_seller, net.edge_buyer, net.slot_node, stamp, self.origins.size, (self.state.mix,)
+        # chains that never exchange material are traced each over its own origin columns, where
+        # a month's shipments × columns can reach origin.PARTS_FROM (not in a world this small)
+        self.blocks = (
+            origin.Blocks.of(
+                net.edge_seller, net.edge_buyer, net.slot_node, stamp, self.origins.size, (self.state.mix,)
+            )
+            if net.edge_seller.size * self.origins.size >= origin.PARTS_FROM
+            else None
         )
         self.investment = CapacityDynamics(self)  # structural capacity and the project pipeline
         self.policies = load_policies(policy_lists, self)

@@ -30,6 +30,8 @@ class Layout:
     stamp_fac_out: origin.Stamp  # what each facility output's process stamps
     demand: np.ndarray  # demand-centre nodes
     scrap_nodes: np.ndarray  # demand centres whose end of life yields scrap
+    is_fac_input: np.ndarray  # per slot: an input of a facility
+    is_fac_output: np.ndarray  # per slot: an output of a facility
 
     @classmethod
     def of(cls, net: Network, origins: origin.Origins) -> Layout:
@@ -54,22 +56,22 @@ class Layout:
             ),
             demand=demand,
             scrap_nodes=demand[net.scrap_slot[demand] >= 0],
+            is_fac_input=(net.slot_role == INPUT) & on_facility,
+            is_fac_output=(net.slot_role == OUTPUT) & on_facility,
         )
 
 
 def transform(net: Network, layout: Layout, s: State) -> tuple[np.ndarray, np.ndarray]:
     """Facilities run at planned activity limited by input stock; returns per-slot production and use."""
     n = len(net.node_id)
-    fac_input = (net.slot_role == INPUT) & net.is_facility[net.slot_node]
     limit = np.full(n, np.inf)
     fi = layout.fac_in  # a node's input slots are contiguous, so a segmented min does it
     limit[layout.fac_in_nodes] = np.minimum.reduceat(s.stock[fi] / net.slot_coef[fi], layout.fac_in_starts)
     x = np.where(net.is_facility, np.minimum(s.plan, limit), 0.0)
     s.activity = np.where(net.is_facility, x, s.activity)
     amount = net.slot_coef * x[net.slot_node]
-    use = np.where(fac_input, amount, 0.0)
-    fac_output = (net.slot_role == OUTPUT) & net.is_facility[net.slot_node]
-    production = np.where(fac_output, amount, 0.0)
+    use = np.where(layout.is_fac_input, amount, 0.0)
+    production = np.where(layout.is_fac_output, amount, 0.0)
     outs = layout.fac_out
     node_mix = origin.node_mix(net.slot_node, layout.inputs, use, s.mix, n)
     out_mix = layout.stamp_fac_out(node_mix[net.slot_node[outs]])

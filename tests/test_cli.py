@@ -29,6 +29,8 @@ def test_critmin_run_writes_the_run_folder(tmp_path):
     assert summary["mass_balance_max_rel_error"] < 1e-9
     manifest = yaml.safe_load((run / "manifest.yaml").read_text())
     assert manifest["seed"] == 0 and manifest["config"]["scenario"]["end"] == "2024-06"
+    # written by libyaml's emitter where there is one: the text PyYAML's own safe_dump writes
+    assert (run / "manifest.yaml").read_text() == yaml.safe_dump(manifest, sort_keys=False)
     assert all(len(h) == 64 for h in manifest["input_data_sha256"].values())
     assert sorted(p.name for p in (run / "plots").iterdir()) == [
         "prices.png",

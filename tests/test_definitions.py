@@ -160,3 +160,15 @@ def test_both_reports_and_the_compare_output_show_the_table(result, tmp_path, ca
     assert section.count("<tr") == 1 + int(
         definitions.owner_rows_shown(csv, ["share", "share_lo", "share_hi"]).sum()
     )
+
+
+def test_columns_are_compared_by_name_whatever_their_categories():
+    # owner and origin columns with their own categories (other order, other members, missing
+    # values): compared by the names they hold, as plain strings would be
+    from critmin.analysis.definitions import _differ
+
+    a = pd.Series(pd.Categorical(["CHN", "USA", None, "JPN", "AUS"], categories=["USA", "CHN", "JPN", "AUS"]))
+    b = pd.Series(pd.Categorical(["CHN", "JPN", None, "JPN", None], categories=["JPN", "CHN"]))
+    assert _differ(a, b).tolist() == [False, True, False, False, True]
+    both = a.notna() & b.notna()  # as strings, where neither is missing
+    assert _differ(a, b)[both].tolist() == (a[both].astype(str) != b[both].astype(str)).tolist()

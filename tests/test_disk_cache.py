@@ -141,13 +141,35 @@ def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
     fresh_process()
     built = simulate(load_config(overrides))
     stored = {p.name.split("-")[0] for p in disk.glob("*.pkl")}
-    assert stored >= {"world", "network", "calibration", "config", "configcheck"}
+    assert stored >= {"world", "network", "calibration", "config", "configcheck", "pipeline"}
     fresh_process()  # every object comes from disk
     loaded = simulate(load_config(overrides))
     fresh_process()
-    for name in ("timeseries", "flows", "facility_activity", "consumption_origin"):
+    for name in ("timeseries", "flows", "facility_activity", "consumption_origin", "projects"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(built, name), check_exact=True)
     assert loaded.summary == built.summary
+
+
+def test_a_project_edited_in_memory_builds_its_pipeline_anew(tmp_path: Path, disk: Path) -> None:
+    import numpy as np
+
+    from critmin.sim.investment import build_pipeline
+    from critmin.sim.run import load_config
+
+    params = load_config([]).scenario.investment
+    w = load_worlds([world_copy(tmp_path)])
+    net = compile_network(w, 2024)
+    first = build_pipeline(w, net, (2024, 1), params, np.random.default_rng(0))
+    fresh_process()
+    again = build_pipeline(w, net, (2024, 1), params, np.random.default_rng(0))
+    assert len(_entries(disk, "pipeline")) == 1
+    np.testing.assert_array_equal(again.capex, first.capex)
+    w.projects.loc[0, "capacity_tpa"] *= 2
+    fresh_process()
+    edited = build_pipeline(w, net, (2024, 1), params, np.random.default_rng(0))
+    assert len(_entries(disk, "pipeline")) == 2
+    row = int(np.flatnonzero(edited.ids == w.projects.loc[0, "facility"])[0])
+    assert edited.nameplate[row] == 2 * first.nameplate[row]
 
 
 def fresh_process() -> None:

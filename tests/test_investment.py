@@ -188,3 +188,30 @@ def test_collection_rises_with_the_scrap_price_up_to_its_ceiling():
     np.testing.assert_allclose(model.collection_rate(d), np.minimum(base * 2.0**e, 0.9), rtol=1e-9)
     model.state.log_p[markets] += np.log(1e4)
     assert np.all(model.collection_rate(d) <= model.params.recycling.collection_max + 1e-12)
+
+
+def test_the_pipeline_is_built_once_per_process_and_drawn_per_seed(baseline):
+    # the rows come from a per-process cache (sim/cache.py memo); each build is a fresh copy with
+    # its own draws, and consumes the generator's stream exactly as building from scratch does
+    from critmin.sim import cache
+
+    m = baseline.model
+    p = m.params.investment
+    cache._caches.pop("investment.pipeline", None)
+    fresh_rng = np.random.default_rng(7)
+    fresh = inv.build_pipeline(m.world, m.net, m.start, p, fresh_rng)
+    cached_rng = np.random.default_rng(7)
+    cached = inv.build_pipeline(m.world, m.net, m.start, p, cached_rng)
+    assert fresh_rng.random() == cached_rng.random()  # the same number of draws was made
+    for name in ("final_share", "capex", "cash_cost", "nameplate", "status", "months_left"):
+        np.testing.assert_array_equal(getattr(fresh, name), getattr(cached, name))
+    other = inv.build_pipeline(m.world, m.net, m.start, p, np.random.default_rng(8))
+    drawn = fresh.kind != inv.KIND_EXPANSION
+    assert (other.final_share[drawn] != fresh.final_share[drawn]).mean() > 0.5  # drawn per seed
+    prospects = fresh.kind == inv.KIND_PROSPECT
+    assert (other.capex[prospects] != fresh.capex[prospects]).all()
+    # brownfield options keep their full ramp-up although a share is drawn for them
+    assert (fresh.final_share[~drawn] == 1.0).all()
+    cached.status[:] = inv.CANCELLED  # a model's pipeline is its own
+    again = inv.build_pipeline(m.world, m.net, m.start, p, np.random.default_rng(7))
+    np.testing.assert_array_equal(again.status, fresh.status)

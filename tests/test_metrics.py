@@ -398,3 +398,31 @@ def test_dependency_from_the_per_run_aggregate_equals_a_direct_selection(seed):
                     if row[k] > 0:
                         want[(year, c)] = want.get((year, c), 0.0) + row[k]
             assert dict(zip(zip(got.period, got.origin), got.weight)) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("freq", ["year", "month"])
+def test_dependencies_of_many_regions_at_once_equal_each_alone(short_run, freq):
+    # the definitions table computes every region of a pair in one pass (metrics.dependency_many);
+    # each path must be the one the definition gives alone, bit for bit, empty regions included
+    batch, alone = Tables.from_result(short_run), Tables.from_result(short_run)
+    regions = ["G7+", "USA", "JPN", "EU", "CHN", "AUS"]
+    ds = [
+        metrics.default_definition(
+            batch, "ndfeb_magnet", stage, region=r, scope=scope, outside="G7+", control=c
+        )
+        for stage in ("mine", "refining")
+        for scope in ("consumption", "imports")
+        for c in ("location", "owner")
+        for r in regions
+    ]
+    metrics.dependency_many(batch, ds, freq)
+    for d in ds:
+        got = batch.cache[("dependency_arrays", d, freq)]
+        want = metrics._dependency(alone, d, freq)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    # not vacuous: the bloc's magnet mining depends on one supplier for most of it
+    assert (
+        metrics.by_period(batch, ds[0]) and max(s for s, _ in metrics.by_period(batch, ds[0]).values()) > 0.5
+    )

@@ -161,3 +161,19 @@ def test_group_sums_add_each_groups_items_in_order_as_the_sparse_product_does():
         first = first + weight[i] * x[rows[i]]
     np.testing.assert_array_equal(got[0], first)
     np.testing.assert_array_equal(origin._sum_rows(rows, weight, starts, np.asfortranarray(x)), want)
+
+
+def test_a_model_finds_its_blocks_only_where_a_month_can_reach_parts_from(monkeypatch):
+    # the blocks are used only where a month's shipments x origin columns reach PARTS_FROM, so a
+    # model of a smaller world does not build them; with the bar at zero a two-chain world has them
+    from critmin.sim import origin
+    from critmin.sim.model import CritminModel
+    from critmin.sim.run import load_config
+
+    cfg = load_config(["scenario=full_2024", "scenario.end=2024-01"])
+    model = CritminModel(cfg)
+    assert model.net.edge_seller.size * model.origins.size < origin.PARTS_FROM
+    assert model.blocks is None
+    monkeypatch.setattr(origin, "PARTS_FROM", 0)
+    blocked = CritminModel(cfg)
+    assert blocked.blocks is not None and len(blocked.blocks.columns) >= 2

@@ -78,3 +78,27 @@ def test_a_bad_metric_setting_fails_before_the_run_naming_the_key():
     model = new_model(cfg)
     with pytest.raises(DataError, match=r"experiment\.metrics\.region"):
         fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
+
+
+def test_known_commodities_read_as_pandas_reads_them(tmp_path):
+    # the packaged chains' commodities.csv files, and one with quoted commas, a missing cell, a
+    # byte-order mark and a file without the column: the csv module reads what pandas reads
+    import pandas as pd
+
+    from critmin.analysis.results import _read_commodities
+    from critmin.sim.world import data_root
+
+    odd = tmp_path / "a" / "commodities.csv"
+    odd.parent.mkdir()
+    odd.write_text(
+        '\ufeffcommodity,note\nx_oxide,"a, b"\n,empty\nNA,missing\ny_metal,"c\nd"\n', encoding="utf-8"
+    )
+    none = tmp_path / "b" / "commodities.csv"
+    none.parent.mkdir()
+    none.write_text("name,stage\nz,mine\n")
+    paths = [*sorted(data_root().glob("*/commodities.csv")), odd]
+    want: set[str] = set()
+    for p in paths:
+        want |= set(pd.read_csv(p, usecols=["commodity"], dtype=str)["commodity"].dropna())
+    assert _read_commodities([*paths, none]) == want
+    assert {"x_oxide", "y_metal", "ndfeb_magnet"} <= want and "NA" not in want
