@@ -248,10 +248,13 @@ def plan_processing(model: ModelView, nodes: np.ndarray, contracted: bool) -> No
     if contracted:
         margin = np.where(plain, contracted_margin(margin, margin0, pp.cost_plus_share), margin)
         long_run = np.where(plain, contracted_margin(long_run, margin0, pp.cost_plus_share), long_run)
-    ran = np.divide(s.activity[nodes], x, out=np.zeros_like(x), where=x > 0)
     spread = np.where(plain, pp.cash_cost_spread, 0.0)
     hold = np.where(plain, pp.restart_cost_months * pp.expectation_weight, 0.0)
-    s.plan[nodes] = x * ride_through(margin, long_run, margin0, idle, ran, spread, hold)
+    # the share of its plants that ran last month (not last month's tonnes over this month's plan:
+    # plants that run follow their orders up and down, only idle ones must restart)
+    share = ride_through(margin, long_run, margin0, idle, s.run_share[nodes], spread, hold)
+    s.run_share[nodes] = share
+    s.plan[nodes] = x * share
 
 
 def ride_through(
@@ -265,7 +268,8 @@ def ride_through(
 ) -> np.ndarray:
     """Share of the planned throughput a processing plant runs, with stopping and restarting
     costly. Idle capacity starts where the expected margin covers its cash cost
-    (:func:`viability`). Capacity that ran last month (``ran``, a share of this month's plan) runs
+    (:func:`viability`). Capacity that ran last month (``ran``, the share of its plants that ran,
+    ``State.run_share``; the plants that run follow their orders) runs
     on while the margin stays above its cash cost less ``hold`` of it: stopping and restarting
     costs ``restart_cost_months`` of cash cost, and a weak margin is expected to last about
     ``1/expectation_weight`` months (the memory of the adaptive expectation), so the saving from a

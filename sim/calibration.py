@@ -340,4 +340,5 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
         intensity=np.ones(n_nodes),
         battery_shares=chemistry.base_shares(params.chemistry),
         below_cost_months=np.zeros(n_nodes),
+        run_share=np.ones(n_nodes),  # the base year: every plant running
     )
