@@ -44,7 +44,10 @@ def test_baseline_2030_docks_to_the_iea_announced_projects_outlook(baseline):
         share(baseline, "ree_concentrate", 2030),
     )
     assert refining_2024 == pytest.approx(0.92, abs=0.01)
-    assert 0.67 <= refining_2030 <= 0.87
+    # refining: 0.868 until China's processing plants that run followed their orders (State.run_share,
+    # 30 Nov 2026), 0.880 since; the gap to the IEA is the permitted ex-China separation projects
+    # that wait for ore (docs/mining_gap.md), a disagreement kept in view, not tuned away: 11 points
+    assert 0.67 <= refining_2030 <= 0.89
     assert refining_2030 < refining_2024 - 0.03
     # mining falls less than the IEA's announced-projects case: at 2024 concentrate prices most
     # stand-alone ex-China mines do not pay and are cancelled in the no-policy baseline (closing

@@ -53,20 +53,25 @@ def test_the_recyclers_margin_sets_their_pace(chain):
     s, rec = model.state, _recyclers(model)
     rec = rec[model.net.capacity[rec] > 0]
     scrap, refined = CHAINS[name]
-    saved = s.p_exp.copy(), s.expected_paid.copy(), s.plan.copy()
+    saved = s.p_exp.copy(), s.expected_paid.copy(), s.plan.copy(), s.run_share.copy()
+    # the decision to start: plants that ran ride through a weak month (restart costs), so the
+    # margin's effect is read on plants deciding whether to run (a model that has not run yet)
+    s.run_share[rec] = 0.0
     try:
         Recycler.decide(model, rec)
         base = s.plan[rec].sum()
         markets = np.unique(model.slot_market()[_slots(model, rec, refined)])
         s.p_exp[markets] *= 0.8  # refined material 20% cheaper
+        s.run_share[rec] = 0.0
         Recycler.decide(model, rec)
         cheap_output = s.plan[rec].sum()
         s.p_exp[:] = saved[0]
         s.expected_paid[_slots(model, rec, scrap)] *= 1.3  # black mass 30% dearer
+        s.run_share[rec] = 0.0
         Recycler.decide(model, rec)
         dear_scrap = s.plan[rec].sum()
     finally:
-        s.p_exp, s.expected_paid, s.plan = saved
+        s.p_exp, s.expected_paid, s.plan, s.run_share = saved
     assert base > 0
     # both squeeze the margin toward cash cost: the recyclers idle part of their capacity
     # (measured: refined -20% -> 0.75 Co, 0.88 Li, 0.81 Ni of the plan, damped by the storage
