@@ -50,16 +50,21 @@ def logit_weights(
     cost = np.where(active, p_del, INF)
     best = np.full(n_buyers, INF)
     np.minimum.at(best, buyer, cost)
-    best_e = best[buyer]
     if theta > 0:
-        scale = theta * np.where(np.isfinite(best_e) & (best_e > 0), best_e, 1.0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            w = np.where(active, preference * np.exp(-(cost - best_e) / scale), 0.0)
+        # per buyer, then per edge: a buyer with no finite cost gets 0 in place of its best, so
+        # that no inf - inf arises (its edges' weights are 0 either way: exp(-inf) or no share)
+        finite = np.isfinite(best)
+        scale = theta * np.where(finite & (best > 0), best, 1.0)
+        d = cost - np.where(finite, best, 0.0)[buyer]
+        d /= scale[buyer]
+        np.negative(d, out=d)
+        np.exp(d, out=d)
+        d *= preference
+        w = d
     else:
-        w = np.where(active & (cost <= best_e), preference, 0.0)
+        w = np.where(active & (cost <= best[buyer]), preference, 0.0)
     total = np.bincount(buyer, weights=w, minlength=n_buyers)
-    denom = total[buyer]
-    return np.divide(w, denom, out=np.zeros_like(w), where=denom > 0)
+    return w / np.where(total > 0, total, INF)[buyer]
 
 
 @dataclass

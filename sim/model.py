@@ -209,7 +209,13 @@ class CritminModel(mesa.Model):
         return self._monthly_growth[self.net.end_use[nodes], t]
 
     def slot_market(self) -> np.ndarray:
-        return self.net.market_index(self.net.slot_commodity, self.net.slot_country)
+        """Per slot: its (commodity, country) market; fixed for the run, computed once (read-only)."""
+        sm = self.__dict__.get("_slot_market")
+        if sm is None:
+            sm = self.net.market_index(self.net.slot_commodity, self.net.slot_country)
+            sm.flags.writeable = False
+            self._slot_market = sm
+        return sm
 
     @property
     def idle_threshold(self) -> np.ndarray:
