@@ -147,14 +147,32 @@ def clear(
         at[edges] = np.arange(n_e)
         member = at[shared_all.edge] >= 0
         shared = _SharedCaps(at[shared_all.edge[member]], shared_all.group[member], shared_all.left, n_e)
+    live_edges, live_seller = edges, seller
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
+    flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
     for _ in range(max(passes, 1)):
         active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
         if shared:
             active &= ~shared.exhausted()
         if not active.any():
             break
+        if not active.all():
+            # an edge inactive now stays so (caps, offers and requests only fall): the edge's
+            # results are final; the pass runs over the active edges alone, in edge order, so
+            # every sum is the same as over all of them (the others would add exact zeros)
+            flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
+            keep = np.flatnonzero(active)
+            edges, seller, buyer, p_del, preference = (
+                a[keep] for a in (edges, seller, buyer, p_del, preference)
+            )
+            flow, asked, cap = flow[keep], asked[keep], cap[keep]
+            if shared:
+                at = np.full(active.size, -1)
+                at[keep] = np.arange(keep.size)
+                member = at[shared.edge] >= 0
+                shared = _SharedCaps(at[shared.edge[member]], shared.group[member], shared.left, keep.size)
+            active = np.ones(keep.size, bool)
         w = logit_weights(p_del, buyer, n_b, theta, preference, active)
         q = np.minimum(w * remaining_req[buyer], cap)
         if shared:
@@ -171,9 +189,8 @@ def clear(
             shared.take(q)
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
-    sold = np.bincount(seller, weights=flow, minlength=n_s)
-    flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
     flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
+    sold = np.bincount(live_seller, weights=flow_all[live_edges], minlength=n_s)
     capped = cap_all <= 1e-12 * np.maximum(flow_all, 1.0)
     if shared_all:
         shared_all.left = shared.left
