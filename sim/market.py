@@ -151,10 +151,13 @@ def clear(
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
-    for _ in range(max(passes, 1)):
-        active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
-        if shared:
-            active &= ~shared.exhausted()
+    for k in range(max(passes, 1)):
+        if k == 0:  # the live edges are exactly the first pass's active ones
+            active = np.ones(n_e, bool)
+        else:
+            active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+            if shared:
+                active &= ~shared.exhausted()
         if not active.any():
             break
         if not active.all():
