@@ -488,11 +488,13 @@ def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.nd
     and ramp-up stays within ``max_expansion_per_year`` × the years it takes to build (the
     first-listed options go first). Other rows pass."""
     exp = p.kind == KIND_EXPANSION
+    cand = np.flatnonzero(exp & want)
+    if cand.size == 0:  # no expansion decision this month (most months): every row passes
+        return np.ones(p.size, bool)
     in_flight = exp & ((p.status == FINANCED) | (p.status == RAMPING))
     flight = np.bincount(p.node, weights=np.where(in_flight, p.nameplate, 0.0), minlength=capacity.size)
     years = (p.construction_months + p.ramp_months) / 12.0
     limit = p.max_expansion * years * capacity[p.node]
-    cand = np.flatnonzero(exp & want)
     order = cand[np.argsort(p.node[cand], kind="stable")]
     size = p.nameplate[order]
     cum = np.cumsum(size)
