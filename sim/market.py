@@ -47,8 +47,21 @@ def logit_weights(
     ``theta`` is the relative cost spread (dimensionless): 0 is strict merit order with ties
     shared equally.
     """
-    cost = np.where(active, p_del, INF)
-    best = np.full(n_buyers, INF)
+    return _weights(np.where(active, p_del, INF), buyer, n_buyers, theta, preference, active)
+
+
+def _weights(
+    cost: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    active: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`logit_weights` of ``cost`` (``inf`` on inactive edges); ``active`` None: every
+    edge is active (the clearing passes run over active edges only)."""
+    best = np.empty(n_buyers)
+    best.fill(INF)
     np.minimum.at(best, buyer, cost)
     if theta > 0:
         # per buyer, then per edge: a buyer with no finite cost gets 0 in place of its best, so
@@ -62,7 +75,8 @@ def logit_weights(
         d *= preference
         w = d
     else:
-        w = np.where(active & (cost <= best[buyer]), preference, 0.0)
+        at_best = cost <= best[buyer]
+        w = np.where(at_best if active is None else active & at_best, preference, 0.0)
     total = np.bincount(buyer, weights=w, minlength=n_buyers)
     return w / np.where(total > 0, total, INF)[buyer]
 
@@ -151,16 +165,14 @@ def clear(
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
-    for k in range(max(passes, 1)):
-        if k == 0:  # the live edges are exactly the first pass's active ones
-            active = np.ones(n_e, bool)
-        else:
+    for k in range(max(passes, 1) if n_e else 0):
+        if k > 0:  # the live edges are exactly the first pass's active ones
             active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
             if shared:
                 active &= ~shared.exhausted()
-        if not active.any():
-            break
-        if not active.all():
+            if not active.any():
+                break
+        if k > 0 and not active.all():
             # an edge inactive now stays so (caps, offers and requests only fall): the edge's
             # results are final; the pass runs over the active edges alone, in edge order, so
             # every sum is the same as over all of them (the others would add exact zeros)
@@ -175,8 +187,7 @@ def clear(
                 at[keep] = np.arange(keep.size)
                 member = at[shared.edge] >= 0
                 shared = _SharedCaps(at[shared.edge[member]], shared.group[member], shared.left, keep.size)
-            active = np.ones(keep.size, bool)
-        w = logit_weights(p_del, buyer, n_b, theta, preference, active)
+        w = _weights(p_del, buyer, n_b, theta, preference, None)  # every edge here is active
         q = np.minimum(w * remaining_req[buyer], cap)
         if shared:
             q = shared.scale(q)
