@@ -299,9 +299,12 @@ def ride_through(
     ``hold = restart_cost_months × expectation_weight``. It rides through a weak spell only while
     the long-run expected margin still covers cash cost (the hold is scaled by the long-run
     viability): a sustained loss still closes it."""
-    start = viability(margin, margin0, idle, spread)
-    keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * viability(long_run, margin0, idle, spread)
-    stay = viability(margin + keep, margin0, idle, spread)
+    # :func:`viability` three times over, its cost curve (``low``, ``width``) computed once
+    low = idle - spread * np.maximum(idle, 0.0)
+    width = np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    start = np.clip((margin - low) / width, 0.0, 1.0)
+    keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * np.clip((long_run - low) / width, 0.0, 1.0)
+    stay = np.clip((margin + keep - low) / width, 0.0, 1.0)
     return np.maximum(start, np.minimum(np.clip(ran, 0.0, 1.0), stay))
 
 
