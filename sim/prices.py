@@ -299,15 +299,15 @@ def restricted_exposure(
     if expected is not None:
         lost = np.maximum(lost, np.where(b > 0, expected, 0.0))
     n = net.n_slots
+    u_in = np.zeros(n)
+    u_out = np.zeros(n)
+    if not lost.any():  # nothing binds (most months)
+        return lost, u_in, u_out
     den = np.bincount(net.edge_buyer, weights=b, minlength=n)
     ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
     n_nodes = len(net.node_id)
     value = np.where(ins, net.slot_coef * net.price0[net.slot_commodity], 0.0)
     node_value = np.bincount(net.slot_node, weights=value, minlength=n_nodes)
-    u_in = np.zeros(n)
-    u_out = np.zeros(n)
-    if not lost.any():
-        return lost, u_in, u_out
     for _ in range(depth):
         via = lost + (1.0 - lost) * u_out[net.edge_seller]
         u_in = np.divide(
@@ -501,11 +501,13 @@ def holders_gain(
     """Per slot: the expected gain of the stock it holds. Sellers hold their own market's
     commodity; a buyer's input stock is valued like what it bought this month (its purchases'
     seller markets, by tonnes); a buyer that bought nothing keeps last month's view."""
-    seller_market = slot_market[net.edge_seller]
+    lay = _layout(net)
     got = np.bincount(net.edge_buyer, weights=result.flow, minlength=net.n_slots)
-    weighted = np.bincount(net.edge_buyer, weights=result.flow * gain[seller_market], minlength=net.n_slots)
+    weighted = np.bincount(
+        net.edge_buyer, weights=result.flow * gain[lay.seller_market], minlength=net.n_slots
+    )
     bought = np.divide(weighted, got, out=previous.copy(), where=got > 0)
-    return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
+    return np.where(lay.outs, gain[slot_market], bought)
 
 
 def storage_clearing(
