@@ -62,6 +62,26 @@ class _Layout:
 _LAYOUTS: dict[int, tuple[Network, _Layout]] = {}
 
 
+_BASES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _commercial_base(model: ModelView) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge: the base-year flow of commercial edges (0 on stockpiles' edges), and per market
+    its sellers' base-year exports; fixed for a run, built once per calibration and network."""
+    base_flow, commercial = model.base_edge_flow, model.commercial_edges
+    hit = _BASES.get(id(base_flow))
+    if hit is not None and hit[0] is base_flow and hit[1] is commercial:
+        return hit[2], hit[3]
+    lay = _layout(model.net)
+    base = np.where(commercial, base_flow, 0.0)
+    exports = np.bincount(lay.seller_market, weights=np.where(lay.abroad, base, 0.0), minlength=lay.m_count)
+    base.flags.writeable = exports.flags.writeable = False
+    if len(_BASES) >= 8:
+        _BASES.pop(next(iter(_BASES)))
+    _BASES[id(base_flow)] = (base_flow, commercial, base, exports)
+    return base, exports
+
+
 def _layout(net: Network) -> _Layout:
     """The network's :class:`_Layout`, built once per network (a few kept per process; the
     network is held with it so that its id stays unique)."""
@@ -569,11 +589,10 @@ def restricted_markets(model: ModelView, cleared: Cleared, slot_market: np.ndarr
     ban, a licence, a quota), the base-year flow they no longer carry. 0 where nothing binds; 1
     under a full ban; a ban on one destination holds back only that destination's share."""
     net = model.net
-    base = np.where(model.commercial_edges, model.base_edge_flow, 0.0)
+    base, exports = _commercial_base(model)
     lay = _layout(net)
     abroad, m_count, mk = lay.abroad, lay.m_count, lay.seller_market
     lost = np.where(cleared.spot_capped & abroad, np.maximum(base - cleared.result.flow, 0.0), 0.0)
-    exports = np.bincount(mk, weights=np.where(abroad, base, 0.0), minlength=m_count)
     held = np.bincount(mk, weights=lost, minlength=m_count)
     return np.clip(np.divide(held, exports, out=np.zeros(m_count), where=exports > 0), 0.0, 1.0)
 
@@ -676,7 +695,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
     ) + expected_scarcity(
         net,
         slot_market,
-        np.where(model.commercial_edges, base, 0.0),
+        _commercial_base(model)[0],
         lost,
         u_in,
         u_out,
