@@ -540,7 +540,7 @@ def storage_clearing(
     storage arbitrage."""
     s, net, p = model.state, model.net, model.params
     m_count = net.n_commodities * net.n_countries
-    buyer = net.slot_role == INPUT
+    buyer = _layout(net).ins
     multiple = storage_multiple(s.storage_return, p.market.storage_response, p.market.storage_max_multiple)
     given, rise = restocking_give(
         np.where(buyer, model.last_request, 0.0),
