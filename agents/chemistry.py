@@ -112,8 +112,25 @@ def price_indices(model: ModelView) -> dict[str, float]:
     return out
 
 
+_ROWS: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+
+
 def _battery_rows(net: Any, material: str) -> np.ndarray:
-    """Demand nodes of the battery end uses that buy ``material`` (as its battery commodity)."""
+    """Demand nodes of the battery end uses that buy ``material`` (as its battery commodity);
+    fixed for a network, found once (a few networks kept per process, each held with its rows
+    so that its id stays unique)."""
+    hit = _ROWS.get((id(net), material))
+    if hit is not None and hit[0] is net:
+        return hit[1]
+    if len(_ROWS) >= 24:
+        _ROWS.pop(next(iter(_ROWS)))
+    rows = _find_battery_rows(net, material)
+    rows.flags.writeable = False
+    _ROWS[(id(net), material)] = (net, rows)
+    return rows
+
+
+def _find_battery_rows(net: Any, material: str) -> np.ndarray:
     names = [e for e, (_, m) in BATTERY_END_USES.items() if m == material and e in net.end_uses]
     if not names:
         return np.zeros(0, dtype=np.int64)

@@ -19,6 +19,7 @@ Decision rules (ODD §7 "Submodels"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mesa
@@ -30,6 +31,19 @@ from critmin.sim.network import INPUT, OUTPUT
 if TYPE_CHECKING:
     from critmin.sim.network import Network
     from critmin.sim.view import ModelView
+
+
+def _month_memo(model: ModelView, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """A per-node figure computed once for all producers' decisions of the month: the model opens
+    ``decision_memo`` while producers decide (their decisions write only their plans, which none
+    of these figures read) and closes it before anyone else does; without it, computed afresh."""
+    memo = getattr(model, "decision_memo", None)
+    if memo is None:
+        return compute()
+    out = memo.get(key)
+    if out is None:
+        out = memo[key] = compute()
+    return out
 
 
 def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndarray:
@@ -72,12 +86,16 @@ def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export
     ban lifts), in proportion to the producer's storage room: its stock below its storage limit
     (months of normal sales × the largest storage multiple)."""
+    return _month_memo(model, "expected_margin", lambda: _expected_margin_all(model))[nodes]
+
+
+def _expected_margin_all(model: ModelView) -> np.ndarray:
     s = model.state
     market = model.slot_market()
     received = np.maximum(s.p_exp[market], model.floor)
     room = storage_room(model)
     received = received + room * np.maximum(np.exp(s.log_p_ref[market]) - received, 0.0)
-    return unit_margin(model.net, received, s.expected_paid)[nodes]
+    return unit_margin(model.net, received, s.expected_paid)
 
 
 def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
@@ -88,6 +106,10 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     to rise: it produces into stock); a node's activity is the value-weighted mean over its main
     (non-scrap) outputs of need/coefficient.
     """
+    return _month_memo(model, "activity_to_order", lambda: _activity_to_order_all(model))[nodes]
+
+
+def _activity_to_order_all(model: ModelView) -> np.ndarray:
     net, s, sc = model.net, model.state, model.params
     outs = (net.slot_role == OUTPUT) & model.main_output
     orders = s.orders_avg
@@ -98,7 +120,7 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     n = len(net.node_id)
     num = np.bincount(net.slot_node, weights=weight * per_activity, minlength=n)
     den = np.bincount(net.slot_node, weights=weight, minlength=n)
-    return np.divide(num, den, out=np.zeros(n), where=den > 0)[nodes]
+    return np.divide(num, den, out=np.zeros(n), where=den > 0)
 
 
 def by_product_room(model: ModelView, nodes: np.ndarray) -> np.ndarray:
@@ -244,7 +266,7 @@ def plan_processing(model: ModelView, nodes: np.ndarray, contracted: bool) -> No
         x = np.where(host > 0, by_product_activity(model, nodes, margin), x)
     plain = host == 0
     margin0, idle = s.margin0[nodes], model.idle_threshold[nodes]
-    long_run = model.investment.long_run_margin(model)[nodes]
+    long_run = _month_memo(model, "long_run_margin", lambda: model.investment.long_run_margin(model))[nodes]
     if contracted:
         margin = np.where(plain, contracted_margin(margin, margin0, pp.cost_plus_share), margin)
         long_run = np.where(plain, contracted_margin(long_run, margin0, pp.cost_plus_share), long_run)
@@ -277,9 +299,12 @@ def ride_through(
     ``hold = restart_cost_months × expectation_weight``. It rides through a weak spell only while
     the long-run expected margin still covers cash cost (the hold is scaled by the long-run
     viability): a sustained loss still closes it."""
-    start = viability(margin, margin0, idle, spread)
-    keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * viability(long_run, margin0, idle, spread)
-    stay = viability(margin + keep, margin0, idle, spread)
+    # :func:`viability` three times over, its cost curve (``low``, ``width``) computed once
+    low = idle - spread * np.maximum(idle, 0.0)
+    width = np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    start = np.clip((margin - low) / width, 0.0, 1.0)
+    keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * np.clip((long_run - low) / width, 0.0, 1.0)
+    stay = np.clip((margin + keep - low) / width, 0.0, 1.0)
     return np.maximum(start, np.minimum(np.clip(ran, 0.0, 1.0), stay))
 
 

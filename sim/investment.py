@@ -488,11 +488,13 @@ def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.nd
     and ramp-up stays within ``max_expansion_per_year`` × the years it takes to build (the
     first-listed options go first). Other rows pass."""
     exp = p.kind == KIND_EXPANSION
+    cand = np.flatnonzero(exp & want)
+    if cand.size == 0:  # no expansion decision this month (most months): every row passes
+        return np.ones(p.size, bool)
     in_flight = exp & ((p.status == FINANCED) | (p.status == RAMPING))
     flight = np.bincount(p.node, weights=np.where(in_flight, p.nameplate, 0.0), minlength=capacity.size)
     years = (p.construction_months + p.ramp_months) / 12.0
     limit = p.max_expansion * years * capacity[p.node]
-    cand = np.flatnonzero(exp & want)
     order = cand[np.argsort(p.node[cand], kind="stable")]
     size = p.nameplate[order]
     cum = np.cumsum(size)
@@ -570,14 +572,15 @@ def renew_expansions(p: Pipeline, capacity: np.ndarray, params: Any) -> np.ndarr
     """A completed brownfield expansion becomes part of its plant; the next option (sized on the
     plant's new capacity) opens. Returns the capacity to add to each row's node (per row)."""
     done = (p.kind == KIND_EXPANSION) & (p.status == OPERATING)
+    if not done.any():  # no expansion completed this month (most months)
+        return np.zeros(p.size)
     added = np.where(done, p.online(), 0.0)
-    if done.any():
-        build_years = (p.construction_months[done] + p.ramp_months[done]) / 12
-        share = np.minimum(params.expansion_share, p.max_expansion[done] * build_years)
-        size = share * capacity[p.node[done]]
-        p.capex[done] = p.capex[done] / np.maximum(p.nameplate[done], 1e-12) * size
-        p.nameplate[done] = size
-        p.status[done] = PERMITTED
-        p.months_online[done] = 0.0
-        p.months_left[done] = 0.0
+    build_years = (p.construction_months[done] + p.ramp_months[done]) / 12
+    share = np.minimum(params.expansion_share, p.max_expansion[done] * build_years)
+    size = share * capacity[p.node[done]]
+    p.capex[done] = p.capex[done] / np.maximum(p.nameplate[done], 1e-12) * size
+    p.nameplate[done] = size
+    p.status[done] = PERMITTED
+    p.months_online[done] = 0.0
+    p.months_left[done] = 0.0
     return added

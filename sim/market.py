@@ -47,19 +47,38 @@ def logit_weights(
     ``theta`` is the relative cost spread (dimensionless): 0 is strict merit order with ties
     shared equally.
     """
-    cost = np.where(active, p_del, INF)
-    best = np.full(n_buyers, INF)
+    return _weights(np.where(active, p_del, INF), buyer, n_buyers, theta, preference, active)
+
+
+def _weights(
+    cost: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    active: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`logit_weights` of ``cost`` (``inf`` on inactive edges); ``active`` None: every
+    edge is active (the clearing passes run over active edges only)."""
+    best = np.empty(n_buyers)
+    best.fill(INF)
     np.minimum.at(best, buyer, cost)
-    best_e = best[buyer]
     if theta > 0:
-        scale = theta * np.where(np.isfinite(best_e) & (best_e > 0), best_e, 1.0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            w = np.where(active, preference * np.exp(-(cost - best_e) / scale), 0.0)
+        # per buyer, then per edge: a buyer with no finite cost gets 0 in place of its best, so
+        # that no inf - inf arises (its edges' weights are 0 either way: exp(-inf) or no share)
+        finite = np.isfinite(best)
+        scale = theta * np.where(finite & (best > 0), best, 1.0)
+        d = cost - np.where(finite, best, 0.0)[buyer]
+        d /= scale[buyer]
+        np.negative(d, out=d)
+        np.exp(d, out=d)
+        d *= preference
+        w = d
     else:
-        w = np.where(active & (cost <= best_e), preference, 0.0)
+        at_best = cost <= best[buyer]
+        w = np.where(at_best if active is None else active & at_best, preference, 0.0)
     total = np.bincount(buyer, weights=w, minlength=n_buyers)
-    denom = total[buyer]
-    return np.divide(w, denom, out=np.zeros_like(w), where=denom > 0)
+    return w / np.where(total > 0, total, INF)[buyer]
 
 
 @dataclass
@@ -142,15 +161,33 @@ def clear(
         at[edges] = np.arange(n_e)
         member = at[shared_all.edge] >= 0
         shared = _SharedCaps(at[shared_all.edge[member]], shared_all.group[member], shared_all.left, n_e)
+    live_edges, live_seller = edges, seller
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
-    for _ in range(max(passes, 1)):
-        active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
-        if shared:
-            active &= ~shared.exhausted()
-        if not active.any():
-            break
-        w = logit_weights(p_del, buyer, n_b, theta, preference, active)
+    flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
+    for k in range(max(passes, 1) if n_e else 0):
+        if k > 0:  # the live edges are exactly the first pass's active ones
+            active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+            if shared:
+                active &= ~shared.exhausted()
+            if not active.any():
+                break
+        if k > 0 and not active.all():
+            # an edge inactive now stays so (caps, offers and requests only fall): the edge's
+            # results are final; the pass runs over the active edges alone, in edge order, so
+            # every sum is the same as over all of them (the others would add exact zeros)
+            flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
+            keep = np.flatnonzero(active)
+            edges, seller, buyer, p_del, preference = (
+                a[keep] for a in (edges, seller, buyer, p_del, preference)
+            )
+            flow, asked, cap = flow[keep], asked[keep], cap[keep]
+            if shared:
+                at = np.full(active.size, -1)
+                at[keep] = np.arange(keep.size)
+                member = at[shared.edge] >= 0
+                shared = _SharedCaps(at[shared.edge[member]], shared.group[member], shared.left, keep.size)
+        w = _weights(p_del, buyer, n_b, theta, preference, None)  # every edge here is active
         q = np.minimum(w * remaining_req[buyer], cap)
         if shared:
             q = shared.scale(q)
@@ -166,9 +203,8 @@ def clear(
             shared.take(q)
         remaining_off = np.maximum(remaining_off - np.bincount(seller, weights=q, minlength=n_s), 0)
         remaining_req = np.maximum(remaining_req - np.bincount(buyer, weights=q, minlength=n_b), 0)
-    sold = np.bincount(seller, weights=flow, minlength=n_s)
-    flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
     flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
+    sold = np.bincount(live_seller, weights=flow_all[live_edges], minlength=n_s)
     capped = cap_all <= 1e-12 * np.maximum(flow_all, 1.0)
     if shared_all:
         shared_all.left = shared.left

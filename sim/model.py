@@ -26,6 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, merchant
+from critmin.agents.producer import Producer
 from critmin.policies import Contract, Effects, Payment, Wedges, load_policies, required_stores
 from critmin.sim import cache, calibration, origin, physical, prices, trading
 from critmin.sim.capacity import CapacityDynamics
@@ -209,7 +210,13 @@ class CritminModel(mesa.Model):
         return self._monthly_growth[self.net.end_use[nodes], t]
 
     def slot_market(self) -> np.ndarray:
-        return self.net.market_index(self.net.slot_commodity, self.net.slot_country)
+        """Per slot: its (commodity, country) market; fixed for the run, computed once (read-only)."""
+        sm = self.__dict__.get("_slot_market")
+        if sm is None:
+            sm = self.net.market_index(self.net.slot_commodity, self.net.slot_country)
+            sm.flags.writeable = False
+            self._slot_market = sm
+        return sm
 
     @property
     def idle_threshold(self) -> np.ndarray:
@@ -236,8 +243,16 @@ class CritminModel(mesa.Model):
         self.recorder.open_step(s)
         mods, active = self._events_and_instruments(t)
         self._settle(self.investment.step(self, active, t))  # investment decisions, on the terms just set
+        self.decision_memo: dict | None = None
         for cls, nodes in self.nodes_by_type.items():  # agents plan output and use
+            # producers share the month's per-node margins and order-driven activity (their
+            # decisions write only their plans); any other decision may move what those read
+            if not issubclass(cls, Producer):
+                self.decision_memo = None
+            elif self.decision_memo is None:
+                self.decision_memo = {}
             cls.decide(self, nodes)
+        self.decision_memo = None
         book = self._book(mods, active)
         self.cleared = trading.trade_month(
             book, net, s.log_p, self.params.market.theta, self.params.market.passes

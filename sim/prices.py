@@ -35,6 +35,65 @@ if TYPE_CHECKING:
     from critmin.sim.view import ModelView
 
 
+class _Layout:
+    """What price formation reads of the network every month and that never changes in a run:
+    slot and edge masks, their markets, and which markets have sellers (computed once per
+    network, :func:`_layout`)."""
+
+    def __init__(self, net: Network) -> None:
+        self.m_count = net.n_commodities * net.n_countries
+        slot_market = net.market_index(net.slot_commodity, net.slot_country)
+        self.outs = net.slot_role == OUTPUT
+        self.ins = net.slot_role == INPUT
+        self.out_slots = np.flatnonzero(self.outs)
+        self.out_node = net.slot_node[self.outs]
+        self.out_commodity = net.slot_commodity[self.outs]
+        self.out_market = slot_market[self.outs]
+        self.in_node = net.slot_node[self.ins]
+        self.in_coef = net.slot_coef[self.ins]
+        self.seller_market = slot_market[net.edge_seller]
+        self.abroad = net.slot_country[net.edge_seller] != net.slot_country[net.edge_buyer]
+        self.has_sellers = np.bincount(self.out_market, minlength=self.m_count) > 0
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
+
+_LAYOUTS: dict[int, tuple[Network, _Layout]] = {}
+
+
+_BASES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _commercial_base(model: ModelView) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge: the base-year flow of commercial edges (0 on stockpiles' edges), and per market
+    its sellers' base-year exports; fixed for a run, built once per calibration and network."""
+    base_flow, commercial = model.base_edge_flow, model.commercial_edges
+    hit = _BASES.get(id(base_flow))
+    if hit is not None and hit[0] is base_flow and hit[1] is commercial:
+        return hit[2], hit[3]
+    lay = _layout(model.net)
+    base = np.where(commercial, base_flow, 0.0)
+    exports = np.bincount(lay.seller_market, weights=np.where(lay.abroad, base, 0.0), minlength=lay.m_count)
+    base.flags.writeable = exports.flags.writeable = False
+    if len(_BASES) >= 8:
+        _BASES.pop(next(iter(_BASES)))
+    _BASES[id(base_flow)] = (base_flow, commercial, base, exports)
+    return base, exports
+
+
+def _layout(net: Network) -> _Layout:
+    """The network's :class:`_Layout`, built once per network (a few kept per process; the
+    network is held with it so that its id stays unique)."""
+    hit = _LAYOUTS.get(id(net))
+    if hit is not None and hit[0] is net:
+        return hit[1]
+    if len(_LAYOUTS) >= 8:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    out = _LAYOUTS[id(net)] = (net, _Layout(net))
+    return out[1]
+
+
 def delivered_cost(
     p_origin: np.ndarray,
     transport: np.ndarray,
@@ -260,15 +319,15 @@ def restricted_exposure(
     if expected is not None:
         lost = np.maximum(lost, np.where(b > 0, expected, 0.0))
     n = net.n_slots
+    u_in = np.zeros(n)
+    u_out = np.zeros(n)
+    if not lost.any():  # nothing binds (most months)
+        return lost, u_in, u_out
     den = np.bincount(net.edge_buyer, weights=b, minlength=n)
     ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
     n_nodes = len(net.node_id)
     value = np.where(ins, net.slot_coef * net.price0[net.slot_commodity], 0.0)
     node_value = np.bincount(net.slot_node, weights=value, minlength=n_nodes)
-    u_in = np.zeros(n)
-    u_out = np.zeros(n)
-    if not lost.any():
-        return lost, u_in, u_out
     for _ in range(depth):
         via = lost + (1.0 - lost) * u_out[net.edge_seller]
         u_in = np.divide(
@@ -381,14 +440,15 @@ def normal_price(model: ModelView) -> np.ndarray:
     """
     net, s, cal = model.net, model.state, model.calibration
     n = len(net.node_id)
-    ins, outs = net.slot_role == INPUT, net.slot_role == OUTPUT
-    cost_now = np.bincount(net.slot_node[ins], weights=net.slot_coef[ins] * s.expected_paid[ins], minlength=n)
+    lay = _layout(net)
+    ins, outs, out_node = lay.ins, lay.outs, lay.out_node
+    cost_now = np.bincount(lay.in_node, weights=lay.in_coef * s.expected_paid[ins], minlength=n)
     index = np.divide(cost_now, cal.input_cost0, out=np.ones(n), where=cal.input_cost0 > 0)
-    share = np.where(model.main_output[outs], cal.input_share0[net.slot_node[outs]], 0.0)
-    norm = net.price0[net.slot_commodity[outs]] * (1.0 - share + share * index[net.slot_node[outs]])
+    share = np.where(model.main_output[outs], cal.input_share0[out_node], 0.0)
+    norm = net.price0[lay.out_commodity] * (1.0 - share + share * index[out_node])
     inv = model.investment
     phi = model.params.market.utilisation_price_elasticity
-    out_slots = np.flatnonzero(outs)
+    out_slots = lay.out_slots
     norm = norm * utilisation_markup(
         phi,
         net,
@@ -399,8 +459,7 @@ def normal_price(model: ModelView) -> np.ndarray:
         out_slots,
     )
     w = np.maximum(s.orders_avg[outs], 1e-12)
-    mk = model.slot_market()[outs]
-    m_count = net.n_commodities * net.n_countries
+    mk, m_count = lay.out_market, lay.m_count
     num = np.bincount(mk, weights=w * norm, minlength=m_count)
     den = np.bincount(mk, weights=w, minlength=m_count)
     return np.divide(num, den, out=np.exp(s.log_p), where=den > 0)
@@ -440,11 +499,9 @@ def scarcity(
 
     Cover counts the sellers' finished stock plus their buyers' input stock, each buyer in
     proportion to its split, over the same sum of stock targets."""
-    m_count = net.n_commodities * net.n_countries
-    seller_market = slot_market[net.edge_seller]
+    lay = _layout(net)
+    m_count, seller_market, outs, mk = lay.m_count, lay.seller_market, lay.outs, lay.out_market
     sold = np.bincount(seller_market, weights=result.flow, minlength=m_count)
-    outs = net.slot_role == OUTPUT
-    mk = slot_market[outs]
     held = np.bincount(mk, weights=stock[outs], minlength=m_count) + np.bincount(
         seller_market, weights=share * stock[net.edge_buyer], minlength=m_count
     )
@@ -452,7 +509,7 @@ def scarcity(
         seller_market, weights=share * stock_target[net.edge_buyer], minlength=m_count
     )
     unserved = np.bincount(seller_market, weights=share * result.unmet[net.edge_buyer], minlength=m_count)
-    has_sellers = np.bincount(mk, minlength=m_count) > 0
+    has_sellers = lay.has_sellers
     cover = np.divide(held, target, out=np.ones(m_count), where=target > 0)
     cover = np.where(has_sellers & (target <= 0) & (held > 0), 1e6, cover)
     return sold + unserved, sold, cover, has_sellers, held
@@ -464,11 +521,13 @@ def holders_gain(
     """Per slot: the expected gain of the stock it holds. Sellers hold their own market's
     commodity; a buyer's input stock is valued like what it bought this month (its purchases'
     seller markets, by tonnes); a buyer that bought nothing keeps last month's view."""
-    seller_market = slot_market[net.edge_seller]
+    lay = _layout(net)
     got = np.bincount(net.edge_buyer, weights=result.flow, minlength=net.n_slots)
-    weighted = np.bincount(net.edge_buyer, weights=result.flow * gain[seller_market], minlength=net.n_slots)
+    weighted = np.bincount(
+        net.edge_buyer, weights=result.flow * gain[lay.seller_market], minlength=net.n_slots
+    )
     bought = np.divide(weighted, got, out=previous.copy(), where=got > 0)
-    return np.where(net.slot_role == OUTPUT, gain[slot_market], bought)
+    return np.where(lay.outs, gain[slot_market], bought)
 
 
 def storage_clearing(
@@ -481,7 +540,7 @@ def storage_clearing(
     storage arbitrage."""
     s, net, p = model.state, model.net, model.params
     m_count = net.n_commodities * net.n_countries
-    buyer = net.slot_role == INPUT
+    buyer = _layout(net).ins
     multiple = storage_multiple(s.storage_return, p.market.storage_response, p.market.storage_max_multiple)
     given, rise = restocking_give(
         np.where(buyer, model.last_request, 0.0),
@@ -495,7 +554,7 @@ def storage_clearing(
         rho=p.market.rho,
         max_multiple=p.market.storage_max_multiple,
     )
-    seller_market = slot_market[net.edge_seller]
+    seller_market = _layout(net).seller_market
     w = share * given[net.edge_buyer]
     tonnes = np.bincount(seller_market, weights=w, minlength=m_count)
     weighted = np.bincount(seller_market, weights=w * rise[net.edge_buyer], minlength=m_count)
@@ -507,11 +566,10 @@ def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     plant has closed (Japan's magnet makers under the 2010 quotas in the world of 2009) keeps its
     last price: with nothing to sell, no cover and no sales, it would otherwise read as ever more
     short."""
-    s, net = model.state, model.net
-    outs = net.slot_role == OUTPUT
-    able = (s.capacity * s.capacity_factor)[net.slot_node[outs]] > 0
-    able |= s.stock[outs] > 0
-    return np.bincount(slot_market[outs], weights=able, minlength=net.n_commodities * net.n_countries) > 0
+    s, lay = model.state, _layout(model.net)
+    able = (s.capacity * s.capacity_factor)[lay.out_node] > 0
+    able |= s.stock[lay.outs] > 0
+    return np.bincount(lay.out_market, weights=able, minlength=lay.m_count) > 0
 
 
 def announced_cuts(model: ModelView) -> np.ndarray:
@@ -531,12 +589,10 @@ def restricted_markets(model: ModelView, cleared: Cleared, slot_market: np.ndarr
     ban, a licence, a quota), the base-year flow they no longer carry. 0 where nothing binds; 1
     under a full ban; a ban on one destination holds back only that destination's share."""
     net = model.net
-    base = np.where(model.commercial_edges, model.base_edge_flow, 0.0)
-    abroad = net.slot_country[net.edge_seller] != net.slot_country[net.edge_buyer]
+    base, exports = _commercial_base(model)
+    lay = _layout(net)
+    abroad, m_count, mk = lay.abroad, lay.m_count, lay.seller_market
     lost = np.where(cleared.spot_capped & abroad, np.maximum(base - cleared.result.flow, 0.0), 0.0)
-    m_count = net.n_commodities * net.n_countries
-    mk = slot_market[net.edge_seller]
-    exports = np.bincount(mk, weights=np.where(abroad, base, 0.0), minlength=m_count)
     held = np.bincount(mk, weights=lost, minlength=m_count)
     return np.clip(np.divide(held, exports, out=np.zeros(m_count), where=exports > 0), 0.0, 1.0)
 
@@ -547,12 +603,11 @@ def storage_room_share(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     the largest storage multiple M, as agents/producer.py ``storage_room`` and
     ``host_driven_activity``): the free share of the limit over its free share at normal stock,
     ``1 − 1/M``, at most 1. 1 for a market with no store."""
-    s, m, net = model.state, model.params.market, model.net
-    outs = net.slot_role == OUTPUT
+    s, m, lay = model.state, model.params.market, _layout(model.net)
+    outs, m_count = lay.outs, lay.m_count
     limit = m.cover_target_months * m.storage_max_multiple * np.maximum(s.orders_lr, model.calibration.base)
-    m_count = net.n_commodities * net.n_countries
-    cap = np.bincount(slot_market[outs], weights=limit[outs], minlength=m_count)
-    held = np.bincount(slot_market[outs], weights=s.stock[outs], minlength=m_count)
+    cap = np.bincount(lay.out_market, weights=limit[outs], minlength=m_count)
+    held = np.bincount(lay.out_market, weights=s.stock[outs], minlength=m_count)
     free = np.clip(1.0 - np.divide(held, cap, out=np.zeros(m_count), where=cap > 0), 0.0, 1.0)
     if m.storage_max_multiple <= 1.0:  # no store beyond the normal stock
         return np.zeros(m_count)
@@ -640,7 +695,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
     ) + expected_scarcity(
         net,
         slot_market,
-        np.where(model.commercial_edges, base, 0.0),
+        _commercial_base(model)[0],
         lost,
         u_in,
         u_out,

@@ -87,19 +87,25 @@ def serve_contracts(
 def trade_month(book: Book, net: Network, log_p: np.ndarray, theta: float, passes: int) -> Cleared:
     """Contracts, then spot, then stockpile releases, all commodities at once."""
     seller, buyer, n = net.edge_seller, net.edge_buyer, net.n_slots
-    contract_flow, contract_value = serve_contracts(
-        net, book.contracts, book.request, book.offer, book.edge_cap
-    )
-    bought = np.bincount(buyer, weights=contract_flow, minlength=n)
-    sold_c = np.bincount(seller, weights=contract_flow, minlength=n)
+    if book.contracts:
+        contract_flow, contract_value = serve_contracts(
+            net, book.contracts, book.request, book.offer, book.edge_cap
+        )
+        bought = np.bincount(buyer, weights=contract_flow, minlength=n)
+        sold_c = np.bincount(seller, weights=contract_flow, minlength=n)
+        request, offer = book.request - bought, book.offer - sold_c
+        spot_cap = book.edge_cap - contract_flow
+    else:  # no contract: nothing to take off (x - 0 is x)
+        contract_flow, contract_value = np.zeros(seller.size), np.zeros(seller.size)
+        request, offer, spot_cap = book.request, book.offer, book.edge_cap
     spot = market.clear(
-        np.maximum(book.request - bought, 0.0),
-        np.maximum(book.offer - sold_c, 0.0),
+        np.maximum(request, 0.0),
+        np.maximum(offer, 0.0),
         seller,
         buyer,
         book.p_del,
         theta=theta,
-        edge_cap=np.maximum(book.edge_cap - contract_flow, 0.0),
+        edge_cap=np.maximum(spot_cap, 0.0),
         groups=book.groups,
         preference=book.preference,
         passes=passes,
