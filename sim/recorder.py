@@ -302,21 +302,22 @@ class Recorder:
         # array of the table); float32 shares times float64 tonnes promote exactly
         used = self.use_tonnes[:T] > 0
         mix = self.use_mix[:T]
-        flat = np.flatnonzero((mix > 0) & used[:, :, None])  # row-major, as np.nonzero
-        rest, k_idx = np.divmod(flat, mix.shape[2])
-        t_idx, u_idx = np.divmod(rest, mix.shape[1])
-        g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
+        # the cells' indices, row-major; each index array is the table's length, so none is
+        # derived from another and each temporary is freed as soon as its column is built
+        t_idx, u_idx, k_idx = np.nonzero((mix > 0) & used[:, :, None])
         out = {
             "month": self.months()[t_idx],
             "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
             "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
-            "stage": pd.Categorical.from_codes(g_idx, net.stages),
-            "origin": pd.Categorical.from_codes(c_idx, net.countries),
+            "stage": pd.Categorical.from_codes(origins.stage[k_idx], net.stages),
+            "origin": pd.Categorical.from_codes(origins.country[k_idx], net.countries),
         }
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-        out["tonnes"] = self.use_tonnes.reshape(-1)[rest] * mix.reshape(-1)[flat].astype(float)
-        return pd.DataFrame(out)
+        # float32 shares times float64 tonnes promote exactly
+        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * mix[t_idx, u_idx, k_idx].astype(float)
+        del t_idx, u_idx, k_idx
+        return pd.DataFrame(out, copy=False)
 
     def final_demand(self) -> pd.DataFrame:
         """Final demand per country × end use × commodity and month: demand, consumption, unmet."""
