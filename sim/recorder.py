@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.sim import origin
+from critmin.sim.cache import release_memory
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
@@ -243,8 +244,11 @@ class Recorder:
         w = np.where(w.sum(axis=2, keepdims=True) > 0, w, has)
         return np.nansum(np.nan_to_num(p) * w, axis=2) / np.maximum(w.sum(axis=2), 1e-300)
 
-    def flows(self) -> pd.DataFrame:
-        """Trade by month, commodity, origin and destination country, with the origin mix."""
+    def flows(self, consume: bool = False) -> pd.DataFrame:
+        """Trade by month, commodity, origin and destination country, with the origin mix.
+        ``consume``: free each month's origin shares once copied into the table, so that they
+        and the table are not both held whole (~17 MiB of a default run, at the peak of its
+        ``collect``); the recorder cannot build the table again."""
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
         keys = self.pair_keys
@@ -273,8 +277,16 @@ class Recorder:
         # filled month by month: concatenating every month's triplets first doubled the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
         flat = mix.reshape(-1)
-        for t, (r, c, v) in enumerate(parts):
+        for t in range(len(parts)):
+            r, c, v = parts[t]
             flat[(r + offset[t]) * used.size + col[c]] = v
+            if consume:
+                parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
+                del r, c, v
+                if t % 36 == 35:  # the freed months back to the system (a few ms)
+                    release_memory()
+        if consume:
+            self.pair_mix = []
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
         table = pd.DataFrame(mix, columns=names, copy=False)

@@ -308,7 +308,7 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> M
     summary["world"] = world_meta(model)
     run = ModelRun(
         ts,
-        rec.flows(),
+        rec.flows(consume=not keep_model),
         rec.facility_activity(),
         summary,
         manifest,

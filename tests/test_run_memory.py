@@ -86,3 +86,17 @@ def test_write_with_release_writes_the_same_files(tmp_path):
     # the written tables are dropped from the result: no rows, the same columns
     assert result.flows.empty and list(result.flows.columns) == flows_columns
     assert result.consumption_origin.empty
+
+
+def test_flows_built_consuming_the_origin_shares_is_the_same_table():
+    from critmin.sim.run import new_model
+
+    model = new_model(load_config(["scenario=ree_2024_short", "scenario.end=2024-12"]))
+    model.run()
+    rec = model.recorder
+    kept = rec.flows()
+    assert len(rec.pair_mix) == model.state.t  # building it kept the shares
+    consumed = rec.flows(consume=True)
+    assert rec.pair_mix == []  # ... and this one freed them
+    assert len(kept) > 100 and kept.shape[1] > 10
+    pd.testing.assert_frame_equal(consumed, kept, check_exact=True)
