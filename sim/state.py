@@ -43,6 +43,4 @@ class State:
         np.ndarray
     )  # LFP in EV cells, LFP in storage cells, Na-ion in storage (agents/chemistry.py)
     below_cost_months: np.ndarray  # per node: months the long-run margin has been below cash cost
-    run_share: (
-        np.ndarray
-    )  # per node: share of a processing plant's capacity that ran last month (agents/producer.py)
+    run_share: np.ndarray  # per node: share of a processing plant's capacity that ran last month (agents/producer.py)
