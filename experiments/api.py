@@ -26,7 +26,7 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     model = new_model(cfg)
     skipped = fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
     model.run()
-    run = collect(model, cfg, keep_model)
+    run = collect(model, cfg, keep_model, discard=True)
     # the recorder's arrays are in the tables now: free them before the metrics. The model's
     # agents and the model refer to each other, so dropping the name frees nothing until the
     # cyclic collector runs (~35 MiB of arrays kept through the metrics and every output)

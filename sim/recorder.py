@@ -249,6 +249,8 @@ class Recorder:
         ``consume``: free each month's origin shares once copied into the table, so that they
         and the table are not both held whole (~17 MiB of a default run, at the peak of its
         ``collect``); the recorder cannot build the table again."""
+        if getattr(self, "_flows_consumed", False):
+            raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
         keys = self.pair_keys
@@ -287,6 +289,7 @@ class Recorder:
                     release_memory()
         if consume:
             self.pair_mix = []
+            self._flows_consumed = True
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
         table = pd.DataFrame(mix, columns=names, copy=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from critmin.experiments import api
 from critmin.sim.run import load_config
@@ -100,3 +101,18 @@ def test_flows_built_consuming_the_origin_shares_is_the_same_table():
     assert rec.pair_mix == []  # ... and this one freed them
     assert len(kept) > 100 and kept.shape[1] > 10
     pd.testing.assert_frame_equal(consumed, kept, check_exact=True)
+    with pytest.raises(RuntimeError, match="freed"):
+        rec.flows()  # not a table without its origin columns
+
+
+def test_collect_keeps_the_origin_shares_unless_the_model_is_discarded():
+    from critmin.sim.run import collect, new_model
+
+    cfg = load_config(["scenario=ree_2024_short", "scenario.end=2024-06"])
+    model = new_model(cfg)
+    model.run()
+    run = collect(model, cfg)
+    pd.testing.assert_frame_equal(model.recorder.flows(), run.flows, check_exact=True)
+    again = collect(model, cfg, discard=True)
+    pd.testing.assert_frame_equal(again.flows, run.flows, check_exact=True)
+    assert model.recorder.pair_mix == []
