@@ -114,8 +114,10 @@ def release_memory() -> None:
             _libc = False
     if _libc:
         _libc.malloc_trim(0)
-    # Arrow's own allocator (mimalloc or jemalloc in the wheels) keeps what writing Parquet
-    # used (~27 MiB after the flows table) out of malloc_trim's reach; only asked when loaded
+    # Arrow's allocator: the system one under ``import critmin`` (ARROW_DEFAULT_MEMORY_POOL,
+    # which malloc_trim covers); mimalloc or jemalloc, the wheels' default, when pyarrow was
+    # loaded first or the variable set otherwise, and those keep what writing Parquet used
+    # (~27 MiB after the flows table) out of malloc_trim's reach. Only asked when loaded
     pa = sys.modules.get("pyarrow")
     if pa is not None:
         pa.default_memory_pool().release_unused()

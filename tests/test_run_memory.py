@@ -116,3 +116,31 @@ def test_collect_keeps_the_origin_shares_unless_the_model_is_discarded():
     again = collect(model, cfg, discard=True)
     pd.testing.assert_frame_equal(again.flows, run.flows, check_exact=True)
     assert model.recorder.pair_mix == []
+
+
+def test_plots_leave_the_frozen_objects_frozen(short_run, tmp_path):
+    """import critmin freezes what the imports built; freeing each figure must not thaw it."""
+    import gc
+
+    from critmin.analysis.plots import write_plots
+
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    write_plots(short_run, tmp_path)
+    assert gc.get_freeze_count() == frozen
+
+
+def test_matplotlib_objects_are_frozen_once_per_process():
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, critmin\n"
+        "from critmin.analysis.results import load_matplotlib\n"
+        "n0 = gc.get_freeze_count(); load_matplotlib(); n1 = gc.get_freeze_count()\n"
+        "load_matplotlib(); print(n0, n1, gc.get_freeze_count())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    n0, n1, n2 = map(int, out.stdout.split())
+    assert n1 > n0 + 10_000  # matplotlib's objects joined the frozen ones
+    assert n2 == n1  # ... once
