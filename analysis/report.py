@@ -21,6 +21,7 @@ import pandas as pd
 from critmin.analysis import definitions, labels, metrics
 from critmin.analysis.instrument_text import describe_mix, describe_shock
 from critmin.analysis.templating import figure, img, png_bytes, render
+from critmin.sim.cache import release_memory
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -341,6 +342,10 @@ def build(result: Result) -> str:
         if "ndfeb_magnet" in tables.commodity_stage
         else None
     )
+    # the trace's origin index of the consumption table (~15 MiB) is not read again: freed
+    # before the figures are drawn on top of it (the peak of a critmin run's report)
+    tables.cache.clear()
+    release_memory()
     minerals = sorted({labels.mineral(c) for c in tables.commodity_stage})
     hhi = m["hhi"].pivot_table(index="year", columns="commodity", values="hhi", observed=True).round(0)
     unmet = m["unmet"]

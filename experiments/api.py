@@ -9,9 +9,12 @@ The engine's part alone (tables, no metrics) is :func:`critmin.sim.run.run_model
 
 from __future__ import annotations
 
+import gc
+
 from omegaconf import DictConfig
 
 from critmin.analysis.results import Result, complete, fit_metrics_to_world
+from critmin.sim.cache import release_memory
 from critmin.sim.run import collect, demanded_commodities, load_config, new_model, world_meta
 
 
@@ -23,6 +26,12 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     model = new_model(cfg)
     skipped = fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
     model.run()
-    run = collect(model, cfg, keep_model)
-    del model  # the recorder's arrays are in the tables now: free them before the metrics
+    run = collect(model, cfg, keep_model, discard=True)
+    # the recorder's arrays are in the tables now: free them before the metrics. The model's
+    # agents and the model refer to each other, so dropping the name frees nothing until the
+    # cyclic collector runs (~35 MiB of arrays kept through the metrics and every output)
+    del model
+    if not keep_model:
+        gc.collect()
+        release_memory()
     return complete(run, skipped)

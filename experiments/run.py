@@ -110,7 +110,7 @@ def simulate_and_write(cfg: DictConfig, identity: dict[str, Any] | None = None) 
     out = resolve(output_dir(work))
     try:
         runstate.unmark_done(out)
-        result.write(out, plots=work.experiment.plots, flows=work.experiment.write_flows)
+        result.write(out, plots=work.experiment.plots, flows=work.experiment.write_flows, release=True)
     except OSError as exc:
         raise DataError(f"config key output_root: cannot write the run folder {out}: {exc}") from None
     t2 = time.perf_counter()

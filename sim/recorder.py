@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.sim import origin
+from critmin.sim.cache import release_memory
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
@@ -243,8 +244,13 @@ class Recorder:
         w = np.where(w.sum(axis=2, keepdims=True) > 0, w, has)
         return np.nansum(np.nan_to_num(p) * w, axis=2) / np.maximum(w.sum(axis=2), 1e-300)
 
-    def flows(self) -> pd.DataFrame:
-        """Trade by month, commodity, origin and destination country, with the origin mix."""
+    def flows(self, consume: bool = False) -> pd.DataFrame:
+        """Trade by month, commodity, origin and destination country, with the origin mix.
+        ``consume``: free each month's origin shares once copied into the table, so that they
+        and the table are not both held whole (~17 MiB of a default run, at the peak of its
+        ``collect``); the recorder cannot build the table again."""
+        if getattr(self, "_flows_consumed", False):
+            raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
         keys = self.pair_keys
@@ -273,8 +279,17 @@ class Recorder:
         # filled month by month: concatenating every month's triplets first doubled the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
         flat = mix.reshape(-1)
-        for t, (r, c, v) in enumerate(parts):
+        for t in range(len(parts)):
+            r, c, v = parts[t]
             flat[(r + offset[t]) * used.size + col[c]] = v
+            if consume:
+                parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
+                del r, c, v
+                if t % 36 == 35:  # the freed months back to the system (a few ms)
+                    release_memory()
+        if consume:
+            self.pair_mix = []
+            self._flows_consumed = True
         names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
         # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
         table = pd.DataFrame(mix, columns=names, copy=False)
@@ -302,21 +317,22 @@ class Recorder:
         # array of the table); float32 shares times float64 tonnes promote exactly
         used = self.use_tonnes[:T] > 0
         mix = self.use_mix[:T]
-        flat = np.flatnonzero((mix > 0) & used[:, :, None])  # row-major, as np.nonzero
-        rest, k_idx = np.divmod(flat, mix.shape[2])
-        t_idx, u_idx = np.divmod(rest, mix.shape[1])
-        g_idx, c_idx = origins.stage[k_idx], origins.country[k_idx]
+        # the cells' indices, row-major; each index array is the table's length, so none is
+        # derived from another and each temporary is freed as soon as its column is built
+        t_idx, u_idx, k_idx = np.nonzero((mix > 0) & used[:, :, None])
         out = {
             "month": self.months()[t_idx],
             "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
             "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
-            "stage": pd.Categorical.from_codes(g_idx, net.stages),
-            "origin": pd.Categorical.from_codes(c_idx, net.countries),
+            "stage": pd.Categorical.from_codes(origins.stage[k_idx], net.stages),
+            "origin": pd.Categorical.from_codes(origins.country[k_idx], net.countries),
         }
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-        out["tonnes"] = self.use_tonnes.reshape(-1)[rest] * mix.reshape(-1)[flat].astype(float)
-        return pd.DataFrame(out)
+        # float32 shares times float64 tonnes promote exactly
+        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * mix[t_idx, u_idx, k_idx].astype(float)
+        del t_idx, u_idx, k_idx
+        return pd.DataFrame(out, copy=False)
 
     def final_demand(self) -> pd.DataFrame:
         """Final demand per country × end use × commodity and month: demand, consumption, unmet."""

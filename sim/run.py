@@ -256,7 +256,7 @@ def run_model(overrides: list[str] | DictConfig | None = None, *, keep_model: bo
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
     model = new_model(cfg)
     model.run()
-    return collect(model, cfg, keep_model)
+    return collect(model, cfg, keep_model, discard=True)
 
 
 def world_meta(model: CritminModel) -> dict[str, Any]:
@@ -286,10 +286,17 @@ def ledger_frame(governments: dict[str, Any], start: tuple[int, int]) -> pd.Data
     return pd.DataFrame(rows, columns=["year", "country", "item", "usd"])
 
 
-def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> ModelRun:
+def collect(
+    model: CritminModel, cfg: DictConfig, keep_model: bool = False, *, discard: bool = False
+) -> ModelRun:
     """The tables of a finished model, its headline figures and its manifest. Fails (naming the
-    data files) when the run's material does not add up."""
+    data files) when the run's material does not add up. ``discard``: the caller drops the
+    model afterwards, so its recorder's origin shares are freed as the flows table is built
+    (the recorder cannot build that table again)."""
     rec = model.recorder
+    # the table with the largest temporaries first, while the others are not yet built: the
+    # run's peak was here, with the flows table already held (290 -> 270 MiB)
+    consumption_origin = rec.consumption_origin()
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
     summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
@@ -305,12 +312,12 @@ def collect(model: CritminModel, cfg: DictConfig, keep_model: bool = False) -> M
     summary["world"] = world_meta(model)
     run = ModelRun(
         ts,
-        rec.flows(),
+        rec.flows(consume=discard and not keep_model),
         rec.facility_activity(),
         summary,
         manifest,
         model if keep_model else None,
-        consumption_origin=rec.consumption_origin(),
+        consumption_origin=consumption_origin,
         final_demand=rec.final_demand(),
         ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
