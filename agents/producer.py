@@ -27,6 +27,7 @@ import numpy as np
 
 from critmin.agents.buying import seller_stock_target
 from critmin.sim.network import INPUT, OUTPUT
+from critmin.sim.prices import storage_limit
 
 if TYPE_CHECKING:
     from critmin.sim.network import Network
@@ -54,20 +55,6 @@ def unit_margin(net: Network, received: np.ndarray, paid: np.ndarray) -> np.ndar
     price = np.where(net.slot_role == OUTPUT, received, np.where(net.slot_role == INPUT, -paid, 0.0))
     own = np.bincount(net.slot_node, weights=net.slot_coef * price, minlength=len(net.node_id))
     return own + net.host_value
-
-
-def storage_limit(model: ModelView) -> np.ndarray:
-    """Per slot: the most stock its holder can keep, in tonnes: storage and working capital for
-    ``cover_target_months × storage_max_multiple`` months of the operation's normal revenue. The
-    stores were built for the base year's sales at least: a ban that stops sales does not shrink
-    the warehouse. A by-product is a (1 − h) share of its operation's revenue (h the host's share,
-    ``net.host_share``; 0 for other plants) and the host business earns and pays for the rest,
-    so the same working capital holds ``1/(1 − h)`` times as many months of the by-product (DRC,
-    h = 0.78: 6 months of revenue = 27 months of cobalt output)."""
-    s, m, net = model.state, model.params.market, model.net
-    normal = np.maximum(s.orders_lr, model.calibration.base)
-    host = np.minimum(net.host_share[net.slot_node], 0.99)
-    return m.cover_target_months * m.storage_max_multiple * normal / (1.0 - host)
 
 
 def storage_room(model: ModelView) -> np.ndarray:
@@ -191,9 +178,18 @@ def viability(
     plants that all ran in 2024. A smooth response rather than an on/off switch, which in tests
     turned the chain into a relay oscillator.
     """
-    low = idle - spread * np.maximum(idle, 0.0)
-    width = np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    low, width = cost_curve(margin0, idle, spread)
     return np.clip((margin - low) / width, 0.0, 1.0)
+
+
+def cost_curve(
+    margin0: np.ndarray, idle: np.ndarray, spread: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The margin at which a node's cheapest plants still run (its idling threshold lowered by
+    ``spread`` of itself) and the width from there to the 2024 margin, where all of them ran:
+    :func:`viability` is ``clip((margin − low)/width, 0, 1)``."""
+    low = idle - spread * np.maximum(idle, 0.0)
+    return low, np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
 
 
 def contracted_margin(margin: np.ndarray, margin0: np.ndarray, share: float) -> np.ndarray:
@@ -299,9 +295,8 @@ def ride_through(
     ``hold = restart_cost_months × expectation_weight``. It rides through a weak spell only while
     the long-run expected margin still covers cash cost (the hold is scaled by the long-run
     viability): a sustained loss still closes it."""
-    # :func:`viability` three times over, its cost curve (``low``, ``width``) computed once
-    low = idle - spread * np.maximum(idle, 0.0)
-    width = np.maximum(margin0 - low, 1e-9 * np.maximum(np.abs(margin0), 1.0))
+    # :func:`viability` three times over, its cost curve computed once
+    low, width = cost_curve(margin0, idle, spread)
     start = np.clip((margin - low) / width, 0.0, 1.0)
     keep = np.clip(hold, 0.0, 1.0) * np.maximum(idle, 0.0) * np.clip((long_run - low) / width, 0.0, 1.0)
     stay = np.clip((margin + keep - low) / width, 0.0, 1.0)

@@ -597,15 +597,29 @@ def restricted_markets(model: ModelView, cleared: Cleared, slot_market: np.ndarr
     return np.clip(np.divide(held, exports, out=np.zeros(m_count), where=exports > 0), 0.0, 1.0)
 
 
+def storage_limit(model: ModelView) -> np.ndarray:
+    """Per slot: the most stock its holder can keep, in tonnes: storage and working capital for
+    ``cover_target_months × storage_max_multiple`` months of the operation's normal revenue. The
+    stores were built for the base year's sales at least: a ban that stops sales does not shrink
+    the warehouse. A by-product is a (1 − h) share of its operation's revenue (h the host's share,
+    ``net.host_share``; 0 for other plants) and the host business earns and pays for the rest,
+    so the same working capital holds ``1/(1 − h)`` times as many months of the by-product (DRC,
+    h = 0.78: 6 months of revenue = 27 months of cobalt output)."""
+    s, m, net = model.state, model.params.market, model.net
+    normal = np.maximum(s.orders_lr, model.calibration.base)
+    host = np.minimum(net.host_share[net.slot_node], 0.99)
+    return m.cover_target_months * m.storage_max_multiple * normal / (1.0 - host)
+
+
 def storage_room_share(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
     """Per market: the room its sellers' stores have for speculative stock, 1 while they hold no
     more than their normal stock and falling to 0 at their storage limit (months of normal sales ×
-    the largest storage multiple M, as agents/producer.py ``storage_room`` and
-    ``host_driven_activity``): the free share of the limit over its free share at normal stock,
-    ``1 − 1/M``, at most 1. 1 for a market with no store."""
+    the largest storage multiple M, :func:`storage_limit`, the limit producers decide by): the free
+    share of the limit over its free share at normal stock, ``1 − 1/M``, at most 1. 1 for a market
+    with no store."""
     s, m, lay = model.state, model.params.market, _layout(model.net)
     outs, m_count = lay.outs, lay.m_count
-    limit = m.cover_target_months * m.storage_max_multiple * np.maximum(s.orders_lr, model.calibration.base)
+    limit = storage_limit(model)
     cap = np.bincount(lay.out_market, weights=limit[outs], minlength=m_count)
     held = np.bincount(lay.out_market, weights=s.stock[outs], minlength=m_count)
     free = np.clip(1.0 - np.divide(held, cap, out=np.zeros(m_count), where=cap > 0), 0.0, 1.0)

@@ -117,16 +117,23 @@ def test_an_oversubscribed_seller_is_shared_pro_rata_and_the_rest_goes_elsewhere
     np.testing.assert_allclose(res.unmet, 0.0)
 
 
+def random_book(rng: np.random.Generator, n_s: int, n_b: int, n_e: int, max_request: float) -> tuple:
+    """Sellers 0..n_s-1 and buyers after them, random edges between them, offers and requests,
+    and a cap on about 30% of the edges: (seller, buyer, offer, request, cap)."""
+    seller = rng.integers(0, n_s, n_e)
+    buyer = n_s + rng.integers(0, n_b, n_e)
+    offer = np.r_[rng.uniform(0, 20, n_s), np.zeros(n_b)]
+    request = np.r_[np.zeros(n_s), rng.uniform(0, max_request, n_b)]
+    cap = np.where(rng.random(n_e) < 0.3, rng.uniform(0, 5, n_e), np.inf)
+    return seller, buyer, offer, request, cap
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_clearing_conserves_tonnes_and_respects_every_limit_on_random_books(seed):
     rng = np.random.default_rng(seed)
     n_s, n_b, n_e = 4, 5, 12
-    seller = rng.integers(0, n_s, n_e)
-    buyer = n_s + rng.integers(0, n_b, n_e)
-    offer = np.r_[rng.uniform(0, 20, n_s), np.zeros(n_b)]
-    request = np.r_[np.zeros(n_s), rng.uniform(0, 20, n_b)]
-    cap = np.where(rng.random(n_e) < 0.3, rng.uniform(0, 5, n_e), np.inf)
+    seller, buyer, offer, request, cap = random_book(rng, n_s, n_b, n_e, max_request=20.0)
     members = rng.choice(n_e, 5, replace=False)
     groups = (members, np.array([0, 0, 0, 1, 1]), np.array([3.0, 1.0]))
     res = clear(
@@ -250,11 +257,7 @@ def test_passes_over_the_still_active_edges_give_the_plain_rule_to_the_last_bit(
     # up drop out); flows, requests and unmet tonnes equal the rule run over every edge exactly
     rng = np.random.default_rng(seed)
     n_s, n_b, n_e = 5, 6, 30
-    seller = rng.integers(0, n_s, n_e)
-    buyer = n_s + rng.integers(0, n_b, n_e)
-    offer = np.r_[rng.uniform(0, 20, n_s), np.zeros(n_b)]
-    request = np.r_[np.zeros(n_s), rng.uniform(0, 30, n_b)]
-    cap = np.where(rng.random(n_e) < 0.3, rng.uniform(0, 5, n_e), np.inf)
+    seller, buyer, offer, request, cap = random_book(rng, n_s, n_b, n_e, max_request=30.0)
     members = rng.choice(n_e, 6, replace=False)
     groups = (members, np.array([0, 0, 0, 1, 1, 1]), np.array([3.0, 2.0]))
     p_del, pref, theta = rng.uniform(50, 150, n_e), rng.uniform(0.1, 1, n_e), rng.choice([0.0, 0.1, 0.3])

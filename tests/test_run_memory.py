@@ -5,43 +5,11 @@ from __future__ import annotations
 import weakref
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from critmin.experiments import api
 from critmin.sim.run import load_config
-
-
-def reference_consumption_origin(rec) -> pd.DataFrame:
-    """The consumption-origin table as it was built before (flat indices and divmod)."""
-    net = rec.model.net
-    T, C = rec.model.state.t, net.n_countries
-    com, ctry = np.divmod(rec.use_keys, C)
-    origins = rec.model.origins
-    used = rec.use_tonnes[:T] > 0
-    mix = rec.use_mix[:T]
-    flat = np.flatnonzero((mix > 0) & used[:, :, None])
-    rest, k_idx = np.divmod(flat, mix.shape[2])
-    t_idx, u_idx = np.divmod(rest, mix.shape[1])
-    out = {
-        "month": rec.months()[t_idx],
-        "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
-        "region": pd.Categorical.from_codes(ctry[u_idx], net.countries),
-        "stage": pd.Categorical.from_codes(origins.stage[k_idx], net.stages),
-        "origin": pd.Categorical.from_codes(origins.country[k_idx], net.countries),
-    }
-    if origins.foreign.any():
-        out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
-    out["tonnes"] = rec.use_tonnes.reshape(-1)[rest] * mix.reshape(-1)[flat].astype(float)
-    return pd.DataFrame(out)
-
-
-def test_consumption_origin_is_the_table_built_before(short_run):
-    ref = reference_consumption_origin(short_run.model.recorder)
-    assert len(ref) > 1000
-    pd.testing.assert_frame_equal(short_run.model.recorder.consumption_origin(), ref, check_exact=True)
-    pd.testing.assert_frame_equal(short_run.consumption_origin, ref, check_exact=True)
 
 
 def test_simulate_frees_the_model_before_the_metrics(monkeypatch):
