@@ -116,17 +116,12 @@ def test_drc_ore_ban_raises_intermediate_prices_and_piles_stock_at_the_mine():
     assert ratio(base, hit, "price", "co_ore", "COD", months).mean() < 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/ODD.md §9): refined cobalt overshoots (x3.3 by Oct 2025 vs x1.95), "
-    "so it rises as much as hydroxide; merchant holders (agents/merchant.py) sell into the spike "
-    "but little, because with the model's expected scarcity they expect prices to keep rising "
-    "while the ban binds; no transit time",
-)
 def test_drc_ore_ban_raises_the_intermediate_more_than_the_refined_metal():
     base, hit = shock_run("cobalt_2024", "drc_cobalt_2025")
     months = slice("2025-06-01", "2026-01-01")
     hydroxide = ratio(base, hit, "price", "co_hydroxide", "CHN", months)
     refined = ratio(base, hit, "price", "co_refined", "CHN", months)
     # facts.md §2e: hydroxide "quadrupled", metal "more than doubled"; compared on the window mean
+    # (measured x2.91 vs x2.71; a strict xfail until price formation's storage room read the DRC
+    # circuits' own, larger store: refined cobalt still overshoots history, docs/ODD.md §9)
     assert hydroxide.mean() > refined.mean() + 0.1

@@ -97,8 +97,10 @@ def test_holders_release_into_the_drc_spike() -> None:
 def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> None:
     """The same replay without holders (the holder table emptied: co_stockbuild is the end use it
     was before issue 15, buying its path whatever the price): with holders refined cobalt in China
-    is lower every month from Jul 2025 to Jun 2026 and peaks lower (no noise; measured x3.01 vs
-    x3.36). It is not shorter: both stay above x2 for 12 months (docs/ODD.md §9)."""
+    is lower on average from Jul 2025 to Jun 2026 and peaks lower (no noise; measured mean x2.92
+    vs x3.03, peak x3.24 vs x3.40; before price formation's storage room read the DRC circuits'
+    own store, lower in every month and peak x3.01 vs x3.36). It is not shorter: both stay above
+    x2 for 12 months (docs/ODD.md §9)."""
     cfg = load_config([*COBALT, "scenario.end=2026-06", "shock=drc_cobalt_2025"])
     world = load_worlds([data_root() / "cobalt"], dict(cfg.scenario.blocs))
     paths = []
@@ -113,8 +115,8 @@ def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> No
         paths.append(np.array(path))
     with_holders, without = paths
     after = slice(18, 30)  # Jul 2025 - Jun 2026
-    assert (with_holders[after] < without[after]).all()
-    assert with_holders.max() < 0.95 * without.max()
+    assert with_holders[after].mean() < 0.98 * without[after].mean()
+    assert with_holders.max() < 0.97 * without.max()
     assert with_holders.max() > 1.5  # still a spike: the holders damp it, they do not remove it
 
 
