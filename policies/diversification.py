@@ -8,6 +8,13 @@ are read from the sellers' stock (its dominant country at that stage), where the
 (``control: owner``). The cost of compliance
 shows up as a higher delivered price, and as unmet demand where diversified supply is short
 (e.g. the EU CRMA benchmark of at most 65% from one third country, facts.md §3.2).
+
+The cap governs purchases, contract and spot: releases of a government stockpile in the
+trading's reserve round (:mod:`critmin.sim.trading`) are not in its groups and not counted
+against it. A strategic stock is the instrument a crisis draws on, whatever its origin; its
+origin was counted when it was bought, and capping its release would leave users short in the
+months it exists for. ``worst`` records, per month, the largest share of a buyer's
+requirement bought from one origin.
 """
 
 from __future__ import annotations
@@ -56,12 +63,14 @@ class DiversificationCap(Policy):
         return Effects(shared_caps=[(edges[inverse == g], caps[g]) for g in range(groups.size)])
 
     def after_clearing(self, model: ModelView) -> list[Payment]:
-        """Record the largest share of a buyer's requirement taken from one origin this month."""
+        """Record the largest share of a buyer's requirement bought from one origin this month
+        (contract and spot flows; stockpile releases are not purchases)."""
         edges, inverse, caps = self._caps
         if edges.size == 0:
             self.worst.append(0.0)
             return []
-        taken = np.bincount(inverse, weights=model.cleared.result.flow[edges], minlength=caps.size)
+        bought = model.cleared.spot_flow[edges] + model.cleared.contract_flow[edges]
+        taken = np.bincount(inverse, weights=bought, minlength=caps.size)
         requirement = caps / self.max_share
         self.worst.append(float((taken / np.maximum(requirement, 1e-12)).max()))
         return []

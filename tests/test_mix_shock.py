@@ -513,17 +513,7 @@ def test_every_mix_runs_with_every_shock(policy, shock):
             "the mixes are the 2024 world's (named plants, starts from 2025); the 2009 world runs without one"
         )
     model, cfg = run_case(policy, shock, pull_forward=False)
-    try:
-        check_run(model, cfg)
-    except AssertionError as err:
-        types = {i.type for i in cfg.policy.instruments}
-        if shock in LATE and {"stockpile", "diversification_cap"} <= types and "<= (0.65" in str(err):
-            # known, for the engine: the stockpile's last-resort release round is not in the
-            # diversification cap's groups, so a release in the month the 2026 controls return
-            # takes one buyer to ~66% from China against the 65% cap (alliance_all and
-            # alliance_stockpile_diversification under ree_controls_2026_extended)
-            pytest.xfail(f"stockpile release beyond the diversification cap: {err}")
-        raise
+    check_run(model, cfg)
 
 
 def test_every_instrument_active_at_once_keeps_invariants_and_promises():
