@@ -116,3 +116,23 @@ def test_the_ree_mining_projects_added_for_the_iea_outlook_load(ree, facility, c
     assert row.country == country and row.status_base == status
     assert float(row.capacity_tpa) == pytest.approx(capacity, abs=1)
     assert pd.Timestamp(row.expected_start) >= pd.Timestamp("2025-01")
+
+
+def test_the_spherical_graphite_price_is_not_read_off_the_pooled_anode_market():
+    (ep,) = sc.load_episodes(names=["graphite_controls_2023"])
+    facts = {f.fact: f for f in ep.facts}
+    # the spherical export/import facts and (since issue 15) the spherical price fact share one
+    # reason: gr_anode pools both routes, and the synthetic route, not licensed in 2023, is ~90%
+    for name in ("anode_exports_dec2023", "kor_anode_imports_dec2023", "anode_price_china_mar2024"):
+        assert not facts[name].expressible and "synthetic" in facts[name].reason
+    graphite = load_world(data_root() / "graphite")
+    pr = graphite.processes
+    routes = set(pr[(pr.commodity == "gr_anode") & (pr.role == "output")].process)
+    assert routes == {"make_anode_natural", "make_anode_synthetic"}
+    fac = graphite.facilities[graphite.facilities.country == "CHN"]
+    out = fac.groupby("process")["output_base_tpa"].sum()
+    synthetic_share = out["make_anode_synthetic"] / (out["make_anode_synthetic"] + out["make_anode_natural"])
+    assert synthetic_share == pytest.approx(0.90, abs=0.02)
+    # the flake price fact stays expressible: flake is a model commodity of its own
+    assert facts["flake_price_china_mar2024"].expressible
+    assert facts["flake_price_china_mar2024"].commodity == "gr_flake"
