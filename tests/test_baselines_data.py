@@ -1,0 +1,138 @@
+"""Issue 15, baselines: what the 2024 mining and magnet facts measure, and the REE projects added.
+
+- China's share of lithium mining is scored on ``li_concentrate``: that must be every mine route
+  (spodumene, lepidolite, clay and brine) in lithium content, or the statistic measures something
+  else than the IEA/USGS fact (which counts mine output in Li content, brine included).
+- The world magnet output fact is scored on ``ndfeb_magnet`` production: finished magnets, after
+  the block-to-magnet machining loss carried by ``make_magnet``.
+- Three sourced ex-China mining projects (Energy Fuels Bahia and Toliara, Ionic Rare Earths
+  Makuutu) load with the capacities derived in their notes.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from critmin.analysis import scorecard as sc
+from critmin.sim.world import data_root, load_world
+
+LI_T_LCE_PER_T_LI = 5.323  # data/lithium/processes.csv mine_li definition
+
+
+@pytest.fixture(scope="module")
+def lithium():
+    return load_world(data_root() / "lithium")
+
+
+@pytest.fixture(scope="module")
+def ree():
+    return load_world(data_root() / "ree")
+
+
+def _fact(name: str) -> sc.Fact:
+    (ep,) = sc.load_episodes(names=["baseline_2024"])
+    (fact,) = [f for f in ep.facts if f.fact == name]
+    return fact
+
+
+def test_every_lithium_mine_route_outputs_the_concentrate_the_fact_is_measured_on(lithium):
+    fact = _fact("lithium_mining_china")
+    assert fact.commodity == "li_concentrate" and fact.statistic == "share"
+    pr = lithium.processes
+    mine_outputs = pr[(pr.origin_stage == "mine") & (pr.role == "output") & (pr.agent_type == "Miner")]
+    # one mine process, and its only output is the concentrate/brine feed in t LCE
+    assert set(mine_outputs.commodity) == {"li_concentrate"}
+    fac = lithium.facilities
+    mines = fac[fac.process.isin(mine_outputs.process)]
+    # brine (Chile, Argentina) and hard rock (Australia, China, Zimbabwe) are all mine_li nodes
+    assert {"CHL", "ARG", "AUS", "CHN", "ZWE"} <= set(mines.country)
+    # hand-computed: the data's 2024 China share is USGS MCS 2025's ~41 of ~240 kt Li (17%),
+    # not the IEA's 22%; the gap between the two is the source's, not the statistic's
+    out = mines.groupby("country")["output_base_tpa"].sum()
+    china_kt_li = out["CHN"] / LI_T_LCE_PER_T_LI / 1000
+    world_kt_li = out.sum() / LI_T_LCE_PER_T_LI / 1000
+    assert china_kt_li == pytest.approx(41, abs=0.5)
+    assert world_kt_li == pytest.approx(240, abs=1)
+    assert out["CHN"] / out.sum() == pytest.approx(41 / 240, abs=0.002)
+    assert out["CHN"] / out.sum() < fact.observed - 0.03  # the known miss, kept in view
+
+
+def test_the_share_statistic_sums_every_node_of_the_region_on_a_hand_computed_case():
+    fact = _fact("lithium_mining_china")
+    months = fact.window.months()
+    rows = []
+    # China: a lepidolite node and a brine node; Australia: spodumene; Chile: brine
+    for i, m in enumerate(months):
+        for region, value in (("CHN", 10.0 + i), ("CHN", 5.0), ("AUS", 40.0), ("CHL", 25.0 - i)):
+            rows.append(("production", "li_concentrate", region, m, value))
+        rows.append(("production", "li_chemical", "CHN", m, 1000.0))  # another stage: ignored
+    ts = pd.DataFrame(rows, columns=["variable", "commodity", "region", "month", "value"])
+    ts["month"] = pd.to_datetime(ts["month"])
+    # the model's timeseries also holds WORLD rows: the statistic's denominator is that row
+    world = ts[ts.commodity == "li_concentrate"].groupby("month", as_index=False)["value"].sum()
+    world = world.assign(variable="production", commodity="li_concentrate", region="WORLD")
+    ts = pd.concat([ts, world[ts.columns]], ignore_index=True)
+    n = len(months)
+    china = sum(10.0 + i for i in range(n)) + 5.0 * n
+    total = china + 40.0 * n + sum(25.0 - i for i in range(n))
+    assert sc.measure(fact, sc.Series(ts), None) == pytest.approx(china / total)
+
+
+def test_the_magnet_output_fact_is_finished_magnets_after_the_machining_loss(ree):
+    fact = _fact("magnets_world_output")
+    assert fact.commodity == "ndfeb_magnet" and fact.variable == "production"
+    pr = ree.processes
+    mm = pr[pr.process == "make_magnet"].set_index(["commodity", "role"])["coefficient"]
+    alloy_per_magnet = mm[("ndfeb_alloy", "input")]
+    swarf = mm[("ndfeb_scrap", "output")]
+    # 1.35 t alloy per t finished magnet, 0.30 t recoverable swarf: the 60-80% block-to-part
+    # yield of slicing and grinding (himagnet.com) lies around it
+    assert 1.25 <= alloy_per_magnet <= 1.67
+    assert 0.0 < swarf < alloy_per_magnet - 1.0
+    fac = ree.facilities
+    finished = fac.loc[fac.process == "make_magnet", "output_base_tpa"].sum()
+    block_equivalent = finished * alloy_per_magnet
+    # hand-computed: ~203 kt finished, ~274 kt at the alloy (block) stage; the fact's 220-240 kt
+    # lies between, and China's blank output alone (~260 kt, SMM) exceeds it, so it is not blanks
+    assert finished == pytest.approx(203_000, rel=0.01)
+    assert block_equivalent > fact.high > fact.low > finished
+
+
+@pytest.mark.parametrize(
+    ("facility", "country", "status", "capacity"),
+    [
+        # NdPr-eq REO (t NdPr / 0.19): Bahia 650 t NdPr (300-1,000); Toliara = 5,000 t NdPr of the
+        # three Energy Fuels projects - Donald 990 - Bahia 650; Makuutu 1,300 t TREO x 0.22
+        ("bra_ef_bahia_mine", "BRA", "announced", 650 / 0.19),
+        ("row_ef_toliara_mine", "ROW", "announced", (5000 - 990 - 650) / 0.19),
+        ("row_ionic_makuutu_mine", "ROW", "announced", 1300 * 0.22 / 0.19),
+    ],
+)
+def test_the_ree_mining_projects_added_for_the_iea_outlook_load(ree, facility, country, status, capacity):
+    pj = ree.projects.set_index("facility")
+    row = pj.loc[facility]
+    assert row.process == "mine_ree"
+    assert row.country == country and row.status_base == status
+    assert float(row.capacity_tpa) == pytest.approx(capacity, abs=1)
+    assert pd.Timestamp(row.expected_start) >= pd.Timestamp("2025-01")
+
+
+def test_the_spherical_graphite_price_is_not_read_off_the_pooled_anode_market():
+    (ep,) = sc.load_episodes(names=["graphite_controls_2023"])
+    facts = {f.fact: f for f in ep.facts}
+    # the spherical export/import facts and (since issue 15) the spherical price fact share one
+    # reason: gr_anode pools both routes, and the synthetic route, not licensed in 2023, is ~90%
+    for name in ("anode_exports_dec2023", "kor_anode_imports_dec2023", "anode_price_china_mar2024"):
+        assert not facts[name].expressible and "synthetic" in facts[name].reason
+    graphite = load_world(data_root() / "graphite")
+    pr = graphite.processes
+    routes = set(pr[(pr.commodity == "gr_anode") & (pr.role == "output")].process)
+    assert routes == {"make_anode_natural", "make_anode_synthetic"}
+    fac = graphite.facilities[graphite.facilities.country == "CHN"]
+    out = fac.groupby("process")["output_base_tpa"].sum()
+    synthetic_share = out["make_anode_synthetic"] / (out["make_anode_synthetic"] + out["make_anode_natural"])
+    assert synthetic_share == pytest.approx(0.90, abs=0.02)
+    # the flake price fact stays expressible: flake is a model commodity of its own
+    assert facts["flake_price_china_mar2024"].expressible
+    assert facts["flake_price_china_mar2024"].commodity == "gr_flake"
