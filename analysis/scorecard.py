@@ -10,7 +10,10 @@ direction rule. The vocabulary (see docs/validation.md):
   ``ratio_to_pre`` (over the shock run's own pre-shock mean), ``ratio_to_region`` (over the same
   quantity in ``relative_to``), ``share`` (of the ``relative_to`` total, default WORLD, summed over
   the window), ``share_of_demand`` (the variable over final demand, same commodity and region),
-  ``change`` (shock run minus twin, in the variable's unit), ``level`` (the value itself).
+  ``change`` (shock run minus twin, in the variable's unit), ``level`` (the value itself),
+  ``ratio_to_year_before`` (year on year: the shock run over the same months twelve months
+  earlier in the same run; for a fact whose year before was itself under the shock, where the
+  twin is not the comparison the record makes).
 - ``agg`` over the window: ``mean`` (ratios: of window totals), ``sum``, ``min``, ``max`` (ratios:
   the extreme monthly ratio).
 - verdict on the median over seeds: ``hit`` inside [min(low, observed) − tolerance,
@@ -42,7 +45,9 @@ STATISTICS = (
     "share_of_demand",
     "change",
     "level",
+    "ratio_to_year_before",
 )
+YEAR = pd.DateOffset(months=12)
 TWIN_STATISTICS = ("ratio_to_twin", "change")  # need the no-shock twin
 AGGS = ("mean", "sum", "min", "max")
 DIRECTIONS = ("up", "down", "none")
@@ -533,13 +538,26 @@ def measure(fact: Fact, shock: Series, twin: Series | None, window: Window | Non
     if st == "share_of_demand":
         y = shock.get("demand", fact.commodity, fact.region)
         return _ratio(x.reindex(w), y.reindex(w), "sum")
+    if st == "ratio_to_year_before":
+        return _year_on_year(x, w, fact.agg, shock.months)
     raise ValueError(f"unknown statistic {st!r}")
+
+
+def _year_on_year(x: pd.Series, w: pd.DatetimeIndex, agg: str, run_months: pd.DatetimeIndex) -> float:
+    """``x`` over the window ``w`` against the same months a year earlier (NaN if those months
+    are not all in the run: a year-on-year ratio over part of a year is not the statistic)."""
+    before = w - YEAR
+    if not before.isin(run_months).all():
+        return float("nan")
+    return _ratio(x.reindex(w), pd.Series(x.reindex(before).to_numpy(), index=w), agg)
 
 
 def neutral(fact: Fact, shock: Series, twin: Series | None) -> float:
     """The statistic before the shock (the pre window): what 'up' and 'down' are measured from."""
     if fact.statistic == "ratio_to_pre":
         return 1.0
+    if fact.statistic == "ratio_to_year_before":  # what the year would have brought without it
+        return measure(fact, twin, None) if twin is not None else 1.0
     if fact.statistic == "ratio_to_twin":
         return 1.0  # identical runs before the shock (common random numbers)
     if fact.statistic == "change":

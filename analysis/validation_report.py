@@ -35,6 +35,7 @@ LABELS = {
     "share_of_demand": "share of demand",
     "change": "shock run − twin",
     "level": "level",
+    "ratio_to_year_before": "year on year (same months a year earlier, same run)",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from world_copies import edit_csv, set_cell
@@ -408,3 +409,56 @@ def test_full_scorecard(tmp_path):
     tot = pd.read_csv(out / "totals.csv").set_index("episode")
     assert tot.loc["all episodes", "facts"] >= 80
     assert tot.loc["baseline_2024", "hit_rate"] >= 0.7  # the 2024 world is calibrated to these
+
+
+# ---------------------------------------------------------------------- year on year
+MONTHS_2Y = pd.date_range("2024-01-01", "2025-12-01", freq="MS")
+
+
+def two_years(values: dict[tuple[str, str, str], list[float]]) -> sc.Series:
+    rows = [
+        {"month": m, "variable": v, "commodity": c, "region": r, "value": x}
+        for (v, c, r), xs in values.items()
+        for m, x in zip(MONTHS_2Y, xs)
+    ]
+    return sc.Series(pd.DataFrame(rows), MONTHS_2Y)
+
+
+@pytest.mark.parametrize(
+    ("second_year", "verdict"),
+    [(60.0, "hit"), (80.0, "direction"), (100.0, "miss"), (130.0, "miss")],
+)
+def test_ratio_to_year_before_compares_a_shock_year_with_the_year_before(second_year, verdict):
+    # Both years are under the shock (50 a month in the first); the twin (100, then 100 again)
+    # would say 0.5 or 0.6 of the twin whatever the second year did: the year-on-year ratio sees
+    # the second year's own fall from the first. History: -40% (0.6 ± 0.15), 'down'.
+    first = [50.0] * 12
+    shock = two_years({("imports", "x", "USA"): first + [second_year / 2] * 12})
+    twin = two_years({("imports", "x", "USA"): [100.0] * 24})
+    f = fact(
+        "ratio_to_year_before",
+        0.6,
+        region="USA",
+        variable="imports",
+        tolerance=0.15,
+        window=sc.Window(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-07-01")),
+    )
+    assert sc.measure(f, shock, twin) == pytest.approx(second_year / 100)
+    assert sc.neutral(f, shock, twin) == pytest.approx(1.0)  # the twin did not change
+    row = sc.score([sc.EpisodeRuns(episode(f), {0: (shock, twin)})]).iloc[0]
+    assert row["verdict"] == verdict
+
+
+def test_ratio_to_year_before_measures_from_the_twins_growth_and_needs_the_whole_year_before():
+    # the twin grows 10% a year: a flat shock run has fallen against what the year would bring
+    twin = two_years({("imports", "x", "USA"): [100.0] * 12 + [110.0] * 12})
+    shock = two_years({("imports", "x", "USA"): [100.0] * 24})
+    f = fact("ratio_to_year_before", 0.6, region="USA", variable="imports", tolerance=0.15)
+    f = sc.Fact(**{**f.__dict__, "window": sc.Window(pd.Timestamp("2025-03-01"), pd.Timestamp("2025-04-01"))})
+    assert sc.measure(f, shock, twin) == pytest.approx(1.0)
+    assert sc.neutral(f, shock, twin) == pytest.approx(1.1)
+    # the window's year before starts before the run: not measurable (a miss), not a partial year
+    early = sc.Fact(
+        **{**f.__dict__, "window": sc.Window(pd.Timestamp("2024-06-01"), pd.Timestamp("2024-08-01"))}
+    )
+    assert np.isnan(sc.measure(early, shock, twin))
