@@ -201,9 +201,12 @@ def restocking_give(
     response: float,
     rho: float,
     max_multiple: float,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per buyer slot: the unserved tonnes it would give up at a higher price because they were
-    asked to rebuild stock, and the ln price rise at which it would.
+    asked to rebuild stock, and the ln price rise at which it would. ``floor`` (per slot,
+    optional): a multiple below which the buyer does not cut its target whatever the price (its
+    precautionary stock under a licence, :func:`precautionary_multiple`).
 
     A buyer asks ``use + (target − stock)/adjust`` (agents/buying.py), with its target scaled by
     the storage multiple ``exp(β·gain)`` and the gain falling by ρ per unit of ln price
@@ -218,7 +221,10 @@ def restocking_give(
     if response <= 0 or rho <= 0:
         return given, rise
     normal = np.divide(target, multiple, out=np.zeros(request.size), where=multiple > 0)
-    at_floor = np.maximum(use + (normal / max(max_multiple, 1.0) - stock) / adjust_months, 0.0)
+    lowest = 1.0 / max(max_multiple, 1.0)
+    if floor is not None:  # a precautionary floor above 1 holds; elsewhere the target may fall to 1/M
+        lowest = np.where(floor > 1.0, floor, lowest)
+    at_floor = np.maximum(use + (normal * lowest - stock) / adjust_months, 0.0)
     given = np.clip(np.minimum(unmet, request - at_floor), 0.0, None)
     left = 1.0 - np.divide(given * adjust_months, target, out=np.ones(request.size), where=target > 0)
     rise = np.where(given > 0, -np.log(np.maximum(left, 1e-12)) / (response * rho), 0.0)
@@ -531,7 +537,11 @@ def holders_gain(
 
 
 def storage_clearing(
-    model: ModelView, slot_market: np.ndarray, result: Clearing, share: np.ndarray
+    model: ModelView,
+    slot_market: np.ndarray,
+    result: Clearing,
+    share: np.ndarray,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per market: the ln price rise at which its buyers would give up the stock-building part
     of their unserved requests (the tonne-weighted mean of :func:`restocking_give`), and those
@@ -553,6 +563,7 @@ def storage_clearing(
         response=p.market.storage_response,
         rho=p.market.rho,
         max_multiple=p.market.storage_max_multiple,
+        floor=floor,
     )
     seller_market = _layout(net).seller_market
     w = share * given[net.edge_buyer]
@@ -653,23 +664,36 @@ def storage_anchor(
     return log_norm + np.clip(restricted, 0.0, 1.0) * room * premium / rho
 
 
+# a product whose input is at least this share of its 2024 price (a conversion margin under a
+# fifth of it: a month's ordinary move of the input price takes much of it) is quoted cost-plus
+# (:func:`cost_plus_floor`). In the model's chains it selects RE metal (0.955-0.968), NdFeB
+# alloy (0.83-0.84) and synthetic graphite anode (0.896); magnets (~0.70), refined nickel
+# (0.77), refined cobalt (0.61) and separated oxides (~0.37) are not; any threshold in 0.77-0.83
+# selects the same [U]. With metal alone (0.9) the alloy makers, squeezed by the metal's
+# pass-through, cut their orders and China's metal output still fell by up to 62% in a month
+COST_PLUS_INPUT_SHARE = 0.8
+
+
 def cost_plus_floor(
     model: ModelView, flow: np.ndarray, log_p_old: np.ndarray, log_p_new: np.ndarray, *, passes: int = 8
 ) -> np.ndarray:
     """Per market, ln of next month's price, raised to where its running processors cover their
     input cost at next month's input prices plus their cash conversion cost (cost-plus
-    pass-through: a processor does not sell below what the next tonne costs it to make; Chinese
-    PrNd metal and NdFeB magnets are quoted as input cost plus a processing fee, ODD §7). Without it a 20% one-month oxide jump took China's
-    metal price a month or two to follow, the plants' margin went negative and the country's
-    metal output fell by half for a month (ODD §9, price chatter).
+    pass-through for a product whose input is most of its cost, :data:`COST_PLUS_INPUT_SHARE` of
+    its 2024 price or more: it does not sell below what the next tonne costs to make; Chinese
+    PrNd metal is quoted as oxide cost plus a processing fee, ODD §7). Not for products with a
+    wider margin: under the DRC ban refined cobalt rose ×1.95 by Oct 2025 while hydroxide reached
+    ×4 by Dec (docs/validation.md), so refiners did not pass their input cost on. Without it a
+    20% one-month oxide jump took China's metal price a month or two to follow, the plants'
+    margin went negative and the country's metal output fell by half for a month (ODD §9).
 
     A running plant's input cost is what it paid this month (``paid``) times the move of its
     sellers' prices from ``log_p_old`` to the new prices (tonne-weighted over its edges this
     month, base-year flows for a buyer that bought nothing), plus its fee: its cash cost per
     activity unit (facilities.csv), at most 0.9 of its 2024 margin (the idle threshold of ODD §7,
     so no plant's 2024 price is below its floor), less what its by-products (scrap) fetch at last
-    month's prices. Where its main outputs' value at last month's
-    prices is below that, they must rise by the shortfall; a market takes the orders-weighted
+    month's prices. Where its main outputs' value at last month's prices is below that, they
+    must rise by the shortfall; a market takes the orders-weighted
     mean factor over its sellers (1 for the sellers that cover their cost) on last month's price,
     and keeps its new price if that is higher. By-product circuits (their host pays) and
     recyclers (scrap is bought at a payable share of the refined price) are left out, as is
@@ -679,7 +703,8 @@ def cost_plus_floor(
     lay = _layout(net)
     n = len(net.node_id)
     agent = np.array([a == "Refiner" for a in net.node_agent])
-    covered = net.is_facility & agent & (net.host_share <= 0) & (s.activity > 0)
+    thin = model.calibration.input_share0 >= COST_PLUS_INPUT_SHARE
+    covered = net.is_facility & agent & thin & (net.host_share <= 0) & (s.activity > 0)
     out_cov = covered[lay.out_node] & model.main_output[lay.outs]
     if not out_cov.any():
         return log_p_new
@@ -719,6 +744,47 @@ def cost_plus_floor(
     return out
 
 
+def precautionary_multiple(model: ModelView) -> np.ndarray:
+    """Per slot, the storage multiple below which a buyer whose supply needs an export licence
+    does not let its stock target fall, however high the price (the precautionary motive of
+    users facing an uncertain licence; 1 elsewhere). A licensed shipment arrives after a
+    processing time that varies from one shipment to the next; the applications waiting are the
+    buyer's pipeline (policies/export_controls.py), and what it adds to its stock is safety stock
+    against that variation (the safety-stock rule of inventory theory, one standard deviation of
+    the lead time's demand): on its normal cover ``c`` (manufacturers' safety stock, plants' input
+    cover) ``σ_L·s`` months, ``s`` the share of its base-year supply on licensed edges and ``σ_L``
+    the spread of their processing time (``licence_lead`` of the instruments in force): a
+    multiple of ``1 + σ_L·s/c``, at most M. Under No. 18 (26-68 days) σ_L ≈ 0.5 month, so a
+    buyer that got all its Dy/Tb from China holds ~25% more. No new parameter: σ_L is the
+    replay's sourced processing time (one standard deviation, a service level of ~84%, is the
+    rule's choice [U])."""
+    net, s, p = model.net, model.state, model.params
+    lead = np.zeros(net.edge_seller.size)
+    for policy in model.policies:
+        get = getattr(policy, "licence_lead", None)
+        if get is not None and policy.active(s.t):
+            edges, months = get()
+            lead[edges] = np.maximum(lead[edges], months)
+    out = np.ones(net.n_slots)
+    if not lead.any():
+        return out
+    base = _commercial_base(model)[0]
+    total = np.bincount(net.edge_buyer, weights=base, minlength=net.n_slots)
+    months = np.divide(
+        np.bincount(net.edge_buyer, weights=base * lead, minlength=net.n_slots),
+        total,
+        out=np.zeros(net.n_slots),
+        where=total > 0,
+    )
+    consume = np.zeros(net.n_slots, bool)
+    demand = np.flatnonzero(net.is_demand)
+    consume[net.consume_slot[demand]] = True
+    cover = np.where(consume, p.demand.safety_stock_months, p.producers.input_cover_months)
+    extra = np.divide(months, cover, out=np.zeros(net.n_slots), where=cover > 0)
+    m = max(p.market.storage_max_multiple, 1.0)
+    return np.where(net.slot_role == INPUT, np.minimum(1.0 + extra, m), 1.0)
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -732,7 +798,8 @@ def update(model: ModelView, cleared: Cleared) -> None:
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     eta = derived_elasticity(model)
-    stock_gap, restocking = storage_clearing(model, slot_market, result, share)
+    precaution = precautionary_multiple(model)
+    stock_gap, restocking = storage_clearing(model, slot_market, result, share, precaution)
     gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
     anchor = storage_anchor(
         log_norm,
@@ -789,3 +856,6 @@ def update(model: ModelView, cleared: Cleared) -> None:
         binding=binding,
     )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)
+    if m.storage_response > 0:  # buyers under a licence keep their precautionary stock
+        keep = np.log(precaution) / m.storage_response
+        s.storage_return = np.where(precaution > 1.0, np.maximum(s.storage_return, keep), s.storage_return)
