@@ -185,16 +185,6 @@ class ExportLicensing(_Control):
                 current = r
         return current
 
-    def licence_lead(self) -> tuple[np.ndarray, float]:
-        """The edges this licence covers and the spread (standard deviation, months) of the time
-        a shipment's licence takes (its processing-time kernel): the lead-time uncertainty buyers
-        on these edges hold safety stock for (sim/prices.py: precautionary_multiple). The mean
-        wait is not stock: pending applications are the pipeline (:meth:`market`)."""
-        k = np.asarray(self.kernel, float) / max(float(np.sum(self.kernel)), 1e-12)
-        lags = np.arange(k.size)
-        mean = float(np.dot(lags, k))
-        return self.edges, float(np.sqrt(np.dot((lags - mean) ** 2, k)))
-
     def pending(self) -> np.ndarray:
         """Tonnes applied for per edge and not yet decided (to be approved or refused)."""
         return sum(self.waiting.values(), np.zeros(self.edges.size))

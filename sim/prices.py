@@ -201,12 +201,9 @@ def restocking_give(
     response: float,
     rho: float,
     max_multiple: float,
-    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per buyer slot: the unserved tonnes it would give up at a higher price because they were
-    asked to rebuild stock, and the ln price rise at which it would. ``floor`` (per slot,
-    optional): a multiple below which the buyer does not cut its target whatever the price (its
-    precautionary stock under a licence, :func:`precautionary_multiple`).
+    asked to rebuild stock, and the ln price rise at which it would.
 
     A buyer asks ``use + (target − stock)/adjust`` (agents/buying.py), with its target scaled by
     the storage multiple ``exp(β·gain)`` and the gain falling by ρ per unit of ln price
@@ -221,10 +218,7 @@ def restocking_give(
     if response <= 0 or rho <= 0:
         return given, rise
     normal = np.divide(target, multiple, out=np.zeros(request.size), where=multiple > 0)
-    lowest = 1.0 / max(max_multiple, 1.0)
-    if floor is not None:  # a precautionary floor above 1 holds; elsewhere the target may fall to 1/M
-        lowest = np.where(floor > 1.0, floor, lowest)
-    at_floor = np.maximum(use + (normal * lowest - stock) / adjust_months, 0.0)
+    at_floor = np.maximum(use + (normal / max(max_multiple, 1.0) - stock) / adjust_months, 0.0)
     given = np.clip(np.minimum(unmet, request - at_floor), 0.0, None)
     left = 1.0 - np.divide(given * adjust_months, target, out=np.ones(request.size), where=target > 0)
     rise = np.where(given > 0, -np.log(np.maximum(left, 1e-12)) / (response * rho), 0.0)
@@ -537,11 +531,7 @@ def holders_gain(
 
 
 def storage_clearing(
-    model: ModelView,
-    slot_market: np.ndarray,
-    result: Clearing,
-    share: np.ndarray,
-    floor: np.ndarray | None = None,
+    model: ModelView, slot_market: np.ndarray, result: Clearing, share: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per market: the ln price rise at which its buyers would give up the stock-building part
     of their unserved requests (the tonne-weighted mean of :func:`restocking_give`), and those
@@ -563,7 +553,6 @@ def storage_clearing(
         response=p.market.storage_response,
         rho=p.market.rho,
         max_multiple=p.market.storage_max_multiple,
-        floor=floor,
     )
     seller_market = _layout(net).seller_market
     w = share * given[net.edge_buyer]
@@ -744,47 +733,6 @@ def cost_plus_floor(
     return out
 
 
-def precautionary_multiple(model: ModelView) -> np.ndarray:
-    """Per slot, the storage multiple below which a buyer whose supply needs an export licence
-    does not let its stock target fall, however high the price (the precautionary motive of
-    users facing an uncertain licence; 1 elsewhere). A licensed shipment arrives after a
-    processing time that varies from one shipment to the next; the applications waiting are the
-    buyer's pipeline (policies/export_controls.py), and what it adds to its stock is safety stock
-    against that variation (the safety-stock rule of inventory theory, one standard deviation of
-    the lead time's demand): on its normal cover ``c`` (manufacturers' safety stock, plants' input
-    cover) ``σ_L·s`` months, ``s`` the share of its base-year supply on licensed edges and ``σ_L``
-    the spread of their processing time (``licence_lead`` of the instruments in force): a
-    multiple of ``1 + σ_L·s/c``, at most M. Under No. 18 (26-68 days) σ_L ≈ 0.5 month, so a
-    buyer that got all its Dy/Tb from China holds ~25% more. No new parameter: σ_L is the
-    replay's sourced processing time (one standard deviation, a service level of ~84%, is the
-    rule's choice [U])."""
-    net, s, p = model.net, model.state, model.params
-    lead = np.zeros(net.edge_seller.size)
-    for policy in model.policies:
-        get = getattr(policy, "licence_lead", None)
-        if get is not None and policy.active(s.t):
-            edges, months = get()
-            lead[edges] = np.maximum(lead[edges], months)
-    out = np.ones(net.n_slots)
-    if not lead.any():
-        return out
-    base = _commercial_base(model)[0]
-    total = np.bincount(net.edge_buyer, weights=base, minlength=net.n_slots)
-    months = np.divide(
-        np.bincount(net.edge_buyer, weights=base * lead, minlength=net.n_slots),
-        total,
-        out=np.zeros(net.n_slots),
-        where=total > 0,
-    )
-    consume = np.zeros(net.n_slots, bool)
-    demand = np.flatnonzero(net.is_demand)
-    consume[net.consume_slot[demand]] = True
-    cover = np.where(consume, p.demand.safety_stock_months, p.producers.input_cover_months)
-    extra = np.divide(months, cover, out=np.zeros(net.n_slots), where=cover > 0)
-    m = max(p.market.storage_max_multiple, 1.0)
-    return np.where(net.slot_role == INPUT, np.minimum(1.0 + extra, m), 1.0)
-
-
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -798,8 +746,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     eta = derived_elasticity(model)
-    precaution = precautionary_multiple(model)
-    stock_gap, restocking = storage_clearing(model, slot_market, result, share, precaution)
+    stock_gap, restocking = storage_clearing(model, slot_market, result, share)
     gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
     anchor = storage_anchor(
         log_norm,
@@ -856,6 +803,3 @@ def update(model: ModelView, cleared: Cleared) -> None:
         binding=binding,
     )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)
-    if m.storage_response > 0:  # buyers under a licence keep their precautionary stock
-        keep = np.log(precaution) / m.storage_response
-        s.storage_return = np.where(precaution > 1.0, np.maximum(s.storage_return, keep), s.storage_return)
