@@ -653,6 +653,91 @@ def storage_anchor(
     return log_norm + np.clip(restricted, 0.0, 1.0) * room * premium / rho
 
 
+# a product whose input is at least this share of its 2024 price (a conversion margin under a
+# fifth of it: a month's ordinary move of the input price takes much of it) is quoted cost-plus
+# (:func:`cost_plus_floor`). In the model's chains it selects RE metal (0.955-0.968), NdFeB
+# alloy (0.83-0.84) and synthetic graphite anode (0.896); magnets (~0.70), refined nickel
+# (0.77), refined cobalt (0.61) and separated oxides (~0.37) are not; any threshold in 0.77-0.83
+# selects the same [U]. With metal alone (0.9) the alloy makers, squeezed by the metal's
+# pass-through, cut their orders and China's metal output still fell by up to 62% in a month
+COST_PLUS_INPUT_SHARE = 0.8
+
+
+def cost_plus_floor(
+    model: ModelView, flow: np.ndarray, log_p_old: np.ndarray, log_p_new: np.ndarray, *, passes: int = 8
+) -> np.ndarray:
+    """Per market, ln of next month's price, raised to where its running processors cover their
+    input cost at next month's input prices plus their cash conversion cost (cost-plus
+    pass-through for a product whose input is most of its cost, :data:`COST_PLUS_INPUT_SHARE` of
+    its 2024 price or more: it does not sell below what the next tonne costs to make; Chinese
+    PrNd metal is quoted as oxide cost plus a processing fee, ODD §7). Not for products with a
+    wider margin: under the DRC ban refined cobalt rose ×1.95 by Oct 2025 while hydroxide reached
+    ×4 by Dec (docs/validation.md), so refiners did not pass their input cost on. Without it a
+    20% one-month oxide jump took China's metal price a month or two to follow, the plants'
+    margin went negative and the country's metal output fell by half for a month (ODD §9).
+
+    A running plant's input cost is what it paid this month (``paid``) times the move of its
+    sellers' prices from ``log_p_old`` to the new prices (tonne-weighted over its edges this
+    month, base-year flows for a buyer that bought nothing), plus its fee: its cash cost per
+    activity unit (facilities.csv), less what its by-products (scrap) fetch at last month's
+    prices. Plants whose cash-cost estimate is above 0.9 of what they earned in 2024 (their idle
+    threshold is that 0.9, ODD §7: the estimate is wrong for them; Japan's, Thailand's, Korea's,
+    the UK's and Vietnam's metal makers and the new ones modelled on them) are left out: a floor
+    from a cost known to be too high priced them out of their market (Japan's share of RE metal
+    in 2030 0.65% -> 0.27% of the world in the default run). Where its main outputs' value at last month's prices is below that, they
+    must rise by the shortfall; a market takes the orders-weighted
+    mean factor over its sellers (1 for the sellers that cover their cost) on last month's price,
+    and keeps its new price if that is higher. By-product circuits (their host pays) and
+    recyclers (scrap is bought at a payable share of the refined price) are left out, as is
+    scrap. ``passes`` carry a raised price down the chain in the same month. It only ever raises
+    a price: with margins above the fee (the steady state) it does nothing."""
+    net, s = model.net, model.state
+    lay = _layout(net)
+    n = len(net.node_id)
+    agent = np.array([a == "Refiner" for a in net.node_agent])
+    cal = model.calibration
+    thin = cal.input_share0 >= COST_PLUS_INPUT_SHARE
+    costed = net.cash_cost <= cal.idle_threshold  # its cost estimate is below its 2024 margin
+    covered = net.is_facility & agent & thin & costed & (net.host_share <= 0) & (s.activity > 0)
+    out_cov = covered[lay.out_node] & model.main_output[lay.outs]
+    if not out_cov.any():
+        return log_p_new
+    seller_market = lay.seller_market
+    seller_is_store = net.slot_role[net.edge_seller] == STORE
+    w = np.where(flow > 0, flow, 0.0)
+    got = np.bincount(net.edge_buyer, weights=w, minlength=net.n_slots)
+    w = np.where(got[net.edge_buyer] > 0, w, model.base_edge_flow)
+    wsum = np.bincount(net.edge_buyer, weights=w, minlength=net.n_slots)
+    in_slots = np.flatnonzero(lay.ins)
+    in_value = lay.in_coef * s.paid[lay.ins]
+    fee = cal.idle_threshold
+    om = lay.out_market
+    weight = np.maximum(s.orders_avg[lay.outs], 1e-12)
+    worth = net.slot_coef[lay.outs] * np.exp(log_p_old[om])
+    value = np.bincount(lay.out_node, weights=np.where(out_cov, worth, 0.0), minlength=n)
+    # what its by-products (scrap) fetch pays part of the cost
+    fee = fee - np.bincount(
+        lay.out_node, weights=np.where(model.main_output[lay.outs], 0.0, worth), minlength=n
+    )
+    ok = covered & (value > 0)
+    out = log_p_new.copy()
+    for _ in range(passes):
+        ratio = np.where(seller_is_store, 1.0, np.exp(out[seller_market] - log_p_old[seller_market]))
+        moved = np.bincount(net.edge_buyer, weights=w * ratio, minlength=net.n_slots)
+        r_slot = np.divide(moved, wsum, out=np.ones(net.n_slots), where=wsum > 0)[in_slots]
+        cost = np.bincount(lay.in_node, weights=in_value * r_slot, minlength=n) + fee
+        need = np.divide(cost, value, out=np.ones(n), where=ok)
+        factor = np.where(out_cov, np.maximum(need[lay.out_node], 1.0), 1.0)
+        num = np.bincount(om, weights=weight * factor, minlength=lay.m_count)
+        den = np.bincount(om, weights=weight, minlength=lay.m_count)
+        rise = np.divide(num, den, out=np.ones(lay.m_count), where=den > 0)
+        raised = np.where(rise > 1.0, np.maximum(out, log_p_old + np.log(rise)), out)
+        if not (raised > out + 1e-12).any():
+            break
+        out = raised
+    return out
+
+
 def update(model: ModelView, cleared: Cleared) -> None:
     """Move every market's seller price after this month's trade, then the expectations made
     from it: the expected price, the trend, and the expected gain from holding stock."""
@@ -686,7 +771,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
         log_p_norm=anchor,
         rho=m.rho,
     )
-    new = np.where(has_sellers & in_business(model, slot_market), new, s.log_p)
+    moving = has_sellers & in_business(model, slot_market)
+    new = np.where(moving, new, s.log_p)
+    new = np.where(moving, cost_plus_floor(model, result.flow, s.log_p, new), new)
     s.trend = smooth(s.trend, new - s.log_p, model.params.producers.expectation_weight)
     s.log_p = new
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)

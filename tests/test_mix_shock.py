@@ -526,4 +526,6 @@ def test_every_instrument_active_at_once_keeps_invariants_and_promises():
             inst.start = "2024-06"
     model = CritminModel(cfg)
     model.run()
-    assert len(set(check_run(model, cfg))) == 10  # nine types in the mix, licensing in the shock
+    assert (
+        len(set(check_run(model, cfg))) == 11
+    )  # nine types in the mix, licensing and the production quota in the shock
