@@ -18,7 +18,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from critmin.sim import cache
+from critmin.sim import cache, transit
 from critmin.sim.world import DataError, World, ownership
 
 INPUT, OUTPUT, STORE = 0, 1, 2  # a STORE slot (government stockpile) both buys and sells
@@ -84,6 +84,8 @@ class Network:
     edge_commodity: np.ndarray
     edge_from: np.ndarray  # origin country index
     edge_to: np.ndarray  # destination country index
+    # whole months a shipment takes (transit.csv; sim/transit.py); 0: arrives within the month
+    edge_transit: np.ndarray | None = None
 
     @property
     def n_countries(self) -> int:
@@ -449,6 +451,17 @@ def _compile_network(
         edge_commodity=edges["commodity"],
         edge_from=node_country[slot_node_a[e_s_a]] if e_s_a.size else np.zeros(0, np.int64),
         edge_to=node_country[slot_node_a[e_b_a]] if e_b_a.size else np.zeros(0, np.int64),
+        edge_transit=transit.edge_months(
+            world.transit,
+            commodities,
+            countries,
+            edges["commodity"],
+            node_country[slot_node_a[e_s_a]] if e_s_a.size else np.zeros(0, np.int64),
+            node_country[slot_node_a[e_b_a]] if e_b_a.size else np.zeros(0, np.int64),
+            (np.array(slot_role)[e_s_a] != STORE) & (np.array(slot_role)[e_b_a] != STORE)
+            if e_s_a.size
+            else np.zeros(0, bool),
+        ),
     )
 
 

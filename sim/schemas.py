@@ -470,14 +470,28 @@ def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> N
 
 
 # ---------------------------------------------------------------------- the world's files
-TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS, HOLDERS = (
+TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS, HOLDERS, TRANSIT = (
     "trade_shares.csv",
     "projects.csv",
     "prospects.csv",
     "investment.csv",
     "by_products.csv",
     "holders.csv",
+    "transit.csv",
 )
+# the longest shipping time a transit.csv row may declare (months)
+MAX_TRANSIT_MONTHS = 12
+
+
+def transit_route_is_international(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """A route leaves its exporter (shipments within a country arrive within the month) and
+    takes at most MAX_TRANSIT_MONTHS months."""
+    i = first(df["exporter"] == df["importer"])
+    if i is not None:
+        raise cell_error(path, df, i, schema, "importer", "a country other than the exporter, or all")
+    i = first(df["months"] > MAX_TRANSIT_MONTHS)
+    if i is not None:
+        raise cell_error(path, df, i, schema, "months", f"a whole number of months, 0-{MAX_TRANSIT_MONTHS}")
 
 
 COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
@@ -705,6 +719,27 @@ WORLD_FILES: dict[str, Schema] = {
             key=("end_use",),
             required=False,
             references=(END_USE_REF,),
+        ),
+        # shipping times (sim/transit.py): whole months a commodity takes from the exporter to
+        # the importer ("all": every other country); goods afloat are a stock. A route without a
+        # row arrives within the month
+        Schema(
+            TRANSIT,
+            (
+                text("commodity"),
+                text("exporter"),
+                text("importer"),
+                number("months", "count"),
+                text("source"),
+            ),
+            key=("commodity", "exporter", "importer"),
+            required=False,
+            references=(
+                COMMODITY_REF,
+                Reference("exporter", "countries.csv", "country", "country"),
+                Reference("importer", "countries.csv", "country", "country (or all)", extra=("all",)),
+            ),
+            checks=(transit_route_is_international,),
         ),
     )
 }

@@ -94,6 +94,37 @@ def test_holders_release_into_the_drc_spike() -> None:
     assert end < peak - 2_500
 
 
+def test_holders_sell_more_into_the_drc_spike_once_their_expected_scarcity_counts_todays_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Expected scarcity downstream of the ban is the rise left above today's price
+    (sim/prices.py: expected_scarcity, ``above``). Before, it was the whole rise whatever the
+    price had done, so at x2-3 the holders still expected ~+12% a month and held on. Measured
+    (no noise, Sep 2025-Jan 2026): ~9.0 kt sold against ~5.5 kt with the old cap."""
+    from critmin.sim import prices
+
+    def sold_into_spike() -> float:
+        m = _model("2026-01", "shock=drc_cobalt_2025")
+        h, sold = m.merchants, 0.0
+        for t in range(m.n_steps):
+            m.step()
+            if t >= 20:  # Sep 2025 on
+                sold += m.cleared.result.sold[h.store_slots].sum()
+        return sold
+
+    now = sold_into_spike()
+    whole_rise = prices.expected_scarcity
+
+    def old_cap(*args, **kwargs):
+        kwargs.pop("above", None)
+        return whole_rise(*args, **kwargs)
+
+    monkeypatch.setattr(prices, "expected_scarcity", old_cap)
+    before = sold_into_spike()
+    assert now > 1.3 * before
+    assert now > 5_000
+
+
 def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> None:
     """The same replay without holders (the holder table emptied: co_stockbuild is the end use it
     was before issue 15, buying its path whatever the price): with holders refined cobalt in China
