@@ -140,6 +140,9 @@ class CritminModel(mesa.Model):
         # goods in transit (sim/transit.py): the routes that take months, with the base year's cargo afloat
         self.routes = transit.Routes.of(net.edge_transit, net.edge_seller, net.edge_buyer)
         transit.start(self.routes, self.state, self.calibration.base_edge_flow, self.origins.size)
+        self.normal_afloat = transit.normal_afloat(
+            net.edge_transit, net.edge_buyer, self.calibration.base_edge_flow, net.n_slots
+        )
         self.recorder = Recorder(self)
         # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
         # tables come from the columnar Recorder
@@ -309,7 +312,13 @@ class CritminModel(mesa.Model):
         releases and contracts the active instruments add."""
         net, s = self.net, self.state
         request, self.last_use, self.stock_target = buying.purchase_requests(
-            net, s, self.params, self.is_consume, self.restock_months
+            net,
+            s,
+            self.params,
+            self.is_consume,
+            self.restock_months,
+            self.normal_afloat,
+            self.calibration.base,
         )
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from critmin.sim import transit
 from critmin.sim.market import Clearing, logit_weights
 from critmin.sim.network import INPUT, OUTPUT, STORE
 
@@ -680,9 +681,15 @@ def update(model: ModelView, cleared: Cleared) -> None:
     slot_market = model.slot_market()
     result = cleared.result
     share = buyers_split(model, cleared)
-    asked, sold, cover, has_sellers, held = scarcity(
-        net, slot_market, result, s.stock, model.stock_target, share
+    stock, target = s.stock, model.stock_target
+    pipeline = transit.pipeline_target(  # cargo afloat is the buyers' stock (sim/transit.py)
+        transit.normal_afloat(net.edge_transit, net.edge_buyer, model.base_edge_flow, net.n_slots),
+        model.last_use,
+        model.calibration.base,
     )
+    if pipeline is not None:
+        stock, target = stock + s.in_transit, target + pipeline
+    asked, sold, cover, has_sellers, held = scarcity(net, slot_market, result, stock, target, share)
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     eta = derived_elasticity(model)

@@ -130,3 +130,25 @@ def arrive(routes: Routes, s: State) -> np.ndarray:
     s.in_transit = np.maximum(s.in_transit - got, 0.0)
     s.afloat[row] = 0.0
     return got
+
+
+def normal_afloat(
+    edge_transit: np.ndarray | None, edge_buyer: np.ndarray, base_edge_flow: np.ndarray, n_slots: int
+) -> np.ndarray | None:
+    """Per slot: the cargo a buyer has afloat in the base year, k months of its base-year flow on
+    each route that takes k months; ``None`` where no route takes time."""
+    if edge_transit is None or not edge_transit.any():
+        return None
+    return np.bincount(edge_buyer, weights=edge_transit * base_edge_flow, minlength=n_slots)
+
+
+def pipeline_target(normal: np.ndarray | None, use: np.ndarray, base_use: np.ndarray) -> np.ndarray | None:
+    """Per slot: the cargo a buyer means to have afloat (its supply line), its base-year cargo
+    (:func:`normal_afloat`) scaled by its use this month over its base-year use; ``None`` where no
+    route takes time. Buyers order to close the gap to it as to their stock target (Sterman 2000
+    ch. 17, the supply line: agents/buying.py), and price formation counts the cargo afloat in a
+    buyer's stock and this in its target (sim/prices.py: update), so a pipeline that drains under
+    a ban is seen the month shipments stop, not months later when the last cargo lands."""
+    if normal is None:
+        return None
+    return normal * np.divide(use, base_use, out=np.ones(use.size), where=base_use > 0)

@@ -124,11 +124,12 @@ def test_the_cobalt_world_starts_with_three_months_of_congolese_exports_afloat_a
 def test_under_the_drc_ban_chinese_refiners_keep_receiving_hydroxide_for_three_months():
     """Direction and size: the ban stops sales from Feb 2025, but what was shipped in Nov 2024 -
     Jan 2025 still lands in Feb - Apr (history: China's imports of Congolese cobalt stayed above
-    50 kt in both March and April, Reuters 2025-06-27). China's refinery runs on it, so its output
-    in Mar - Apr is higher than without transit, and the refined price in Jun 2025 is lower
-    (measured, no noise: Mar - Apr output x1.36 of the run without transit, Jun price x1.30 vs
-    x1.83). The cargo afloat falls to 0 in April and the mass balance closes throughout."""
-    cfg = load_config([*COBALT, "scenario.end=2025-07", "shock=drc_cobalt_2025"])
+    50 kt in both March and April, Reuters 2025-06-27). China's refinery runs on it two months
+    longer, so its output in Jun - Jul is higher than without transit and the refined price in
+    Aug 2025 is lower (measured, no noise, refiners' 4 months of input: Jun - Jul output 43.4 kt
+    vs 14.6 kt, Aug price x1.47 vs x2.09). The cargo afloat falls to 0 in April and the mass
+    balance closes throughout."""
+    cfg = load_config([*COBALT, "scenario.end=2025-08", "shock=drc_cobalt_2025"])
     world = load_worlds([data_root() / "cobalt"], dict(cfg.scenario.blocs))
     out = {}
     for name, w in (
@@ -152,8 +153,8 @@ def test_under_the_drc_ban_chinese_refiners_keep_receiving_hydroxide_for_three_m
     _, act0, price0 = out["none"]
     assert afloat[12] > 50_000  # Jan 2025: three months of exports at sea
     assert afloat[15] < 1.0  # Apr 2025: the last pre-ban cargo has landed
-    assert act[14:16].sum() > 1.1 * act0[14:16].sum()  # Mar-Apr 2025: the refinery runs on the cargo
-    assert price[17] < 0.85 * price0[17]  # Jun 2025: the shortage reaches the metal later
+    assert act[17:19].sum() > 2 * act0[17:19].sum()  # Jun-Jul 2025: the refinery runs on the cargo
+    assert price[19] < 0.8 * price0[19]  # Aug 2025: the shortage reaches the metal later
 
 
 def _world_with(tmp_path: Path, text: str) -> Path:
@@ -181,3 +182,27 @@ def test_bad_transit_rows_fail_cleanly_naming_file_and_row(tmp_path: Path, row: 
     with pytest.raises(DataError, match=message) as err:
         load_world(folder)
     assert "transit.csv" in str(err.value) and "row 2" in str(err.value)
+
+
+def test_buyers_order_to_refill_their_supply_line():
+    """Sterman's supply line (agents/buying.py): a buyer on a route that takes months also closes
+    the gap between its cargo afloat and its normal cargo (base-year cargo x use over base-year
+    use) over its stock adjustment months. With the pipeline at normal nothing changes; with it
+    empty (a ban) China's refinery asks normal cargo / 6 more a month."""
+    from critmin.agents import buying
+
+    m = CritminModel(load_config([*COBALT, "scenario.end=2024-03"]))
+    m.step()
+    s, net = m.state, m.net
+    slot = np.flatnonzero((net.slot_node == net.node_id.index("chn_co_refinery")) & (net.slot_role == 0))[0]
+    args = (net, s, m.params, m.is_consume, m.restock_months)
+    plain, use, _ = buying.purchase_requests(*args)
+    with_line, _, _ = buying.purchase_requests(*args, m.normal_afloat, m.calibration.base)
+    pipeline = m.normal_afloat[slot] * use[slot] / m.calibration.base[slot]
+    assert pipeline > 30_000  # ~3 months of China's Congolese hydroxide
+    gap = (pipeline - s.in_transit[slot]) / m.restock_months[slot]
+    assert with_line[slot] - plain[slot] == pytest.approx(gap, rel=1e-9)
+    assert abs(gap) < 0.02 * pipeline  # the run starts with the normal cargo afloat
+    s.in_transit[slot] = 0.0  # the pipeline drained
+    drained, _, _ = buying.purchase_requests(*args, m.normal_afloat, m.calibration.base)
+    assert drained[slot] - plain[slot] == pytest.approx(pipeline / m.restock_months[slot], rel=1e-9)
