@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from critmin.sim import transit
 from critmin.sim.network import INPUT
 from critmin.sim.prices import storage_multiple
 
@@ -40,9 +41,12 @@ def seller_stock_target(s: State, params: Any) -> np.ndarray:
 
 def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consume: np.ndarray) -> np.ndarray:
     """Every holder's target stock, per slot: buyers hold months of use (manufacturers their
-    safety stock, plants their input cover) times their storage multiple (competitive storage:
+    safety stock, plants their input cover: processes.csv ``input_cover_months`` where given, else
+    ``producers.input_cover_months``) times their storage multiple (competitive storage:
     more when the price is expected to rise, less in a spike); sellers :func:`seller_stock_target`."""
-    cover = np.where(is_consume, params.demand.safety_stock_months, params.producers.input_cover_months)
+    cover = np.where(
+        is_consume, params.demand.safety_stock_months, net.input_cover(params.producers.input_cover_months)
+    )
     return np.where(
         net.slot_role == INPUT, cover * use * holding_multiple(s, params), seller_stock_target(s, params)
     )
@@ -59,14 +63,29 @@ def restocking(net: Network, params: Any, demand_nodes: np.ndarray) -> tuple[np.
 
 
 def purchase_requests(
-    net: Network, s: State, params: Any, is_consume: np.ndarray, adjust: np.ndarray
+    net: Network,
+    s: State,
+    params: Any,
+    is_consume: np.ndarray,
+    adjust: np.ndarray,
+    normal_afloat: np.ndarray | None = None,
+    base_use: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every buyer's request this month: planned use plus a share of the gap to its stock target
     (manufacturers hold their safety stock, plants their input cover; sellers' target is their
     finished-stock cover of orders; ``is_consume`` and ``adjust`` from :func:`restocking`).
+    A buyer on routes that take months (sim/transit.py; ``normal_afloat`` its base-year cargo
+    afloat, ``base_use`` its base-year use) also closes the gap between the cargo it has afloat
+    and its supply line target over the same months (Sterman 2000 ch. 17): 0 in the steady state;
+    under a ban it asks more as its pipeline drains.
     Returns (request, use, stock target), per slot; use is 0 outside buyers' slots."""
     use = net.slot_coef * s.plan[net.slot_node]
     inputs = net.slot_role == INPUT
     target = stock_targets(net, s, params, use, is_consume)
-    request = np.where(inputs, stock_request(use, s.stock, target, adjust), 0.0)
+    pipeline = None if base_use is None else transit.pipeline_target(normal_afloat, use, base_use)
+    if pipeline is None:
+        request = np.where(inputs, stock_request(use, s.stock, target, adjust), 0.0)
+    else:
+        held = s.stock + s.in_transit
+        request = np.where(inputs, stock_request(use, held, target + pipeline, adjust), 0.0)
     return request, np.where(inputs, use, 0.0), target

@@ -301,7 +301,12 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
     stock = np.where(
         is_out,
         params.market.cover_target_months * base,
-        np.where(is_consume, params.demand.safety_stock_months, params.producers.input_cover_months) * base,
+        np.where(
+            is_consume,
+            params.demand.safety_stock_months,
+            net.input_cover(params.producers.input_cover_months),
+        )
+        * base,
     )
     log_p = np.log(np.repeat(net.price0, net.n_countries))
     mix = cal.mix.copy()

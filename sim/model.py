@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from critmin.agents import AGENT_CLASSES, Government, Manufacturer, buying, merchant
 from critmin.agents.producer import Producer
 from critmin.policies import Contract, Effects, Payment, Wedges, load_policies, required_stores
-from critmin.sim import cache, calibration, origin, physical, prices, trading
+from critmin.sim import cache, calibration, origin, physical, prices, trading, transit
 from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
 from critmin.sim.config import check_config, parse_month
@@ -137,6 +137,12 @@ class CritminModel(mesa.Model):
         for p in [*self.policies, self.merchants]:  # e.g. a stockpile's first fill, holders' stock
             for slots, tonnes in p.initial_stocks():
                 self.state.stock[slots] += tonnes
+        # goods in transit (sim/transit.py): the routes that take months, with the base year's cargo afloat
+        self.routes = transit.Routes.of(net.edge_transit, net.edge_seller, net.edge_buyer)
+        transit.start(self.routes, self.state, self.calibration.base_edge_flow, self.origins.size)
+        self.normal_afloat = transit.normal_afloat(
+            net.edge_transit, net.edge_buyer, self.calibration.base_edge_flow, net.n_slots
+        )
         self.recorder = Recorder(self)
         # model-level reporters for Mesa's own tools (batch_run, visualisation); the full
         # tables come from the columnar Recorder
@@ -306,7 +312,13 @@ class CritminModel(mesa.Model):
         releases and contracts the active instruments add."""
         net, s = self.net, self.state
         request, self.last_use, self.stock_target = buying.purchase_requests(
-            net, s, self.params, self.is_consume, self.restock_months
+            net,
+            s,
+            self.params,
+            self.is_consume,
+            self.restock_months,
+            self.normal_afloat,
+            self.calibration.base,
         )
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0
@@ -367,9 +379,15 @@ class CritminModel(mesa.Model):
             net.edge_seller, res.flow, s.mix, self.blocks, copy=False, parts_from=origin.PARTS_FROM
         )
         self.recorder.trade(s, res, cleared.p_paid, shipped)
-        received = np.bincount(net.edge_buyer, weights=res.flow, minlength=net.n_slots)
+        now = transit.ship(self.routes, s, res.flow)  # cargo on routes that take months is afloat
+        if now is not res.flow:
+            shipped = origin.Shipments.of(
+                net.edge_seller, now, s.mix, self.blocks, copy=False, parts_from=origin.PARTS_FROM
+            )
+        received = np.bincount(net.edge_buyer, weights=now, minlength=net.n_slots)
         origin.receive(s.stock, s.mix, net.edge_buyer, shipped)
         s.stock = np.maximum(s.stock - res.sold, 0.0) + received
+        transit.arrive(self.routes, s)  # what was shipped months ago lands
         s.paid = prices.learn_paid(net, cleared, s.paid, self.params.market.theta, s.preference)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
 

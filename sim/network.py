@@ -18,7 +18,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from critmin.sim import cache
+from critmin.sim import cache, transit
 from critmin.sim.world import DataError, World, ownership
 
 INPUT, OUTPUT, STORE = 0, 1, 2  # a STORE slot (government stockpile) both buys and sells
@@ -84,6 +84,11 @@ class Network:
     edge_commodity: np.ndarray
     edge_from: np.ndarray  # origin country index
     edge_to: np.ndarray  # destination country index
+    # whole months a shipment takes (transit.csv; sim/transit.py); 0: arrives within the month
+    edge_transit: np.ndarray | None = None
+    # per slot: months of input a plant holds (processes.csv input_cover_months); NaN: the
+    # scenario's producers.input_cover_months
+    slot_cover: np.ndarray | None = None
 
     @property
     def n_countries(self) -> int:
@@ -104,6 +109,13 @@ class Network:
     @property
     def slot_owner(self) -> np.ndarray:
         return self.node_owner[self.slot_node]
+
+    def input_cover(self, default: float) -> np.ndarray:
+        """Per slot: months of input its plant holds (processes.csv ``input_cover_months``,
+        ``default`` where blank: the scenario's ``producers.input_cover_months``)."""
+        if self.slot_cover is None:
+            return np.full(self.n_slots, float(default))
+        return np.where(np.isnan(self.slot_cover), float(default), self.slot_cover)
 
     def commercial_edges(self) -> np.ndarray:
         """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
@@ -449,7 +461,43 @@ def _compile_network(
         edge_commodity=edges["commodity"],
         edge_from=node_country[slot_node_a[e_s_a]] if e_s_a.size else np.zeros(0, np.int64),
         edge_to=node_country[slot_node_a[e_b_a]] if e_b_a.size else np.zeros(0, np.int64),
+        slot_cover=_slot_cover(world, fields["node_process"], slot_node_a, slot_com, slot_role, commodities),
+        edge_transit=transit.edge_months(
+            world.transit,
+            commodities,
+            countries,
+            edges["commodity"],
+            node_country[slot_node_a[e_s_a]] if e_s_a.size else np.zeros(0, np.int64),
+            node_country[slot_node_a[e_b_a]] if e_b_a.size else np.zeros(0, np.int64),
+            (np.array(slot_role)[e_s_a] != STORE) & (np.array(slot_role)[e_b_a] != STORE)
+            if e_s_a.size
+            else np.zeros(0, bool),
+        ),
     )
+
+
+def _slot_cover(
+    world: World,
+    node_process: list[str],
+    slot_node: np.ndarray,
+    slot_commodity: list[int],
+    slot_role: list[int],
+    commodities: list[str],
+) -> np.ndarray:
+    """Per slot: processes.csv ``input_cover_months`` of the slot's (process, input commodity); NaN
+    where blank, absent, or the slot is not a plant's input."""
+    cover = np.full(slot_node.size, np.nan)
+    table = world.processes
+    if "input_cover_months" not in table.columns:
+        return cover
+    rows = table[(table["role"] == "input") & table["input_cover_months"].notna()]
+    given = {(r.process, r.commodity): float(r.input_cover_months) for r in rows.itertuples(index=False)}
+    if not given:
+        return cover
+    for i, (node, k, role) in enumerate(zip(slot_node, slot_commodity, slot_role, strict=True)):
+        if role == INPUT:
+            cover[i] = given.get((node_process[node], commodities[k]), np.nan)
+    return cover
 
 
 def _stamp_masks(

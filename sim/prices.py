@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from critmin.sim import transit
 from critmin.sim.market import Clearing, logit_weights
 from critmin.sim.network import INPUT, OUTPUT, STORE
 
@@ -357,6 +358,7 @@ def expected_scarcity(
     months: float,
     headroom: float,
     binding: np.ndarray | None = None,
+    above: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per market, the ln price rise its stock holders expect from a restriction upstream or
     among its buyers' other suppliers, spread over the months they expect it to last: holders
@@ -365,8 +367,14 @@ def expected_scarcity(
     raises today's reservation price). Over ``months`` (``market.restriction_months``) the
     chain's stocks (``held``, in months of what its buyers ask, ``asked``) bridge part of it; what they cannot
     bridge, ``u_eff = u − held/months``, is priced like a shortage, ``ln(1/(1 − u_eff))/η``
-    (:func:`rationing_gap`), at most the choke price's ``headroom``. Returns that rise divided
-    by ``months``: the expected monthly gain, 0 where nothing binds.
+    (:func:`rationing_gap`), at most the choke price's ``headroom``: the level, above the normal
+    price, the price is expected to reach while the restriction lasts. What holders expect to
+    gain is what is left of it above today's price (``above``: per market ``ln p − ln p_norm``,
+    default 0): a market already at that level expects no further rise from the restriction
+    (and its pull toward the normal price, :func:`expected_gain`, makes them sell). Returns that
+    rise divided by ``months``: the expected monthly gain, 0 where nothing binds.
+    ``elasticity`` is the buyers' response over the months the restriction is expected to last
+    (:func:`horizon_elasticity`).
 
     u per market is the base-flow weighted mean over its open sales edges of the larger of the
     seller's exposure (its feed is cut) and the buyer's (its other suppliers are cut); an edge
@@ -389,8 +397,21 @@ def expected_scarcity(
     cover_months = np.divide(held, asked, out=np.zeros(m_count), where=asked > 0)
     span = max(months, 1e-9)
     u_eff = np.clip(u - cover_months / span, 0.0, 1.0 - 1e-9)
-    rise = np.minimum(-np.log1p(-u_eff) / np.maximum(elasticity, 1e-3), max(headroom, 0.0))
-    return rise / span
+    level = np.minimum(-np.log1p(-u_eff) / np.maximum(elasticity, 1e-3), max(headroom, 0.0))
+    rise = level if above is None else np.maximum(level - np.maximum(above, 0.0), 0.0)
+    return np.where(u_eff > 0, rise, 0.0) / span
+
+
+def horizon_elasticity(
+    short_run: np.ndarray, ratio: float, months: float, adjust_months: float
+) -> np.ndarray:
+    """Per market, the elasticity of what buyers want over a horizon of ``months``: the short-run
+    (derived) elasticity, plus the part of the long-run response (``ratio`` = η_LR/η_SR) that
+    substitution and thrifting build up by then, at rate 1/``adjust_months``
+    (``demand.substitution_months``, agents/manufacturer.py ``adapt_intensity``):
+    ``η_SR·(1 + (ratio − 1)(1 − exp(−months/adjust_months)))``."""
+    built = 1.0 - np.exp(-max(months, 0.0) / max(adjust_months, 1e-9))
+    return short_run * (1.0 + (max(ratio, 1.0) - 1.0) * built)
 
 
 def storage_multiple(gain: np.ndarray, response: float, max_multiple: float) -> np.ndarray:
@@ -745,9 +766,15 @@ def update(model: ModelView, cleared: Cleared) -> None:
     slot_market = model.slot_market()
     result = cleared.result
     share = buyers_split(model, cleared)
-    asked, sold, cover, has_sellers, held = scarcity(
-        net, slot_market, result, s.stock, model.stock_target, share
+    stock, target = s.stock, model.stock_target
+    pipeline = transit.pipeline_target(  # cargo afloat is the buyers' stock (sim/transit.py)
+        transit.normal_afloat(net.edge_transit, net.edge_buyer, model.base_edge_flow, net.n_slots),
+        model.last_use,
+        model.calibration.base,
     )
+    if pipeline is not None:
+        stock, target = stock + s.in_transit, target + pipeline
+    asked, sold, cover, has_sellers, held = scarcity(net, slot_market, result, stock, target, share)
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     eta = derived_elasticity(model)
@@ -802,9 +829,15 @@ def update(model: ModelView, cleared: Cleared) -> None:
         u_out,
         held,
         asked,
-        eta,
+        horizon_elasticity(
+            eta,
+            model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
+            m.restriction_months,
+            model.params.demand.substitution_months,
+        ),
         months=m.restriction_months,
         headroom=float(np.log(m.choke_price_multiple)),
         binding=binding,
+        above=s.log_p - log_norm,
     )
     s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)

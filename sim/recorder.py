@@ -91,7 +91,7 @@ class Recorder:
         return np.bincount(self._slot_market, weights=per_slot, minlength=self._M)
 
     def open_step(self, s: State) -> None:
-        self.data["stock_open"][s.t] = self._by_market(s.stock)
+        self.data["stock_open"][s.t] = self._by_market(s.stock + s.in_transit)  # afloat: the buyer's
 
     def trade(self, s: State, res: Clearing, p_del: np.ndarray, shipped: origin.Shipments) -> None:
         """Record shipments with the origin mix they carry (called right after clearing;
@@ -145,7 +145,7 @@ class Recorder:
         self.data["price"][t] = seller_price
         self.data["production"][t] = self._by_market(production)
         self.data["use"][t] = self._by_market(use)
-        self.data["stock"][t] = self._by_market(s.stock)
+        self.data["stock"][t] = self._by_market(s.stock + s.in_transit)
         dm = self._demand_market
         self.data["consumption"][t] = np.bincount(dm, weights=consumed, minlength=M)
         self.data["demand"][t] = np.bincount(dm, weights=desired, minlength=M)

@@ -469,15 +469,49 @@ def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> N
         )
 
 
+INPUT_COVER = number("input_cover_months", "optional")
+MAX_INPUT_COVER_MONTHS = 24
+
+
+def input_cover_on_input_rows(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """``input_cover_months`` is given on input rows only, between 0 and 24 months."""
+    if "input_cover_months" not in df.columns:
+        return
+    cover = df["input_cover_months"].to_numpy(float)
+    given = ~np.isnan(cover)
+    i = first(given & (df["role"].to_numpy() != "input"))
+    if i is not None:
+        raise cell_error(path, df, i, schema, "input_cover_months", "blank on an output row")
+    i = first(given & ((cover < 0) | (cover > MAX_INPUT_COVER_MONTHS)))
+    if i is not None:
+        raise cell_error(
+            path, df, i, schema, "input_cover_months", f"0-{MAX_INPUT_COVER_MONTHS} months or blank"
+        )
+
+
 # ---------------------------------------------------------------------- the world's files
-TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS, HOLDERS = (
+TRADE_SHARES, PROJECTS, PROSPECTS, INVESTMENT, BY_PRODUCTS, HOLDERS, TRANSIT = (
     "trade_shares.csv",
     "projects.csv",
     "prospects.csv",
     "investment.csv",
     "by_products.csv",
     "holders.csv",
+    "transit.csv",
 )
+# the longest shipping time a transit.csv row may declare (months)
+MAX_TRANSIT_MONTHS = 12
+
+
+def transit_route_is_international(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """A route leaves its exporter (shipments within a country arrive within the month) and
+    takes at most MAX_TRANSIT_MONTHS months."""
+    i = first(df["exporter"] == df["importer"])
+    if i is not None:
+        raise cell_error(path, df, i, schema, "importer", "a country other than the exporter, or all")
+    i = first(df["months"] > MAX_TRANSIT_MONTHS)
+    if i is not None:
+        raise cell_error(path, df, i, schema, "months", f"a whole number of months, 0-{MAX_TRANSIT_MONTHS}")
 
 
 COUNTRY_REF = Reference("country", "countries.csv", "country", "country")
@@ -534,8 +568,11 @@ WORLD_FILES: dict[str, Schema] = {
             ),
             key=("process", "commodity"),
             references=(COMMODITY_REF,),
-            checks=(one_output_and_one_type_per_process,),
+            checks=(one_output_and_one_type_per_process, input_cover_on_input_rows),
             cross_checks=(every_process_is_run, every_demanded_commodity_is_produced),
+            # optional: months of this input the process's plants hold (agents/buying.py); blank:
+            # the scenario's producers.input_cover_months
+            optional_columns=(INPUT_COVER,),
         ),
         Schema(
             "facilities.csv",
@@ -705,6 +742,27 @@ WORLD_FILES: dict[str, Schema] = {
             key=("end_use",),
             required=False,
             references=(END_USE_REF,),
+        ),
+        # shipping times (sim/transit.py): whole months a commodity takes from the exporter to
+        # the importer ("all": every other country); goods afloat are a stock. A route without a
+        # row arrives within the month
+        Schema(
+            TRANSIT,
+            (
+                text("commodity"),
+                text("exporter"),
+                text("importer"),
+                number("months", "count"),
+                text("source"),
+            ),
+            key=("commodity", "exporter", "importer"),
+            required=False,
+            references=(
+                COMMODITY_REF,
+                Reference("exporter", "countries.csv", "country", "country"),
+                Reference("importer", "countries.csv", "country", "country (or all)", extra=("all",)),
+            ),
+            checks=(transit_route_is_international,),
         ),
     )
 }

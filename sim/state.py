@@ -46,3 +46,8 @@ class State:
     run_share: (
         np.ndarray
     )  # per node: share of a processing plant's capacity that ran last month (agents/producer.py)
+    # goods in transit (sim/transit.py), set when the run starts: per slot the tonnes afloat to a
+    # buyer slot; the ring buffer over transit edges, tonnes and origin mix
+    in_transit: np.ndarray | None = None
+    afloat: np.ndarray | None = None  # [ring, transit edges]
+    afloat_mix: np.ndarray | None = None  # [ring, transit edges, origin columns]

@@ -26,6 +26,7 @@ from critmin.sim.schemas import (
     REQUIRED_FILES,
     STAGES,
     TRADE_SHARES,
+    TRANSIT,
     WORLD_FILES,
     DataError,
     check_references,
@@ -68,6 +69,7 @@ class World:
     investment: pd.DataFrame = field(default_factory=lambda: _empty(INVESTMENT))
     by_products: pd.DataFrame = field(default_factory=lambda: _empty(BY_PRODUCTS))
     holders: pd.DataFrame = field(default_factory=lambda: _empty(HOLDERS))  # agents/merchant.py
+    transit: pd.DataFrame = field(default_factory=lambda: _empty(TRANSIT))  # sim/transit.py
 
     @property
     def origin_stages(self) -> list[str]:
@@ -218,6 +220,7 @@ OPTIONAL_ATTRS = {
     INVESTMENT: "investment",
     BY_PRODUCTS: "by_products",
     HOLDERS: "holders",
+    TRANSIT: "transit",
 }
 
 

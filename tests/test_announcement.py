@@ -86,6 +86,43 @@ def test_expected_scarcity_prices_what_stocks_cannot_bridge_over_the_expected_du
     ).any()
 
 
+def test_expected_scarcity_is_the_rise_left_above_todays_price():
+    """Holders expect the price to reach the level that rations the unbridged shortage; what is
+    left to gain is that level less how far the price has already risen above normal (a price
+    already there expects no further rise from the restriction and sells into the spike)."""
+    net, slot_market, base = chain()
+    lost = np.array([1.0, 0.0, 0.0])
+    u_in = np.array([0.0, 0.7, 0.0, 0.7, 0.0])
+    u_out = np.array([0.0, 0.0, 0.7, 0.0, 0.0])
+    eta = np.array([0.5, 0.5])
+    asked = np.array([100.0, 100.0])
+
+    def gain(above, headroom=5.0):
+        return prices.expected_scarcity(
+            net, slot_market, base, lost, u_in, u_out, 3.0 * asked, asked, eta,
+            months=12.0, headroom=headroom, above=np.array(above),
+        )  # fmt: skip
+
+    level = -np.log(1 - 0.45) / 0.5  # ln 1.82: 45% unbridged at eta 0.5
+    np.testing.assert_allclose(gain([0.0, 0.0])[1], level / 12)
+    np.testing.assert_allclose(gain([0.0, 0.5])[1], (level - 0.5) / 12)  # 0.5 of it already risen
+    assert gain([0.0, level + 0.1])[1] == 0.0  # past the level: nothing left to expect
+    np.testing.assert_allclose(gain([0.0, -0.3])[1], level / 12)  # below normal: the pull's business
+    # the choke cap applies to the level, then today's price is taken off it
+    np.testing.assert_allclose(gain([0.0, 0.05], headroom=0.1)[1], 0.05 / 12)
+
+
+def test_horizon_elasticity_builds_the_long_run_response_over_the_restriction():
+    short = np.array([0.1, 0.058])
+    np.testing.assert_allclose(prices.horizon_elasticity(short, 3.0, 0.0, 36.0), short)  # no time: short run
+    np.testing.assert_allclose(prices.horizon_elasticity(short, 3.0, 1e6, 36.0), 3.0 * short)  # long run
+    # 12 months at 36 months' adjustment: 28% of the long-run extra (eta 0.1 -> 0.157, eta_LR 0.3)
+    np.testing.assert_allclose(
+        prices.horizon_elasticity(short, 3.0, 12.0, 36.0), short * (1 + 2 * (1 - np.exp(-1 / 3)))
+    )
+    assert prices.horizon_elasticity(short, 3.0, 12.0, 36.0)[0] == pytest.approx(0.1567, abs=1e-4)
+
+
 def drc_metal_ratio(monkeypatch=None):
     from critmin.experiments.api import simulate
 
