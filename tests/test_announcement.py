@@ -50,13 +50,18 @@ def test_a_ban_exposes_everyone_downstream_by_the_share_it_cuts():
     assert not lost.any() and not u_in.any() and not u_out.any()
 
 
-def test_expected_scarcity_prices_what_stocks_cannot_bridge_over_the_expected_duration():
+def cut_chain():
+    """The chain of :func:`chain` with the ore edge banned: the refinery and its buyer lose 70%
+    of their feed; buyers' elasticity 0.5, 100 t asked in each market."""
     net, slot_market, base = chain()
     lost = np.array([1.0, 0.0, 0.0])
     u_in = np.array([0.0, 0.7, 0.0, 0.7, 0.0])
     u_out = np.array([0.0, 0.0, 0.7, 0.0, 0.0])
-    eta = np.array([0.5, 0.5])
-    asked = np.array([100.0, 100.0])
+    return net, slot_market, base, lost, u_in, u_out, np.array([0.5, 0.5]), np.array([100.0, 100.0])
+
+
+def test_expected_scarcity_prices_what_stocks_cannot_bridge_over_the_expected_duration():
+    net, slot_market, base, lost, u_in, u_out, eta, asked = cut_chain()
 
     def gain(held_months, months=12.0, headroom=5.0):
         return prices.expected_scarcity(
@@ -90,12 +95,7 @@ def test_expected_scarcity_is_the_rise_left_above_todays_price():
     """Holders expect the price to reach the level that rations the unbridged shortage; what is
     left to gain is that level less how far the price has already risen above normal (a price
     already there expects no further rise from the restriction and sells into the spike)."""
-    net, slot_market, base = chain()
-    lost = np.array([1.0, 0.0, 0.0])
-    u_in = np.array([0.0, 0.7, 0.0, 0.7, 0.0])
-    u_out = np.array([0.0, 0.0, 0.7, 0.0, 0.0])
-    eta = np.array([0.5, 0.5])
-    asked = np.array([100.0, 100.0])
+    net, slot_market, base, lost, u_in, u_out, eta, asked = cut_chain()
 
     def gain(above, headroom=5.0):
         return prices.expected_scarcity(
