@@ -190,21 +190,27 @@ def test_the_midstream_mix_acts_at_the_metal_and_alloy_stages_and_is_compared_by
 
 
 @pytest.mark.slow
-def test_the_midstream_mix_lowers_the_metal_stage_share_and_costs_money():
-    """Two seeds to 2030: the floor and offtake raise G7+ metal output, so the G7+ share of
-    magnets' metal from China falls (a little: G7+ magnets are mostly Chinese-made, their metal
-    Chinese whatever G7+ metal plants do)."""
+def test_the_midstream_mix_raises_g7plus_metal_output_and_costs_money():
+    """Two seeds to 2030: the floor and offtake raise G7+ metal output (measured, 2030: JPN
+    259/472 -> 999/1,154 t, KOR 92/165 -> 829/921 t, USA 16/16 -> 424/49 t) and the floor pays.
+    The G7+ share of magnets' metal from China does not reliably fall with it: in seed 0 Vietnam's
+    metal plants (outside the G7+, so outside the floor) lose their orders to the subsidised G7+
+    plants and close by 2030, and the share rises (0.916 -> 0.937); in seed 1 it falls (0.912 ->
+    0.898). docs/ODD.md §12 says so."""
+    g7plus = ["USA", "JPN", "GBR", "KOR", "DEU", "FRA", "CAN", "ITA"]
     out = {}
     for policy in ("none", "alliance_midstream"):
-        shares, costs = [], []
+        made, costs = [], []
         for seed in (0, 1):
             res = simulate(["scenario.end=2030-12", f"seed={seed}", f"policy={policy}"], keep_model=True)
             model = res.model
-            dep = res.dependency("ndfeb_magnet", "metal")
-            shares.append(float(dep.set_index("period").loc[2030, "share"]))
+            net, T = model.net, model.state.t
+            prod = model.recorder.data["production"][:T].reshape(T, net.n_commodities, net.n_countries)
+            cols = [net.countries.index(c) for c in g7plus if c in net.countries]
+            made.append(prod[-12:, net.commodities.index("re_metal"), cols].sum())
             costs.append(ledger(model, "g7plus_metal_floor"))
-        out[policy] = (np.mean(shares), np.mean(costs))
-    assert out["alliance_midstream"][0] < out["none"][0]
+        out[policy] = (np.array(made), np.mean(costs))
+    assert (out["alliance_midstream"][0] > 1.5 * out["none"][0]).all()  # in each seed
     assert out["alliance_midstream"][1] > 0 and out["none"][1] == 0
 
 
