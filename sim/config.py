@@ -24,6 +24,7 @@ from critmin.sim.schemas import DataError
 class MarketConfig:
     theta: float = MISSING
     kappa: float = MISSING
+    storage_kappa: float = MISSING
     sigma: float = MISSING
     rho: float = MISSING
     max_log_step: float = MISSING

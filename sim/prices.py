@@ -202,6 +202,7 @@ def restocking_give(
     response: float,
     rho: float,
     max_multiple: float,
+    bounded: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per buyer slot: the unserved tonnes it would give up at a higher price because they were
     asked to rebuild stock, and the ln price rise at which it would.
@@ -213,7 +214,13 @@ def restocking_give(
     ``target·(1 − exp(−βρx))/adjust``. So the part of an unserved request that was stock-building
     clears at ``x = −ln(1 − given·adjust/target)/(βρ)``, a small rise (competitive storage:
     holders, not users, absorb a tightening market); the rest is use, rationed by willingness
-    to pay (:func:`rationing_gap`). With storage off (β = 0) nothing is given."""
+    to pay (:func:`rationing_gap`). ``bounded``: the rise is at most ``ln(M·g)/(βρ)``, the rise
+    that takes the multiple g to its floor (a request above what the target explains, a supply
+    line, is not given up by a higher price; unbounded, such a buyer reads a rise of up to
+    ``−ln(1e-12)/(βρ)`` = 18 in ln, which the choke price then caps). With ``max_multiple`` = 1
+    the floor is the normal stock: what is given is the speculative part, stock held above
+    normal because a rise is expected, given up at a rise of at most ``ln(g)/(βρ)`` (bounded),
+    where the holder's expected gain is 0. With storage off (β = 0) nothing is given."""
     given = np.zeros(request.size)
     rise = np.zeros(request.size)
     if response <= 0 or rho <= 0:
@@ -223,6 +230,11 @@ def restocking_give(
     given = np.clip(np.minimum(unmet, request - at_floor), 0.0, None)
     left = 1.0 - np.divide(given * adjust_months, target, out=np.ones(request.size), where=target > 0)
     rise = np.where(given > 0, -np.log(np.maximum(left, 1e-12)) / (response * rho), 0.0)
+    if bounded:
+        # the multiple cannot fall below its floor: beyond ln(M·g)/(βρ) a rise gives up nothing
+        # more (a request above what the target explains, e.g. a supply line, is not stock-building)
+        floor_rise = np.log(np.maximum(max(max_multiple, 1.0) * multiple, 1.0)) / (response * rho)
+        rise = np.minimum(rise, floor_rise)
     return given, rise
 
 
@@ -244,12 +256,23 @@ def update_log_prices(
     max_step: float,
     log_p_norm: np.ndarray | None = None,
     rho: float = 0.0,
+    storage_gap: np.ndarray | None = None,
+    storage_kappa: float = 0.0,
 ) -> np.ndarray:
-    """``ln p' = ln p + κ·gap − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``, clipped to
-    ±``max_step``.
+    """``ln p' = ln p + κ·gap + (κ_s − κ)⁺·gap_s − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``,
+    clipped to ±``max_step``.
 
-    ``gap`` is the ln distance to the rationing price (:func:`rationing_gap`; κ is the share of
-    it closed in a month); ``cover_ratio`` is stock cover over its target (1 at steady state;
+    ``gap`` is the ln distance to the clearing price (:func:`rationing_gap`; κ is the share of
+    it closed in a month); ``storage_gap`` (at most ``gap``) is the part of it that comes from
+    holders' storage decisions: the rise at which buyers give up the stock-building part of
+    their unserved requests down to their normal stock (:func:`storage_clearing`,
+    ``speculative``: the stock they bid for because they expect a rise). Stocks are an asset,
+    so holders' reservation price moves as soon as their expectations do (competitive storage:
+    Deaton & Laroque 1992, Williams & Wright 1991): that part closes at the storage speed κ_s
+    (``market.storage_kappa``; 1 = within the month), never slower than κ, while the rest, the
+    rationing of use by willingness to pay (contracts, negotiations, substitution), keeps κ. So
+    the step is ``κ_s·gap_s + κ·(gap − gap_s)``; with κ_s ≤ κ (0: off) it is ``κ·gap``, the price
+    step before the split. ``cover_ratio`` is stock cover over its target (1 at steady state;
     regions with no cover information pass 1). The last term pulls the price back toward the
     normal (full-cost) price: once supply recovers the gap is 0 and prices return toward cost,
     so a shortage leaves no ratchet.
@@ -257,7 +280,11 @@ def update_log_prices(
     with np.errstate(divide="ignore"):
         cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
     pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
-    step = np.clip(kappa * gap - sigma * cover_term - pull, -max_step, max_step)
+    move = kappa * gap
+    faster = max(storage_kappa - kappa, 0.0)
+    if storage_gap is not None and faster > 0:
+        move = move + faster * np.minimum(np.maximum(storage_gap, 0.0), np.maximum(gap, 0.0))
+    step = np.clip(move - sigma * cover_term - pull, -max_step, max_step)
     return log_p + step
 
 
@@ -552,13 +579,22 @@ def holders_gain(
 
 
 def storage_clearing(
-    model: ModelView, slot_market: np.ndarray, result: Clearing, share: np.ndarray
+    model: ModelView,
+    slot_market: np.ndarray,
+    result: Clearing,
+    share: np.ndarray,
+    *,
+    speculative: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per market: the ln price rise at which its buyers would give up the stock-building part
     of their unserved requests (the tonne-weighted mean of :func:`restocking_give`), and those
     tonnes, each buyer's shared over the markets by its intended split ``share``. Only plants'
     and manufacturers' own stocks count; governments' stockpile purchases are policy, not
-    storage arbitrage."""
+    storage arbitrage. ``speculative``: only the stock-building above the holders' normal stock
+    (the storage multiple's floor taken as 1), the part that holders bid for because they expect
+    a rise: its rise is the storage gap that closes at the storage speed κ_s
+    (:func:`update_log_prices`). Rebuilding a depleted stock up to normal is not speculation:
+    it stays with the rationing part, at κ."""
     s, net, p = model.state, model.net, model.params
     m_count = net.n_commodities * net.n_countries
     buyer = _layout(net).ins
@@ -573,7 +609,8 @@ def storage_clearing(
         adjust_months=model.restock_months,
         response=p.market.storage_response,
         rho=p.market.rho,
-        max_multiple=p.market.storage_max_multiple,
+        max_multiple=1.0 if speculative else p.market.storage_max_multiple,
+        bounded=speculative,
     )
     seller_market = _layout(net).seller_market
     w = share * given[net.edge_buyer]
@@ -779,6 +816,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p
     eta = derived_elasticity(model)
     stock_gap, restocking = storage_clearing(model, slot_market, result, share)
+    spec_gap = None
+    if m.storage_kappa > m.kappa:
+        spec_gap = storage_clearing(model, slot_market, result, share, speculative=True)[0]
     gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
     anchor = storage_anchor(
         log_norm,
@@ -788,15 +828,18 @@ def update(model: ModelView, cleared: Cleared) -> None:
         rho=m.rho,
         restriction_months=m.restriction_months,
     )
+    room = np.maximum(headroom, 0.0)
     new = update_log_prices(
         s.log_p,
-        np.minimum(gap, np.maximum(headroom, 0.0)),
+        np.minimum(gap, room),
         cover,
         kappa=m.kappa,
         sigma=m.sigma,
         max_step=m.max_log_step,
         log_p_norm=anchor,
         rho=m.rho,
+        storage_gap=None if spec_gap is None else np.minimum(spec_gap, room),
+        storage_kappa=m.storage_kappa,
     )
     moving = has_sellers & in_business(model, slot_market)
     new = np.where(moving, new, s.log_p)

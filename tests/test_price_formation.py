@@ -195,6 +195,7 @@ def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expe
 # ---------------------------------------------------------------------- no runaway
 RANGES = [
     "scenario.market.kappa",
+    "scenario.market.storage_kappa",
     "scenario.market.sigma",
     "scenario.market.rho",
     "scenario.market.max_log_step",
