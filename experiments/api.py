@@ -10,19 +10,35 @@ The engine's part alone (tables, no metrics) is :func:`critmin.sim.run.run_model
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 from omegaconf import DictConfig
 
 from critmin.analysis.results import Result, complete, fit_metrics_to_world
 from critmin.sim.cache import release_memory
-from critmin.sim.run import collect, demanded_commodities, load_config, new_model, world_meta
+from critmin.sim.run import (
+    ModelRun,
+    collect,
+    demanded_commodities,
+    load_config,
+    new_model,
+    start_code_version,
+    world_meta,
+)
 
 
-def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: bool = False) -> Result:
+def simulate(
+    overrides: list[str] | DictConfig | None = None,
+    *,
+    keep_model: bool = False,
+    after_run: Callable[[ModelRun], object] | None = None,
+) -> Result:
     """Compose a config (or take a resolved one; its metric checks are fitted to the world in
     place), run the model to its horizon, return its tables with the metrics. Bad input fails
-    before the first month, naming the key."""
+    before the first month, naming the key. ``after_run``: called with the engine's tables
+    before the metrics are computed (``critmin run`` starts drawing its plots there)."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    start_code_version()  # the manifest's code version, asked of git while the model runs
     model = new_model(cfg)
     skipped = fit_metrics_to_world(cfg, world_meta(model), demanded_commodities(model))
     model.run()
@@ -34,4 +50,6 @@ def simulate(overrides: list[str] | DictConfig | None = None, *, keep_model: boo
     if not keep_model:
         gc.collect()
         release_memory()
+    if after_run is not None:
+        after_run(run)
     return complete(run, skipped)
