@@ -72,10 +72,6 @@ class Result(ModelRun):
         ``outdir/plots`` (:func:`plots_in_child`): waited for after the tables and the report
         are written, instead of drawing them here (they are drawn here if it failed)."""
         release_memory()  # what the simulation freed: each phase below starts lower
-        settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
-        report = bool(self.metrics) and settings.get("report", True)
-        if plots or report:
-            load_matplotlib()
         child = plots_child if plots else None
         try:
             outdir = super().write(outdir, flows=flows)
@@ -83,6 +79,10 @@ class Result(ModelRun):
                 self.flows = _emptied(self.flows)
             if self.metrics:
                 self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
+            settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
+            report = bool(self.metrics) and settings.get("report", True)
+            if plots or report:
+                load_matplotlib()
             # the report before the plots: its origin trace reads the consumption-origin table
             if report:
                 release_memory()
@@ -178,14 +178,16 @@ def plots_in_child(result: ModelRun, folder: Path) -> PlotChild | None:
     forking is not used: other than Linux (macOS frameworks are not fork-safe), or with Python
     threads running (one could hold a lock the child needs).
 
-    matplotlib is imported first (:func:`load_matplotlib`, which also freezes the objects
-    alive, so the child copies few pages): the child inherits everything and imports nothing. Threads of the libraries (OpenBLAS's workers, Arrow's jemalloc) do not exist in the
-    child; both libraries ready themselves for a fork (pthread_atfork) and the child does not
-    use them beyond NumPy's element-wise work. Python warns about any fork of a process with
-    threads (a DeprecationWarning); that warning is silenced here for this fork alone."""
+    The child imports matplotlib itself (:func:`load_matplotlib`): this process imports it
+    later, for the report, once the tables are written and the flows released (imported before
+    the fork, its ~20 MiB sat on top of this process's peak). The child shares this process's
+    pages until either writes them, so what it holds of its own is the figures. Threads of the
+    libraries (OpenBLAS's workers, Arrow's jemalloc) do not exist in the child; both libraries
+    ready themselves for a fork (pthread_atfork) and the child does not use them beyond
+    NumPy's element-wise work. Python warns about any fork of a process with threads (a
+    DeprecationWarning); that warning is silenced here for this fork alone."""
     if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return None
-    load_matplotlib()
     sys.stdout.flush()
     sys.stderr.flush()
     with warnings.catch_warnings():
@@ -197,6 +199,7 @@ def plots_in_child(result: ModelRun, folder: Path) -> PlotChild | None:
     try:
         from critmin.analysis.plots import write_plots
 
+        load_matplotlib()
         write_plots(result, folder)
         code = 0
     except BaseException:  # the parent draws them again and raises the error there
