@@ -13,7 +13,9 @@ import pytest
 from critmin.analysis import plots, results
 from critmin.sim.run import load_config, run_model
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the plots are forked on Linux only")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the plots are forked on Linux only"
+)
 
 NAMES = ["prices.png", "production.png", "supply_shares.png"]
 
