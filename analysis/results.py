@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -168,11 +169,12 @@ class PlotChild:
         self._done = True
 
 
-def plots_in_child(result: ModelRun, folder: Path) -> PlotChild | None:
+def plots_in_child(result: ModelRun | Callable[[], ModelRun], folder: Path) -> PlotChild | None:
     """Fork a process that draws ``result``'s plots into ``folder`` (what
     :func:`critmin.analysis.plots.write_plots` reads of a run: its timeseries, so the engine's
-    tables suffice, before the metrics) and exits (status 0 when all are written). A single
-    ``critmin run`` draws its plots so while it computes the metrics and writes the tables and
+    tables suffice, before the metrics; ``result`` may be a function that makes them, called
+    in the child) and exits (status 0 when all are written). A single ``critmin run`` draws
+    its plots so while it collects its tables, computes the metrics and writes the tables and
     the report (the plots were a third of its time, and a second core is usually free); it
     waits for the process before it marks the run done (:meth:`Result.write`). None where
     forking is not used: other than Linux (macOS frameworks are not fork-safe), or with Python
@@ -200,7 +202,7 @@ def plots_in_child(result: ModelRun, folder: Path) -> PlotChild | None:
         from critmin.analysis.plots import write_plots
 
         load_matplotlib()
-        write_plots(result, folder)
+        write_plots(result() if callable(result) else result, folder)
         code = 0
     except BaseException:  # the parent draws them again and raises the error there
         pass

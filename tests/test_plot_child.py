@@ -44,6 +44,22 @@ def test_the_child_draws_the_same_files_as_the_process_itself(run, tmp_path):
         assert (tmp_path / "child" / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+def test_the_child_may_make_the_run_it_draws(run, tmp_path):
+    """``critmin run`` forks at the end of the model's run: the child makes the timeseries."""
+    here = plots.write_plots(run, tmp_path / "here")
+    made = []
+
+    def make():
+        made.append(os.getpid())
+        return run
+
+    child = results.plots_in_child(make, tmp_path / "child")
+    assert child.finished()
+    assert made == []  # called in the child only
+    for path in here:
+        assert (tmp_path / "child" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 def test_a_failed_child_is_replaced_by_drawing_here(run, tmp_path, monkeypatch):
     parent, real = os.getpid(), plots.write_plots
 
