@@ -20,6 +20,12 @@ pytestmark = pytest.mark.skipif(
 NAMES = ["prices.png", "production.png", "supply_shares.png"]
 
 
+@pytest.fixture(autouse=True)
+def a_spare_core(monkeypatch):
+    """The tests fork whatever the machine's load (``spare_core`` is tested on its own)."""
+    monkeypatch.setattr(results, "spare_core", lambda: True)
+
+
 @pytest.fixture(scope="module")
 def run():
     return run_model(load_config(["scenario.end=2024-12"]))
@@ -118,3 +124,15 @@ def test_no_child_with_python_threads_running(run, tmp_path):
     finally:
         stop.set()
         worker.join()
+
+
+def test_no_child_without_a_spare_core(run, tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real check
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.7, 3.0, 2.0))
+    assert not results.spare_core()
+    assert results.plots_in_child(run, tmp_path / "plots") is None  # busy: drawn in the process
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert results.spare_core()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert not results.spare_core()  # one core: nothing to gain
