@@ -188,17 +188,18 @@ class PlotChild:
 
 
 def spare_core() -> bool:
-    """Whether a second core is likely free for a plotting process: this process may run on two
-    or more cores and the load average of the last minute is below their number. On a machine
-    busy beyond that the two processes would share the time of about one core, and the child's
-    own import of matplotlib (~0.2 s) and its copied pages would make the run slower than
-    drawing the plots here (measured: 2.2 vs 2.0 s at a load of 3.7 on 2 cores)."""
+    """Whether a second core is likely to give the plotting process time: this process may run
+    on two or more cores and the machine is not oversubscribed twice over (load average of the
+    last minute below twice their number). Measured with 2 cores (``critmin run``, forked vs
+    drawn in the process): 1.10 vs 1.60 s at a load of 1.8, 5.8 vs 6.0 s at ~4 (a CPU burner
+    running); beyond that the child's own matplotlib import (~0.15 s) and copied pages would
+    weigh more than the shared time it gets."""
     try:
         cores = len(os.sched_getaffinity(0))
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return False
-    return cores >= 2 and load < cores
+    return cores >= 2 and load < 2 * cores
 
 
 def plots_in_child(result: ModelRun | Callable[[], ModelRun], folder: Path) -> PlotChild | None:
