@@ -217,11 +217,13 @@ def plots_in_child(result: ModelRun | Callable[[], ModelRun], folder: Path) -> P
     The child imports matplotlib itself (:func:`load_matplotlib`): this process imports it
     later, for the report, once the tables are written and the flows released (imported before
     the fork, its ~20 MiB sat on top of this process's peak). The child shares this process's
-    pages until either writes them, so what it holds of its own is the figures. Threads of the
-    libraries (OpenBLAS's workers, Arrow's jemalloc) do not exist in the child; both libraries
-    ready themselves for a fork (pthread_atfork) and the child does not use them beyond
-    NumPy's element-wise work. Python warns about any fork of a process with threads (a
-    DeprecationWarning); that warning is silenced here for this fork alone."""
+    pages until either writes them, so what it holds of its own is the figures and
+    matplotlib. The libraries' own threads (OpenBLAS's workers, Arrow's jemalloc and thread
+    pool) do not exist in the child; OpenBLAS, jemalloc and Arrow prepare for a fork
+    (pthread_atfork) and start theirs again in the child if it needs them. Python warns about
+    any fork of a process with threads (a DeprecationWarning); it is silenced for this fork
+    alone. Should the child fail or hang anyway, the plots are drawn in this process
+    (:meth:`PlotChild.finished`)."""
     if not sys.platform.startswith("linux") or threading.active_count() > 1 or not spare_core():
         return None
     sys.stdout.flush()
