@@ -188,18 +188,19 @@ class PlotChild:
 
 
 def spare_core() -> bool:
-    """Whether a second core is likely to give the plotting process time: this process may run
-    on two or more cores and the machine is not oversubscribed twice over (load average of the
-    last minute below twice their number). Measured with 2 cores (``critmin run``, forked vs
-    drawn in the process): 1.10 vs 1.60 s at a load of 1.8, 5.8 vs 6.0 s at ~4 (a CPU burner
-    running); beyond that the child's own matplotlib import (~0.15 s) and copied pages would
-    weigh more than the shared time it gets."""
+    """Whether a core is likely idle for a plotting process: this process may run on two or
+    more cores and the load average of the last minute is below their number. Linux shares a
+    busy machine's time between sessions (autogroups), not processes, so a second process of
+    this run gains only time that nobody else wants. Measured with 2 cores (``critmin run``,
+    forked vs drawn in the process): 1.10 vs 1.60 s at a load of 1.8; 1.95 vs 1.78 s at a
+    load of 3 from other sessions (the child's own matplotlib import and copied pages, for no
+    time gained)."""
     try:
         cores = len(os.sched_getaffinity(0))
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return False
-    return cores >= 2 and load < 2 * cores
+    return cores >= 2 and load < cores
 
 
 def plots_in_child(result: ModelRun | Callable[[], ModelRun], folder: Path) -> PlotChild | None:
