@@ -74,6 +74,8 @@ class Result(ModelRun):
         are written, instead of drawing them here (they are drawn here if it failed)."""
         release_memory()  # what the simulation freed: each phase below starts lower
         child = plots_child if plots else None
+        if plots_child is not None and not plots:
+            plots_child.stop()  # no plots wanted after all
         try:
             outdir = super().write(outdir, flows=flows)
             if release:  # written; the report and plots read neither its values nor its rows
