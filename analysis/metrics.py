@@ -598,12 +598,23 @@ def _dense_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), at[codes]
 
 
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``; without its sort where ``values`` are sorted
+    already (a run's tables list their months in order: 0.3 M rows sorted cost ~3 ms)."""
+    if values.size and values.ndim == 1 and bool(np.all(values[1:] >= values[:-1])):
+        first = np.empty(values.size, bool)
+        first[0] = True
+        np.not_equal(values[1:], values[:-1], out=first[1:])
+        return values[first], np.cumsum(first) - 1
+    return np.unique(values, return_inverse=True)
+
+
 def _month_codes(tables: Tables, table: str) -> dict[str, np.ndarray]:
     """The distinct months of a table's ``month`` column, their years and each row's month code
     (once per table: both controls' indexes share them; read-only)."""
     key = ("month_codes", table)
     if key not in tables.cache:
-        months, code = np.unique(getattr(tables, table)["month"].to_numpy(), return_inverse=True)
+        months, code = _unique_inverse(getattr(tables, table)["month"].to_numpy())
         years = pd.DatetimeIndex(months).year.to_numpy()
         for a in (months, years, code):
             a.flags.writeable = False
@@ -1230,7 +1241,9 @@ def run_years(tables: Tables) -> list[int]:
     """The years of the run's months, ascending (found once per :class:`Tables`)."""
     if "years" not in tables.cache:
         months = tables.timeseries["month"].to_numpy()
-        tables.cache["years"] = pd.DatetimeIndex(np.unique(months)).year.unique().sort_values().tolist()
+        tables.cache["years"] = (
+            pd.DatetimeIndex(_unique_inverse(months)[0]).year.unique().sort_values().tolist()
+        )
     return list(tables.cache["years"])
 
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 import csv
 import gc
 import logging
+import os
+import select
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,31 +56,49 @@ class Result(ModelRun):
         tables = metrics.Tables.from_result(self)
         return metrics.dependency(tables, metrics.default_definition(tables, commodity, stage, **definition))
 
-    def write(self, outdir: Path, plots: bool = True, flows: bool = True, *, release: bool = False) -> Path:
+    def write(
+        self,
+        outdir: Path,
+        plots: bool = True,
+        flows: bool = True,
+        *,
+        release: bool = False,
+        plots_child: PlotChild | None = None,
+    ) -> Path:
         """Write the run's tables, summary.json, manifest.yaml, metrics.parquet, report.html
         (unless experiment.metrics.report is false) and plots/ to ``outdir``. ``release``: drop
         the flows and consumption-origin tables from this result once nothing left to write
         reads them (``critmin run``, which discards the result: the plots then draw ~26 MiB
-        lower, at the run's peak)."""
+        lower, at the run's peak). ``plots_child``: a process already drawing the plots into
+        ``outdir/plots`` (:func:`plots_in_child`): waited for after the tables and the report
+        are written, instead of drawing them here (they are drawn here if it failed)."""
         release_memory()  # what the simulation freed: each phase below starts lower
-        outdir = super().write(outdir, flows=flows)
-        if release:  # written; the report and plots read neither its values nor its rows
-            self.flows = _emptied(self.flows)
-        if self.metrics:
-            self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
-        settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
-        report = bool(self.metrics) and settings.get("report", True)
-        if plots or report:
-            load_matplotlib()
-        # the report before the plots: its origin trace reads the consumption-origin table
-        if report:
-            release_memory()
-            from critmin.analysis.report import write_report
+        child = plots_child if plots else None
+        if plots_child is not None and not plots:
+            plots_child.stop()  # no plots wanted after all
+        try:
+            outdir = super().write(outdir, flows=flows)
+            if release:  # written; the report and plots read neither its values nor its rows
+                self.flows = _emptied(self.flows)
+            if self.metrics:
+                self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
+            settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
+            report = bool(self.metrics) and settings.get("report", True)
+            if plots or report:
+                load_matplotlib()
+            # the report before the plots: its origin trace reads the consumption-origin table
+            if report:
+                release_memory()
+                from critmin.analysis.report import write_report
 
-            write_report(self, outdir / "report.html")
-        if release:
-            self.consumption_origin = _emptied(self.consumption_origin)
-        if plots:
+                write_report(self, outdir / "report.html")
+            if release:
+                self.consumption_origin = _emptied(self.consumption_origin)
+        except BaseException:
+            if child is not None:
+                child.stop()
+            raise
+        if plots and (child is None or not child.finished()):
             from critmin.analysis.plots import write_plots
 
             release_memory()
@@ -87,16 +111,142 @@ def load_matplotlib() -> None:
     it builds (~70k, alive as long as the process, like the modules ``import critmin`` froze)
     out of the garbage collector's scans: the collection that frees each figure once saved
     then costs ms instead of ~0.05 s. Whatever else is alive at that moment is frozen too, once
-    per process (its cyclic garbage, if any, stays)."""
+    per process (its cyclic garbage, if any, stays).
+
+    The classes imported here are made without the property table that matplotlib writes into
+    each Artist class's ``set()`` docstring at import (``matplotlib.artist.kwdoc``: a third of
+    the import, ~65 ms, read only by ``help()``): the function is put back afterwards, so
+    classes imported later get theirs."""
     if "matplotlib.backends.backend_agg" in sys.modules:
         return
-    import matplotlib.backends.backend_agg
-    import matplotlib.figure
-    import matplotlib.lines
-    import matplotlib.patches
-    import matplotlib.ticker  # noqa: F401
+    import matplotlib.artist
 
+    kwdoc = getattr(matplotlib.artist, "kwdoc", None)
+    if kwdoc is not None:
+        matplotlib.artist.kwdoc = _no_property_table
+    try:
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure
+        import matplotlib.lines
+        import matplotlib.patches
+        import matplotlib.ticker
+    finally:
+        if kwdoc is not None:
+            matplotlib.artist.kwdoc = kwdoc
     gc.freeze()
+
+
+def _no_property_table(artist: Any) -> str:
+    """Stands in for ``matplotlib.artist.kwdoc`` while :func:`load_matplotlib` imports."""
+    return "Properties: see matplotlib.artist.kwdoc"
+
+
+# how long a forked plotting process may take before it is taken for stuck (its plots are then
+# drawn in the parent): ~0.5 s on an idle machine
+PLOT_CHILD_TIMEOUT_S = 120.0
+
+
+class PlotChild:
+    """A forked process drawing a run's plots (:func:`plots_in_child`)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._done = False
+
+    def finished(self, timeout: float = PLOT_CHILD_TIMEOUT_S) -> bool:
+        """Wait for the process; True if it drew every plot. False if it failed or took longer
+        than ``timeout`` (it is then stopped): the caller draws the plots itself, so a failure
+        is raised there, with its traceback, as without the process."""
+        try:
+            fd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (an old kernel): wait without a limit
+            fd = None
+        if fd is not None:
+            try:
+                ready, _, _ = select.select([fd], [], [], timeout)
+            finally:
+                os.close(fd)
+            if not ready:
+                log.warning("plots: the drawing process took over %.0f s; drawing them here", timeout)
+                self.stop()
+                return False
+        _, status = os.waitpid(self.pid, 0)
+        self._done = True
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.debug("plots: the drawing process ended with status %d; drawing them here", code)
+        return code == 0
+
+    def stop(self) -> None:
+        """End the process (the write failed or was interrupted) and reap it."""
+        if self._done:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self._done = True
+
+
+def spare_core() -> bool:
+    """Whether a core is likely idle for a plotting process: this process may run on two or
+    more cores and the load average of the last minute is below their number. Linux shares a
+    busy machine's time between sessions (autogroups), not processes, so a second process of
+    this run gains only time that nobody else wants. Measured with 2 cores (``critmin run``,
+    forked vs drawn in the process): 1.10 vs 1.60 s at a load of 1.8; 1.95 vs 1.78 s at a
+    load of 3 from other sessions (the child's own matplotlib import and copied pages, for no
+    time gained)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return cores >= 2 and load < cores
+
+
+def plots_in_child(result: ModelRun | Callable[[], ModelRun], folder: Path) -> PlotChild | None:
+    """Fork a process that draws ``result``'s plots into ``folder`` (what
+    :func:`critmin.analysis.plots.write_plots` reads of a run: its timeseries, so the engine's
+    tables suffice, before the metrics; ``result`` may be a function that makes them, called
+    in the child) and exits (status 0 when all are written). A single ``critmin run`` draws
+    its plots so while it collects its tables, computes the metrics and writes the tables and
+    the report (the plots were a third of its time, and a second core is usually free); it
+    waits for the process before it marks the run done (:meth:`Result.write`). None where
+    forking is not used: other than Linux (macOS frameworks are not fork-safe), with Python
+    threads running (one could hold a lock the child needs), or without a core to spare
+    (:func:`spare_core`).
+
+    The child imports matplotlib itself (:func:`load_matplotlib`): this process imports it
+    later, for the report, once the tables are written and the flows released (imported before
+    the fork, its ~20 MiB sat on top of this process's peak). The child shares this process's
+    pages until either writes them, so what it holds of its own is the figures and
+    matplotlib. The libraries' own threads (OpenBLAS's workers, Arrow's jemalloc and thread
+    pool) do not exist in the child; OpenBLAS, jemalloc and Arrow prepare for a fork
+    (pthread_atfork) and start theirs again in the child if it needs them. Python warns about
+    any fork of a process with threads (a DeprecationWarning); it is silenced for this fork
+    alone. Should the child fail or hang anyway, the plots are drawn in this process
+    (:meth:`PlotChild.finished`)."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1 or not spare_core():
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid:
+        return PlotChild(pid)
+    code = 1  # the child: draw, then leave at once (no atexit handlers, no parent's buffers)
+    try:
+        from critmin.analysis.plots import write_plots
+
+        load_matplotlib()
+        write_plots(result() if callable(result) else result, folder)
+        code = 0
+    except BaseException:  # the parent draws them again and raises the error there
+        pass
+    finally:
+        os._exit(code)
 
 
 def _emptied(table: pd.DataFrame) -> pd.DataFrame:

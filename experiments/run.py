@@ -19,18 +19,23 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from critmin.analysis.results import PlotChild, plots_in_child
 from critmin.experiments import runstate
 from critmin.experiments.api import simulate
 from critmin.experiments.run_input import BAD_INPUT, check_writable, hydra_errors_as_bad_input, precheck
-from critmin.sim.run import config_dir, identity_id, output_dir, run_identity
+from critmin.sim.run import ModelRun, config_dir, identity_id, output_dir, run_identity
 from critmin.sim.world import DataError
+
+if TYPE_CHECKING:
+    from critmin.sim.model import CritminModel
 
 log = logging.getLogger("critmin")
 
@@ -104,15 +109,45 @@ def simulate_and_write(cfg: DictConfig, identity: dict[str, Any] | None = None) 
     identity = identity or run_identity(cfg)
     check_writable(resolve(Path(cfg.output_root)))
     work = copy.deepcopy(cfg)  # simulate() adapts the metric checks to the world in place
+    child: PlotChild | None = None
+
+    def start_plots(model: CritminModel) -> None:
+        """A single run draws its plots in a second process while this one collects its tables,
+        computes the metrics and writes the rest (in a sweep the other workers already use the
+        cores). The plots read the run's timeseries only: the process makes it from the
+        finished model (the same table as ``collect``'s)."""
+        nonlocal child
+        out = resolve(output_dir(work))
+        try:
+            runstate.unmark_done(out)
+        except OSError as exc:
+            raise DataError(f"config key output_root: cannot write the run folder {out}: {exc}") from None
+        empty = pd.DataFrame()
+        child = plots_in_child(
+            lambda: ModelRun(model.recorder.timeseries(), empty, empty, {}, {}), out / "plots"
+        )
+
+    concurrent = bool(work.experiment.plots) and not is_multirun()
     t0, c0 = time.perf_counter(), time.process_time()
-    result = simulate(work)
-    t1, c1 = time.perf_counter(), time.process_time()
-    out = resolve(output_dir(work))
     try:
-        runstate.unmark_done(out)
-        result.write(out, plots=work.experiment.plots, flows=work.experiment.write_flows, release=True)
-    except OSError as exc:
-        raise DataError(f"config key output_root: cannot write the run folder {out}: {exc}") from None
+        result = simulate(work, after_run=start_plots if concurrent else None)
+        t1, c1 = time.perf_counter(), time.process_time()
+        out = resolve(output_dir(work))
+        try:
+            runstate.unmark_done(out)
+            result.write(
+                out,
+                plots=work.experiment.plots,
+                flows=work.experiment.write_flows,
+                release=True,
+                plots_child=child,
+            )
+        except OSError as exc:
+            raise DataError(f"config key output_root: cannot write the run folder {out}: {exc}") from None
+    except BaseException:
+        if child is not None:
+            child.stop()
+        raise
     t2 = time.perf_counter()
     runstate.mark_done(
         out,

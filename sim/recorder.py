@@ -191,8 +191,13 @@ class Recorder:
         return np.abs(lhs - rhs) / scale
 
     def months(self) -> pd.DatetimeIndex:
-        y, m = self.model.start
-        return pd.date_range(f"{y}-{m:02d}-01", periods=self.model.state.t, freq="MS")
+        """The months recorded so far (built once per length: every table of a run asks)."""
+        T = self.model.state.t
+        cached = self.__dict__.get("_months")
+        if cached is None or len(cached) != T:
+            y, m = self.model.start
+            cached = self._months = pd.date_range(f"{y}-{m:02d}-01", periods=T, freq="MS")
+        return cached
 
     def timeseries(self) -> pd.DataFrame:
         """Tidy table: month, commodity, region, variable, value (regions = countries + WORLD).

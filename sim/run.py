@@ -8,12 +8,14 @@ layer's (:mod:`critmin.analysis.results`). ``critmin.simulate(overrides)`` (the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
 import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,30 +41,73 @@ log = logging.getLogger("critmin")
 MASS_BALANCE_TOLERANCE = 1e-9
 
 
+def _git_status(here: Path) -> tuple[list[str], dict[str, str]]:
+    """The one read-only git call of :func:`code_version` (the commit and whether tracked files
+    changed: ``git status --porcelain=v2 --branch``) and its environment; git is asked not to
+    refresh its index (``git status`` would write ``.git/index.lock``)."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    args = ["git", "--no-optional-locks", "-C", str(here), "status", "--porcelain=v2", "--branch"]
+    return [*args, "--untracked-files=no"], env
+
+
+def _git_suffix(status: str) -> str | None:
+    """``+g<commit, 12 digits>[.dirty]`` from :func:`_git_status`'s output; None before the
+    first commit."""
+    sha, dirty = None, False
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            sha = oid[:12] if oid != "(initial)" else None
+        elif line and not line.startswith("#"):
+            dirty = True  # a changed tracked file
+    return None if sha is None else f"+g{sha}{'.dirty' if dirty else ''}"
+
+
+# the git call of code_version() started ahead (start_code_version), not yet read
+_pending_git: list[subprocess.Popen] = []
+
+
+def start_code_version() -> None:
+    """Start :func:`code_version`'s git call in the background (a run asks for it when it
+    collects its tables; ~10 ms of waiting, once per process), unless it is known already or
+    under way. Errors are left for ``code_version``."""
+    if code_version.cache_info().currsize or _pending_git:
+        return
+    args, env = _git_status(Path(__file__).resolve().parent)
+    with contextlib.suppress(OSError):  # no git: code_version finds that again
+        _pending_git.append(
+            subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
+        )
+
+
 @functools.cache
 def code_version(here: Path | None = None) -> str:
-    """Package version plus the git commit of the source tree, when there is one. Read-only: git
-    is asked not to refresh its index (``git status`` would write ``.git/index.lock``). Asked once
-    per process (two git calls cost ~20 ms, a run in a sweep ~100 ms)."""
+    """Package version plus the git commit of the source tree, when there is one
+    (``0.1.0+g<12 digits>``, ``.dirty`` when tracked files changed). Read-only: git is asked not
+    to refresh its index (``git status`` would write ``.git/index.lock``). Asked once per
+    process (one git call, ~10 ms; a run in a sweep ~50 ms), perhaps started ahead
+    (:func:`start_code_version`)."""
     from critmin.version import __version__
 
-    here = here or Path(__file__).resolve().parent
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    git = ["git", "--no-optional-locks", "-C", str(here)]
     try:
-        sha = subprocess.run(
-            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True, env=env
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        ).stdout.strip()
-        return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
-    except (OSError, subprocess.CalledProcessError):
+        if here is None and _pending_git:
+            proc = _pending_git.pop()
+            out, code = proc.communicate()[0], proc.returncode
+        else:
+            args, env = _git_status(here or Path(__file__).resolve().parent)
+            done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
+            out, code = done.stdout, done.returncode
+    except OSError:
         return __version__
+    suffix = _git_suffix(out) if code == 0 else None
+    return __version__ + (suffix or "")
 
 
 # ---------------------------------------------------------------------- run identity
@@ -171,6 +216,12 @@ def code_identity() -> dict[str, Any]:
         folders += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
     libraries = {"python": platform.python_version()}
     for lib in NUMERIC_LIBRARIES:
+        # an imported library's __version__ is its distribution's version, read without
+        # scanning the installed metadata (~2 ms a library)
+        version = getattr(sys.modules.get(lib), "__version__", None)
+        if isinstance(version, str):
+            libraries[lib] = version
+            continue
         try:
             libraries[lib] = importlib.metadata.version(lib)
         except importlib.metadata.PackageNotFoundError:
@@ -254,6 +305,7 @@ def run_model(overrides: list[str] | DictConfig | None = None, *, keep_model: bo
     """Compose a config (or take a resolved one), run the model to its horizon, return its
     tables, without metrics (:func:`critmin.simulate` adds them)."""
     cfg = overrides if isinstance(overrides, DictConfig) else load_config(overrides)
+    start_code_version()  # the manifest's code version, asked of git while the model runs
     model = new_model(cfg)
     model.run()
     return collect(model, cfg, keep_model, discard=True)
