@@ -111,34 +111,16 @@ def load_matplotlib() -> None:
     it builds (~70k, alive as long as the process, like the modules ``import critmin`` froze)
     out of the garbage collector's scans: the collection that frees each figure once saved
     then costs ms instead of ~0.05 s. Whatever else is alive at that moment is frozen too, once
-    per process (its cyclic garbage, if any, stays).
-
-    The classes imported here are made without the property table that matplotlib writes into
-    each Artist class's ``set()`` docstring at import (``matplotlib.artist.kwdoc``: a third of
-    the import, ~65 ms, read only by ``help()``): the function is put back afterwards, so
-    classes imported later get theirs."""
+    per process (its cyclic garbage, if any, stays)."""
     if "matplotlib.backends.backend_agg" in sys.modules:
         return
-    import matplotlib.artist
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.lines
+    import matplotlib.patches
+    import matplotlib.ticker  # noqa: F401
 
-    kwdoc = getattr(matplotlib.artist, "kwdoc", None)
-    if kwdoc is not None:
-        matplotlib.artist.kwdoc = _no_property_table
-    try:
-        import matplotlib.backends.backend_agg
-        import matplotlib.figure
-        import matplotlib.lines
-        import matplotlib.patches
-        import matplotlib.ticker
-    finally:
-        if kwdoc is not None:
-            matplotlib.artist.kwdoc = kwdoc
     gc.freeze()
-
-
-def _no_property_table(artist: Any) -> str:
-    """Stands in for ``matplotlib.artist.kwdoc`` while :func:`load_matplotlib` imports."""
-    return "Properties: see matplotlib.artist.kwdoc"
 
 
 # how long a forked plotting process may take before it is taken for stuck (its plots are then

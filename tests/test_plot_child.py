@@ -136,23 +136,3 @@ def test_no_child_without_a_spare_core(run, tmp_path, monkeypatch):
     assert results.spare_core()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert not results.spare_core()  # one core: nothing to gain
-
-
-def test_matplotlib_is_imported_without_the_set_property_tables():
-    """load_matplotlib skips the property tables of the set() docstrings (~65 ms of the import)
-    and puts matplotlib.artist.kwdoc back (in a fresh process: this one may have matplotlib)."""
-    import subprocess
-
-    code = (
-        "import matplotlib.artist as a\n"
-        "from critmin.analysis.results import load_matplotlib\n"
-        "load_matplotlib()\n"
-        "import matplotlib.lines as lines\n"
-        "assert a.kwdoc.__name__ == 'kwdoc', a.kwdoc\n"
-        "assert 'Properties: see' in lines.Line2D.set.__doc__\n"
-        "line = lines.Line2D([0, 1], [1, 2]); line.set(color='red', lw=2)\n"
-        "assert line.get_color() == 'red' and line.get_linewidth() == 2\n"
-        "assert 'linewidth' in a.kwdoc(lines.Line2D)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
