@@ -721,6 +721,57 @@ def storage_anchor(
 COST_PLUS_INPUT_SHARE = 0.8
 
 
+class _CostPlusFixed:
+    """What :func:`cost_plus_floor` reads that never changes in a run: the plants it may cover
+    (refiners whose input is most of their product's cost and whose cost estimate is below their
+    2024 margin, not by-product circuits), their input slots and the edges into them (in edge
+    order, so every sum is the one over all edges, bit for bit), built once per network and
+    calibration."""
+
+    def __init__(self, net: Network, cal: object, main_output: np.ndarray, base_flow: np.ndarray) -> None:
+        lay = _layout(net)
+        refiner = np.array([a == "Refiner" for a in net.node_agent], dtype=bool)
+        thin = cal.input_share0 >= COST_PLUS_INPUT_SHARE
+        costed = net.cash_cost <= cal.idle_threshold  # its cost estimate is below its 2024 margin
+        self.candidate = net.is_facility & refiner & thin & costed & (net.host_share <= 0)
+        self.main_out = main_output[lay.outs]
+        in_all = np.flatnonzero(lay.ins)
+        keep = self.candidate[net.slot_node[in_all]]
+        self.in_slots = in_all[keep]
+        self.in_node = net.slot_node[self.in_slots]
+        self.in_coef = net.slot_coef[self.in_slots]
+        self.n_in = self.in_slots.size
+        position = np.full(net.n_slots, -1)
+        position[self.in_slots] = np.arange(self.n_in)
+        self.edges = np.flatnonzero(position[net.edge_buyer] >= 0)
+        self.edge_slot = position[net.edge_buyer[self.edges]]
+        self.base_flow = base_flow[self.edges]
+        self.seller_market = lay.seller_market[self.edges]
+        self.from_store = net.slot_role[net.edge_seller[self.edges]] == STORE
+
+
+_COST_PLUS: dict[tuple[int, int, int, int], tuple[tuple, _CostPlusFixed | None]] = {}
+
+
+def _cost_plus_fixed(
+    net: Network, cal: object, main_output: np.ndarray, base_flow: np.ndarray
+) -> _CostPlusFixed | None:
+    """The run's :class:`_CostPlusFixed` (None where no plant can be covered), a few kept per
+    process; the objects are held with it so that their ids stay unique."""
+    objects = (net, cal, main_output, base_flow)
+    key = tuple(id(o) for o in objects)
+    hit = _COST_PLUS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        return hit[1]
+    fixed = _CostPlusFixed(net, cal, main_output, base_flow)
+    if not fixed.candidate.any():
+        fixed = None
+    if len(_COST_PLUS) >= 8:
+        _COST_PLUS.pop(next(iter(_COST_PLUS)))
+    _COST_PLUS[key] = (objects, fixed)
+    return fixed
+
+
 def cost_plus_floor(
     model: ModelView, flow: np.ndarray, log_p_old: np.ndarray, log_p_new: np.ndarray, *, passes: int = 8
 ) -> np.ndarray:
@@ -749,45 +800,42 @@ def cost_plus_floor(
     recyclers (scrap is bought at a payable share of the refined price) are left out, as is
     scrap. ``passes`` carry a raised price down the chain in the same month. It only ever raises
     a price: with margins above the fee (the steady state) it does nothing."""
-    net, s = model.net, model.state
+    net, s, cal = model.net, model.state, model.calibration
+    fixed = _cost_plus_fixed(net, cal, model.main_output, model.base_edge_flow)
+    if fixed is None:
+        return log_p_new
     lay = _layout(net)
     n = len(net.node_id)
-    agent = np.array([a == "Refiner" for a in net.node_agent])
-    cal = model.calibration
-    thin = cal.input_share0 >= COST_PLUS_INPUT_SHARE
-    costed = net.cash_cost <= cal.idle_threshold  # its cost estimate is below its 2024 margin
-    covered = net.is_facility & agent & thin & costed & (net.host_share <= 0) & (s.activity > 0)
-    out_cov = covered[lay.out_node] & model.main_output[lay.outs]
+    covered = fixed.candidate & (s.activity > 0)
+    out_cov = covered[lay.out_node] & fixed.main_out
     if not out_cov.any():
         return log_p_new
-    seller_market = lay.seller_market
-    seller_is_store = net.slot_role[net.edge_seller] == STORE
-    w = np.where(flow > 0, flow, 0.0)
-    got = np.bincount(net.edge_buyer, weights=w, minlength=net.n_slots)
-    w = np.where(got[net.edge_buyer] > 0, w, model.base_edge_flow)
-    wsum = np.bincount(net.edge_buyer, weights=w, minlength=net.n_slots)
-    in_slots = np.flatnonzero(lay.ins)
-    in_value = lay.in_coef * s.paid[lay.ins]
-    fee = cal.idle_threshold
+    e = fixed.edges  # the edges into the candidates' input slots, in edge order
+    w = np.where(flow[e] > 0, flow[e], 0.0)
+    got = np.bincount(fixed.edge_slot, weights=w, minlength=fixed.n_in)
+    w = np.where(got[fixed.edge_slot] > 0, w, fixed.base_flow)
+    wsum = np.bincount(fixed.edge_slot, weights=w, minlength=fixed.n_in)
+    in_value = fixed.in_coef * s.paid[fixed.in_slots]
     om = lay.out_market
     weight = np.maximum(s.orders_avg[lay.outs], 1e-12)
     worth = net.slot_coef[lay.outs] * np.exp(log_p_old[om])
     value = np.bincount(lay.out_node, weights=np.where(out_cov, worth, 0.0), minlength=n)
     # what its by-products (scrap) fetch pays part of the cost
-    fee = fee - np.bincount(
-        lay.out_node, weights=np.where(model.main_output[lay.outs], 0.0, worth), minlength=n
+    fee = cal.idle_threshold - np.bincount(
+        lay.out_node, weights=np.where(fixed.main_out, 0.0, worth), minlength=n
     )
     ok = covered & (value > 0)
+    den = np.bincount(om, weights=weight, minlength=lay.m_count)
     out = log_p_new.copy()
     for _ in range(passes):
-        ratio = np.where(seller_is_store, 1.0, np.exp(out[seller_market] - log_p_old[seller_market]))
-        moved = np.bincount(net.edge_buyer, weights=w * ratio, minlength=net.n_slots)
-        r_slot = np.divide(moved, wsum, out=np.ones(net.n_slots), where=wsum > 0)[in_slots]
-        cost = np.bincount(lay.in_node, weights=in_value * r_slot, minlength=n) + fee
+        m = fixed.seller_market
+        ratio = np.where(fixed.from_store, 1.0, np.exp(out[m] - log_p_old[m]))
+        moved = np.bincount(fixed.edge_slot, weights=w * ratio, minlength=fixed.n_in)
+        r_slot = np.divide(moved, wsum, out=np.ones(fixed.n_in), where=wsum > 0)
+        cost = np.bincount(fixed.in_node, weights=in_value * r_slot, minlength=n) + fee
         need = np.divide(cost, value, out=np.ones(n), where=ok)
         factor = np.where(out_cov, np.maximum(need[lay.out_node], 1.0), 1.0)
         num = np.bincount(om, weights=weight * factor, minlength=lay.m_count)
-        den = np.bincount(om, weights=weight, minlength=lay.m_count)
         rise = np.divide(num, den, out=np.ones(lay.m_count), where=den > 0)
         raised = np.where(rise > 1.0, np.maximum(out, log_p_old + np.log(rise)), out)
         if not (raised > out + 1e-12).any():
