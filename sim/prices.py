@@ -853,9 +853,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
     share = buyers_split(model, cleared)
     stock, target = s.stock, model.stock_target
     pipeline = transit.pipeline_target(  # cargo afloat is the buyers' stock (sim/transit.py)
-        transit.normal_afloat(net.edge_transit, net.edge_buyer, model.base_edge_flow, net.n_slots),
-        model.last_use,
-        model.calibration.base,
+        model.normal_afloat, model.last_use, model.calibration.base
     )
     if pipeline is not None:
         stock, target = stock + s.in_transit, target + pipeline

@@ -46,6 +46,9 @@ class ModelView(Protocol):
     producer_nodes: np.ndarray
     main_output: np.ndarray  # per slot: not a by-product (scrap)
     commercial_edges: np.ndarray  # per edge: neither end is a government stockpile
+    normal_afloat: (
+        np.ndarray | None
+    )  # per slot: base-year cargo afloat (sim/transit.py); None: no route takes time
     governments: dict[str, Any]  # country -> Government agent (fiscal ledger)
     investment: CapacityDynamics
     # this month's trading, once it happened
