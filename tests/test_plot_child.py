@@ -20,6 +20,28 @@ pytestmark = pytest.mark.skipif(
 NAMES = ["prices.png", "production.png", "supply_shares.png"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_other_threads():
+    """The run forks only in a process with no other thread (a fork copies locks other threads may
+    hold). Earlier tests of the suite leave two libraries' helper threads behind: loky's executor
+    (critmin compare and sweeps on joblib) and tqdm's monitor; stop them, as a fresh
+    ``critmin run`` process never had them."""
+    import threading
+
+    from joblib.externals.loky import get_reusable_executor
+    from tqdm import tqdm
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    if tqdm.monitor is not None:
+        tqdm.monitor.exit()
+        tqdm.monitor = None
+    deadline = time.monotonic() + 10
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    assert not others, f"threads a run would not fork with: {others}"
+
+
 @pytest.fixture(autouse=True)
 def a_spare_core(monkeypatch):
     """The tests fork whatever the machine's load (``spare_core`` is tested on its own)."""
