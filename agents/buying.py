@@ -82,10 +82,8 @@ def purchase_requests(
     use = net.slot_coef * s.plan[net.slot_node]
     inputs = net.slot_role == INPUT
     target = stock_targets(net, s, params, use, is_consume)
-    pipeline = None if base_use is None else transit.pipeline_target(normal_afloat, use, base_use)
-    if pipeline is None:
-        request = np.where(inputs, stock_request(use, s.stock, target, adjust), 0.0)
-    else:
-        held = s.stock + s.in_transit
-        request = np.where(inputs, stock_request(use, held, target + pipeline, adjust), 0.0)
+    held, wanted = s.stock, target
+    if base_use is not None:
+        held, wanted = transit.with_supply_line(s.stock, s.in_transit, target, normal_afloat, use, base_use)
+    request = np.where(inputs, stock_request(use, held, wanted, adjust), 0.0)
     return request, np.where(inputs, use, 0.0), target

@@ -31,6 +31,7 @@ from critmin.sim.network import INPUT, OUTPUT, STORE
 
 if TYPE_CHECKING:
     from critmin.policies.base import Wedges
+    from critmin.sim.calibration import Calibration
     from critmin.sim.network import Network
     from critmin.sim.trading import Cleared
     from critmin.sim.view import ModelView
@@ -728,7 +729,9 @@ class _CostPlusFixed:
     order, so every sum is the one over all edges, bit for bit), built once per network and
     calibration."""
 
-    def __init__(self, net: Network, cal: object, main_output: np.ndarray, base_flow: np.ndarray) -> None:
+    def __init__(
+        self, net: Network, cal: Calibration, main_output: np.ndarray, base_flow: np.ndarray
+    ) -> None:
         lay = _layout(net)
         refiner = np.array([a == "Refiner" for a in net.node_agent], dtype=bool)
         thin = cal.input_share0 >= COST_PLUS_INPUT_SHARE
@@ -754,7 +757,7 @@ _COST_PLUS: dict[tuple[int, int, int, int], tuple[tuple, _CostPlusFixed | None]]
 
 
 def _cost_plus_fixed(
-    net: Network, cal: object, main_output: np.ndarray, base_flow: np.ndarray
+    net: Network, cal: Calibration, main_output: np.ndarray, base_flow: np.ndarray
 ) -> _CostPlusFixed | None:
     """The run's :class:`_CostPlusFixed` (None where no plant can be covered), a few kept per
     process; the objects are held with it so that their ids stay unique."""
@@ -851,12 +854,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
     slot_market = model.slot_market()
     result = cleared.result
     share = buyers_split(model, cleared)
-    stock, target = s.stock, model.stock_target
-    pipeline = transit.pipeline_target(  # cargo afloat is the buyers' stock (sim/transit.py)
-        model.normal_afloat, model.last_use, model.calibration.base
+    stock, target = transit.with_supply_line(  # cargo afloat is the buyers' stock (sim/transit.py)
+        s.stock, s.in_transit, model.stock_target, model.normal_afloat, model.last_use, model.calibration.base
     )
-    if pipeline is not None:
-        stock, target = stock + s.in_transit, target + pipeline
     asked, sold, cover, has_sellers, held = scarcity(net, slot_market, result, stock, target, share)
     log_norm = np.log(normal_price(model))
     headroom = log_norm + np.log(m.choke_price_multiple) - s.log_p

@@ -152,3 +152,21 @@ def pipeline_target(normal: np.ndarray | None, use: np.ndarray, base_use: np.nda
     if normal is None:
         return None
     return normal * np.divide(use, base_use, out=np.ones(use.size), where=base_use > 0)
+
+
+def with_supply_line(
+    stock: np.ndarray,
+    in_transit: np.ndarray,
+    target: np.ndarray,
+    normal: np.ndarray | None,
+    use: np.ndarray,
+    base_use: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot: a buyer's stock and stock target with its supply line counted: the cargo it has
+    afloat added to its stock, its :func:`pipeline_target` to its target. What buyers order
+    against (agents/buying.py) and what price formation reads as cover (sim/prices.py) are the
+    same; unchanged where no route takes time."""
+    pipeline = pipeline_target(normal, use, base_use)
+    if pipeline is None:
+        return stock, target
+    return stock + in_transit, target + pipeline
