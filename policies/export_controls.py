@@ -21,6 +21,13 @@ against its pending applications), and each month a share ``withdrawal`` of the 
 applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default 0): the
 backlog is not all shipped once approvals come.
 
+A licence may cover only part of a product's trade (``covered_share``, a share or
+``{from, share}`` steps; default 1): a control lists elements and the products *containing* them,
+and where the model's commodity lumps covered and uncovered goods (a metal blend of NdPr metal,
+not listed, and Dy/Tb metal, listed) the covered share is the listed goods' content share; the
+rest ships unlicensed. Steps let the coverage follow enforcement (customs that applied a control
+to a whole customs code from some date).
+
 Grey flows: a share ``grey_share`` (``scenario.controls.grey_share``, default 0) of the demand a
 control blocks goes through anyway (smuggling, transit via third countries), on the same edges.
 """
@@ -137,7 +144,9 @@ class ExportLicensing(_Control):
     ``approval_rate`` (a number, or a list of ``{from: YYYY-MM, rate: r}`` steps). ``start_day``
     (default 1): the day of the start month the control takes effect; ``filing_lag_days``
     (default 0): days after it before exporters file their first applications. ``withdrawal``
-    (default 0): the share of pending applications withdrawn each month."""
+    (default 0): the share of pending applications withdrawn each month. ``covered_share``
+    (default 1; a number or a list of ``{from: YYYY-MM, share: s}`` steps): the share of the
+    edges' trade that needs a licence, the rest ships unlicensed."""
 
     key = "export_licensing"
 
@@ -162,28 +171,22 @@ class ExportLicensing(_Control):
                 raise DataError(f"{spec.where}.filing_lag_days: needs processing_days (days, not months)")
             self.kernel = _monthly_kernel(_delays(spec))
             self.first_kernel = self.kernel
-        rate = spec.raw("approval_rate", default=1.0)
-        steps = [{"from": None, "rate": rate}] if isinstance(rate, int | float) else rate
-        self.schedule: list[tuple[int, float]] = []
-        for i, step in enumerate(steps):
-            sub = Spec(step, f"{spec.where}.approval_rate[{i}]")
-            first = sub.month("from", model.start, default=None)
-            self.schedule.append((self.first if first is None else first, sub.share("rate")))
-            sub.done()
-        self.schedule.sort()
-        if not self.schedule:
-            raise DataError(f"{spec.where}.approval_rate: expected a number or a list of steps")
+        self.schedule = _steps(spec, "approval_rate", "rate", model, self.first)
+        # the share of the edges' trade the licence covers (products containing the listed
+        # elements); the rest ships unlicensed. A number or {from, share} steps: customs may
+        # apply a control to more of a product's trade than its legal scope from some date
+        self.coverage = _steps(spec, "covered_share", "share", model, self.first)
         self.queue: dict[int, np.ndarray] = {}  # tonnes to be approved, by decision month
         self.waiting: dict[int, np.ndarray] = {}  # tonnes applied for, by decision month
         self.applied = np.zeros(self.edges.size)
         self.restock = np.maximum(model.restock_months[model.net.edge_buyer[self.edges]], 1.0)
 
     def rate(self, t: int) -> float:
-        current = self.schedule[0][1]
-        for first, r in self.schedule:
-            if t >= first:
-                current = r
-        return current
+        return _at(self.schedule, t)
+
+    def covered(self, t: int) -> float:
+        """The share of the edges' trade that needs a licence in month ``t``."""
+        return _at(self.coverage, t)
 
     def pending(self) -> np.ndarray:
         """Tonnes applied for per edge and not yet decided (to be approved or refused)."""
@@ -192,10 +195,13 @@ class ExportLicensing(_Control):
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         t = model.state.t
         wanted = requested_on(model, request, self.edges)
+        covered = self.covered(t)
+        free_trade = (1.0 - covered) * wanted  # goods the control does not cover ship as before
         buyer = model.net.edge_buyer[self.edges]
         weight = np.divide(wanted, request[buyer], out=np.zeros(wanted.size), where=request[buyer] > 0)
-        # the buyer's stock gap this edge would fill: need it is short of now
-        gap = weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
+        # the buyer's stock gap this edge would fill with covered goods: need it is short of now
+        gap = covered * weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
+        wanted = covered * wanted  # what needs a licence
         pending = self.pending()
         if self.withdrawal > 0:  # buyers short of stock re-source or cancel part of what waits
             short = np.minimum(gap, pending)
@@ -224,7 +230,7 @@ class ExportLicensing(_Control):
             approved = approved + self.free * wanted
         if self.grey_share > 0:
             approved = grey_caps(approved, wanted, self.grey_share)
-        return Effects(edge_caps=[(self.edges, approved)])
+        return Effects(edge_caps=[(self.edges, approved + free_trade)])
 
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -242,6 +248,34 @@ def landing_kernel(lo_days: float, hi_days: float, filed_from: float = 0.0, grid
         days = np.array([float(lo_days)])
     lag = np.floor(f[:, None] + days[None, :] / DAYS_PER_MONTH).astype(int).ravel()
     return np.bincount(lag) / lag.size
+
+
+def _steps(spec: Spec, key: str, field: str, model: ModelView, start: int) -> list[tuple[int, float]]:
+    """A share that changes over time: a number, or a list of ``{from: YYYY-MM, <field>: s}``
+    steps (a step without ``from`` applies from the control's start), sorted by month."""
+    raw = spec.raw(key, default=1.0)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return [(start, spec.share(key, default=1.0))]
+    if not isinstance(raw, list) or not raw:
+        raise DataError(
+            f"{spec.where}.{key}: expected a share or a list of {{from, {field}}} steps, got {raw!r}"
+        )
+    out = []
+    for i, step in enumerate(raw):
+        sub = Spec(step, f"{spec.where}.{key}[{i}]")
+        first = sub.month("from", model.start, default=None)
+        out.append((start if first is None else first, sub.share(field)))
+        sub.done()
+    return sorted(out)
+
+
+def _at(steps: list[tuple[int, float]], t: int) -> float:
+    """The value of a step schedule in month ``t`` (the first step's before it starts)."""
+    current = steps[0][1]
+    for first, value in steps:
+        if t >= first:
+            current = value
+    return current
 
 
 def _monthly_kernel(delays: list[tuple[int, float]]) -> np.ndarray:
@@ -265,7 +299,7 @@ def _delays(spec: Spec) -> list[tuple[int, float]]:
     """Processing times in months and the share of applications each applies to."""
     raw = spec.raw("delay_months", default=2)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return [(int(spec.number("delay_months", 0, 24)), 1.0)]
+        return [(int(spec.number("delay_months", 0, 24, default=2)), 1.0)]
     if not isinstance(raw, list):
         raise DataError(
             f"{spec.where}.delay_months: expected a number of months or a list of {{months, share}}, got {raw!r}"

@@ -110,6 +110,39 @@ def test_orders_withdrawn_while_they_wait_are_not_shipped_later():
     assert withdrawn[MAY:].max() < kept[MAY:].max()
 
 
+# ---------------------------------------------------------------- the covered share
+def test_goods_the_licence_does_not_cover_ship_unlicensed():
+    full, base = run(delay_months=2)
+    part, _ = run(delay_months=2, covered_share=0.3)
+    assert full[APR] == 0.0 and full[MAY] == 0.0
+    # 70% of the trade is not covered: it ships in the months covered goods wait for licences
+    assert part[APR] / base == pytest.approx(0.7, abs=0.05)
+    # May: buyers short of stock ask more, and the uncovered 70% of it still ships
+    assert 0.7 < part[MAY] / base < 0.9
+    # the covered 30% of April's applications land in June; a smaller backlog than under full
+    # coverage (July ~1.3x a normal month there, ~1.16x here)
+    assert part[JUN] / base > 1.0
+    assert part[JUN:].max() < full[JUN:].max() - 0.1
+    assert part[APR:JUN].sum() > full[APR:JUN].sum() + 1.2 * base
+
+
+def test_a_blend_covered_by_its_content_share_is_nearly_free():
+    # a metal blend with 3.3% of a listed element by mass (re_metal: NdPr with Dy/Tb)
+    part, base = run(delay_months=2, covered_share=0.033)
+    assert part[APR] / base == pytest.approx(0.967, abs=0.02)
+
+
+def test_the_covered_share_follows_enforcement_steps():
+    # customs apply the control to the whole customs code from May: April ships the uncovered
+    # half, May only what April's applications for covered goods bring (nothing at 2 months)
+    steps, base = run(delay_months=2, covered_share=[{"share": 0.5}, {"from": "2024-05", "share": 1.0}])
+    assert steps[APR] / base == pytest.approx(0.5, abs=0.05)
+    assert steps[MAY] / base < 0.05
+    # June: April's applications (the covered half); July: May's (all of the trade)
+    assert steps[JUN] / base == pytest.approx(0.5, abs=0.1)
+    assert steps[JUL] / base > 0.9
+
+
 # ---------------------------------------------------------------- bad keys
 @pytest.mark.parametrize(
     ("keys", "named"),
@@ -120,6 +153,9 @@ def test_orders_withdrawn_while_they_wait_are_not_shipped_later():
         ({"delay_months": 2, "filing_lag_days": 10}, ["filing_lag_days", "processing_days"]),
         ({"start_day": 0}, ["start_day"]),
         ({"withdrawal": 1.5}, ["withdrawal"]),
+        ({"covered_share": 1.2}, ["covered_share"]),
+        ({"covered_share": [{"from": "2024-05", "rate": 0.5}]}, ["covered_share[0]", "share"]),
+        ({"covered_share": "half"}, ["covered_share", "steps"]),
     ],
 )
 def test_bad_licence_timing_keys_are_data_errors_naming_the_key(keys, named):

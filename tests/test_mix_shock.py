@@ -256,6 +256,22 @@ def check_licensing(run: Run, inst: dict, policy: Any) -> None:
     exporters = run.countries(inst["country"])
     trade = run.monthly(run.trade(inst["commodity"], exporters, run.countries(inst.get("destinations"))))
     on = run.window(inst)
+    if "covered_share" in inst:  # part of the trade ships unlicensed (tests/test_licence_timing.py)
+        covered = inst["covered_share"]
+        least = min(float(c["share"]) for c in covered) if isinstance(covered, list) else float(covered)
+        dests = run.countries(inst.get("destinations"))
+        base = run.base_trade(inst["commodity"], exporters, dests)
+        start = np.flatnonzero(on)[0]
+        # the start month: the uncovered part, and of the covered part the days before the control
+        # day and what is approved within it (buyers short of stock ask up to twice a normal month)
+        licensed = policy.free + (1.0 - policy.free) * policy.first_kernel[0]
+        share = (1.0 - least) + least * licensed
+        assert trade.iloc[start] <= 2.0 * share * base + 1e-9, (trade.iloc[start], share, base)
+        # months wholly before the shortest processing time carry only the uncovered part
+        first_approval = int(np.flatnonzero(policy.first_kernel > 0)[0])
+        between = np.flatnonzero(on)[1:first_approval]
+        assert (trade.iloc[between] <= 2.0 * (1.0 - least) * base + 1e-9).all(), trade.iloc[between]
+        return
     if "processing_days" in inst:  # at the resolution of days (policies/export_controls.py)
         start = np.flatnonzero(on)[0]
         dests = run.countries(inst.get("destinations"))
@@ -457,8 +473,11 @@ COVERING = [
     ("tariff", "magnet_ban_demo"),  # US tariff on Chinese magnets, then a ban on them
     ("stockpile_joint", "magnet_ban_demo"),  # the G7+ stockpile releases during the ban
     ("alliance_stockpile_diversification", "ree_licensing_2025"),
-    ("alliance_offtake_floor", "ree_licensing_2025"),  # NdPr offtake under NdPr licensing
-    ("alliance_midstream", "ree_licensing_2025"),  # RE-metal floor and offtake under licensing of metal
+    ("alliance_offtake_floor", "ree_licensing_2025"),  # NdPr offtake under 2025 licensing
+    (
+        "alliance_midstream",
+        "ree_licensing_2025",
+    ),  # RE-metal floor and offtake under licensing of its Dy/Tb part
     ("alliance_all_midstream", "refiner_cut"),  # the whole package with the midstream
     ("us_dod_mp_2025", "ree_licensing_2025"),  # the DoD–MP floor and 10X offtake under 2025 licensing
     ("certification", "ree_quotas_2010_on_2024"),  # certified NdPr under Chinese NdPr quotas
