@@ -252,10 +252,29 @@ def _licensing(s: Spec) -> str:
     else:
         approved = f"{_pct(rate)} approved"
     return (
-        f"Export licensing: {L.places(s.get('country'))} licenses exports of "
-        f"{_commodities(s.get('commodity'))}; licences take {_n_months(s.get('delay_months', 2))}, "
-        f"{approved}"
+        f"Export licensing: {L.places(s.get('country'))} licenses {_covered(s.get('covered_share', 1.0))}exports of "
+        f"{_commodities(s.get('commodity'))}; licences take {_licence_time(s)}, {approved}"
     )
+
+
+def _covered(share: object) -> str:
+    """The part of the trade a licence covers: '' (all of it), 'a share of' or a schedule."""
+    if isinstance(share, list):
+        steps = L.join(
+            f"{_pct(r['share'])} from {L.month(r['from'])}" if "from" in r else _pct(r["share"])
+            for r in share
+        )
+        return f"part ({steps}) of the "
+    if isinstance(share, int | float) and float(share) < 1.0:
+        return f"{_pct(share)} of the "
+    return ""
+
+
+def _licence_time(s: Spec) -> str:
+    days = s.get("processing_days")
+    if isinstance(days, dict):
+        return f"{days.get('min')}–{days.get('max')} days to process"
+    return _n_months(s.get("delay_months", 2))
 
 
 def _export_cap(s: Spec) -> str:

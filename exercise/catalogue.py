@@ -27,7 +27,7 @@ LIBRARY_LABELS = {
     "refiner_cut": "Generic: China halves its exports of refined rare-earth products for six months",
     "ree_export_tax_2008": "China's rare-earth export taxes of 2008, replayed on today's world",
     "ree_quotas_2010": "China's rare-earth export quotas of 2010-14, replayed",
-    "ree_licensing_2025": "China's rare-earth licensing of April 2025 and its October expansion (world ree_2024)",
+    "ree_licensing_2025": "China's rare-earth licensing of April 2025 (Announcement No. 18: Dy/Tb oxide, alloy and magnets; world ree_2024)",
     "ree_oct2025_package_lapse": "China's October 2025 rare-earth package returns when its suspension lapses in Nov 2026 (world ree_2026)",
     "ree_oct2025_package_extended": "China's October 2025 rare-earth package: suspension extended a year, back in Nov 2027 (world ree_2026)",
     "ree_customer_licences_2026_lapse": "China's year-long magnet licences lapse in Dec 2026: per-shipment licences again (world ree_2026)",
