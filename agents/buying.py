@@ -40,12 +40,14 @@ def seller_stock_target(s: State, params: Any) -> np.ndarray:
 
 
 def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consume: np.ndarray) -> np.ndarray:
-    """Every holder's target stock, per slot: buyers hold months of use (manufacturers their
-    safety stock, plants their input cover: processes.csv ``input_cover_months`` where given, else
-    ``producers.input_cover_months``) times their storage multiple (competitive storage:
-    more when the price is expected to rise, less in a spike); sellers :func:`seller_stock_target`."""
-    cover = np.where(
-        is_consume, params.demand.safety_stock_months, net.input_cover(params.producers.input_cover_months)
+    """Every holder's target stock, per slot: buyers hold months of use times their storage
+    multiple (competitive storage: more when the price is expected to rise, less in a spike);
+    sellers :func:`seller_stock_target`. The months: a plant's processes.csv
+    ``input_cover_months`` where given, else its input's commodities.csv ``buyer_cover_months``
+    (a chain whose sources say what its users hold: gallium), else ``producers.input_cover_months``;
+    a manufacturer's ``buyer_cover_months`` where given, else ``demand.safety_stock_months``."""
+    cover = net.holder_cover(
+        params.producers.input_cover_months, params.demand.safety_stock_months, is_consume
     )
     return np.where(
         net.slot_role == INPUT, cover * use * holding_multiple(s, params), seller_stock_target(s, params)

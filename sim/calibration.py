@@ -298,16 +298,11 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
     is_out = net.slot_role == OUTPUT
     is_consume = np.zeros(n_slots, bool)
     is_consume[net.consume_slot[net.consume_slot >= 0]] = True
-    stock = np.where(
-        is_out,
-        params.market.cover_target_months * base,
-        np.where(
-            is_consume,
-            params.demand.safety_stock_months,
-            net.input_cover(params.producers.input_cover_months),
-        )
-        * base,
+    # buyers at their cover (agents/buying.py: stock_targets), sellers at their finished-stock cover
+    cover = net.holder_cover(
+        params.producers.input_cover_months, params.demand.safety_stock_months, is_consume
     )
+    stock = np.where(is_out, params.market.cover_target_months * base, cover * base)
     log_p = np.log(np.repeat(net.price0, net.n_countries))
     mix = cal.mix.copy()
     d = np.flatnonzero(net.is_demand)

@@ -86,8 +86,9 @@ class Network:
     edge_to: np.ndarray  # destination country index
     # whole months a shipment takes (transit.csv; sim/transit.py); 0: arrives within the month
     edge_transit: np.ndarray | None = None
-    # per slot: months of input a plant holds (processes.csv input_cover_months); NaN: the
-    # scenario's producers.input_cover_months
+    # per slot: months of input its holder holds (a plant: processes.csv input_cover_months, else
+    # its commodity's commodities.csv buyer_cover_months; a manufacturer: the latter); NaN: the
+    # scenario's producers.input_cover_months or demand.safety_stock_months
     slot_cover: np.ndarray | None = None
 
     @property
@@ -116,6 +117,17 @@ class Network:
         if self.slot_cover is None:
             return np.full(self.n_slots, float(default))
         return np.where(np.isnan(self.slot_cover), float(default), self.slot_cover)
+
+    def holder_cover(
+        self, plant_default: float, consume_default: float, is_consume: np.ndarray
+    ) -> np.ndarray:
+        """Per slot: months of use its buyer holds: the data's cover (:attr:`slot_cover`) where
+        given, else the scenario's, ``consume_default`` for manufacturers (``is_consume``) and
+        ``plant_default`` for plants."""
+        default = np.where(is_consume, float(consume_default), float(plant_default))
+        if self.slot_cover is None:
+            return default
+        return np.where(np.isnan(self.slot_cover), default, self.slot_cover)
 
     def commercial_edges(self) -> np.ndarray:
         """Per edge: neither end is a government stockpile (stockpiles trade in their own rounds)."""
@@ -484,19 +496,27 @@ def _slot_cover(
     slot_role: list[int],
     commodities: list[str],
 ) -> np.ndarray:
-    """Per slot: processes.csv ``input_cover_months`` of the slot's (process, input commodity); NaN
-    where blank, absent, or the slot is not a plant's input."""
+    """Per slot: months of use its holder keeps of an input: processes.csv ``input_cover_months`` of
+    the slot's (process, input commodity) for a plant, else commodities.csv ``buyer_cover_months``
+    of the commodity (plants and manufacturers); NaN where neither is given or the slot is not an
+    input."""
     cover = np.full(slot_node.size, np.nan)
     table = world.processes
-    if "input_cover_months" not in table.columns:
-        return cover
-    rows = table[(table["role"] == "input") & table["input_cover_months"].notna()]
-    given = {(r.process, r.commodity): float(r.input_cover_months) for r in rows.itertuples(index=False)}
-    if not given:
+    given: dict[tuple[str, str], float] = {}
+    if "input_cover_months" in table.columns:
+        rows = table[(table["role"] == "input") & table["input_cover_months"].notna()]
+        given = {(r.process, r.commodity): float(r.input_cover_months) for r in rows.itertuples(index=False)}
+    by_commodity: dict[str, float] = {}
+    com = world.commodities
+    if "buyer_cover_months" in com.columns:
+        rows = com[com["buyer_cover_months"].notna()]
+        by_commodity = {r.commodity: float(r.buyer_cover_months) for r in rows.itertuples(index=False)}
+    if not given and not by_commodity:
         return cover
     for i, (node, k, role) in enumerate(zip(slot_node, slot_commodity, slot_role, strict=True)):
         if role == INPUT:
-            cover[i] = given.get((node_process[node], commodities[k]), np.nan)
+            name = commodities[k]
+            cover[i] = given.get((node_process[node], name), by_commodity.get(name, np.nan))
     return cover
 
 

@@ -471,6 +471,28 @@ def every_end_use_has_growth(tables: dict[str, pd.DataFrame], folder: Path) -> N
 
 INPUT_COVER = number("input_cover_months", "optional")
 MAX_INPUT_COVER_MONTHS = 24
+# optional (commodities.csv): months of use every buyer of the commodity holds, plants and
+# manufacturers alike, where the chain's sources give one (agents/buying.py: stock_targets)
+BUYER_COVER = number("buyer_cover_months", "optional")
+BUYER_COVER_SOURCE = text("buyer_cover_source", "optional")
+
+
+def buyer_cover_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
+    """``buyer_cover_months`` is blank or between 0 and 24 months."""
+    if "buyer_cover_months" not in df.columns:
+        return
+    cover = df["buyer_cover_months"].to_numpy(float)
+    i = first(~np.isnan(cover) & ((cover < 0) | (cover > MAX_INPUT_COVER_MONTHS)))
+    if i is not None:
+        raise cell_error(
+            path, df, i, schema, "buyer_cover_months", f"0-{MAX_INPUT_COVER_MONTHS} months or blank"
+        )
+    source = df["buyer_cover_source"].astype(str).str.strip() if "buyer_cover_source" in df else None
+    i = first(~np.isnan(cover) & ((source == "") if source is not None else True))
+    if i is not None:
+        raise cell_error(
+            path, df, i, schema, "buyer_cover_source", "the source (and year) of buyer_cover_months"
+        )
 
 
 def input_cover_on_input_rows(df: pd.DataFrame, path: Path, schema: Schema) -> None:
@@ -554,6 +576,11 @@ WORLD_FILES: dict[str, Schema] = {
                 text("transport_source"),
             ),
             key=("commodity",),
+            checks=(buyer_cover_in_range,),
+            # optional: months of use the commodity's buyers hold (plants where processes.csv
+            # gives no input_cover_months, and manufacturers), with its source; blank: the
+            # scenario's defaults
+            optional_columns=(BUYER_COVER, BUYER_COVER_SOURCE),
         ),
         Schema(
             "processes.csv",

