@@ -250,8 +250,8 @@ class Holders:
         s.stock[store] = 0.0
         s.plan[self.nodes] = 0.0  # nothing is consumed
         build = net.demand0[self.nodes] * model.growth_index(self.nodes)
-        w = p.producers.expectation_weight  # the belief that a restriction ends, adaptive
-        self.end_belief = w * self.end_chance(model) + (1.0 - w) * self.end_belief
+        learn = p.producers.expectation_weight  # the belief that a restriction ends, adaptive
+        self.end_belief = learn * self.end_chance(model) + (1.0 - learn) * self.end_belief
         g = storage_multiple(
             self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
         )
