@@ -20,6 +20,22 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   holding or selling beyond the normal stock only pays once the expected move covers the
   carrying cost (``carry_cost_per_year``/12 a month, interest + storage + insurance), so ``r``
   is the gain shrunk toward 0 by the carry (a no-trade band around the normal stock);
+* while an export restriction binds upstream of what it holds (a ban, licence or quota on its
+  commodity or on one it is made from), it weighs the chance ``h`` that the restriction ends
+  within the month: it expects ``(1 − h)·r + h·(ln p_lr − ln p)``, the markets' expected gain if
+  the restriction goes on and the fall back to their long-run price ``p_lr`` if it ends (the
+  premium the restriction put in the price goes with it: competitive storage under a temporary
+  disruption, Williams & Wright 1991). Read as a holder's average monthly gain over the months
+  left to the end, R of them, with the fall at the end, the chance is ``1/R``: R is the months left
+  to the end the government announced (the restriction's ``end``; ``market.restriction_months``
+  for one announced without an end). An extension is news: a new restriction that starts where
+  the old one ends, read from the month it starts. The holder's belief moves toward the
+  calendar's ``1/R`` adaptively, at the model's expectation weight
+  (``producers.expectation_weight``), as every expectation in the model does: a holder does not
+  dump its stock in the last announced month and buy it all back the next when the restriction
+  is extended. The markets' own expected gain (:func:`critmin.sim.prices.expected_scarcity`)
+  spreads a restriction's scarcity over ``restriction_months`` whatever was announced; a trader,
+  who can sell at any time, reads the calendar;
 * its target is ``N × exp(β·r)`` within ``[1/M, M]`` (``market.storage_response`` β,
   ``market.storage_max_multiple`` M); it buys its normal build plus a share of the gap to the
   target, ``b + (target − stock)/adjust`` (``producers.stock_adjust_months``), and when that is
@@ -40,15 +56,19 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from critmin.sim.network import STORE
+from critmin.sim.network import INPUT, OUTPUT, STORE
 from critmin.sim.prices import storage_multiple
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
+    from critmin.sim.network import Network
     from critmin.sim.view import ModelView
     from critmin.sim.world import World
 
 HOLDERS_FILE = "holders.csv"
+RESTRICTIONS = frozenset({"export_ban", "export_licensing", "export_quota", "import_quota"})
+"""Instrument kinds that restrict trade and have an announced end (``end``) a holder can read."""
+OPEN_ENDED = 10**8  # an instrument without ``end`` lasts 10**9 months (policies/base.py)
 
 
 def store_id(end_use: str, country: str, commodity: str) -> str:
@@ -78,6 +98,28 @@ def holder_stores(world: World) -> list[tuple[str, str, str]]:
     """The holders' store nodes (id, country, commodity), to compile into the network with the
     government stockpiles' (sim/network.py: ``stores``)."""
     return [(store_id(e, c, k), c, k) for e, c, k in _holder_rows(world)]
+
+
+def upstream_commodities(net: Network, commodity: int) -> np.ndarray:
+    """Per commodity: whether it is ``commodity`` or something it is made from (any number of
+    process steps up the chain, scrap loops included): a restriction on it cuts the supply of
+    ``commodity``."""
+    k = len(net.commodities)
+    made = np.zeros((k, k), bool)  # made[i, o]: some process turns i into o
+    nodes = np.unique(net.slot_node)
+    ins = np.zeros((len(net.node_id), k), bool)
+    outs = np.zeros((len(net.node_id), k), bool)
+    ins[net.slot_node[net.slot_role == INPUT], net.slot_commodity[net.slot_role == INPUT]] = True
+    outs[net.slot_node[net.slot_role == OUTPUT], net.slot_commodity[net.slot_role == OUTPUT]] = True
+    made |= (ins[nodes].astype(np.int64).T @ outs[nodes].astype(np.int64)) > 0
+    up = np.zeros(k, bool)
+    up[commodity] = True
+    for _ in range(k):  # transitive closure, at most k steps
+        more = up | made[:, up].any(axis=1)
+        if (more == up).all():
+            break
+        up = more
+    return up
 
 
 class Merchant(mesa.Agent):
@@ -128,6 +170,11 @@ class Holders:
         pos = {int(s): i for i, s in enumerate(self.buy_slots)}
         self.edge_holder = np.array([pos[int(b)] for b in net.edge_buyer[self.edges]], dtype=np.int64)
         self.edge_weight = np.zeros(self.edges.size)
+        # per holder: the commodities whose restriction cuts its supply
+        self.upstream = np.array(
+            [upstream_commodities(net, net.commodities.index(k)) for _, _, k in rows], dtype=bool
+        ).reshape(self.size, len(net.commodities))
+        self.end_belief = np.zeros(self.size)  # the chance a restriction upstream ends this month
         self.opened = False
         self.buy = np.zeros(self.size)
         self.sell = np.zeros(self.size)
@@ -146,10 +193,36 @@ class Holders:
         v = np.bincount(self.edge_holder, weights=self.edge_weight * values, minlength=self.size)
         return np.divide(v, w, out=np.zeros(self.size), where=w > 0)
 
+    def end_chance(self, model: ModelView) -> np.ndarray:
+        """Per holder: the calendar's chance that the export restrictions binding upstream of it
+        end within the month, ``1/R``, R the months left (this one included) to the latest
+        announced end among the restrictions in force on its commodity or on one it is made from
+        (``market.restriction_months`` for one with no end); 0 where none is in force. Only what
+        is in force counts: an extension is a new restriction, news from the month it starts."""
+        t = model.state.t
+        left = np.zeros(self.size)
+        for p in model.policies:  # a handful of instruments, not markets or edges
+            if getattr(p, "key", None) not in RESTRICTIONS or not p.active(t):
+                continue
+            covers = self.upstream[:, np.asarray(p.commodities, dtype=np.int64)].any(axis=1)
+            months = p.last - t if p.last < OPEN_ENDED else model.params.market.restriction_months
+            left = np.where(covers, np.maximum(left, months), left)
+        return np.divide(1.0, np.maximum(left, 1.0), out=np.zeros(self.size), where=left > 0)
+
     def expected_gain(self, model: ModelView) -> np.ndarray:
         """Per holder: the expected monthly ln price gain of the markets it buys from, net of its
-        carrying cost (shrunk toward 0 by ``carry/12``)."""
-        gain = self._per_holder(model.state.storage_return[model.net.edge_seller[self.edges]])
+        carrying cost (shrunk toward 0 by ``carry/12``). With a belief ``h`` > 0 that a
+        restriction upstream ends (:attr:`end_belief`, from :meth:`end_chance`) it is
+        ``(1 − h)·r + h·(ln p_lr − ln p)``: the markets' expected gain ``r`` if the restriction
+        goes on, the fall back to their long-run price if it ends."""
+        s = model.state
+        sellers = model.net.edge_seller[self.edges]
+        gain = self._per_holder(s.storage_return[sellers])
+        h = self.end_belief
+        if h.any():
+            market = model.slot_market()[sellers]
+            back = self._per_holder(np.log(s.p_lr[market]) - s.log_p[market])
+            gain = (1.0 - h) * gain + h * back
         return np.sign(gain) * np.maximum(np.abs(gain) - self.carry / 12.0, 0.0)
 
     def price(self, model: ModelView) -> np.ndarray:
@@ -177,6 +250,8 @@ class Holders:
         s.stock[store] = 0.0
         s.plan[self.nodes] = 0.0  # nothing is consumed
         build = net.demand0[self.nodes] * model.growth_index(self.nodes)
+        learn = p.producers.expectation_weight  # the belief that a restriction ends, adaptive
+        self.end_belief = learn * self.end_chance(model) + (1.0 - learn) * self.end_belief
         g = storage_multiple(
             self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
         )

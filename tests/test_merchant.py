@@ -78,21 +78,24 @@ def test_holders_release_into_the_drc_spike() -> None:
     """Under the DRC ban the holders stop buying once refined cobalt is above the price they
     expect plus carry and sell into the spike: their stock falls from its peak, and what they
     sold reached buyers (the store's sales are in the market's flows)."""
-    m = _model("2026-01", "shock=drc_cobalt_2025")
+    m = _model("2026-06", "shock=drc_cobalt_2025")
     h = m.merchants
-    peak, sold = 0.0, 0.0
+    peak, sold, offered = 0.0, 0.0, 0.0
     for _ in range(m.n_steps):
         m.step()
         held = m.state.stock[h.store_slots].sum() + m.state.stock[h.buy_slots].sum()
         peak = max(peak, held)
         sold += m.cleared.result.sold[h.store_slots].sum()
-    # measured (no noise): ~3.6 kt sold in Sep 2025-Jan 2026 (all of it from Jan 2026; ~3.4 kt
-    # before transit and the refiners' input cover), the stock down from its peak of ~118 kt in
-    # Nov 2025 (~95 kt before: it buys ~45 kt in Feb-Oct 2025 while it expects the ban's
-    # scarcity downstream and the price ramps up; docs/ODD.md §9)
-    assert sold > 2_500
+        offered += h.sell.sum()
+    # measured (no noise): the stock peaks at ~94 kt in Jul 2025 (~118 kt in Nov 2025 before the
+    # holders read the ban's announced ends, agents/merchant.py end_chance: they bought ~45 kt in
+    # Feb-Oct 2025, now ~18 kt in Feb-Jul), they offer from Sep 2025 (~50 kt offered over Sep
+    # 2025-Jun 2026) and sell ~10.7 kt from Mar 2026: the stockpile path serves only buyers' use
+    # left short (sim/trading.py), which comes once buyers' own stocks run out (docs/ODD.md §9)
+    assert offered > 4 * sold
+    assert sold > 5_000
     end = m.state.stock[h.store_slots].sum() + m.state.stock[h.buy_slots].sum()
-    assert end < peak - 2_500
+    assert end < peak - 5_000
 
 
 def test_holders_sell_more_into_the_drc_spike_once_their_expected_scarcity_counts_todays_price(
@@ -101,8 +104,10 @@ def test_holders_sell_more_into_the_drc_spike_once_their_expected_scarcity_count
     """Expected scarcity downstream of the ban is the rise left above today's price
     (sim/prices.py: expected_scarcity, ``above``). Before, it was the whole rise whatever the
     price had done, so holders at x2-3 still expected the choke price. Measured (no noise,
-    Sep 2025-Jun 2026): ~16.6 kt sold against ~14.0 kt with the old cap, and refined cobalt in
-    China peaks at x3.11 against x3.30."""
+    Sep 2025-Jun 2026): refined cobalt in China peaks at x2.85 against x3.54 with the old cap
+    (x3.11 against x3.30 before the holders read the ban's announced ends). What the holders sell
+    through the stockpile path is no longer a measure of it: the path serves only buyers' use left
+    short, and the old cap's higher spike leaves more of it (~18.6 kt sold against ~10.7 kt)."""
     from critmin.sim import prices
 
     def sold_into_spike() -> tuple[float, float]:
@@ -125,20 +130,19 @@ def test_holders_sell_more_into_the_drc_spike_once_their_expected_scarcity_count
         return whole_rise(*args, **kwargs)
 
     monkeypatch.setattr(prices, "expected_scarcity", old_cap)
-    before, peak_before = sold_into_spike()
-    assert now > 1.1 * before
-    assert now > 10_000
-    assert peak_now < 0.97 * peak_before
+    _, peak_before = sold_into_spike()
+    assert now > 5_000
+    assert peak_now < 0.9 * peak_before
 
 
 def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> None:
     """The same replay without holders (the holder table emptied: co_stockbuild is the end use it
     was before issue 15, buying its path whatever the price): with holders refined cobalt in China
-    peaks lower (no noise; measured peak x3.11 vs x3.17). Since the DRC cargo takes 3 months to
-    land and China's refiners hold 4 months of hydroxide (transit.csv, processes.csv) the spike
-    comes later and the holders keep buying through the slower ramp (their stock peaks in Nov
-    2025), so the mean over Jul 2025 - Jun 2026 is no longer lower (x2.42 vs x2.36; before:
-    x2.92 vs x3.03): they damp the peak, not the whole spike (docs/ODD.md §9)."""
+    peaks lower (no noise; measured peak x2.85 vs x3.17) and is lower on average over Jul 2025 -
+    Jun 2026 (x2.25 vs x2.36). Before the holders read the ban's announced ends (agents/merchant.py
+    end_chance) they kept buying through the slow ramp (their stock peaked in Nov 2025) and damped
+    only the peak (x3.11 vs x3.17; mean x2.42 vs x2.36); now they stop buying by mid-2025 and want
+    to sell before each announced end (docs/ODD.md §9)."""
     cfg = load_config([*COBALT, "scenario.end=2026-06", "shock=drc_cobalt_2025"])
     world = load_worlds([data_root() / "cobalt"], dict(cfg.scenario.blocs))
     paths = []
@@ -153,8 +157,8 @@ def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> No
         paths.append(np.array(path))
     with_holders, without = paths
     after = slice(18, 30)  # Jul 2025 - Jun 2026
-    assert with_holders.max() < 0.99 * without.max()
-    assert abs(with_holders[after].mean() / without[after].mean() - 1.0) < 0.05
+    assert with_holders.max() < 0.95 * without.max()
+    assert with_holders[after].mean() < 0.98 * without[after].mean()
     assert with_holders.max() > 1.5  # still a spike: the holders damp it, they do not remove it
 
 
