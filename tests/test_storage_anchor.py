@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from omegaconf import open_dict
 from test_quotas import build
 
 from critmin.sim import prices
+from critmin.sim.compose import load_config
+from critmin.sim.model import CritminModel
 from critmin.sim.run import collect
 
 BAN = {"type": "export_ban", "country": "CHN", "commodity": "ndfeb_magnet", "start": "2024-03"}
@@ -74,3 +77,44 @@ def test_with_no_room_to_store_the_inside_price_falls_as_before():
     inside, _ = inside_prices(["scenario.market.storage_max_multiple=1"])
     inside_before, _ = inside_prices(["scenario.market.storage_max_multiple=1"], anchor=False)
     np.testing.assert_allclose(inside, inside_before, rtol=1e-12)
+
+
+def _first_month_of_gage_licensing_without_the_rush() -> dict[str, float]:
+    """China's Aug/Jul 2024 price (Aug/Jul 2023 in history) of 4N gallium and germanium under the
+    Ga/Ge licensing replay with the announcement dropped (no pre-control rush, so China's stocks
+    are at target when the exports are stranded); no noise, no outages."""
+    cfg = load_config(
+        [
+            "scenario=gallium_2024",
+            "scenario.data=[gallium,germanium]",
+            "scenario.demand.noise_sd=0.0",
+            "scenario.producers.outage_rate_per_year=0.0",
+            "scenario.end=2024-08",
+            "shock=gage_controls_2023",
+        ]
+    )
+    with open_dict(cfg):
+        for instrument in cfg.shock.instruments:
+            instrument.pop("announced", None)
+    model = CritminModel(cfg)
+    net = model.net
+    china = net.countries.index("CHN")
+    markets = {c: net.market_index(net.commodities.index(c), china) for c in ("ga_primary", "ge_refined")}
+    log_p = []
+    while model.running:
+        model.step()
+        log_p.append(model.state.log_p.copy())
+    return {c: float(np.exp(log_p[7][m] - log_p[6][m])) for c, m in markets.items()}
+
+
+def test_stranded_exports_weigh_on_the_inside_price_by_the_exported_share():
+    """Why the first month of the Ga/Ge controls is not a missing storage term (docs/ODD.md §9 (a)):
+    the exports a control strands are a glut relative to home sales of s/(1 − s) (s the exported
+    share: 4N gallium 0.14, ~0.17 of home sales; germanium 0.59, ~1.4), while the storage anchor's
+    premium weighs the held-back share of exports, 1 for both under licensing. So the glut weighs
+    on germanium, not gallium: measured Aug/Jul ×0.998 (Ga) and ×0.969 (Ge). History has Ga ×0.93
+    and Ge ×1.06 after a July rush for germanium (exports ×2 of June) and none for gallium."""
+    ratio = _first_month_of_gage_licensing_without_the_rush()
+    assert abs(ratio["ga_primary"] - 1.0) < 0.01
+    assert ratio["ge_refined"] < 0.98
+    assert np.log(ratio["ge_refined"]) < 5.0 * np.log(min(ratio["ga_primary"], 0.9999))
