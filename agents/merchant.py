@@ -44,9 +44,14 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   rise (a ban that will bite).
 
 What it buys is not consumed: the demand centre's planned use is 0. Releases are moved to the store
-(with the desk's origin mix) and sold through the stockpile path (:mod:`critmin.sim.trading`: the
-reserve round, which serves buyers' use left short, at ``store_price``); what is not sold goes
-back to the desk at the next decision. Vectorised over holders.
+(with the desk's origin mix: it sells what it holds, of its origin) and sold in the spot round like
+any seller's stock (sim/model.py ``_book``: the holders' store offers join the spot offers), at its
+supply markets' price (``store_price``: the base-purchase-weighted mean of the prices of the markets
+it buys from, so a buyer pays a holder what it pays that market, plus transport); governments'
+stockpile releases keep the reserve round (:mod:`critmin.sim.trading`), which serves only buyers'
+use left short: they are policy, a holder is arbitrage. Holders do not trade with one another (the
+edges from a holder's store to a holder's desk are closed). What is not sold goes back to the desk
+at the next decision. Vectorised over holders.
 """
 
 from __future__ import annotations
@@ -174,6 +179,14 @@ class Holders:
         self.upstream = np.array(
             [upstream_commodities(net, net.commodities.index(k)) for _, _, k in rows], dtype=bool
         ).reshape(self.size, len(net.commodities))
+        # per slot: the holders' stores, whose offers are sold in the spot round like any
+        # seller's stock (sim/model.py: ``_book``); and the edges from a holder's store to a
+        # holder's desk, closed: holders do not trade with one another
+        self.is_store = np.zeros(net.n_slots, bool)
+        self.is_store[self.store_slots] = True
+        self.wash_edges = np.flatnonzero(
+            self.is_store[net.edge_seller] & np.isin(net.edge_buyer, self.buy_slots)
+        )
         self.end_belief = np.zeros(self.size)  # the chance a restriction upstream ends this month
         self.opened = False
         self.buy = np.zeros(self.size)
@@ -265,8 +278,9 @@ class Holders:
         self.normal = self.normal + build
 
     def market(self, model: ModelView) -> None:
-        """This month's orders and offers, through the stockpile path: purchases on the buying
-        desks' slots, releases and their price on the stores' (model.store_*; reset monthly). The
+        """This month's orders and offers: purchases on the buying desks' slots, releases and
+        their price on the stores' (model.store_*; reset monthly; the stores' offers are sold in
+        the spot round, sim/model.py ``_book``). The
         holder's stock sits at its desk, where price formation sees it (stock cover and the
         stock that bridges an expected shortage, sim/prices.py) against its target ``N·g``; only
         what it offers this month is in the store."""

@@ -132,8 +132,9 @@ def test_holders_reading_the_announced_ends_buy_less_and_the_october_metal_price
     restart (the same closed edges; the holders then see 11 months and, from 2026, the quotas).
     Measured (no noise): the holders' stock peaks at ~94 kt in July 2025 against ~106 kt; they
     offer stock in the last announced month of each ban (June: none before; September); refined
-    cobalt in Finland (Rotterdam) in Oct 2025 is x2.03 against x2.27 (history x1.95; before the
-    holders read any end x2.33)."""
+    cobalt in Finland (Rotterdam) in Oct 2025 is x1.81 against x2.37 since the holders sell in the
+    spot round (x2.03 against x2.27 when their offers served only use left short; history x1.95,
+    band 1.80-2.40; before the holders read any end x2.33)."""
     out = {}
     for one_ban in (False, True):
         m = CritminModel(_cfg("2025-10", one_ban=one_ban))
