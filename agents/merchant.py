@@ -28,8 +28,10 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   disruption, Williams & Wright 1991). Read as a holder's average monthly gain over the months
   left to the end, R of them, with the fall at the end, the chance is ``1/R``: R is the months left
   to the end the government announced (the restriction's ``end``; ``market.restriction_months``
-  for one announced without an end). An extension is news: a new restriction that starts where
-  the old one ends, read from the month it starts. The holder's belief moves toward the
+  for one announced without an end), through any restriction announced to follow on from it (an
+  instrument's ``announced`` month: the DRC's 2026-27 quotas, decided in September 2025). An
+  extension without an announcement is news: a new restriction that starts where the old one
+  ends, read from the month it starts. The holder's belief moves toward the
   calendar's ``1/R`` adaptively, at the model's expectation weight
   (``producers.expectation_weight``), as every expectation in the model does: a holder does not
   dump its stock in the last announced month and buy it all back the next when the restriction
@@ -44,9 +46,14 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   rise (a ban that will bite).
 
 What it buys is not consumed: the demand centre's planned use is 0. Releases are moved to the store
-(with the desk's origin mix) and sold through the stockpile path (:mod:`critmin.sim.trading`: the
-reserve round, which serves buyers' use left short, at ``store_price``); what is not sold goes
-back to the desk at the next decision. Vectorised over holders.
+(with the desk's origin mix: it sells what it holds, of its origin) and sold in the spot round like
+any seller's stock (sim/model.py ``_book``: the holders' store offers join the spot offers), at its
+supply markets' price (``store_price``: the base-purchase-weighted mean of the prices of the markets
+it buys from, so a buyer pays a holder what it pays that market, plus transport); governments'
+stockpile releases keep the reserve round (:mod:`critmin.sim.trading`), which serves only buyers'
+use left short: they are policy, a holder is arbitrage. Holders do not trade with one another (the
+edges from a holder's store to a holder's desk are closed). What is not sold goes back to the desk
+at the next decision. Vectorised over holders.
 """
 
 from __future__ import annotations
@@ -174,6 +181,14 @@ class Holders:
         self.upstream = np.array(
             [upstream_commodities(net, net.commodities.index(k)) for _, _, k in rows], dtype=bool
         ).reshape(self.size, len(net.commodities))
+        # per slot: the holders' stores, whose offers are sold in the spot round like any
+        # seller's stock (sim/model.py: ``_book``); and the edges from a holder's store to a
+        # holder's desk, closed: holders do not trade with one another
+        self.is_store = np.zeros(net.n_slots, bool)
+        self.is_store[self.store_slots] = True
+        self.wash_edges = np.flatnonzero(
+            self.is_store[net.edge_seller] & np.isin(net.edge_buyer, self.buy_slots)
+        )
         self.end_belief = np.zeros(self.size)  # the chance a restriction upstream ends this month
         self.opened = False
         self.buy = np.zeros(self.size)
@@ -198,16 +213,34 @@ class Holders:
         end within the month, ``1/R``, R the months left (this one included) to the latest
         announced end among the restrictions in force on its commodity or on one it is made from
         (``market.restriction_months`` for one with no end); 0 where none is in force. Only what
-        is in force counts: an extension is a new restriction, news from the month it starts."""
+        is in force counts, and what has been announced to follow on from it (an instrument
+        with an ``announced`` month at or before this one that starts by the end read so far:
+        the DRC's 2026-27 quotas, decided in September 2025, after the Oct-Dec 2025 ban); an
+        extension without an announcement is a new restriction, news from the month it starts."""
         t = model.state.t
-        left = np.zeros(self.size)
-        for p in model.policies:  # a handful of instruments, not markets or edges
-            if getattr(p, "key", None) not in RESTRICTIONS or not p.active(t):
-                continue
-            covers = self.upstream[:, np.asarray(p.commodities, dtype=np.int64)].any(axis=1)
-            months = p.last - t if p.last < OPEN_ENDED else model.params.market.restriction_months
-            left = np.where(covers, np.maximum(left, months), left)
+        rest = model.params.market.restriction_months
+        restrictions = [p for p in model.policies if getattr(p, "key", None) in RESTRICTIONS]
+        ends = np.full(self.size, -1.0)  # the end read so far (exclusive month), -1 none in force
+        for p in restrictions:  # a handful of instruments, not markets or edges
+            if p.active(t):
+                end = p.last if p.last < OPEN_ENDED else t + rest
+                ends = np.where(self._covers(p), np.maximum(ends, end), ends)
+        ahead = [
+            p
+            for p in restrictions
+            if p.first > t and getattr(p, "announced", None) is not None and p.announced <= t
+        ]
+        for _ in ahead:  # chain what follows on: at most one step per announced instrument
+            for p in ahead:
+                end = p.last if p.last < OPEN_ENDED else p.first + rest
+                follows = self._covers(p) & (ends >= 0) & (p.first <= ends)
+                ends = np.where(follows, np.maximum(ends, end), ends)
+        left = np.where(ends >= 0, ends - t, 0.0)
         return np.divide(1.0, np.maximum(left, 1.0), out=np.zeros(self.size), where=left > 0)
+
+    def _covers(self, p: object) -> np.ndarray:
+        """Per holder: whether instrument ``p`` restricts its commodity or one it is made from."""
+        return self.upstream[:, np.asarray(p.commodities, dtype=np.int64)].any(axis=1)  # type: ignore[attr-defined]
 
     def expected_gain(self, model: ModelView) -> np.ndarray:
         """Per holder: the expected monthly ln price gain of the markets it buys from, net of its
@@ -265,8 +298,9 @@ class Holders:
         self.normal = self.normal + build
 
     def market(self, model: ModelView) -> None:
-        """This month's orders and offers, through the stockpile path: purchases on the buying
-        desks' slots, releases and their price on the stores' (model.store_*; reset monthly). The
+        """This month's orders and offers: purchases on the buying desks' slots, releases and
+        their price on the stores' (model.store_*; reset monthly; the stores' offers are sold in
+        the spot round, sim/model.py ``_book``). The
         holder's stock sits at its desk, where price formation sees it (stock cover and the
         stock that bridges an expected shortage, sim/prices.py) against its target ``N·g``; only
         what it offers this month is in the store."""

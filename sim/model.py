@@ -323,16 +323,21 @@ class CritminModel(mesa.Model):
         wedges = Wedges.none(net.edge_seller.size)
         self.store_request[:] = 0.0
         self.store_offer[:] = 0.0
-        self.merchants.market(self)  # merchant holders buy and sell through the stockpile path
+        self.merchants.market(self)  # merchant holders' purchases, and offers from their stores
         contracts: list[Contract] = []
         for p in active:
             contracts += self.apply(p.market(self, request), mods, wedges)
         self.last_request = request = request + self.store_request
         self.wedges = wedges
+        # merchant holders sell in the spot round like any seller; governments' releases keep
+        # the reserve round (policy, not arbitrage)
+        offered = np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
+        traders = self.merchants.is_store
+        mods.edge_cap[self.merchants.wash_edges] = 0.0  # holders do not trade with one another
         return trading.Book(
             request=request,
-            offer=np.where(net.slot_role == OUTPUT, s.stock, 0.0),
-            release=np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0)),
+            offer=np.where(net.slot_role == OUTPUT, s.stock, np.where(traders, offered, 0.0)),
+            release=np.where(traders, 0.0, offered),
             use=self.last_use,
             stock=s.stock,
             p_del=prices.edge_costs(net, s.log_p, self.slot_market(), self.store_price, wedges),

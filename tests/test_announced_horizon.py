@@ -132,8 +132,9 @@ def test_holders_reading_the_announced_ends_buy_less_and_the_october_metal_price
     restart (the same closed edges; the holders then see 11 months and, from 2026, the quotas).
     Measured (no noise): the holders' stock peaks at ~94 kt in July 2025 against ~106 kt; they
     offer stock in the last announced month of each ban (June: none before; September); refined
-    cobalt in Finland (Rotterdam) in Oct 2025 is x2.03 against x2.27 (history x1.95; before the
-    holders read any end x2.33)."""
+    cobalt in Finland (Rotterdam) in Oct 2025 is x1.81 against x2.37 since the holders sell in the
+    spot round (x2.03 against x2.27 when their offers served only use left short; history x1.95,
+    band 1.80-2.40; before the holders read any end x2.33)."""
     out = {}
     for one_ban in (False, True):
         m = CritminModel(_cfg("2025-10", one_ban=one_ban))
@@ -151,3 +152,77 @@ def test_holders_reading_the_announced_ends_buy_less_and_the_october_metal_price
     assert offered[20] > 1_000  # Sep 2025, the extension's last announced month
     assert oct_price < 0.95 * oct_price1
     assert 1.8 < oct_price < 2.3
+
+
+def _without_quota_announcement(cfg):
+    items = OmegaConf.to_container(cfg.shock.instruments)
+    quotas = [i for i in items if i["type"] == "export_quota"]
+    assert [q.get("announced") for q in quotas] == ["2025-09", "2025-09"]  # ARECOMS, 21 Sep 2025
+    with open_dict(cfg):
+        cfg.shock.instruments = [{k: v for k, v in i.items() if k != "announced"} for i in items]
+    return cfg
+
+
+def test_holders_read_the_quotas_horizon_from_their_announcement() -> None:
+    """The 2026-27 quotas were announced in September 2025 (configs/shock/drc_cobalt_2025.yaml):
+    from Oct 2025, under the Oct-Dec ban, the holders read the end of what is announced to follow
+    on from it, the 2027 quota's (Jan 2028: 1/27), not the ban's (Jan 2026: 1/3); in September
+    the Jul-Sep ban ends in October and the quotas start in January (not contiguous): 1, as
+    before; in Jan 2026, in force the 2026 quota, the 2027 one follows (1/24, not 1/12); an
+    announced restriction that follows nothing in force is not read (0 in Jan 2025)."""
+    for announced in (True, False):
+        cfg = _cfg("2026-06")
+        m = CritminModel(cfg if announced else _without_quota_announcement(cfg))
+        h, s = m.merchants, m.state
+        sep_ban, oct_ban, q26, q27 = m.policies[1], m.policies[2], m.policies[3], m.policies[4]
+        assert (q26.announced, q27.announced) == ((sep_ban.first + 2,) * 2 if announced else (None, None))
+        cases = (
+            (sep_ban.last - 1, 1.0, 1.0),
+            (oct_ban.first, 1.0 / (q27.last - oct_ban.first), 1.0 / 3),
+            (q26.first, 1.0 / 24, 1.0 / 12),
+            (m.policies[0].first - 1, 0.0, 0.0),
+        )
+        for t, with_it, without in cases:
+            s.t = t
+            np.testing.assert_allclose(h.end_chance(m), with_it if announced else without, rtol=1e-12)
+    assert q27.last - oct_ban.first == 27
+
+
+def test_a_quota_announced_after_it_starts_is_a_data_error() -> None:
+    from critmin.sim.world import DataError
+
+    cfg = _cfg("2026-02")
+    items = OmegaConf.to_container(cfg.shock.instruments)
+    with open_dict(cfg):
+        cfg.shock.instruments = [
+            {**i, "announced": "2026-02"} if i["type"] == "export_quota" else i for i in items
+        ]
+    with pytest.raises(DataError, match="announced"):
+        CritminModel(cfg)
+
+
+def test_reading_the_quotas_announcement_the_holders_sell_less_in_q4_2025() -> None:
+    """Direction and size: with the 2026-27 quotas read from their September 2025 announcement
+    the holders expect the restriction to last 27 months more in Oct 2025, not 3, so they sell
+    less of their stock into the Q4 spike and the refined price is higher. Measured (no noise,
+    Sep 2025-Feb 2026): ~10.2 kt sold against ~25.4 kt; refined cobalt in Finland (Rotterdam)
+    Dec 2025 x2.69 against x2.57."""
+    out = {}
+    for announced in (True, False):
+        cfg = _cfg("2026-02")
+        m = CritminModel(cfg if announced else _without_quota_announcement(cfg))
+        h, net = m.merchants, m.net
+        k = net.commodities.index("co_refined")
+        fin = net.market_index(k, net.countries.index("FIN"))
+        sold = 0.0
+        for t in range(m.n_steps):
+            m.step()
+            if t >= 20:  # Sep 2025 on
+                sold += m.cleared.result.sold[h.store_slots].sum()
+            if t == 23:  # Dec 2025
+                dec = float(np.exp(m.state.log_p[fin]) / net.price0[k])
+        out[announced] = (sold, dec)
+    (sold, dec), (sold0, dec0) = out[True], out[False]
+    assert sold < 0.6 * sold0
+    assert sold > 5_000
+    assert dec > 1.02 * dec0
