@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from critmin.sim import transit
 from critmin.sim.network import INPUT
@@ -89,3 +90,47 @@ def purchase_requests(
         held, wanted = transit.with_supply_line(s.stock, s.in_transit, target, normal_afloat, use, base_use)
     request = np.where(inputs, stock_request(use, held, wanted, adjust), 0.0)
     return request, np.where(inputs, use, 0.0), target
+
+
+def line_stops(
+    use: np.ndarray,
+    stock: np.ndarray,
+    inflow: np.ndarray,
+    request: np.ndarray,
+    adjust_months: np.ndarray | float,
+    dispersion: np.ndarray | float,
+) -> np.ndarray:
+    """Per buyer: the tonnes of this month's use that its firms whose stock runs out cannot run
+    (line stops), while the buyer's average stock may still be positive.
+
+    A buyer stands for a continuum of firms whose stock cover before the month (months of their
+    own use) is spread lognormally around the buyer's mean ``c̄ = stock/use`` with coefficient of
+    variation ``dispersion`` (just-in-time assemblers hold weeks, others months). Each firm asks
+    as the buyer does (:func:`stock_request`): its use plus its gap to the common target cover
+    over ``adjust_months``, so the buyer's ``request`` is their sum. What the buyer receives this
+    month (``inflow``: deliveries and landings) reaches its firms pro rata to their requests, the
+    clearing kernel's own rule where sellers are short (sim/market.py), at the fill rate
+    ``φ = inflow/request``. A firm of cover ``c`` then has ``c·(1 − φ/a) + f + φ·c̄/a`` months of
+    its use (``f = inflow/use``) and stops for what is missing below 1: the firms with cover
+    below ``k = (1 − f − φ·c̄/a)/(1 − φ/a)`` stop, and
+    ``stops = use·(1 − φ/a)·E[(k − c)⁺]``, the lognormal put (Black–Scholes form).
+    Served in full (``φ = 1``) no firm stops (``k = −target/(a·use) ≤ 0``): the steady state is
+    untouched. With dispersion 0 it is the homogeneous ``(use − stock − inflow)⁺``, which the
+    stock alone enforces; a wider spread stops more (the put is convex in the firm's cover)."""
+    use = np.asarray(use, dtype=float)
+    n = use.shape
+    safe_use = np.where(use > 0, use, 1.0)
+    inflow = np.maximum(inflow, 0.0)
+    fill = np.clip(np.divide(inflow, request, out=np.ones(n), where=request > 0), 0.0, 1.0)
+    damp = 1.0 - fill / np.maximum(adjust_months, 1.0)  # how far a firm's own cover still counts
+    mean = np.maximum(stock, 0.0) / safe_use
+    gap = (1.0 - inflow / safe_use - fill * mean / np.maximum(adjust_months, 1.0)) / np.maximum(damp, 1e-12)
+    spread = np.sqrt(np.log1p(np.square(np.broadcast_to(np.asarray(dispersion, dtype=float), n))))
+    put = np.maximum(gap - mean, 0.0)  # the homogeneous shortfall
+    act = (use > 0) & (gap > 0) & (mean > 0) & (spread > 0) & (damp > 0)
+    if act.any():
+        k, m, sd = gap[act], mean[act], spread[act]
+        d1 = (np.log(m / k) + 0.5 * sd * sd) / sd
+        value = k * ndtr(sd - d1) - m * ndtr(-d1)
+        put[act] = np.clip(value, put[act], k)  # float round-off at the bounds
+    return np.where(use > 0, use * damp * put, 0.0)

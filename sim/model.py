@@ -265,7 +265,7 @@ class CritminModel(mesa.Model):
         )
         self._deliver(self.cleared)
         production, use = physical.transform(net, self.layout, s)
-        consumed, desired = physical.consume(net, self.layout, s, use)
+        consumed, desired = physical.consume(net, self.layout, s, use, self._line_stops(book))
         retired = physical.end_of_life(
             net, self.layout, s, production, self.collection_rate(self.layout.scrap_nodes)
         )
@@ -390,6 +390,20 @@ class CritminModel(mesa.Model):
         transit.arrive(self.routes, s)  # what was shipped months ago lands
         s.paid = prices.learn_paid(net, cleared, s.paid, self.params.market.theta, s.preference)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
+
+    def _line_stops(self, book: trading.Book) -> np.ndarray:
+        """Per demand centre: the use its firms whose stock runs out cannot run this month (line
+        stops, agents/buying.py), from its stock before trading, what it asked and what it got."""
+        d, s = self.layout.demand, self.state
+        slots = self.net.consume_slot[d]
+        return buying.line_stops(
+            s.plan[d],
+            book.stock[slots],
+            s.stock[slots] - book.stock[slots],
+            self.last_request[slots],
+            self.restock_months[slots],
+            self.params.demand.cover_dispersion,
+        )
 
     def _settle(self, payments: list[Payment]) -> None:
         """Book payments in their governments' fiscal ledgers (the ledger is built from them)."""
