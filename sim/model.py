@@ -199,6 +199,7 @@ class CritminModel(mesa.Model):
         # edges between commercial parties (stockpiles trade in their own rounds)
         self.commercial_edges = net.commercial_edges()
         self.is_consume, self.restock_months = buying.restocking(net, self.params, self.demand_nodes)
+        self.cover_dispersion = np.where(self.is_consume, self.params.demand.cover_dispersion, 0.0)
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
 
@@ -340,6 +341,8 @@ class CritminModel(mesa.Model):
             groups=mods.groups(),
             preference=s.preference,
             contracts=contracts,
+            adjust=self.restock_months,
+            dispersion=self.cover_dispersion,
         )
 
     def apply(self, effects: Effects, mods: Modifiers, wedges: Wedges | None = None) -> list[Contract]:
