@@ -118,19 +118,26 @@ def line_stops(
     untouched. With dispersion 0 it is the homogeneous ``(use − stock − inflow)⁺``, which the
     stock alone enforces; a wider spread stops more (the put is convex in the firm's cover)."""
     use = np.asarray(use, dtype=float)
-    n = use.shape
-    safe_use = np.where(use > 0, use, 1.0)
     inflow = np.maximum(inflow, 0.0)
-    fill = np.clip(np.divide(inflow, request, out=np.ones(n), where=request > 0), 0.0, 1.0)
-    damp = 1.0 - fill / np.maximum(adjust_months, 1.0)  # how far a firm's own cover still counts
-    mean = np.maximum(stock, 0.0) / safe_use
-    gap = (1.0 - inflow / safe_use - fill * mean / np.maximum(adjust_months, 1.0)) / np.maximum(damp, 1e-12)
-    spread = np.sqrt(np.log1p(np.square(np.broadcast_to(np.asarray(dispersion, dtype=float), n))))
-    put = np.maximum(gap - mean, 0.0)  # the homogeneous shortfall
-    act = (use > 0) & (gap > 0) & (mean > 0) & (spread > 0) & (damp > 0)
-    if act.any():
-        k, m, sd = gap[act], mean[act], spread[act]
-        d1 = (np.log(m / k) + 0.5 * sd * sd) / sd
-        value = k * ndtr(sd - d1) - m * ndtr(-d1)
-        put[act] = np.clip(value, put[act], k)  # float round-off at the bounds
-    return np.where(use > 0, use * damp * put, 0.0)
+    stock = np.maximum(stock, 0.0)
+    adjust = np.maximum(adjust_months, 1.0)
+    fill = np.minimum(np.divide(inflow, request, out=np.ones(use.shape), where=request > 0), 1.0)
+    out = np.zeros(use.shape)
+    act = (use > 0) & (use - inflow - fill * stock / adjust > 0)  # k > 0: some firm may stop
+    if not act.any():  # the usual month: every buyer served, or its stock and inflow ample
+        return out
+    u, phi = use[act], fill[act]
+    a = np.broadcast_to(adjust, use.shape)[act]
+    mean = stock[act] / u
+    damp = 1.0 - phi / a  # how far a firm's own cover still counts (> 0: phi <= 1 <= a, phi < 1 here)
+    k = (1.0 - inflow[act] / u - phi * mean / a) / np.maximum(damp, 1e-12)
+    put = np.maximum(k - mean, 0.0)  # the homogeneous shortfall
+    sd = np.sqrt(np.log1p(np.square(np.broadcast_to(np.asarray(dispersion, dtype=float), use.shape)[act])))
+    spread = (mean > 0) & (sd > 0)
+    if spread.any():
+        kk, m, sg = k[spread], mean[spread], sd[spread]
+        d1 = (np.log(m / kk) + 0.5 * sg * sg) / sg
+        value = kk * ndtr(sg - d1) - m * ndtr(-d1)
+        put[spread] = np.clip(value, put[spread], kk)  # float round-off at the bounds
+    out[act] = u * damp * put
+    return out

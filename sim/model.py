@@ -394,11 +394,13 @@ class CritminModel(mesa.Model):
         s.paid = prices.learn_paid(net, cleared, s.paid, self.params.market.theta, s.preference)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
 
-    def _line_stops(self, book: trading.Book) -> np.ndarray:
+    def _line_stops(self, book: trading.Book) -> np.ndarray | None:
         """Per demand centre: the use its firms whose stock runs out cannot run this month (line
         stops, agents/buying.py), from its stock before trading, what it asked and what it got."""
         d, s = self.layout.demand, self.state
         slots = self.net.consume_slot[d]
+        if not (self.cleared.result.unmet[slots] > 0).any():
+            return None  # every manufacturer served in full: no firm stops (buying.line_stops)
         return buying.line_stops(
             s.plan[d],
             book.stock[slots],
