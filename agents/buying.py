@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from critmin.sim import transit
 from critmin.sim.network import INPUT
@@ -89,3 +90,54 @@ def purchase_requests(
         held, wanted = transit.with_supply_line(s.stock, s.in_transit, target, normal_afloat, use, base_use)
     request = np.where(inputs, stock_request(use, held, wanted, adjust), 0.0)
     return request, np.where(inputs, use, 0.0), target
+
+
+def line_stops(
+    use: np.ndarray,
+    stock: np.ndarray,
+    inflow: np.ndarray,
+    request: np.ndarray,
+    adjust_months: np.ndarray | float,
+    dispersion: np.ndarray | float,
+) -> np.ndarray:
+    """Per buyer: the tonnes of this month's use that its firms whose stock runs out cannot run
+    (line stops), while the buyer's average stock may still be positive.
+
+    A buyer stands for a continuum of firms whose stock cover before the month (months of their
+    own use) is spread lognormally around the buyer's mean ``c̄ = stock/use`` with coefficient of
+    variation ``dispersion`` (just-in-time assemblers hold weeks, others months). Each firm asks
+    as the buyer does (:func:`stock_request`): its use plus its gap to the common target cover
+    over ``adjust_months``, so the buyer's ``request`` is their sum. What the buyer receives this
+    month (``inflow``: deliveries and landings) reaches its firms pro rata to their requests, the
+    clearing kernel's own rule where sellers are short (sim/market.py), at the fill rate
+    ``φ = inflow/request``. A firm of cover ``c`` then has ``c·(1 − φ/a) + f + φ·c̄/a`` months of
+    its use (``f = inflow/use``) and stops for what is missing below 1: the firms with cover
+    below ``k = (1 − f − φ·c̄/a)/(1 − φ/a)`` stop, and
+    ``stops = use·(1 − φ/a)·E[(k − c)⁺]``, the lognormal put (Black–Scholes form).
+    Served in full (``φ = 1``) no firm stops (``k = −target/(a·use) ≤ 0``): the steady state is
+    untouched. With dispersion 0 it is the homogeneous ``(use − stock − inflow)⁺``, which the
+    stock alone enforces; a wider spread stops more (the put is convex in the firm's cover)."""
+    use = np.asarray(use, dtype=float)
+    inflow = np.maximum(inflow, 0.0)
+    stock = np.maximum(stock, 0.0)
+    adjust = np.maximum(adjust_months, 1.0)
+    fill = np.minimum(np.divide(inflow, request, out=np.ones(use.shape), where=request > 0), 1.0)
+    out = np.zeros(use.shape)
+    act = (use > 0) & (use - inflow - fill * stock / adjust > 0)  # k > 0: some firm may stop
+    if not act.any():  # the usual month: every buyer served, or its stock and inflow ample
+        return out
+    u, phi = use[act], fill[act]
+    a = np.broadcast_to(adjust, use.shape)[act]
+    mean = stock[act] / u
+    damp = 1.0 - phi / a  # how far a firm's own cover still counts (> 0: phi <= 1 <= a, phi < 1 here)
+    k = (1.0 - inflow[act] / u - phi * mean / a) / np.maximum(damp, 1e-12)
+    put = np.maximum(k - mean, 0.0)  # the homogeneous shortfall
+    sd = np.sqrt(np.log1p(np.square(np.broadcast_to(np.asarray(dispersion, dtype=float), use.shape)[act])))
+    spread = (mean > 0) & (sd > 0)
+    if spread.any():
+        kk, m, sg = k[spread], mean[spread], sd[spread]
+        d1 = (np.log(m / kk) + 0.5 * sg * sg) / sg
+        value = kk * ndtr(sg - d1) - m * ndtr(-d1)
+        put[spread] = np.clip(value, put[spread], kk)  # float round-off at the bounds
+    out[act] = u * damp * put
+    return out

@@ -62,6 +62,7 @@ class DemandConfig:
     reversibility: float = MISSING
     safety_stock_months: float = MISSING
     stock_adjust_months: float = MISSING
+    cover_dispersion: float = MISSING
     noise_sd: float = MISSING
     carrying_cost_per_year: float = MISSING
 

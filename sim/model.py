@@ -199,6 +199,7 @@ class CritminModel(mesa.Model):
         # edges between commercial parties (stockpiles trade in their own rounds)
         self.commercial_edges = net.commercial_edges()
         self.is_consume, self.restock_months = buying.restocking(net, self.params, self.demand_nodes)
+        self.cover_dispersion = np.where(self.is_consume, self.params.demand.cover_dispersion, 0.0)
         self.floor = np.zeros(net.n_slots)
         self.collection = np.where(net.is_demand, net.collection_rate[np.maximum(net.end_use, 0)], 0.0)
 
@@ -265,7 +266,7 @@ class CritminModel(mesa.Model):
         )
         self._deliver(self.cleared)
         production, use = physical.transform(net, self.layout, s)
-        consumed, desired = physical.consume(net, self.layout, s, use)
+        consumed, desired = physical.consume(net, self.layout, s, use, self._line_stops(book))
         retired = physical.end_of_life(
             net, self.layout, s, production, self.collection_rate(self.layout.scrap_nodes)
         )
@@ -345,6 +346,8 @@ class CritminModel(mesa.Model):
             groups=mods.groups(),
             preference=s.preference,
             contracts=contracts,
+            adjust=self.restock_months,
+            dispersion=self.cover_dispersion,
         )
 
     def apply(self, effects: Effects, mods: Modifiers, wedges: Wedges | None = None) -> list[Contract]:
@@ -395,6 +398,22 @@ class CritminModel(mesa.Model):
         transit.arrive(self.routes, s)  # what was shipped months ago lands
         s.paid = prices.learn_paid(net, cleared, s.paid, self.params.market.theta, s.preference)
         s.expected_paid = prices.smooth(s.expected_paid, s.paid, self.params.producers.expectation_weight)
+
+    def _line_stops(self, book: trading.Book) -> np.ndarray | None:
+        """Per demand centre: the use its firms whose stock runs out cannot run this month (line
+        stops, agents/buying.py), from its stock before trading, what it asked and what it got."""
+        d, s = self.layout.demand, self.state
+        slots = self.net.consume_slot[d]
+        if not (self.cleared.result.unmet[slots] > 0).any():
+            return None  # every manufacturer served in full: no firm stops (buying.line_stops)
+        return buying.line_stops(
+            s.plan[d],
+            book.stock[slots],
+            s.stock[slots] - book.stock[slots],
+            self.last_request[slots],
+            self.restock_months[slots],
+            self.params.demand.cover_dispersion,
+        )
 
     def _settle(self, payments: list[Payment]) -> None:
         """Book payments in their governments' fiscal ledgers (the ledger is built from them)."""

@@ -81,12 +81,17 @@ def transform(net: Network, layout: Layout, s: State) -> tuple[np.ndarray, np.nd
     return production, use
 
 
-def consume(net: Network, layout: Layout, s: State, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Demand centres consume from stock into the in-use stock; returns (consumed, desired)."""
+def consume(
+    net: Network, layout: Layout, s: State, use: np.ndarray, stops: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Demand centres consume from stock into the in-use stock; returns (consumed, desired).
+    ``stops``, per demand centre: the use its firms with empty stock cannot run this month
+    (agents/buying.py ``line_stops``), taken off what it consumes."""
     d = layout.demand
     slots = net.consume_slot[d]
     desired = s.plan[d]
-    consumed = np.minimum(desired, s.stock[slots])
+    runs = desired if stops is None else np.maximum(desired - stops, 0.0)
+    consumed = np.minimum(runs, s.stock[slots])
     s.activity[d] = consumed
     origin.mix_in(s.in_use, s.in_use_mix, d, consumed, s.mix[slots])
     s.in_use[d] += consumed

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from critmin.agents.buying import line_stops
 from critmin.sim import market
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class Book:
     groups: Any  # shared caps (edge, group, cap) of the month's modifiers
     preference: np.ndarray  # per edge: calibrated share parameter
     contracts: list[Contract] = field(default_factory=list)
+    adjust: np.ndarray | float = 1.0  # per slot: months over which a buyer closes its stock gap
+    dispersion: np.ndarray | float = 0.0  # per slot: spread of stock cover over a buyer's firms (CV)
 
 
 @dataclass
@@ -112,10 +115,16 @@ def trade_month(book: Book, net: Network, log_p: np.ndarray, theta: float, passe
     )
     last = spot
     if book.release.any():
-        # releases cover this month's use that the market left short, not restocking
-        have = book.stock + np.bincount(buyer, weights=spot.flow + contract_flow, minlength=n)
+        # releases cover this month's use that the market left short, not restocking: with
+        # firms' stock cover spread (agents/buying.py line_stops), the use of those whose stock
+        # runs out, even while the buyer's average stock would cover it
+        bought = np.bincount(buyer, weights=spot.flow + contract_flow, minlength=n)
+        short_use = np.maximum(book.use - book.stock - bought, 0.0)
+        if np.any(book.dispersion):
+            stops = line_stops(book.use, book.stock, bought, book.request, book.adjust, book.dispersion)
+            short_use = np.maximum(short_use, stops)
         last = market.clear(
-            np.minimum(spot.unmet, np.maximum(book.use - have, 0.0)),
+            np.minimum(spot.unmet, short_use),
             book.release,
             seller,
             buyer,
