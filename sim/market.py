@@ -62,7 +62,12 @@ def _weights(
     """:func:`logit_weights` of ``cost`` (``inf`` on inactive edges); ``active`` None: every
     edge is active (the clearing passes run over active edges only). ``by_buyer``: the edges
     grouped by buyer (:func:`_by_buyer` of ``buyer``), when the caller has it."""
-    best = _buyer_min(cost, n_buyers, *(by_buyer or _by_buyer(buyer)))
+    if by_buyer is None:
+        best = np.empty(n_buyers)
+        best.fill(INF)
+        np.minimum.at(best, buyer, cost)
+    else:
+        best = _buyer_min(cost, n_buyers, *by_buyer)
     if theta > 0:
         # per buyer, then per edge: a buyer with no finite cost gets 0 in place of its best, so
         # that no inf - inf arises (its edges' weights are 0 either way: exp(-inf) or no share)
