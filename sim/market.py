@@ -89,7 +89,10 @@ def _weights(
 def _by_buyer(buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The edges grouped by buyer: (order that sorts ``buyer``, the start of each buyer's run in
     it, the buyers that have edges)."""
-    return _grouped(np.argsort(buyer), buyer)
+    # a stable sort of 16-bit codes is a radix sort (~2x faster than sorting int64; any order of
+    # a buyer's edges gives the same minimum)
+    small = buyer.astype(np.int16) if buyer.size and buyer.min() >= 0 and buyer.max() < 32768 else buyer
+    return _grouped(np.argsort(small, kind="stable"), buyer)
 
 
 def _keep_by_buyer(

@@ -174,9 +174,17 @@ class Stamp:
         return out
 
 
+def _small(codes: np.ndarray) -> np.ndarray:
+    """``codes`` as 16-bit integers when they fit: NumPy's stable sort of those is a radix sort
+    (~2x faster for a month's shipments), and a stable sort gives the same order either way."""
+    if codes.size and codes.dtype.itemsize > 2 and codes.min() >= -32768 and codes.max() < 32768:
+        return codes.astype(np.int16)
+    return codes
+
+
 def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Order that sorts ``group``, the start of each group's run in it, and the groups."""
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(_small(group), kind="stable")
     g = group[order]
     first = np.ones(g.size, bool)  # np.r_ costs more than the comparison (720 calls a run)
     np.not_equal(g[1:], g[:-1], out=first[1:])
