@@ -300,6 +300,23 @@ def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataF
     return tables.cache[key].copy()
 
 
+def _origin_share(tables: Tables, d: Definition, year: int, origin: str) -> float:
+    """The share of ``origin`` in one year of :func:`origin_shares` (the same number, read from its
+    arrays without building the table): 0 where it has no weight, NaN for a year without any
+    record (a 2024 figure in a 2009-2016 run)."""
+    region = tables.members(d.region)
+    if d.stage not in tables.stages:
+        raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
+    periods, sums, names = _origin_sums(tables, d, "year", region)
+    at = np.flatnonzero(periods == year)
+    if not at.size:
+        return np.nan
+    col = np.flatnonzero(names == origin)
+    if not col.size or sums[at[0], col[0]] == 0:
+        return 0.0
+    return float(sums[at[0], col[0]] / sums.sum(axis=1)[at[0]])  # as origin_shares divides
+
+
 def _origin_sums(
     tables: Tables, d: Definition, freq: str, region: set[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -806,11 +823,7 @@ def benchmark_table(tables: Tables) -> pd.DataFrame:
     rows = []
     for b in tables.settings.get("benchmarks", []) or []:
         d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
-        sh = origin_shares(tables, d)
-        year = sh[sh["period"] == int(b["year"])]
-        sel = year[year["origin"] == b["supplier"]]
-        # no value for a year the run does not reach (a 2024 figure in a 2009-2016 run): not 0
-        sim = float(sel["share"].iloc[0]) if len(sel) else (np.nan if year.empty else 0.0)
+        sim = _origin_share(tables, d, int(b["year"]), b["supplier"])
         rows.append(
             {
                 "figure": b["label"],

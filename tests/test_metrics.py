@@ -426,3 +426,20 @@ def test_dependencies_of_many_regions_at_once_equal_each_alone(short_run, freq):
     assert (
         metrics.by_period(batch, ds[0]) and max(s for s, _ in metrics.by_period(batch, ds[0]).values()) > 0.5
     )
+
+
+def test_benchmark_shares_are_the_origin_shares_of_their_year_and_supplier(short_run):
+    """benchmark_table reads each figure's share from the aggregate's arrays: the number
+    origin_shares gives for that year and supplier, 0 for a supplier without weight that year,
+    NaN for a year the run does not reach."""
+    tables = Tables.from_result(short_run)
+    bench = metrics.benchmark_table(tables)
+    settings = tables.settings["benchmarks"]
+    assert len(bench) == len(settings) > 0
+    for b, sim in zip(settings, bench["simulated"], strict=True):
+        d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
+        sh = metrics.origin_shares(tables, d)
+        row = sh[(sh["period"] == int(b["year"])) & (sh["origin"] == b["supplier"])]
+        assert len(row) == 1 and sim == row["share"].iloc[0] > 0
+        assert metrics._origin_share(tables, d, int(b["year"]), "ZZZ") == 0.0  # no such origin
+        assert np.isnan(metrics._origin_share(tables, d, 1990, b["supplier"]))  # outside the run
