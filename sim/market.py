@@ -106,9 +106,10 @@ def _keep_by_buyer(
 
 def _grouped(order: np.ndarray, buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b = buyer[order]
-    first = np.ones(b.size, bool)
+    first = np.empty(b.size, bool)
+    first[:1] = True
     np.not_equal(b[1:], b[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts = first.nonzero()[0]
     return order, starts, b[starts]
 
 
@@ -194,7 +195,7 @@ def clear(
     live = (cap_all > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
     if shared_all:
         live &= ~shared_all.exhausted()
-    edges = np.flatnonzero(live)
+    edges = live.nonzero()[0]  # np.flatnonzero adds a Python call (~1 µs, many a month)
     n_e = edges.size
     seller, buyer, p_del = seller[edges], buyer[edges], p_del[edges]
     preference = np.ones(n_e) if preference is None else preference[edges]
@@ -222,7 +223,7 @@ def clear(
             # results are final; the pass runs over the active edges alone, in edge order, so
             # every sum is the same as over all of them (the others would add exact zeros)
             flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
-            keep = np.flatnonzero(active)
+            keep = active.nonzero()[0]
             edges, seller, buyer, p_del, preference = (
                 a[keep] for a in (edges, seller, buyer, p_del, preference)
             )

@@ -186,9 +186,10 @@ def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Order that sorts ``group``, the start of each group's run in it, and the groups."""
     order = np.argsort(_small(group), kind="stable")
     g = group[order]
-    first = np.ones(g.size, bool)  # np.r_ costs more than the comparison (720 calls a run)
+    first = np.empty(g.size, bool)  # np.r_ costs more than the comparison (720 calls a run)
+    first[:1] = True
     np.not_equal(g[1:], g[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts = first.nonzero()[0]  # np.flatnonzero and np.ones add a Python call each
     return order, starts, g[starts]
 
 
@@ -295,7 +296,7 @@ class Shipments:
         least ``parts_from``; ``copy=False`` when ``mix`` will not change before the sums are
         read). Both ways give the same numbers: a group's items are in one block, summed in
         the same order, and the other blocks' columns hold exact zeros."""
-        items = np.flatnonzero(weight > 0)
+        items = (weight > 0).nonzero()[0]  # 1-D: np.flatnonzero, without its Python call
         src = source[items]
         parts: tuple[_Part, ...] = ()
         if blocks is not None and items.size * mix.shape[1] >= parts_from:
