@@ -86,6 +86,31 @@ def _weights(
     return w / np.where(total > 0, total, INF)[buyer]
 
 
+def _finite_weights(
+    cost: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    by_buyer: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """:func:`_weights` of edges that are all active, at finite costs, with ``theta`` > 0: each
+    buyer's least cost is then finite, so its edges' offsets and scales are taken per edge
+    without the checks for buyers without a finite cost (the same numbers, in fewer steps: the
+    clearing's passes call this 4 times a month)."""
+    order, starts, buyers = by_buyer
+    best = np.empty(n_buyers)  # read only at buyers with edges
+    best[buyers] = np.minimum.reduceat(cost[order], starts)
+    best_e = best[buyer]
+    d = cost - best_e
+    d /= theta * np.where(best_e > 0, best_e, 1.0)
+    np.negative(d, out=d)
+    np.exp(d, out=d)
+    d *= preference
+    total = np.bincount(buyer, weights=d, minlength=n_buyers)
+    return d / np.where(total > 0, total, INF)[buyer]
+
+
 def _by_buyer(buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The edges grouped by buyer: (order that sorts ``buyer``, the start of each buyer's run in
     it, the buyers that have edges)."""
@@ -208,6 +233,7 @@ def clear(
         shared = _SharedCaps(at[shared_all.edge[member]], shared_all.group[member], shared_all.left, n_e)
     live_edges, live_seller = edges, seller
     by_buyer = _by_buyer(buyer)  # the passes' edges grouped by buyer (kept as they shrink)
+    finite = theta > 0 and bool(np.isfinite(p_del).all())
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
@@ -234,7 +260,10 @@ def clear(
                 at[keep] = np.arange(keep.size)
                 member = at[shared.edge] >= 0
                 shared = _SharedCaps(at[shared.edge[member]], shared.group[member], shared.left, keep.size)
-        w = _weights(p_del, buyer, n_b, theta, preference, None, by_buyer)  # every edge here is active
+        if finite:  # every edge here is active
+            w = _finite_weights(p_del, buyer, n_b, theta, preference, by_buyer)
+        else:
+            w = _weights(p_del, buyer, n_b, theta, preference, None, by_buyer)
         q = np.minimum(w * remaining_req[buyer], cap)
         if shared:
             q = shared.scale(q)
