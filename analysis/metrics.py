@@ -565,8 +565,11 @@ class _OriginIndex:
         month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
-            price = prices[month, origin]
-            weight = weight * np.where(np.isnan(price), world[month], price)
+            price = prices[month, origin]  # a fresh array: filled in place where unknown
+            missing = np.isnan(price)  # an origin without sellers that month (rare): the world price
+            if missing.any():
+                price[missing] = world[month[missing]]
+            weight = weight * price
         return rows, origin, weight
 
     def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
