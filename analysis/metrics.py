@@ -393,6 +393,14 @@ class _OriginIndex:
     @staticmethod
     def _codes(values: Any, countries: list[str]) -> np.ndarray:
         lookup = {c: i for i, c in enumerate(countries)}
+        if isinstance(values, list) and all(type(v) is str for v in values):
+            # a few column names (the flows' origin columns): their sorted names, as the
+            # categories pd.Categorical gives (which costs ~0.3 ms for a dozen strings)
+            for name in sorted(set(values)):
+                lookup.setdefault(name, len(countries))
+                if lookup[name] == len(countries):
+                    countries.append(name)
+            return np.array([lookup[v] for v in values], dtype=np.int64)
         cat = _categorical(values)
         names = [str(x) for x in cat.categories]
         for name in names:
