@@ -443,3 +443,20 @@ def test_benchmark_shares_are_the_origin_shares_of_their_year_and_supplier(short
         assert len(row) == 1 and sim == row["share"].iloc[0] > 0
         assert metrics._origin_share(tables, d, int(b["year"]), "ZZZ") == 0.0  # no such origin
         assert np.isnan(metrics._origin_share(tables, d, 1990, b["supplier"]))  # outside the run
+
+
+def test_consumer_spending_without_the_pivot_equals_the_pivot(short_run):
+    """Consumption × buyer price per (month, commodity, country), read from the categorical
+    codes: the rows, order and values of the pivot of the two variables (its path for tables
+    without categories)."""
+    tables = Tables.from_result(short_run)
+    fast = metrics._consumer_spending(tables, "G7+")
+    plain = Tables.from_result(short_run)
+    plain.timeseries = tables.timeseries.astype({c: str for c in ("commodity", "region", "variable")})
+    pivot = metrics._consumer_spending(plain, "G7+")
+    assert len(fast) > 0 and (fast > 0).any()
+    np.testing.assert_array_equal(fast.to_numpy(), pivot.to_numpy())
+    for level in ("month", "commodity", "region"):
+        assert list(map(str, fast.index.get_level_values(level))) == list(
+            map(str, pivot.index.get_level_values(level))
+        )
