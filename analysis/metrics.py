@@ -861,8 +861,8 @@ def benchmark_table(tables: Tables) -> pd.DataFrame:
 # ---------------------------------------------------------------------- resilience
 def hhi(tables: Tables) -> pd.DataFrame:
     """Herfindahl-Hirschman index (0-10,000) of production by country, per commodity and year."""
-    ts = tables.timeseries
-    p = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    rows = _variable_rows(tables, "production")  # found once (the recycled share reads them too)
+    p = rows[rows["region"] != "WORLD"]  # the same rows in the same order as from the whole table
     y = p.groupby([p["month"].dt.year.rename("year"), "commodity", "region"], observed=True)["value"].sum()
     share = y / y.groupby(level=["year", "commodity"]).transform("sum")
     out = (10_000 * share**2).groupby(level=["year", "commodity"]).sum().rename("hhi").reset_index()
