@@ -146,26 +146,23 @@ def definitions_table(tables: Tables, years: list[int]) -> pd.DataFrame:
     tgt = target(tables)
     rows = []
     scopes = (head_scope, *(x for x in metrics.SCOPES if x != head_scope))
-    metrics.dependency_many(  # every region of a pair at once (the same numbers as one by one)
-        tables,
-        [
-            metrics.default_definition(
-                tables, com, stage, region=region, scope=scope, outside=head_region, control=control
-            )
-            for region, _ in regions(tables)
-            for scope in scopes
-            for control in controls(tables)
-            for com, stage in sets[EVERY_STAGE]
-        ],
-    )
+    defs = {  # each (region, scope, control, pair) once: built here, read twice
+        (region, scope, control, com, stage): metrics.default_definition(
+            tables, com, stage, region=region, scope=scope, outside=head_region, control=control
+        )
+        for region, _ in regions(tables)
+        for scope in scopes
+        for control in controls(tables)
+        for com, stage in sets[EVERY_STAGE]
+    }
+    # every region of a pair at once (the same numbers as one by one)
+    metrics.dependency_many(tables, list(defs.values()))
     for region, role in regions(tables):
         for scope in scopes:
             for control in controls(tables):
                 paths = {}  # per pair: year -> (share, supplier)
                 for com, stage in sets[EVERY_STAGE]:
-                    d = metrics.default_definition(
-                        tables, com, stage, region=region, scope=scope, outside=head_region, control=control
-                    )
+                    d = defs[(region, scope, control, com, stage)]
                     paths[(com, stage)] = metrics.by_period(tables, d)
                 for name, pairs in sets.items():
                     headline = (

@@ -300,6 +300,23 @@ def origin_shares(tables: Tables, d: Definition, freq: str = "year") -> pd.DataF
     return tables.cache[key].copy()
 
 
+def _origin_share(tables: Tables, d: Definition, year: int, origin: str) -> float:
+    """The share of ``origin`` in one year of :func:`origin_shares` (the same number, read from its
+    arrays without building the table): 0 where it has no weight, NaN for a year without any
+    record (a 2024 figure in a 2009-2016 run)."""
+    region = tables.members(d.region)
+    if d.stage not in tables.stages:
+        raise DataError(f"unknown stage {d.stage!r}; expected one of {tables.stages}")
+    periods, sums, names = _origin_sums(tables, d, "year", region)
+    at = np.flatnonzero(periods == year)
+    if not at.size:
+        return np.nan
+    col = np.flatnonzero(names == origin)
+    if not col.size or sums[at[0], col[0]] == 0:
+        return 0.0
+    return float(sums[at[0], col[0]] / sums.sum(axis=1)[at[0]])  # as origin_shares divides
+
+
 def _origin_sums(
     tables: Tables, d: Definition, freq: str, region: set[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -376,7 +393,15 @@ class _OriginIndex:
     @staticmethod
     def _codes(values: Any, countries: list[str]) -> np.ndarray:
         lookup = {c: i for i, c in enumerate(countries)}
-        cat = pd.Categorical(values)
+        if isinstance(values, list) and all(type(v) is str for v in values):
+            # a few column names (the flows' origin columns): their sorted names, as the
+            # categories pd.Categorical gives (which costs ~0.3 ms for a dozen strings)
+            for name in sorted(set(values)):
+                lookup.setdefault(name, len(countries))
+                if lookup[name] == len(countries):
+                    countries.append(name)
+            return np.array([lookup[v] for v in values], dtype=np.int64)
+        cat = _categorical(values)
         names = [str(x) for x in cat.categories]
         for name in names:
             lookup.setdefault(name, len(countries))
@@ -394,10 +419,10 @@ class _OriginIndex:
         return cls(
             countries=countries,
             **_month_codes(tables, "consumption_origin"),
-            commodity=pd.Categorical(c["commodity"]),
+            commodity=_categorical(c["commodity"]),
             region=cls._codes(c["region"], countries),
             exporter=None,
-            stage=pd.Categorical(c["stage"]),
+            stage=_categorical(c["stage"]),
             origin=cls._codes(who, countries),
             tonnes=c["tonnes"].to_numpy(float),
             value=None,
@@ -424,7 +449,7 @@ class _OriginIndex:
             # full world); products with float64 weights promote exactly, so sums are unchanged
             mix = f[names].to_numpy(np.float32) if names else np.zeros((len(f), 0), np.float32)
             rows = {
-                "commodity": pd.Categorical(f["commodity"]),
+                "commodity": _categorical(f["commodity"]),
                 "region": cls._codes(f["destination"], countries),
                 "exporter": cls._codes(f["origin"], countries),
                 "tonnes": f["tonnes"].to_numpy(float),
@@ -548,8 +573,11 @@ class _OriginIndex:
         month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
-            price = prices[month, origin]
-            weight = weight * np.where(np.isnan(price), world[month], price)
+            price = prices[month, origin]  # a fresh array: filled in place where unknown
+            missing = np.isnan(price)  # an origin without sellers that month (rare): the world price
+            if missing.any():
+                price[missing] = world[month[missing]]
+            weight = weight * price
         return rows, origin, weight
 
     def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
@@ -580,6 +608,14 @@ class _OriginIndex:
             table[at[rows], country[rows]] = value[rows]
             tables.cache[key] = (table, world)
         return tables.cache[key]
+
+
+def _categorical(values: Any) -> pd.Categorical:
+    """``pd.Categorical(values)``; a categorical column's own (the same categories and codes,
+    without re-coding a run's table: ~3 ms of the metrics)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        return values.array
+    return pd.Categorical(values)
 
 
 def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -806,11 +842,7 @@ def benchmark_table(tables: Tables) -> pd.DataFrame:
     rows = []
     for b in tables.settings.get("benchmarks", []) or []:
         d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
-        sh = origin_shares(tables, d)
-        year = sh[sh["period"] == int(b["year"])]
-        sel = year[year["origin"] == b["supplier"]]
-        # no value for a year the run does not reach (a 2024 figure in a 2009-2016 run): not 0
-        sim = float(sel["share"].iloc[0]) if len(sel) else (np.nan if year.empty else 0.0)
+        sim = _origin_share(tables, d, int(b["year"]), b["supplier"])
         rows.append(
             {
                 "figure": b["label"],
@@ -829,8 +861,8 @@ def benchmark_table(tables: Tables) -> pd.DataFrame:
 # ---------------------------------------------------------------------- resilience
 def hhi(tables: Tables) -> pd.DataFrame:
     """Herfindahl-Hirschman index (0-10,000) of production by country, per commodity and year."""
-    ts = tables.timeseries
-    p = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    rows = _variable_rows(tables, "production")  # found once (the recycled share reads them too)
+    p = rows[rows["region"] != "WORLD"]  # the same rows in the same order as from the whole table
     y = p.groupby([p["month"].dt.year.rename("year"), "commodity", "region"], observed=True)["value"].sum()
     share = y / y.groupby(level=["year", "commodity"]).transform("sum")
     out = (10_000 * share**2).groupby(level=["year", "commodity"]).sum().rename("hhi").reset_index()
@@ -1092,21 +1124,75 @@ def recycled_share(tables: Tables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["year", "region", "commodity", "share"])
 
 
+def _consumer_spending(tables: Tables, region: str) -> pd.Series | None:
+    """Per (month, commodity, country) of the region with consumption: consumption × the buyer
+    price (0 where there is none), in the rows and order of a pivot of the two variables on
+    (month, commodity, region) (sorted by month and the categories' codes), without the pivot
+    (~4 ms: one value per cell, so its mean is the value). None when nothing is consumed (or the
+    columns are not categorical: then by the pivot)."""
+    ts = tables.timeseries
+    sel = ts[ts["region"].isin(tables.members(region)) & ts["variable"].isin(["consumption", "buyer_price"])]
+    cat = [isinstance(sel[c].dtype, pd.CategoricalDtype) for c in ("commodity", "region", "variable")]
+    if not all(cat):
+        wide = sel.pivot_table(
+            index=["month", "commodity", "region"], columns="variable", values="value", observed=True
+        )
+        if "consumption" not in wide.columns:
+            return None
+        wide = wide.dropna(subset=["consumption"])
+        return (wide["consumption"] * wide.get("buyer_price", np.nan)).fillna(0.0)
+    names = [str(v) for v in sel["variable"].cat.categories]
+    var = sel["variable"].cat.codes.to_numpy()
+    is_cons = var == (names.index("consumption") if "consumption" in names else -2)
+    if not is_cons.any():
+        return None
+    is_price = var == (names.index("buyer_price") if "buyer_price" in names else -2)
+    month = sel["month"].to_numpy()
+    com = sel["commodity"].cat.codes.to_numpy().astype(np.int64)
+    reg = sel["region"].cat.codes.to_numpy().astype(np.int64)
+    n_com, n_reg = len(sel["commodity"].cat.categories), len(sel["region"].cat.categories)
+    # one key per (month, commodity, region): months in order, then the codes
+    m_unique, m_code = np.unique(month, return_inverse=True)
+    key = (m_code.astype(np.int64) * (n_com + 1) + com) * (n_reg + 1) + reg
+    value = sel["value"].to_numpy(float)
+    c_key, c_val = key[is_cons], value[is_cons]
+    order = np.argsort(c_key, kind="stable")
+    c_key, c_val = c_key[order], c_val[order]
+    p_key, p_val = key[is_price], value[is_price]
+    p_order = np.argsort(p_key, kind="stable")
+    p_key, p_val = p_key[p_order], p_val[p_order]
+    at = np.searchsorted(p_key, c_key)
+    found = at < p_key.size
+    found[found] = p_key[at[found]] == c_key[found]
+    price = np.full(c_key.size, np.nan)
+    price[found] = p_val[at[found]]
+    usd = c_val * price
+    usd[np.isnan(usd)] = 0.0  # fillna(0.0)
+    index = pd.MultiIndex.from_arrays(
+        [
+            pd.DatetimeIndex(m_unique[m_code[is_cons][order]], name="month"),
+            pd.CategoricalIndex(
+                pd.Categorical.from_codes(com[is_cons][order], sel["commodity"].cat.categories),
+                name="commodity",
+            ),
+            pd.CategoricalIndex(
+                pd.Categorical.from_codes(reg[is_cons][order], sel["region"].cat.categories),
+                name="region",
+            ),
+        ]
+    )
+    return pd.Series(usd, index=index)
+
+
 def consumer_cost(tables: Tables, baseline: Tables | None = None) -> pd.DataFrame:
     """Final consumers' spending (consumption × delivered price), per year and commodity, for the
     analysed region; with a baseline run, the difference to it."""
     region = tables.settings.get("region", "G7+")
 
     def cost(t: Tables) -> pd.DataFrame:
-        ts = t.timeseries
-        sel = ts[ts["region"].isin(t.members(region)) & ts["variable"].isin(["consumption", "buyer_price"])]
-        wide = sel.pivot_table(
-            index=["month", "commodity", "region"], columns="variable", values="value", observed=True
-        )
-        if "consumption" not in wide.columns:
+        usd = _consumer_spending(t, region)
+        if usd is None:
             return pd.DataFrame(columns=["year", "commodity", "usd"])
-        wide = wide.dropna(subset=["consumption"])
-        usd = (wide["consumption"] * wide.get("buyer_price", np.nan)).fillna(0.0)
         idx = usd.index
         out = usd.groupby(
             [idx.get_level_values("month").year.rename("year"), idx.get_level_values("commodity")]
@@ -1286,20 +1372,25 @@ def tidy(tables: Tables, m: dict[str, pd.DataFrame]) -> pd.DataFrame:
     detail, value (strings empty where not applicable)."""
     s = tables.settings
     region, basis, scope = s.get("region", "G7+"), s.get("basis", "mass"), s.get("scope", "consumption")
-    parts = []
+    parts: list[dict[str, np.ndarray]] = []
 
     def add(df: pd.DataFrame, metric: str, value: str, **cols: Any) -> None:
         if df.empty:
             return
-        data: dict[str, Any] = {
-            "year": df["year"].astype(int),
-            "metric": metric,
-            "value": df[value].astype(float),
+        n = len(df)
+        data: dict[str, np.ndarray] = {
+            "year": df["year"].astype(int).to_numpy(),
+            "metric": np.full(n, metric, dtype=object),
+            "value": df[value].astype(float).to_numpy(),
         }
         for c in ("region", "commodity", "stage", "basis", "scope", "detail"):
             v = cols.get(c, "")
-            data[c] = df[v].astype(str).to_numpy() if isinstance(v, str) and v in df.columns else v
-        parts.append(pd.DataFrame(data))  # in one go: a column inserted at a time cost 7x more
+            data[c] = (
+                df[v].astype(str).to_numpy()
+                if isinstance(v, str) and v in df.columns
+                else np.full(n, v, dtype=object)
+            )
+        parts.append(data)  # the columns of every part joined, then one table (not one a part)
 
     p = m["paths"].rename(columns={"period": "year"})
     add(
@@ -1321,7 +1412,9 @@ def tidy(tables: Tables, m: dict[str, pd.DataFrame]) -> pd.DataFrame:
     add(m["consumer_cost"], "consumer_cost_usd", "usd", region="region", commodity="commodity")
     add(m["fiscal"], "fiscal_cost_usd", "usd", region="country", detail="item")
     cols = ["year", "metric", "region", "commodity", "stage", "basis", "scope", "detail", "value"]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame({c: np.concatenate([part[c] for part in parts]) for c in cols})
 
 
 def summary_block(tables: Tables, m: dict[str, pd.DataFrame]) -> dict[str, Any]:

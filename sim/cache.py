@@ -256,8 +256,8 @@ def _feed(h: Any, obj: Any) -> None:
         h.update(f"df:{obj.shape}\x00".encode())
         _feed(h, [str(c) for c in obj.columns])
         _feed(h, obj.index)
-        for i in range(obj.shape[1]):
-            _feed(h, obj.iloc[:, i])
+        for _, column in obj.items():  # each column in order (``.iloc[:, i]`` costs ~4x more)
+            _feed(h, column)
         _feed(h, dict(obj.attrs))
     elif isinstance(obj, pd.Series | pd.Index):
         # the dtype's repr: a categorical's categories and their order, a time zone

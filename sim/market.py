@@ -57,12 +57,17 @@ def _weights(
     theta: float,
     preference: np.ndarray,
     active: np.ndarray | None,
+    by_buyer: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """:func:`logit_weights` of ``cost`` (``inf`` on inactive edges); ``active`` None: every
-    edge is active (the clearing passes run over active edges only)."""
-    best = np.empty(n_buyers)
-    best.fill(INF)
-    np.minimum.at(best, buyer, cost)
+    edge is active (the clearing passes run over active edges only). ``by_buyer``: the edges
+    grouped by buyer (:func:`_by_buyer` of ``buyer``), when the caller has it."""
+    if by_buyer is None:
+        best = np.empty(n_buyers)
+        best.fill(INF)
+        np.minimum.at(best, buyer, cost)
+    else:
+        best = _buyer_min(cost, n_buyers, *by_buyer)
     if theta > 0:
         # per buyer, then per edge: a buyer with no finite cost gets 0 in place of its best, so
         # that no inf - inf arises (its edges' weights are 0 either way: exp(-inf) or no share)
@@ -79,6 +84,71 @@ def _weights(
         w = np.where(at_best if active is None else active & at_best, preference, 0.0)
     total = np.bincount(buyer, weights=w, minlength=n_buyers)
     return w / np.where(total > 0, total, INF)[buyer]
+
+
+def _finite_weights(
+    cost: np.ndarray,
+    buyer: np.ndarray,
+    n_buyers: int,
+    theta: float,
+    preference: np.ndarray,
+    by_buyer: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """:func:`_weights` of edges that are all active, at finite costs, with ``theta`` > 0: each
+    buyer's least cost is then finite, so its edges' offsets and scales are taken per edge
+    without the checks for buyers without a finite cost (the same numbers, in fewer steps: the
+    clearing's passes call this 4 times a month)."""
+    order, starts, buyers = by_buyer
+    best = np.empty(n_buyers)  # read only at buyers with edges
+    best[buyers] = np.minimum.reduceat(cost[order], starts)
+    best_e = best[buyer]
+    d = cost - best_e
+    d /= theta * np.where(best_e > 0, best_e, 1.0)
+    np.negative(d, out=d)
+    np.exp(d, out=d)
+    d *= preference
+    total = np.bincount(buyer, weights=d, minlength=n_buyers)
+    return d / np.where(total > 0, total, INF)[buyer]
+
+
+def _by_buyer(buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The edges grouped by buyer: (order that sorts ``buyer``, the start of each buyer's run in
+    it, the buyers that have edges)."""
+    # a stable sort of 16-bit codes is a radix sort (~2x faster than sorting int64; any order of
+    # a buyer's edges gives the same minimum)
+    small = buyer.astype(np.int16) if buyer.size and buyer.min() >= 0 and buyer.max() < 32768 else buyer
+    return _grouped(np.argsort(small, kind="stable"), buyer)
+
+
+def _keep_by_buyer(
+    by_buyer: tuple[np.ndarray, np.ndarray, np.ndarray], kept: np.ndarray, buyer: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_by_buyer` of the edges that ``kept`` marks (``buyer``: theirs), from that of all
+    of them, without sorting again: the kept edges in the same order, renumbered."""
+    order = by_buyer[0]
+    return _grouped((np.cumsum(kept) - 1)[order[kept[order]]], buyer)
+
+
+def _grouped(order: np.ndarray, buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b = buyer[order]
+    first = np.empty(b.size, bool)
+    first[:1] = True
+    np.not_equal(b[1:], b[:-1], out=first[1:])
+    starts = first.nonzero()[0]
+    return order, starts, b[starts]
+
+
+def _buyer_min(
+    cost: np.ndarray, n_buyers: int, order: np.ndarray, starts: np.ndarray, buyers: np.ndarray
+) -> np.ndarray:
+    """Per buyer: the least ``cost`` of its edges (``inf`` without edges). The minimum of each
+    run of the sorted costs: the same numbers as ``np.minimum.at`` (a minimum does not depend on
+    the order), at a fraction of its cost (~60 µs for 1,500 edges, 4 to 8 times a month)."""
+    best = np.empty(n_buyers)
+    best.fill(INF)
+    if starts.size:
+        best[buyers] = np.minimum.reduceat(cost[order], starts)
+    return best
 
 
 @dataclass
@@ -147,10 +217,11 @@ def clear(
     # only edges active in the first pass can carry flow (activity only ends over the passes):
     # the passes run over them alone, in edge order, so every sum is the same as over all edges
     # (the others add exact zeros)
-    live = (cap_all > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+    # (per slot, then per edge: the same flags as comparing the gathered amounts, at less cost)
+    live = (cap_all > 0) & (remaining_off > 0)[seller] & (remaining_req > 0)[buyer]
     if shared_all:
         live &= ~shared_all.exhausted()
-    edges = np.flatnonzero(live)
+    edges = live.nonzero()[0]  # np.flatnonzero adds a Python call (~1 µs, many a month)
     n_e = edges.size
     seller, buyer, p_del = seller[edges], buyer[edges], p_del[edges]
     preference = np.ones(n_e) if preference is None else preference[edges]
@@ -162,12 +233,14 @@ def clear(
         member = at[shared_all.edge] >= 0
         shared = _SharedCaps(at[shared_all.edge[member]], shared_all.group[member], shared_all.left, n_e)
     live_edges, live_seller = edges, seller
+    by_buyer = _by_buyer(buyer)  # the passes' edges grouped by buyer (kept as they shrink)
+    finite = theta > 0 and bool(np.isfinite(p_del).all())
     flow = np.zeros(n_e)
     asked = np.zeros(n_e)
     flow_all, asked_all = np.zeros(n_all), np.zeros(n_all)
     for k in range(max(passes, 1) if n_e else 0):
         if k > 0:  # the live edges are exactly the first pass's active ones
-            active = (cap > 0) & (remaining_off[seller] > 0) & (remaining_req[buyer] > 0)
+            active = (cap > 0) & (remaining_off > 0)[seller] & (remaining_req > 0)[buyer]
             if shared:
                 active &= ~shared.exhausted()
             if not active.any():
@@ -177,17 +250,21 @@ def clear(
             # results are final; the pass runs over the active edges alone, in edge order, so
             # every sum is the same as over all of them (the others would add exact zeros)
             flow_all[edges], asked_all[edges], cap_all[edges] = flow, asked, cap
-            keep = np.flatnonzero(active)
+            keep = active.nonzero()[0]
             edges, seller, buyer, p_del, preference = (
                 a[keep] for a in (edges, seller, buyer, p_del, preference)
             )
             flow, asked, cap = flow[keep], asked[keep], cap[keep]
+            by_buyer = _keep_by_buyer(by_buyer, active, buyer)
             if shared:
                 at = np.full(active.size, -1)
                 at[keep] = np.arange(keep.size)
                 member = at[shared.edge] >= 0
                 shared = _SharedCaps(at[shared.edge[member]], shared.group[member], shared.left, keep.size)
-        w = _weights(p_del, buyer, n_b, theta, preference, None)  # every edge here is active
+        if finite:  # every edge here is active
+            w = _finite_weights(p_del, buyer, n_b, theta, preference, by_buyer)
+        else:
+            w = _weights(p_del, buyer, n_b, theta, preference, None, by_buyer)
         q = np.minimum(w * remaining_req[buyer], cap)
         if shared:
             q = shared.scale(q)

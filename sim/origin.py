@@ -174,13 +174,22 @@ class Stamp:
         return out
 
 
+def _small(codes: np.ndarray) -> np.ndarray:
+    """``codes`` as 16-bit integers when they fit: NumPy's stable sort of those is a radix sort
+    (~2x faster for a month's shipments), and a stable sort gives the same order either way."""
+    if codes.size and codes.dtype.itemsize > 2 and codes.min() >= -32768 and codes.max() < 32768:
+        return codes.astype(np.int16)
+    return codes
+
+
 def _segments(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Order that sorts ``group``, the start of each group's run in it, and the groups."""
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(_small(group), kind="stable")
     g = group[order]
-    first = np.ones(g.size, bool)  # np.r_ costs more than the comparison (720 calls a run)
+    first = np.empty(g.size, bool)  # np.r_ costs more than the comparison (720 calls a run)
+    first[:1] = True
     np.not_equal(g[1:], g[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts = first.nonzero()[0]  # np.flatnonzero and np.ones add a Python call each
     return order, starts, g[starts]
 
 
@@ -287,7 +296,7 @@ class Shipments:
         least ``parts_from``; ``copy=False`` when ``mix`` will not change before the sums are
         read). Both ways give the same numbers: a group's items are in one block, summed in
         the same order, and the other blocks' columns hold exact zeros."""
-        items = np.flatnonzero(weight > 0)
+        items = (weight > 0).nonzero()[0]  # 1-D: np.flatnonzero, without its Python call
         src = source[items]
         parts: tuple[_Part, ...] = ()
         if blocks is not None and items.size * mix.shape[1] >= parts_from:
@@ -355,10 +364,11 @@ class Shipments:
                 start += rec.size
             return received[order], tonnes, added
         order, starts, received = _segments(group[self.items])
+        tonnes = self.tonnes[order]
         return (
             received,
-            np.add.reduceat(self.tonnes[order], starts),
-            _sum_rows(self.source[order], self.tonnes[order], starts, self.mix),
+            np.add.reduceat(tonnes, starts),
+            _sum_rows(self.source[order], tonnes, starts, self.mix),
         )
 
 
@@ -372,7 +382,9 @@ def _sum_rows(rows: np.ndarray, weight: np.ndarray, starts: np.ndarray, x: np.nd
     """Per run of items (runs start at ``starts``): the sum of ``weight[i] * x[rows[i]]`` over its
     items, added in item order. A sparse (runs x rows of ``x``) product: one pass over the
     items' rows, without gathering an [items, K] array first (as large as the month's trade)."""
-    indptr = np.append(starts, rows.size).astype(np.int64, copy=False)
+    indptr = np.empty(starts.size + 1, np.int64)  # the starts and the end (np.append costs more)
+    indptr[:-1] = starts
+    indptr[-1] = rows.size
     rows, weight = np.asarray(rows, np.int64), np.asarray(weight, float)
     if _csr_matvecs is None or x.dtype != np.float64 or not x.flags.c_contiguous:
         return csr_array((weight, rows, indptr), shape=(starts.size, x.shape[0])) @ x

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from critmin.sim import cache
 from critmin.sim.schemas import PARAMETER_TABLE, DataError, read_table
 
 TABLE = "configs/parameters.csv"  # as named in messages
@@ -139,8 +140,13 @@ def load_table(path: Path | None = None) -> dict[str, Parameter]:
 
 @functools.cache
 def table() -> dict[str, Parameter]:
-    """The packaged table, read once per process."""
-    return load_table()
+    """The packaged table, read once per process; kept in the disk cache (sim/cache.py) under the
+    SHA-256 of the file and of critmin's source, as the first run of a process would read and
+    check it again (~12 ms)."""
+    path = table_path()
+    return cache.disk_memo(
+        "parameters", lambda: cache.disk_key("parameters", cache.file_digest(path)), load_table
+    )
 
 
 def default(name: str) -> Any:

@@ -447,7 +447,7 @@ def storage_multiple(gain: np.ndarray, response: float, max_multiple: float) -> 
     ``exp(β·gain)`` within ``[1/M, M]``: they build stock when prices are expected to rise (an
     export ban that is expected to lift, a rising market) and sell into a spike."""
     m = max(max_multiple, 1.0)
-    return np.clip(np.exp(response * gain), 1.0 / m, m)
+    return np.minimum(np.maximum(np.exp(response * gain), 1.0 / m), m)  # np.clip, without its wrappers
 
 
 def utilisation_markup(

@@ -110,14 +110,16 @@ class Recorder:
             for pairs, tonnes, columns, mix in per:
                 mix /= tonnes[:, None]
                 nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
-                r, c = np.divmod(nz, columns.size)
+                r = nz // columns.size
+                c = nz - r * columns.size
                 triples.append((at[start + r], columns[c], mix.reshape(-1)[nz]))
                 start += pairs.size
             rows, cols, values = (np.concatenate(x) for x in zip(*triples))
         else:
             _, tonnes, mix = shipped.by(self.edge_pair)
             nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
-            rows, cols = np.divmod(nz, mix.shape[1])
+            rows = nz // mix.shape[1]  # np.divmod costs 5 times more
+            cols = nz - rows * mix.shape[1]
             values = mix.reshape(-1)[nz] / tonnes[rows]  # tonnes by origin -> shares
             if not values.all():  # a share too small for a float
                 rows, cols, values = rows[values != 0], cols[values != 0], values[values != 0]
@@ -220,8 +222,10 @@ class Recorder:
         for v, a, region_codes in blocks:
             a = np.ascontiguousarray(a)
             flat = np.flatnonzero(~np.isnan(a) & ((a != 0) | (v in keep_zero)))  # as np.nonzero
-            rest, r = np.divmod(flat, a.shape[2])
-            t, k = np.divmod(rest, a.shape[1])
+            rest = flat // a.shape[2]  # // and a product: np.divmod costs several times more
+            r = flat - rest * a.shape[2]
+            t = rest // a.shape[1]
+            k = rest - t * a.shape[1]
             month.append(t)
             com.append(k)
             reg.append(region_codes[r])
@@ -322,9 +326,15 @@ class Recorder:
         # array of the table); float32 shares times float64 tonnes promote exactly
         used = self.use_tonnes[:T] > 0
         mix = self.use_mix[:T]
-        # the cells' indices, row-major; each index array is the table's length, so none is
-        # derived from another and each temporary is freed as soon as its column is built
-        t_idx, u_idx, k_idx = np.nonzero((mix > 0) & used[:, :, None])
+        # the cells' indices, row-major (np.nonzero of a 3-D mask costs twice the flat scan and
+        # the divisions); each index array is the table's length: temporaries are freed as soon
+        # as their column is built
+        flat = np.flatnonzero((mix > 0) & used[:, :, None])
+        U, K = mix.shape[1], mix.shape[2]
+        t_idx = flat // (U * K)
+        u_idx = flat - t_idx * (U * K)  # the cell within its month, then its market
+        k_idx = u_idx % K
+        u_idx //= K
         out = {
             "month": self.months()[t_idx],
             "commodity": pd.Categorical.from_codes(com[u_idx], net.commodities),
@@ -335,8 +345,8 @@ class Recorder:
         if origins.foreign.any():
             out["owner"] = pd.Categorical.from_codes(origins.owner[k_idx], net.countries)
         # float32 shares times float64 tonnes promote exactly
-        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * mix[t_idx, u_idx, k_idx].astype(float)
-        del t_idx, u_idx, k_idx
+        out["tonnes"] = self.use_tonnes[t_idx, u_idx] * mix.reshape(-1)[flat].astype(float)
+        del t_idx, u_idx, k_idx, flat
         return pd.DataFrame(out, copy=False)
 
     def final_demand(self) -> pd.DataFrame:

@@ -124,9 +124,12 @@ NUMERIC_LIBRARIES = ("numpy", "pandas", "scipy", "mesa", "networkx")
 MISSING_FILE = "missing"
 
 
-def config_id(cfg: DictConfig) -> str:
-    """Hash of the resolved config alone (includes the seed)."""
-    text = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
+def config_id(cfg: DictConfig, container: dict[str, Any] | None = None) -> str:
+    """Hash of the resolved config alone (includes the seed); ``container``: the config resolved
+    to plain containers already, when the caller has it."""
+    if container is None:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    text = json.dumps(container, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -229,9 +232,10 @@ def code_identity() -> dict[str, Any]:
     return {"source_sha256": source_sha256(folders), "libraries": libraries}
 
 
-def run_identity(cfg: DictConfig) -> dict[str, Any]:
-    """Everything a run's numbers depend on: config hash, input data hashes, code identity."""
-    return {"config_id": config_id(cfg), "inputs": input_hashes(cfg), "code": code_identity()}
+def run_identity(cfg: DictConfig, container: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a run's numbers depend on: config hash, input data hashes, code identity
+    (``container``: as :func:`config_id`)."""
+    return {"config_id": config_id(cfg, container), "inputs": input_hashes(cfg), "code": code_identity()}
 
 
 def identity_id(identity: dict[str, Any]) -> str:
@@ -352,14 +356,15 @@ def collect(
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
     summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
-    identity = run_identity(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)  # resolved once: the identity and the manifest
+    identity = run_identity(cfg, config)
     manifest = {
         "run_id": identity_id(identity),
         "seed": int(model.seed),
         "code_version": code_version(),
         "input_data_sha256": dict(sorted(model.world.files.items())),
         "identity": identity,  # what run_id hashes: config hash, data file hashes, code
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": config,
     }
     summary["world"] = world_meta(model)
     run = ModelRun(

@@ -134,6 +134,20 @@ def trade_month(book: Book, net: Network, log_p: np.ndarray, theta: float, passe
             preference=book.preference,
             passes=passes,
         )
+    if last is spot and not book.contracts:
+        # the spot round alone: the sums below would add exact zeros to its non-negative flows
+        # (x + 0.0 is x), and its sellers' sales are those of its live edges (the others carry
+        # +0.0): the same numbers without the arithmetic on zeros
+        result = market.Clearing(
+            flow=spot.flow.copy(),
+            asked=spot.asked.copy(),
+            unmet=np.maximum(spot.unmet, 0.0),
+            sold=spot.sold.copy(),
+            capped=spot.capped,
+        )
+        flow = result.flow
+        p_paid = np.divide(spot.flow * book.p_del, flow, out=book.p_del.copy(), where=flow > 0)
+        return Cleared(result, book.p_del, p_paid, contract_flow, log_p.copy(), spot.flow, spot.capped)
     reserve = last.flow if last is not spot else np.zeros_like(spot.flow)
     flow = spot.flow + contract_flow + reserve
     # what stays unserved is the spot round's, less what releases served: restocking left short

@@ -264,3 +264,29 @@ def test_content_digest_tells_content_apart() -> None:
     cats = pd.Series(["x", "y"], dtype=pd.CategoricalDtype(["x", "y"]))
     assert d(cats) != d(cats.cat.reorder_categories(["y", "x"]))
     assert d(np.zeros(3)) != d(np.zeros(3, dtype=np.float32)) != d(np.zeros((3, 1)))
+
+
+def test_parameter_table_is_stored_then_loaded_equal(disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The packaged parameter table is read and checked once, then loaded from the disk cache;
+    an edited table is a miss (its SHA-256 is in the key)."""
+    from critmin.sim import parameters
+
+    reads: list[Path] = []
+    real = parameters.load_table
+
+    def counted(path: Path | None = None) -> dict:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(parameters, "load_table", counted)
+    parameters.table.cache_clear()
+    built = parameters.table()
+    parameters.table.cache_clear()
+    loaded = parameters.table()
+    parameters.table.cache_clear()
+    assert len(reads) == 1 and len(_entries(disk, "parameters")) == 1
+    assert repr(loaded) == repr(built) and loaded is not built  # NaN bounds: compared as text
+    monkeypatch.setattr(cache, "file_digest", lambda path: "edited")
+    parameters.table()
+    parameters.table.cache_clear()
+    assert len(reads) == 2 and len(_entries(disk, "parameters")) == 2

@@ -276,3 +276,23 @@ def test_passes_over_the_still_active_edges_give_the_plain_rule_to_the_last_bit(
     flow, asked, unmet = _reference_clear(request, offer, seller, buyer, p_del, theta, cap, groups, pref, 4)
     assert np.array_equal(res.flow, flow) and np.array_equal(res.asked, asked)
     assert np.array_equal(res.unmet, unmet)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_clearing_passes_weights_and_buyer_minimum_equal_the_general_ones(seed):
+    """The clearing passes' logit weights (finite costs, each buyer's least cost by a sort) are
+    the general ones (np.minimum.at), bit for bit; so is each buyer's least cost."""
+    from critmin.sim import market
+
+    rng = np.random.default_rng(seed)
+    n_b, n_e = 40, 300
+    buyer = rng.integers(0, n_b - 5, n_e)  # some buyers without edges
+    cost = rng.lognormal(8, 1, n_e)
+    preference = rng.uniform(0.2, 3.0, n_e)
+    grouped = market._by_buyer(buyer)
+    best = np.full(n_b, np.inf)
+    np.minimum.at(best, buyer, cost)
+    assert np.array_equal(market._buyer_min(cost, n_b, *grouped), best)
+    general = market._weights(cost, buyer, n_b, 0.05, preference, None)
+    assert np.array_equal(market._finite_weights(cost, buyer, n_b, 0.05, preference, grouped), general)
+    assert np.allclose(np.bincount(buyer, weights=general, minlength=n_b)[np.unique(buyer)], 1.0)

@@ -426,3 +426,37 @@ def test_dependencies_of_many_regions_at_once_equal_each_alone(short_run, freq):
     assert (
         metrics.by_period(batch, ds[0]) and max(s for s, _ in metrics.by_period(batch, ds[0]).values()) > 0.5
     )
+
+
+def test_benchmark_shares_are_the_origin_shares_of_their_year_and_supplier(short_run):
+    """benchmark_table reads each figure's share from the aggregate's arrays: the number
+    origin_shares gives for that year and supplier, 0 for a supplier without weight that year,
+    NaN for a year the run does not reach."""
+    tables = Tables.from_result(short_run)
+    bench = metrics.benchmark_table(tables)
+    settings = tables.settings["benchmarks"]
+    assert len(bench) == len(settings) > 0
+    for b, sim in zip(settings, bench["simulated"], strict=True):
+        d = Definition(b["region"], b["commodity"], b["stage"], b["basis"], b["scope"], b.get("outside"))
+        sh = metrics.origin_shares(tables, d)
+        row = sh[(sh["period"] == int(b["year"])) & (sh["origin"] == b["supplier"])]
+        assert len(row) == 1 and sim == row["share"].iloc[0] > 0
+        assert metrics._origin_share(tables, d, int(b["year"]), "ZZZ") == 0.0  # no such origin
+        assert np.isnan(metrics._origin_share(tables, d, 1990, b["supplier"]))  # outside the run
+
+
+def test_consumer_spending_without_the_pivot_equals_the_pivot(short_run):
+    """Consumption × buyer price per (month, commodity, country), read from the categorical
+    codes: the rows, order and values of the pivot of the two variables (its path for tables
+    without categories)."""
+    tables = Tables.from_result(short_run)
+    fast = metrics._consumer_spending(tables, "G7+")
+    plain = Tables.from_result(short_run)
+    plain.timeseries = tables.timeseries.astype({c: str for c in ("commodity", "region", "variable")})
+    pivot = metrics._consumer_spending(plain, "G7+")
+    assert len(fast) > 0 and (fast > 0).any()
+    np.testing.assert_array_equal(fast.to_numpy(), pivot.to_numpy())
+    for level in ("month", "commodity", "region"):
+        assert list(map(str, fast.index.get_level_values(level))) == list(
+            map(str, pivot.index.get_level_values(level))
+        )
