@@ -1,4 +1,5 @@
-"""Issue 15: the 2024 rare-earth balance of ``data/ree`` closes, stage by stage, from the CSVs.
+"""Issue 15: the rare-earth balances of ``data/ree`` (2024) and ``data/ree_2026`` (base year 2025)
+close, stage by stage, from the CSVs.
 
 The chain's base year is one derivation (docs/data_sources.md, "Balance table"): mining feeds
 separation; separation's NdPr and Dy/Tb oxide go to the metal makers (a, b per t metal) and to the
@@ -6,7 +7,8 @@ non-magnet uses (demand.csv ``non_magnet``); metal becomes alloy at alpha t meta
 NdPr + Dy/Tb share of the magnets' RE content, Argus 2025); primary alloy plus recycled scrap makes
 the magnets at c t alloy per t magnet; the magnets meet the demand; swarf plus end-of-life scrap is
 the recyclers' input. A change of one coefficient without the residuals it drives breaks a row here,
-and the table in data_sources.md must show the same figures.
+and the tables in data_sources.md must show the same figures. Both worlds are derived the same way
+(alpha 0.25, 5% of each oxide to non-magnet uses), so neither can drift back to the other's basis.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ import pytest
 from critmin.sim.world import data_root, load_world
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "data_sources.md"
-EOL_SCRAP_T = 1_000  # end-of-life magnet scrap in 2024 (data_sources.md §6: ~1% of old magnets)
+EOL_SCRAP_T = 1_000  # end-of-life magnet scrap, 2024 and 2025 (data_sources.md §6: ~1% of old magnets)
+WORLDS = ["ree", "ree_2026"]
+# China's magnet exports in the base year (customs): 58,152 t in 2024 (Adamas 2025); ~56,000 t in
+# 2025 (Jan-Nov 51,440 t + Dec, facts.md §2d; data/ree_2026/README.md); imports ~1.4 kt from Japan
+CHINA_MAGNET_EXPORTS = {"ree": 58_152, "ree_2026": 56_000}
+# the section of data_sources.md that holds each world's balance table
+DOC_TABLE = {"ree": ("## Balance table (2024", "\n## "), "ree_2026": ("**2025 balance**", "**China share")}
 
 
-@pytest.fixture(scope="module")
-def balance() -> dict[str, float]:
-    world = load_world(data_root() / "ree")
+@pytest.fixture(scope="module", params=WORLDS)
+def balance(request) -> dict[str, float]:
+    world = load_world(data_root() / request.param)
     pr = world.processes.set_index(["process", "commodity"])["coefficient"]
     fac = world.facilities
     out = fac.groupby("process")["output_base_tpa"].sum()
@@ -34,6 +42,7 @@ def balance() -> dict[str, float]:
     sep = out["separate_ree"]
     bast = out["separate_ree_bastnaesite"]
     return {
+        "world": request.param,
         "mined": out["mine_ree"],
         "separated": sep + bast,
         "ndpr": sep * pr[("separate_ree", "ndpr_oxide")]
@@ -60,7 +69,7 @@ def balance() -> dict[str, float]:
     }
 
 
-def test_every_stage_of_the_2024_balance_closes(balance):
+def test_every_stage_of_the_base_year_balance_closes(balance):
     b = balance
     assert b["separated"] == pytest.approx(b["mined"], rel=1e-3)
     assert b["ndpr"] == pytest.approx(b["metal"] * b["a"] + b["ndpr_non_magnet"], rel=0.005)
@@ -88,22 +97,24 @@ def test_part_of_the_oxide_goes_outside_magnets_and_the_same_share_of_both(balan
 
 
 def test_chinas_magnet_demand_is_its_output_less_its_exports(balance):
-    # residual of demand.csv; cross-check: China's 2024 magnet exports 58,152 t (Adamas 2025) and
-    # ~1.4 kt of imports from Japan
+    # 2024: the residual of demand.csv; 2025: the 2024 rows grown and scaled to the magnet supply,
+    # cross-checked against China's customs exports and ~1.4 kt of imports from Japan
     b = balance
-    assert b["china_magnet_demand"] == pytest.approx(b["china_magnets"] - 58_152 + 1_400, rel=0.02)
+    exports = CHINA_MAGNET_EXPORTS[b["world"]]
+    assert b["china_magnet_demand"] == pytest.approx(b["china_magnets"] - exports + 1_400, rel=0.02)
 
 
-def _table_numbers() -> list[float]:
+def _table_numbers(world: str) -> list[float]:
     text = DOC.read_text()
-    start = text.index("## Balance table (2024")
-    section = text[start : text.index("\n## ", start + 1)]
+    head, end = DOC_TABLE[world]
+    start = text.index(head)
+    section = text[start : text.index(end, start + 1)]
     return [float(x.replace(",", "")) for x in re.findall(r"\b\d{1,3}(?:,\d{3})+\b", section)]
 
 
 def test_the_balance_table_in_data_sources_shows_the_csv_figures(balance):
     b = balance
-    shown = _table_numbers()
+    shown = _table_numbers(b["world"])
     for name, value in {
         "NdPr oxide separated": b["ndpr"],
         "NdPr oxide to metal": b["metal"] * b["a"],
@@ -112,5 +123,6 @@ def test_the_balance_table_in_data_sources_shows_the_csv_figures(balance):
         "magnets": b["magnets"],
         "scrap": b["scrap"],
         "alloy into magnets": b["c"] * b["magnets"],
+        "non-magnet NdPr": b["ndpr_non_magnet"],
     }.items():
         assert any(abs(x - value) <= max(2.0, 1e-4 * value) for x in shown), (name, round(value), shown)
