@@ -277,10 +277,12 @@ def load_episodes(folder: Path | None = None, names: list[str] | None = None) ->
         pre = parse_window(row["pre"], shift, f"{at}, column pre")
         overrides = tuple(row["overrides"].split()) if row["overrides"] else ()
         for o in overrides:
-            if "=" not in o or o.startswith(("scenario=", "shock=", "policy=", "seed=", "hydra")):
+            # an episode may name its policy mix (policy=<configs/policy name>): the instruments
+            # in force in the world it replays (e.g. the IEA outlook's stated policies)
+            if "=" not in o or o.startswith(("scenario=", "shock=", "seed=", "hydra")):
                 raise DataError(
                     f"{at}, column overrides: expected Hydra key=value overrides of scenario values "
-                    f"(not scenario=, shock=, policy=, seed= or hydra), got {o!r}"
+                    f"or policy=<mix> (not scenario=, shock=, seed= or hydra), got {o!r}"
                 )
         episodes.append(
             Episode(

@@ -92,7 +92,8 @@ def _china(overrides: list[str], floor: bool, monkeypatch) -> tuple[np.ndarray, 
 def test_no_shock_runs_keep_china_metal_output_without_month_long_collapses(monkeypatch):
     # measured on the merged engine (ree_2024 to 2035, seeds 0-2): the smallest month-on-month
     # ratio of China's metal output 0.39/0.68/0.66 without the floor, 0.81/0.69/0.80 with it
-    # (ree_2026: 0.51/0.63/0.55 -> 0.79/0.71/0.74). The defect shows in some seeds, not all, so
+    # (ree_2026: 0.51/0.63/0.55 -> 0.79/0.71/0.74; 0.74/0.76/0.68 with it since its issue 15
+    # re-derivation, alpha 0.25). The defect shows in some seeds, not all, so
     # the test asks it of the three together: at least one halving without the floor, none with it
     worst_off, worst_on = [], []
     for seed in (0, 1, 2):

@@ -51,8 +51,10 @@ def test_baseline_2030_docks_to_the_iea_announced_projects_outlook(baseline):
     assert refining_2030 < refining_2024 - 0.03
     # mining falls less than the IEA's announced-projects case: at 2024 concentrate prices most
     # stand-alone ex-China mines do not pay and are cancelled in the no-policy baseline (closing
-    # note of the investment issue); the claim tested is the direction and a gap of <= 6 points
-    assert mining_2030 < mining_2024 - 0.02
+    # note of the investment issue); the claim tested is the direction and a gap of <= 6 points.
+    # Since issue 15 re-derived the 2024 balance (alpha 0.25; 5% of NdPr to flat non-magnet uses,
+    # so NdPr demand grows a little less) the fall is 1.7 points (0.693 -> 0.676; > 2 before)
+    assert mining_2030 < mining_2024 - 0.01
     assert 0.50 <= mining_2030 <= 0.62 + 0.06
 
 

@@ -23,8 +23,11 @@ from critmin.sim.run import collect, config_dir, load_config
 from critmin.sim.world import DataError, data_root, load_world
 
 REE_WORLDS = ["ree", "ree_2026", "ree_2009"]
-# the one-step chain's oxide per tonne of alloy (processes.csv before the split)
-ONE_STEP = {"ree": (0.34, 0.0125), "ree_2026": (0.34, 0.0125), "ree_2009": (0.33, 0.025)}
+# the one-step chain's oxide per tonne of alloy (processes.csv before the split); data/ree and
+# data/ree_2026 since issue 15: alpha 0.25 t NdPr + Dy/Tb metal per t alloy (was 0.30, the magnets'
+# total RE content) x 1.133 t NdPr oxide and 0.0417 t Dy/Tb oxide per t metal; data/ree_2009 keeps
+# 0.30 (2009 magnets: less Ce substitution, more Dy)
+ONE_STEP = {"ree": (0.283, 0.0104), "ree_2026": (0.283, 0.0104), "ree_2009": (0.33, 0.025)}
 SHORT = ["scenario=ree_2024_short", "scenario.demand.noise_sd=0"]
 
 

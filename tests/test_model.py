@@ -57,10 +57,16 @@ def test_mass_balance_and_non_negativity_over_randomised_worlds(
     )  # per slot and stage: 1 once the stage is passed, else 0
     held = s.stock > 0
     assert np.all(np.isclose(stamped[held], 1.0) | np.isclose(stamped[held], 0.0))
-    final = model.origins.expand(s.in_use_mix[model.demand_nodes]).sum(
-        axis=2
-    )  # products in use passed every stage
-    assert np.allclose(final[s.in_use[model.demand_nodes] > 0], 1.0)
+    final = model.origins.expand(s.in_use_mix[model.demand_nodes]).sum(axis=2)
+    # products in use passed every stage up to their own (magnets all five; the oxide used outside
+    # magnets, demand.csv non_magnet, mine and refining) and none after it
+    net = model.net
+    used = np.array(net.slot_commodity)[net.consume_slot[model.demand_nodes]]
+    own = np.array([net.stages.index(net.commodity_stage[c]) for c in used])
+    expected = (np.arange(len(net.stages))[None, :] <= own[:, None]).astype(float)
+    assert (own < len(net.stages) - 1).any()  # the check covers a product short of the last stage
+    held_in_use = s.in_use[model.demand_nodes] > 0
+    assert np.allclose(final[held_in_use], expected[held_in_use])
 
 
 def test_same_seed_gives_identical_tables_and_other_seeds_differ():
@@ -138,9 +144,13 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
     )
     # inside, China's holders first store what they cannot export (the competitive-storage
     # anchor, sim/prices.py: storage_anchor), so the price gives way only as their stores fill:
-    # never above the no-ban run, falling month by month, below 0.97 by the end of the year
-    assert (inside <= 1.0).all() and (inside.diff().dropna() < 0).all(), inside
-    assert inside.iloc[-1] < 0.97, inside
+    # within 2% of the no-ban run while they take the stranded exports in (Jul-Aug), then falling
+    # month by month once their stores stop growing, below 0.985 by the end of the year. (With
+    # alpha 0.30, issue 15 before the balance was re-derived, China's exports were 31% of its
+    # output, not 27%, and the price stayed at or below the no-ban run: max 0.994, Dec 0.949.)
+    assert (inside < 1.02).all(), inside
+    assert (inside["2024-09-01":].diff().dropna() < 0).all(), inside
+    assert inside.iloc[-1] < 0.985, inside
     assert (outside > 1.10).all(), outside
     flows = ban.flows
     banned = flows[

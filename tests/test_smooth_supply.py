@@ -120,7 +120,9 @@ def smoothness(overrides: list[str]) -> dict[str, float]:
 
 def test_the_default_world_has_no_month_long_national_shutdowns():
     # measured (seed 0): falls 241 -> 12, China 13 -> 0; max |Δ ln| of China's oxide 0.85 -> 0.31,
-    # alloy 1.70 -> 0.19, magnets 0.60 -> 0.07 (the three mechanisms off: the old rule)
+    # alloy 1.70 -> 0.19, magnets 0.60 -> 0.07 (the three mechanisms off: the old rule); with the
+    # 2024 balance re-derived for alpha 0.25 (issue 15): falls 141 -> 5, China 8 -> 0; oxide
+    # 0.79 -> 0.18, alloy 0.66 -> 0.11, magnets 0.62 -> 0.03
     on = smoothness(["seed=0"])
     off = smoothness(
         [
@@ -130,7 +132,7 @@ def test_the_default_world_has_no_month_long_national_shutdowns():
             "scenario.producers.restart_cost_months=0",
         ]
     )
-    assert off["falls"] > 150 and off["china_falls"] >= 5  # the defect, as measured on main
+    assert off["falls"] > 100 and off["china_falls"] >= 5  # the defect, as measured on main
     assert on["falls"] < 40
     assert on["china_falls"] <= 2
     for com in ("ndpr_oxide", "ndfeb_alloy", "ndfeb_magnet"):
