@@ -483,6 +483,7 @@ COVERING = [
     ("certification", "ree_quotas_2010_on_2024"),  # certified NdPr under Chinese NdPr quotas
     ("none", "ree_quotas_2010"),  # the 2009-2015 controls on real dates: quotas, taxes, halt, mining quotas
     ("permitting_finance", "refiner_cut"),
+    ("stated_policies_2024", "refiner_cut"),  # the Japan-Lynas offtake and Australian finance of Jan 2024
     ("none", "ree_export_tax_2008"),  # the shock's own wedge, no policy
     ("offtake", "none"),
     ("diversification", "gage_controls_2023"),  # seven-chain world
