@@ -712,6 +712,82 @@ def storage_anchor(
     return log_norm + np.clip(restricted, 0.0, 1.0) * room * premium / rho
 
 
+def cutoff_share(
+    net: Network,
+    slot_market: np.ndarray,
+    flow: np.ndarray,
+    base_flow: np.ndarray,
+    capped: np.ndarray,
+) -> np.ndarray:
+    """Per market: the share of its buyers' usual supply that a binding restriction cuts off and
+    that nobody else has made up this month (a cut-off importer: China's hydroxide buyers under
+    the DRC ban, gallium buyers outside China under licensing). A buyer slot's cut is the
+    base-flow share of its own supply lost on edges whose cap is used up and that carry less than
+    their base-year flow (``base_flow``: commercial edges, 0 on stockpiles'), at most its
+    shortfall, ``1 − received/base`` (what open suppliers, its own country's sellers and stock
+    holders delivered this month makes part of it up; a buyer that asked less is not short). Only
+    the buyer's own edges count: a refinery whose input is cut sells less metal, but the metal's
+    price carries that through its cost (:func:`normal_price`), not as a cut of the metal's
+    buyers. Per market, the base-flow weighted mean over its open sales edges (the restricted
+    exporter's closed edges are left out: its anchor is :func:`storage_anchor`). 0 where nothing
+    binds."""
+    m_count = net.n_commodities * net.n_countries
+    binding = capped & (base_flow > 0) & (flow < base_flow)
+    if not binding.any():
+        return np.zeros(m_count)
+    n, buyer = net.n_slots, net.edge_buyer
+    den = np.bincount(buyer, weights=base_flow, minlength=n)
+    lost = np.bincount(buyer, weights=np.where(binding, base_flow - np.maximum(flow, 0.0), 0.0), minlength=n)
+    got = np.bincount(buyer, weights=np.maximum(flow, 0.0), minlength=n)
+    direct = np.divide(lost, den, out=np.zeros(n), where=den > 0)
+    short = np.divide(den - got, den, out=np.zeros(n), where=den > 0)
+    cut = np.clip(np.minimum(direct, short), 0.0, 1.0)
+    w = np.where(binding, 0.0, base_flow)
+    mk = slot_market[net.edge_seller]
+    wsum = np.bincount(mk, weights=w, minlength=m_count)
+    return np.divide(
+        np.bincount(mk, weights=w * cut[buyer], minlength=m_count),
+        wsum,
+        out=np.zeros(m_count),
+        where=wsum > 0,
+    )
+
+
+def cutoff_anchor(
+    log_anchor: np.ndarray,
+    log_norm: np.ndarray,
+    cut: np.ndarray,
+    held: np.ndarray,
+    asked: np.ndarray,
+    elasticity: np.ndarray,
+    *,
+    rho: float,
+    months: float,
+    headroom: float,
+) -> np.ndarray:
+    """Per market, the ln price toward which the ρ pull draws a cut-off importer's market: the
+    price at which it clears over the restriction's expected span, not its own sellers' full cost.
+    The pull toward cost stands for pass-through and entry: toward the cost of the marginal supply
+    that can serve the market. When a restriction cuts a share of its buyers' usual supply
+    (``cut``, :func:`cutoff_share`) and its own sellers are a sliver, no supply can expand to
+    serve it at cost within the restriction's span, so the marginal tonne is priced by demand:
+    over ``months`` (``market.restriction_months``) the chain's stocks (``held``, in months of
+    what its buyers ask, ``asked``) bridge part of the cut and the rest, ``u_eff``, clears at
+    ``ln p_norm + min(ln(1/(1 − u_eff))/η_h, ln choke)`` with η_h the buyers' elasticity over that
+    span (:func:`horizon_elasticity`; the level :func:`expected_scarcity` expects). The anchor is
+    the higher of that and ``log_anchor`` (the normal price or the restricted exporter's
+    :func:`storage_anchor`); where nothing binds it is ``log_anchor``, so once the restriction
+    ends the price is pulled back to cost (no ratchet)."""
+    if not (cut > 0).any():
+        return log_anchor
+    span = max(months, 1e-9)
+    cover_months = np.divide(held, asked, out=np.zeros(cut.size), where=asked > 0)
+    u_eff = np.clip(cut - cover_months / span, 0.0, 1.0 - 1e-9)
+    level = np.minimum(-np.log1p(-u_eff) / np.maximum(elasticity, 1e-3), max(headroom, 0.0))
+    rise = level / (1.0 + max(rho, 0.0) * span)
+    return np.maximum(log_anchor, np.where(u_eff > 0, log_norm + rise, log_anchor))
+
+
 # a product whose input is at least this share of its 2024 price (a conversion margin under a
 # fifth of it: a month's ordinary move of the input price takes much of it) is quoted cost-plus
 # (:func:`cost_plus_floor`). In the model's chains it selects RE metal (0.955-0.968) and synthetic
@@ -876,6 +952,22 @@ def update(model: ModelView, cleared: Cleared) -> None:
         storage_room_share(model, slot_market),
         rho=m.rho,
         restriction_months=m.restriction_months,
+    )
+    anchor = cutoff_anchor(
+        anchor,
+        log_norm,
+        cutoff_share(net, slot_market, result.flow, _commercial_base(model)[0], cleared.spot_capped),
+        held,
+        asked,
+        horizon_elasticity(
+            eta,
+            model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
+            m.restriction_months,
+            model.params.demand.substitution_months,
+        ),
+        rho=m.rho,
+        months=m.restriction_months,
+        headroom=float(np.log(m.choke_price_multiple)),
     )
     room = np.maximum(headroom, 0.0)
     new = update_log_prices(

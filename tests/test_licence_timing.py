@@ -90,13 +90,15 @@ def test_a_buyer_does_not_apply_twice_for_a_need_that_waits():
     twice = build([{**LIC, "delay_months": 2}])
     twice.policies[0].restock = np.full(edges.size, np.inf)  # no netting: re-asks filed again
     doubled = monthly_exports(twice, edges) / base
-    # without netting the backlog ships ~1.7x a normal month; netted ~1.4x: what buyers abroad
-    # lost in the two months without licences and their restocking, on China's 2024 exports
-    # (58 kt; the restocking is a larger share of it than of the 68 kt before China's magnet
-    # users were fitted to buy Chinese magnets: then ~1.5x and ~1.2x)
-    assert doubled[JUL] > 1.55
-    assert netted[JUL] < doubled[JUL] - 0.25
-    assert netted[JUL:].max() < doubled[JUL:].max() - 0.2
+    # without netting the backlog ships ~1.45x a normal month in July (up to 1.5x); netted ~1.3x:
+    # what buyers abroad lost in the two months without licences and their restocking, on China's
+    # 2024 exports (58 kt; the restocking is a larger share of it than of the 68 kt before China's
+    # magnet users were fitted to buy Chinese magnets: then ~1.5x and ~1.2x). Since buyers cut off
+    # from their imports are pulled toward the expected scarcity (sim/prices.py cutoff_anchor)
+    # the two months without licences cost them more and they re-ask less: ~1.65x and ~1.3x before
+    assert doubled[JUL] > 1.4
+    assert netted[JUL] < doubled[JUL] - 0.1
+    assert netted[JUL:].max() < doubled[JUL:].max() - 0.15
     assert netted[-3:].mean() > 0.95  # and volumes come back
 
 

@@ -118,14 +118,16 @@ def test_holders_release_into_the_drc_spike_in_the_spot_round() -> None:
     round of governments' releases, which serves only buyers' use left short, it does not sell
     while buyers still hold stock. They sell what they hold, of its origin (a month of sales
     leaves the origin mix of their stock unchanged), and the run's mass balance holds. Measured
-    (no noise, Sep 2025-Feb 2026): ~13.5 of ~15.7 kt offered sold in the spot round (~10.2 of
+    (no noise, Sep 2025-Feb 2026): ~10.1 of ~12.9 kt offered sold in the spot round since China's
+    hydroxide market, cut off from its imports, is pulled toward the ban's expected scarcity
+    (sim/prices.py cutoff_anchor; ~13.5 of ~15.7 kt before it; ~10.2 of
     ~10.2 kt before buyers' line stops, agents/buying.py; ~25.4 kt before the holders read the
     quotas' announcement); through the reserve round ~3.0 kt, which reaches only the firms whose
     stock runs out (0 of ~18.5 kt before line stops; docs/ODD.md §7.12)."""
     _, sold, offered, peak, low = _sales_into_the_drc_spike(spot_round=True)
     _, sold_r, offered_r, _, _ = _sales_into_the_drc_spike(spot_round=False)
     assert sold > 8_000
-    assert sold > 0.8 * offered
+    assert sold > 0.7 * offered
     assert low < peak - 8_000
     assert sold_r < 0.3 * sold and offered_r > 0.5 * offered
 

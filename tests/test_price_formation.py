@@ -137,11 +137,13 @@ def test_a_cut_is_priced_and_storage_damps_the_spike_and_its_tail():
     also expect the cut's scarcity to reach them (sim/prices.py: expected_scarcity), they buy
     ahead of it when it starts, which brings the spike forward rather than lowering its peak
     (measured: peak ×1.49 with storage, ×1.49 without, ×1.39 with storage but without expected
-    scarcity); the peak stays within 5% of the no-storage peak."""
+    scarcity); the peak stays within 5% of the no-storage peak. With κ = 0 the buyers cut off
+    from China's refined exports are still pulled toward the expected scarcity (sim/prices.py
+    cutoff_anchor, through ρ): measured ×1.22 (×1.15 before it), peak ×1.55."""
     peak, tail = _magnet_price_after_a_cut()
     peak_rationed, _ = _magnet_price_after_a_cut("scenario.market.kappa=0")
     peak_no_storage, tail_no_storage = _magnet_price_after_a_cut("scenario.market.storage_response=0")
-    assert peak > 1.3 and peak_rationed < 1.2 and peak - 1 > 2 * (peak_rationed - 1)
+    assert peak > 1.3 and peak_rationed < 1.25 and peak - 1 > 2 * (peak_rationed - 1)
     assert tail < tail_no_storage and peak < 1.05 * peak_no_storage
     assert abs(tail - 1) < 0.15  # 12-18 months after the cut ends, back near the pre-shock level
 

@@ -61,12 +61,14 @@ def test_holders_carrying_stock_hold_the_inside_price_up_under_an_export_ban():
     jun_aug = slice(5, 8)
     # without the anchor the glut at home pulls the inside price down ~6-9% within months
     assert inside_before[jun_aug].mean() / inside_before[0] < 0.95
-    # holders who expect Japan's ~x1.9 price once the ban lifts carry stock instead: the inside
-    # price stays within 2% of its pre-ban level, 4-9% above the run without them (measured x1.004
-    # and +8.2%; +7.3% before processing plants rode through weak months, docs/ODD.md §7)
-    assert abs(inside[jun_aug].mean() / inside[0] - 1.0) < 0.02
+    # holders who expect Japan's ~x2.3 price once the ban lifts carry stock instead: the inside
+    # price stays within 5% of its pre-ban level, 4-12% above the run without them (measured
+    # x1.034 and +8.9% since Japan, cut off from its imports, is pulled toward the expected
+    # scarcity, sim/prices.py cutoff_anchor, Japan x2.3; x1.004 and +8.2% before, Japan x1.95;
+    # +7.3% before processing plants rode through weak months, docs/ODD.md §7)
+    assert abs(inside[jun_aug].mean() / inside[0] - 1.0) < 0.05
     lift = inside[jun_aug].mean() / inside_before[jun_aug].mean()
-    assert 1.04 < lift < 1.09
+    assert 1.04 < lift < 1.12
     # and no higher than the anchor itself: ln p* − ln p_norm = ln(p_JPN/p_norm)/(ρ·12)
     bound = np.exp(np.log(outside[jun_aug].max() / inside[0]) / (0.5 * 12))
     assert inside[jun_aug].max() / inside[0] < bound
