@@ -125,7 +125,7 @@ def test_no_shock_prices_stay_within_25pct_of_2024_calibration_through_2025(shor
 def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside():
     common = [
         *SHORT,
-        "scenario.end=2024-12",
+        "scenario.end=2025-06",
         "scenario.demand.noise_sd=0",
         "scenario.producers.outage_rate_per_year=0",
     ]
@@ -133,6 +133,7 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
     ban = simulate(
         [*common, "+shock.events=[{type: export_cap, country: CHN, commodity: ndfeb_magnet, start: 2024-04}]"]
     )
+    whole = ban.series("price", "ndfeb_magnet", "CHN") / base.series("price", "ndfeb_magnet", "CHN")
     months = slice("2024-07-01", "2024-12-01")
     inside = (
         ban.series("price", "ndfeb_magnet", "CHN")[months]
@@ -142,15 +143,17 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
         ban.series("price", "ndfeb_magnet", "JPN")[months]
         / base.series("price", "ndfeb_magnet", "JPN")[months]
     )
-    # inside, China's holders first store what they cannot export (the competitive-storage
-    # anchor, sim/prices.py: storage_anchor), so the price gives way only as their stores fill:
-    # within 2% of the no-ban run while they take the stranded exports in (Jul-Aug), then falling
-    # month by month once their stores stop growing, below 0.985 by the end of the year. (With
-    # alpha 0.30, issue 15 before the balance was re-derived, China's exports were 31% of its
-    # output, not 27%, and the price stayed at or below the no-ban run: max 0.994, Dec 0.949.)
-    assert (inside < 1.02).all(), inside
-    assert (inside["2024-09-01":].diff().dropna() < 0).all(), inside
-    assert inside.iloc[-1] < 0.985, inside
+    # inside: the stranded exports weigh on the price in the first month (Apr 0.985); then
+    # China's holders store what they cannot export, expecting the premium abroad (the
+    # competitive-storage anchor, sim/prices.py: storage_anchor), which lifts it a little while
+    # their stores fill (max 1.034 in Aug 2024: Japan's price is x2.3 since a market cut off from
+    # its imports is anchored to its expected scarcity, cutoff_anchor; x1.004 before), and it
+    # falls month by month once they stop growing: below the no-ban run from Jan 2025, 0.965 by
+    # Jun 2025 (measured, no noise)
+    assert whole["2024-04-01"] < 1.0, whole
+    assert (whole < 1.05).all(), whole
+    assert (whole["2024-09-01":].diff().dropna() < 0).all(), whole
+    assert whole.iloc[-1] < 0.985, whole
     assert (outside > 1.10).all(), outside
     flows = ban.flows
     banned = flows[
