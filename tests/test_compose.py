@@ -18,6 +18,11 @@ def test_the_same_overrides_compose_once_and_each_caller_gets_its_own_copy(monke
     assert again.seed == 7 and first.seed == 0
     direct = real(["scenario.end=2026-12", "seed=7"])
     assert OmegaConf.to_container(again) == OmegaConf.to_container(direct)
+    # the copy (a pickle round trip) keeps the structured type and Hydra's struct flag: an
+    # unknown key is still refused
+    assert OmegaConf.get_type(again) is OmegaConf.get_type(direct)
+    assert OmegaConf.is_struct(again) == OmegaConf.is_struct(direct)
+    assert OmegaConf.is_struct(again.scenario) == OmegaConf.is_struct(direct.scenario)
     again.scenario.end = "2025-01"  # a caller changing its config changes nobody else's
     assert compose.load_config(["scenario.end=2026-12"]).scenario.end == "2026-12"
     compose.load_config(["scenario.end=2026-12", "seed=01"])  # not a plain seed: composed
