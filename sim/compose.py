@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from critmin.sim import cache
 from critmin.sim.config import RunConfig
-from critmin.sim.config_files import check_config_files, search_dirs
+from critmin.sim.config_files import check_config_files, search_dirs, yaml_paths
 from critmin.sim.world import DataError
 
 ConfigStore.instance().store(name="base_config", node=RunConfig)
@@ -65,7 +65,7 @@ def _files_key(overrides: list[str]) -> tuple:
     """Path, size and modification time of every config file composing may read."""
     out = []
     for root in search_dirs(overrides):
-        files = sorted(p for pattern in ("*.yaml", "*.yml") for p in Path(root).rglob(pattern))
+        files = yaml_paths(Path(root), hidden=True)
         out += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return tuple(out)
 

