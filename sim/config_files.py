@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -207,20 +207,27 @@ def search_dirs(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path]
     return [package_config_dir(), *map(Path, config_dirs), *_searchpath_dirs(overrides)]
 
 
-def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path] = ()) -> None:
+def check_config_files(
+    overrides: Sequence[str] = (),
+    config_dirs: Iterable[str | Path] = (),
+    *,
+    inputs: Callable[[list[Path]], list] | None = None,
+) -> None:
     """Check every YAML file Hydra could compose for these overrides (see the module docstring).
     Raises :class:`~critmin.sim.world.DataError` naming the first bad file.
 
     A set of folders that passed is recorded in the disk cache (:func:`critmin.sim.cache.disk_memo`)
     under the SHA-256 of every file in them and of critmin's source (these rules included), so a
-    new process does not parse them again; a failing check is never recorded."""
+    new process does not parse them again; a failing check is never recorded. ``inputs``: what
+    gives the folders' file digests (:func:`critmin.sim.cache.folder_inputs`; load_config passes
+    one that reads them once for this check and the composed config's key)."""
     roots = search_dirs(overrides, config_dirs)
     pending = _unchecked(roots)
     if not pending:  # every file passed in this process and is unchanged
         return
     cache.disk_memo(
         "configcheck",
-        lambda: cache.disk_key("configcheck", cache.folder_inputs(roots)),
+        lambda: cache.disk_key("configcheck", (inputs or cache.folder_inputs)(roots)),
         lambda: _check(pending),
     )
     _PASSED.update(key for _, _, key in pending)
