@@ -30,6 +30,42 @@ if TYPE_CHECKING:
     from critmin.sim.view import ModelView
 
 
+def group_mean(key: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row: the mean of the non-NaN ``values`` of the rows with its ``key`` (NaN where the
+    group has none), the same numbers as ``pandas.Series.groupby(key).transform("mean")``
+    (pandas 3): where no value is NaN and the rows come sorted by key, each group's sum by
+    ``np.add.reduceat``, as pandas does; else each group's values added in row order with
+    pandas' compensated (Kahan) summation, the k-th values of every group at once (one step per
+    value of the largest group, a handful here); then divided by their count. Without pandas'
+    ~5 ms per call."""
+    _, group = np.unique(key, return_inverse=True)
+    group = group.reshape(-1)
+    G = int(group.max()) + 1 if group.size else 0
+    if group.size and not np.isnan(values).any() and bool(np.all(group[1:] >= group[:-1])):
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        sums = np.add.reduceat(values.astype(np.float64), starts)
+        return (sums / np.diff(starts, append=group.size).astype(np.float64))[group]
+    ok = np.flatnonzero(~np.isnan(values))
+    order = ok[np.argsort(group[ok], kind="stable")]  # each group's values in row order
+    g, v = group[order], values[order]
+    nobs = np.bincount(g, minlength=G)
+    first = np.concatenate(([0], np.cumsum(nobs)[:-1]))
+    rank = np.arange(g.size) - first[g]  # position of each value within its group
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(int(nobs.max(initial=0)) + 1))
+    sumx, comp = np.zeros(G), np.zeros(G)
+    for k in range(bounds.size - 1):  # the k-th value of every group that has one
+        at = by_rank[bounds[k] : bounds[k + 1]]
+        lab, val = g[at], v[at]
+        y = val - comp[lab]
+        t = sumx[lab] + y
+        c = t - sumx[lab] - y
+        comp[lab] = np.where(c != c, 0.0, c)  # as pandas: an inf sum resets the compensation
+        sumx[lab] = t
+    mean = np.divide(sumx, nobs, out=np.full(G, np.nan), where=nobs > 0)
+    return mean[group]
+
+
 class CapacityDynamics:
     """Structural capacity of every facility and the pipeline that changes it."""
 
@@ -94,19 +130,16 @@ class CapacityDynamics:
         known = existing & (s.preference > 1e-8) & (act0 > 0)
         new = self.facility_edge & (cap0 <= 0)
         if new.any():
-            process = np.array([net.node_process[n] for n in seller_node])
+            # the process of each edge's seller as a code (the same groups as its name)
+            names, node_code = np.unique(np.asarray(net.node_process, dtype=object), return_inverse=True)
+            process = node_code.reshape(-1)[seller_node]
             per_output = np.divide(s.preference, act0, out=np.zeros_like(act0), where=act0 > 0)
-            df = pd.DataFrame(
-                {
-                    "buyer": net.edge_buyer,
-                    "country": net.edge_from,
-                    "process": process,
-                    "intensity": np.where(known, per_output, np.nan),
-                }
-            )
-            same = df.groupby(["buyer", "country", "process"])["intensity"].transform("mean")
-            buyer = df.groupby(["buyer", "process"])["intensity"].transform("mean")
-            fill = same.fillna(buyer).fillna(0.0).to_numpy()
+            values = np.where(known, per_output, np.nan)
+            P, C = max(names.size, 1), net.n_countries
+            same = group_mean((net.edge_buyer * C + net.edge_from) * P + process, values)
+            buyer = group_mean(net.edge_buyer * P + process, values)
+            fill = np.where(np.isnan(same), buyer, same)
+            fill = np.where(np.isnan(fill), 0.0, fill)
             u_new = self.utilisation_ref[seller_node]
             intensity = np.where(new, fill * u_new, intensity)
         self.intensity = intensity

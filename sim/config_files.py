@@ -24,8 +24,9 @@ primary config or load a pickled one (:data:`REFUSED_OPTIONS`).
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,11 @@ def package_config_dir() -> Path:
     return Path(critmin.configs.__file__).parent
 
 
-def _trusted(path: Path) -> bool:
-    """The packaged files that configure Hydra itself (the primary config and the launchers)."""
-    root = package_config_dir().resolve()
+def _trusted(path: Path, root: Path | None = None) -> bool:
+    """The packaged files that configure Hydra itself (the primary config and the launchers).
+    ``root``: the packaged config folder, resolved (a caller that asks for many files resolves
+    it once: each resolve costs ~25 µs)."""
+    root = package_config_dir().resolve() if root is None else root
     path = path.resolve()
     return path == root / "config.yaml" or path.parent == root / "launcher"
 
@@ -204,20 +207,27 @@ def search_dirs(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path]
     return [package_config_dir(), *map(Path, config_dirs), *_searchpath_dirs(overrides)]
 
 
-def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str | Path] = ()) -> None:
+def check_config_files(
+    overrides: Sequence[str] = (),
+    config_dirs: Iterable[str | Path] = (),
+    *,
+    inputs: Callable[[list[Path]], list] | None = None,
+) -> None:
     """Check every YAML file Hydra could compose for these overrides (see the module docstring).
     Raises :class:`~critmin.sim.world.DataError` naming the first bad file.
 
     A set of folders that passed is recorded in the disk cache (:func:`critmin.sim.cache.disk_memo`)
     under the SHA-256 of every file in them and of critmin's source (these rules included), so a
-    new process does not parse them again; a failing check is never recorded."""
+    new process does not parse them again; a failing check is never recorded. ``inputs``: what
+    gives the folders' file digests (:func:`critmin.sim.cache.folder_inputs`; load_config passes
+    one that reads them once for this check and the composed config's key)."""
     roots = search_dirs(overrides, config_dirs)
     pending = _unchecked(roots)
     if not pending:  # every file passed in this process and is unchanged
         return
     cache.disk_memo(
         "configcheck",
-        lambda: cache.disk_key("configcheck", cache.folder_inputs(roots)),
+        lambda: cache.disk_key("configcheck", (inputs or cache.folder_inputs)(roots)),
         lambda: _check(pending),
     )
     _PASSED.update(key for _, _, key in pending)
@@ -226,23 +236,33 @@ def check_config_files(overrides: Sequence[str] = (), config_dirs: Iterable[str 
 def _unchecked(roots: list[Path]) -> list[tuple[Path, Path, tuple[str, str, int, int]]]:
     """(root, file, stat key) of each file to check that has not passed in this process."""
     out = []
+    packaged = package_config_dir().resolve()
     for root in roots:
         if not root.is_dir():
             raise DataError(f"{root}: config folder not found")
-        files = sorted(
-            p
-            for pattern in ("*.yaml", "*.yml")
-            for p in root.rglob(pattern)
-            if not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-        for path in files:
-            if _trusted(path):
+        for path in yaml_paths(root):
+            if _trusted(path, packaged):
                 continue
             st = path.stat()
             key = (str(root), str(path), st.st_size, st.st_mtime_ns)
             if key not in _PASSED:
                 out.append((root, path, key))
     return out
+
+
+def yaml_paths(root: Path, hidden: bool = False) -> list[Path]:
+    """Every path under ``root`` whose name ends in ``.yaml`` or ``.yml``, sorted: the paths of
+    ``root.rglob("*.yaml")`` and ``root.rglob("*.yml")`` (any kind of entry; symlinked folders
+    listed, not entered), without those with a hidden part (a name starting with ".") unless
+    ``hidden``. One ``os.walk`` (~0.6 ms for the packaged folder; the two rglobs ~2 ms)."""
+    out = []
+    for here, dirs, names in os.walk(root):
+        for name in (*dirs, *names):
+            if name.endswith((".yaml", ".yml")) and (hidden or not name.startswith(".")):
+                out.append(Path(here, name))
+        if not hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return sorted(out)
 
 
 def _check(pending: list[tuple[Path, Path, tuple[str, str, int, int]]]) -> bool:
