@@ -135,10 +135,6 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
     )
     whole = ban.series("price", "ndfeb_magnet", "CHN") / base.series("price", "ndfeb_magnet", "CHN")
     months = slice("2024-07-01", "2024-12-01")
-    inside = (
-        ban.series("price", "ndfeb_magnet", "CHN")[months]
-        / base.series("price", "ndfeb_magnet", "CHN")[months]
-    )
     outside = (
         ban.series("price", "ndfeb_magnet", "JPN")[months]
         / base.series("price", "ndfeb_magnet", "JPN")[months]
