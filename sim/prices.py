@@ -953,18 +953,19 @@ def update(model: ModelView, cleared: Cleared) -> None:
         rho=m.rho,
         restriction_months=m.restriction_months,
     )
+    eta_horizon = horizon_elasticity(  # buyers' elasticity over a restriction's horizon
+        eta,
+        model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
+        m.restriction_months,
+        model.params.demand.substitution_months,
+    )
     anchor = cutoff_anchor(
         anchor,
         log_norm,
         cutoff_share(net, slot_market, result.flow, _commercial_base(model)[0], cleared.spot_capped),
         held,
         asked,
-        horizon_elasticity(
-            eta,
-            model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
-            m.restriction_months,
-            model.params.demand.substitution_months,
-        ),
+        eta_horizon,
         rho=m.rho,
         months=m.restriction_months,
         headroom=float(np.log(m.choke_price_multiple)),
@@ -1013,12 +1014,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
         u_out,
         held,
         asked,
-        horizon_elasticity(
-            eta,
-            model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
-            m.restriction_months,
-            model.params.demand.substitution_months,
-        ),
+        eta_horizon,
         months=m.restriction_months,
         headroom=float(np.log(m.choke_price_multiple)),
         binding=binding,
