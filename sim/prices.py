@@ -774,10 +774,13 @@ def cutoff_anchor(
     over ``months`` (``market.restriction_months``) the chain's stocks (``held``, in months of
     what its buyers ask, ``asked``) bridge part of the cut and the rest, ``u_eff``, clears at
     ``ln p_norm + min(ln(1/(1 − u_eff))/η_h, ln choke)`` with η_h the buyers' elasticity over that
-    span (:func:`horizon_elasticity`; the level :func:`expected_scarcity` expects). The anchor is
-    the higher of that and ``log_anchor`` (the normal price or the restricted exporter's
-    :func:`storage_anchor`); where nothing binds it is ``log_anchor``, so once the restriction
-    ends the price is pulled back to cost (no ratchet)."""
+    span (:func:`horizon_elasticity`; the level :func:`expected_scarcity` expects). Holders who
+    expect that level within the span keep buying until their expected monthly gain,
+    ``(level − x)/months``, is used up by the pull toward cost, ``ρ·x``: the anchor is that
+    zero-gain point, ``ln p_norm + level/(1 + ρ·months)`` (as :func:`storage_anchor` is for a
+    restricted exporter), or ``log_anchor`` (the normal price or the exporter's storage anchor)
+    where that is higher; where nothing binds it is ``log_anchor``, so once the restriction ends
+    the price is pulled back to cost (no ratchet)."""
     if not (cut > 0).any():
         return log_anchor
     span = max(months, 1e-9)
