@@ -90,17 +90,22 @@ def _china(overrides: list[str], floor: bool, monkeypatch) -> tuple[np.ndarray, 
 
 @pytest.mark.slow
 def test_no_shock_runs_keep_china_metal_output_without_month_long_collapses(monkeypatch):
-    # measured on the merged engine (ree_2024 to 2035, seeds 0-2): the smallest month-on-month
-    # ratio of China's metal output 0.39/0.68/0.66 without the floor, 0.81/0.69/0.80 with it
-    # (ree_2026: 0.51/0.63/0.55 -> 0.79/0.71/0.74; 0.74/0.76/0.68 with it since its issue 15
-    # re-derivation, alpha 0.25). The defect shows in some seeds, not all, so
-    # the test asks it of the three together: at least one halving without the floor, none with it
+    # measured on the merged engine of 30 Nov 2026 (fifth session: alpha 0.25 worlds, line stops,
+    # the cut-off anchor), no shock, to 2035: the smallest month-on-month ratio of China's metal
+    # output with / without the floor, seeds 0-4:
+    #   ree_2024: 0.89/0.80/0.81/0.90/0.88 vs 0.77/0.76/0.77/0.66/0.62
+    #   ree_2026: 0.74/0.76/0.68/0.76/0.82 vs 0.58/0.67/0.76/0.60/0.10
+    # (with alpha 0.30 the 2024 world halved without the floor too: 0.39 in seed 0). The defect
+    # shows in some seeds, not all, so the test asks it of the ten runs together: at least one
+    # halving without the floor, none with it, and a higher worst month with it on average
     worst_off, worst_on = [], []
-    for seed in (0, 1, 2):
-        run = ["scenario=ree_2024", f"seed={seed}"]
-        metal, _ = _china(run, True, monkeypatch)
-        metal_off, _ = _china(run, False, monkeypatch)
-        worst_on.append((metal[1:] / metal[:-1]).min())
-        worst_off.append((metal_off[1:] / metal_off[:-1]).min())
+    for world in ("ree_2024", "ree_2026"):
+        for seed in range(5):
+            run = [f"scenario={world}", f"seed={seed}"]
+            metal, _ = _china(run, True, monkeypatch)
+            metal_off, _ = _china(run, False, monkeypatch)
+            worst_on.append((metal[1:] / metal[:-1]).min())
+            worst_off.append((metal_off[1:] / metal_off[:-1]).min())
     assert min(worst_off) < 0.5, worst_off  # the defect, as before the floor
     assert min(worst_on) > 0.65, worst_on
+    assert np.mean(worst_on) > np.mean(worst_off) + 0.1, (worst_on, worst_off)
