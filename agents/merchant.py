@@ -75,7 +75,6 @@ if TYPE_CHECKING:
 HOLDERS_FILE = "holders.csv"
 RESTRICTIONS = frozenset({"export_ban", "export_licensing", "export_quota", "import_quota"})
 """Instrument kinds that restrict trade and have an announced end (``end``) a holder can read."""
-OPEN_ENDED = 10**8  # an instrument without ``end`` lasts 10**9 months (policies/base.py)
 
 
 def store_id(end_use: str, country: str, commodity: str) -> str:
@@ -223,7 +222,7 @@ class Holders:
         ends = np.full(self.size, -1.0)  # the end read so far (exclusive month), -1 none in force
         for p in restrictions:  # a handful of instruments, not markets or edges
             if p.active(t):
-                end = p.last if p.last < OPEN_ENDED else t + rest
+                end = p.last if p.has_end else t + rest
                 ends = np.where(self._covers(p), np.maximum(ends, end), ends)
         ahead = [
             p
@@ -232,7 +231,7 @@ class Holders:
         ]
         for _ in ahead:  # chain what follows on: at most one step per announced instrument
             for p in ahead:
-                end = p.last if p.last < OPEN_ENDED else p.first + rest
+                end = p.last if p.has_end else p.first + rest
                 follows = self._covers(p) & (ends >= 0) & (p.first <= ends)
                 ends = np.where(follows, np.maximum(ends, end), ends)
         left = np.where(ends >= 0, ends - t, 0.0)

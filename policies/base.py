@@ -123,9 +123,20 @@ class Policy:
         self.label = str(spec.raw("name", self.key))
         self.first = spec.month("start", model.start, default=None) or 0
         last = spec.month("end", model.start, default=None)
+        self.has_end = last is not None  # an end announced with it (read by merchant holders)
         self.last = 10**9 if last is None else last
         if self.last <= self.first:
             raise DataError(f"{spec.where}.end: expected a month after start, got {spec.d.get('end')!r}")
+
+    def _announcement(self, spec: Spec, model: ModelView) -> int | None:
+        """The optional ``announced`` month of a trade restriction (at or before its start): from
+        then on holders expect it (export controls and quotas)."""
+        announced = spec.month("announced", model.start, default=None)
+        if announced is not None and announced > self.first:
+            raise DataError(
+                f"{spec.where}.announced: expected a month at or before start, got {spec.d['announced']!r}"
+            )
+        return announced
 
     @classmethod
     def stores(cls, spec: Spec, world: World) -> list[tuple]:

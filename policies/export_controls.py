@@ -104,11 +104,7 @@ class _Control(Policy):
                 np.isin(net.edge_seller[self.edges], seller_slots_of(model, spec, "sellers"))
             ]
         self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
-        self.announced = spec.month("announced", model.start, default=None)
-        if self.announced is not None and self.announced > self.first:
-            raise DataError(
-                f"{spec.where}.announced: expected a month at or before start, got {spec.d['announced']!r}"
-            )
+        self.announced = self._announcement(spec, model)
 
     def announced_edges(self, t: int) -> np.ndarray | None:
         """The edges this control will close, from the month it is announced (``announced``,

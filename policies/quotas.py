@@ -22,7 +22,6 @@ from critmin.policies.export_controls import grey_caps, requested_on
 from critmin.policies.select import trade_edges
 from critmin.policies.tranches import Entitlements, period_size
 from critmin.sim.spec import Spec
-from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
     from critmin.sim.view import ModelView
@@ -55,14 +54,10 @@ class _Quota(Policy):
         self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
         self.entitlements = Entitlements(spec, model, size, shares, self.first, self.last, period)
         self.grey = 0.0  # tonnes that went through beyond the quota (grey flows), whole run
-        # ``announced`` (optional month at or before ``start``, as for the export controls,
-        # policies/export_controls.py): from then on holders expect the quota; merchant holders
-        # read its end from then (agents/merchant.py: ``end_chance``)
-        self.announced = spec.month("announced", model.start, default=None)
-        if self.announced is not None and self.announced > self.first:
-            raise DataError(
-                f"{spec.where}.announced: expected a month at or before start, got {spec.d['announced']!r}"
-            )
+        # merchant holders read a quota's end from its announcement (agents/merchant.py:
+        # ``end_chance``); price formation's announced cuts do not take quotas (the base class's
+        # ``announced_edges``): they count an announced edge as wholly lost, a quota only caps it
+        self.announced = self._announcement(spec, model)
 
     @property
     def balance(self) -> np.ndarray:
@@ -71,12 +66,6 @@ class _Quota(Policy):
     @property
     def used_by_period(self) -> list[float]:
         return self.entitlements.used_by_period
-
-    def announced_edges(self, t: int) -> np.ndarray | None:
-        """None: a quota caps its edges, it does not close them, and price formation's announced
-        cuts (sim/prices.py: ``announced_cuts``) count an announced edge as wholly lost; the
-        announcement is read by the merchant holders (their horizon, agents/merchant.py)."""
-        return None
 
     def on_step(self, model: ModelView, t: int) -> Effects:
         self.entitlements.step(t)

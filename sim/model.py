@@ -412,7 +412,7 @@ class CritminModel(mesa.Model):
             s.stock[slots] - book.stock[slots],
             self.last_request[slots],
             self.restock_months[slots],
-            self.params.demand.cover_dispersion,
+            self.cover_dispersion[slots],
         )
 
     def _settle(self, payments: list[Payment]) -> None:

@@ -67,7 +67,7 @@ def test_end_chance_reads_the_months_left_to_the_announced_end() -> None:
         s.t = t
         np.testing.assert_allclose(h.end_chance(m), expected, rtol=1e-12)
     s.t = ban.first
-    ban.last = 10**9  # no announced end: the documented mean duration
+    ban.last, ban.has_end = 10**9, False  # no announced end: the documented mean duration
     np.testing.assert_allclose(h.end_chance(m), 1.0 / m.params.market.restriction_months, rtol=1e-12)
     h.upstream[:] = False  # a restriction on nothing the holder is made from
     assert (h.end_chance(m) == 0.0).all()

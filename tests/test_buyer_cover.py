@@ -7,13 +7,10 @@ number. Gallium: Japanese firms dealing with gallium held up to about six months
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edited_world
 
 from critmin.sim.compose import load_config
 from critmin.sim.model import CritminModel
@@ -99,15 +96,6 @@ def test_a_longer_gallium_cover_slows_the_outside_price_under_licensing():
     assert p6[oct_] < 0.97 * p4[oct_]
 
 
-def _world_with(tmp_path: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Path:
-    folder = tmp_path / "gallium"
-    shutil.copytree(data_root() / "gallium", folder)
-    table = pd.read_csv(folder / "commodities.csv", dtype=str, keep_default_na=False)
-    table = edit(table)
-    table.to_csv(folder / "commodities.csv", index=False)
-    return folder
-
-
 @pytest.mark.parametrize(
     ("column", "value", "expected"),
     [
@@ -122,13 +110,18 @@ def test_bad_buyer_cover_fails_cleanly_naming_file_and_row(tmp_path, column, val
         table.loc[table.commodity == "ga_primary", column] = value
         return table
 
-    folder = _world_with(tmp_path, edit)
+    folder = edited_world(tmp_path, "commodities.csv", edit, world="gallium")
     with pytest.raises(DataError, match=expected) as err:
         load_world(folder)
     assert "commodities.csv" in str(err.value) and "row 3" in str(err.value)
 
 
 def test_a_world_without_the_columns_uses_the_scenario_cover(tmp_path):
-    folder = _world_with(tmp_path, lambda t: t.drop(columns=["buyer_cover_months", "buyer_cover_source"]))
+    folder = edited_world(
+        tmp_path,
+        "commodities.csv",
+        lambda t: t.drop(columns=["buyer_cover_months", "buyer_cover_source"]),
+        world="gallium",
+    )
     world = load_world(folder)
     assert world.commodities["buyer_cover_months"].isna().all()

@@ -5,13 +5,10 @@ refiners held up to 6 months of hydroxide in 2025 (Cobalt Congress), so refine_c
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from world_copies import edited_world
 
 from critmin.sim.compose import load_config
 from critmin.sim.model import CritminModel
@@ -78,15 +75,6 @@ def test_a_longer_input_cover_keeps_china_refining_through_the_ban_and_lowers_th
     assert p6[21] < 0.9 * p4[21]
 
 
-def _world_with(tmp_path: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Path:
-    folder = tmp_path / "cobalt"
-    shutil.copytree(data_root() / "cobalt", folder)
-    table = pd.read_csv(folder / "processes.csv", dtype=str, keep_default_na=False)
-    table = edit(table)
-    table.to_csv(folder / "processes.csv", index=False)
-    return folder
-
-
 @pytest.mark.parametrize(
     ("process", "commodity", "value", "expected"),
     [
@@ -97,18 +85,20 @@ def _world_with(tmp_path: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) ->
     ],
 )
 def test_bad_input_cover_fails_cleanly_naming_file_and_row(tmp_path, process, commodity, value, expected):
-    def edit(table: pd.DataFrame) -> None:
+    def edit(table: pd.DataFrame) -> pd.DataFrame:
         row = (table.process == process) & (table.commodity == commodity)
         table.loc[row, "input_cover_months"] = value
         return table
 
-    folder = _world_with(tmp_path, edit)
+    folder = edited_world(tmp_path, "processes.csv", edit, world="cobalt")
     with pytest.raises(DataError, match=expected) as err:
         load_world(folder)
     assert "processes.csv" in str(err.value) and "row " in str(err.value)
 
 
 def test_a_world_without_the_column_uses_the_scenario_cover(tmp_path):
-    folder = _world_with(tmp_path, lambda t: t.drop(columns="input_cover_months"))
+    folder = edited_world(
+        tmp_path, "processes.csv", lambda t: t.drop(columns="input_cover_months"), world="cobalt"
+    )
     world = load_world(folder)
     assert world.processes["input_cover_months"].isna().all()
