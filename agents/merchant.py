@@ -40,14 +40,10 @@ already has (:func:`critmin.sim.prices.storage_multiple`, :func:`critmin.sim.pri
   who can sell at any time, reads the calendar;
 * its target is ``N × exp(β·r)`` within ``[1/M, M]`` (``market.storage_response`` β,
   ``market.storage_max_multiple`` M); it buys its normal build plus a share of the gap to the
-  target, ``b + (target − stock)/adjust``, and when that is negative it offers the difference
-  from its store at the market price: it sells into a spike (the price above its expected price
-  by more than the carry) and buys in a market expected to rise (a ban that will bite).
-  ``adjust`` is the holder's own (``holders.csv`` ``adjust_months``): in competitive storage the
-  storer chooses its end-of-period stock each period, with no cost of adjusting it (Deaton &
-  Laroque 1992; Williams & Wright 1991), so a trader's position is taken within the model's
-  month (1); a processor closes a gap in its input stock over ``producers.stock_adjust_months``
-  (Sterman's stock-adjustment rule for a supply line), which a blank cell keeps.
+  target, ``b + (target − stock)/adjust`` (``producers.stock_adjust_months``), and when that is
+  negative it offers the difference from its store at the market price: it sells into a spike
+  (the price above its expected price by more than the carry) and buys in a market expected to
+  rise (a ban that will bite).
 
 What it buys is not consumed: the demand centre's planned use is 0. Releases are moved to the store
 (with the desk's origin mix: it sells what it holds, of its origin) and sold in the spot round like
@@ -173,18 +169,6 @@ class Holders:
             ]
         )
         self.carry = np.array([float(table.at[e, "carry_cost_per_year"]) for e, _, _ in rows])
-        # months to close the gap to the target (NaN: the processors' producers.stock_adjust_months)
-        adjust = table["adjust_months"] if "adjust_months" in table.columns else None
-        self.adjust = np.array(
-            [float("nan") if adjust is None else float(adjust.at[e]) for e, _, _ in rows], dtype=float
-        )
-        short = np.isfinite(self.adjust) & (self.adjust < 1.0)
-        if short.any():
-            e = rows[int(np.flatnonzero(short)[0])][0]
-            raise DataError(
-                f"{HOLDERS_FILE}: end use {e!r}, column adjust_months: expected at least 1 month "
-                f"(the model's step) or an empty cell, got {float(table.at[e, 'adjust_months']):g}"
-            )
         self.normal = self.opening.copy()
         # the markets each holder buys from, weighted by its base-year purchases by edge (set at
         # the first decision, once the model is calibrated)
@@ -304,8 +288,7 @@ class Holders:
             self.expected_gain(model), p.market.storage_response, p.market.storage_max_multiple
         )
         self.target = self.normal * g
-        adjust = np.where(np.isfinite(self.adjust), self.adjust, p.producers.stock_adjust_months)
-        want = build + (self.target - total) / adjust
+        want = build + (self.target - total) / p.producers.stock_adjust_months
         self.buy = np.maximum(want, 0.0)
         self.sell = np.minimum(np.maximum(-want, 0.0), total)
         s.stock[store] = self.sell  # on offer, with the desk's mix

@@ -769,9 +769,6 @@ WORLD_FILES: dict[str, Schema] = {
             key=("end_use",),
             required=False,
             references=(END_USE_REF,),
-            # months a holder takes to close the gap to its stock target (blank: the processors'
-            # producers.stock_adjust_months); agents/merchant.py checks it is at least 1
-            optional_columns=(number("adjust_months", "optional"),),
         ),
         # shipping times (sim/transit.py): whole months a commodity takes from the exporter to
         # the importer ("all": every other country); goods afloat are a stock. A route without a

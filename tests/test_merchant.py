@@ -58,23 +58,20 @@ def test_holders_sell_when_the_price_is_above_their_expected_price_plus_carry() 
     m.step()
     h, s, p = m.merchants, m.state, m.params
     sellers = m.net.edge_seller[h.edges]
-    for gain, want_sell in ((-0.5, True), (-0.1, None), (-0.5 * h.carry[0] / 12, False), (0.05, False)):
+    for gain, want_sell in ((-0.5, True), (-0.1, False), (-0.5 * h.carry[0] / 12, False), (0.05, False)):
         s.storage_return[sellers] = gain
         normal, stock = h.normal.copy(), s.stock[h.store_slots] + s.stock[h.buy_slots]
         h.decide(m)
         build = m.net.demand0[h.nodes] * m.growth_index(h.nodes)
         net_gain = np.sign(gain) * max(abs(gain) - h.carry[0] / 12, 0.0)
         g = storage_multiple(np.array(net_gain), p.market.storage_response, p.market.storage_max_multiple)
-        adjust = h.adjust  # holders.csv adjust_months (1: a trader's position, within the month)
-        expect = build + (normal * g - stock) / adjust
+        expect = build + (normal * g - stock) / p.producers.stock_adjust_months
         np.testing.assert_allclose(h.buy - h.sell, expect, rtol=1e-9)
-        assert ((h.sell > 0) == (expect < 0)).all()  # it offers what it would not keep
-        if want_sell is not None:  # a fall of 10%/month sells or not by the adjustment's speed
-            assert (h.sell.sum() > 0) == want_sell
+        assert (h.sell.sum() > 0) == want_sell
         if gain > 0:
             assert (h.buy > build).all()
         elif gain > -0.05:
-            np.testing.assert_allclose(h.buy, build + (normal - stock) / adjust)
+            np.testing.assert_allclose(h.buy, build + (normal - stock) / p.producers.stock_adjust_months)
 
 
 def _sales_into_the_drc_spike(spot_round: bool) -> tuple[CritminModel, float, float, float, float]:
@@ -205,31 +202,6 @@ def test_the_drc_spike_is_smaller_with_holders_than_with_the_old_end_use() -> No
     assert with_holders.max() > 1.5  # still a spike: the holders damp it, they do not remove it
 
 
-def test_holders_close_the_gap_to_their_target_over_their_own_adjustment_months() -> None:
-    """holders.csv adjust_months: with an expected rise the holders buy their build plus the gap
-    to their target over their adjustment months; a blank cell keeps the processors'
-    producers.stock_adjust_months (6): at 2 months they buy three times as much of the gap
-    (direction and size), and a holder's position is taken faster than a plant's supply line."""
-    cfg = load_config([*COBALT, "scenario.end=2024-03"])
-    world = load_worlds([data_root() / "cobalt"], dict(cfg.scenario.blocs))
-    extra = {}
-    for key, adjust in (("two", 2.0), ("blank", float("nan"))):
-        table = world.holders.copy()
-        table["adjust_months"] = adjust
-        m = CritminModel(cfg, world=dataclasses.replace(world, holders=table))
-        m.step()
-        h, s = m.merchants, m.state
-        s.storage_return[m.net.edge_seller[h.edges]] = 0.05  # an expected rise: target above stock
-        stock = s.stock[h.store_slots] + s.stock[h.buy_slots]
-        h.decide(m)
-        build = m.net.demand0[h.nodes] * m.growth_index(h.nodes)
-        assert (h.target > stock).all() and h.sell.sum() == 0.0
-        extra[key] = h.buy - build
-        np.testing.assert_allclose(extra[key], (h.target - stock) / (2.0 if key == "two" else 6.0), rtol=1e-9)
-    assert m.params.producers.stock_adjust_months == 6.0
-    np.testing.assert_allclose(extra["two"], 3.0 * extra["blank"], rtol=1e-9)
-
-
 def _world_with(tmp_path: Path, text: str) -> Path:
     folder = tmp_path / "cobalt"
     shutil.copytree(data_root() / "cobalt", folder)
@@ -249,25 +221,6 @@ def _world_with(tmp_path: Path, text: str) -> Path:
 def test_bad_holder_rows_fail_cleanly(tmp_path: Path, row: str, message: str) -> None:
     folder = _world_with(tmp_path, f"end_use,opening_stock_t,carry_cost_per_year,source\n{row}\n")
     with pytest.raises(DataError, match=message):
-        load_world(folder)
-
-
-def test_a_holder_adjustment_under_a_month_fails_cleanly(tmp_path: Path) -> None:
-    folder = _world_with(
-        tmp_path,
-        "end_use,opening_stock_t,carry_cost_per_year,adjust_months,source\nco_stockbuild,30000,0.08,0.5,x\n",
-    )
-    cfg = load_config([*COBALT, "scenario.end=2024-02"])
-    world = load_worlds([folder], dict(cfg.scenario.blocs))
-    with pytest.raises(
-        DataError, match=r"holders\.csv: end use 'co_stockbuild', column adjust_months: expected at least 1"
-    ):
-        CritminModel(cfg, world=world)
-    folder = _world_with(
-        tmp_path / "b",
-        "end_use,opening_stock_t,carry_cost_per_year,adjust_months,source\nco_stockbuild,30000,0.08,soon,x\n",
-    )
-    with pytest.raises(DataError, match="adjust_months"):
         load_world(folder)
 
 
