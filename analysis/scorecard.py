@@ -13,7 +13,10 @@ direction rule. The vocabulary (see docs/validation.md):
   ``change`` (shock run minus twin, in the variable's unit), ``level`` (the value itself),
   ``ratio_to_year_before`` (year on year: the shock run over the same months twelve months
   earlier in the same run; for a fact whose year before was itself under the shock, where the
-  twin is not the comparison the record makes).
+  twin is not the comparison the record makes); ``origin_share`` (origin-based dependency,
+  analysis/metrics.py: the share, by mass over the window, of the region's ``consumption`` or
+  ``imports`` of the commodity whose own stage happened in the country ``relative_to``; the
+  region may be a country, a bloc or a group of ``experiment.metrics.regions``, e.g. EU).
 - ``agg`` over the window: ``mean`` (ratios: of window totals), ``sum``, ``min``, ``max`` (ratios:
   the extreme monthly ratio).
 - verdict on the median over seeds: ``hit`` inside [min(low, observed) − tolerance,
@@ -46,6 +49,7 @@ STATISTICS = (
     "change",
     "level",
     "ratio_to_year_before",
+    "origin_share",
 )
 YEAR = pd.DateOffset(months=12)
 TWIN_STATISTICS = ("ratio_to_twin", "change")  # need the no-shock twin
@@ -65,6 +69,10 @@ VARIABLES = (
     "stock",
 )
 PRICES = ("price", "buyer_price")
+# origin_share: the dependency share of run metrics (analysis/metrics.py, origin_shares), by mass;
+# the variable names its scope: what the region's plants and manufacturers use, or its imports
+ORIGIN_SCOPES = {"consumption": "consumption", "imports": "imports"}
+GROUP = re.compile(r"^[A-Za-z][A-Za-z0-9_+]*$")  # a country, a bloc or a group of experiment.metrics.regions
 VERDICTS = ("hit", "direction", "miss")
 MIN_MOVE = 0.01  # a 'direction' needs a move of more than 1% of the pre-shock value
 MISS_CAP = 3.0  # normalised miss is capped (one absurd fact must not drown the others)
@@ -356,7 +364,9 @@ def parse_fact(row: pd.Series, ep: Episode, at: str) -> Fact:
     coms = commodity.split("+")
     if not all(re.match(r"^[a-z0-9_]+$", c) for c in coms):
         raise DataError(f"{at}, column commodity: expected a commodity or a+b+..., got {commodity!r}")
-    regions = region_parts(region)
+    if statistic == "origin_share":
+        _check_origin_share(row, variable, coms, region, at)
+    regions = region_parts(region) if statistic != "origin_share" else ([region], [])
     if regions is None:
         raise DataError(
             f"{at}, column region: expected a country code (CHN), WORLD, A+B+... or WORLD-A, got {region!r}"
@@ -369,9 +379,11 @@ def parse_fact(row: pd.Series, ep: Episode, at: str) -> Fact:
     relative_to = row["relative_to"]
     if statistic == "ratio_to_region" and not relative_to:
         raise DataError(f"{at}, column relative_to: ratio_to_region needs the region to compare with")
-    if relative_to and statistic not in ("ratio_to_region", "share"):
-        raise DataError(f"{at}, column relative_to: used by ratio_to_region and share only, not {statistic}")
-    if relative_to and region_parts(relative_to) is None:
+    if relative_to and statistic not in ("ratio_to_region", "share", "origin_share"):
+        raise DataError(
+            f"{at}, column relative_to: used by ratio_to_region, share and origin_share only, not {statistic}"
+        )
+    if relative_to and statistic != "origin_share" and region_parts(relative_to) is None:
         raise DataError(
             f"{at}, column relative_to: expected a region like the region column, got {relative_to!r}"
         )
@@ -380,7 +392,7 @@ def parse_fact(row: pd.Series, ep: Episode, at: str) -> Fact:
     agg = row["agg"] or "mean"
     if agg not in AGGS:
         raise DataError(f"{at}, column agg: expected one of {list(AGGS)}, got {agg!r}")
-    if statistic in ("share", "share_of_demand") and agg != "mean":
+    if statistic in ("share", "share_of_demand", "origin_share") and agg != "mean":
         raise DataError(f"{at}, column agg: {statistic} is taken over window totals; expected mean or empty")
     window = parse_window(need("window"), ep.shift_months, f"{at}, column window")
     pre = parse_window(row["pre"], ep.shift_months, f"{at}, column pre") if row["pre"] else ep.pre
@@ -428,6 +440,66 @@ def parse_fact(row: pd.Series, ep: Episode, at: str) -> Fact:
     )
 
 
+def _check_origin_share(row: pd.Series, variable: str, coms: list[str], region: str, at: str) -> None:
+    """The columns of an ``origin_share`` fact: one commodity, a scope, a region and an origin."""
+    if variable not in ORIGIN_SCOPES:
+        raise DataError(
+            f"{at}, column variable: origin_share reads the dependency of the region's consumption "
+            f"or imports; expected one of {list(ORIGIN_SCOPES)}, got {variable!r}"
+        )
+    if len(coms) > 1:
+        raise DataError(f"{at}, column commodity: origin_share takes one commodity, got {'+'.join(coms)!r}")
+    if not GROUP.match(region):
+        raise DataError(
+            f"{at}, column region: expected a country code, a bloc or a group of "
+            f"experiment.metrics.regions (e.g. EU), got {region!r}"
+        )
+    if not re.match(r"^[A-Z]{3}$", row["relative_to"]):
+        raise DataError(
+            f"{at}, column relative_to: origin_share needs the origin country (a country code, e.g. "
+            f"CHN), got {row['relative_to']!r}"
+        )
+
+
+def origin_needs(facts: list[Fact]) -> set[tuple[str, str, str]]:
+    """(scope, commodity, region) of every origin_share fact: the origin records a run is reduced
+    to in its worker (:func:`origin_frame`)."""
+    return {
+        (ORIGIN_SCOPES[f.variable], f.commodity, f.region)
+        for f in facts
+        if f.expressible and f.statistic == "origin_share"
+    }
+
+
+def origin_frame(tables: Any, needs: set[tuple[str, str, str]]) -> pd.DataFrame:
+    """Monthly origin weights (tonnes) for each (scope, commodity, region) in ``needs``, from one
+    run's tables (analysis/metrics.py :class:`Tables`): the stage is the commodity's own, by
+    mass. Columns scope, commodity, region, month, origin, weight."""
+    from critmin.analysis.metrics import Definition, origin_shares
+
+    frames = []
+    for scope, commodity, region in sorted(needs):
+        stage = tables.commodity_stage.get(commodity)
+        if stage is None:
+            raise DataError(f"origin_share: commodity {commodity!r} is not in this run's world")
+        d = Definition(region=region, commodity=commodity, stage=stage, basis="mass", scope=scope)
+        o = origin_shares(tables, d, freq="month")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scope": scope,
+                    "commodity": commodity,
+                    "region": region,
+                    "month": pd.DatetimeIndex(pd.to_datetime(o["period"].astype(str))),
+                    "origin": o["origin"].astype(str),
+                    "weight": o["weight"].to_numpy(dtype=float),
+                }
+            )
+        )
+    cols = ["scope", "commodity", "region", "month", "origin", "weight"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
 def region_parts(text: str) -> tuple[list[str], list[str]] | None:
     """``A+B`` → ([A, B], []); ``WORLD-A-B`` → ([WORLD], [A, B]); None if malformed."""
     if "-" in text:
@@ -454,7 +526,7 @@ def needs(facts: list[Fact]) -> tuple[set[str], set[str]]:
     coms: set[str] = set()
     variables: set[str] = set()
     for f in facts:
-        if f.expressible:
+        if f.expressible and f.statistic != "origin_share":  # origin records: origin_needs
             coms.update(f.commodity.split("+"))
             variables.add(f.variable)
             if f.statistic == "share_of_demand":
@@ -466,7 +538,13 @@ def needs(facts: list[Fact]) -> tuple[set[str], set[str]]:
 class Series:
     """Monthly series of one run's tidy timeseries (missing quantities are zero; prices NaN)."""
 
-    def __init__(self, timeseries: pd.DataFrame, months: pd.DatetimeIndex | None = None) -> None:
+    def __init__(
+        self,
+        timeseries: pd.DataFrame,
+        months: pd.DatetimeIndex | None = None,
+        origins: pd.DataFrame | None = None,
+    ) -> None:
+        self.origins = origins  # origin_frame: monthly origin weights, for origin_share facts
         ts = timeseries
         self.months = months if months is not None else pd.DatetimeIndex(sorted(ts["month"].unique()))
         key = [ts["variable"].astype(str), ts["commodity"].astype(str), ts["region"].astype(str)]
@@ -494,6 +572,18 @@ class Series:
                 total = total - self.one(variable, com, r)
         return total
 
+    def origin(self, scope: str, commodity: str, region: str, origin: str) -> tuple[pd.Series, pd.Series]:
+        """Monthly tonnes of the region's consumption or imports of ``commodity`` whose stage
+        happened in ``origin``, and all of them (zero in months without records)."""
+        zero = pd.Series(0.0, index=self.months)
+        o = self.origins
+        if o is None or o.empty:
+            return zero, zero.copy()
+        sel = o[(o["scope"] == scope) & (o["commodity"] == commodity) & (o["region"] == region)]
+        total = sel.groupby("month")["weight"].sum().reindex(self.months, fill_value=0.0)
+        part = sel[sel["origin"] == origin].groupby("month")["weight"].sum()
+        return part.reindex(self.months, fill_value=0.0), total
+
 
 def _agg(s: pd.Series, agg: str) -> float:
     s = s.dropna()
@@ -516,8 +606,13 @@ def _ratio(num: pd.Series, den: pd.Series, agg: str) -> float:
 def measure(fact: Fact, shock: Series, twin: Series | None, window: Window | None = None) -> float:
     """The fact's statistic in one run (and its same-seed twin) over ``window`` (default: the fact's)."""
     w = (window or fact.window).months()
-    x = shock.get(fact.variable, fact.commodity, fact.region)
     st = fact.statistic
+    if st == "origin_share":
+        part, total = shock.origin(
+            ORIGIN_SCOPES[fact.variable], fact.commodity, fact.region, fact.relative_to
+        )
+        return _ratio(part.reindex(w), total.reindex(w), "sum")
+    x = shock.get(fact.variable, fact.commodity, fact.region)
     if st == "ratio_to_twin":
         b = twin.get(fact.variable, fact.commodity, fact.region)
         return _ratio(x.reindex(w), b.reindex(w), fact.agg)

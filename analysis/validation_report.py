@@ -36,6 +36,7 @@ LABELS = {
     "change": "shock run − twin",
     "level": "level",
     "ratio_to_year_before": "year on year (same months a year earlier, same run)",
+    "origin_share": "share from one origin (by mass, the commodity's own stage)",
 }
 
 

@@ -63,6 +63,8 @@ class Plan:
     jobs: int = 1
     ends: dict[RunKey, pd.Timestamp] = field(default_factory=dict)
     needs: dict[RunKey, tuple[set[str], set[str]]] = field(default_factory=dict)
+    # origin records the facts read (scorecard.origin_needs: scope, commodity, region)
+    origins: dict[RunKey, set[tuple[str, str, str]]] = field(default_factory=dict)
     configs: dict[RunKey, DictConfig] = field(default_factory=dict)
 
     def digest(self) -> str:
@@ -196,6 +198,7 @@ def make_plan(
             plan.ends[key] = max(plan.ends.get(key, ep.end()), ep.end())
             c, v = plan.needs.get(key, (set(), set()))
             plan.needs[key] = (c | coms, v | variables)
+            plan.origins[key] = plan.origins.get(key, set()) | sc.origin_needs(list(ep.facts))
     return plan
 
 
@@ -221,6 +224,8 @@ def prepare(plan: Plan) -> None:
         except DataError as exc:
             eps = [e.episode for e in plan.episodes if key in (shock_key(e), twin_key(e))]
             raise DataError(f"episode {eps[0]!r} ({key.name}): {exc}") from None
+        for _, _, region in sorted(plan.origins.get(key, set())):
+            check_origin_region(region, cfg, key)
         if pd.Timestamp(str(cfg.scenario.start) + "-01") > min(
             e.pre.first for e in plan.episodes if key in (shock_key(e), twin_key(e))
         ):
@@ -228,11 +233,31 @@ def prepare(plan: Plan) -> None:
         plan.configs[key] = cfg
 
 
+def check_origin_region(region: str, cfg: DictConfig, key: RunKey) -> None:
+    """An origin_share fact's region: a group of experiment.metrics.regions, a bloc or a country
+    code (analysis/metrics.py ``Tables.members`` resolves it in the worker)."""
+    from critmin.sim.schemas import BLOCS
+
+    groups = dict(OmegaConf.to_container(cfg.experiment.metrics.get("regions") or {}, resolve=True))
+    if region in groups or region in BLOCS or (len(region) == 3 and region.isupper()):
+        return
+    raise DataError(
+        f"{key.name}: origin_share region {region!r}: expected a group of experiment.metrics.regions "
+        f"{sorted(groups)}, a bloc {list(BLOCS)} or a country code"
+    )
+
+
 # ---------------------------------------------------------------------- running
 def run_one(
-    key: RunKey, seed: int, cfg: DictConfig, commodities: set[str], variables: set[str]
+    key: RunKey,
+    seed: int,
+    cfg: DictConfig,
+    commodities: set[str],
+    variables: set[str],
+    origins: set[tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
-    """One run, reduced in the worker to the rows the facts read."""
+    """One run, reduced in the worker to the rows the facts read (and, for origin_share facts,
+    to the monthly origin weights they read, scorecard.origin_frame)."""
     logging.getLogger("mesa").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     cfg = copy.deepcopy(cfg)
@@ -245,10 +270,16 @@ def run_one(
     months = pd.DatetimeIndex(sorted(ts["month"].unique()))
     keep = ts["commodity"].astype(str).isin(commodities) & ts["variable"].astype(str).isin(variables)
     small = ts[keep].reset_index(drop=True)
+    origin = None
+    if origins:
+        from critmin.analysis.metrics import Tables
+
+        origin = sc.origin_frame(Tables.from_result(result), origins)
     return {
         "key": key,
         "seed": seed,
         "timeseries": small,
+        "origins": origin,
         "months": months,
         "seconds": round(time.perf_counter() - t0, 2),
         "input_data_sha256": result.manifest["input_data_sha256"],
@@ -262,7 +293,9 @@ def run_all(plan: Plan, jobs: int | None = None, progress: bool = True) -> list[
     from tqdm import tqdm
 
     keys = sorted(plan.ends, key=lambda k: plan.ends[k], reverse=True)
-    tasks = [(k, s, plan.configs[k], *plan.needs[k]) for k in keys for s in plan.seeds]
+    tasks = [
+        (k, s, plan.configs[k], *plan.needs[k], plan.origins.get(k, set())) for k in keys for s in plan.seeds
+    ]
     n = max(1, min(jobs or plan.jobs, len(tasks)))
     results = Parallel(n_jobs=n, return_as="generator")(delayed(run_one)(*t) for t in tasks)
     return list(tqdm(results, total=len(tasks), desc="runs", unit="run", disable=None if progress else True))
@@ -271,7 +304,9 @@ def run_all(plan: Plan, jobs: int | None = None, progress: bool = True) -> list[
 def assemble(plan: Plan, results: list[dict[str, Any]]) -> tuple[list[sc.EpisodeRuns], list[dict[str, Any]]]:
     """Pair each episode's shock run with its twin, seed by seed; failed runs are left out."""
     series = {
-        (r["key"], r["seed"]): sc.Series(r["timeseries"], r["months"]) for r in results if "error" not in r
+        (r["key"], r["seed"]): sc.Series(r["timeseries"], r["months"], r.get("origins"))
+        for r in results
+        if "error" not in r
     }
     failed = [
         {"run": r["key"].name, "seed": int(r["seed"]), "error": r["error"]} for r in results if "error" in r
