@@ -94,3 +94,22 @@ def test_the_state_reserve_holds_germanium_exports_below_the_approval_rate(runs)
     without = (_exports(runs["no_reserve"], "ge_refined", but="USA") / twin)[months].mean()
     assert 0.25 < without < 0.4
     assert with_reserve < 0.8 * without
+
+
+def test_under_licensing_the_banned_us_is_not_served_before_licensed_importers(runs):
+    # what a licence caps spills to the other sellers in the same clearing pass (sim/market.py),
+    # so buyers with licensed Chinese edges compete for the sellers outside China as a buyer
+    # whose Chinese edges are closed does. Dec 2024 (-> Dec 2025): the transit closes, the US's
+    # Chinese edges carry nothing; the US is ~38% short and Germany/Japan/Korea ~29% (one seed;
+    # before: the US 12%, they 55%, as the US reached outside sellers a pass ahead of them)
+    ts = runs["replay"].timeseries
+    ge = ts[(ts["month"] == "2025-12-01") & (ts["commodity"] == "ge_refined")]
+
+    def short(regions: list[str]) -> float:
+        sel = ge[ge["region"].isin(regions)]
+        by = sel.groupby("variable", observed=True)["value"].sum()
+        return float(by.get("unmet_demand", 0.0) / by["demand"])
+
+    us, licensed = short(["USA"]), short(["DEU", "JPN", "KOR"])
+    assert licensed > 0.05  # the outside market is short
+    assert us > 0.5 * licensed
