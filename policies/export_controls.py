@@ -29,7 +29,12 @@ rest ships unlicensed. Steps let the coverage follow enforcement (customs that a
 to a whole customs code from some date).
 
 Grey flows: a share ``grey_share`` (``scenario.controls.grey_share``, default 0) of the demand a
-control blocks goes through anyway (smuggling, transit via third countries), on the same edges.
+control blocks goes through anyway (smuggling, transit via third countries), on the same edges:
+the goods keep their origin, as the importer's customs records them (the US Census records the
+country of origin, not the country shipped from). ``grey_share`` may be ``{from, share}`` steps,
+for a route that a later rule closes: China's 3 Dec 2024 notice barred anyone anywhere from
+transferring Chinese-origin Ga/Ge to the US, which the 2023 licensing did not (the goods went to
+an end user in a third country, who could resell them).
 """
 
 from __future__ import annotations
@@ -85,8 +90,9 @@ class _Control(Policy):
     covered, e.g. firms on an entity list), ``sellers`` (optional facility ids: only their sales
     are covered, where a control lists a product route and the model's commodity lumps routes:
     China's 2023 graphite licences covered natural-graphite anode material but not synthetic),
-    ``grey_share`` (default ``scenario.controls.grey_share``), ``announced`` (optional month at or
-    before ``start``: from then on holders expect the control, :meth:`announced_edges`)."""
+    ``grey_share`` (a share or ``{from, share}`` steps; default ``scenario.controls.grey_share``),
+    ``announced`` (optional month at or before ``start``: from then on holders expect the control,
+    :meth:`announced_edges`)."""
 
     def __init__(self, spec: Spec, model: ModelView) -> None:
         super().__init__(spec, model)
@@ -103,8 +109,14 @@ class _Control(Policy):
             self.edges = self.edges[
                 np.isin(net.edge_seller[self.edges], seller_slots_of(model, spec, "sellers"))
             ]
-        self.grey_share = spec.share("grey_share", default=float(model.params.controls.grey_share))
+        self.grey = _steps(
+            spec, "grey_share", "share", model, self.first, default=float(model.params.controls.grey_share)
+        )
         self.announced = self._announcement(spec, model)
+
+    def grey_share(self, t: int) -> float:
+        """The share of the demand the control blocks that flows anyway in month ``t``."""
+        return _at(self.grey, t)
 
     def announced_edges(self, t: int) -> np.ndarray | None:
         """The edges this control will close, from the month it is announced (``announced``,
@@ -123,11 +135,10 @@ class ExportBan(_Control):
     key = "export_ban"
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
-        if self.grey_share > 0:
+        grey = self.grey_share(model.state.t)
+        if grey > 0:
             return Effects(
-                edge_caps=[
-                    (self.edges, grey_caps(0.0, requested_on(model, request, self.edges), self.grey_share))
-                ]
+                edge_caps=[(self.edges, grey_caps(0.0, requested_on(model, request, self.edges), grey))]
             )
         return Effects(edge_caps=[(self.edges, 0.0)])
 
@@ -224,8 +235,9 @@ class ExportLicensing(_Control):
         self.waiting.pop(t, None)  # decided: approved or refused
         if first and self.free > 0:  # shipments before the control day need no licence
             approved = approved + self.free * wanted
-        if self.grey_share > 0:
-            approved = grey_caps(approved, wanted, self.grey_share)
+        grey = self.grey_share(t)
+        if grey > 0:
+            approved = grey_caps(approved, wanted, grey)
         return Effects(edge_caps=[(self.edges, approved + free_trade)])
 
 
@@ -246,12 +258,14 @@ def landing_kernel(lo_days: float, hi_days: float, filed_from: float = 0.0, grid
     return np.bincount(lag) / lag.size
 
 
-def _steps(spec: Spec, key: str, field: str, model: ModelView, start: int) -> list[tuple[int, float]]:
+def _steps(
+    spec: Spec, key: str, field: str, model: ModelView, start: int, default: float = 1.0
+) -> list[tuple[int, float]]:
     """A share that changes over time: a number, or a list of ``{from: YYYY-MM, <field>: s}``
     steps (a step without ``from`` applies from the control's start), sorted by month."""
-    raw = spec.raw(key, default=1.0)
+    raw = spec.raw(key, default=default)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return [(start, spec.share(key, default=1.0))]
+        return [(start, spec.share(key, default=default))]
     if not isinstance(raw, list) or not raw:
         raise DataError(
             f"{spec.where}.{key}: expected a share or a list of {{from, {field}}} steps, got {raw!r}"

@@ -151,6 +151,29 @@ def _buyer_min(
     return best
 
 
+def _spill(
+    want: np.ndarray, w: np.ndarray, cap: np.ndarray, buyer: np.ndarray, n_b: int, rounds: int = 4
+) -> np.ndarray:
+    """Per edge, what a buyer asks in this pass: its logit share ``want`` within the edge's cap,
+    the part above a cap spilled over its other edges with room, by their logit weights, in the
+    same pass (a buyer knows a licence or a ban when it orders). Without this, a buyer whose
+    cheap supplier is capped reached its other suppliers only in the next pass, after the first
+    pass had shared their stock pro rata among buyers without capped suppliers: under China's
+    licensing, buyers with a banned Chinese edge (cap 0, not asked at all) were served first and
+    those with licensed ones rationed (docs/ODD.md §9). No cap binding: ``want`` unchanged."""
+    q = np.minimum(want, cap)
+    for _ in range(rounds):
+        over = want - q
+        if not (over > 1e-12).any():
+            break
+        blocked = np.bincount(buyer, weights=over, minlength=n_b)
+        room = np.where(cap - q > 1e-12, w, 0.0)
+        norm = np.bincount(buyer, weights=room, minlength=n_b)[buyer]
+        want = q + np.divide(room * blocked[buyer], norm, out=np.zeros_like(room), where=norm > 0)
+        q = np.minimum(want, cap)
+    return q
+
+
 @dataclass
 class _SharedCaps:
     """Caps shared by groups of edges (an edge may be in several: a country's export quota, a
@@ -265,7 +288,7 @@ def clear(
             w = _finite_weights(p_del, buyer, n_b, theta, preference, by_buyer)
         else:
             w = _weights(p_del, buyer, n_b, theta, preference, None, by_buyer)
-        q = np.minimum(w * remaining_req[buyer], cap)
+        q = _spill(w * remaining_req[buyer], w, cap, buyer, n_b)
         if shared:
             q = shared.scale(q)
         asked += q  # what sellers were asked for, within what bans and quotas allow

@@ -233,7 +233,17 @@ def _reference_clear(request, offer, seller, buyer, p_del, theta, cap, groups, p
         active = (cap > 0) & (off[seller] > 0) & (req[buyer] > 0) & ~gone
         if not active.any():
             break
-        q = np.minimum(logit_weights(p_del, buyer, n_b, theta, preference, active) * req[buyer], cap)
+        w = logit_weights(p_del, buyer, n_b, theta, preference, active)
+        want = w * req[buyer]
+        q = np.minimum(want, cap)
+        for _ in range(4):  # what a cap blocks spills over the buyer's edges with room, same pass
+            if not (want - q > 1e-12).any():
+                break
+            blocked = np.bincount(buyer, weights=want - q, minlength=n_b)
+            room = np.where(cap - q > 1e-12, w, 0.0)
+            norm = np.bincount(buyer, weights=room, minlength=n_b)[buyer]
+            want = q + np.divide(room * blocked[buyer], norm, out=np.zeros(n_e), where=norm > 0)
+            q = np.minimum(want, cap)
         g_asked = np.bincount(g_group, weights=q[g_edge], minlength=left.size)
         g_scale = np.divide(left, g_asked, out=np.ones_like(left), where=g_asked > left)
         e_scale = np.ones(n_e)
@@ -296,3 +306,28 @@ def test_the_clearing_passes_weights_and_buyer_minimum_equal_the_general_ones(se
     general = market._weights(cost, buyer, n_b, 0.05, preference, None)
     assert np.array_equal(market._finite_weights(cost, buyer, n_b, 0.05, preference, grouped), general)
     assert np.allclose(np.bincount(buyer, weights=general, minlength=n_b)[np.unique(buyer)], 1.0)
+
+
+def test_a_capped_edge_spills_its_request_to_the_buyers_other_sellers_in_the_same_pass():
+    """Buyer 0 prefers a seller whose edge is capped at 1 t (a licence); buyer 1's edge to it is
+    banned (cap 0). Both ask 10 t, and the other seller has 10 t. Buyer 0's 8 t above its cap go
+    to the other seller in the first pass, so the two share it pro rata to what they ask (9 and
+    10 t of 19), not 2 against 10 as when buyer 0 only reached it in the next pass."""
+    seller = np.array([0, 1, 0, 1])  # seller 0: capped (China), seller 1: the other
+    buyer = np.array([0, 0, 1, 1])
+    p_del = np.array([100.0, 100.0, 100.0, 100.0])
+    pref = np.array([4.0, 1.0, 4.0, 1.0])  # buyer 0 asks 80% of seller 0 by the logit
+    res = clear(
+        np.array([10.0, 10.0]),
+        np.array([50.0, 10.0]),
+        seller,
+        buyer,
+        p_del,
+        theta=0.1,
+        edge_cap=np.array([1.0, np.inf, 0.0, np.inf]),
+        preference=pref,
+    )
+    assert res.flow[0] == pytest.approx(1.0)  # the licence
+    assert res.flow[1] == pytest.approx(10.0 * 9.0 / 19.0)  # 4.74 t, was 10 * 2/12 = 1.67
+    assert res.flow[3] == pytest.approx(10.0 * 10.0 / 19.0)  # 5.26 t, was 8.33
+    assert res.unmet == pytest.approx([10.0 - 1.0 - 90.0 / 19.0, 10.0 - 100.0 / 19.0])

@@ -168,6 +168,21 @@ def test_grey_flows_leak_a_share_of_banned_demand():
     assert (x[3:] > 0.25 * base).all() and (x[3:] < 0.7 * base).all()
 
 
+def test_grey_flows_as_steps_stop_when_a_later_rule_closes_the_route():
+    # transit via third countries until a later notice bars it (the Dec 2024 Ga/Ge notice):
+    # 0.3 of the blocked demand flows from Apr, none from Jul, as the plain 0.3 ban before it
+    ban = {"type": "export_ban", "country": "CHN", "commodity": "ndfeb_magnet", "start": "2024-04"}
+    steps = [{"from": "2024-04", "share": 0.3}, {"from": "2024-07", "share": 0.0}]
+    model = build([{**ban, "grey_share": steps}])
+    plain = build([{**ban, "grey_share": 0.3}])
+    edges = model.policies[0].edges
+    x, y = monthly_exports(model, edges), monthly_exports(plain, edges)
+    np.testing.assert_allclose(x[3:6], y[3:6], rtol=1e-12)  # same months, same flows
+    base = model.base_edge_flow[edges].sum()
+    assert (x[3:6] > 0.25 * base).all()
+    assert x[6:].sum() == 0.0  # the route closed
+
+
 def test_grey_flows_go_beyond_a_quota_without_using_it():
     model = build([ree_quota(grey_share=0.3)])
     quota = model.policies[0]
@@ -228,6 +243,10 @@ BAD = [
     (ree_quota(period="month", tranches="quarterly"), ["tranches", "monthly quota"]),
     (ree_quota(front_loading=2.0), ["front_loading"]),
     (ree_quota(grey_share=-0.1), ["grey_share"]),
+    (
+        {"type": "export_ban", "country": "CHN", "commodity": "ndfeb_magnet", "grey_share": [{"share": 1.5}]},
+        ["grey_share[0].share"],
+    ),
     (
         {
             "type": "export_licensing",
