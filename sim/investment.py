@@ -470,17 +470,22 @@ class Terms:
     permit_reduction: np.ndarray  # permitting acceleration, share of the permitting clock
 
 
-def project_index(p: Pipeline, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def project_index(
+    p: Pipeline, pi: np.ndarray, decided: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """An integrated project (mine + separation, say) is decided as one: its PI is the
-    capex-weighted mean of its components' (= total PV / total capex). Returns the project PI per
-    row and the index of each row's project."""
+    capex-weighted mean of its components' (= total PV / total capex). Rows marked ``decided``
+    (a phase already past its FID) form a set of their own, so a sunk phase does not weigh in
+    the PI of the phases still to decide. Returns the project PI per row and the index of each
+    row's project."""
     group = p.group()
+    key = group if decided is None else group * 2 + decided
     finite = np.isfinite(pi) & (p.capex > 0)
     pv = np.where(finite, np.where(finite, pi, 0.0) * p.capex, 0.0)
-    total_pv = np.bincount(group, weights=pv)
-    total_capex = np.bincount(group, weights=np.where(finite, p.capex, 0.0))
+    total_pv = np.bincount(key, weights=pv)
+    total_capex = np.bincount(key, weights=np.where(finite, p.capex, 0.0))
     proj = np.divide(total_pv, total_capex, out=np.full(total_pv.size, np.inf), where=total_capex > 0)
-    return proj[group], group
+    return proj[key], group
 
 
 def expansion_room(p: Pipeline, capacity: np.ndarray, want: np.ndarray) -> np.ndarray:
@@ -517,7 +522,12 @@ def advance(
     status = p.status  # as the month starts (the new one is set at the end)
     announced, waiting, cancelled = status == ANNOUNCED, status == PERMITTED, status == CANCELLED
     lead = np.where(status <= ANNOUNCED, p.permit_months, 0.0) + p.construction_months
-    pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead))
+    # a named project's phase already past its FID (White Mesa phase 1, say) neither blocks the
+    # FID of the phases still to decide nor weighs in their PI; before issue 15 a built phase 1
+    # kept its phase 2 from ever taking FID. Integrated components (mine + separation) that have
+    # not decided still decide together, and so do an operator's expansion options.
+    decided = (p.kind == KIND_NAMED) & (status >= FINANCED) & (status <= OPERATING)
+    pi, group = project_index(p, profitability_index(margin, p.capex, rate, p.life_years, lead), decided)
     # one draw per project and month (components decide together); common random numbers
     # across policy runs, since every row draws every month whatever happens
     draw = rng.random(p.size)[p.first_rows()][group]
@@ -537,9 +547,9 @@ def advance(
     # component takes it (components of different processes have different finance clocks,
     # e.g. a brine field and its carbonate plant; the slowest decides)
     members = p.members()
-    all_permitted = np.bincount(group, weights=(waiting | cancelled) * 1.0)
+    all_permitted = np.bincount(group, weights=(waiting | cancelled | decided) * 1.0)
     fid &= all_permitted[group] == members
-    fid_all = np.bincount(group, weights=(fid | cancelled) * 1.0)
+    fid_all = np.bincount(group, weights=(fid | cancelled | decided) * 1.0)
     fid &= fid_all[group] == members
     # pre-FID projects that do not pay are cancelled at the attrition rate, all components at
     # once (expansion options of operating plants just wait)

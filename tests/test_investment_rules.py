@@ -167,3 +167,25 @@ def test_sustained_high_prices_cut_demand_more_in_the_long_run_than_the_short_ru
     for _ in range(36):
         intensity = adapt_intensity(intensity, np.ones(1), sr, lr, 36.0, 0.25)
     assert intensity[0] < 0.95
+
+
+def test_a_later_phase_takes_its_fid_once_the_first_phase_is_built():
+    # issue 15: phases of one project (White Mesa, La Rochelle, Serra Verde phases 1 and 2) share
+    # a project id; a built phase 1 kept phase 2 from ever taking FID (the FID needed every
+    # member permitted). Phase 2 pays (PI 1.34 at this margin) and decides on its own now; the
+    # sunk phase 1 does not weigh in its PI, and two undecided components still decide together.
+    p = pipeline(3, inv.PERMITTED, finance=6.0)
+    p.project[:] = "phased"
+    p.status[0] = inv.OPERATING  # phase 1, built
+    p.capex[0] *= 10.0  # a costly (sunk) phase 1 would pull a pooled PI below 1
+    run(p, terms(3, 14000), 60)
+    assert p.status[1] != inv.PERMITTED and p.status[1] != inv.CANCELLED  # financed or later
+    assert p.financed_month[1] == p.financed_month[2]  # phase 2's components decided together
+    margin = (14000 - p.cash_cost) * p.nameplate
+    rate = p.hurdle + p.risk_premium
+    pi = inv.profitability_index(margin, p.capex, rate, p.life_years, p.construction_months)
+    decided = np.array([True, False, False])
+    proj, _ = inv.project_index(p, pi, decided)
+    assert proj[1] == pytest.approx(pi[1]) and proj[1] < 2.0  # phase 2's own PI, not the pool's
+    pooled, _ = inv.project_index(p, pi)
+    assert pi[1] > 1.3 and pooled[1] < 0.4  # pooled with the sunk phase 1, phase 2 would not pay
