@@ -266,6 +266,26 @@ def test_content_digest_tells_content_apart() -> None:
     assert d(np.zeros(3)) != d(np.zeros(3, dtype=np.float32)) != d(np.zeros((3, 1)))
 
 
+def test_content_digest_of_arrow_strings_reads_their_content_not_their_layout() -> None:
+    """Arrow-backed string columns are hashed from their buffers: a column made of several
+    chunks (a concat, as a multi-chain world's tables) or sliced out of a longer one has the
+    digest of the same values in one piece; a moved boundary, a changed or a missing value
+    (hashed value by value) does not."""
+    d = cache.content_digest
+    whole = pd.Series(["ab", "c", "", "déjà"], dtype="str")
+    chunks = pd.concat([pd.Series(["ab", "c"], dtype="str"), pd.Series(["", "déjà"], dtype="str")])
+    sliced = pd.Series(["zz", "ab", "c", "", "déjà"], dtype="str").iloc[1:]
+    assert isinstance(whole.array, pd.arrays.ArrowStringArray)
+    assert chunks.array.__arrow_array__().num_chunks == 2  # the layout differs, not the content
+    assert d(whole) == d(chunks.reset_index(drop=True)) == d(sliced.reset_index(drop=True))
+    assert d(whole) != d(pd.Series(["a", "bc", "", "déjà"], dtype="str"))
+    assert d(whole) != d(pd.Series(["ab", "c", "", "deja"], dtype="str"))
+    assert d(whole) != d(pd.Series(["ab", "c", None, "déjà"], dtype="str"))
+    assert d(pd.Series(["ab", None], dtype="str")) != d(pd.Series(["ab", "nan"], dtype="str"))
+    assert d(pd.Series([], dtype="str")) != d(pd.Series([""], dtype="str"))
+    assert d(whole) != d(whole.astype(object))  # the dtype is part of it
+
+
 def test_parameter_table_is_stored_then_loaded_equal(disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The packaged parameter table is read and checked once, then loaded from the disk cache;
     an edited table is a miss (its SHA-256 is in the key)."""
