@@ -117,14 +117,12 @@ class Recorder:
             rows, cols, values = (np.concatenate(x) for x in zip(*triples))
         else:
             _, tonnes, mix = shipped.by(self.edge_pair)
-            # tonnes by origin -> shares, in place over the whole (fresh) array: the same
-            # quotients as dividing the non-zero entries alone, and a share too small for a
-            # float is dropped by the scan that finds the non-zero ones (one gather fewer)
-            mix /= tonnes[:, None]
             nz = np.flatnonzero(mix != 0)  # row-major, as np.nonzero (a bool scan is faster)
             rows = nz // mix.shape[1]  # np.divmod costs 5 times more
             cols = nz - rows * mix.shape[1]
-            values = mix.reshape(-1)[nz]
+            values = mix.reshape(-1)[nz] / tonnes[rows]  # tonnes by origin -> shares
+            if not values.all():  # a share too small for a float
+                rows, cols, values = rows[values != 0], cols[values != 0], values[values != 0]
         self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
         M = self._M
         crossing = res.flow[self._cross]
