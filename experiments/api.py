@@ -55,9 +55,5 @@ def simulate(
     del model
     if not keep_model:
         gc.collect()
-    # the metrics reuse the heap memory just freed; handed back to the system after them, not
-    # before (the metrics touched ~3,000 fresh pages again: ~5 ms of page faults, same peak)
-    result = complete(run, skipped)
-    if not keep_model:
         release_memory()
-    return result
+    return complete(run, skipped)
