@@ -391,15 +391,26 @@ def host_shares(world: World, processes: list[str], countries: list[str]) -> np.
 
 
 def compile_network(
-    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
+    world: World,
+    start_year: int,
+    max_suppliers: int | None = None,
+    stores: list[tuple] = (),
+    *,
+    world_digest: str | None = None,
 ) -> Network:
     """Build the graph and flatten it to arrays for the per-step market work. Kept in the disk
     cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of the world's content and
-    the other arguments, so an edited world (in memory or on disk) is compiled anew."""
+    the other arguments, so an edited world (in memory or on disk) is compiled anew.
+    ``world_digest``: the world's :func:`~critmin.sim.cache.content_digest` where the caller
+    knows it is current (a world just loaded, that nobody could have changed yet:
+    :func:`critmin.sim.world.load_worlds_digested`); else it is computed here."""
     return cache.disk_memo(
         "network",
         lambda: cache.disk_key(
-            "network", cache.content_digest(world, start_year, max_suppliers, list(stores))
+            "network",
+            cache.content_digest(
+                world_digest or cache.content_digest(world), start_year, max_suppliers, list(stores)
+            ),
         ),
         lambda: _compile_network(world, start_year, max_suppliers, stores),
     )

@@ -132,6 +132,40 @@ def test_world_edited_in_memory_compiles_anew(tmp_path: Path, disk: Path) -> Non
     assert net.capacity.max() > 0
 
 
+def test_a_world_is_stored_with_its_digest(tmp_path: Path, disk: Path) -> None:
+    """The digest stored with a world is its content digest, built or loaded; a network keyed
+    by it is the entry keyed by the digest computed from the world (the same key)."""
+    data = world_copy(tmp_path)
+    built, digest = world.load_worlds_digested([data])
+    loaded, stored = world.load_worlds_digested([data])
+    assert loaded is not built
+    assert digest == stored == cache.content_digest(built) == cache.content_digest(loaded)
+    compile_network(loaded, 2024, world_digest=stored)
+    compile_network(loaded, 2024)
+    assert len(_entries(disk, "network")) == 1
+    loaded.facilities.loc[0, "capacity_tpa"] += 1.0  # edited: computed from the world, a miss
+    compile_network(loaded, 2024)
+    assert len(_entries(disk, "network")) == 2
+
+
+def test_no_world_digest_without_the_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRITMIN_CACHE", "off")
+    assert world.load_worlds_digested([world_copy(tmp_path)])[1] is None
+
+
+def test_the_model_takes_the_digest_only_of_a_world_it_just_loaded(disk: Path) -> None:
+    """A world from the per-process cache may have been changed in place by an earlier caller:
+    its digest is computed again, not taken from when it was loaded."""
+    from critmin.sim import model
+    from critmin.sim.run import load_config
+
+    scenario = load_config(["scenario=ree_2024_short"]).scenario
+    cache._caches.pop("world", None)  # as in a fresh process
+    first, digest = model._load_world(scenario)
+    again, none = model._load_world(scenario)
+    assert again is first and digest == cache.content_digest(first) and none is None
+
+
 def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
     """Built, then loaded from disk in a fresh per-process cache: the same tables, bit for bit."""
     from critmin.experiments.api import simulate
