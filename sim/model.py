@@ -33,7 +33,7 @@ from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers
-from critmin.sim.network import OUTPUT, STORE, Network, compile_network
+from critmin.sim.network import OUTPUT, STORE, Network, compile_network_digested
 from critmin.sim.recorder import Recorder
 from critmin.sim.world import World, data_root, load_worlds_digested
 
@@ -98,8 +98,12 @@ class CritminModel(mesa.Model):
             (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),
         ]
         stores = required_stores(policy_lists, self.world) + merchant.holder_stores(self.world)
-        self.net: Network = _network(self.world, self.start[0], sc.max_suppliers, stores, world_digest)
-        net = self.net
+        self.net, net_digest = _network(self.world, self.start[0], sc.max_suppliers, stores, world_digest)
+        net: Network = self.net
+        # the content digests of a world and network this call has just loaded (None for ones
+        # from the per-process cache, which may have been changed in place since): the keys of
+        # the calibration and the investment pipeline in the disk cache
+        self.fresh_digests = (world_digest, net_digest) if world_digest and net_digest else None
         event_lists = [
             (list(sc.events), "scenario.events"),
             (list(cfg.shock.events), f"configs/shock/{cfg.shock.name}.yaml: shock.events"),
@@ -122,7 +126,7 @@ class CritminModel(mesa.Model):
         )
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._growth_table(13), self.demand_nodes,
-            self.origins, stamp,
+            self.origins, stamp, net_digest,
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)
@@ -472,17 +476,20 @@ def _network(
     max_suppliers: int | None,
     stores: list[tuple],
     world_digest: str | None = None,
-) -> Network:
+) -> tuple[Network, str | None]:
     """The compiled network, once per world, start year, supplier limit and stockpile nodes
-    (``world_digest``: see :func:`compile_network`)."""
+    (``world_digest``: see :func:`compile_network`); and its content digest when this call
+    compiled or loaded it (see :func:`_load_world`)."""
     key = (id(world), start_year, max_suppliers, repr(stores))
-    return cache.memo(  # the world rides along so that its id stays unique while cached
-        "network",
-        key,
-        lambda: (
-            world,
-            cache.freeze(
-                compile_network(world, start_year, max_suppliers, stores, world_digest=world_digest)
-            ),
-        ),
-    )[1]
+    fresh: list[str | None] = []
+
+    def load() -> tuple[World, Network]:
+        net, digest = compile_network_digested(
+            world, start_year, max_suppliers, stores, world_digest=world_digest
+        )
+        fresh.append(digest)
+        return world, cache.freeze(net)
+
+    # the world rides along so that its id stays unique while cached
+    net = cache.memo("network", key, load)[1]
+    return net, (fresh[0] if fresh else None)

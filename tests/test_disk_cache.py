@@ -12,7 +12,7 @@ import pytest
 from world_copies import edit_csv, set_cell, world_copy
 
 from critmin.sim import cache, compose, config_files, world
-from critmin.sim.network import compile_network
+from critmin.sim.network import compile_network, compile_network_digested, network_content
 from critmin.sim.world import DataError, load_worlds
 
 
@@ -140,9 +140,11 @@ def test_a_world_is_stored_with_its_digest(tmp_path: Path, disk: Path) -> None:
     loaded, stored = world.load_worlds_digested([data])
     assert loaded is not built
     assert digest == stored == cache.content_digest(built) == cache.content_digest(loaded)
-    compile_network(loaded, 2024, world_digest=stored)
-    compile_network(loaded, 2024)
+    built_net, net_digest = compile_network_digested(loaded, 2024, world_digest=stored)
+    again, stored_net = compile_network_digested(loaded, 2024)  # from disk, with its digest
     assert len(_entries(disk, "network")) == 1
+    assert net_digest == stored_net == cache.content_digest(network_content(again))
+    assert again is not built_net
     loaded.facilities.loc[0, "capacity_tpa"] += 1.0  # edited: computed from the world, a miss
     compile_network(loaded, 2024)
     assert len(_entries(disk, "network")) == 2
@@ -164,6 +166,20 @@ def test_the_model_takes_the_digest_only_of_a_world_it_just_loaded(disk: Path) -
     first, digest = model._load_world(scenario)
     again, none = model._load_world(scenario)
     assert again is first and digest == cache.content_digest(first) and none is None
+    # the network likewise, and the model hands both on only when both are fresh
+    cache._caches.pop("network", None)
+    net, net_digest = model._network(first, 2024, None, [], digest)
+    same, no_digest = model._network(first, 2024, None, [], digest)
+    assert same is net and net_digest == cache.content_digest(network_content(net)) and no_digest is None
+    cache._caches.pop("world", None)
+    cache._caches.pop("network", None)
+    fresh = model.CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
+    assert fresh.fresh_digests == (
+        cache.content_digest(fresh.world),
+        cache.content_digest(network_content(fresh.net)),
+    )
+    reused = model.CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
+    assert reused.world is fresh.world and reused.fresh_digests is None
 
 
 def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
