@@ -317,10 +317,10 @@ def test_content_digest_tells_content_apart() -> None:
 
 
 def test_content_digest_of_arrow_strings_reads_their_content_not_their_layout() -> None:
-    """Arrow-backed string columns are hashed from their buffers: a column made of several
-    chunks (a concat, as a multi-chain world's tables) or sliced out of a longer one has the
-    digest of the same values in one piece; a moved boundary, a changed or a missing value
-    (hashed value by value) does not."""
+    """A digest stored with a world must be the one its unpickled copy gives: an Arrow-backed
+    string column made of several chunks (a concat, as a multi-chain world's tables) or sliced
+    out of a longer one has the digest of the same values in one piece; a moved boundary, a
+    changed or a missing value does not."""
     d = cache.content_digest
     whole = pd.Series(["ab", "c", "", "déjà"], dtype="str")
     chunks = pd.concat([pd.Series(["ab", "c"], dtype="str"), pd.Series(["", "déjà"], dtype="str")])
