@@ -16,7 +16,11 @@ milliseconds instead of building them (~0.15 s for the REE world, more for the f
 entry's key is a SHA-256 of everything the object follows from, so it cannot go stale: the
 content of its inputs (every data file, or the world or network it is built from), the
 source of every module of the packages that build it (:data:`SOURCE_PACKAGES`, each ``*.py``
-file's content), and the versions of Python and of the libraries whose objects it holds. Entries
+file's content), and the versions of Python and of the libraries whose objects it holds. A
+world and a network are stored with their content digest (computed once, when built): a model
+that has just loaded them, before anyone could change them, keys what it builds from them by
+those digests; one from the per-process cache (which may have been edited in place) is hashed
+again. Entries
 live in ``$CRITMIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/critmin``, else ``~/.cache/critmin``;
 ``CRITMIN_CACHE=off`` turns the disk cache off (the test suite does, except the tests of the
 cache). Files are written atomically (a temporary file renamed into place); one that cannot be

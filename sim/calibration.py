@@ -25,7 +25,7 @@ from critmin.agents import chemistry
 from critmin.agents.producer import unit_margin
 from critmin.sim import cache, origin
 from critmin.sim.market import logit_weights
-from critmin.sim.network import INPUT, OUTPUT, STORE, Network
+from critmin.sim.network import INPUT, OUTPUT, STORE, Network, network_content
 from critmin.sim.prices import delivered_cost
 from critmin.sim.state import State
 from critmin.sim.world import DataError
@@ -261,28 +261,24 @@ def calibrate(
     return Calibration(**fields)
 
 
-def network_content(net: Network) -> dict[str, Any]:
-    """What of a network calibration can read, for its disk-cache key: every field, and of the
-    graph its nodes and edges in order (nothing here reads the graph's attributes, which the
-    arrays hold; hashing them would cost ~40 ms, more than the calibration it saves)."""
-    out = {k: v for k, v in vars(net).items() if k != "graph"}
-    out["graph_nodes"] = [str(n) for n in net.graph.nodes]
-    out["graph_edges"] = [f"{u}\x00{v}" for u, v in net.graph.edges]
-    return out
-
-
 def cached_calibration(
     net: Network, theta: float, trade_shares: pd.DataFrame, growth: np.ndarray, demand_nodes: np.ndarray,
-    origins: origin.Origins, stamp: origin.Stamp,
+    origins: origin.Origins, stamp: origin.Stamp, net_digest: str | None = None,
 ) -> Calibration:  # fmt: skip
     """:func:`calibrate`, once per network, theta and growth table in a process, and kept in the
-    disk cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of all its inputs."""
+    disk cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of all its inputs.
+    ``net_digest``: the digest of the network's :func:`network_content` where the caller knows
+    it is current (a network just compiled or loaded:
+    :func:`critmin.sim.network.compile_network_digested`); else it is computed here."""
 
     def build() -> Calibration:
         args = (net, theta, trade_shares, growth, demand_nodes, origins, stamp)
         return cache.disk_memo(
             "calibration",
-            lambda: cache.disk_key("calibration", cache.content_digest(network_content(net), *args[1:])),
+            lambda: cache.disk_key(
+                "calibration",
+                cache.content_digest(net_digest or cache.content_digest(network_content(net)), *args[1:]),
+            ),
             lambda: calibrate(*args),
             after_load=cache.freeze,
         )

@@ -75,7 +75,14 @@ class CapacityDynamics:
         self.enabled = bool(p.investment.enabled)
         agent_of = dict(zip(model.world.processes["process"], model.world.processes["agent_type"]))
         self.pipeline = (
-            inv.build_pipeline(model.world, net, model.start, p.investment, model.streams["investment"])
+            inv.build_pipeline(
+                model.world,
+                net,
+                model.start,
+                p.investment,
+                model.streams["investment"],
+                digests=getattr(model, "fresh_digests", None),
+            )
             if self.enabled
             else inv.empty_pipeline()
         )

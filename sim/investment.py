@@ -352,12 +352,16 @@ def build_pipeline(
     params: Any,
     rng: np.random.Generator,
     data_dir: Path | None = None,
+    digests: tuple[str, str] | None = None,
 ) -> Pipeline:
     """Rows for named projects, prospects and brownfield expansions of the chains that have an
     ``investment.csv``; facilities of other chains keep the exogenous capacity trend. The rows
     without their random parts are built once per process for a (world, network, start,
     parameters) and copied (kept in the disk cache too, under the SHA-256 of what the rows read);
-    the draws are made from ``rng`` per call, in the same order."""
+    the draws are made from ``rng`` per call, in the same order. ``digests``: the content
+    digests of the world and the network where the caller knows them to be current (both just
+    loaded: :class:`~critmin.sim.model.CritminModel`), which then key the disk entry in place
+    of hashing what the rows read."""
     overrun, share = float(params.schedule_overrun), float(params.expansion_share)
     key = (id(world), id(net), start, overrun, share)
     # the entry holds the world and network themselves, so their ids are not reused while it lives
@@ -370,7 +374,8 @@ def build_pipeline(
             *disk_memo(
                 "pipeline",
                 lambda: disk_key(
-                    "pipeline", content_digest(*_pipeline_inputs(world, net), start, overrun, share)
+                    "pipeline",
+                    content_digest(*(digests or _pipeline_inputs(world, net)), start, overrun, share),
                 ),
                 lambda: _pipeline_rows(world, net, start, overrun, share),
                 after_load=_frozen,

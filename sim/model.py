@@ -33,9 +33,9 @@ from critmin.sim.capacity import CapacityDynamics
 from critmin.sim.compose import load_config
 from critmin.sim.config import check_config, parse_month
 from critmin.sim.events import Modifiers
-from critmin.sim.network import OUTPUT, STORE, Network, compile_network
+from critmin.sim.network import OUTPUT, STORE, Network, compile_network_digested
 from critmin.sim.recorder import Recorder
-from critmin.sim.world import World, data_root, load_worlds
+from critmin.sim.world import World, data_root, load_worlds_digested
 
 STREAMS = ("demand_noise", "outages", "investment")  # append only: earlier streams keep their draws
 
@@ -89,14 +89,21 @@ class CritminModel(mesa.Model):
         self.start = parse_month(sc.start, "scenario.start")
         end = parse_month(sc.end, "scenario.end")
         self.n_steps = (end[0] - self.start[0]) * 12 + end[1] - self.start[1] + 1
-        self.world = world if world is not None else _load_world(sc)
+        world_digest = None  # the world's content digest, where it is known to be current
+        if world is None:
+            world, world_digest = _load_world(sc)
+        self.world = world
         policy_lists = [
             (list(cfg.policy.instruments), f"configs/policy/{cfg.policy.name}.yaml: policy.instruments"),
             (list(cfg.shock.instruments), f"configs/shock/{cfg.shock.name}.yaml: shock.instruments"),
         ]
         stores = required_stores(policy_lists, self.world) + merchant.holder_stores(self.world)
-        self.net: Network = _network(self.world, self.start[0], sc.max_suppliers, stores)
-        net = self.net
+        self.net, net_digest = _network(self.world, self.start[0], sc.max_suppliers, stores, world_digest)
+        net: Network = self.net
+        # the content digests of a world and network this call has just loaded (None for ones
+        # from the per-process cache, which may have been changed in place since): the keys of
+        # the calibration and the investment pipeline in the disk cache
+        self.fresh_digests = (world_digest, net_digest) if world_digest and net_digest else None
         event_lists = [
             (list(sc.events), "scenario.events"),
             (list(cfg.shock.events), f"configs/shock/{cfg.shock.name}.yaml: shock.events"),
@@ -119,7 +126,7 @@ class CritminModel(mesa.Model):
         )
         self.calibration = calibration.cached_calibration(
             net, self.params.market.theta, self.world.trade_shares, self._growth_table(13), self.demand_nodes,
-            self.origins, stamp,
+            self.origins, stamp, net_digest,
         )  # fmt: skip
         self._instrument_settings()
         self.state = calibration.initial_state(net, self.calibration, self.params)
@@ -444,19 +451,45 @@ class CritminModel(mesa.Model):
             self.step()
 
 
-def _load_world(sc: Any) -> World:
-    """The scenario's world, parsed once per process while its files are unchanged."""
+def _load_world(sc: Any) -> tuple[World, str | None]:
+    """The scenario's world, parsed once per process while its files are unchanged; and its
+    content digest when this call loaded it (from the disk cache or its files): no one can
+    have changed it yet. A world from the per-process cache may have been changed in place
+    since (it is the one every model of the process shares), so its digest is not given."""
     chains = [sc.data] if isinstance(sc.data, str) else list(sc.data)
     paths, blocs = [data_root() / c for c in chains], dict(sc.blocs)
     key = (tuple(chains), tuple(sorted(blocs.items())), cache.files_key(paths))
-    return cache.memo("world", key, lambda: load_worlds(paths, blocs))
+    fresh: list[str | None] = []
+
+    def load() -> World:
+        world, digest = load_worlds_digested(paths, blocs)
+        fresh.append(digest)
+        return world
+
+    world = cache.memo("world", key, load)
+    return world, (fresh[0] if fresh else None)
 
 
-def _network(world: World, start_year: int, max_suppliers: int | None, stores: list[tuple]) -> Network:
-    """The compiled network, once per world, start year, supplier limit and stockpile nodes."""
+def _network(
+    world: World,
+    start_year: int,
+    max_suppliers: int | None,
+    stores: list[tuple],
+    world_digest: str | None = None,
+) -> tuple[Network, str | None]:
+    """The compiled network, once per world, start year, supplier limit and stockpile nodes
+    (``world_digest``: see :func:`compile_network`); and its content digest when this call
+    compiled or loaded it (see :func:`_load_world`)."""
     key = (id(world), start_year, max_suppliers, repr(stores))
-    return cache.memo(  # the world rides along so that its id stays unique while cached
-        "network",
-        key,
-        lambda: (world, cache.freeze(compile_network(world, start_year, max_suppliers, stores))),
-    )[1]
+    fresh: list[str | None] = []
+
+    def load() -> tuple[World, Network]:
+        net, digest = compile_network_digested(
+            world, start_year, max_suppliers, stores, world_digest=world_digest
+        )
+        fresh.append(digest)
+        return world, cache.freeze(net)
+
+    # the world rides along so that its id stays unique while cached
+    net = cache.memo("network", key, load)[1]
+    return net, (fresh[0] if fresh else None)

@@ -391,18 +391,58 @@ def host_shares(world: World, processes: list[str], countries: list[str]) -> np.
 
 
 def compile_network(
-    world: World, start_year: int, max_suppliers: int | None = None, stores: list[tuple] = ()
+    world: World,
+    start_year: int,
+    max_suppliers: int | None = None,
+    stores: list[tuple] = (),
+    *,
+    world_digest: str | None = None,
 ) -> Network:
     """Build the graph and flatten it to arrays for the per-step market work. Kept in the disk
     cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of the world's content and
-    the other arguments, so an edited world (in memory or on disk) is compiled anew."""
+    the other arguments, so an edited world (in memory or on disk) is compiled anew.
+    ``world_digest``: the world's :func:`~critmin.sim.cache.content_digest` where the caller
+    knows it is current (a world just loaded, that nobody could have changed yet:
+    :func:`critmin.sim.world.load_worlds_digested`); else it is computed here."""
+    return compile_network_digested(world, start_year, max_suppliers, stores, world_digest=world_digest)[0]
+
+
+def compile_network_digested(
+    world: World,
+    start_year: int,
+    max_suppliers: int | None = None,
+    stores: list[tuple] = (),
+    *,
+    world_digest: str | None = None,
+) -> tuple[Network, str | None]:
+    """:func:`compile_network` and the digest of the network's :func:`network_content`,
+    computed once when it is compiled and stored with it (None when the disk cache is off).
+    Valid while nobody has changed the network: for a caller that uses it at once."""
+
+    def build() -> tuple[Network, str | None]:
+        net = _compile_network(world, start_year, max_suppliers, stores)
+        return net, (cache.content_digest(network_content(net)) if cache.disk_dir() is not None else None)
+
     return cache.disk_memo(
         "network",
         lambda: cache.disk_key(
-            "network", cache.content_digest(world, start_year, max_suppliers, list(stores))
+            "network",
+            cache.content_digest(
+                world_digest or cache.content_digest(world), start_year, max_suppliers, list(stores)
+            ),
         ),
-        lambda: _compile_network(world, start_year, max_suppliers, stores),
+        build,
     )
+
+
+def network_content(net: Network) -> dict[str, Any]:
+    """What of a network calibration can read, for its disk-cache key: every field, and of the
+    graph its nodes and edges in order (nothing here reads the graph's attributes, which the
+    arrays hold; hashing them would cost ~40 ms, more than the calibration it saves)."""
+    out = {k: v for k, v in vars(net).items() if k != "graph"}
+    out["graph_nodes"] = [str(n) for n in net.graph.nodes]
+    out["graph_edges"] = [f"{u}\x00{v}" for u, v in net.graph.edges]
+    return out
 
 
 def _compile_network(

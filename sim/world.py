@@ -129,12 +129,27 @@ def load_worlds(data_dirs: list[Path], bloc_overrides: dict[str, str] | None = N
     Kept in the disk cache (:func:`critmin.sim.cache.disk_memo`) under the SHA-256 of every
     file it reads, the folders' paths and the bloc overrides; a world that fails its checks is
     never stored, so bad input fails the same way every time."""
+    return load_worlds_digested(data_dirs, bloc_overrides)[0]
+
+
+def load_worlds_digested(
+    data_dirs: list[Path], bloc_overrides: dict[str, str] | None = None
+) -> tuple[World, str | None]:
+    """:func:`load_worlds` and the world's :func:`~critmin.sim.cache.content_digest`, computed
+    once when the world is built and stored with it (None when the disk cache is off: no key
+    asks for it then). The digest is that of the world as returned: valid while nobody has
+    changed it, i.e. for a caller that uses it before handing the world out."""
     data_dirs = [Path(d) for d in data_dirs]
     blocs = sorted((bloc_overrides or {}).items())
+
+    def build() -> tuple[World, str | None]:
+        world = _load_worlds(data_dirs, bloc_overrides)
+        return world, (cache.content_digest(world) if cache.disk_dir() is not None else None)
+
     return cache.disk_memo(
         "world",
         lambda: cache.disk_key("world", world_inputs(data_dirs), blocs),
-        lambda: _load_worlds(data_dirs, bloc_overrides),
+        build,
     )
 
 

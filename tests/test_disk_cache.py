@@ -12,7 +12,7 @@ import pytest
 from world_copies import edit_csv, set_cell, world_copy
 
 from critmin.sim import cache, compose, config_files, world
-from critmin.sim.network import compile_network
+from critmin.sim.network import compile_network, compile_network_digested, network_content
 from critmin.sim.world import DataError, load_worlds
 
 
@@ -130,6 +130,56 @@ def test_world_edited_in_memory_compiles_anew(tmp_path: Path, disk: Path) -> Non
     net = compile_network(w, 2024)
     assert len(_entries(disk, "network")) == 2
     assert net.capacity.max() > 0
+
+
+def test_a_world_is_stored_with_its_digest(tmp_path: Path, disk: Path) -> None:
+    """The digest stored with a world is its content digest, built or loaded; a network keyed
+    by it is the entry keyed by the digest computed from the world (the same key)."""
+    data = world_copy(tmp_path)
+    built, digest = world.load_worlds_digested([data])
+    loaded, stored = world.load_worlds_digested([data])
+    assert loaded is not built
+    assert digest == stored == cache.content_digest(built) == cache.content_digest(loaded)
+    built_net, net_digest = compile_network_digested(loaded, 2024, world_digest=stored)
+    again, stored_net = compile_network_digested(loaded, 2024)  # from disk, with its digest
+    assert len(_entries(disk, "network")) == 1
+    assert net_digest == stored_net == cache.content_digest(network_content(again))
+    assert again is not built_net
+    loaded.facilities.loc[0, "capacity_tpa"] += 1.0  # edited: computed from the world, a miss
+    compile_network(loaded, 2024)
+    assert len(_entries(disk, "network")) == 2
+
+
+def test_no_world_digest_without_the_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRITMIN_CACHE", "off")
+    assert world.load_worlds_digested([world_copy(tmp_path)])[1] is None
+
+
+def test_the_model_takes_the_digest_only_of_a_world_it_just_loaded(disk: Path) -> None:
+    """A world from the per-process cache may have been changed in place by an earlier caller:
+    its digest is computed again, not taken from when it was loaded."""
+    from critmin.sim import model
+    from critmin.sim.run import load_config
+
+    scenario = load_config(["scenario=ree_2024_short"]).scenario
+    cache._caches.pop("world", None)  # as in a fresh process
+    first, digest = model._load_world(scenario)
+    again, none = model._load_world(scenario)
+    assert again is first and digest == cache.content_digest(first) and none is None
+    # the network likewise, and the model hands both on only when both are fresh
+    cache._caches.pop("network", None)
+    net, net_digest = model._network(first, 2024, None, [], digest)
+    same, no_digest = model._network(first, 2024, None, [], digest)
+    assert same is net and net_digest == cache.content_digest(network_content(net)) and no_digest is None
+    cache._caches.pop("world", None)
+    cache._caches.pop("network", None)
+    fresh = model.CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
+    assert fresh.fresh_digests == (
+        cache.content_digest(fresh.world),
+        cache.content_digest(network_content(fresh.net)),
+    )
+    reused = model.CritminModel(load_config(["scenario=ree_2024_short", "scenario.end=2024-02"]))
+    assert reused.world is fresh.world and reused.fresh_digests is None
 
 
 def test_a_run_from_the_disk_cache_is_identical(disk: Path) -> None:
@@ -264,6 +314,26 @@ def test_content_digest_tells_content_apart() -> None:
     cats = pd.Series(["x", "y"], dtype=pd.CategoricalDtype(["x", "y"]))
     assert d(cats) != d(cats.cat.reorder_categories(["y", "x"]))
     assert d(np.zeros(3)) != d(np.zeros(3, dtype=np.float32)) != d(np.zeros((3, 1)))
+
+
+def test_content_digest_of_arrow_strings_reads_their_content_not_their_layout() -> None:
+    """A digest stored with a world must be the one its unpickled copy gives: an Arrow-backed
+    string column made of several chunks (a concat, as a multi-chain world's tables) or sliced
+    out of a longer one has the digest of the same values in one piece; a moved boundary, a
+    changed or a missing value does not."""
+    d = cache.content_digest
+    whole = pd.Series(["ab", "c", "", "déjà"], dtype="str")
+    chunks = pd.concat([pd.Series(["ab", "c"], dtype="str"), pd.Series(["", "déjà"], dtype="str")])
+    sliced = pd.Series(["zz", "ab", "c", "", "déjà"], dtype="str").iloc[1:]
+    assert isinstance(whole.array, pd.arrays.ArrowStringArray)
+    assert chunks.array.__arrow_array__().num_chunks == 2  # the layout differs, not the content
+    assert d(whole) == d(chunks.reset_index(drop=True)) == d(sliced.reset_index(drop=True))
+    assert d(whole) != d(pd.Series(["a", "bc", "", "déjà"], dtype="str"))
+    assert d(whole) != d(pd.Series(["ab", "c", "", "deja"], dtype="str"))
+    assert d(whole) != d(pd.Series(["ab", "c", None, "déjà"], dtype="str"))
+    assert d(pd.Series(["ab", None], dtype="str")) != d(pd.Series(["ab", "nan"], dtype="str"))
+    assert d(pd.Series([], dtype="str")) != d(pd.Series([""], dtype="str"))
+    assert d(whole) != d(whole.astype(object))  # the dtype is part of it
 
 
 def test_parameter_table_is_stored_then_loaded_equal(disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
