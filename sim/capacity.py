@@ -118,6 +118,19 @@ class CapacityDynamics:
         s.capacity = self.capacity(model)
         self.last_pi = np.zeros(self.pipeline.size)
         self._row_country = np.array(net.countries)[self.pipeline.country]
+        # the dominant producer's mining quota follows its processors' expected feed (issue 15)
+        self.market_quota = (
+            inv.market_quota(
+                model.world,
+                net,
+                self.pipeline,
+                model.main_output,
+                np.exp(s.log_p)[model.slot_market()],
+                s.orders_lr,
+            )
+            if self.pipeline.size
+            else None
+        )
 
     # ------------------------------------------------------------------ set-up
     def _presence_intensity(self, model: ModelView) -> None:
@@ -229,7 +242,12 @@ class CapacityDynamics:
                 rate_cut = np.where(ok, np.maximum(rate_cut, term["rate_reduction"]), rate_cut)
             elif term["kind"] == "permitting":
                 permit_cut = np.where(ok, np.maximum(permit_cut, term["lead_time_reduction"]), permit_cut)
-        return inv.Terms(margin, derisked_nodes[p.node], rate_cut, permit_cut)
+        room = key = None
+        if self.market_quota is not None:
+            s = model.state
+            headroom = model.params.investment.quota_headroom
+            room, key = inv.quota_room(self.market_quota, p, s.capacity, s.orders_lr, headroom)
+        return inv.Terms(margin, derisked_nodes[p.node], rate_cut, permit_cut, room, key)
 
     def _finance_payments(self, model: ModelView, before: np.ndarray, terms: inv.Terms) -> list[Payment]:
         """Concessional finance costs its government the grant equivalent of the loan at FID:

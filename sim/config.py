@@ -79,6 +79,7 @@ class InvestmentConfig:
     expansion_share: float = MISSING
     schedule_overrun: float = MISSING
     exit_months: float = MISSING
+    quota_headroom: float = MISSING
 
 
 @dataclass

@@ -18,7 +18,12 @@ price floors derisk a project (its volume or price is certain); a price floor al
 expected price to the floor; permitting acceleration shortens the permitting clock.
 
 The monthly FID probability is ``1/finance_months · σ((PI − 1)/s)`` (σ logistic; s =
-``fid_pi_scale``); cancellation of a pre-FID project with PI < 1 happens at
+``fid_pi_scale``). The **dominant producer's mining quota follows the market** (:class:`MarketQuota`):
+the expansions of the plants an ``investment.csv`` puts under a quota (``market_quota`` rows:
+China's REE mines) go ahead, however profitable, only while that country's mine capacity, in
+operation and in flight, stays within ``1 + quota_headroom`` times its 2024 ratio to its own
+processors' expected demand for their output (their normal orders, domestic and export);
+options it does not take wait (their option value is kept). Cancellation of a pre-FID project with PI < 1 happens at
 ``abandon_rate_per_year``. Nothing here is specific to rare earths: the parameters come from the
 chain's ``investment.csv``.
 """
@@ -33,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.sim.cache import content_digest, disk_key, disk_memo, memo
+from critmin.sim.network import INPUT, OUTPUT
 from critmin.sim.world import INVESTMENT, INVESTMENT_PARAMETERS, DataError, World, new_capacity_node
 
 if TYPE_CHECKING:
@@ -473,6 +479,10 @@ class Terms:
     derisked: np.ndarray  # bool: offtake or price floor covers the row's node
     rate_reduction: np.ndarray  # concessional finance, absolute
     permit_reduction: np.ndarray  # permitting acceleration, share of the permitting clock
+    # per row: capacity (activity units per month) its market-following quota still allows
+    # (:func:`quota_room`; inf: the row is under no such rule); None: no row is
+    quota_room: np.ndarray | None = None
+    quota_key: np.ndarray | None = None  # per row: the quota it counts against (-1: none)
 
 
 def project_index(
@@ -548,6 +558,8 @@ def advance(
     # final investment decisions and cancellations
     fid = waiting & (draw < fid_probability(pi, p.finance_months, params.fid_pi_scale))
     fid &= expansion_room(p, capacity, fid)
+    if terms.quota_room is not None and terms.quota_key is not None:
+        fid &= within_quota(p, fid, terms.quota_room, terms.quota_key)
     # a project's components advance together: FID once all are permitted, and only if every
     # component takes it (components of different processes have different finance clocks,
     # e.g. a brine field and its carbonate plant; the slowest decides)
@@ -599,3 +611,164 @@ def renew_expansions(p: Pipeline, capacity: np.ndarray, params: Any) -> np.ndarr
     p.months_online[done] = 0.0
     p.months_left[done] = 0.0
     return added
+
+
+@dataclass
+class MarketQuota:
+    """The dominant producer's mining quota follows the market (issue 15).
+
+    China sets its REE mining quota each year from, among other criteria, "market demand"
+    (MIIT/NDRC/MNR Interim Measures on total-quantity control, Decree No. 71 of 2025): +20-25%
+    a year in 2021-23 while NdPr was dear, +5.9% in 2024 after prices halved, flat in 2025
+    (facts.md §3.1). Without a rule its brownfield expansions (quota increases) pay at any price
+    the runs reach and grow at the yearly cap whatever demand does. Here the expansions of a
+    quota-bound country's plants of a process (China's REE mines) are held to
+    ``capacity + in flight ≤ ratio0 × D(t) × (1 + headroom)``: D is that country's processors'
+    expected demand for the mined commodity (their normal orders ``State.orders_lr`` of their
+    main outputs, domestic and export, in tonnes of feed; each plant's output mix valued at 2024
+    prices), ratio0 its 2024 mine capacity over D in 2024. The quota grows by what its own
+    processors' expected feed grows, and no faster than pays (the PI test and the yearly cap
+    still apply). The plants held are named in the chain's ``investment.csv`` (``market_quota``
+    rows); groups: one per held (process, country)."""
+
+    rows: np.ndarray  # pipeline rows under the rule
+    row_group: np.ndarray  # per ruled row: its group
+    mine_nodes: np.ndarray  # the ruled country's plants of the mining process
+    mine_group: np.ndarray  # per mine node: its group
+    out_slots: np.ndarray  # main output slots of the processors that use the mined commodity
+    weight: np.ndarray  # per output slot: t of feed per t of normal orders
+    slot_group: np.ndarray  # per output slot: its group
+    ratio0: np.ndarray  # per group: 2024 mine capacity over 2024 expected feed demand
+
+    @property
+    def groups(self) -> int:
+        return int(self.ratio0.size)
+
+    def demand(self, orders_lr: np.ndarray) -> np.ndarray:
+        """Per group: the processors' expected demand for the mined commodity, t per month."""
+        return np.bincount(
+            self.slot_group, weights=self.weight * orders_lr[self.out_slots], minlength=self.groups
+        )
+
+
+def market_quota(
+    world: World,
+    net: Network,
+    p: Pipeline,
+    main_output: np.ndarray,
+    price0: np.ndarray,
+    orders0: np.ndarray,
+) -> MarketQuota | None:
+    """The rule's index arrays (computed once per model). The plants it holds are named by the
+    chain's ``investment.csv``: ``market_quota`` 1 for (process, region), the most specific row
+    as for every parameter (China's REE mines: ``mine_ree,CHN``); a plant of a process no such
+    row covers is free. ``main_output`` per slot (not scrap), ``price0`` per slot the 2024 price
+    of its commodity in its market, ``orders0`` per slot the 2024 normal orders. None when no
+    pipeline row is under the rule."""
+    table = world.investment[world.investment["parameter"] == "market_quota"]
+    if table.empty or p.size == 0:
+        return None
+    flags = {(r.process, r.region): float(r.value) for r in table.itertuples(index=False)}
+    bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
+    n = len(net.node_id)
+    fac = net.is_facility
+    out = np.flatnonzero((net.slot_role == OUTPUT) & main_output)
+    process = np.asarray(net.node_process, dtype=object)
+
+    def ruled(proc: str, country: str) -> bool:
+        for pr in (proc, "all"):
+            for region in (country, bloc_of.get(country, ""), "all"):
+                if (pr, region) in flags:
+                    return flags[(pr, region)] > 0
+        return False
+
+    exp_nodes = np.unique(p.node[p.kind == KIND_EXPANSION])
+    keys = sorted({(str(process[i]), int(net.node_country[i])) for i in exp_nodes})
+    rows, row_group, mine_nodes, mine_group = [], [], [], []
+    out_slots, weight, slot_group, ratio0 = [], [], [], []
+    for proc, c in keys:
+        if not ruled(proc, net.countries[c]):
+            continue
+        mines = exp_nodes[(process[exp_nodes] == proc) & (net.node_country[exp_nodes] == c)]
+        commodity = np.unique(net.slot_commodity[out[np.isin(net.slot_node[out], mines)]])
+        # the country's processors of the commodity, and their feed per unit of activity
+        feed_slot = np.flatnonzero(
+            (net.slot_role == INPUT)
+            & np.isin(net.slot_commodity, commodity)
+            & fac[net.slot_node]
+            & (net.node_country[net.slot_node] == c)
+            & ~np.isin(net.slot_node, mines)
+        )
+        if feed_slot.size == 0:
+            raise DataError(
+                f"{INVESTMENT}: market_quota covers {proc!r} in {net.countries[c]}, but no plant there "
+                f"uses its output; expected processors of it in that country (their orders are the demand it follows)"
+            )
+        users = np.unique(net.slot_node[feed_slot])
+        feed = np.bincount(net.slot_node[feed_slot], weights=net.slot_coef[feed_slot], minlength=n)
+        u_out = out[np.isin(net.slot_node[out], users)]
+        value = np.bincount(net.slot_node[u_out], weights=net.slot_coef[u_out] * price0[u_out], minlength=n)
+        node = net.slot_node[u_out]
+        # activity implied by the orders: the value-weighted mean over outputs of orders/coef
+        w = np.divide(
+            price0[u_out] * feed[node], value[node], out=np.zeros(u_out.size), where=value[node] > 0
+        )
+        d0 = float(w @ orders0[u_out])
+        if d0 <= 0:
+            continue
+        g = len(ratio0)
+        held = np.flatnonzero((p.kind == KIND_EXPANSION) & np.isin(p.node, mines))
+        rows.append(held)
+        row_group.append(np.full(held.size, g))
+        mine_nodes.append(mines)
+        mine_group.append(np.full(mines.size, g))
+        out_slots.append(u_out)
+        weight.append(w)
+        slot_group.append(np.full(u_out.size, g))
+        ratio0.append(float(net.capacity[mines].sum()) / d0)
+    if not ratio0:
+        return None
+    cat = np.concatenate
+    return MarketQuota(
+        cat(rows), cat(row_group), cat(mine_nodes), cat(mine_group), cat(out_slots), cat(weight),
+        cat(slot_group), np.array(ratio0),
+    )  # fmt: skip
+
+
+def quota_room(
+    mq: MarketQuota, p: Pipeline, capacity: np.ndarray, orders_lr: np.ndarray, headroom: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the capacity its market-following quota still allows (activity units per month;
+    inf for rows under no rule) and the quota it counts against (-1: none). Capacity counts what
+    operates now (``capacity``, structural) and what is financed or ramping and not yet online."""
+    target = mq.ratio0 * mq.demand(orders_lr) * (1.0 + headroom)
+    r = mq.rows
+    st = p.status[r]
+    pending = np.where((st == FINANCED) | (st == RAMPING), p.nameplate[r] * p.final_share[r], 0.0)
+    pending = pending - np.where(st == RAMPING, p.online()[r], 0.0)
+    committed = np.bincount(mq.mine_group, weights=capacity[mq.mine_nodes], minlength=mq.groups)
+    committed += np.bincount(mq.row_group, weights=pending, minlength=mq.groups)
+    room = np.full(p.size, np.inf)
+    room[r] = (target - committed)[mq.row_group]
+    key = np.full(p.size, -1, dtype=np.int64)
+    key[r] = mq.row_group
+    return room, key
+
+
+def within_quota(p: Pipeline, want: np.ndarray, room: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Which of the decisions ``want`` fit their quota's ``room`` (the first-listed rows of a
+    quota go first: each must fit with the ones before it). Other rows pass."""
+    ok = np.ones(p.size, bool)
+    cand = np.flatnonzero(want & (key >= 0))
+    if cand.size == 0:
+        return ok
+    order = cand[np.argsort(key[cand], kind="stable")]
+    size = p.nameplate[order] * p.final_share[order]
+    k = key[order]
+    cum = np.cumsum(size)
+    first = np.ones(order.size, bool)
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+    upto = cum - (cum[start] - size[start])  # this row and the earlier ones of its quota
+    ok[order] = upto <= room[order] + 1e-9
+    return ok

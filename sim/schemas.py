@@ -54,6 +54,9 @@ INVESTMENT_PARAMETERS: dict[str, tuple[float, float]] = {
     "max_expansion_per_year": (0.0, 1.0),
 }
 INVESTMENT_EVIDENCE = {"capex_overrun_factor": (1.0, 10.0), "schedule_overrun": (1.0, 10.0)}
+# optional rows (no fallback needed): 1 = the plants of (process, region) expand under a quota that
+# follows the market (sim/investment.py MarketQuota; issue 15)
+INVESTMENT_RULES = {"market_quota": (0.0, 1.0)}
 
 
 # ---------------------------------------------------------------------- declarations
@@ -409,7 +412,7 @@ def low_mode_high(df: pd.DataFrame, path: Path, schema: Schema) -> None:
 
 def investment_values_in_range(df: pd.DataFrame, path: Path, schema: Schema) -> None:
     """Each row's value, low and high within its parameter's plausible range, low <= value <= high."""
-    bounds = {**INVESTMENT_PARAMETERS, **INVESTMENT_EVIDENCE}
+    bounds = {**INVESTMENT_PARAMETERS, **INVESTMENT_EVIDENCE, **INVESTMENT_RULES}
     for i, r in enumerate(df.itertuples(index=False)):
         p_lo, p_hi = bounds[r.parameter]
         for col in ("value", "low", "high"):
@@ -719,7 +722,7 @@ WORLD_FILES: dict[str, Schema] = {
         Schema(
             INVESTMENT,
             (
-                text("parameter", tuple(INVESTMENT_PARAMETERS) + tuple(INVESTMENT_EVIDENCE)),
+                text("parameter", (*INVESTMENT_PARAMETERS, *INVESTMENT_EVIDENCE, *INVESTMENT_RULES)),
                 text("process"),  # a process or "all"
                 text("region"),  # a bloc, a country code or "all"
                 number("value"),
