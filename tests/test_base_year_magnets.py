@@ -43,3 +43,16 @@ def test_mountain_pass_ndpr_output_in_the_2025_world():
     r = critmin.simulate(load_config(["scenario=ree_2026", "scenario.end=2025-12", "seed=0"]))
     assert _year_sum(r, "production", "ndpr_oxide", "USA") == pytest.approx(2_599, rel=0.15)
     assert 50_000 < _year_sum(r, "exports", "ndfeb_magnet", "CHN") < 61_000  # ~56,000 t (customs)
+
+
+def test_lynas_separates_with_the_mt_weld_yield(world_2024):
+    # issue 15: LAMP (MYS) and Kalgoorlie (AUS) separate Mt Weld concentrate at 0.224 t NdPr per t
+    # REO (23.8% NdPr x 0.94), not the world mean 0.19: 11,000 and 2,000 t of feed make ~2,460 and
+    # ~450 t (2,090 and 380 at the mean). Lynas reported 5,655 t in FY2024; the rest of the gap is
+    # the feed's USGS products basis (docs/mining_gap.md), so the model stays under it
+    lamp = _year_sum(world_2024, "production", "ndpr_oxide", "MYS")
+    kalgoorlie = _year_sum(world_2024, "production", "ndpr_oxide", "AUS")
+    assert lamp == pytest.approx(11_000 * 0.224, rel=0.1)
+    assert kalgoorlie == pytest.approx(2_000 * 0.224, rel=0.15)
+    assert lamp + kalgoorlie > 13_000 * 0.20  # above what the world mean gave (0.191: 2,480 t)
+    assert lamp + kalgoorlie < 5_655
