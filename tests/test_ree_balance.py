@@ -41,7 +41,9 @@ def balance(request) -> dict[str, float]:
     use = dem.groupby(["end_use", "commodity"])[col].sum()
     # every separation process (the world mean, Mountain Pass's bastnaesite, Lynas's Mt Weld)
     seps = [p for p in out.index if p.startswith("separate_ree")]
-    assert {"separate_ree", "separate_ree_bastnaesite", "separate_ree_mtweld"} <= set(seps)
+    assert {"separate_ree", "separate_ree_bastnaesite", "separate_ree_mtweld", "separate_ree_ionic"} <= set(
+        seps
+    )
     return {
         "world": request.param,
         "mined": out["mine_ree"],
@@ -144,3 +146,22 @@ def test_lynas_separates_with_the_mt_weld_yield_and_the_world_ndpr_holds(balance
     # LAMP + Kalgoorlie capacity in t REO concentrate = Lynas's 10,500 t/yr NdPr target at the yield
     lynas_cap = fac.loc[["mys_lynas_lamp", "aus_lynas_kalgoorlie"], "capacity_tpa"].sum()
     assert lynas_cap * mt_weld == pytest.approx(10_500, rel=0.01)
+
+
+def test_dytb_comes_from_the_ionic_clays_and_the_world_total_holds(balance):
+    # issue 15 (per-ore Dy/Tb yields): China south's ionic-clay feed (~55 kt REO incl. Myanmar)
+    # holds ~4-5% Dy+Tb and gives ~2.2 kt of the world's ~2.7 kt; light-REE ores ~0.1-0.4%
+    world = load_world(data_root() / balance["world"])
+    pr = world.processes.set_index(["process", "commodity"])["coefficient"]
+    fac = world.facilities.set_index("facility")
+    assert fac.loc["chn_sep_south", "process"] == "separate_ree_ionic"
+    ionic = pr[("separate_ree_ionic", "dytb_oxide")]
+    assert 0.03 <= ionic <= 0.05
+    for light in ("separate_ree", "separate_ree_bastnaesite", "separate_ree_mtweld"):
+        assert pr[(light, "dytb_oxide")] < 0.005 < ionic
+    ionic_t = fac.loc["chn_sep_south", "output_base_tpa"] * ionic
+    assert 0.7 < ionic_t / balance["dytb"] < 0.9
+    world_dytb = {"ree": 2_736, "ree_2026": 2_783}[balance["world"]]
+    assert balance["dytb"] == pytest.approx(world_dytb, rel=0.002)
+    # the NdPr side is not split out: the ionic plants keep the mean NdPr yield
+    assert pr[("separate_ree_ionic", "ndpr_oxide")] == pr[("separate_ree", "ndpr_oxide")]
