@@ -203,8 +203,9 @@ def check_ban(run: Run, inst: dict, policy: Any) -> None:
     on = run.window(inst)
     cap = float(inst.get("max_tonnes_per_month", 0.0))
     # grey flows (transit via third countries) pass in months with a grey share: at most that
-    # share of what buyers would ask, here bounded by three times the 2024 trade
-    grey = np.array([policy.grey_share(t) for t in range(run.months.size)])
+    # share of what buyers would ask, here bounded by three times the 2024 trade; a ban given as
+    # a scenario event (policy None) has no grey share
+    grey = np.array([policy.grey_share(t) if policy is not None else 0.0 for t in range(run.months.size)])
     base = run.base_trade(inst["commodity"], exporters, run.countries(inst.get("destinations")))
     limit = cap + 3.0 * grey * base
     assert (trade[on] <= limit[on] * (1 + REL)).all(), trade[on][trade[on] > limit[on] * (1 + REL)]
