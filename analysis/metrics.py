@@ -86,6 +86,9 @@ class Tables:
     final_demand: pd.DataFrame | None = None  # month, commodity, region, end_use, demand, ...
     ledger: pd.DataFrame | None = None  # year, country, item, usd
     shock_windows: list[tuple[str, str | None]] = field(default_factory=list)  # (start, end)
+    # the arrays consumption_origin was built from (a run in memory: ModelRun.origin_cells), read
+    # in its place by the consumption-scope metrics; None: the table's rows are read
+    origin_cells: dict[str, Any] | None = None
     # derived arrays and results, built once per Tables (the tables are not modified after)
     cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -97,6 +100,7 @@ class Tables:
             consumption_origin=result.consumption_origin,
             final_demand=result.final_demand,
             ledger=result.ledger,
+            origin_cells=getattr(result, "origin_cells", None),
             **_meta_kwargs(result.summary.get("world", {}), result.manifest.get("config", {})),
         )
 
@@ -355,9 +359,12 @@ class _OriginIndex:
     value: np.ndarray | None  # imports: delivered USD per row
     columns: dict[str, tuple[np.ndarray, np.ndarray]]  # imports: stage -> (columns, origin codes)
     mix: np.ndarray | None  # imports: rows × origin columns
-    subsets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rows per (commodity, stage)
+    subsets: dict[tuple[str, str], Any] = field(default_factory=dict)  # rows per (commodity, stage)
     derived: dict[str, Any] = field(default_factory=dict)  # period codes and name order, built once
     aggregates: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)  # see :meth:`aggregate`
+    # consumption scope read from the recorder's arrays (:meth:`_from_cells`): per market its
+    # region code, per origin column its origin code (this index's country codes), the cells
+    cells: dict[str, Any] | None = None
 
     def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
         """(the distinct periods, the period code of each of ``months``): years or months."""
@@ -413,6 +420,8 @@ class _OriginIndex:
 
     @classmethod
     def _consumption(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        if tables.origin_cells is not None:
+            return cls._from_cells(tables, owner)
         c = tables.consumption_origin
         countries = list(tables.countries)
         # the owner column exists only where some plant is foreign-owned; else owner = origin
@@ -430,6 +439,77 @@ class _OriginIndex:
             columns={},
             mix=None,
         )
+
+    @classmethod
+    def _from_cells(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        """The consumption index of the arrays the consumption-origin table is built from
+        (:attr:`Tables.origin_cells`): the rows of one commodity and stage are read from their
+        slice of the cells (:meth:`_cell_records`), in the table's row order, without the
+        table's 0.3 M rows. Its months are those with any row, as the table's."""
+        cells = tables.origin_cells
+        assert cells is not None
+        countries = list(tables.countries)
+        # the cells' country codes as this index's (the world's countries, then any other name)
+        lookup = {c: i for i, c in enumerate(countries)}
+        for name in cells["countries"]:
+            if name not in lookup:
+                lookup[name] = len(countries)
+                countries.append(name)
+        table = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        region = table[cells["region"]]
+        origin = table[cells["owner"] if owner else cells["origin"]]
+        key = ("month_codes", "origin_cells")
+        if key not in tables.cache:
+            tonnes, mix = cells["tonnes"], cells["mix"]
+            # a month has rows where some market used material with some origin share
+            any_share = (mix > 0).any(axis=2) if mix.size else np.zeros(tonnes.shape, bool)
+            has = ((tonnes > 0) & any_share).any(axis=1)
+            months = np.asarray(cells["months"])[has]
+            code = np.cumsum(has) - 1  # per recorded month (those without rows are never read)
+            years = pd.DatetimeIndex(months).year.to_numpy()
+            for a in (months, years, code):
+                a.flags.writeable = False
+            tables.cache[key] = {"months": months, "years": years, "month": code}
+        return cls(
+            countries=countries,
+            **tables.cache[key],
+            commodity=pd.Categorical([]),
+            region=region,
+            exporter=None,
+            stage=pd.Categorical([]),
+            origin=origin,
+            tonnes=np.zeros(0),
+            value=None,
+            columns={},
+            mix=None,
+            cells=cells,
+        )
+
+    def _cell_records(self, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
+        """(month code, region code, origin code, tonnes) of the consumption-origin rows of one
+        commodity and stage, in the table's order, from the cells (once per index)."""
+        key = (commodity, stage)
+        if key not in self.subsets:
+            cells = self.cells
+            assert cells is not None
+            coms, stages = cells["commodities"], cells["stages"]
+            u = np.flatnonzero(cells["commodity"] == (coms.index(commodity) if commodity in coms else -1))
+            k = np.flatnonzero(cells["stage"] == (stages.index(stage) if stage in stages else -1))
+            tonnes = cells["tonnes"][:, u]
+            block = cells["mix"][:, u][:, :, k]  # [months, the commodity's markets, the stage's columns]
+            # the table's rows of the block, row-major (month, market, column) as in the table
+            flat = np.flatnonzero((block > 0) & (tonnes > 0)[:, :, None])
+            U, K = u.size, k.size
+            tu = flat // K if K else flat
+            t = tu // U if U else tu
+            weight = tonnes.reshape(-1)[tu] * block.reshape(-1)[flat]  # float64 × float32, as there
+            self.subsets[key] = (
+                self.month[t],
+                self.region[u[tu - t * U]],
+                self.origin[k[flat - tu * K]],
+                weight,
+            )
+        return self.subsets[key]
 
     @classmethod
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
@@ -506,18 +586,17 @@ class _OriginIndex:
         if key not in self.aggregates and self.exporter is not None:
             self.aggregates[key] = self._import_aggregate(tables, d, freq)
         if key not in self.aggregates:
-            row, origin, weight = self._records(tables, d)
+            month, region, origin, weight = self._records(tables, d)
             keep = weight > 0
-            row, origin, weight = row[keep], origin[keep], weight[keep]
+            month, region, origin, weight = month[keep], region[keep], origin[keep], weight[keep]
             C = len(self.countries)
-            exporter = self.region if self.exporter is None else self.exporter
-            groups, g = _dense_codes(self.region[row] * C + exporter[row], C * C)
+            groups, g = _dense_codes(region * C + region, C * C)  # consumption: the user twice
             periods, code = self.period_codes(freq)
             _, rank = self.name_order()
             # over the origins that occur only (a handful of the countries)
             present, o = _dense_codes(rank[origin], C)
             n, P, G = present.size, periods.size, groups.size
-            cell = g * P + code[self.month[row]]
+            cell = g * P + code[month]
             sums = np.bincount(cell * n + o, weights=weight, minlength=G * P * n).astype(float)
             count = np.bincount(cell, minlength=G * P)
             self.aggregates[key] = (
@@ -567,10 +646,14 @@ class _OriginIndex:
         return np.flatnonzero(inside)
 
     def _records(self, tables: Tables, d: Definition) -> tuple[np.ndarray, ...]:
-        """(row, origin code, weight) of the consumption records of one (commodity, stage,
-        basis)."""
-        rows = self._subset(d.commodity, d.stage)
-        month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
+        """(month code, region code, origin code, weight) of the consumption records of one
+        (commodity, stage, basis), in the table's row order."""
+        if self.cells is not None:
+            month, region, origin, weight = self._cell_records(d.commodity, d.stage)
+        else:
+            rows = self._subset(d.commodity, d.stage)
+            month, region, origin = self.month[rows], self.region[rows], self.origin[rows]
+            weight = self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
             price = prices[month, origin]  # a fresh array: filled in place where unknown
@@ -578,7 +661,7 @@ class _OriginIndex:
             if missing.any():
                 price[missing] = world[month[missing]]
             weight = weight * price
-        return rows, origin, weight
+        return month, region, origin, weight
 
     def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
         """Seller price of ``commodity`` per (month, origin country) of this index, NaN where the

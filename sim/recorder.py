@@ -6,7 +6,7 @@ Mesa's agent-level DataCollector would deep-copy per agent; here each step adds 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -349,6 +349,37 @@ class Recorder:
         out["tonnes"] = self.use_tonnes[:T].reshape(-1)[tu] * mix.reshape(-1)[flat]
         del t_idx, u_idx, k_idx, flat, tu
         return pd.DataFrame(out, copy=False)
+
+    def consumption_cells(self) -> dict[str, Any]:
+        """The arrays :meth:`consumption_origin` is built from, as plain arrays and names (what
+        the metrics read in place of its rows: the rows of one commodity and stage are a slice):
+        ``tonnes`` [months, markets] used, ``mix`` [months, markets, origin columns] their origin
+        shares (float32, as traced; views of the recorder's arrays, not to be changed), per
+        market its ``commodity`` and ``region`` code, per origin column its ``stage``,
+        ``origin`` and ``owner`` code, the ``months`` and the names the codes index. A table
+        row is a cell with ``tonnes > 0`` and ``mix > 0``, in row-major (month, market, column)
+        order, its tonnes ``tonnes[t, u] * mix[t, u, k]``."""
+        net = self.model.net
+        T, C = self.model.state.t, net.n_countries
+        com, ctry = np.divmod(self.use_keys, C)
+        origins = self.model.origins
+        out = {
+            "months": self.months().to_numpy(),
+            "tonnes": self.use_tonnes[:T],
+            "mix": self.use_mix[:T],
+            "commodity": com,
+            "region": ctry,
+            "stage": np.asarray(origins.stage),
+            "origin": np.asarray(origins.country),
+            "owner": np.asarray(origins.owner),
+            "commodities": list(net.commodities),
+            "countries": list(net.countries),
+            "stages": list(net.stages),
+        }
+        for a in out.values():
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+        return out
 
     def final_demand(self) -> pd.DataFrame:
         """Final demand per country × end use × commodity and month: demand, consumption, unmet."""

@@ -271,6 +271,9 @@ class ModelRun:
     # the investment pipeline at the end of the run (sim/capacity.py): one row per project
     # component, prospect and expansion option, with its milestones
     projects: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # the arrays consumption_origin is built from (Recorder.consumption_cells: plain arrays and
+    # names), read by the metrics in place of its rows; None for a run read from its folder
+    origin_cells: dict[str, Any] | None = field(default=None, repr=False)
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
         """One monthly series, indexed by month."""
@@ -378,6 +381,7 @@ def collect(
         final_demand=rec.final_demand(),
         ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
+        origin_cells=rec.consumption_cells(),
     )
     summary["investment"] = investment_summary(run.projects)
     run.warnings = config_warnings(cfg)

@@ -460,3 +460,32 @@ def test_consumer_spending_without_the_pivot_equals_the_pivot(short_run):
         assert list(map(str, fast.index.get_level_values(level))) == list(
             map(str, pivot.index.get_level_values(level))
         )
+
+
+def test_metrics_from_the_recorder_arrays_equal_those_from_the_consumption_origin_table(short_run):
+    """The consumption-scope metrics of a run in memory read the recorder's arrays
+    (``origin_cells``); from the table's rows (a run read from its folder) every metric table
+    and the summary's dependency block are the same, bit for bit (both controls: the world has
+    foreign-owned plants)."""
+    import dataclasses
+
+    from critmin.analysis.results import complete
+
+    assert short_run.origin_cells is not None
+    cells = short_run.origin_cells
+    assert (cells["owner"] != cells["origin"]).any()  # the owner view differs from the location view
+    # the cells hold every row of the table: the same tonnes in total
+    total = (cells["tonnes"][:, :, None] * cells["mix"]).sum()
+    assert total == pytest.approx(short_run.consumption_origin["tonnes"].sum(), rel=1e-12)
+    a = complete(short_run)
+    b = complete(dataclasses.replace(short_run, origin_cells=None, model=None))
+    assert a.metrics.keys() == b.metrics.keys()
+    for name in a.metrics:
+        pd.testing.assert_frame_equal(a.metrics[name], b.metrics[name], check_exact=True)
+    assert a.summary["dependency"] == b.summary["dependency"]
+    # and a change to the cells changes the metrics (the arrays are what is read)
+    cut = dict(cells, tonnes=cells["tonnes"] * 0.5)
+    c = complete(dataclasses.replace(short_run, origin_cells=cut, model=None))
+    share_a = a.metrics["paths"]["total"].to_numpy()
+    share_c = c.metrics["paths"]["total"].to_numpy()
+    assert share_c.sum() < share_a.sum()
