@@ -111,10 +111,15 @@ def has_foreign_owners(tables: Tables) -> bool:
     tables then name owners: consumption_origin ``owner``, flows ``..._owner_XXX`` columns).
     Read once per run's tables (the definitions table asks for every region and scope)."""
     if "has_foreign_owners" not in tables.cache:
-        c = tables.consumption_origin
+        c, cells = tables.consumption_origin, tables.origin_cells
+        if cells is not None:  # the table's owner and origin of each row, from its cells
+            tonnes, mix = cells["tonnes"], cells["mix"]
+            has_rows = ((mix > 0) & (tonnes > 0)[:, :, None]).any(axis=(0, 1))  # per origin column
+            owned = bool((has_rows & (cells["owner"] != cells["origin"])).any())
+        else:
+            owned = bool("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
         tables.cache["has_foreign_owners"] = bool(
-            ("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
-            or any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
+            owned or any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
         )
     return tables.cache["has_foreign_owners"]
 

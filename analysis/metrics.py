@@ -94,13 +94,15 @@ class Tables:
 
     @classmethod
     def from_result(cls, result: ModelRun) -> Tables:
+        cells = getattr(result, "origin_cells", None)
         return cls(
             timeseries=result.timeseries,
             flows=result.flows,
-            consumption_origin=result.consumption_origin,
+            # with the cells, the table is not read (nor built, if it is not yet)
+            consumption_origin=result.consumption_origin if cells is None else pd.DataFrame(),
             final_demand=result.final_demand,
             ledger=result.ledger,
-            origin_cells=getattr(result, "origin_cells", None),
+            origin_cells=cells,
             **_meta_kwargs(result.summary.get("world", {}), result.manifest.get("config", {})),
         )
 

@@ -318,37 +318,7 @@ class Recorder:
         same as before ownership was traced); a (..., stage, origin) group then sums over owners
         to the location view.
         """
-        net = self.model.net
-        T, C = self.model.state.t, net.n_countries
-        com, ctry = np.divmod(self.use_keys, C)
-        origins = self.model.origins
-        # the nonzero cells only (a dense months x markets x origins product was the largest
-        # array of the table); float32 shares times float64 tonnes promote exactly
-        used = self.use_tonnes[:T] > 0
-        mix = self.use_mix[:T]
-        # the cells' indices, row-major (np.nonzero of a 3-D mask costs twice the flat scan and
-        # the divisions); each index array is the table's length: temporaries are freed as soon
-        # as their column is built
-        flat = np.flatnonzero((mix > 0) & used[:, :, None])
-        U, K = mix.shape[1], mix.shape[2]
-        tu = flat // K  # the (month, market) cell, row-major: two divisions in place of three
-        k_idx = flat - tu * K
-        t_idx = tu // U
-        u_idx = tu - t_idx * U
-        out = {
-            "month": self.months()[t_idx],
-            "commodity": _from_codes(com, u_idx, net.commodities),
-            "region": _from_codes(ctry, u_idx, net.countries),
-            "stage": _from_codes(origins.stage, k_idx, net.stages),
-            "origin": _from_codes(origins.country, k_idx, net.countries),
-        }
-        if origins.foreign.any():
-            out["owner"] = _from_codes(origins.owner, k_idx, net.countries)
-        # float32 shares times float64 tonnes promote exactly (in the multiplication: no float64
-        # copy of the shares first); the cell's tonnes by its flat index
-        out["tonnes"] = self.use_tonnes[:T].reshape(-1)[tu] * mix.reshape(-1)[flat]
-        del t_idx, u_idx, k_idx, flat, tu
-        return pd.DataFrame(out, copy=False)
+        return consumption_origin_table(self.consumption_cells())
 
     def consumption_cells(self) -> dict[str, Any]:
         """The arrays :meth:`consumption_origin` is built from, as plain arrays and names (what
@@ -364,7 +334,7 @@ class Recorder:
         com, ctry = np.divmod(self.use_keys, C)
         origins = self.model.origins
         out = {
-            "months": self.months().to_numpy(),
+            "months": self.months(),
             "tonnes": self.use_tonnes[:T],
             "mix": self.use_mix[:T],
             "commodity": com,
@@ -421,6 +391,42 @@ def origin_column_name(stages: list[str], countries: list[str], origins: origin.
     if origins.owner[k] != origins.country[k]:
         name += f"{OWNER_TAG}{countries[origins.owner[k]]}"
     return name
+
+
+def consumption_origin_table(cells: dict[str, Any]) -> pd.DataFrame:
+    """The consumption-origin table (:meth:`Recorder.consumption_origin`) of a run's cells
+    (:meth:`Recorder.consumption_cells`): what a run's ``consumption_origin`` is built from when
+    first read."""
+    T = len(cells["months"])
+    use_tonnes, use_mix = cells["tonnes"], cells["mix"]
+    countries = cells["countries"]
+    # the nonzero cells only (a dense months x markets x origins product was the largest
+    # array of the table); float32 shares times float64 tonnes promote exactly
+    used = use_tonnes[:T] > 0
+    mix = use_mix[:T]
+    # the cells' indices, row-major (np.nonzero of a 3-D mask costs twice the flat scan and
+    # the divisions); each index array is the table's length: temporaries are freed as soon
+    # as their column is built
+    flat = np.flatnonzero((mix > 0) & used[:, :, None])
+    U, K = mix.shape[1], mix.shape[2]
+    tu = flat // K  # the (month, market) cell, row-major: two divisions in place of three
+    k_idx = flat - tu * K
+    t_idx = tu // U
+    u_idx = tu - t_idx * U
+    out = {
+        "month": cells["months"][t_idx],
+        "commodity": _from_codes(cells["commodity"], u_idx, cells["commodities"]),
+        "region": _from_codes(cells["region"], u_idx, countries),
+        "stage": _from_codes(cells["stage"], k_idx, cells["stages"]),
+        "origin": _from_codes(cells["origin"], k_idx, countries),
+    }
+    if (cells["owner"] != cells["origin"]).any():  # some plant is foreign-owned
+        out["owner"] = _from_codes(cells["owner"], k_idx, countries)
+    # float32 shares times float64 tonnes promote exactly (in the multiplication: no float64
+    # copy of the shares first); the cell's tonnes by its flat index
+    out["tonnes"] = use_tonnes[:T].reshape(-1)[tu] * mix.reshape(-1)[flat]
+    del t_idx, u_idx, k_idx, flat, tu
+    return pd.DataFrame(out, copy=False)
 
 
 def _from_codes(codes: np.ndarray, at: np.ndarray, names: list[str]) -> pd.Categorical:

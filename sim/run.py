@@ -16,7 +16,7 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from critmin.sim.config import (
     config_warnings,
 )
 from critmin.sim.model import CritminModel
+from critmin.sim.recorder import consumption_origin_table
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")
@@ -263,8 +264,10 @@ class ModelRun:
     model: CritminModel | None = field(default=None, repr=False)
     # what the run accepted but a reader should know; written to summary.json as "warnings"
     warnings: list[str] = field(default_factory=list)
-    # origin of what each country uses (month, commodity, region, stage, origin, tonnes)
-    consumption_origin: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # origin of what each country uses (month, commodity, region, stage, origin, tonnes); None:
+    # built from origin_cells when first read (a property below: simulate() does not build its
+    # 0.3 M rows unless they are read; the metrics read the cells)
+    consumption_origin: pd.DataFrame | None = field(default=None, repr=False)
     # final demand per country × end use (month, commodity, region, end_use, demand, ...)
     final_demand: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # year, country, item, usd
@@ -274,6 +277,13 @@ class ModelRun:
     # the arrays consumption_origin is built from (Recorder.consumption_cells: plain arrays and
     # names), read by the metrics in place of its rows; None for a run read from its folder
     origin_cells: dict[str, Any] | None = field(default=None, repr=False)
+
+    def field_values(self) -> dict[str, Any]:
+        """The run's fields by name, as its constructor takes them, without building a table
+        not yet built (``consumption_origin``: None until first read)."""
+        out = {f.name: getattr(self, f.name) for f in fields(ModelRun) if f.name != "consumption_origin"}
+        out["consumption_origin"] = self.__dict__.get("_consumption_origin")
+        return out
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
         """One monthly series, indexed by month."""
@@ -300,6 +310,25 @@ class ModelRun:
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         (outdir / "manifest.yaml").write_text(yaml.dump(self.manifest, Dumper=dumper, sort_keys=False))
         return outdir
+
+
+def _consumption_origin(run: ModelRun) -> pd.DataFrame:
+    """``run.consumption_origin``: the table given, or built once from ``run.origin_cells``
+    (an empty table where there are none)."""
+    table = run.__dict__.get("_consumption_origin")
+    if table is None:
+        cells = run.origin_cells
+        table = consumption_origin_table(cells) if cells is not None else pd.DataFrame()
+        run.__dict__["_consumption_origin"] = table
+    return table
+
+
+def _set_consumption_origin(run: ModelRun, table: pd.DataFrame | None) -> None:
+    run.__dict__["_consumption_origin"] = table
+
+
+# after the dataclass is made: its __init__ sets the field through the property (None: not built)
+ModelRun.consumption_origin = property(_consumption_origin, _set_consumption_origin)  # type: ignore[assignment]
 
 
 def new_model(cfg: DictConfig) -> CritminModel:
@@ -353,9 +382,6 @@ def collect(
     model afterwards, so its recorder's origin shares are freed as the flows table is built
     (the recorder cannot build that table again)."""
     rec = model.recorder
-    # the table with the largest temporaries first, while the others are not yet built: the
-    # run's peak was here, with the flows table already held (290 -> 270 MiB)
-    consumption_origin = rec.consumption_origin()
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
     summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
@@ -377,7 +403,7 @@ def collect(
         summary,
         manifest,
         model if keep_model else None,
-        consumption_origin=consumption_origin,
+        consumption_origin=None,  # built from origin_cells when first read
         final_demand=rec.final_demand(),
         ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
