@@ -487,30 +487,17 @@ class _OriginIndex:
             cells=cells,
         )
 
-    def _cell_records(self, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
+    def _cell_records(self, tables: Tables, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
         """(month code, region code, origin code, tonnes) of the consumption-origin rows of one
-        commodity and stage, in the table's order, from the cells (once per index)."""
+        commodity and stage, in the table's order, from the cells (the rows found once per
+        run for both controls; their codes once per index)."""
         key = (commodity, stage)
         if key not in self.subsets:
-            cells = self.cells
-            assert cells is not None
-            coms, stages = cells["commodities"], cells["stages"]
-            u = np.flatnonzero(cells["commodity"] == (coms.index(commodity) if commodity in coms else -1))
-            k = np.flatnonzero(cells["stage"] == (stages.index(stage) if stage in stages else -1))
-            tonnes = cells["tonnes"][:, u]
-            block = cells["mix"][:, u][:, :, k]  # [months, the commodity's markets, the stage's columns]
-            # the table's rows of the block, row-major (month, market, column) as in the table
-            flat = np.flatnonzero((block > 0) & (tonnes > 0)[:, :, None])
-            U, K = u.size, k.size
-            tu = flat // K if K else flat
-            t = tu // U if U else tu
-            weight = tonnes.reshape(-1)[tu] * block.reshape(-1)[flat]  # float64 × float32, as there
-            self.subsets[key] = (
-                self.month[t],
-                self.region[u[tu - t * U]],
-                self.origin[k[flat - tu * K]],
-                weight,
-            )
+            rows = ("cell_rows", commodity, stage)
+            if rows not in tables.cache:
+                tables.cache[rows] = _cell_rows(self.cells, commodity, stage)
+            t, u, k, weight = tables.cache[rows]
+            self.subsets[key] = (self.month[t], self.region[u], self.origin[k], weight)
         return self.subsets[key]
 
     @classmethod
@@ -651,7 +638,7 @@ class _OriginIndex:
         """(month code, region code, origin code, weight) of the consumption records of one
         (commodity, stage, basis), in the table's row order."""
         if self.cells is not None:
-            month, region, origin, weight = self._cell_records(d.commodity, d.stage)
+            month, region, origin, weight = self._cell_records(tables, d.commodity, d.stage)
         else:
             rows = self._subset(d.commodity, d.stage)
             month, region, origin = self.month[rows], self.region[rows], self.origin[rows]
@@ -693,6 +680,27 @@ class _OriginIndex:
             table[at[rows], country[rows]] = value[rows]
             tables.cache[key] = (table, world)
         return tables.cache[key]
+
+
+def _cell_rows(cells: dict[str, Any] | None, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
+    """(month, market, origin column, tonnes) of the consumption-origin rows of one commodity and
+    stage, from the run's cells (:attr:`Tables.origin_cells`), in the table's row order
+    (row-major month, market, column); read-only."""
+    assert cells is not None
+    coms, stages = cells["commodities"], cells["stages"]
+    u = np.flatnonzero(cells["commodity"] == (coms.index(commodity) if commodity in coms else -1))
+    k = np.flatnonzero(cells["stage"] == (stages.index(stage) if stage in stages else -1))
+    tonnes = cells["tonnes"][:, u]
+    block = cells["mix"][:, u[:, None], k]  # [months, the commodity's markets, the stage's columns]
+    flat = np.flatnonzero((block > 0) & (tonnes > 0)[:, :, None])
+    U, K = u.size, k.size
+    tu = flat // K if K else flat
+    t = tu // U if U else tu
+    weight = tonnes.reshape(-1)[tu] * block.reshape(-1)[flat]  # float64 × float32, as the table's
+    out = (t, u[tu - t * U], k[flat - tu * K], weight)
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def _categorical(values: Any) -> pd.Categorical:
