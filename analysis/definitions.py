@@ -118,9 +118,15 @@ def has_foreign_owners(tables: Tables) -> bool:
             owned = bool((has_rows & (cells["owner"] != cells["origin"])).any())
         else:
             owned = bool("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
-        tables.cache["has_foreign_owners"] = bool(
-            owned or any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
-        )
+        trade = tables.trade_cells
+        if trade is not None:  # a flows column of a foreign-owned plant: a column with a share
+            present = np.zeros(trade["column_stage"].size, bool)
+            for part in trade["mix"]:
+                present[part[1]] = True
+            shipped = bool((present & (trade["column_owner"] != trade["column_country"])).any())
+        else:
+            shipped = any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
+        tables.cache["has_foreign_owners"] = bool(owned or shipped)
     return tables.cache["has_foreign_owners"]
 
 

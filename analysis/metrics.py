@@ -89,20 +89,25 @@ class Tables:
     # the arrays consumption_origin was built from (a run in memory: ModelRun.origin_cells), read
     # in its place by the consumption-scope metrics; None: the table's rows are read
     origin_cells: dict[str, Any] | None = None
+    # the same for the flows table (ModelRun.trade_cells), read by the imports-scope metrics
+    trade_cells: dict[str, Any] | None = None
     # derived arrays and results, built once per Tables (the tables are not modified after)
     cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_result(cls, result: ModelRun) -> Tables:
         cells = getattr(result, "origin_cells", None)
+        trade = getattr(result, "trade_cells", None)
         return cls(
             timeseries=result.timeseries,
-            flows=result.flows,
+            # with the cells, the table is not read (nor built, if it is not yet)
+            flows=result.flows if trade is None else _empty_flows(),
             # with the cells, the table is not read (nor built, if it is not yet)
             consumption_origin=result.consumption_origin if cells is None else pd.DataFrame(),
             final_demand=result.final_demand,
             ledger=result.ledger,
             origin_cells=cells,
+            trade_cells=trade,
             **_meta_kwargs(result.summary.get("world", {}), result.manifest.get("config", {})),
         )
 
@@ -501,7 +506,77 @@ class _OriginIndex:
         return self.subsets[key]
 
     @classmethod
+    def _imports_from_cells(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        """The imports index of the arrays the flows table is built from
+        (:attr:`Tables.trade_cells`): the same rows, columns and codes as from the table's
+        (:meth:`_imports`), without the table."""
+        cells = tables.trade_cells
+        assert cells is not None
+        countries = list(tables.countries)
+        lookup = {c: i for i, c in enumerate(countries)}
+        for name in cells["countries"]:
+            if name not in lookup:
+                lookup[name] = len(countries)
+                countries.append(name)
+        code = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        key = ("imports cells",)  # the same for both controls (read-only)
+        if key not in tables.cache:
+            tonnes, value = cells["tonnes"], cells["value"]
+            carried = tonnes > 0
+            t_idx, p_idx = np.nonzero(carried)  # the table's rows, row-major
+            counts = np.count_nonzero(carried, axis=1)
+            present = np.zeros(cells["column_stage"].size, bool)
+            for part in cells["mix"]:
+                present[part[1]] = True
+            used = np.flatnonzero(present)  # the table's origin columns, in its order
+            col = np.cumsum(present) - 1
+            offset = np.r_[0, np.cumsum(counts)]
+            # float32 as recorded (as the table's columns): one block [rows, columns]
+            mix = np.zeros((t_idx.size, used.size), np.float32)
+            flat = mix.reshape(-1)
+            for t, (r, c, v) in enumerate(cells["mix"]):
+                flat[(r + offset[t]) * used.size + col[c]] = v
+            has = counts > 0
+            months = np.asarray(cells["months"])[has]
+            rows = {
+                "commodity": pd.Categorical.from_codes(cells["commodity"][p_idx], cells["commodities"]),
+                "region": code[cells["destination"][p_idx]],
+                "exporter": code[cells["origin"][p_idx]],
+                "tonnes": tonnes[t_idx, p_idx],
+                "value": value[t_idx, p_idx],
+                "mix": mix,
+            }
+            months_of = {
+                "months": months,
+                "years": pd.DatetimeIndex(months).year.to_numpy(),
+                "month": (np.cumsum(has) - 1)[t_idx],
+            }
+            for a in [*rows.values(), *months_of.values()]:
+                if isinstance(a, np.ndarray):
+                    a.flags.writeable = False
+            tables.cache[key] = (rows, months_of, used)
+        rows, months_of, used = tables.cache[key]
+        stage_names = cells["stages"]
+        stage_of = cells["column_stage"][used]
+        who = (cells["column_owner"] if owner else cells["column_country"])[used]
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for stage in tables.stages:
+            s = stage_names.index(stage) if stage in stage_names else -1
+            idx = np.flatnonzero(stage_of == s)
+            columns[stage] = (idx.astype(np.int64), code[who[idx]])
+        return cls(
+            countries=countries,
+            **months_of,
+            stage=pd.Categorical([]),
+            origin=np.zeros(0, np.int64),
+            columns=columns,
+            **rows,
+        )
+
+    @classmethod
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        if tables.trade_cells is not None:
+            return cls._imports_from_cells(tables, owner)
         f = tables.flows
         countries = list(tables.countries)
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -94,7 +94,7 @@ class Result(ModelRun):
                 write_report(self, outdir / "report.html")
             if release:  # and the cells it is built from (the metrics are computed)
                 self.consumption_origin = _emptied(self.consumption_origin)
-                self.origin_cells = None
+                self.origin_cells = self.trade_cells = None
         except BaseException:
             if child is not None:
                 child.stop()

@@ -33,7 +33,7 @@ from critmin.sim.config import (
     config_warnings,
 )
 from critmin.sim.model import CritminModel
-from critmin.sim.recorder import consumption_origin_table
+from critmin.sim.recorder import consumption_origin_table, flows_table
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")
@@ -257,7 +257,9 @@ class ModelRun:
     metrics, plots and report to it; :func:`critmin.simulate` returns that complete result."""
 
     timeseries: pd.DataFrame
-    flows: pd.DataFrame
+    # trade by month and pair with its origin mix; None: built from trade_cells when first read
+    # (a property below, as consumption_origin)
+    flows: pd.DataFrame | None
     facility_activity: pd.DataFrame
     summary: dict[str, Any]
     manifest: dict[str, Any]
@@ -277,12 +279,17 @@ class ModelRun:
     # the arrays consumption_origin is built from (Recorder.consumption_cells: plain arrays and
     # names), read by the metrics in place of its rows; None for a run read from its folder
     origin_cells: dict[str, Any] | None = field(default=None, repr=False)
+    # the arrays the flows table is built from (Recorder.trade_cells), read by the metrics in
+    # place of its rows; None once the table is built from cells that held the only copy
+    trade_cells: dict[str, Any] | None = field(default=None, repr=False)
 
     def field_values(self) -> dict[str, Any]:
         """The run's fields by name, as its constructor takes them, without building a table
         not yet built (``consumption_origin``: None until first read)."""
-        out = {f.name: getattr(self, f.name) for f in fields(ModelRun) if f.name != "consumption_origin"}
-        out["consumption_origin"] = self.__dict__.get("_consumption_origin")
+        lazy = ("consumption_origin", "flows")
+        out = {f.name: getattr(self, f.name) for f in fields(ModelRun) if f.name not in lazy}
+        for name in lazy:
+            out[name] = self.__dict__.get(f"_{name}")
         return out
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
@@ -327,8 +334,31 @@ def _set_consumption_origin(run: ModelRun, table: pd.DataFrame | None) -> None:
     run.__dict__["_consumption_origin"] = table
 
 
-# after the dataclass is made: its __init__ sets the field through the property (None: not built)
+def _flows(run: ModelRun) -> pd.DataFrame:
+    """``run.flows``: the table given, or built once from ``run.trade_cells`` (an empty table
+    where there are none). Cells that hold the only copy of the origin shares are consumed
+    while the table is built (the peak of ``critmin run``, which writes it) and dropped."""
+    table = run.__dict__.get("_flows")
+    if table is None:
+        cells = run.trade_cells
+        if cells is None:
+            table = pd.DataFrame()
+        else:
+            table = flows_table(cells, consume=bool(cells.get("owned")))
+            if cells.get("owned"):
+                run.trade_cells = None  # the metrics read the table from now on
+        run.__dict__["_flows"] = table
+    return table
+
+
+def _set_flows(run: ModelRun, table: pd.DataFrame | None) -> None:
+    run.__dict__["_flows"] = table
+
+
+# after the dataclass is made: its __init__ sets the fields through the properties (None: not
+# built)
 ModelRun.consumption_origin = property(_consumption_origin, _set_consumption_origin)  # type: ignore[assignment]
+ModelRun.flows = property(_flows, _set_flows)  # type: ignore[assignment]
 
 
 def new_model(cfg: DictConfig) -> CritminModel:
@@ -398,7 +428,7 @@ def collect(
     summary["world"] = world_meta(model)
     run = ModelRun(
         ts,
-        rec.flows(consume=discard and not keep_model),
+        None,  # flows: built from trade_cells when first read
         rec.facility_activity(),
         summary,
         manifest,
@@ -408,6 +438,7 @@ def collect(
         ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
         origin_cells=rec.consumption_cells(),
+        trade_cells=rec.trade_cells(take=discard and not keep_model),
     )
     summary["investment"] = investment_summary(run.projects)
     run.warnings = config_warnings(cfg)
