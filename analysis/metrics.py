@@ -196,6 +196,17 @@ def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
     }
 
 
+def trade_cells(tables: Tables) -> dict[str, Any] | None:
+    """The tables' trade cells, or None where the flows table is to be read: there are none,
+    or the table was built from them since (which freed their origin shares: the cells then
+    hold the table, which becomes the tables' ``flows``)."""
+    cells = tables.trade_cells
+    if cells is not None and "table" in cells:
+        tables.flows, tables.trade_cells = cells["table"], None
+        return None
+    return cells
+
+
 def _empty_flows() -> pd.DataFrame:
     return pd.DataFrame(columns=["month", "commodity", "origin", "destination", "tonnes", "value_usd"])
 
@@ -575,7 +586,7 @@ class _OriginIndex:
 
     @classmethod
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
-        if tables.trade_cells is not None:
+        if trade_cells(tables) is not None:
             return cls._imports_from_cells(tables, owner)
         f = tables.flows
         countries = list(tables.countries)

@@ -407,7 +407,10 @@ def trade_columns(cells: dict[str, Any]) -> np.ndarray:
 def flows_table(cells: dict[str, Any], consume: bool = False) -> pd.DataFrame:
     """The flows table (:meth:`Recorder.flows`) of a run's trade cells
     (:meth:`Recorder.trade_cells`). ``consume``: each month's triples are freed from
-    ``cells["mix"]`` once copied (the table cannot be built from the cells again)."""
+    ``cells["mix"]`` once copied (the table cannot be built from the cells again); the cells
+    then hold the table (``cells["table"]``)."""
+    if "table" in cells:  # built from them before (by another run sharing them), freeing them
+        return cells["table"]
     if cells.get("consumed"):
         raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
     countries = cells["countries"]
@@ -430,6 +433,8 @@ def flows_table(cells: dict[str, Any], consume: bool = False) -> pd.DataFrame:
     table = pd.DataFrame(mix, columns=names, copy=False)
     for i, (column, values) in enumerate(front.items()):
         table.insert(i, column, values)
+    if consume:  # in place of the shares freed: a reader of the cells reads the table instead
+        cells["table"] = table
     return table
 
 
