@@ -120,10 +120,8 @@ def has_foreign_owners(tables: Tables) -> bool:
             owned = bool("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
         trade = metrics.trade_cells(tables)
         if trade is not None:  # a flows column of a foreign-owned plant: a column with a share
-            present = np.zeros(trade["column_stage"].size, bool)
-            for part in trade["mix"]:
-                present[part[1]] = True
-            shipped = bool((present & (trade["column_owner"] != trade["column_country"])).any())
+            used = trade["columns"]
+            shipped = bool((trade["column_owner"][used] != trade["column_country"][used]).any())
         else:
             shipped = any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
         tables.cache["has_foreign_owners"] = bool(owned or shipped)

@@ -197,14 +197,8 @@ def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
 
 
 def trade_cells(tables: Tables) -> dict[str, Any] | None:
-    """The tables' trade cells, or None where the flows table is to be read: there are none,
-    or the table was built from them since (which freed their origin shares: the cells then
-    hold the table, which becomes the tables' ``flows``)."""
-    cells = tables.trade_cells
-    if cells is not None and "table" in cells:
-        tables.flows, tables.trade_cells = cells["table"], None
-        return None
-    return cells
+    """The tables' trade cells, or None where the flows table is to be read."""
+    return tables.trade_cells
 
 
 def _empty_flows() -> pd.DataFrame:
@@ -533,21 +527,8 @@ class _OriginIndex:
         key = ("imports cells",)  # the same for both controls (read-only)
         if key not in tables.cache:
             tonnes, value = cells["tonnes"], cells["value"]
-            carried = tonnes > 0
-            t_idx, p_idx = np.nonzero(carried)  # the table's rows, row-major
-            counts = np.count_nonzero(carried, axis=1)
-            present = np.zeros(cells["column_stage"].size, bool)
-            for part in cells["mix"]:
-                present[part[1]] = True
-            used = np.flatnonzero(present)  # the table's origin columns, in its order
-            col = np.cumsum(present) - 1
-            offset = np.r_[0, np.cumsum(counts)]
-            # float32 as recorded (as the table's columns): one block [rows, columns]
-            mix = np.zeros((t_idx.size, used.size), np.float32)
-            flat = mix.reshape(-1)
-            for t, (r, c, v) in enumerate(cells["mix"]):
-                flat[(r + offset[t]) * used.size + col[c]] = v
-            has = counts > 0
+            t_idx, p_idx = cells["rows"]  # the table's rows, row-major
+            has = np.bincount(t_idx, minlength=tonnes.shape[0]) > 0
             months = np.asarray(cells["months"])[has]
             rows = {
                 "commodity": pd.Categorical.from_codes(cells["commodity"][p_idx], cells["commodities"]),
@@ -555,7 +536,7 @@ class _OriginIndex:
                 "exporter": code[cells["origin"][p_idx]],
                 "tonnes": tonnes[t_idx, p_idx],
                 "value": value[t_idx, p_idx],
-                "mix": mix,
+                "mix": cells["mix"],  # the table's own float32 block [rows, origin columns]
             }
             months_of = {
                 "months": months,
@@ -563,9 +544,9 @@ class _OriginIndex:
                 "month": (np.cumsum(has) - 1)[t_idx],
             }
             for a in [*rows.values(), *months_of.values()]:
-                if isinstance(a, np.ndarray):
+                if isinstance(a, np.ndarray) and a is not cells["mix"]:
                     a.flags.writeable = False
-            tables.cache[key] = (rows, months_of, used)
+            tables.cache[key] = (rows, months_of, cells["columns"])
         rows, months_of, used = tables.cache[key]
         stage_names = cells["stages"]
         stage_of = cells["column_stage"][used]

@@ -258,17 +258,18 @@ class Recorder:
         ``consume``: free each month's origin shares once copied into the table, so that they
         and the table are not both held whole (~17 MiB of a default run, at the peak of its
         ``collect``); the recorder cannot build the table again."""
-        return flows_table(self.trade_cells(take=consume), consume=consume)
+        return flows_table(self.trade_cells(take=consume))
 
     def trade_cells(self, take: bool = False) -> dict[str, Any]:
         """The arrays :meth:`flows` is built from, as plain arrays and names: per month and
         trade pair its ``tonnes`` and ``value`` (delivered USD), per pair its ``commodity``,
-        ``origin`` and ``destination`` code, per month the pairs' origin shares ``mix`` as
-        (row among the month's pairs that carried material, origin column, share) triples, per
-        origin column its ``stage``, ``country`` and ``owner`` code, the ``months`` and the
-        names the codes index. A table row is a (month, pair) with ``tonnes > 0``, row-major.
-        ``take``: the triples are handed over (the recorder keeps none and cannot build the
-        table again)."""
+        ``origin`` and ``destination`` code, the table's ``rows`` ((month, pair) with tonnes >
+        0, row-major), its origin ``columns`` (those with a share in some month, ascending) and
+        ``mix``, the rows' shares in them (one float32 block [rows, columns], the table's own
+        columns), per origin column its ``column_stage``, ``column_country`` and
+        ``column_owner`` code, the ``months`` and the names the codes index. ``take``: each
+        month's shares are freed once copied into the block (the recorder keeps none and cannot
+        build the table again)."""
         if getattr(self, "_flows_consumed", False):
             raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
         net = self.model.net
@@ -276,11 +277,31 @@ class Recorder:
         com, rest = np.divmod(self.pair_keys, C * C)
         frm, to = np.divmod(rest, C)
         origins = self.model.origins
-        mix = self.pair_mix[:T]
+        carried = self.pair_tonnes[:T] > 0
+        t_idx, p_idx = np.nonzero(carried)
+        parts = self.pair_mix[:T]
+        offset = np.r_[0, np.cumsum(np.count_nonzero(carried, axis=1))]
+        present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
+        for _, c, _ in parts:
+            present[c] = True
+        used = np.flatnonzero(present)
+        col = np.cumsum(present) - 1
+        # the origin mix is traced in float32 (a share, 7 significant digits), so the block is
+        # float32; filled month by month: concatenating every month's triplets first doubled
+        # the peak
+        mix = np.zeros((t_idx.size, used.size), np.float32)
+        flat = mix.reshape(-1)
+        for t in range(len(parts)):
+            r, c, v = parts[t]
+            flat[(r + offset[t]) * used.size + col[c]] = v
+            if take:
+                parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
+                del r, c, v
+                if t % 36 == 35:  # the freed months back to the system (a few ms)
+                    release_memory()
         if take:
             self.pair_mix = []
             self._flows_consumed = True
-        # owned: the cells hold the only copy of the triples (a table built from them may free them)
         out: dict[str, Any] = {
             "months": self.months(),
             "tonnes": self.pair_tonnes[:T],
@@ -288,6 +309,8 @@ class Recorder:
             "commodity": com,
             "origin": frm,
             "destination": to,
+            "rows": (t_idx, p_idx),
+            "columns": used,
             "mix": mix,
             "column_stage": np.asarray(origins.stage),
             "column_country": np.asarray(origins.country),
@@ -295,9 +318,8 @@ class Recorder:
             "commodities": list(net.commodities),
             "countries": list(net.countries),
             "stages": list(net.stages),
-            "owned": take,
         }
-        for a in out.values():
+        for a in [*out.values(), t_idx, p_idx]:
             if isinstance(a, np.ndarray):
                 a.flags.writeable = False
         return out
@@ -389,86 +411,32 @@ def origin_column_name(stages: list[str], countries: list[str], origins: origin.
     return name
 
 
-def trade_rows(cells: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(month, pair) of each row of the flows table of ``cells`` (:meth:`Recorder.trade_cells`):
-    the pairs that carried material, row-major."""
-    return np.nonzero(cells["tonnes"] > 0)
-
-
-def trade_columns(cells: dict[str, Any]) -> np.ndarray:
-    """The origin columns of the flows table: those with a share in some month, ascending."""
-    present = np.zeros(cells["column_stage"].size, bool)  # columns sorted by stage, country, owner
-    for part in cells["mix"]:
-        if part is not None:
-            present[part[1]] = True
-    return np.flatnonzero(present)
-
-
-def flows_table(cells: dict[str, Any], consume: bool = False) -> pd.DataFrame:
+def flows_table(cells: dict[str, Any]) -> pd.DataFrame:
     """The flows table (:meth:`Recorder.flows`) of a run's trade cells
-    (:meth:`Recorder.trade_cells`). ``consume``: each month's triples are freed from
-    ``cells["mix"]`` once copied (the table cannot be built from the cells again); the cells
-    then hold the table (``cells["table"]``)."""
-    if "table" in cells:  # built from them before (by another run sharing them), freeing them
-        return cells["table"]
-    if cells.get("consumed"):
-        raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
+    (:meth:`Recorder.trade_cells`); its origin columns are the cells' block (not a copy)."""
     countries = cells["countries"]
-    t_idx, p_idx = trade_rows(cells)
-    months = cells["months"]
-    tonnes, value = cells["tonnes"], cells["value"]
+    t_idx, p_idx = cells["rows"]
     front = {
-        "month": months[t_idx],
+        "month": cells["months"][t_idx],
         "commodity": pd.Categorical.from_codes(cells["commodity"][p_idx], cells["commodities"]),
         "origin": pd.Categorical.from_codes(cells["origin"][p_idx], countries),
         "destination": pd.Categorical.from_codes(cells["destination"][p_idx], countries),
-        "tonnes": tonnes[t_idx, p_idx],
-        "value_usd": value[t_idx, p_idx],
+        "tonnes": cells["tonnes"][t_idx, p_idx],
+        "value_usd": cells["value"][t_idx, p_idx],
     }
-    # the origin mix is traced in float32 (a share, 7 significant digits), so its columns are
-    # float32: half the memory and file size of float64 copies of the same numbers
-    used = trade_columns(cells)
-    mix, names = trade_mix(cells, used, consume=consume)
-    # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
-    table = pd.DataFrame(mix, columns=names, copy=False)
-    for i, (column, values) in enumerate(front.items()):
-        table.insert(i, column, values)
-    if consume:  # in place of the shares freed: a reader of the cells reads the table instead
-        cells["table"] = table
-    return table
-
-
-def trade_mix(cells: dict[str, Any], used: np.ndarray, consume: bool = False) -> tuple[np.ndarray, list[str]]:
-    """The flows table's origin columns ``used`` as one float32 block [rows, columns], and their
-    names (:func:`origin_column_name`). ``consume``: as :func:`flows_table`."""
-    parts = cells["mix"]
-    counts = np.count_nonzero(cells["tonnes"] > 0, axis=1)
-    offset = np.r_[0, np.cumsum(counts)]
-    present = np.zeros(cells["column_stage"].size, bool)
-    present[used] = True
-    col = np.cumsum(present) - 1
-    # filled month by month: concatenating every month's triplets first doubled the peak
-    mix = np.zeros((int(offset[-1]), used.size), np.float32)
-    flat = mix.reshape(-1)
-    for t in range(len(parts)):
-        r, c, v = parts[t]
-        flat[(r + offset[t]) * used.size + col[c]] = v
-        if consume:
-            parts[t] = None
-            del r, c, v
-            if t % 36 == 35:  # the freed months back to the system (a few ms)
-                release_memory()
-    if consume:
-        cells["consumed"] = True
-    stages, countries = cells["stages"], cells["countries"]
+    stages = cells["stages"]
     stage, country, owner = cells["column_stage"], cells["column_country"], cells["column_owner"]
     names = []
-    for k in used:
+    for k in cells["columns"]:  # as origin_column_name
         name = f"{stages[stage[k]]}_origin_{countries[country[k]]}"
         if owner[k] != country[k]:
             name += f"{OWNER_TAG}{countries[owner[k]]}"
         names.append(name)
-    return mix, names
+    # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
+    table = pd.DataFrame(cells["mix"], columns=names, copy=False)
+    for i, (column, values) in enumerate(front.items()):
+        table.insert(i, column, values)
+    return table
 
 
 def consumption_origin_table(cells: dict[str, Any]) -> pd.DataFrame:

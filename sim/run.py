@@ -279,8 +279,8 @@ class ModelRun:
     # the arrays consumption_origin is built from (Recorder.consumption_cells: plain arrays and
     # names), read by the metrics in place of its rows; None for a run read from its folder
     origin_cells: dict[str, Any] | None = field(default=None, repr=False)
-    # the arrays the flows table is built from (Recorder.trade_cells), read by the metrics in
-    # place of its rows; None once the table is built from cells that held the only copy
+    # the arrays the flows table is built from (Recorder.trade_cells: its origin block is the
+    # table's), read by the metrics in place of its rows
     trade_cells: dict[str, Any] | None = field(default=None, repr=False)
 
     def field_values(self) -> dict[str, Any]:
@@ -336,17 +336,11 @@ def _set_consumption_origin(run: ModelRun, table: pd.DataFrame | None) -> None:
 
 def _flows(run: ModelRun) -> pd.DataFrame:
     """``run.flows``: the table given, or built once from ``run.trade_cells`` (an empty table
-    where there are none). Cells that hold the only copy of the origin shares are consumed
-    while the table is built (the peak of ``critmin run``, which writes it) and dropped."""
+    where there are none)."""
     table = run.__dict__.get("_flows")
     if table is None:
         cells = run.trade_cells
-        if cells is None:
-            table = pd.DataFrame()
-        else:
-            table = flows_table(cells, consume=bool(cells.get("owned")))
-            if cells.get("owned"):
-                run.trade_cells = None  # the metrics read the table from now on
+        table = flows_table(cells) if cells is not None else pd.DataFrame()
         run.__dict__["_flows"] = table
     return table
 
