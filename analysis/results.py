@@ -77,9 +77,10 @@ class Result(ModelRun):
         if plots_child is not None and not plots:
             plots_child.stop()  # no plots wanted after all
         try:
-            outdir = super().write(outdir, flows=flows)
+            outdir = super().write(outdir, flows=flows, release=release)
             if release:  # written; the report and plots read neither its values nor its rows
                 self.flows = _emptied(self.flows)
+                self.trade_cells = None  # nor the cells it was built from (its origin block)
             if self.metrics:
                 self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
             settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
@@ -94,7 +95,7 @@ class Result(ModelRun):
                 write_report(self, outdir / "report.html")
             if release:  # and the cells it is built from (the metrics are computed)
                 self.consumption_origin = _emptied(self.consumption_origin)
-                self.origin_cells = self.trade_cells = None
+                self.origin_cells = None
         except BaseException:
             if child is not None:
                 child.stop()

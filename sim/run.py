@@ -298,16 +298,23 @@ class ModelRun:
         sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity) & (ts["region"] == region)]
         return sel.set_index("month")["value"].astype(float)
 
-    def write(self, outdir: Path, flows: bool = True) -> Path:
-        """Write the run's tables (Parquet), summary.json and manifest.yaml to ``outdir``."""
+    def write(self, outdir: Path, flows: bool = True, *, release: bool = False) -> Path:
+        """Write the run's tables (Parquet), summary.json and manifest.yaml to ``outdir``.
+        ``release``: the consumption-origin table is emptied (same columns) once written where
+        its cells stand in for it (``origin_cells``: the metrics and the report's trace read
+        those), before the flows table is built and written."""
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         # in parts: a whole table converted at once to Arrow and encoded peaks at several times
         # its own size (consumption_origin: +25 MiB for a 4 MB frame)
         write_parquet_in_parts(self.timeseries, outdir / "timeseries.parquet")
+        # the table with the largest temporaries first, built (when not yet) while the flows
+        # table is not
+        write_parquet_in_parts(self.consumption_origin, outdir / "consumption_origin.parquet")
+        if release and self.origin_cells is not None:
+            self.consumption_origin = self.consumption_origin.iloc[:0].copy()
         if flows:
             write_parquet_in_parts(self.flows, outdir / "flows.parquet")
-        write_parquet_in_parts(self.consumption_origin, outdir / "consumption_origin.parquet")
         self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
         if len(self.projects):
             self.projects.to_parquet(outdir / "projects.parquet", index=False)
