@@ -111,11 +111,20 @@ def has_foreign_owners(tables: Tables) -> bool:
     tables then name owners: consumption_origin ``owner``, flows ``..._owner_XXX`` columns).
     Read once per run's tables (the definitions table asks for every region and scope)."""
     if "has_foreign_owners" not in tables.cache:
-        c = tables.consumption_origin
-        tables.cache["has_foreign_owners"] = bool(
-            ("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
-            or any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
-        )
+        c, cells = tables.consumption_origin, tables.origin_cells
+        if cells is not None:  # the table's owner and origin of each row, from its cells
+            tonnes, mix = cells["tonnes"], cells["mix"]
+            has_rows = ((mix > 0) & (tonnes > 0)[:, :, None]).any(axis=(0, 1))  # per origin column
+            owned = bool((has_rows & (cells["owner"] != cells["origin"])).any())
+        else:
+            owned = bool("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
+        trade = metrics.trade_cells(tables)
+        if trade is not None:  # a flows column of a foreign-owned plant: a column with a share
+            used = trade["columns"]
+            shipped = bool((trade["column_owner"][used] != trade["column_country"][used]).any())
+        else:
+            shipped = any(metrics.OWNER_TAG in str(col) for col in tables.flows.columns)
+        tables.cache["has_foreign_owners"] = bool(owned or shipped)
     return tables.cache["has_foreign_owners"]
 
 

@@ -86,17 +86,28 @@ class Tables:
     final_demand: pd.DataFrame | None = None  # month, commodity, region, end_use, demand, ...
     ledger: pd.DataFrame | None = None  # year, country, item, usd
     shock_windows: list[tuple[str, str | None]] = field(default_factory=list)  # (start, end)
+    # the arrays consumption_origin was built from (a run in memory: ModelRun.origin_cells), read
+    # in its place by the consumption-scope metrics; None: the table's rows are read
+    origin_cells: dict[str, Any] | None = None
+    # the same for the flows table (ModelRun.trade_cells), read by the imports-scope metrics
+    trade_cells: dict[str, Any] | None = None
     # derived arrays and results, built once per Tables (the tables are not modified after)
     cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_result(cls, result: ModelRun) -> Tables:
+        cells = getattr(result, "origin_cells", None)
+        trade = getattr(result, "trade_cells", None)
         return cls(
             timeseries=result.timeseries,
-            flows=result.flows,
-            consumption_origin=result.consumption_origin,
+            # with the cells, the table is not read (nor built, if it is not yet)
+            flows=result.flows if trade is None else _empty_flows(),
+            # with the cells, the table is not read (nor built, if it is not yet)
+            consumption_origin=result.consumption_origin if cells is None else pd.DataFrame(),
             final_demand=result.final_demand,
             ledger=result.ledger,
+            origin_cells=cells,
+            trade_cells=trade,
             **_meta_kwargs(result.summary.get("world", {}), result.manifest.get("config", {})),
         )
 
@@ -183,6 +194,11 @@ def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
         "settings": dict((config.get("experiment") or {}).get("metrics") or {}),
         "shock_windows": shock_windows(config.get("shock") or {}, run_start),
     }
+
+
+def trade_cells(tables: Tables) -> dict[str, Any] | None:
+    """The tables' trade cells, or None where the flows table is to be read."""
+    return tables.trade_cells
 
 
 def _empty_flows() -> pd.DataFrame:
@@ -355,9 +371,12 @@ class _OriginIndex:
     value: np.ndarray | None  # imports: delivered USD per row
     columns: dict[str, tuple[np.ndarray, np.ndarray]]  # imports: stage -> (columns, origin codes)
     mix: np.ndarray | None  # imports: rows × origin columns
-    subsets: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # rows per (commodity, stage)
+    subsets: dict[tuple[str, str], Any] = field(default_factory=dict)  # rows per (commodity, stage)
     derived: dict[str, Any] = field(default_factory=dict)  # period codes and name order, built once
     aggregates: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)  # see :meth:`aggregate`
+    # consumption scope read from the recorder's arrays (:meth:`_from_cells`): per market its
+    # region code, per origin column its origin code (this index's country codes), the cells
+    cells: dict[str, Any] | None = None
 
     def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
         """(the distinct periods, the period code of each of ``months``): years or months."""
@@ -413,6 +432,8 @@ class _OriginIndex:
 
     @classmethod
     def _consumption(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        if tables.origin_cells is not None:
+            return cls._from_cells(tables, owner)
         c = tables.consumption_origin
         countries = list(tables.countries)
         # the owner column exists only where some plant is foreign-owned; else owner = origin
@@ -432,7 +453,122 @@ class _OriginIndex:
         )
 
     @classmethod
+    def _from_cells(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        """The consumption index of the arrays the consumption-origin table is built from
+        (:attr:`Tables.origin_cells`): the rows of one commodity and stage are read from their
+        slice of the cells (:meth:`_cell_records`), in the table's row order, without the
+        table's 0.3 M rows. Its months are those with any row, as the table's."""
+        cells = tables.origin_cells
+        assert cells is not None
+        countries = list(tables.countries)
+        # the cells' country codes as this index's (the world's countries, then any other name)
+        lookup = {c: i for i, c in enumerate(countries)}
+        for name in cells["countries"]:
+            if name not in lookup:
+                lookup[name] = len(countries)
+                countries.append(name)
+        table = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        region = table[cells["region"]]
+        origin = table[cells["owner"] if owner else cells["origin"]]
+        key = ("month_codes", "origin_cells")
+        if key not in tables.cache:
+            tonnes, mix = cells["tonnes"], cells["mix"]
+            # a month has rows where some market used material with some origin share
+            any_share = (mix > 0).any(axis=2) if mix.size else np.zeros(tonnes.shape, bool)
+            has = ((tonnes > 0) & any_share).any(axis=1)
+            months = np.asarray(cells["months"])[has]
+            code = np.cumsum(has) - 1  # per recorded month (those without rows are never read)
+            years = pd.DatetimeIndex(months).year.to_numpy()
+            for a in (months, years, code):
+                a.flags.writeable = False
+            tables.cache[key] = {"months": months, "years": years, "month": code}
+        return cls(
+            countries=countries,
+            **tables.cache[key],
+            commodity=pd.Categorical([]),
+            region=region,
+            exporter=None,
+            stage=pd.Categorical([]),
+            origin=origin,
+            tonnes=np.zeros(0),
+            value=None,
+            columns={},
+            mix=None,
+            cells=cells,
+        )
+
+    def _cell_records(self, tables: Tables, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
+        """(month code, region code, origin code, tonnes) of the consumption-origin rows of one
+        commodity and stage, in the table's order, from the cells (the rows found once per
+        run for both controls; their codes once per index)."""
+        key = (commodity, stage)
+        if key not in self.subsets:
+            rows = ("cell_rows", commodity, stage)
+            if rows not in tables.cache:
+                tables.cache[rows] = _cell_rows(self.cells, commodity, stage)
+            t, u, k, weight = tables.cache[rows]
+            self.subsets[key] = (self.month[t], self.region[u], self.origin[k], weight)
+        return self.subsets[key]
+
+    @classmethod
+    def _imports_from_cells(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        """The imports index of the arrays the flows table is built from
+        (:attr:`Tables.trade_cells`): the same rows, columns and codes as from the table's
+        (:meth:`_imports`), without the table."""
+        cells = tables.trade_cells
+        assert cells is not None
+        countries = list(tables.countries)
+        lookup = {c: i for i, c in enumerate(countries)}
+        for name in cells["countries"]:
+            if name not in lookup:
+                lookup[name] = len(countries)
+                countries.append(name)
+        code = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        key = ("imports cells",)  # the same for both controls (read-only)
+        if key not in tables.cache:
+            tonnes, value = cells["tonnes"], cells["value"]
+            t_idx, p_idx = cells["rows"]  # the table's rows, row-major
+            has = np.bincount(t_idx, minlength=tonnes.shape[0]) > 0
+            months = np.asarray(cells["months"])[has]
+            rows = {
+                "commodity": pd.Categorical.from_codes(cells["commodity"][p_idx], cells["commodities"]),
+                "region": code[cells["destination"][p_idx]],
+                "exporter": code[cells["origin"][p_idx]],
+                "tonnes": tonnes[t_idx, p_idx],
+                "value": value[t_idx, p_idx],
+                "mix": cells["mix"],  # the table's own float32 block [rows, origin columns]
+            }
+            months_of = {
+                "months": months,
+                "years": pd.DatetimeIndex(months).year.to_numpy(),
+                "month": (np.cumsum(has) - 1)[t_idx],
+            }
+            for a in [*rows.values(), *months_of.values()]:
+                if isinstance(a, np.ndarray) and a is not cells["mix"]:
+                    a.flags.writeable = False
+            tables.cache[key] = (rows, months_of, cells["columns"])
+        rows, months_of, used = tables.cache[key]
+        stage_names = cells["stages"]
+        stage_of = cells["column_stage"][used]
+        who = (cells["column_owner"] if owner else cells["column_country"])[used]
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for stage in tables.stages:
+            s = stage_names.index(stage) if stage in stage_names else -1
+            idx = np.flatnonzero(stage_of == s)
+            columns[stage] = (idx.astype(np.int64), code[who[idx]])
+        return cls(
+            countries=countries,
+            **months_of,
+            stage=pd.Categorical([]),
+            origin=np.zeros(0, np.int64),
+            columns=columns,
+            **rows,
+        )
+
+    @classmethod
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
+        if trade_cells(tables) is not None:
+            return cls._imports_from_cells(tables, owner)
         f = tables.flows
         countries = list(tables.countries)
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -506,18 +642,17 @@ class _OriginIndex:
         if key not in self.aggregates and self.exporter is not None:
             self.aggregates[key] = self._import_aggregate(tables, d, freq)
         if key not in self.aggregates:
-            row, origin, weight = self._records(tables, d)
+            month, region, origin, weight = self._records(tables, d)
             keep = weight > 0
-            row, origin, weight = row[keep], origin[keep], weight[keep]
+            month, region, origin, weight = month[keep], region[keep], origin[keep], weight[keep]
             C = len(self.countries)
-            exporter = self.region if self.exporter is None else self.exporter
-            groups, g = _dense_codes(self.region[row] * C + exporter[row], C * C)
+            groups, g = _dense_codes(region * C + region, C * C)  # consumption: the user twice
             periods, code = self.period_codes(freq)
             _, rank = self.name_order()
             # over the origins that occur only (a handful of the countries)
             present, o = _dense_codes(rank[origin], C)
             n, P, G = present.size, periods.size, groups.size
-            cell = g * P + code[self.month[row]]
+            cell = g * P + code[month]
             sums = np.bincount(cell * n + o, weights=weight, minlength=G * P * n).astype(float)
             count = np.bincount(cell, minlength=G * P)
             self.aggregates[key] = (
@@ -567,10 +702,14 @@ class _OriginIndex:
         return np.flatnonzero(inside)
 
     def _records(self, tables: Tables, d: Definition) -> tuple[np.ndarray, ...]:
-        """(row, origin code, weight) of the consumption records of one (commodity, stage,
-        basis)."""
-        rows = self._subset(d.commodity, d.stage)
-        month, origin, weight = self.month[rows], self.origin[rows], self.tonnes[rows]
+        """(month code, region code, origin code, weight) of the consumption records of one
+        (commodity, stage, basis), in the table's row order."""
+        if self.cells is not None:
+            month, region, origin, weight = self._cell_records(tables, d.commodity, d.stage)
+        else:
+            rows = self._subset(d.commodity, d.stage)
+            month, region, origin = self.month[rows], self.region[rows], self.origin[rows]
+            weight = self.tonnes[rows]
         if d.basis == "value":
             prices, world = self.price_table(tables, tables.ref_commodity(d.commodity, d.stage))
             price = prices[month, origin]  # a fresh array: filled in place where unknown
@@ -578,7 +717,7 @@ class _OriginIndex:
             if missing.any():
                 price[missing] = world[month[missing]]
             weight = weight * price
-        return rows, origin, weight
+        return month, region, origin, weight
 
     def price_table(self, tables: Tables, commodity: str) -> tuple[np.ndarray, np.ndarray]:
         """Seller price of ``commodity`` per (month, origin country) of this index, NaN where the
@@ -608,6 +747,27 @@ class _OriginIndex:
             table[at[rows], country[rows]] = value[rows]
             tables.cache[key] = (table, world)
         return tables.cache[key]
+
+
+def _cell_rows(cells: dict[str, Any] | None, commodity: str, stage: str) -> tuple[np.ndarray, ...]:
+    """(month, market, origin column, tonnes) of the consumption-origin rows of one commodity and
+    stage, from the run's cells (:attr:`Tables.origin_cells`), in the table's row order
+    (row-major month, market, column); read-only."""
+    assert cells is not None
+    coms, stages = cells["commodities"], cells["stages"]
+    u = np.flatnonzero(cells["commodity"] == (coms.index(commodity) if commodity in coms else -1))
+    k = np.flatnonzero(cells["stage"] == (stages.index(stage) if stage in stages else -1))
+    tonnes = cells["tonnes"][:, u]
+    block = cells["mix"][:, u[:, None], k]  # [months, the commodity's markets, the stage's columns]
+    flat = np.flatnonzero((block > 0) & (tonnes > 0)[:, :, None])
+    U, K = u.size, k.size
+    tu = flat // K if K else flat
+    t = tu // U if U else tu
+    weight = tonnes.reshape(-1)[tu] * block.reshape(-1)[flat]  # float64 × float32, as the table's
+    out = (t, u[tu - t * U], k[flat - tu * K], weight)
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def _categorical(values: Any) -> pd.Categorical:

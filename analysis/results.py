@@ -21,7 +21,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,10 @@ class Result(ModelRun):
         if plots_child is not None and not plots:
             plots_child.stop()  # no plots wanted after all
         try:
-            outdir = super().write(outdir, flows=flows)
+            outdir = super().write(outdir, flows=flows, release=release)
             if release:  # written; the report and plots read neither its values nor its rows
                 self.flows = _emptied(self.flows)
+                self.trade_cells = None  # nor the cells it was built from (its origin block)
             if self.metrics:
                 self.metrics["tidy"].to_parquet(outdir / "metrics.parquet", index=False)
             settings = self.manifest.get("config", {}).get("experiment", {}).get("metrics", {})
@@ -92,8 +93,9 @@ class Result(ModelRun):
                 from critmin.analysis.report import write_report
 
                 write_report(self, outdir / "report.html")
-            if release:
+            if release:  # and the cells it is built from (the metrics are computed)
                 self.consumption_origin = _emptied(self.consumption_origin)
+                self.origin_cells = None
         except BaseException:
             if child is not None:
                 child.stop()
@@ -241,7 +243,7 @@ def complete(run: ModelRun, skipped: list[str] | tuple[str, ...] = ()) -> Result
     """The run with its metrics, read from its tables and its config's ``experiment.metrics``
     (in the manifest). ``skipped``: commodities whose checks :func:`fit_metrics_to_world` dropped
     before the run (reported in summary.json and as warnings). ``run`` is not changed."""
-    result = Result(**{f.name: getattr(run, f.name) for f in fields(ModelRun)})
+    result = Result(**run.field_values())  # a table not yet built is not built here
     result.summary = dict(run.summary)
     tables = metrics.Tables.from_result(result)
     base = tables.settings.get("baseline_run")

@@ -6,7 +6,7 @@ Mesa's agent-level DataCollector would deep-copy per agent; here each step adds 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -258,53 +258,71 @@ class Recorder:
         ``consume``: free each month's origin shares once copied into the table, so that they
         and the table are not both held whole (~17 MiB of a default run, at the peak of its
         ``collect``); the recorder cannot build the table again."""
+        return flows_table(self.trade_cells(take=consume))
+
+    def trade_cells(self, take: bool = False) -> dict[str, Any]:
+        """The arrays :meth:`flows` is built from, as plain arrays and names: per month and
+        trade pair its ``tonnes`` and ``value`` (delivered USD), per pair its ``commodity``,
+        ``origin`` and ``destination`` code, the table's ``rows`` ((month, pair) with tonnes >
+        0, row-major), its origin ``columns`` (those with a share in some month, ascending) and
+        ``mix``, the rows' shares in them (one float32 block [rows, columns], the table's own
+        columns), per origin column its ``column_stage``, ``column_country`` and
+        ``column_owner`` code, the ``months`` and the names the codes index. ``take``: each
+        month's shares are freed once copied into the block (the recorder keeps none and cannot
+        build the table again)."""
         if getattr(self, "_flows_consumed", False):
             raise RuntimeError("Recorder.flows: the origin shares were freed by flows(consume=True)")
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
-        keys = self.pair_keys
-        com, rest = np.divmod(keys, C * C)
+        com, rest = np.divmod(self.pair_keys, C * C)
         frm, to = np.divmod(rest, C)
-        t_idx, p_idx = np.nonzero(self.pair_tonnes[:T] > 0)
-        months = self.months()
-        front = {
-            "month": months[t_idx],
-            "commodity": pd.Categorical.from_codes(com[p_idx], net.commodities),
-            "origin": pd.Categorical.from_codes(frm[p_idx], net.countries),
-            "destination": pd.Categorical.from_codes(to[p_idx], net.countries),
-            "tonnes": self.pair_tonnes[t_idx, p_idx],
-            "value_usd": self.pair_value[t_idx, p_idx],
-        }
-        # the origin mix is traced in float32 (a share, 7 significant digits), so its columns are
-        # float32: half the memory and file size of float64 copies of the same numbers
         origins = self.model.origins
+        carried = self.pair_tonnes[:T] > 0
+        t_idx, p_idx = np.nonzero(carried)
         parts = self.pair_mix[:T]
-        offset = np.r_[0, np.cumsum(np.count_nonzero(self.pair_tonnes[:T] > 0, axis=1))]
+        offset = np.r_[0, np.cumsum(np.count_nonzero(carried, axis=1))]
         present = np.zeros(origins.size, bool)  # columns are sorted by stage, country, owner
         for _, c, _ in parts:
             present[c] = True
         used = np.flatnonzero(present)
         col = np.cumsum(present) - 1
-        # filled month by month: concatenating every month's triplets first doubled the peak
+        # the origin mix is traced in float32 (a share, 7 significant digits), so the block is
+        # float32; filled month by month: concatenating every month's triplets first doubled
+        # the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
         flat = mix.reshape(-1)
         for t in range(len(parts)):
             r, c, v = parts[t]
             flat[(r + offset[t]) * used.size + col[c]] = v
-            if consume:
+            if take:
                 parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
                 del r, c, v
                 if t % 36 == 35:  # the freed months back to the system (a few ms)
                     release_memory()
-        if consume:
+        if take:
             self.pair_mix = []
             self._flows_consumed = True
-        names = [origin_column_name(net.stages, net.countries, origins, k) for k in used]
-        # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
-        table = pd.DataFrame(mix, columns=names, copy=False)
-        for i, (column, values) in enumerate(front.items()):
-            table.insert(i, column, values)
-        return table
+        out: dict[str, Any] = {
+            "months": self.months(),
+            "tonnes": self.pair_tonnes[:T],
+            "value": self.pair_value[:T],
+            "commodity": com,
+            "origin": frm,
+            "destination": to,
+            "rows": (t_idx, p_idx),
+            "columns": used,
+            "mix": mix,
+            "column_stage": np.asarray(origins.stage),
+            "column_country": np.asarray(origins.country),
+            "column_owner": np.asarray(origins.owner),
+            "commodities": list(net.commodities),
+            "countries": list(net.countries),
+            "stages": list(net.stages),
+        }
+        for a in [*out.values(), t_idx, p_idx]:
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+        return out
 
     def consumption_origin(self) -> pd.DataFrame:
         """Origin of what each country uses (consumption scope), tidy.
@@ -318,37 +336,38 @@ class Recorder:
         same as before ownership was traced); a (..., stage, origin) group then sums over owners
         to the location view.
         """
+        return consumption_origin_table(self.consumption_cells())
+
+    def consumption_cells(self) -> dict[str, Any]:
+        """The arrays :meth:`consumption_origin` is built from, as plain arrays and names (what
+        the metrics read in place of its rows: the rows of one commodity and stage are a slice):
+        ``tonnes`` [months, markets] used, ``mix`` [months, markets, origin columns] their origin
+        shares (float32, as traced; views of the recorder's arrays, not to be changed), per
+        market its ``commodity`` and ``region`` code, per origin column its ``stage``,
+        ``origin`` and ``owner`` code, the ``months`` and the names the codes index. A table
+        row is a cell with ``tonnes > 0`` and ``mix > 0``, in row-major (month, market, column)
+        order, its tonnes ``tonnes[t, u] * mix[t, u, k]``."""
         net = self.model.net
         T, C = self.model.state.t, net.n_countries
         com, ctry = np.divmod(self.use_keys, C)
         origins = self.model.origins
-        # the nonzero cells only (a dense months x markets x origins product was the largest
-        # array of the table); float32 shares times float64 tonnes promote exactly
-        used = self.use_tonnes[:T] > 0
-        mix = self.use_mix[:T]
-        # the cells' indices, row-major (np.nonzero of a 3-D mask costs twice the flat scan and
-        # the divisions); each index array is the table's length: temporaries are freed as soon
-        # as their column is built
-        flat = np.flatnonzero((mix > 0) & used[:, :, None])
-        U, K = mix.shape[1], mix.shape[2]
-        tu = flat // K  # the (month, market) cell, row-major: two divisions in place of three
-        k_idx = flat - tu * K
-        t_idx = tu // U
-        u_idx = tu - t_idx * U
         out = {
-            "month": self.months()[t_idx],
-            "commodity": _from_codes(com, u_idx, net.commodities),
-            "region": _from_codes(ctry, u_idx, net.countries),
-            "stage": _from_codes(origins.stage, k_idx, net.stages),
-            "origin": _from_codes(origins.country, k_idx, net.countries),
+            "months": self.months(),
+            "tonnes": self.use_tonnes[:T],
+            "mix": self.use_mix[:T],
+            "commodity": com,
+            "region": ctry,
+            "stage": np.asarray(origins.stage),
+            "origin": np.asarray(origins.country),
+            "owner": np.asarray(origins.owner),
+            "commodities": list(net.commodities),
+            "countries": list(net.countries),
+            "stages": list(net.stages),
         }
-        if origins.foreign.any():
-            out["owner"] = _from_codes(origins.owner, k_idx, net.countries)
-        # float32 shares times float64 tonnes promote exactly (in the multiplication: no float64
-        # copy of the shares first); the cell's tonnes by its flat index
-        out["tonnes"] = self.use_tonnes[:T].reshape(-1)[tu] * mix.reshape(-1)[flat]
-        del t_idx, u_idx, k_idx, flat, tu
-        return pd.DataFrame(out, copy=False)
+        for a in out.values():
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+        return out
 
     def final_demand(self) -> pd.DataFrame:
         """Final demand per country × end use × commodity and month: demand, consumption, unmet."""
@@ -390,6 +409,70 @@ def origin_column_name(stages: list[str], countries: list[str], origins: origin.
     if origins.owner[k] != origins.country[k]:
         name += f"{OWNER_TAG}{countries[origins.owner[k]]}"
     return name
+
+
+def flows_table(cells: dict[str, Any]) -> pd.DataFrame:
+    """The flows table (:meth:`Recorder.flows`) of a run's trade cells
+    (:meth:`Recorder.trade_cells`); its origin columns are the cells' block (not a copy)."""
+    countries = cells["countries"]
+    t_idx, p_idx = cells["rows"]
+    front = {
+        "month": cells["months"][t_idx],
+        "commodity": pd.Categorical.from_codes(cells["commodity"][p_idx], cells["commodities"]),
+        "origin": pd.Categorical.from_codes(cells["origin"][p_idx], countries),
+        "destination": pd.Categorical.from_codes(cells["destination"][p_idx], countries),
+        "tonnes": cells["tonnes"][t_idx, p_idx],
+        "value_usd": cells["value"][t_idx, p_idx],
+    }
+    stages = cells["stages"]
+    stage, country, owner = cells["column_stage"], cells["column_country"], cells["column_owner"]
+    names = []
+    for k in cells["columns"]:  # as origin_column_name
+        name = f"{stages[stage[k]]}_origin_{countries[country[k]]}"
+        if owner[k] != country[k]:
+            name += f"{OWNER_TAG}{countries[owner[k]]}"
+        names.append(name)
+    # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
+    table = pd.DataFrame(cells["mix"], columns=names, copy=False)
+    for i, (column, values) in enumerate(front.items()):
+        table.insert(i, column, values)
+    return table
+
+
+def consumption_origin_table(cells: dict[str, Any]) -> pd.DataFrame:
+    """The consumption-origin table (:meth:`Recorder.consumption_origin`) of a run's cells
+    (:meth:`Recorder.consumption_cells`): what a run's ``consumption_origin`` is built from when
+    first read."""
+    T = len(cells["months"])
+    use_tonnes, use_mix = cells["tonnes"], cells["mix"]
+    countries = cells["countries"]
+    # the nonzero cells only (a dense months x markets x origins product was the largest
+    # array of the table); float32 shares times float64 tonnes promote exactly
+    used = use_tonnes[:T] > 0
+    mix = use_mix[:T]
+    # the cells' indices, row-major (np.nonzero of a 3-D mask costs twice the flat scan and
+    # the divisions); each index array is the table's length: temporaries are freed as soon
+    # as their column is built
+    flat = np.flatnonzero((mix > 0) & used[:, :, None])
+    U, K = mix.shape[1], mix.shape[2]
+    tu = flat // K  # the (month, market) cell, row-major: two divisions in place of three
+    k_idx = flat - tu * K
+    t_idx = tu // U
+    u_idx = tu - t_idx * U
+    out = {
+        "month": cells["months"][t_idx],
+        "commodity": _from_codes(cells["commodity"], u_idx, cells["commodities"]),
+        "region": _from_codes(cells["region"], u_idx, countries),
+        "stage": _from_codes(cells["stage"], k_idx, cells["stages"]),
+        "origin": _from_codes(cells["origin"], k_idx, countries),
+    }
+    if (cells["owner"] != cells["origin"]).any():  # some plant is foreign-owned
+        out["owner"] = _from_codes(cells["owner"], k_idx, countries)
+    # float32 shares times float64 tonnes promote exactly (in the multiplication: no float64
+    # copy of the shares first); the cell's tonnes by its flat index
+    out["tonnes"] = use_tonnes[:T].reshape(-1)[tu] * mix.reshape(-1)[flat]
+    del t_idx, u_idx, k_idx, flat, tu
+    return pd.DataFrame(out, copy=False)
 
 
 def _from_codes(codes: np.ndarray, at: np.ndarray, names: list[str]) -> pd.Categorical:

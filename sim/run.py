@@ -16,7 +16,7 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from critmin.sim.config import (
     config_warnings,
 )
 from critmin.sim.model import CritminModel
+from critmin.sim.recorder import consumption_origin_table, flows_table
 from critmin.sim.world import DataError
 
 log = logging.getLogger("critmin")
@@ -256,21 +257,40 @@ class ModelRun:
     metrics, plots and report to it; :func:`critmin.simulate` returns that complete result."""
 
     timeseries: pd.DataFrame
-    flows: pd.DataFrame
+    # trade by month and pair with its origin mix; None: built from trade_cells when first read
+    # (a property below, as consumption_origin)
+    flows: pd.DataFrame | None
     facility_activity: pd.DataFrame
     summary: dict[str, Any]
     manifest: dict[str, Any]
     model: CritminModel | None = field(default=None, repr=False)
     # what the run accepted but a reader should know; written to summary.json as "warnings"
     warnings: list[str] = field(default_factory=list)
-    # origin of what each country uses (month, commodity, region, stage, origin, tonnes)
-    consumption_origin: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # origin of what each country uses (month, commodity, region, stage, origin, tonnes); None:
+    # built from origin_cells when first read (a property below: simulate() does not build its
+    # 0.3 M rows unless they are read; the metrics read the cells)
+    consumption_origin: pd.DataFrame | None = field(default=None, repr=False)
     # final demand per country × end use (month, commodity, region, end_use, demand, ...)
     final_demand: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # year, country, item, usd
     # the investment pipeline at the end of the run (sim/capacity.py): one row per project
     # component, prospect and expansion option, with its milestones
     projects: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # the arrays consumption_origin is built from (Recorder.consumption_cells: plain arrays and
+    # names), read by the metrics in place of its rows; None for a run read from its folder
+    origin_cells: dict[str, Any] | None = field(default=None, repr=False)
+    # the arrays the flows table is built from (Recorder.trade_cells: its origin block is the
+    # table's), read by the metrics in place of its rows
+    trade_cells: dict[str, Any] | None = field(default=None, repr=False)
+
+    def field_values(self) -> dict[str, Any]:
+        """The run's fields by name, as its constructor takes them, without building a table
+        not yet built (``consumption_origin``: None until first read)."""
+        lazy = ("consumption_origin", "flows")
+        out = {f.name: getattr(self, f.name) for f in fields(ModelRun) if f.name not in lazy}
+        for name in lazy:
+            out[name] = self.__dict__.get(f"_{name}")
+        return out
 
     def series(self, variable: str, commodity: str, region: str = "WORLD") -> pd.Series:
         """One monthly series, indexed by month."""
@@ -278,16 +298,23 @@ class ModelRun:
         sel = ts[(ts["variable"] == variable) & (ts["commodity"] == commodity) & (ts["region"] == region)]
         return sel.set_index("month")["value"].astype(float)
 
-    def write(self, outdir: Path, flows: bool = True) -> Path:
-        """Write the run's tables (Parquet), summary.json and manifest.yaml to ``outdir``."""
+    def write(self, outdir: Path, flows: bool = True, *, release: bool = False) -> Path:
+        """Write the run's tables (Parquet), summary.json and manifest.yaml to ``outdir``.
+        ``release``: the consumption-origin table is emptied (same columns) once written where
+        its cells stand in for it (``origin_cells``: the metrics and the report's trace read
+        those), before the flows table is built and written."""
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         # in parts: a whole table converted at once to Arrow and encoded peaks at several times
         # its own size (consumption_origin: +25 MiB for a 4 MB frame)
         write_parquet_in_parts(self.timeseries, outdir / "timeseries.parquet")
+        # the table with the largest temporaries first, built (when not yet) while the flows
+        # table is not
+        write_parquet_in_parts(self.consumption_origin, outdir / "consumption_origin.parquet")
+        if release and self.origin_cells is not None:
+            self.consumption_origin = self.consumption_origin.iloc[:0].copy()
         if flows:
             write_parquet_in_parts(self.flows, outdir / "flows.parquet")
-        write_parquet_in_parts(self.consumption_origin, outdir / "consumption_origin.parquet")
         self.final_demand.to_parquet(outdir / "final_demand.parquet", index=False)
         if len(self.projects):
             self.projects.to_parquet(outdir / "projects.parquet", index=False)
@@ -297,6 +324,42 @@ class ModelRun:
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         (outdir / "manifest.yaml").write_text(yaml.dump(self.manifest, Dumper=dumper, sort_keys=False))
         return outdir
+
+
+def _consumption_origin(run: ModelRun) -> pd.DataFrame:
+    """``run.consumption_origin``: the table given, or built once from ``run.origin_cells``
+    (an empty table where there are none)."""
+    table = run.__dict__.get("_consumption_origin")
+    if table is None:
+        cells = run.origin_cells
+        table = consumption_origin_table(cells) if cells is not None else pd.DataFrame()
+        run.__dict__["_consumption_origin"] = table
+    return table
+
+
+def _set_consumption_origin(run: ModelRun, table: pd.DataFrame | None) -> None:
+    run.__dict__["_consumption_origin"] = table
+
+
+def _flows(run: ModelRun) -> pd.DataFrame:
+    """``run.flows``: the table given, or built once from ``run.trade_cells`` (an empty table
+    where there are none)."""
+    table = run.__dict__.get("_flows")
+    if table is None:
+        cells = run.trade_cells
+        table = flows_table(cells) if cells is not None else pd.DataFrame()
+        run.__dict__["_flows"] = table
+    return table
+
+
+def _set_flows(run: ModelRun, table: pd.DataFrame | None) -> None:
+    run.__dict__["_flows"] = table
+
+
+# after the dataclass is made: its __init__ sets the fields through the properties (None: not
+# built)
+ModelRun.consumption_origin = property(_consumption_origin, _set_consumption_origin)  # type: ignore[assignment]
+ModelRun.flows = property(_flows, _set_flows)  # type: ignore[assignment]
 
 
 def new_model(cfg: DictConfig) -> CritminModel:
@@ -350,9 +413,6 @@ def collect(
     model afterwards, so its recorder's origin shares are freed as the flows table is built
     (the recorder cannot build that table again)."""
     rec = model.recorder
-    # the table with the largest temporaries first, while the others are not yet built: the
-    # run's peak was here, with the flows table already held (290 -> 270 MiB)
-    consumption_origin = rec.consumption_origin()
     ts = rec.timeseries()
     errors = rec.mass_balance_errors()[: model.state.t]
     summary = summarise(model, ts, float(errors.max()) if errors.size else 0.0)
@@ -369,15 +429,17 @@ def collect(
     summary["world"] = world_meta(model)
     run = ModelRun(
         ts,
-        rec.flows(consume=discard and not keep_model),
+        None,  # flows: built from trade_cells when first read
         rec.facility_activity(),
         summary,
         manifest,
         model if keep_model else None,
-        consumption_origin=consumption_origin,
+        consumption_origin=None,  # built from origin_cells when first read
         final_demand=rec.final_demand(),
         ledger=ledger_frame(model.governments, model.start),
         projects=model.investment.projects(model),
+        origin_cells=rec.consumption_cells(),
+        trade_cells=rec.trade_cells(take=discard and not keep_model),
     )
     summary["investment"] = investment_summary(run.projects)
     run.warnings = config_warnings(cfg)

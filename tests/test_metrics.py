@@ -460,3 +460,58 @@ def test_consumer_spending_without_the_pivot_equals_the_pivot(short_run):
         assert list(map(str, fast.index.get_level_values(level))) == list(
             map(str, pivot.index.get_level_values(level))
         )
+
+
+def test_metrics_from_the_recorder_arrays_equal_those_from_the_tables(short_run):
+    """The metrics of a run in memory read the recorder's arrays (``origin_cells`` for the
+    consumption scope, ``trade_cells`` for imports); from the tables' rows (a run read from its
+    folder) every metric table and the summary's dependency block are the same, bit for bit
+    (both controls: the world has foreign-owned plants)."""
+    import dataclasses
+
+    from critmin.analysis.results import complete
+
+    assert short_run.origin_cells is not None
+    cells = short_run.origin_cells
+    assert (cells["owner"] != cells["origin"]).any()  # the owner view differs from the location view
+    # the cells hold every row of the table: the same tonnes in total
+    total = (cells["tonnes"][:, :, None] * cells["mix"]).sum()
+    assert total == pytest.approx(short_run.consumption_origin["tonnes"].sum(), rel=1e-12)
+    a = complete(short_run)
+    assert short_run.trade_cells is not None
+    b = complete(dataclasses.replace(short_run, origin_cells=None, trade_cells=None, model=None))
+    assert a.metrics.keys() == b.metrics.keys()
+    for name in a.metrics:
+        pd.testing.assert_frame_equal(a.metrics[name], b.metrics[name], check_exact=True)
+    assert a.summary["dependency"] == b.summary["dependency"]
+    # and a change to the cells changes the metrics (the arrays are what is read)
+    cut = dict(cells, tonnes=cells["tonnes"] * 0.5)
+    c = complete(dataclasses.replace(short_run, origin_cells=cut, model=None))
+    share_a = a.metrics["paths"]["total"].to_numpy()
+    share_c = c.metrics["paths"]["total"].to_numpy()
+    assert share_c.sum() < share_a.sum()
+
+
+def test_a_run_builds_its_flows_and_consumption_tables_from_the_cells_when_first_read():
+    """collect() leaves both tables unbuilt (the metrics read the cells); read, they are the
+    recorder's own tables, also when a discarded model's origin shares were freed as the cells
+    were built."""
+    import dataclasses
+
+    from critmin.sim.run import collect, new_model
+
+    cfg = load_config(["scenario=ree_2024_short", "scenario.end=2024-06"])
+    model = new_model(cfg)
+    model.run()
+    flows, co = model.recorder.flows(), model.recorder.consumption_origin()
+    run = collect(model, cfg)  # the model kept: the cells share the recorder's shares
+    assert run.__dict__["_flows"] is None and run.__dict__["_consumption_origin"] is None
+    pd.testing.assert_frame_equal(run.flows, flows, check_exact=True)
+    pd.testing.assert_frame_equal(run.consumption_origin, co, check_exact=True)
+    assert run.trade_cells is not None  # not owned: kept for the metrics
+    run = collect(model, cfg, discard=True)  # handed over: the recorder keeps no shares
+    assert model.recorder.pair_mix == [] and run.trade_cells is not None
+    copy = dataclasses.replace(run)  # replace reads every field: the table is built
+    pd.testing.assert_frame_equal(copy.flows, flows, check_exact=True)
+    # the table's origin columns are the cells' block, not a copy of it
+    assert np.shares_memory(copy.flows[copy.flows.columns[-1]].to_numpy(), run.trade_cells["mix"])
