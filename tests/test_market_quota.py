@@ -164,8 +164,10 @@ def test_the_default_run_follows_the_market_china_grows_less_and_ex_china_more()
     # 2024 is the base year's quota either way (270,000 t REO)
     assert ruled.loc[2024, "CHN"] == pytest.approx(free.loc[2024, "CHN"], rel=1e-6)
     assert ruled.loc[2024, "CHN"] == pytest.approx(270_000, rel=0.01)
-    # by 2035 China mines less (without the rule: +6%/yr to ~450 kt, past its processors' needs)
-    assert ruled.loc[2035, "CHN"] < 0.95 * free.loc[2035, "CHN"]
+    # by 2035 China mines less (without the rule: +6%/yr to ~450 kt, past its processors' needs;
+    # measured 409 kt against 452 before the per-ore Dy/Tb yields, 430 against 450 with them: the
+    # ionic-clay separators' Dy/Tb makes their feed demand grow faster)
+    assert ruled.loc[2035, "CHN"] < 0.97 * free.loc[2035, "CHN"]
     # and the ex-China share is higher, by at least 2 points; the gap widens after 2030
     gap30 = share(free).loc[2030] - share(ruled).loc[2030]
     gap35 = share(free).loc[2035] - share(ruled).loc[2035]
