@@ -353,6 +353,18 @@ def _origin_sums(
     return periods[used], sums, names
 
 
+def _cell_countries(tables: Tables, cells: dict) -> tuple[list[str], np.ndarray]:
+    """The index's countries (the world's, then any other name the cells use) and, per country
+    name of the cells, its code among them."""
+    countries = list(tables.countries)
+    lookup = {c: i for i, c in enumerate(countries)}
+    for name in cells["countries"]:
+        if name not in lookup:
+            lookup[name] = len(countries)
+            countries.append(name)
+    return countries, np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+
+
 @dataclass
 class _OriginIndex:
     """One run's origin records as code arrays: per row a month, a commodity, a region (the using
@@ -460,14 +472,7 @@ class _OriginIndex:
         table's 0.3 M rows. Its months are those with any row, as the table's."""
         cells = tables.origin_cells
         assert cells is not None
-        countries = list(tables.countries)
-        # the cells' country codes as this index's (the world's countries, then any other name)
-        lookup = {c: i for i, c in enumerate(countries)}
-        for name in cells["countries"]:
-            if name not in lookup:
-                lookup[name] = len(countries)
-                countries.append(name)
-        table = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        countries, table = _cell_countries(tables, cells)
         region = table[cells["region"]]
         origin = table[cells["owner"] if owner else cells["origin"]]
         key = ("month_codes", "origin_cells")
@@ -517,13 +522,7 @@ class _OriginIndex:
         (:meth:`_imports`), without the table."""
         cells = tables.trade_cells
         assert cells is not None
-        countries = list(tables.countries)
-        lookup = {c: i for i, c in enumerate(countries)}
-        for name in cells["countries"]:
-            if name not in lookup:
-                lookup[name] = len(countries)
-                countries.append(name)
-        code = np.array([lookup[n] for n in cells["countries"]], dtype=np.int64)
+        countries, code = _cell_countries(tables, cells)
         key = ("imports cells",)  # the same for both controls (read-only)
         if key not in tables.cache:
             tonnes, value = cells["tonnes"], cells["value"]

@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -326,40 +327,33 @@ class ModelRun:
         return outdir
 
 
-def _consumption_origin(run: ModelRun) -> pd.DataFrame:
-    """``run.consumption_origin``: the table given, or built once from ``run.origin_cells``
-    (an empty table where there are none)."""
-    table = run.__dict__.get("_consumption_origin")
-    if table is None:
-        cells = run.origin_cells
-        table = consumption_origin_table(cells) if cells is not None else pd.DataFrame()
-        run.__dict__["_consumption_origin"] = table
-    return table
+def _built_on_first_read(name: str, cells_field: str, build: Callable[[dict], pd.DataFrame]) -> property:
+    """A table field of :class:`ModelRun` (``name``): the table given, or built once from the
+    run's ``cells_field`` by ``build`` when first read (an empty table where there are none)."""
+    key = f"_{name}"
 
+    def get(run: ModelRun) -> pd.DataFrame:
+        table = run.__dict__.get(key)
+        if table is None:
+            cells = getattr(run, cells_field)
+            table = build(cells) if cells is not None else pd.DataFrame()
+            run.__dict__[key] = table
+        return table
 
-def _set_consumption_origin(run: ModelRun, table: pd.DataFrame | None) -> None:
-    run.__dict__["_consumption_origin"] = table
+    def set_(run: ModelRun, table: pd.DataFrame | None) -> None:
+        run.__dict__[key] = table
 
-
-def _flows(run: ModelRun) -> pd.DataFrame:
-    """``run.flows``: the table given, or built once from ``run.trade_cells`` (an empty table
-    where there are none)."""
-    table = run.__dict__.get("_flows")
-    if table is None:
-        cells = run.trade_cells
-        table = flows_table(cells) if cells is not None else pd.DataFrame()
-        run.__dict__["_flows"] = table
-    return table
-
-
-def _set_flows(run: ModelRun, table: pd.DataFrame | None) -> None:
-    run.__dict__["_flows"] = table
+    return property(
+        get, set_, doc=f"``run.{name}``: given, or built from ``run.{cells_field}`` when first read."
+    )
 
 
 # after the dataclass is made: its __init__ sets the fields through the properties (None: not
 # built)
-ModelRun.consumption_origin = property(_consumption_origin, _set_consumption_origin)  # type: ignore[assignment]
-ModelRun.flows = property(_flows, _set_flows)  # type: ignore[assignment]
+ModelRun.consumption_origin = _built_on_first_read(
+    "consumption_origin", "origin_cells", consumption_origin_table
+)  # type: ignore[assignment]
+ModelRun.flows = _built_on_first_read("flows", "trade_cells", flows_table)  # type: ignore[assignment]
 
 
 def new_model(cfg: DictConfig) -> CritminModel:
