@@ -138,7 +138,8 @@ def cost_figure(summary: pd.DataFrame, ctx: Context) -> plt.Figure:
         ax.set_ylim(0, 100)
         ax.set_xlabel(f"fiscal cost to {year}, {ctx.region} governments, USD bn")
         ax.set_ylabel(f"{year} single-supplier share, %")
-        ax.set_title(f"Cost against {year} dependency: {title}", fontsize=11)
+        # on two lines: a stage name ("NdFeB magnets: magnet making stage") overflows one
+        ax.set_title(f"Cost against {year} dependency:\n{title}", fontsize=11)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8.5, loc="lower left")
         ax.margins(x=0.15)
