@@ -118,7 +118,7 @@ def has_foreign_owners(tables: Tables) -> bool:
             owned = bool((has_rows & (cells["owner"] != cells["origin"])).any())
         else:
             owned = bool("owner" in c.columns and len(c) and _differ(c["owner"], c["origin"]).any())
-        trade = metrics.trade_cells(tables)
+        trade = tables.trade_cells
         if trade is not None:  # a flows column of a foreign-owned plant: a column with a share
             used = trade["columns"]
             shipped = bool((trade["column_owner"][used] != trade["column_country"][used]).any())

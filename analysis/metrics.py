@@ -196,11 +196,6 @@ def _meta_kwargs(world: dict, config: dict) -> dict[str, Any]:
     }
 
 
-def trade_cells(tables: Tables) -> dict[str, Any] | None:
-    """The tables' trade cells, or None where the flows table is to be read."""
-    return tables.trade_cells
-
-
 def _empty_flows() -> pd.DataFrame:
     return pd.DataFrame(columns=["month", "commodity", "origin", "destination", "tonnes", "value_usd"])
 
@@ -566,7 +561,7 @@ class _OriginIndex:
 
     @classmethod
     def _imports(cls, tables: Tables, owner: bool = False) -> _OriginIndex:
-        if trade_cells(tables) is not None:
+        if tables.trade_cells is not None:
             return cls._imports_from_cells(tables, owner)
         f = tables.flows
         countries = list(tables.countries)

@@ -54,15 +54,21 @@ _caches: dict[str, OrderedDict[Hashable, Any]] = {}
 
 def memo[T](namespace: str, key: Hashable, build: Callable[[], T]) -> T:
     """The cached value for ``key`` in ``namespace``, built by ``build()`` on a miss."""
+    return memo_built(namespace, key, build)[0]
+
+
+def memo_built[T](namespace: str, key: Hashable, build: Callable[[], T]) -> tuple[T, bool]:
+    """:func:`memo`, and whether this call built the value (a value from the per-process cache
+    is shared and may have been changed in place since it was built)."""
     cache = _caches.setdefault(namespace, OrderedDict())
     if key in cache:
         cache.move_to_end(key)
-        return cache[key]
+        return cache[key], False
     value = build()
     cache[key] = value
     while len(cache) > MAX_ENTRIES:
         cache.popitem(last=False)
-    return value
+    return value, True
 
 
 def files_key(folders: list[Path]) -> tuple:

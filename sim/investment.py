@@ -66,13 +66,23 @@ class Parameters:
             for r in table.itertuples(index=False)
         }
 
-    def get(self, parameter: str, process: str, country: str, bloc: str) -> tuple[float, float, float]:
-        """(value, low, high) of ``parameter`` for a plant of ``process`` in ``country``."""
+    def find(
+        self, parameter: str, process: str, country: str, bloc: str
+    ) -> tuple[float, float, float] | None:
+        """(value, low, high) of ``parameter`` for a plant of ``process`` in ``country``, or None
+        where no row covers it (optional parameters such as ``market_quota``)."""
         for proc in (process, "all"):
             for region in (country, bloc, "all"):
                 hit = self.rows.get((parameter, proc, region))
                 if hit is not None:
                     return hit
+        return None
+
+    def get(self, parameter: str, process: str, country: str, bloc: str) -> tuple[float, float, float]:
+        """(value, low, high) of ``parameter`` for a plant of ``process`` in ``country``."""
+        hit = self.find(parameter, process, country, bloc)
+        if hit is not None:
+            return hit
         raise DataError(
             f"{INVESTMENT}: no row for parameter {parameter!r} that covers process {process!r} in "
             f"{country} ({bloc}); expected a row with process {process!r} or 'all' and region "
@@ -668,7 +678,7 @@ def market_quota(
     table = world.investment[world.investment["parameter"] == "market_quota"]
     if table.empty or p.size == 0:
         return None
-    flags = {(r.process, r.region): float(r.value) for r in table.itertuples(index=False)}
+    rules = Parameters(table)
     bloc_of = dict(zip(world.countries["country"], world.countries["bloc"]))
     n = len(net.node_id)
     fac = net.is_facility
@@ -676,11 +686,8 @@ def market_quota(
     process = np.asarray(net.node_process, dtype=object)
 
     def ruled(proc: str, country: str) -> bool:
-        for pr in (proc, "all"):
-            for region in (country, bloc_of.get(country, ""), "all"):
-                if (pr, region) in flags:
-                    return flags[(pr, region)] > 0
-        return False
+        hit = rules.find("market_quota", proc, country, bloc_of.get(country, ""))
+        return hit is not None and hit[0] > 0
 
     exp_nodes = np.unique(p.node[p.kind == KIND_EXPANSION])
     keys = sorted({(str(process[i]), int(net.node_country[i])) for i in exp_nodes})

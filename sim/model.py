@@ -459,15 +459,8 @@ def _load_world(sc: Any) -> tuple[World, str | None]:
     chains = [sc.data] if isinstance(sc.data, str) else list(sc.data)
     paths, blocs = [data_root() / c for c in chains], dict(sc.blocs)
     key = (tuple(chains), tuple(sorted(blocs.items())), cache.files_key(paths))
-    fresh: list[str | None] = []
-
-    def load() -> World:
-        world, digest = load_worlds_digested(paths, blocs)
-        fresh.append(digest)
-        return world
-
-    world = cache.memo("world", key, load)
-    return world, (fresh[0] if fresh else None)
+    (world, digest), built = cache.memo_built("world", key, lambda: load_worlds_digested(paths, blocs))
+    return world, (digest if built else None)
 
 
 def _network(
@@ -481,15 +474,13 @@ def _network(
     (``world_digest``: see :func:`compile_network`); and its content digest when this call
     compiled or loaded it (see :func:`_load_world`)."""
     key = (id(world), start_year, max_suppliers, repr(stores))
-    fresh: list[str | None] = []
 
-    def load() -> tuple[World, Network]:
+    def load() -> tuple[World, Network, str | None]:
         net, digest = compile_network_digested(
             world, start_year, max_suppliers, stores, world_digest=world_digest
         )
-        fresh.append(digest)
-        return world, cache.freeze(net)
+        return world, cache.freeze(net), digest
 
     # the world rides along so that its id stays unique while cached
-    net = cache.memo("network", key, load)[1]
-    return net, (fresh[0] if fresh else None)
+    (_, net, digest), built = cache.memo_built("network", key, load)
+    return net, (digest if built else None)

@@ -401,14 +401,11 @@ class Recorder:
 OWNER_TAG = "_owner_"
 
 
-def origin_column_name(stages: list[str], countries: list[str], origins: origin.Origins, k: int) -> str:
-    """Name of origin column k in the flows table: ``{stage}_origin_{country}`` for a plant
+def origin_column_name(stage: str, country: str, owner: str) -> str:
+    """Name of an origin column in the flows table: ``{stage}_origin_{country}`` for a plant
     owned where it stands, ``{stage}_origin_{country}_owner_{OWNER}`` for a foreign-owned one
     (summing a (stage, country)'s columns gives the location view)."""
-    name = f"{stages[origins.stage[k]]}_origin_{countries[origins.country[k]]}"
-    if origins.owner[k] != origins.country[k]:
-        name += f"{OWNER_TAG}{countries[origins.owner[k]]}"
-    return name
+    return f"{stage}_origin_{country}" + (f"{OWNER_TAG}{owner}" if owner != country else "")
 
 
 def flows_table(cells: dict[str, Any]) -> pd.DataFrame:
@@ -426,12 +423,10 @@ def flows_table(cells: dict[str, Any]) -> pd.DataFrame:
     }
     stages = cells["stages"]
     stage, country, owner = cells["column_stage"], cells["column_country"], cells["column_owner"]
-    names = []
-    for k in cells["columns"]:  # as origin_column_name
-        name = f"{stages[stage[k]]}_origin_{countries[country[k]]}"
-        if owner[k] != country[k]:
-            name += f"{OWNER_TAG}{countries[owner[k]]}"
-        names.append(name)
+    names = [
+        origin_column_name(stages[stage[k]], countries[country[k]], countries[owner[k]])
+        for k in cells["columns"]
+    ]
     # the mix block stays the one array (a concat would copy it: 80 MB in the full world)
     table = pd.DataFrame(cells["mix"], columns=names, copy=False)
     for i, (column, values) in enumerate(front.items()):
