@@ -12,8 +12,8 @@ direction rule. The vocabulary (see docs/validation.md):
   the window), ``share_of_demand`` (the variable over final demand, same commodity and region),
   ``change`` (shock run minus twin, in the variable's unit), ``level`` (the value itself),
   ``ratio_to_year_before`` (year on year: the shock run over the same months twelve months
-  earlier in the same run; for a fact whose year before was itself under the shock, where the
-  twin is not the comparison the record makes); ``origin_share`` (origin-based dependency,
+  earlier in the same run: the comparison a record stated year on year makes, a year's
+  growth included, which the twin would take out); ``origin_share`` (origin-based dependency,
   analysis/metrics.py: the share, by mass over the window, of the region's ``consumption`` or
   ``imports`` of the commodity whose own stage happened in the country ``relative_to``; the
   region may be a country, a bloc or a group of ``experiment.metrics.regions``, e.g. EU).
