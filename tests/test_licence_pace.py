@@ -46,6 +46,10 @@ def test_a_fixed_uniform_processing_time_cannot_reach_clepas_end_of_june():
     # the replay before (26-68 days, uniform): 24% by 4 Jun but 46% by 30 Jun, against 60%; and
     # no fixed processing time filed evenly can double the share in 26 days (0.25 -> 0.6 needs
     # the granted share of the days in between above 1): the pace changed in June
+    # filed evenly from the control day, the share granted by day T is the mean of the processing
+    # time's CDF over the T - 3 days since: the days between the counts would need a mean above 1
+    between = (0.60 * (JUN30 - CONTROL) - 0.25 * (JUN4 - CONTROL)) / (JUN30 - JUN4)
+    assert between > 1.0
     rng = np.random.default_rng(3)
     filed = rng.uniform(CONTROL, JUN30, 200_000)
     granted = filed + rng.uniform(26, 68, filed.size)
