@@ -47,7 +47,7 @@ from critmin.policies.base import Effects, Policy, register
 from critmin.policies.select import buyer_slots_of, listed_facilities, trade_edges
 from critmin.sim import market, prices
 from critmin.sim.network import OUTPUT
-from critmin.sim.spec import Spec, share_schedule
+from critmin.sim.spec import Spec, parse_month, share_schedule
 from critmin.sim.world import DataError
 
 if TYPE_CHECKING:
@@ -167,17 +167,24 @@ class ExportLicensing(_Control):
         # gather end-user documents first); the start month's applications come after it
         lag = spec.number("filing_lag_days", 0, 90, default=0)
         filed_from = min((self.start_day - 1 + lag) / DAYS_PER_MONTH, 1.0 - 1e-9)
+        # self.kernels[i]: the landing shares of the applications filed i months after the start
+        # month (the last one for every later month)
         if spec.raw("processing_days", default=None) is not None:
             if "delay_months" in spec.d:
                 raise DataError(f"{spec.where}: give delay_months or processing_days, not both")
-            lo, hi = _processing_days(spec)
-            self.kernel = landing_kernel(lo, hi, 0.0)
-            self.first_kernel = landing_kernel(lo, hi, filed_from)
+            days = Spec(spec.raw("processing_days"), f"{spec.where}.processing_days")
+            if "decided" in days.d:
+                self.pace: DecisionPace | None = _decision_pace(days, model, self.first)
+                self.kernels = self.pace.kernels(filed_from)
+            else:
+                self.pace = None
+                lo, hi = _processing_days(days)
+                self.kernels = [landing_kernel(lo, hi, filed_from), landing_kernel(lo, hi, 0.0)]
         else:
             if lag > 0:
                 raise DataError(f"{spec.where}.filing_lag_days: needs processing_days (days, not months)")
-            self.kernel = _monthly_kernel(_delays(spec))
-            self.first_kernel = self.kernel
+            self.pace = None
+            self.kernels = [_monthly_kernel(_delays(spec))]
         self.schedule = _steps(spec, "approval_rate", "rate", model, self.first)
         # the share of the edges' trade the licence covers (products containing the listed
         # elements); the rest ships unlicensed. A number or {from, share} steps: customs may
@@ -223,7 +230,7 @@ class ExportLicensing(_Control):
         # gap (closed over restock months) that pending applications already cover
         self.applied = np.maximum(wanted - np.minimum(gap, pending) / self.restock, 0.0)
         first = t == self.first
-        kernel = self.first_kernel if first else self.kernel
+        kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]
         filed = (1.0 - self.free) if first else 1.0  # the start month: only from the control day
         for lag, share in enumerate(kernel):  # each shipment's application waits its own time
             if share > 0:
@@ -295,14 +302,106 @@ def _monthly_kernel(delays: list[tuple[int, float]]) -> np.ndarray:
     return out
 
 
-def _processing_days(spec: Spec) -> tuple[float, float]:
-    sub = Spec(spec.raw("processing_days"), f"{spec.where}.processing_days")
+def _processing_days(sub: Spec) -> tuple[float, float]:
     lo = sub.number("min", 0, 730)
     hi = sub.number("max", 0, 730)
     sub.done()
     if hi < lo:
-        raise DataError(f"{spec.where}.processing_days: expected min <= max, got {lo} > {hi}")
+        raise DataError(f"{sub.where}: expected min <= max, got {lo} > {hi}")
     return lo, hi
+
+
+class DecisionPace:
+    """Processing as the ministry's pace of decisions: an application waits ``min_days``, then
+    is decided at a calendar rate, a share ``per_month`` of the applications waiting past their
+    minimum decided per month (a daily hazard ``-ln(1 - per_month)/DAYS_PER_MONTH``), which
+    changes on dated steps (a framework agreed on a day speeds every pending file up, not only
+    those filed after it). Days count from the first day of the control's start month."""
+
+    def __init__(self, min_days: float, steps: list[tuple[float, float]]) -> None:
+        self.min_days = float(min_days)
+        starts = np.array([d for d, _ in steps], dtype=float)
+        self.rates = np.array([-np.log1p(-h) / DAYS_PER_MONTH for _, h in steps])
+        # the cumulative hazard at the steps' days (0 before the first), linear in between
+        self.knots = np.append(starts, starts[-1] + 1e6)
+        self.cum = np.concatenate(([0.0], np.cumsum(self.rates * np.diff(self.knots))))
+
+    def hazard(self, day: np.ndarray | float) -> np.ndarray:
+        """Cumulative decision hazard from day 0 to ``day``."""
+        return np.interp(day, self.knots, self.cum)
+
+    def decided_by(self, filed: np.ndarray, day: np.ndarray | float) -> np.ndarray:
+        """Share of the applications filed on day ``filed`` that are decided by ``day``."""
+        ready = filed + self.min_days
+        return np.where(
+            day > ready, -np.expm1(-(self.hazard(day) - self.hazard(np.minimum(ready, day)))), 0.0
+        )
+
+    def granted_share(self, day: float, filed_from: float, grid: int = 2000) -> float:
+        """Share of the applications filed evenly from day ``filed_from`` to ``day`` that are
+        decided by ``day``: the cumulative approval share applicants report (CLEPA's counts)."""
+        filed = filed_from + (day - filed_from) * (np.arange(grid) + 0.5) / grid
+        return float(self.decided_by(filed, day).mean())
+
+    def kernel(self, month: int, filed_from: float = 0.0, grid: int = 200, horizon: int = 60) -> np.ndarray:
+        """Landing shares (index k: k months later) of the applications filed evenly over month
+        ``month`` (counted from the start month) from ``filed_from`` (a share of the month).
+        What is still waiting after ``horizon`` months lands in the last month kept; trailing
+        months with less than 1e-9 of the applications are folded into the month before."""
+        f = (month + filed_from + (1.0 - filed_from) * (np.arange(grid) + 0.5) / grid) * DAYS_PER_MONTH
+        ends = (month + 1 + np.arange(horizon)) * DAYS_PER_MONTH
+        by = self.decided_by(f[:, None], ends[None, :]).mean(axis=0)
+        out = np.diff(by, prepend=0.0)
+        keep = int(np.searchsorted(by, 1.0 - 1e-9)) + 1
+        out = out[: min(keep, horizon)].copy()
+        out[-1] += 1.0 - out.sum()
+        return out
+
+    def kernels(self, filed_from: float) -> list[np.ndarray]:
+        """One kernel per filing month from the start month until the pace stops changing (the
+        month after the last step), the last one for every later month."""
+        last = int(np.ceil(self.knots[-2] / DAYS_PER_MONTH)) + 1
+        return [self.kernel(i, filed_from if i == 0 else 0.0) for i in range(max(last, 1) + 1)]
+
+
+def _decision_pace(sub: Spec, model: ModelView, start: int) -> DecisionPace:
+    """``processing_days: {min: a, decided: [{from: YYYY-MM-DD, per_month: h}, ...]}``: the first
+    step without ``from`` (it applies from the control's start), later steps dated."""
+    min_days = sub.number("min", 0, 730)
+    raw = sub.raw("decided")
+    sub.done()
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{sub.where}.decided: expected a list of {{from, per_month}} steps, got {raw!r}")
+    steps: list[tuple[float, float]] = []
+    for i, item in enumerate(raw):
+        step = Spec(item, f"{sub.where}.decided[{i}]")
+        h = step.number("per_month", 0.0, 0.999)
+        when = step.raw("from", default=None)
+        if (when is None) != (i == 0):
+            raise DataError(f"{sub.where}.decided[{i}].from: the first step has no date, every later one has")
+        day = 0.0 if when is None else _day(str(when), f"{sub.where}.decided[{i}].from", model, start)
+        if steps and day <= steps[-1][0]:
+            raise DataError(
+                f"{sub.where}.decided[{i}].from: expected a date after the previous step's, got {when!r}"
+            )
+        steps.append((day, h))
+        step.done()
+    return DecisionPace(min_days, steps)
+
+
+def _day(value: str, key: str, model: ModelView, start: int) -> float:
+    """'YYYY-MM-DD' -> days from the first day of the control's start month."""
+    y, m = parse_month(value, key)
+    try:
+        d = int(value.split("-")[2])
+        if not 1 <= d <= 31:
+            raise ValueError
+    except (IndexError, ValueError):
+        raise DataError(f"{key}: expected a date 'YYYY-MM-DD', got {value!r}") from None
+    month = (y - model.start[0]) * 12 + (m - model.start[1])
+    if month < start:
+        raise DataError(f"{key}: expected a date on or after the control's start, got {value!r}")
+    return (month - start) * DAYS_PER_MONTH + d - 1
 
 
 def _delays(spec: Spec) -> list[tuple[int, float]]:

@@ -270,11 +270,11 @@ def check_licensing(run: Run, inst: dict, policy: Any) -> None:
         start = np.flatnonzero(on)[0]
         # the start month: the uncovered part, and of the covered part the days before the control
         # day and what is approved within it (buyers short of stock ask up to twice a normal month)
-        licensed = policy.free + (1.0 - policy.free) * policy.first_kernel[0]
+        licensed = policy.free + (1.0 - policy.free) * policy.kernels[0][0]
         share = (1.0 - least) + least * licensed
         assert trade.iloc[start] <= 2.0 * share * base + 1e-9, (trade.iloc[start], share, base)
         # months wholly before the shortest processing time carry only the uncovered part
-        first_approval = int(np.flatnonzero(policy.first_kernel > 0)[0])
+        first_approval = int(np.flatnonzero(policy.kernels[0] > 0)[0])
         between = np.flatnonzero(on)[1:first_approval]
         assert (trade.iloc[between] <= 2.0 * (1.0 - least) * base + 1e-9).all(), trade.iloc[between]
         return
@@ -283,10 +283,10 @@ def check_licensing(run: Run, inst: dict, policy: Any) -> None:
         dests = run.countries(inst.get("destinations"))
         base = run.base_trade(inst["commodity"], exporters, dests)
         # the start month: the days before the control day, plus what is approved within it
-        share = policy.free + (1.0 - policy.free) * policy.first_kernel[0]
+        share = policy.free + (1.0 - policy.free) * policy.kernels[0][0]
         assert trade.iloc[start] <= 2.0 * share * base + 1e-9, (trade.iloc[start], share, base)
         # months wholly before the shortest processing time carry nothing
-        first_approval = int(np.flatnonzero(policy.first_kernel > 0)[0])
+        first_approval = int(np.flatnonzero(policy.kernels[0] > 0)[0])
         between = np.flatnonzero(on)[1:first_approval]
         assert (trade.iloc[between] == 0.0).all(), trade.iloc[between]
         return

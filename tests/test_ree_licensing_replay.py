@@ -34,7 +34,7 @@ def ratio(runs, commodity: str, month: str) -> float:
 
 
 def test_alloy_containing_dytb_is_licensed_like_magnets(runs):
-    # May 2025: what April's applications bring after 26-68 days, as for magnets
+    # May 2025: what April's applications bring after 26 days at the ministry's pace, as for magnets
     alloy, magnets = ratio(runs, "ndfeb_alloy", "2025-05"), ratio(runs, "ndfeb_magnet", "2025-05")
     assert 0.2 < alloy < 0.55
     assert alloy == pytest.approx(magnets, abs=0.15)
