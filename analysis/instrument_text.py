@@ -272,6 +272,12 @@ def _covered(share: object) -> str:
 
 def _licence_time(s: Spec) -> str:
     days = s.get("processing_days")
+    if isinstance(days, dict) and "decided" in days:  # a minimum, then the ministry's monthly pace
+        pace = L.join(
+            f"{_pct(r['per_month'])} from {L.month(r['from'])}" if "from" in r else _pct(r["per_month"])
+            for r in days["decided"]
+        )
+        return f"at least {days.get('min')} days to process, then a share of those waiting is decided each month ({pace})"
     if isinstance(days, dict):
         return f"{days.get('min')}–{days.get('max')} days to process"
     return _n_months(s.get("delay_months", 2))

@@ -156,6 +156,8 @@ def test_policy_reader_walk_through_the_run_page(run_page, tmp_path):
         assert escape(sentence, quote=False) in html
     assert "Export licensing: China licenses exports of NdFeB alloy and NdFeB magnets" in html
     assert "Export licensing: China licenses exports of Dy/Tb oxide" in html
+    assert "at least 26 days to process, then a share of those waiting is decided each month" in html
+    assert "None days" not in html
     assert "the shock has no end date, so the window covers the 24 months from its start" in html
     png = screenshot(page, tmp_path / "run.png")
     assert png.stat().st_size > 50_000
