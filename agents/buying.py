@@ -50,13 +50,9 @@ def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consu
     cover = net.holder_cover(
         params.producers.input_cover_months, params.demand.safety_stock_months, is_consume
     )
-    buyer = cover * use * holding_multiple(s, params)
-    pre = getattr(s, "pre_exposure", None)  # PROTOTYPE (issue 15 rush), reverted: see docs/ODD.md §9
-    if pre is not None:  # the stock that bridges the announced lost share L over D months of use
-        m = params.market
-        gap = np.minimum(pre * m.restriction_months, cover * m.storage_max_multiple) * use
-        buyer = np.maximum(buyer, gap)  # variant 2: np.maximum(cover * use, gap)
-    return np.where(net.slot_role == INPUT, buyer, seller_stock_target(s, params))
+    return np.where(
+        net.slot_role == INPUT, cover * use * holding_multiple(s, params), seller_stock_target(s, params)
+    )
 
 
 def restocking(net: Network, params: Any, demand_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1000,12 +1000,6 @@ def update(model: ModelView, cleared: Cleared) -> None:
         net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
     )
     binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
-    if expected.any():  # EXPERIMENT rush: buyers' exposure to the announced cuts alone
-        s.pre_exposure = restricted_exposure(
-            net, base, base, np.zeros(base.size, bool), model.commercial_edges, expected=expected
-        )[1]
-    else:
-        s.pre_exposure = None
     gain = expected_gain(
         s.log_p,
         log_norm,
