@@ -191,15 +191,6 @@ def rationing_gap(
     return np.clip(shortage / eta, 0.0, np.maximum(headroom, 0.0))
 
 
-def rationed_share(asked: np.ndarray, sold: np.ndarray) -> np.ndarray:
-    """Per market, the share of what buyers asked to use that was not served this month:
-    ``1 − sold/asked``, 0 in a market that served every request (or was asked nothing), 1 in one
-    that sold nothing of what was asked. The pull toward full cost acts only on the rest
-    (:func:`update_log_prices`)."""
-    short = np.divide(sold, asked, out=np.ones(np.shape(asked)), where=asked > 0)
-    return np.clip(1.0 - short, 0.0, 1.0)
-
-
 def restocking_give(
     request: np.ndarray,
     use: np.ndarray,
@@ -268,9 +259,8 @@ def update_log_prices(
     rho: float = 0.0,
     storage_gap: np.ndarray | None = None,
     storage_kappa: float = 0.0,
-    rationed: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """``ln p' = ln p + κ·gap + (κ_s − κ)⁺·gap_s − σ·ln(cover/target) − ρ·(1 − r)·(ln p − ln p_norm)``,
+    """``ln p' = ln p + κ·gap + (κ_s − κ)⁺·gap_s − σ·ln(cover/target) − ρ·(ln p − ln p_norm)``,
     clipped to ±``max_step``.
 
     ``gap`` is the ln distance to the clearing price (:func:`rationing_gap`; κ is the share of
@@ -286,19 +276,11 @@ def update_log_prices(
     step before the split. ``cover_ratio`` is stock cover over its target (1 at steady state;
     regions with no cover information pass 1). The last term pulls the price back toward the
     normal (full-cost) price: once supply recovers the gap is 0 and prices return toward cost,
-    so a shortage leaves no ratchet. That pull stands for sellers with spare capacity competing
-    for orders (entry, undercutting); it has no force on the part of the market whose buyers
-    could not be served, where the short-run price is what they are willing to pay (Pindyck
-    2001; Deaton & Laroque 1992: with no stock to carry and capacity binding, price is on the
-    demand curve). So it acts on the share ``1 − r`` of use that was served, ``r`` the rationed
-    share (:func:`rationed_share`; 0 when every request is served, and nothing changes). Under a
-    persistent shortage the fixed point is ``ln p = (κ·ln p* + ρ(1 − r)·ln p_norm)/(κ + ρ(1 − r))``
-    (p* the rationing price), which goes to p* as r goes to 1.
+    so a shortage leaves no ratchet.
     """
     with np.errstate(divide="ignore"):
         cover_term = np.log(np.clip(cover_ratio, 1e-6, 1e6))
-    served = 1.0 - np.clip(rationed, 0.0, 1.0)
-    pull = 0.0 if log_p_norm is None else rho * served * (log_p - log_p_norm)
+    pull = 0.0 if log_p_norm is None else rho * (log_p - log_p_norm)
     move = kappa * gap
     faster = max(storage_kappa - kappa, 0.0)
     if storage_gap is not None and faster > 0:
@@ -1003,9 +985,6 @@ def update(model: ModelView, cleared: Cleared) -> None:
         rho=m.rho,
         storage_gap=None if spec_gap is None else np.minimum(spec_gap, room),
         storage_kappa=m.storage_kappa,
-        # the pull on the served share only, rationed=rationed_share(asked - restocking, sold),
-        # was measured and is not wired in: validate --seeds 3 loses 4 hits (80 -> 76), spikes
-        # overshoot toward the choke price and the undershoots barely move (docs/ODD.md §7)
     )
     moving = has_sellers & in_business(model, slot_market)
     new = np.where(moving, new, s.log_p)

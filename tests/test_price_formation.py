@@ -15,7 +15,6 @@ from critmin.sim import parameters
 from critmin.sim.prices import (
     expected_gain,
     price_abroad,
-    rationed_share,
     rationing_gap,
     restocking_give,
     storage_multiple,
@@ -75,63 +74,6 @@ def test_kappa_closes_its_share_of_the_gap_and_the_pull_toward_cost_brings_price
     )
     assert new[0] - lp[0] == pytest.approx(0.2)
     assert new[1] - lp[1] == pytest.approx(-0.5 * np.log(3.0))  # no ratchet once supply recovers
-
-
-def test_the_rationed_share_is_what_buyers_asked_and_did_not_get():
-    asked = np.array([100.0, 100.0, 100.0, 0.0, 50.0])
-    sold = np.array([100.0, 120.0, 70.0, 0.0, 0.0])
-    assert rationed_share(asked, sold) == pytest.approx([0.0, 0.0, 0.3, 0.0, 1.0])
-
-
-def _months(n: int, rationed: float, *, kappa: float = 0.1, rho: float = 0.5) -> np.ndarray:
-    """ln price path of a market whose rationing price is the choke price x8 of its normal price
-    (ln 1) for n months, with the given share of use rationed every month."""
-    lp, path = np.zeros(1), []
-    for _ in range(n):
-        lp = update_log_prices(
-            lp,
-            np.log(8.0) - lp,  # the gap to the rationing price
-            np.ones(1),
-            kappa=kappa,
-            sigma=0.1,
-            max_step=5.0,
-            log_p_norm=np.zeros(1),
-            rho=rho,
-            rationed=np.array([rationed]),
-        )
-        path.append(lp[0])
-    return np.array(path)
-
-
-def test_a_rationed_market_is_priced_by_its_buyers_not_pulled_back_to_cost():
-    """The pull toward full cost acts only on the served share of the market (issue 15). With
-    every request rationed for N months the ln distance to the rationing price shrinks by
-    (1 − κ) a month: after 12 months at κ = 0.1 it is 0.9^12 = 28% of the start (x8 → x4.45),
-    where with the full pull the price stuck at one sixth of the way (x1.41)."""
-    full = _months(12, rationed=1.0)
-    assert np.log(8.0) - full[-1] == pytest.approx(0.9**12 * np.log(8.0))
-    assert np.exp(full[-1]) == pytest.approx(4.45, abs=0.01)
-    # partly rationed (30% short, like Ge importers outside China in 2025): the fixed point
-    # ln p = κ·ln p*/(κ + ρ(1 − r)) = 0.1·ln 8/0.45, x1.59, above the full pull's x1.41
-    part = _months(120, rationed=0.3)
-    assert part[-1] == pytest.approx(0.1 * np.log(8.0) / (0.1 + 0.5 * 0.7), rel=1e-6)
-    assert _months(120, rationed=0.0)[-1] == pytest.approx(0.1 * np.log(8.0) / 0.6, rel=1e-6)
-    assert np.exp(part[-1]) > 1.5 > np.exp(_months(120, rationed=0.0)[-1])
-
-
-def test_with_no_rationing_the_pull_is_unchanged_and_returns_prices_to_cost():
-    lp = np.log(np.array([300.0]))
-    kw = dict(kappa=0.1, sigma=0.1, max_step=5.0, log_p_norm=np.log([100.0]), rho=0.5)
-    served = update_log_prices(lp, np.zeros(1), np.ones(1), rationed=np.zeros(1), **kw)
-    default = update_log_prices(lp, np.zeros(1), np.ones(1), **kw)
-    assert served == pytest.approx(default)
-    assert served[0] - lp[0] == pytest.approx(-0.5 * np.log(3.0))  # no ratchet once supply recovers
-    # a price left at x4.45 by a year of rationing, once supply recovers: its ln distance to cost
-    # halves each month (ρ = 0.5), within 1% of cost after 8 months (1.493 x 0.5^8 = 0.006)
-    back = np.log(np.array([4.45]))
-    for _ in range(8):
-        back = update_log_prices(back, np.zeros(1), np.ones(1), **{**kw, "log_p_norm": np.zeros(1)})
-    assert abs(np.exp(back[0]) - 1) < 0.01
 
 
 def test_the_price_abroad_is_the_other_countries_sellers_price_by_tonnes():
