@@ -133,7 +133,9 @@ def test_a_scenario_withdrawal_outside_0_1_is_a_data_error_naming_the_key(bad):
 def test_a_higher_scenario_withdrawal_ships_less_of_the_backlog_when_approvals_land():
     # two months' processing: April's and May's applications land in June and July
     def backlog(share: float) -> float:
-        model = build([{**LIC, "delay_months": 2}], overrides=[f"scenario.controls.licence_withdrawal={share}"])
+        model = build(
+            [{**LIC, "delay_months": 2}], overrides=[f"scenario.controls.licence_withdrawal={share}"]
+        )
         edges = model.policies[0].edges
         x = monthly_exports(model, edges) / float(model.base_edge_flow[edges].sum())
         assert x[APR] == 0.0 and x[MAY] == 0.0  # nothing is approved before June either way
