@@ -18,8 +18,10 @@ day on) are approved over the following months in proportion to the days they la
 still pending does not apply again for the need they cover (its request re-asks an unserved need
 through its stock gap, closed over its ``restock_months``, so that part of the request is netted
 against its pending applications), and each month a share ``withdrawal`` of the pending
-applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default 0): the
-backlog is not all shipped once approvals come.
+applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default the
+behavioural parameter ``scenario.controls.licence_withdrawal``, fitted by ``critmin calibrate``;
+an instrument's own ``withdrawal`` overrides it, for a sourced value): the backlog is not all
+shipped once approvals come.
 
 A licence may cover only part of a product's trade (``covered_share``, a share or
 ``{from, share}`` steps; default 1): a control lists elements and the products *containing* them,
@@ -151,7 +153,8 @@ class ExportLicensing(_Control):
     ``approval_rate`` (a number, or a list of ``{from: YYYY-MM, rate: r}`` steps). ``start_day``
     (default 1): the day of the start month the control takes effect; ``filing_lag_days``
     (default 0): days after it before exporters file their first applications. ``withdrawal``
-    (default 0): the share of pending applications withdrawn each month. ``covered_share``
+    (default ``scenario.controls.licence_withdrawal``): the share of pending applications withdrawn
+    each month. ``covered_share``
     (default 1; a number or a list of ``{from: YYYY-MM, share: s}`` steps): the share of the
     edges' trade that needs a licence, the rest ships unlicensed."""
 
@@ -162,7 +165,9 @@ class ExportLicensing(_Control):
         self.start_day = int(spec.number("start_day", 1, 31, default=1))
         # share of the start month before the control day: its shipments need no licence
         self.free = (self.start_day - 1) / DAYS_PER_MONTH if self.start_day > 1 else 0.0
-        self.withdrawal = spec.share("withdrawal", default=0.0)
+        # buyers' withdrawals: a behavioural parameter (scenario.controls.licence_withdrawal,
+        # fitted by critmin calibrate) unless the instrument's yaml gives a sourced value
+        self.withdrawal = spec.share("withdrawal", default=float(model.params.controls.licence_withdrawal))
         # exporters file their first applications this many days after the control day (they
         # gather end-user documents first); the start month's applications come after it
         lag = spec.number("filing_lag_days", 0, 90, default=0)

@@ -113,6 +113,7 @@ class ControlsConfig:
     front_loading: float = MISSING
     quota_under_use: float = MISSING
     grey_share: float = MISSING
+    licence_withdrawal: float = MISSING
 
 
 @dataclass

@@ -83,11 +83,12 @@ def test_the_first_applications_wait_for_the_filing_lag():
 
 # ---------------------------------------------------------------- applications are orders
 def test_a_buyer_does_not_apply_twice_for_a_need_that_waits():
-    model = build([{**LIC, "delay_months": 2}])
+    # withdrawals off: the netting alone (withdrawals are the next test's)
+    model = build([{**LIC, "delay_months": 2, "withdrawal": 0.0}])
     edges = model.policies[0].edges
     base = float(model.base_edge_flow[edges].sum())
     netted = monthly_exports(model, edges) / base
-    twice = build([{**LIC, "delay_months": 2}])
+    twice = build([{**LIC, "delay_months": 2, "withdrawal": 0.0}])
     twice.policies[0].restock = np.full(edges.size, np.inf)  # no netting: re-asks filed again
     doubled = monthly_exports(twice, edges) / base
     # without netting the backlog ships ~1.45x a normal month in July (up to 1.5x); netted ~1.3x:
@@ -103,13 +104,49 @@ def test_a_buyer_does_not_apply_twice_for_a_need_that_waits():
 
 
 def test_orders_withdrawn_while_they_wait_are_not_shipped_later():
-    kept, _ = run(processing_days={"min": 26, "max": 68})
+    kept, _ = run(processing_days={"min": 26, "max": 68}, withdrawal=0.0)
     withdrawn, _ = run(processing_days={"min": 26, "max": 68}, withdrawal=0.3)
     assert withdrawn[APR] == pytest.approx(kept[APR])  # nothing waited yet
     # a share of what waited is withdrawn each month: less of the backlog ships
     lost = 1.0 - withdrawn[MAY : JUL + 3].sum() / kept[MAY : JUL + 3].sum()
     assert 0.1 < lost < 0.5
     assert withdrawn[MAY:].max() < kept[MAY:].max()
+
+
+# ---------------------------------------------------------------- the behavioural parameter
+def test_the_instrument_reads_the_scenarios_withdrawal_unless_its_yaml_gives_one():
+    default = build([LIC])
+    assert default.policies[0].withdrawal == pytest.approx(default.params.controls.licence_withdrawal)
+    assert default.policies[0].withdrawal == pytest.approx(0.1)  # the scenario's default
+    scenario = build([LIC], overrides=["scenario.controls.licence_withdrawal=0.25"])
+    assert scenario.policies[0].withdrawal == pytest.approx(0.25)
+    sourced = build([{**LIC, "withdrawal": 0.05}], overrides=["scenario.controls.licence_withdrawal=0.25"])
+    assert sourced.policies[0].withdrawal == pytest.approx(0.05)  # the instrument's own value wins
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.2])
+def test_a_scenario_withdrawal_outside_0_1_is_a_data_error_naming_the_key(bad):
+    with pytest.raises(DataError, match="licence_withdrawal"):
+        build([LIC], overrides=[f"scenario.controls.licence_withdrawal={bad}"])
+
+
+def test_a_higher_scenario_withdrawal_ships_less_of_the_backlog_when_approvals_land():
+    # two months' processing: April's and May's applications land in June and July
+    def backlog(share: float) -> float:
+        model = build(
+            [{**LIC, "delay_months": 2}], overrides=[f"scenario.controls.licence_withdrawal={share}"]
+        )
+        edges = model.policies[0].edges
+        x = monthly_exports(model, edges) / float(model.base_edge_flow[edges].sum())
+        assert x[APR] == 0.0 and x[MAY] == 0.0  # nothing is approved before June either way
+        return float(x[JUN : JUL + 1].sum())
+
+    none, low, high = backlog(0.0), backlog(0.1), backlog(0.3)
+    # each month buyers short of stock withdraw the share of what waits that their gap covers:
+    # June+July ship less the more they withdraw (none ~2.32, 0.1 ~2.14, 0.3 ~1.80 normal months)
+    assert none > low > high
+    assert 0.04 < 1.0 - low / none < 0.12
+    assert 0.15 < 1.0 - high / none < 0.3
 
 
 # ---------------------------------------------------------------- the covered share
