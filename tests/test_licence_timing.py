@@ -118,7 +118,9 @@ def test_orders_withdrawn_while_they_wait_are_not_shipped_later():
 def test_the_instrument_reads_the_scenarios_withdrawal_unless_its_yaml_gives_one():
     default = build([LIC])
     assert default.policies[0].withdrawal == pytest.approx(default.params.controls.licence_withdrawal)
-    assert default.policies[0].withdrawal == pytest.approx(0.228)  # the scenario's, fitted (docs/calibration.md)
+    assert default.policies[0].withdrawal == pytest.approx(
+        0.228
+    )  # the scenario's, fitted (docs/calibration.md)
     scenario = build([LIC], overrides=["scenario.controls.licence_withdrawal=0.25"])
     assert scenario.policies[0].withdrawal == pytest.approx(0.25)
     sourced = build([{**LIC, "withdrawal": 0.05}], overrides=["scenario.controls.licence_withdrawal=0.25"])
