@@ -666,13 +666,23 @@ class _OriginIndex:
         P = periods.size
         key = ("import_cells", d.commodity, d.basis, freq, tuple(self.countries))
         if key not in tables.cache:
+            # both bases at once (the same rows, groups and runs: each origin block gathered
+            # once for the two weights; every sum as alone)
             rows = self._subset(d.commodity, d.stage)
-            w = (self.tonnes if d.basis == "mass" else self.value)[rows]
-            w = np.where(w > 0, w, 0.0)  # records without weight count for nothing
             groups, g = _dense_codes(self.region[rows] * C + self.exporter[rows], C * C)
             order, starts, cells = _runs(g * P + code[self.month[rows]])
-            sums = _weighted_run_sums(self.mix, rows[order], w[order], starts)
-            tables.cache[key] = (np.stack(np.divmod(groups, C), axis=1), cells, sums)
+            weights = []
+            for column in (self.tonnes, self.value):
+                w = column[rows]
+                weights.append(np.where(w > 0, w, 0.0)[order])  # records without weight count for nothing
+            by_basis = _weighted_run_sums_many(self.mix, rows[order], weights, starts)
+            pairs = np.stack(np.divmod(groups, C), axis=1)
+            for basis, sums in zip(("mass", "value"), by_basis, strict=True):
+                tables.cache[("import_cells", d.commodity, basis, freq, tuple(self.countries))] = (
+                    pairs,
+                    cells,
+                    sums,
+                )
         groups, cells, sums = tables.cache[key]
         cols, codes = self.columns[d.stage]
         _, rank = self.name_order()
@@ -787,18 +797,29 @@ def _weighted_run_sums(
     its items, as ``np.add.reduceat(mix[rows] * weight[:, None], starts, axis=0)`` gives it (the
     same numbers: each run is added by one reduceat over its own rows), a block of whole runs
     (about :data:`_RUN_SUM_ROWS` items) at a time."""
-    out = np.empty((starts.size, mix.shape[1]))
+    return _weighted_run_sums_many(mix, rows, [weight], starts)[0]
+
+
+def _weighted_run_sums_many(
+    mix: np.ndarray, rows: np.ndarray, weights: list[np.ndarray], starts: np.ndarray
+) -> list[np.ndarray]:
+    """:func:`_weighted_run_sums` of several weights of the same items: each block of rows of
+    ``mix`` gathered once for all of them (the imports aggregate's mass and value bases: ~1/3
+    less time than two calls), each result the one a call of its own gives (bit for bit)."""
+    outs = [np.empty((starts.size, mix.shape[1])) for _ in weights]
     if not starts.size:
-        return out
+        return outs
     # the runs that begin each block: a run is never split (blocks end where a run starts)
     at = np.searchsorted(starts, np.arange(0, rows.size, _RUN_SUM_ROWS), side="right") - 1
     firsts = np.unique(np.maximum(at, 0))
     bounds = np.r_[firsts, starts.size]
     for a, b in itertools.pairwise(bounds.tolist()):
         lo, hi = starts[a], starts[b] if b < starts.size else rows.size
-        block = mix[rows[lo:hi]] * weight[lo:hi, None]
-        out[a:b] = np.add.reduceat(block, starts[a:b] - lo, axis=0)
-    return out
+        block = mix[rows[lo:hi]]
+        first = starts[a:b] - lo
+        for out, weight in zip(outs, weights, strict=True):
+            out[a:b] = np.add.reduceat(block * weight[lo:hi, None], first, axis=0)
+    return outs
 
 
 def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
