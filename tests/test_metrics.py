@@ -575,3 +575,23 @@ def test_hhi_and_recycled_share_from_codes_equal_the_pandas_groupby(short_run, c
     r, ref = metrics.recycled_share(tables), _recycled_by_pandas(tables)
     assert r["share"].isna().sum() == ref["share"].isna().sum() > 0
     pd.testing.assert_frame_equal(r, ref, check_exact=False, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_unmet_demand_from_codes_equals_the_pandas_groupby(short_run, categorical):
+    """Unmet demand per year, country and end use summed with np.bincount: the rows, order,
+    keys and dtypes of the pandas groupby, values within 1e-12, from categorical and string
+    columns (some demand unmet in the run, so the test sees non-zero sums)."""
+    tables = Tables.from_result(short_run)
+    fd = tables.final_demand
+    if not categorical:
+        fd = fd.astype({"region": str, "end_use": str, "commodity": str})
+        tables.final_demand = fd
+    g = fd.groupby([fd["month"].dt.year.rename("year"), "region", "end_use"], observed=True)[
+        ["demand", "unmet_demand"]
+    ].sum()
+    ref = g.rename(columns={"demand": "demand_t", "unmet_demand": "unmet_t"}).reset_index()
+    ref["unmet_pct"] = 100 * ref["unmet_t"] / ref["demand_t"].where(ref["demand_t"] > 0)
+    got = metrics.unmet_demand(tables)
+    assert len(got) > 0 and (got["demand_t"] > 0).any() and list(got.dtypes) == list(ref.dtypes)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-12, atol=0)
