@@ -511,19 +511,51 @@ def production_shares_by_year(ts: pd.DataFrame, years: list[int]) -> dict[int, d
     return out
 
 
+def _final_demand_by_year(world: pd.DataFrame) -> tuple[dict[int, float], dict[int, float]]:
+    """World final demand and unmet demand per year (t), the years with rows of either, in
+    order (NaN where a year has rows of the other only): summed with np.bincount over the
+    rows in order (a pandas groupby adds with compensation: within 1e-15)."""
+    variable = world["variable"]
+    if isinstance(variable.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in variable.cat.categories]
+        code = variable.cat.codes.to_numpy()
+        which = np.full(len(names) + 1, -1)
+        for j, name in enumerate(("demand", "unmet_demand")):
+            if name in names:
+                which[names.index(name)] = j
+        which = which[code]  # a missing code (-1) reads the last entry: -1
+    else:
+        v = variable.to_numpy()
+        which = np.where(v == "demand", 0, np.where(v == "unmet_demand", 1, -1))
+    keep = which >= 0
+    if not keep.any():
+        return {}, {}
+    year = world["month"].to_numpy()[keep].astype("datetime64[Y]").astype(np.int64) + 1970
+    y0 = int(year.min())
+    key = (year - y0) * 2 + which[keep]
+    n = (int(year.max()) - y0 + 1) * 2
+    sums = np.bincount(key, weights=world["value"].to_numpy(float)[keep], minlength=n).reshape(-1, 2)
+    has = (np.bincount(key, minlength=n) > 0).reshape(-1, 2)
+    sums[~has] = np.nan
+    rows = np.flatnonzero(has.any(axis=1))
+    demand = {int(y0 + r): float(sums[r, 0]) for r in rows} if has[:, 0].any() else {}
+    unmet = {int(y0 + r): float(sums[r, 1]) for r in rows} if has[:, 1].any() else {}
+    return demand, unmet
+
+
 def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[str, Any]:
     """Headline figures of a run for summary.json."""
     net = model.net
     world = ts[ts["region"] == "WORLD"]
-    years = sorted(ts["month"].dt.year.unique().tolist())
+    # the years of the run's months: every month has rows (the world price of each commodity)
+    years = sorted(set(model.recorder.months().year.tolist()))
     production = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
     price = world[world["variable"] == "price"].copy()
     price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(
         float
     )
     by_year = price.groupby([price["month"].dt.year, "commodity"], observed=True)["value"].mean().unstack()
-    final = world[world["variable"].isin(["demand", "unmet_demand"])]
-    fy = final.groupby([final["month"].dt.year, "variable"], observed=True)["value"].sum().unstack()
+    demand_by_year, unmet_by_year = _final_demand_by_year(world)
     shares = production_shares_by_year(production, [y for y in (years[0], 2030, years[-1]) if y in years])
     summary: dict[str, Any] = {
         "scenario": model.cfg.scenario.name,
@@ -545,12 +577,10 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
         "production_share_by_country": {
             int(y): shares.get(int(y), {}) for y in (years[0], 2030, years[-1]) if y in years
         },
-        "final_demand_t_by_year": {
-            int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()
-        },
+        "final_demand_t_by_year": {int(y): round(float(v), 1) for y, v in demand_by_year.items()},
         "unmet_final_demand_share_by_year": {
-            int(y): round(float(np.nan_to_num(fy.loc[y].get("unmet_demand", 0.0)) / fy.loc[y]["demand"]), 5)
-            for y in fy.index
+            int(y): round(float(np.nan_to_num(unmet_by_year.get(y, 0.0)) / v), 5)
+            for y, v in demand_by_year.items()
         },
     }
     if not np.isfinite(mb_error) or mb_error > MASS_BALANCE_TOLERANCE:

@@ -1,0 +1,58 @@
+"""sim/run.py summarise: the world final demand and unmet demand per year of summary.json,
+summed with np.bincount, equal the pandas groupby they replace (within 1e-12) and its rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from critmin.sim.run import _final_demand_by_year
+
+
+def _by_pandas(world: pd.DataFrame) -> tuple[dict, dict]:
+    final = world[world["variable"].isin(["demand", "unmet_demand"])]
+    fy = final.groupby([final["month"].dt.year, "variable"], observed=True)["value"].sum().unstack()
+    demand = {int(y): float(v) for y, v in fy.get("demand", pd.Series()).items()}
+    unmet = {int(y): float(v) for y, v in fy.get("unmet_demand", pd.Series()).items()}
+    return demand, unmet
+
+
+def _world(categorical: bool, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2024-01-01", "2027-12-01", freq="MS")
+    rows = []
+    for m in months:
+        for v in ("price", "demand", "unmet_demand", "production"):
+            if v == "unmet_demand" and m.year == 2025:
+                continue  # a year without unmet demand: NaN in the groupby, 0 in the share
+            if v == "demand" and m.year == 2027:
+                continue  # a year with unmet demand only: NaN demand
+            for c in ("a", "b"):
+                rows.append((m, c, "WORLD", v, float(rng.lognormal(5, 2))))
+    df = pd.DataFrame(rows, columns=["month", "commodity", "region", "variable", "value"])
+    if categorical:
+        df["variable"] = pd.Categorical(df["variable"])
+    return df
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_final_demand_by_year_equals_the_groupby(categorical: bool, seed: int) -> None:
+    world = _world(categorical, seed)
+    demand, unmet = _final_demand_by_year(world)
+    ref_demand, ref_unmet = _by_pandas(world)
+    assert list(demand) == list(ref_demand) == [2024, 2025, 2026, 2027]
+    assert list(unmet) == list(ref_unmet)
+    for got, ref in ((demand, ref_demand), (unmet, ref_unmet)):
+        for y in ref:
+            assert np.isnan(got[y]) == np.isnan(ref[y])
+            if not np.isnan(ref[y]):
+                assert got[y] == pytest.approx(ref[y], rel=1e-12, abs=0)
+    assert np.isnan(demand[2027]) and np.isnan(unmet[2025]) and demand[2024] > 0
+
+
+def test_no_final_demand_rows_give_empty_years() -> None:
+    world = _world(True, 0)
+    world = world[world["variable"] == "price"]
+    assert _final_demand_by_year(world) == ({}, {})
