@@ -56,3 +56,29 @@ def test_no_final_demand_rows_give_empty_years() -> None:
     world = _world(True, 0)
     world = world[world["variable"] == "price"]
     assert _final_demand_by_year(world) == ({}, {})
+
+
+def test_world_prices_equal_the_groupby() -> None:
+    """The price ratio range and yearly mean world price per commodity: the keys, order, NaNs
+    (a commodity without prices in a year) and values (within 1e-12) of the groupbys."""
+    from types import SimpleNamespace
+
+    from critmin.sim.run import _world_prices
+
+    world = _world(True, 1)
+    price = world[world["variable"] == "price"]
+    price = price[~((price["commodity"] == "b") & (price["month"].dt.year == 2026))]
+    net = SimpleNamespace(commodities=["b", "a"], price0=np.array([50.0, 200.0]))
+    ranges, by_year = _world_prices(price, net)
+    ref = price.copy()
+    ref["ratio"] = ref["value"] / ref["commodity"].map({"b": 50.0, "a": 200.0}).astype(float)
+    means = ref.groupby([ref["month"].dt.year, "commodity"], observed=True)["value"].mean().unstack()
+    assert list(ranges) == list(by_year) == ["a", "b"]
+    for c, g in ref.groupby("commodity", observed=True):
+        assert ranges[c] == (g["ratio"].min(), g["ratio"].max())
+        assert list(by_year[c]) == [int(y) for y in means.index] == [2024, 2025, 2026, 2027]
+        for y, v in means[c].items():
+            assert np.isnan(by_year[c][int(y)]) == np.isnan(v)
+            if not np.isnan(v):
+                assert by_year[c][int(y)] == pytest.approx(v, rel=1e-12, abs=0)
+    assert np.isnan(by_year["b"][2026]) and not np.isnan(by_year["a"][2026])
