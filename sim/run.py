@@ -511,19 +511,83 @@ def production_shares_by_year(ts: pd.DataFrame, years: list[int]) -> dict[int, d
     return out
 
 
+def _world_prices(price: pd.DataFrame, net: Any) -> tuple[dict[str, tuple[float, float]], dict[str, dict]]:
+    """From the world price rows: per commodity with rows (in the order of a groupby on the
+    column: its categories', or the names sorted) the lowest and highest ratio to its base-year
+    price, and its mean price per year, over the years with any price row (NaN where the
+    commodity has none). Means by np.bincount (a pandas groupby adds with compensation:
+    within 1e-15); the same divisions for the ratios."""
+    com = price["commodity"]
+    cat = com.array if isinstance(com.dtype, pd.CategoricalDtype) else pd.Categorical(com)
+    names = [str(c) for c in cat.categories]
+    base = dict(zip(net.commodities, map(float, net.price0), strict=True))
+    keep = cat.codes >= 0
+    code = cat.codes[keep].astype(np.int64)
+    value = price["value"].to_numpy(float)[keep]
+    if not value.size:
+        return {}, {}
+    ratio = value / np.array([base.get(n, np.nan) for n in names])[code]
+    year = price["month"].to_numpy()[keep].astype("datetime64[Y]").astype(np.int64) + 1970
+    y0, K = int(year.min()), len(names)
+    Y = int(year.max()) - y0 + 1
+    key = (year - y0) * K + code
+    total = np.bincount(key, weights=value, minlength=Y * K).reshape(Y, K)
+    count = np.bincount(key, minlength=Y * K).reshape(Y, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+    years = np.flatnonzero(count.sum(axis=1) > 0)  # the years of the groupby's index
+    lo = np.full(K, np.inf)
+    hi = np.full(K, -np.inf)
+    np.fmin.at(lo, code, ratio)  # NaN skipped, as pandas' min and max skip it
+    np.fmax.at(hi, code, ratio)
+    lo[np.isinf(lo)], hi[np.isinf(hi)] = np.nan, np.nan  # a commodity without a ratio
+    occur = np.flatnonzero(np.bincount(code, minlength=K) > 0)
+    ranges = {names[k]: (float(lo[k]), float(hi[k])) for k in occur}
+    by_year = {names[k]: {int(y0 + y): float(mean[y, k]) for y in years} for k in occur}
+    return ranges, by_year
+
+
+def _final_demand_by_year(world: pd.DataFrame) -> tuple[dict[int, float], dict[int, float]]:
+    """World final demand and unmet demand per year (t), the years with rows of either, in
+    order (NaN where a year has rows of the other only): summed with np.bincount over the
+    rows in order (a pandas groupby adds with compensation: within 1e-15)."""
+    variable = world["variable"]
+    if isinstance(variable.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in variable.cat.categories]
+        code = variable.cat.codes.to_numpy()
+        which = np.full(len(names) + 1, -1)
+        for j, name in enumerate(("demand", "unmet_demand")):
+            if name in names:
+                which[names.index(name)] = j
+        which = which[code]  # a missing code (-1) reads the last entry: -1
+    else:
+        v = variable.to_numpy()
+        which = np.where(v == "demand", 0, np.where(v == "unmet_demand", 1, -1))
+    keep = which >= 0
+    if not keep.any():
+        return {}, {}
+    year = world["month"].to_numpy()[keep].astype("datetime64[Y]").astype(np.int64) + 1970
+    y0 = int(year.min())
+    key = (year - y0) * 2 + which[keep]
+    n = (int(year.max()) - y0 + 1) * 2
+    sums = np.bincount(key, weights=world["value"].to_numpy(float)[keep], minlength=n).reshape(-1, 2)
+    has = (np.bincount(key, minlength=n) > 0).reshape(-1, 2)
+    sums[~has] = np.nan
+    rows = np.flatnonzero(has.any(axis=1))
+    demand = {int(y0 + r): float(sums[r, 0]) for r in rows} if has[:, 0].any() else {}
+    unmet = {int(y0 + r): float(sums[r, 1]) for r in rows} if has[:, 1].any() else {}
+    return demand, unmet
+
+
 def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[str, Any]:
     """Headline figures of a run for summary.json."""
     net = model.net
     world = ts[ts["region"] == "WORLD"]
-    years = sorted(ts["month"].dt.year.unique().tolist())
+    # the years of the run's months: every month has rows (the world price of each commodity)
+    years = sorted(set(model.recorder.months().year.tolist()))
     production = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
-    price = world[world["variable"] == "price"].copy()
-    price["ratio"] = price["value"] / price["commodity"].map(dict(zip(net.commodities, net.price0))).astype(
-        float
-    )
-    by_year = price.groupby([price["month"].dt.year, "commodity"], observed=True)["value"].mean().unstack()
-    final = world[world["variable"].isin(["demand", "unmet_demand"])]
-    fy = final.groupby([final["month"].dt.year, "variable"], observed=True)["value"].sum().unstack()
+    ratio_range, price_by_year = _world_prices(world[world["variable"] == "price"], net)
+    demand_by_year, unmet_by_year = _final_demand_by_year(world)
     shares = production_shares_by_year(production, [y for y in (years[0], 2030, years[-1]) if y in years])
     summary: dict[str, Any] = {
         "scenario": model.cfg.scenario.name,
@@ -536,21 +600,18 @@ def summarise(model: CritminModel, ts: pd.DataFrame, mb_error: float) -> dict[st
         "mass_balance_max_rel_error": mb_error,
         "price_usd_per_t_base_year": dict(zip(net.commodities, map(float, net.price0))),
         "price_ratio_to_base_year": {
-            str(c): {"min": round(float(g["ratio"].min()), 4), "max": round(float(g["ratio"].max()), 4)}
-            for c, g in price.groupby("commodity", observed=True)
+            c: {"min": round(lo, 4), "max": round(hi, 4)} for c, (lo, hi) in ratio_range.items()
         },
         "world_price_usd_per_t_by_year": {
-            str(c): {int(y): round(float(v), 1) for y, v in by_year[c].items()} for c in by_year.columns
+            c: {y: round(v, 1) for y, v in by_year.items()} for c, by_year in price_by_year.items()
         },
         "production_share_by_country": {
             int(y): shares.get(int(y), {}) for y in (years[0], 2030, years[-1]) if y in years
         },
-        "final_demand_t_by_year": {
-            int(y): round(float(v), 1) for y, v in fy.get("demand", pd.Series()).items()
-        },
+        "final_demand_t_by_year": {int(y): round(float(v), 1) for y, v in demand_by_year.items()},
         "unmet_final_demand_share_by_year": {
-            int(y): round(float(np.nan_to_num(fy.loc[y].get("unmet_demand", 0.0)) / fy.loc[y]["demand"]), 5)
-            for y in fy.index
+            int(y): round(float(np.nan_to_num(unmet_by_year.get(y, 0.0)) / v), 5)
+            for y, v in demand_by_year.items()
         },
     }
     if not np.isfinite(mb_error) or mb_error > MASS_BALANCE_TOLERANCE:

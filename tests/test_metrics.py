@@ -515,3 +515,83 @@ def test_a_run_builds_its_flows_and_consumption_tables_from_the_cells_when_first
     pd.testing.assert_frame_equal(copy.flows, flows, check_exact=True)
     # the table's origin columns are the cells' block, not a copy of it
     assert np.shares_memory(copy.flows[copy.flows.columns[-1]].to_numpy(), run.trade_cells["mix"])
+
+
+def _hhi_by_pandas(tables: Tables) -> pd.DataFrame:
+    """The HHI table as a pandas groupby computes it (the reference of :func:`metrics.hhi`)."""
+    ts = tables.timeseries
+    p = ts[(ts["variable"] == "production") & (ts["region"] != "WORLD")]
+    y = p.groupby([p["month"].dt.year.rename("year"), "commodity", "region"], observed=True)["value"].sum()
+    share = y / y.groupby(level=["year", "commodity"]).transform("sum")
+    out = (10_000 * share**2).groupby(level=["year", "commodity"]).sum().rename("hhi").reset_index()
+    out["stage"] = out["commodity"].astype(str).map(tables.commodity_stage)
+    return out
+
+
+def _recycled_by_pandas(tables: Tables) -> pd.DataFrame:
+    """The recycled share as pandas computes it: monthly sums over the region, then by year."""
+    ts, rows = tables.timeseries, []
+    for reg in ("WORLD", tables.settings.get("region", "G7+")):
+        inside = ts["region"] == "WORLD" if reg == "WORLD" else ts["region"].isin(tables.members(reg))
+        for com in tables.commodity_stage:
+            sel = ts[inside & (ts["commodity"] == com)]
+            rec = sel[sel["variable"] == "recycled_production"].groupby("month")["value"].sum()
+            if rec.sum() <= 0:
+                continue
+            prod = sel[sel["variable"] == "production"].groupby("month")["value"].sum()
+            yr = rec.groupby(rec.index.year).sum() / prod.groupby(prod.index.year).sum()
+            rows += [
+                {"year": int(y), "region": reg, "commodity": com, "share": float(v)} for y, v in yr.items()
+            ]
+    return pd.DataFrame(rows, columns=["year", "region", "commodity", "share"])
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_hhi_and_recycled_share_from_codes_equal_the_pandas_groupby(short_run, categorical):
+    """HHI and recycled share summed with np.bincount over the timeseries' codes: the rows,
+    order, keys and dtypes of the pandas groupby, values within 1e-12 (pandas adds with
+    compensation), from a run's categorical table and from plain string columns; a year with
+    recycling but no production gives NaN as pandas' alignment does."""
+    tables = Tables.from_result(short_run)
+    if not categorical:
+        tables.timeseries = tables.timeseries.astype({c: str for c in ("commodity", "region", "variable")})
+    h, ref = metrics.hhi(tables), _hhi_by_pandas(tables)
+    assert len(h) > 0 and (h["hhi"] > 0).all() and list(h.dtypes) == list(ref.dtypes)
+    pd.testing.assert_frame_equal(h, ref, check_exact=False, rtol=1e-12, atol=0)
+    r, ref = metrics.recycled_share(tables), _recycled_by_pandas(tables)
+    assert len(r) > 0 and (r["share"] > 0).all()
+    pd.testing.assert_frame_equal(r, ref, check_exact=False, rtol=1e-12, atol=0)
+    # a year of recycled production without any production: NaN, as the aligned division gives
+    ts = tables.timeseries
+    last = ts["month"].max()
+    extra = ts[(ts["variable"] == "recycled_production") & (ts["month"] == last)].assign(
+        month=last + pd.DateOffset(years=1)
+    )
+    tables = Tables.from_result(short_run)
+    tables.timeseries = pd.concat([ts, extra], ignore_index=True)
+    if categorical:
+        for c in ("commodity", "region", "variable"):
+            tables.timeseries[c] = tables.timeseries[c].astype("category")
+    r, ref = metrics.recycled_share(tables), _recycled_by_pandas(tables)
+    assert r["share"].isna().sum() == ref["share"].isna().sum() > 0
+    pd.testing.assert_frame_equal(r, ref, check_exact=False, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_unmet_demand_from_codes_equals_the_pandas_groupby(short_run, categorical):
+    """Unmet demand per year, country and end use summed with np.bincount: the rows, order,
+    keys and dtypes of the pandas groupby, values within 1e-12, from categorical and string
+    columns (some demand unmet in the run, so the test sees non-zero sums)."""
+    tables = Tables.from_result(short_run)
+    fd = tables.final_demand
+    if not categorical:
+        fd = fd.astype({"region": str, "end_use": str, "commodity": str})
+        tables.final_demand = fd
+    g = fd.groupby([fd["month"].dt.year.rename("year"), "region", "end_use"], observed=True)[
+        ["demand", "unmet_demand"]
+    ].sum()
+    ref = g.rename(columns={"demand": "demand_t", "unmet_demand": "unmet_t"}).reset_index()
+    ref["unmet_pct"] = 100 * ref["unmet_t"] / ref["demand_t"].where(ref["demand_t"] > 0)
+    got = metrics.unmet_demand(tables)
+    assert len(got) > 0 and (got["demand_t"] > 0).any() and list(got.dtypes) == list(ref.dtypes)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-12, atol=0)
