@@ -113,3 +113,33 @@ def test_under_licensing_the_banned_us_is_not_served_before_licensed_importers(r
     us, licensed = short(["USA"]), short(["DEU", "JPN", "KOR"])
     assert licensed > 0.05  # the outside market is short
     assert us > 0.5 * licensed
+
+
+def _outside_short(result: critmin.Result, months: slice) -> pd.DataFrame:
+    """Per month and importing country outside China: germanium unmet over final demand."""
+    ts = result.timeseries
+    ge = ts[(ts["commodity"] == "ge_refined") & ts["region"].isin(["DEU", "JPN", "KOR", "IND", "USA", "ROW"])]
+    by = ge.pivot_table(index="month", columns=["variable", "region"], values="value", observed=True)
+    return (by["unmet_demand"].fillna(0.0) / by["demand"]).loc[months]
+
+
+def test_licensed_importers_stay_steadily_short_without_a_month_to_month_flip(runs):
+    # under licensing the outside market is short month after month (buyers at zero stock ask
+    # use + target/adjust each month and get a steady share of it): no importer alternates
+    # between fully served and heavily short (docs/ODD.md §9, (e) of the Ga/Ge item). One seed:
+    # 0.27-0.32 of demand short in Aug-Dec 2024 (-> 2025), month-to-month moves <= 0.10
+    short = _outside_short(runs["replay"], slice("2025-08-01", "2025-12-01"))
+    assert (short > 0.15).all().all()
+    assert short.diff().abs().max().max() < 0.15
+
+
+def test_the_state_reserve_buying_abroad_deepens_the_outside_shortage(runs):
+    # China's reserve buys from every seller and raises China's price, so in 2024 (-> 2025) it and
+    # China's own users draw ex-China germanium away from importers outside China: their whole
+    # shortage of Aug-Dec (ODD §9 (e), one seed: 0.28 of demand with the reserve, 0 without it,
+    # 0.13 with it limited to China's sellers)
+    months = slice("2025-08-01", "2025-12-01")
+    with_reserve = float(_outside_short(runs["replay"], months).mean().mean())
+    without = float(_outside_short(runs["no_reserve"], months).mean().mean())
+    assert with_reserve > 0.15
+    assert without < 0.05
