@@ -213,8 +213,11 @@ def check_ban(run: Run, inst: dict, policy: Any) -> None:
 
 def check_listed_buyers(run: Run, inst: dict, policy: Any) -> None:
     """A ban on listed buyers (an entity list) closes only the edges into their plants; once it
-    has run a year, their input stocks hold almost nothing of the exporter's making (the stage
-    of each covered commodity; the recorder keeps trade by country pair, not by buyer)."""
+    has run a year, the input stocks they use hold almost nothing of the exporter's making (the
+    stage of each covered commodity; the recorder keeps trade by country pair, not by buyer). A
+    stock its plant no longer uses keeps what it held before the ban: with the fitted licence
+    withdrawal (0.228) the listed metal makers in ree_controls_2026_lapse stand idle with ~0.7 t
+    of Dy/Tb oxide, ~6% of it separated in China before the ban, unchanged from Apr 2027 on."""
     net, model = run.net, run.model
     nodes = [net.node_id.index(b) for b in inst["buyers"]]
     assert policy.edges.size and np.isin(net.slot_node[net.edge_buyer[policy.edges]], nodes).all()
@@ -227,6 +230,7 @@ def check_listed_buyers(run: Run, inst: dict, policy: Any) -> None:
         stage = net.stages.index(net.commodity_stage[k]) if net.commodity_stage[k] in net.stages else -1
         slots = policy.edges[net.edge_commodity[policy.edges] == k]
         slots = np.unique(net.edge_buyer[slots])
+        slots = slots[model.last_use[slots] > 0]  # idle plants' stocks do not turn over
         stock = model.state.stock[slots]
         if stage < 0 or stock.sum() <= 0:
             continue
