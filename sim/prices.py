@@ -948,31 +948,38 @@ def update(model: ModelView, cleared: Cleared) -> None:
     if m.storage_kappa > m.kappa:
         spec_gap = storage_clearing(model, slot_market, result, share, speculative=True)[0]
     gap = np.maximum(stock_gap, rationing_gap(asked - restocking, sold, eta, headroom))
+    # no edge's cap or quota used up (every month of a run without a restriction): nothing is
+    # held back or cut off, and the terms below that read it are 0 (skipped, bit for bit)
+    capped = bool(cleared.spot_capped.any())
     anchor = storage_anchor(
         log_norm,
         s.log_p_ref,
-        restricted_markets(model, cleared, slot_market),
+        restricted_markets(model, cleared, slot_market) if capped else np.zeros(_layout(net).m_count),
         storage_room_share(model, slot_market),
         rho=m.rho,
         restriction_months=m.restriction_months,
     )
-    eta_horizon = horizon_elasticity(  # buyers' elasticity over a restriction's horizon
-        eta,
-        model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
-        m.restriction_months,
-        model.params.demand.substitution_months,
-    )
-    anchor = cutoff_anchor(
-        anchor,
-        log_norm,
-        cutoff_share(net, slot_market, result.flow, _commercial_base(model)[0], cleared.spot_capped),
-        held,
-        asked,
-        eta_horizon,
-        rho=m.rho,
-        months=m.restriction_months,
-        headroom=float(np.log(m.choke_price_multiple)),
-    )
+    expected = announced_cuts(model)
+    eta_horizon = None
+    if capped or expected.any():
+        eta_horizon = horizon_elasticity(  # buyers' elasticity over a restriction's horizon
+            eta,
+            model.params.demand.long_run_elasticity / max(model.params.demand.price_elasticity, 1e-9),
+            m.restriction_months,
+            model.params.demand.substitution_months,
+        )
+    if capped:
+        anchor = cutoff_anchor(
+            anchor,
+            log_norm,
+            cutoff_share(net, slot_market, result.flow, _commercial_base(model)[0], cleared.spot_capped),
+            held,
+            asked,
+            eta_horizon,
+            rho=m.rho,
+            months=m.restriction_months,
+            headroom=float(np.log(m.choke_price_multiple)),
+        )
     room = np.maximum(headroom, 0.0)
     new = update_log_prices(
         s.log_p,
@@ -994,12 +1001,6 @@ def update(model: ModelView, cleared: Cleared) -> None:
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)
     log_abroad = price_abroad(s.log_p, sold, net.n_commodities)
     s.log_p_ref = np.maximum(log_norm, log_abroad)
-    base = model.base_edge_flow
-    expected = announced_cuts(model)
-    lost, u_in, u_out = restricted_exposure(
-        net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
-    )
-    binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
     gain = expected_gain(
         s.log_p,
         log_norm,
@@ -1008,7 +1009,16 @@ def update(model: ModelView, cleared: Cleared) -> None:
         rho=m.rho,
         restriction_months=m.restriction_months,
         trend_weight=m.trend_weight,
-    ) + expected_scarcity(
+    )
+    if eta_horizon is None:  # nothing binds nor is announced: no expected scarcity (+ 0.0 as its zeros)
+        s.storage_return = holders_gain(net, slot_market, result, gain + 0.0, s.storage_return)
+        return
+    base = model.base_edge_flow
+    lost, u_in, u_out = restricted_exposure(
+        net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
+    )
+    binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
+    gain = gain + expected_scarcity(
         net,
         slot_market,
         _commercial_base(model)[0],
