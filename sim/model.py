@@ -120,6 +120,9 @@ class CritminModel(mesa.Model):
             net.slot_stamp, net.slot_country, net.n_countries, net.slot_node, owners
         )
         self.layout = physical.Layout.of(net, self.origins)
+        # slot roles read every month (fixed for the network)
+        self._is_output = net.slot_role == OUTPUT
+        self._is_store = net.slot_role == STORE
         self.main_output = ~np.array([st == "scrap" for st in net.commodity_stage])[net.slot_commodity]
         stamp = origin.Stamp(
             self.origins, net.slot_stamp, net.slot_clear, net.slot_country, net.slot_node, owners
@@ -280,9 +283,9 @@ class CritminModel(mesa.Model):
         # producers plan on orders received (what buyers asked of them, within caps), not on
         # sales: a sold-out plant that planned on sales would never learn demand exceeds output
         orders = np.bincount(net.edge_seller, weights=self.cleared.result.asked, minlength=net.n_slots)
-        s.orders_avg = np.where(net.slot_role == OUTPUT, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
+        s.orders_avg = np.where(self._is_output, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
         s.orders_lr = np.where(
-            net.slot_role == OUTPUT,
+            self._is_output,
             prices.smooth(s.orders_lr, orders, 1 / self.params.market.normal_sales_months),
             0.0,
         )
@@ -333,22 +336,27 @@ class CritminModel(mesa.Model):
         self.store_offer[:] = 0.0
         self.merchants.market(self)  # merchant holders' purchases, and offers from their stores
         contracts: list[Contract] = []
+        wedged = False  # whether an instrument set a wedge this month (else p_del skips them)
         for p in active:
-            contracts += self.apply(p.market(self, request), mods, wedges)
+            effects = p.market(self, request)
+            wedged = wedged or bool(effects.wedges)
+            contracts += self.apply(effects, mods, wedges)
         self.last_request = request = request + self.store_request
         self.wedges = wedges
         # merchant holders sell in the spot round like any seller; governments' releases keep
         # the reserve round (policy, not arbitrage)
-        offered = np.minimum(self.store_offer, np.where(net.slot_role == STORE, s.stock, 0.0))
+        offered = np.minimum(self.store_offer, np.where(self._is_store, s.stock, 0.0))
         traders = self.merchants.is_store
         mods.edge_cap[self.merchants.wash_edges] = 0.0  # holders do not trade with one another
         return trading.Book(
             request=request,
-            offer=np.where(net.slot_role == OUTPUT, s.stock, np.where(traders, offered, 0.0)),
+            offer=np.where(self._is_output, s.stock, np.where(traders, offered, 0.0)),
             release=np.where(traders, 0.0, offered),
             use=self.last_use,
             stock=s.stock,
-            p_del=prices.edge_costs(net, s.log_p, self.slot_market(), self.store_price, wedges),
+            p_del=prices.edge_costs(
+                net, s.log_p, self.slot_market(), self.store_price, wedges if wedged else None
+            ),
             edge_cap=mods.edge_cap,
             groups=mods.groups(),
             preference=s.preference,

@@ -55,10 +55,15 @@ class _Layout:
         self.in_coef = net.slot_coef[self.ins]
         self.seller_market = slot_market[net.edge_seller]
         self.abroad = net.slot_country[net.edge_seller] != net.slot_country[net.edge_buyer]
+        self.from_store = net.slot_role[net.edge_seller] == STORE
+        self.any_store = bool(self.from_store.any())
+        self.slot_market = slot_market
         self.has_sellers = np.bincount(self.out_market, minlength=self.m_count) > 0
         for value in vars(self).values():
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
+        # a read-only per-slot market array found equal to ``slot_market`` (:func:`edge_costs`)
+        self.checked_slot_market: np.ndarray | None = None
 
 
 _LAYOUTS: dict[int, tuple[Network, _Layout]] = {}
@@ -110,13 +115,23 @@ def delivered_cost(
 
 
 def edge_costs(
-    net: Network, log_p: np.ndarray, slot_market: np.ndarray, store_price: np.ndarray, wedges: Wedges
+    net: Network,
+    log_p: np.ndarray,
+    slot_market: np.ndarray,
+    store_price: np.ndarray,
+    wedges: Wedges | None,
 ) -> np.ndarray:
     """Delivered cost per edge at the current seller prices (stockpiles at their release
-    price), with the policy wedges."""
+    price), with the policy wedges (``None``: no instrument set one this month)."""
     seller = net.edge_seller
-    p_origin = np.exp(log_p)[slot_market[seller]]
-    p_origin = np.where(net.slot_role[seller] == STORE, store_price[seller], p_origin)
+    lay = _layout(net)
+    p_origin = np.exp(log_p)[_seller_market(lay, slot_market, seller)]
+    if lay.any_store:
+        p_origin = np.where(lay.from_store, store_price[seller], p_origin)
+    if wedges is None:  # (p·(1 + 0) + 0 + transport)·(1 + 0) + 0, bit for bit
+        out = p_origin + net.edge_transport
+        out += 0.0  # what adding a 0 wedge does to a -0.0
+        return out
     return delivered_cost(
         p_origin,
         net.edge_transport,
@@ -125,6 +140,17 @@ def edge_costs(
         specific=wedges.export_specific,
         import_specific=wedges.import_specific,
     )
+
+
+def _seller_market(lay: _Layout, slot_market: np.ndarray, seller: np.ndarray) -> np.ndarray:
+    """``slot_market[seller]``: the layout's fixed copy when ``slot_market`` is a read-only
+    array already found equal to the network's markets (the model's, every month)."""
+    if slot_market is lay.checked_slot_market:
+        return lay.seller_market
+    if not slot_market.flags.writeable and np.array_equal(slot_market, lay.slot_market):
+        lay.checked_slot_market = slot_market
+        return lay.seller_market
+    return slot_market[seller]
 
 
 def marginal_price(
