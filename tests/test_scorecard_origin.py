@@ -3,11 +3,11 @@ and the announcement-rush fact of the 2023 gallium/germanium replay (issue 15)."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from scorecard_facts import copy_facts, make_fact
 from test_metrics import tiny
 from world_copies import edit_csv, set_cell
 
@@ -20,9 +20,7 @@ YEAR = sc.Window(MONTHS[0], MONTHS[-1])
 
 @pytest.fixture
 def facts_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "validation"
-    shutil.copytree(sc.validation_dir(), folder)
-    return folder
+    return copy_facts(tmp_path)
 
 
 def origins(chn: float, other: float, months: pd.DatetimeIndex = MONTHS) -> pd.DataFrame:
@@ -37,11 +35,6 @@ def origins(chn: float, other: float, months: pd.DatetimeIndex = MONTHS) -> pd.D
 
 def origin_fact(observed: float = 0.85, **kw) -> sc.Fact:
     base = dict(
-        episode="demo",
-        fact="f",
-        label="f",
-        source="test",
-        expressible=True,
         commodity="m",
         region="EU",
         variable="consumption",
@@ -53,8 +46,7 @@ def origin_fact(observed: float = 0.85, **kw) -> sc.Fact:
         observed=observed,
         tolerance=0.03,
     )
-    base.update(kw)
-    return sc.Fact(**base)
+    return make_fact(**{**base, **kw})
 
 
 def card(f: sc.Fact, frame: pd.DataFrame) -> pd.Series:

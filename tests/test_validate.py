@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scorecard_facts import copy_facts, make_fact
 from world_copies import edit_csv, set_cell
 
 from critmin.analysis import scorecard as sc
@@ -41,11 +41,6 @@ def episode(*facts: sc.Fact) -> sc.Episode:
 
 def fact(statistic: str, observed: float, **kw) -> sc.Fact:
     base = dict(
-        episode="demo",
-        fact="f",
-        label="f",
-        source="test",
-        expressible=True,
         commodity="x",
         region="CHN",
         variable="exports",
@@ -57,8 +52,7 @@ def fact(statistic: str, observed: float, **kw) -> sc.Fact:
         tolerance=0.1,
         direction="down",
     )
-    base.update(kw)
-    return sc.Fact(**base)
+    return make_fact(**{**base, **kw})
 
 
 def score_one(f: sc.Fact, shock: pd.DataFrame, twin: pd.DataFrame | None = None) -> pd.Series:
@@ -263,9 +257,7 @@ def test_totals_count_each_verdict_and_keep_unexpressible_facts_apart():
 # ---------------------------------------------------------------------- the facts files
 @pytest.fixture
 def facts_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "validation"
-    shutil.copytree(sc.validation_dir(), folder)
-    return folder
+    return copy_facts(tmp_path)
 
 
 def test_packaged_facts_load_and_keep_the_held_out_episode_out():
