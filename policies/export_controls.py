@@ -30,6 +30,15 @@ not listed, and Dy/Tb metal, listed) the covered share is the listed goods' cont
 rest ships unlicensed. Steps let the coverage follow enforcement (customs that applied a control
 to a whole customs code from some date).
 
+Customs clearance after approval (issue 15): a licence is not a departure. ``clearance_days:
+{min: a, max: b}`` (optional) is each licensed shipment's time from its licence's grant to its
+export declaration, uniform over a..b calendar days (booking the freight method the licence
+fixes, customs' inspection and testing of the consignment): a month's approvals, decided evenly
+over its days, are released over the following months in proportion to the days
+(:func:`landing_kernel`, :class:`Clearance`); meanwhile the goods wait in the exporter's stock
+(the edge cap only releases what clears) and the buyer does not apply again for them. Without the
+key a licence ships in the month it is decided, as before.
+
 Grey flows: a share ``grey_share`` (``scenario.controls.grey_share``, default 0) of the demand a
 control blocks goes through anyway (smuggling, transit via third countries), on the same edges:
 the goods keep their origin, as the importer's customs records them (the US Census records the
@@ -156,7 +165,9 @@ class ExportLicensing(_Control):
     (default ``scenario.controls.licence_withdrawal``): the share of pending applications withdrawn
     each month. ``covered_share``
     (default 1; a number or a list of ``{from: YYYY-MM, share: s}`` steps): the share of the
-    edges' trade that needs a licence, the rest ships unlicensed."""
+    edges' trade that needs a licence, the rest ships unlicensed. ``clearance_days`` (optional,
+    ``{min: a, max: b}``): days from a licence's grant to the shipment's export declaration,
+    uniform per shipment (:class:`Clearance`); without it a licence ships in its decision month."""
 
     key = "export_licensing"
 
@@ -199,6 +210,7 @@ class ExportLicensing(_Control):
         self.waiting: dict[int, np.ndarray] = {}  # tonnes applied for, by decision month
         self.applied = np.zeros(self.edges.size)
         self.restock = np.maximum(model.restock_months[model.net.edge_buyer[self.edges]], 1.0)
+        self.clearance = Clearance.from_spec(spec, self.edges.size)
 
     def rate(self, t: int) -> float:
         return _at(self.schedule, t)
@@ -233,6 +245,8 @@ class ExportLicensing(_Control):
             pending = pending * keep
         # new applications: what buyers would ask of these edges, less the part of their stock
         # gap (closed over restock months) that pending applications already cover
+        if self.clearance is not None:  # licensed goods held at customs are orders that wait too
+            pending = pending + self.clearance.held()
         self.applied = np.maximum(wanted - np.minimum(gap, pending) / self.restock, 0.0)
         first = t == self.first
         kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]
@@ -245,6 +259,8 @@ class ExportLicensing(_Control):
                 )
         approved = self.queue.pop(t, np.zeros(self.edges.size))
         self.waiting.pop(t, None)  # decided: approved or refused
+        if self.clearance is not None:  # approved goods leave as customs clear them
+            approved = self.clearance.release(t, approved)
         if first and self.free > 0:  # shipments before the control day need no licence
             approved = approved + self.free * wanted
         grey = self.grey_share(t)
@@ -268,6 +284,40 @@ def landing_kernel(lo_days: float, hi_days: float, filed_from: float = 0.0, grid
         days = np.array([float(lo_days)])
     lag = np.floor(f[:, None] + days[None, :] / DAYS_PER_MONTH).astype(int).ravel()
     return np.bincount(lag) / lag.size
+
+
+class Clearance:
+    """Licensed goods between a licence's grant and their export declaration: the approvals of
+    month ``t`` (decided evenly over its days) clear customs ``k`` months later in the shares
+    ``kernel[k]`` (each shipment's clearance time uniform over ``min..max`` days,
+    :func:`landing_kernel`). Tonnes are only moved in time: what is approved is released once,
+    in full, over the following months (``held`` is what waits)."""
+
+    def __init__(self, lo_days: float, hi_days: float, n: int) -> None:
+        self.kernel = landing_kernel(lo_days, hi_days, 0.0)
+        # ring of the tonnes clearing in months t, t+1, ...: slot (t + k) % len(kernel)
+        self.ring = np.zeros((self.kernel.size, n))
+        self.lags = np.arange(self.kernel.size)
+
+    @classmethod
+    def from_spec(cls, spec: Spec, n: int) -> Clearance | None:
+        """``clearance_days: {min, max}`` of a licensing instrument, or ``None`` without it."""
+        if spec.raw("clearance_days", default=None) is None:
+            return None
+        lo, hi = _processing_days(Spec(spec.raw("clearance_days"), f"{spec.where}.clearance_days"))
+        return cls(lo, hi, n)
+
+    def release(self, t: int, approved: np.ndarray) -> np.ndarray:
+        """Add month ``t``'s approvals to the goods clearing; return what clears in month ``t``."""
+        size = self.kernel.size
+        self.ring[(t + self.lags) % size] += self.kernel[:, None] * approved[None, :]
+        out = self.ring[t % size].copy()
+        self.ring[t % size] = 0.0
+        return out
+
+    def held(self) -> np.ndarray:
+        """Tonnes approved and not yet cleared, per edge."""
+        return self.ring.sum(axis=0)
 
 
 def _steps(
