@@ -33,13 +33,55 @@ def replay_pace(name: str) -> DecisionPace:
 
 
 # ---------------------------------------------------------------- the replay's inputs
-@pytest.mark.parametrize(
-    "name", ["cn_licensing_no18", "cn_licensing_no18_dytb_oxide", "cn_licensing_no18_dytb_metal"]
-)
-def test_the_replay_grants_the_shares_clepa_counted(name):
-    pace = replay_pace(name)
+MAGNETS = "cn_licensing_no18"
+DYTB = ["cn_licensing_no18_dytb_oxide", "cn_licensing_no18_dytb_metal"]
+MAY18 = 30 + 17  # Cailian's count (via SMM): magnet makers licensed, the separators still waiting
+SEP1 = 30 + 31 + 30 + 31 + 31
+
+
+def test_the_replay_grants_the_magnet_makers_the_shares_clepa_counted():
+    pace = replay_pace(MAGNETS)
     assert pace.granted_share(JUN4, CONTROL) == pytest.approx(0.25, abs=0.01)
     assert pace.granted_share(JUN30, CONTROL) == pytest.approx(0.60, abs=0.01)
+
+
+@pytest.mark.parametrize("name", DYTB)
+def test_dytb_oxide_and_metal_licences_come_after_the_magnet_makers(name):
+    # on 18 May six magnet makers held licences and the separators' applications were still
+    # waiting: no oxide or metal file is decided before then, while nearly half of the magnet makers'
+    # files filed on the control day are
+    oxide, magnets = replay_pace(name), replay_pace(MAGNETS)
+    first = np.array([CONTROL])
+    assert oxide.decided_by(first, MAY18)[0] == 0.0
+    assert magnets.decided_by(first, MAY18)[0] > 0.4  # 0.48
+    # the June speed-up was the magnets': by CLEPA's dates the oxides have granted far less
+    assert oxide.granted_share(JUN4, CONTROL) < 0.1
+    assert oxide.granted_share(JUN30, CONTROL) < 0.5 * magnets.granted_share(JUN30, CONTROL)
+    # and never more than the magnets, through the scored window (to 31 Oct)
+    for day in np.arange(MAY18, SEP1 + 61, 7.0):
+        assert oxide.granted_share(day, CONTROL) <= magnets.granted_share(day, CONTROL) + 1e-9
+
+
+@pytest.mark.parametrize("name", DYTB)
+def test_dytb_files_wait_at_aprils_pace_all_year(name):
+    # no step: a file filed in April, in June or in September has the same odds; at 0.67 a month
+    # after 44 days, half is decided within the statutory ~63 days (magnets from June: 99%)
+    pace = replay_pace(name)
+    within = [pace.decided_by(np.array([d]), d + 63.0)[0] for d in (CONTROL, JUN4, SEP1 + 10.0)]
+    np.testing.assert_allclose(within, within[0], atol=1e-9)
+    expected = 1.0 - (1.0 - 0.67) ** ((63.0 - 44.0) / DAYS_PER_MONTH)
+    assert within[0] == pytest.approx(expected, abs=1e-6)
+    assert 0.45 < within[0] < 0.55
+    summer = replay_pace(MAGNETS).decided_by(np.array([JUN30]), JUN30 + 63.0)[0]
+    assert summer > 0.99
+
+
+def test_dytb_oxide_and_metal_share_one_pace():
+    # both are the separators' and metal makers' licences (one source, one input)
+    oxide, metal = (replay_pace(n) for n in DYTB)
+    days = np.arange(0.0, 300.0, 5.0)
+    np.testing.assert_array_equal(oxide.hazard(days), metal.hazard(days))
+    assert oxide.min_days == metal.min_days == 44
 
 
 def test_a_fixed_uniform_processing_time_cannot_reach_clepas_end_of_june():
@@ -61,8 +103,8 @@ def test_a_fixed_uniform_processing_time_cannot_reach_clepas_end_of_june():
 def test_the_magnet_makers_slowdown_from_september_keeps_most_within_45_working_days():
     # Reuters 2025-10-13: from Sep approvals took longer, "generally still within" 45 working
     # days (~63 calendar days); the replay reads "generally" as 90% [U]
-    pace = replay_pace("cn_licensing_no18")
-    sep = 30 + 31 + 30 + 31 + 31  # 1 Sep 2025
+    pace = replay_pace(MAGNETS)
+    sep = SEP1  # 1 Sep 2025
     within = pace.decided_by(np.array([sep + 10.0]), sep + 10.0 + 63.0)[0]
     assert within == pytest.approx(0.90, abs=0.01)
     summer = pace.decided_by(np.array([sep - 100.0]), sep - 100.0 + 63.0)[0]
