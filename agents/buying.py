@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from critmin.sim import transit
-from critmin.sim.network import INPUT, OUTPUT
+from critmin.sim.network import INPUT
 from critmin.sim.prices import storage_multiple
 
 if TYPE_CHECKING:
@@ -50,24 +50,9 @@ def stock_targets(net: Network, s: State, params: Any, use: np.ndarray, is_consu
     cover = net.holder_cover(
         params.producers.input_cover_months, params.demand.safety_stock_months, is_consume
     )
-    use = np.where(is_consume, use, np.minimum(use, normal_input_use(net, s)))
     return np.where(
         net.slot_role == INPUT, cover * use * holding_multiple(s, params), seller_stock_target(s, params)
     )
-
-
-def normal_input_use(net: Network, s: State) -> np.ndarray:
-    """Per slot: a plant's normal monthly use of an input, its coefficient times the activity its
-    normal sales call for (each output's ``orders_lr`` over its coefficient, value-weighted over
-    its outputs); 0 off inputs."""
-    outs = (net.slot_role == OUTPUT) & (net.slot_coef > 0)
-    w = np.where(outs, net.slot_coef * net.price0[net.slot_commodity], 0.0)
-    per = np.divide(s.orders_lr, net.slot_coef, out=np.zeros(net.n_slots), where=outs)
-    n = len(net.node_id)
-    num = np.bincount(net.slot_node, weights=w * per, minlength=n)
-    den = np.bincount(net.slot_node, weights=w, minlength=n)
-    act = np.divide(num, den, out=np.full(n, np.inf), where=den > 0)
-    return np.where(net.slot_role == INPUT, net.slot_coef * act[net.slot_node], 0.0)
 
 
 def restocking(net: Network, params: Any, demand_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
