@@ -591,21 +591,12 @@ def scarcity(
 
 
 def holders_gain(
-    net: Network,
-    slot_market: np.ndarray,
-    result: Clearing,
-    gain: np.ndarray,
-    previous: np.ndarray,
-    seller_gain: np.ndarray | None = None,
+    net: Network, slot_market: np.ndarray, result: Clearing, gain: np.ndarray, previous: np.ndarray
 ) -> np.ndarray:
     """Per slot: the expected gain of the stock it holds. Sellers hold their own market's
-    commodity (at ``seller_gain`` per market where given, else ``gain``); a buyer's input stock
-    is valued like what it bought this month (its purchases' seller markets, by tonnes); a buyer
-    that bought nothing keeps last month's view."""
+    commodity; a buyer's input stock is valued like what it bought this month (its purchases'
+    seller markets, by tonnes); a buyer that bought nothing keeps last month's view."""
     lay = _layout(net)
-    if seller_gain is not None:
-        bought = holders_gain(net, slot_market, result, gain, previous)
-        return np.where(lay.outs, seller_gain[slot_market], bought)
     got = np.bincount(net.edge_buyer, weights=result.flow, minlength=net.n_slots)
     weighted = np.bincount(
         net.edge_buyer, weights=result.flow * gain[lay.seller_market], minlength=net.n_slots
@@ -1053,33 +1044,19 @@ def update(model: ModelView, cleared: Cleared) -> None:
         net, result.flow, base, cleared.spot_capped, model.commercial_edges, expected=expected
     )
     binding = cleared.spot_capped & (lost > 0) & (result.flow < base)  # closed now, not only announced
-
-    def scarcity_seen(closed: np.ndarray) -> np.ndarray:
-        return expected_scarcity(
-            net,
-            slot_market,
-            _commercial_base(model)[0],
-            lost,
-            u_in,
-            u_out,
-            held,
-            asked,
-            eta_horizon,
-            months=m.restriction_months,
-            headroom=float(np.log(m.choke_price_multiple)),
-            binding=closed,
-            above=s.log_p - log_norm,
-        )
-
-    buyers_view = scarcity_seen(binding)
-    sellers_view = None
-    announced = expected > 0
-    if announced.any():
-        # an announced control's edges are open to the buyers abroad, who see their coming
-        # shortage and stock up (the pre-control rush), but the exporter's own holders will be
-        # shut out of those sales: for them the edges are closed, as once the control binds, and
-        # what they expect from it is the premium abroad (expected_gain), not their buyers' shortage
-        sellers_view = gain + scarcity_seen(binding | announced)
-    s.storage_return = holders_gain(
-        net, slot_market, result, gain + buyers_view, s.storage_return, sellers_view
+    gain = gain + expected_scarcity(
+        net,
+        slot_market,
+        _commercial_base(model)[0],
+        lost,
+        u_in,
+        u_out,
+        held,
+        asked,
+        eta_horizon,
+        months=m.restriction_months,
+        headroom=float(np.log(m.choke_price_multiple)),
+        binding=binding,
+        above=s.log_p - log_norm,
     )
+    s.storage_return = holders_gain(net, slot_market, result, gain, s.storage_return)
