@@ -83,6 +83,15 @@ def test_germanium_exports_follow_the_october_2023_approval_step(runs):
     assert 0.5 < ratio["2025-03-01"] < 0.85
 
 
+def test_germanium_exports_in_mid_2024_follow_the_customs_months(runs):
+    # the 0.4 approval rate from Mar 2024 against the customs months it is read off (the yaml):
+    # May 1.82 t, Jun 1.33 t, Jul ~1.5 t, Aug ~0.7 t of 2024, ~0.27 of the ~5 t a month before
+    # the controls (the 1.17 t once cited for Aug 2024 was Aug 2025's). One seed: 0.25-0.29 of
+    # the twin in May-Aug 2024 (-> 2025)
+    ratio = _exports(runs["replay"], "ge_refined") / _exports(runs["twin"], "ge_refined")
+    assert 0.18 < ratio["2025-05-01":"2025-08-01"].mean() < 0.36
+
+
 def test_the_state_reserve_holds_germanium_exports_below_the_approval_rate(runs):
     # Mar-Nov 2024 approvals are 0.4: without the reserve exports run at ~0.33 of the twin
     # (buyers abroad withdraw part of what waits); with it the inside price rises by half and
