@@ -25,7 +25,7 @@ def stock_request(
 
 
 def holding_multiple(s: State, params: Any) -> np.ndarray:
-    """Per slot: the holder's storage multiple on its normal stock target (sim/prices.py)."""
+    """Per slot: the holder's storage multiple on its normal stock target (sim/prices/)."""
     m = params.market
     return storage_multiple(s.storage_return, m.storage_response, m.storage_max_multiple)
 

@@ -301,7 +301,7 @@ class Holders:
         their price on the stores' (model.store_*; reset monthly; the stores' offers are sold in
         the spot round, sim/model.py ``_book``). The
         holder's stock sits at its desk, where price formation sees it (stock cover and the
-        stock that bridges an expected shortage, sim/prices.py) against its target ``N·g``; only
+        stock that bridges an expected shortage, sim/prices/) against its target ``N·g``; only
         what it offers this month is in the store."""
         if self.size == 0:
             return

@@ -70,7 +70,7 @@ def expected_margin(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     unit of activity, per node.
 
     Output that cannot be sold now at a good price can be stored and sold later at the reference
-    price (sim/prices.py: the higher of the normal price and the price abroad, e.g. once an export
+    price (sim/prices/anchors.py, sim/prices/expectations.py: the higher of the normal price and the price abroad, e.g. once an export
     ban lifts), in proportion to the producer's storage room: its stock below its storage limit
     (months of normal sales × the largest storage multiple)."""
     return _month_memo(model, "expected_margin", lambda: _expected_margin_all(model))[nodes]

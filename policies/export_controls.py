@@ -132,7 +132,7 @@ class _Control(Policy):
     def announced_edges(self, t: int) -> np.ndarray | None:
         """The edges this control will close, from the month it is announced (``announced``,
         optional) until it starts: holders form their expectations at the close of month ``t``
-        for the next, so they act from the announcement month (sim/prices.py: expected scarcity).
+        for the next, so they act from the announcement month (sim/prices/expectations.py: expected scarcity).
         ``None`` outside that window."""
         if self.announced is None or not (self.announced - 1 <= t < self.first):
             return None

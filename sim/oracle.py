@@ -208,7 +208,7 @@ def _summarise(m: ToyMarket, log_p: np.ndarray, theta: float) -> Equilibrium:
 
 def _unserved(m: ToyMarket, res: market.Clearing) -> np.ndarray:
     """Per region: its buyers' requests left unserved, shared over the sellers they asked (as
-    the model's price formation does, sim/prices.py ``scarcity``)."""
+    the model's price formation does, sim/prices/step.py ``scarcity``)."""
     frm, to = m.all_edges()[:2]
     buyer = m.n + to
     asked_by_buyer = np.bincount(buyer, weights=res.asked, minlength=2 * m.n)

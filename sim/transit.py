@@ -147,7 +147,7 @@ def pipeline_target(normal: np.ndarray | None, use: np.ndarray, base_use: np.nda
     (:func:`normal_afloat`) scaled by its use this month over its base-year use; ``None`` where no
     route takes time. Buyers order to close the gap to it as to their stock target (Sterman 2000
     ch. 17, the supply line: agents/buying.py), and price formation counts the cargo afloat in a
-    buyer's stock and this in its target (sim/prices.py: update), so a pipeline that drains under
+    buyer's stock and this in its target (sim/prices/__init__.py: update), so a pipeline that drains under
     a ban is seen the month shipments stop, not months later when the last cargo lands."""
     if normal is None:
         return None
@@ -164,7 +164,7 @@ def with_supply_line(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per slot: a buyer's stock and stock target with its supply line counted: the cargo it has
     afloat added to its stock, its :func:`pipeline_target` to its target. What buyers order
-    against (agents/buying.py) and what price formation reads as cover (sim/prices.py) are the
+    against (agents/buying.py) and what price formation reads as cover (sim/prices/) are the
     same; unchanged where no route takes time."""
     pipeline = pipeline_target(normal, use, base_use)
     if pipeline is None:

@@ -1,4 +1,4 @@
-"""Expected scarcity from a binding restriction (sim/prices.py: restricted_exposure,
+"""Expected scarcity from a binding restriction (sim/prices/expectations.py: restricted_exposure,
 expected_scarcity): holders downstream of a ban expect the shortage to reach them once the
 stocks in between run down, and hold more now (competitive storage). Direction and size on a
 hand-built chain, then on the DRC ban of 2025 (facts.md §2e)."""

@@ -1,4 +1,4 @@
-"""Cost-plus pass-through in price formation (sim/prices.py: cost_plus_floor; issue 15).
+"""Cost-plus pass-through in price formation (sim/prices/anchors.py: cost_plus_floor; issue 15).
 
 A processor does not sell below what the next tonne costs it to make: when its input's price
 jumps, the price of its product rises with the cost in the same month, so a thin-margin

@@ -1,4 +1,4 @@
-"""The anchor of a market cut off from its imports (issue 15; sim/prices.py: cutoff_share,
+"""The anchor of a market cut off from its imports (issue 15; sim/prices/anchors.py: cutoff_share,
 cutoff_anchor): when a restriction cuts its buyers' usual imports and its own sellers are a
 sliver, the ρ pull draws the price toward where holders who expect the restriction's scarcity
 gain nothing more by holding, not toward the sliver's full cost; once the restriction ends it
@@ -61,7 +61,7 @@ def test_the_anchor_is_where_holding_for_the_expected_scarcity_earns_nothing_mor
     rise = level / (1 + 0.5 * 12)
     assert out[0] == pytest.approx(rise)
     # at the anchor the holders' expected gain is 0: the pull toward cost, ρ·(0 − x), against the
-    # scarcity still to come, (L − x)/months (sim/prices.py expected_gain, expected_scarcity)
+    # scarcity still to come, (L − x)/months (sim/prices/expectations.py expected_gain, expected_scarcity)
     assert -0.5 * out[0] + (level - out[0]) / 12 == pytest.approx(0.0, abs=1e-12)
     # stocks bridge 1.8 of the 12 months (0.15 of the flow): the level of a 15% cut
     assert out[1] == pytest.approx(-np.log(1 - 0.15) / 0.5 / 7)

@@ -67,7 +67,7 @@ def test_decisions_take_effect_from_the_next_month(played):
     prices = played.price_view(MAGNET)
     # the ban: prices outside China climb month after month; China's own sellers' price dips in
     # the ban's first month, then its holders store what they cannot export, expecting the
-    # premium abroad (sim/prices.py: storage_anchor), so it stays near its pre-ban level: a wedge
+    # premium abroad (sim/prices/anchors.py: storage_anchor), so it stays near its pre-ban level: a wedge
     assert prices["DEU"]["2025-01"] > 1.2 * prices["DEU"]["2024-09"]
     assert prices["CHN (inside)"]["2024-10"] < prices["CHN (inside)"]["2024-09"]
     assert abs(prices["CHN (inside)"]["2025-01"] / prices["CHN (inside)"]["2024-09"] - 1) < 0.05

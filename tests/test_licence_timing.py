@@ -96,7 +96,7 @@ def test_a_buyer_does_not_apply_twice_for_a_need_that_waits():
     # what buyers abroad lost in the two months without licences and their restocking, on China's
     # 2024 exports (58 kt; the restocking is a larger share of it than of the 68 kt before China's
     # magnet users were fitted to buy Chinese magnets: then ~1.5x and ~1.2x). Since buyers cut off
-    # from their imports are pulled toward the expected scarcity (sim/prices.py cutoff_anchor)
+    # from their imports are pulled toward the expected scarcity (sim/prices/anchors.py cutoff_anchor)
     # the two months without licences cost them more and they re-ask less: ~1.65x and ~1.3x before
     assert doubled[JUL] > 1.4
     assert netted[JUL] < doubled[JUL] - 0.1

@@ -120,7 +120,7 @@ def test_holders_release_into_the_drc_spike_in_the_spot_round() -> None:
     leaves the origin mix of their stock unchanged), and the run's mass balance holds. Measured
     (no noise, Sep 2025-Feb 2026): ~10.1 of ~12.9 kt offered sold in the spot round since China's
     hydroxide market, cut off from its imports, is pulled toward the ban's expected scarcity
-    (sim/prices.py cutoff_anchor; ~13.5 of ~15.7 kt before it; ~10.2 of
+    (sim/prices/anchors.py cutoff_anchor; ~13.5 of ~15.7 kt before it; ~10.2 of
     ~10.2 kt before buyers' line stops, agents/buying.py; ~25.4 kt before the holders read the
     quotas' announcement); through the reserve round ~3.0 kt, which reaches only the firms whose
     stock runs out (0 of ~18.5 kt before line stops; docs/ODD.md §7.12)."""
@@ -136,7 +136,7 @@ def test_holders_sell_more_into_the_drc_spike_once_their_expected_scarcity_count
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Expected scarcity downstream of the ban is the rise left above today's price
-    (sim/prices.py: expected_scarcity, ``above``). Before, it was the whole rise whatever the
+    (sim/prices/expectations.py: expected_scarcity, ``above``). Before, it was the whole rise whatever the
     price had done, so holders at x2-3 still expected the choke price. Measured (no noise,
     Sep 2025-Jun 2026): refined cobalt in China peaks at x2.85 against x3.54 with the old cap
     (x3.11 against x3.30 before the holders read the ban's announced ends); with the holders selling

@@ -141,7 +141,7 @@ def test_cutting_china_magnet_exports_raises_price_outside_and_lowers_it_inside(
     )
     # inside: the stranded exports weigh on the price in the first month (Apr 0.985); then
     # China's holders store what they cannot export, expecting the premium abroad (the
-    # competitive-storage anchor, sim/prices.py: storage_anchor), which lifts it a little while
+    # competitive-storage anchor, sim/prices/anchors.py: storage_anchor), which lifts it a little while
     # their stores fill (max 1.034 in Aug 2024: Japan's price is x2.3 since a market cut off from
     # its imports is anchored to its expected scarcity, cutoff_anchor; x1.004 before), and it
     # falls month by month once they stop growing: below the no-ban run from Jan 2025, 0.965 by

@@ -56,7 +56,7 @@ def test_export_ban_raises_outside_price_lowers_inside_and_stops_banned_flows(ba
     )
     # inside: China's holders take the stranded exports into store first, expecting the premium
     # abroad (at most 1.034 of the no-ban run in Aug since Japan's cut-off market is anchored to its
-    # expected scarcity, sim/prices.py cutoff_anchor), then the price falls month by month (Dec
+    # expected scarcity, sim/prices/anchors.py cutoff_anchor), then the price falls month by month (Dec
     # 1.005, over 2% below its peak; below the no-ban run from Jan 2025 and 0.965 by Jun 2025:
     # tests/test_model.py)
     assert (inside < 1.05).all() and inside.iloc[-1] < inside.max() - 0.02, inside

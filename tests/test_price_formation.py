@@ -1,4 +1,4 @@
-"""Scarcity pricing, storage and expectations (sim/prices.py; issue 15): each mechanism's
+"""Scarcity pricing, storage and expectations (sim/prices/; issue 15): each mechanism's
 direction and size, first on arrays, then in the model against the same run without it."""
 
 from __future__ import annotations
@@ -134,11 +134,11 @@ def test_a_cut_is_priced_and_storage_damps_the_spike_and_its_tail():
     pricing the G7+ magnet price rises by a third or more; without it (κ = 0) by about 15%
     (measured ×1.47 and ×1.15: the cover term and holders' expected scarcity still move it).
     Holders selling into the spike keep the tail lower than without storage. Since holders
-    also expect the cut's scarcity to reach them (sim/prices.py: expected_scarcity), they buy
+    also expect the cut's scarcity to reach them (sim/prices/expectations.py: expected_scarcity), they buy
     ahead of it when it starts, which brings the spike forward rather than lowering its peak
     (measured: peak ×1.49 with storage, ×1.49 without, ×1.39 with storage but without expected
     scarcity); the peak stays within 5% of the no-storage peak. With κ = 0 the buyers cut off
-    from China's refined exports are still pulled toward the expected scarcity (sim/prices.py
+    from China's refined exports are still pulled toward the expected scarcity (sim/prices/
     cutoff_anchor, through ρ), which is at most ×1.35 over full cost (ODD §7): measured ×1.22
     (×1.15 before the anchor), peak ×1.55; since the quota rule, Lynas's Mt Weld yield and the
     per-ore Dy/Tb yields (all of 2026-11-30: the G7+ magnet makers' Dy/Tb comes from China's
@@ -191,7 +191,7 @@ def test_under_an_export_ban_producers_keep_producing_into_stock_while_they_expe
     assert on["co_ore"] > 0.9 and off["co_ore"] > 0.9  # mining continues
     # the hydroxide plants' storage motive: they keep running into stock. For ore the two runs
     # differ twice: without storage the outside price spikes higher (no restocking is given
-    # up, sim/prices.py restocking_give), and mines value banned output at the price they
+    # up, sim/prices/step.py restocking_give), and mines value banned output at the price they
     # expect once the ban lifts, so ore comes out level (measured 0.94 with, 0.96 without)
     assert on["co_hydroxide"] > off["co_hydroxide"]
     assert on["co_ore"] == pytest.approx(off["co_ore"], abs=0.05)

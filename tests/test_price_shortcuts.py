@@ -1,5 +1,5 @@
 """The month loop's shortcuts in price formation (issue 11) give the numbers of the full
-computation bit for bit: delivered costs without wedges (sim/prices.py ``edge_costs`` with
+computation bit for bit: delivered costs without wedges (sim/prices/costs.py ``edge_costs`` with
 ``wedges=None``), and the restriction terms of ``prices.update``, skipped when no edge's cap is
 used up and no control is announced because each of them is exactly 0 then."""
 

@@ -1,7 +1,7 @@
 """The inside price of a market whose exports are held back (issue 15, items 2 and 4): its
 holders store because they expect the premium abroad once the restriction lifts, and while they
 carry stock the price rises to where holding earns nothing more (competitive storage), as far as
-their stores have room (sim/prices.py: storage_anchor, restricted_markets, storage_room_share)."""
+their stores have room (sim/prices/anchors.py: storage_anchor, restricted_markets, storage_room_share)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_the_anchor_is_the_price_at_which_holding_earns_nothing_more():
     assert anchor[1] - log_norm[1] == pytest.approx(np.log(2.0) / 12.0)  # half the room, half the rise
     assert anchor[2] == log_norm[2]  # exports not held back: the normal price
     assert anchor[3] == log_norm[3]  # cheaper abroad: no premium
-    # at the anchor the expected gain (sim/prices.py expected_gain) is 0: holders are indifferent
+    # at the anchor the expected gain (sim/prices/expectations.py expected_gain) is 0: holders are indifferent
     gain = prices.expected_gain(
         anchor[:1], log_norm[:1], log_ref[:1], np.zeros(1), rho=0.5, restriction_months=12, trend_weight=0.0
     )
@@ -64,7 +64,7 @@ def test_holders_carrying_stock_hold_the_inside_price_up_under_an_export_ban():
     # holders who expect Japan's ~x2.3 price once the ban lifts carry stock instead: the inside
     # price stays within 5% of its pre-ban level, 4-12% above the run without them (measured
     # x1.034 and +8.9% since Japan, cut off from its imports, is pulled toward the expected
-    # scarcity, sim/prices.py cutoff_anchor, Japan x2.3; x1.004 and +8.2% before, Japan x1.95;
+    # scarcity, sim/prices/anchors.py cutoff_anchor, Japan x2.3; x1.004 and +8.2% before, Japan x1.95;
     # +7.3% before processing plants rode through weak months, docs/ODD.md §7)
     assert abs(inside[jun_aug].mean() / inside[0] - 1.0) < 0.05
     lift = inside[jun_aug].mean() / inside_before[jun_aug].mean()

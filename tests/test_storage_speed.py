@@ -1,6 +1,6 @@
 """Storage speed (issue 15, item 2): the part of the gap to the clearing price that comes from
 holders' storage decisions closes at κ_s (``market.storage_kappa``), the rationing of use keeps κ
-(sim/prices.py: update_log_prices, restocking_give, storage_clearing). Competitive storage
+(sim/prices/step.py: update_log_prices, restocking_give, storage_clearing). Competitive storage
 (Deaton & Laroque 1992; Williams & Wright 1991): stocks are an asset, so holders' reservation
 price moves as soon as their expectations do."""
 

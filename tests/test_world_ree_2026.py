@@ -123,7 +123,7 @@ def test_2025_shares_by_stage_within_3_points_and_prices_stay_near_2025():
         assert r[:"2025-12"].between(0.75, 1.25).all(), (commodity, r[:"2025-12"].max())
         assert 0.75 <= r["2026-01":].mean() <= 1.25, (commodity, r["2026-01":].mean())
         # every month of 2026 too (concentrate peaked at x1.25-1.28 for one month in late 2026
-        # until unserved restocking was priced by the storage motive, sim/prices.py)
+        # until unserved restocking was priced by the storage motive, sim/prices/)
         assert r.between(0.75, 1.25).all(), (commodity, r.max())
 
 
