@@ -17,17 +17,11 @@ day on) are approved over the following months in proportion to the days they la
 (:func:`landing_kernel`). Applications are buyers' orders: a buyer whose earlier applications are
 still pending does not apply again for the need they cover (its request re-asks an unserved need
 through its stock gap, closed over its ``restock_months``, so that part of the request is netted
-against its pending applications), and each month a buyer withdraws a share of its pending
-applications to re-source them: ``withdrawal`` times the share of the request the control held
-back last month that its other sellers served (the market spills a capped order over the
-buyer's other edges with room; :meth:`ExportLicensing.resourceable`). A buyer with nowhere else
-to buy (every other seller sold out, or none: China's gallium) keeps what waits; one served in
-full elsewhere withdraws at ``withdrawal`` (``[U]``, default the behavioural parameter
-``scenario.controls.licence_withdrawal``, fitted by ``critmin calibrate``; an instrument's own
-``withdrawal`` overrides it, for a sourced value). A withdrawn order is lost to the exporter:
-the buyer's need, if still unserved, is re-asked through its stock gap next month, of every
-seller by the logit weights (its share on the licensed edges is a new application, with a new
-processing time). The backlog is not all shipped once approvals come.
+against its pending applications), and each month a share ``withdrawal`` of the pending
+applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default the
+behavioural parameter ``scenario.controls.licence_withdrawal``, fitted by ``critmin calibrate``;
+an instrument's own ``withdrawal`` overrides it, for a sourced value): the backlog is not all
+shipped once approvals come.
 
 A licence may cover only part of a product's trade (``covered_share``, a share or
 ``{from, share}`` steps; default 1): a control lists elements and the products *containing* them,
@@ -169,8 +163,7 @@ class ExportLicensing(_Control):
     (default 1): the day of the start month the control takes effect; ``filing_lag_days``
     (default 0): days after it before exporters file their first applications. ``withdrawal``
     (default ``scenario.controls.licence_withdrawal``): the share of pending applications withdrawn
-    each month by a buyer whose other sellers served it in full last month (in proportion for one
-    served in part, :meth:`resourceable`). ``covered_share``
+    each month. ``covered_share``
     (default 1; a number or a list of ``{from: YYYY-MM, share: s}`` steps): the share of the
     edges' trade that needs a licence, the rest ships unlicensed. ``clearance_days`` (optional,
     ``{min: a, max: b}``): days from a licence's grant to the shipment's export declaration,
@@ -218,10 +211,6 @@ class ExportLicensing(_Control):
         self.applied = np.zeros(self.edges.size)
         self.restock = np.maximum(model.restock_months[model.net.edge_buyer[self.edges]], 1.0)
         self.clearance = Clearance.from_spec(spec, self.edges.size)
-        # the edges' buyers (index arrays, once): withdrawals read what each buyer's other
-        # sellers served last month of the request this control held back (resourceable)
-        self.buyers, self.of_buyer = np.unique(model.net.edge_buyer[self.edges], return_inverse=True)
-        self.blocked = np.zeros(self.edges.size)  # last month's request the cap held back, per edge
 
     def rate(self, t: int) -> float:
         return _at(self.schedule, t)
@@ -245,8 +234,11 @@ class ExportLicensing(_Control):
         gap = covered * weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
         wanted = covered * wanted  # what needs a licence
         pending = self.pending()
-        if self.withdrawal > 0 and t > self.first:  # buyers who can buy elsewhere re-source
-            keep = 1.0 - self.withdrawal * self.resourceable(model)
+        if self.withdrawal > 0:  # buyers short of stock re-source or cancel part of what waits
+            short = np.minimum(gap, pending)
+            keep = 1.0 - self.withdrawal * np.divide(
+                short, pending, out=np.zeros(pending.size), where=pending > 0
+            )
             for queue in (self.queue, self.waiting):
                 for month in queue:
                     queue[month] = queue[month] * keep
@@ -274,27 +266,7 @@ class ExportLicensing(_Control):
         grey = self.grey_share(t)
         if grey > 0:
             approved = grey_caps(approved, wanted, grey)
-        # what the cap holds back of the edge's request this month: next month's buyers learn
-        # from the market whether the sellers outside the control served it (resourceable)
-        self.blocked = np.maximum(wanted - approved, 0.0)
         return Effects(edge_caps=[(self.edges, approved + free_trade)])
-
-    def resourceable(self, model: ModelView) -> np.ndarray:
-        """Per edge: the share of its buyer's request held back by this control last month that
-        the buyer's other sellers served (1 - its unserved request / what the control held back,
-        within 0..1; the market spills a capped order over the buyer's other edges with room,
-        sim/market.py). A buyer with sellers outside the control that have tonnes to sell
-        re-sources and withdraws what waits at the full ``withdrawal``; a buyer left short
-        (every other seller sold out, or none) has nowhere to re-source and keeps its
-        applications. A buyer held back by nothing and served in full reads 1, one left short
-        with nothing held back 0."""
-        cleared = getattr(model, "cleared", None)
-        if cleared is None:  # before the first month's trading
-            return np.ones(self.edges.size)
-        held = np.bincount(self.of_buyer, weights=self.blocked, minlength=self.buyers.size)
-        unmet = cleared.result.unmet[self.buyers]
-        short = np.divide(unmet, held, out=(unmet > 1e-12).astype(float), where=held > 1e-12)
-        return (1.0 - np.clip(short, 0.0, 1.0))[self.of_buyer]
 
 
 DAYS_PER_MONTH = 365.25 / 12
