@@ -6,13 +6,14 @@ Mesa's agent-level DataCollector would deep-copy per agent; here each step adds 
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from critmin.sim import origin
-from critmin.sim.cache import release_memory
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
@@ -39,6 +40,25 @@ MARKET_VARS = (
 )
 
 
+def mapped_zeros(nbytes: int) -> np.ndarray:
+    """``nbytes`` zeroed bytes of their own anonymous memory map (huge pages asked for where the
+    system has them), returned to the system when the last array on them is freed. Not from
+    malloc: glibc raises its threshold for serving an allocation from a memory map to the size
+    of the largest mapped block freed, so freeing ~8 MiB blocks made it keep the later
+    multi-MB temporaries of writing the tables in its heap, and the peak of ``critmin run``
+    rose by ~12 MiB."""
+    size = max(int(nbytes), 1)
+    if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
+        # private: a shared anonymous map is shared memory, which gets no huge pages
+        buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    else:  # Windows: the page file's anonymous map
+        buf = mmap.mmap(-1, size)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):
+            buf.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(buf, np.uint8)
+
+
 def zeroed_arrays(parts: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, np.ndarray]:
     """Zeroed arrays of the given shapes and dtypes, each a C-contiguous view of one allocation
     (64-byte aligned). The recorder's arrays are a few MiB together but each below 4 MiB: as
@@ -49,8 +69,8 @@ def zeroed_arrays(parts: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, np
     for name, (shape, dtype) in parts.items():
         offsets[name] = at
         at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 64) * 64
-    raw = np.zeros(at + 64, np.uint8)
-    start = -raw.ctypes.data % 64  # the first 64-byte boundary
+    raw = mapped_zeros(at + 64)
+    start = -raw.ctypes.data % 64  # the first 64-byte boundary (a map starts on a page)
     out = {}
     for name, (shape, dtype) in parts.items():
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -181,7 +201,7 @@ class Recorder:
         n = rows.size
         if self._mix_block is None or self._mix_at + n > self._mix_block[0].size:
             cap = max(MIX_BLOCK, -(-n // 4) * 4)
-            raw = np.empty(cap * 10, np.uint8)  # one allocation: int32, int16, float32 parts
+            raw = mapped_zeros(cap * 10)  # one allocation: int32, int16, float32 parts
             self._mix_block = (
                 raw[: 4 * cap].view(np.int32),
                 raw[4 * cap : 6 * cap].view(np.int16),
@@ -360,11 +380,9 @@ class Recorder:
         for t in range(len(parts)):
             r, c, v = parts[t]
             flat[(r + offset[t]) * used.size + col[c]] = v
-            if take:
+            if take:  # each block of shares is freed with the last month it holds
                 parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
                 del r, c, v
-                if t % 36 == 35:  # the freed months back to the system (a few ms)
-                    release_memory()
         if take:
             self.pair_mix = []
             self._flows_consumed = True

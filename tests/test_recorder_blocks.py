@@ -20,13 +20,15 @@ def test_zeroed_arrays_are_aligned_zeroed_views_of_one_allocation():
         a = out[name]
         assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
         assert a.ctypes.data % 64 == 0 and not a.any()
+    assert _owner(a).nbytes >= 5 * 7 * 8 + 3 * 2 + 2 * 3 * 4
     out["b"][:] = -1  # writing one array leaves the others as they are
     assert not out["a"].any() and not out["c"].any()
     assert _owner(out["a"]) is _owner(out["b"]) is _owner(out["c"])
 
 
-def _owner(a: np.ndarray) -> np.ndarray:
-    while a.base is not None:
+def _owner(a: np.ndarray) -> object:
+    """The object that holds an array's memory (the memory map's buffer)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
         a = a.base
     return a
 
