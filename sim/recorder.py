@@ -6,13 +6,14 @@ Mesa's agent-level DataCollector would deep-copy per agent; here each step adds 
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from critmin.sim import origin
-from critmin.sim.cache import release_memory
 from critmin.sim.network import INPUT, OUTPUT
 
 if TYPE_CHECKING:
@@ -39,6 +40,50 @@ MARKET_VARS = (
 )
 
 
+def mapped_zeros(nbytes: int) -> np.ndarray:
+    """``nbytes`` zeroed bytes of their own anonymous memory map (huge pages asked for where the
+    system has them), returned to the system when the last array on them is freed. Not from
+    malloc: glibc raises its threshold for serving an allocation from a memory map to the size
+    of the largest mapped block freed, so freeing ~8 MiB blocks made it keep the later
+    multi-MB temporaries of writing the tables in its heap, and the peak of ``critmin run``
+    rose by ~12 MiB."""
+    size = max(int(nbytes), 1)
+    if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
+        # private: a shared anonymous map is shared memory, which gets no huge pages
+        buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    else:  # Windows: the page file's anonymous map
+        buf = mmap.mmap(-1, size)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):
+            buf.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(buf, np.uint8)
+
+
+def zeroed_arrays(parts: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, np.ndarray]:
+    """Zeroed arrays of the given shapes and dtypes, each a C-contiguous view of one allocation
+    (64-byte aligned). The recorder's arrays are a few MiB together but each below 4 MiB: as
+    separate arrays their pages are faulted in 4 KiB at a time on first write (~1,700 faults of
+    a fresh process's first run), while NumPy asks for huge pages for an allocation of 4 MiB or
+    more. The allocation lives as long as any of its arrays."""
+    offsets, at = {}, 0
+    for name, (shape, dtype) in parts.items():
+        offsets[name] = at
+        at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 64) * 64
+    raw = mapped_zeros(at + 64)
+    start = -raw.ctypes.data % 64  # the first 64-byte boundary (a map starts on a page)
+    out = {}
+    for name, (shape, dtype) in parts.items():
+        n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        a = start + offsets[name]
+        out[name] = raw[a : a + n].view(dtype).reshape(shape)
+    return out
+
+
+# triples of the trade pairs' origin mix kept per block (:meth:`Recorder._keep_mix`): 10 bytes
+# each, ~8 MiB a block (a multiple of 4, so that each part of a block is aligned)
+MIX_BLOCK = 838_860
+
+
 class Recorder:
     """Observes a :class:`~critmin.sim.view.ModelView`; never changes it."""
 
@@ -46,24 +91,37 @@ class Recorder:
         self.model = model
         net = model.net
         T, M = model.n_steps, net.n_commodities * net.n_countries
-        self.data = {v: np.full((T, M), np.nan if "price" in v else 0.0) for v in MARKET_VARS}
+        # the month-by-market records in one zeroed allocation (see :func:`zeroed_arrays`)
+        self.data = zeroed_arrays({v: ((T, M), np.float64) for v in MARKET_VARS})
+        for v in MARKET_VARS:
+            if "price" in v:
+                self.data[v].fill(np.nan)
         self.activity = np.zeros((T, len(net.node_id)))
         key = (net.edge_commodity * net.n_countries + net.edge_from) * net.n_countries + net.edge_to
         self.pair_keys, self.edge_pair = np.unique(key, return_inverse=True)
         P, K = self.pair_keys.size, model.origins.size
-        self.pair_tonnes = np.zeros((T, P))
-        self.pair_value = np.zeros((T, P))
+        self._use_slots = np.flatnonzero(net.slot_role == INPUT)
+        self._slot_market = model.slot_market()
+        self.use_keys, self._use_group = np.unique(self._slot_market[self._use_slots], return_inverse=True)
+        # what a run's result keeps (trade_cells, consumption_cells) in a second one
+        kept = zeroed_arrays(
+            {
+                "pair_tonnes": ((T, P), np.float64),
+                "pair_value": ((T, P), np.float64),
+                "use_tonnes": ((T, self.use_keys.size), np.float64),
+                "use_mix": ((T, self.use_keys.size, K), np.float32),
+            }
+        )
+        self.pair_tonnes, self.pair_value = kept["pair_tonnes"], kept["pair_value"]
         # origin mix of the trade pairs that carried material, per month (pairs ascending), as
         # (row, origin column, share) triples: most pairs are idle in most months and most
         # origin columns of a pair are zero, so only the non-zero shares are kept
         self.pair_mix: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._slot_market = model.slot_market()
+        self._mix_block: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _keep_mix
+        self._mix_at = 0
         self._M = M
         # origin mix of what each market's plants and manufacturers use (consumption scope)
-        self._use_slots = np.flatnonzero(net.slot_role == INPUT)
-        self.use_keys, self._use_group = np.unique(self._slot_market[self._use_slots], return_inverse=True)
-        self.use_tonnes = np.zeros((T, self.use_keys.size))
-        self.use_mix = np.zeros((T, self.use_keys.size, K), dtype=np.float32)
+        self.use_tonnes, self.use_mix = kept["use_tonnes"], kept["use_mix"]
         # final demand per demand centre (unmet demand by end use)
         self.node_desired = np.zeros((T, model.demand_nodes.size))
         self.node_consumed = np.zeros((T, model.demand_nodes.size))
@@ -123,7 +181,7 @@ class Recorder:
             values = mix.reshape(-1)[nz] / tonnes[rows]  # tonnes by origin -> shares
             if not values.all():  # a share too small for a float
                 rows, cols, values = rows[values != 0], cols[values != 0], values[values != 0]
-        self.pair_mix.append((rows.astype(np.int32), cols.astype(np.int16), values.astype(np.float32)))
+        self.pair_mix.append(self._keep_mix(rows, cols, values))
         M = self._M
         crossing = res.flow[self._cross]
         self.data["exports"][t] = np.bincount(self._exp_cross, weights=crossing, minlength=M)
@@ -131,6 +189,32 @@ class Recorder:
         paid = np.bincount(self._imp_m, weights=value, minlength=M)
         got = np.bincount(self._imp_m, weights=res.flow, minlength=M)
         self.data["buyer_price"][t] = np.where(got > 0, paid / np.where(got > 0, got, 1.0), np.nan)
+
+    def _keep_mix(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """A month's (row, origin column, share) triples as int32, int16 and float32 (the same
+        values ``astype`` gives), copied into slices of a few large blocks of
+        :data:`MIX_BLOCK` triples rather than three small arrays a month: a default run keeps
+        ~2 M triples (~21 MB), and small arrays grow the heap page by page, each 4 KiB page
+        faulted in on first write (~7,000 faults, ~10 ms of a fresh process's first run),
+        while NumPy asks for huge pages for an allocation of 4 MiB or more. A block is freed
+        when the last month it holds is dropped (:meth:`trade_cells` with ``take``)."""
+        n = rows.size
+        if self._mix_block is None or self._mix_at + n > self._mix_block[0].size:
+            cap = max(MIX_BLOCK, -(-n // 4) * 4)
+            raw = mapped_zeros(cap * 10)  # one allocation: int32, int16, float32 parts
+            self._mix_block = (
+                raw[: 4 * cap].view(np.int32),
+                raw[4 * cap : 6 * cap].view(np.int16),
+                raw[6 * cap :].view(np.float32),
+            )
+            self._mix_at = 0
+        a, b = self._mix_at, self._mix_at + n
+        r, c, v = (part[a:b] for part in self._mix_block)
+        r[...] = rows
+        c[...] = cols
+        v[...] = values
+        self._mix_at = b
+        return r, c, v
 
     def close_step(
         self,
@@ -291,14 +375,14 @@ class Recorder:
         # the peak
         mix = np.zeros((t_idx.size, used.size), np.float32)
         flat = mix.reshape(-1)
+        if take:
+            self._mix_block = None  # each block is freed with the last month it holds
         for t in range(len(parts)):
             r, c, v = parts[t]
             flat[(r + offset[t]) * used.size + col[c]] = v
-            if take:
+            if take:  # each block of shares is freed with the last month it holds
                 parts[t] = self.pair_mix[t] = None  # type: ignore[call-overload]
                 del r, c, v
-                if t % 36 == 35:  # the freed months back to the system (a few ms)
-                    release_memory()
         if take:
             self.pair_mix = []
             self._flows_consumed = True
