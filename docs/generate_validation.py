@@ -36,7 +36,7 @@ def totals(now: pd.DataFrame, before: pd.DataFrame | None, label: str) -> list[s
         lines = [head, "|---|---|---|---|---|---|---|"]
         for r in now.itertuples(index=False):
             cells = [str(getattr(r, c)) for c in cols]
-            lines.append(f"| {r.episode} | " + " | ".join(cells) + f" | {r.hit_rate:.0%} |")
+            lines.append(f"| {r.episode} | " + " | ".join(cells) + f" | {r.hit_rate:.1%} |")
         return lines
     head = f"| Episode | {label}: hit / direction / miss of scored | now: hit / direction / miss of scored | hit rate then → now |"
     lines = [head, "|---|---|---|---|"]
@@ -44,7 +44,7 @@ def totals(now: pd.DataFrame, before: pd.DataFrame | None, label: str) -> list[s
     for r in now.itertuples(index=False):
         b = old.loc[r.episode] if r.episode in old.index else None
         then = f"{b.hit:.0f} / {b.direction:.0f} / {b.miss:.0f} of {b.facts:.0f}" if b is not None else "–"
-        rate = f"{b.hit_rate:.0%} → {r.hit_rate:.0%}" if b is not None else f"– → {r.hit_rate:.0%}"
+        rate = f"{b.hit_rate:.1%} → {r.hit_rate:.1%}" if b is not None else f"– → {r.hit_rate:.1%}"
         lines.append(f"| {r.episode} | {then} | {r.hit} / {r.direction} / {r.miss} of {r.facts} | {rate} |")
     return lines
 
