@@ -190,16 +190,13 @@ class ExportLicensing(_Control):
                 raise DataError(f"{spec.where}: give delay_months or processing_days, not both")
             days = Spec(spec.raw("processing_days"), f"{spec.where}.processing_days")
             if "decided" in days.d:
-                self.pace: DecisionPace | None = _decision_pace(days, model, self.first)
-                self.kernels = self.pace.kernels(filed_from)
+                self.kernels = _decision_pace(days, model, self.first).kernels(filed_from)
             else:
-                self.pace = None
                 lo, hi = _processing_days(days)
                 self.kernels = [landing_kernel(lo, hi, filed_from), landing_kernel(lo, hi, 0.0)]
         else:
             if lag > 0:
                 raise DataError(f"{spec.where}.filing_lag_days: needs processing_days (days, not months)")
-            self.pace = None
             self.kernels = [_monthly_kernel(_delays(spec))]
         self.schedule = _steps(spec, "approval_rate", "rate", model, self.first)
         # the share of the edges' trade the licence covers (products containing the listed
