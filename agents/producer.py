@@ -91,11 +91,7 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
     Per output slot the need is ``orders + (target − stock)/adjust`` tonnes, with the seller's
     stock target of :func:`agents.buying.seller_stock_target` (which rises when it expects the price
     to rise: it produces into stock); a node's activity is the value-weighted mean over its main
-    (non-scrap) outputs of need/coefficient. The expected orders are the smoothed orders
-    received (``State.orders_avg``) less those this month's known caps will not let through
-    (``State.orders_held``: an export ban holds its edges' orders back, a licence lets through
-    the licences that land this month): a plant plans on the orders it can ship. Producing into
-    stock for orders that wait is the storage rule's (the stock target), not the orders'.
+    (non-scrap) outputs of need/coefficient.
     """
     return _month_memo(model, "activity_to_order", lambda: _activity_to_order_all(model))[nodes]
 
@@ -103,7 +99,7 @@ def activity_to_order(model: ModelView, nodes: np.ndarray) -> np.ndarray:
 def _activity_to_order_all(model: ModelView) -> np.ndarray:
     net, s, sc = model.net, model.state, model.params
     outs = (net.slot_role == OUTPUT) & model.main_output
-    orders = s.orders_avg if s.orders_held is None else np.maximum(s.orders_avg - s.orders_held, 0.0)
+    orders = s.orders_avg
     target = seller_stock_target(s, sc)
     need = np.maximum(orders + (target - s.stock) / sc.producers.stock_adjust_months, 0.0)
     weight = np.where(outs, net.slot_coef * s.p_exp[model.slot_market()], 0.0)

@@ -14,11 +14,6 @@ hook                called, and what it returns
 ``modify``          step 1 (events): :class:`Effects` on capacity and demand factors and caps
 ``on_step``         step 2: updates its own state (licence queues, quota balances, triggers);
                     returns :class:`Effects` of the month's terms (price floors, collection)
-``known_caps``      after ``on_step``, before agents decide: the caps on edges the instrument
-                    will set this month as far as they are known before trading (a ban; the
-                    licences that land this month; a quota's monthly allowance), as
-                    :class:`Effects` with ``edge_caps`` and ``shared_caps`` only (producers plan
-                    on them, sim/model.py ``_orders_held``); it changes no state
 ``market``          before trading, with the month's requests: :class:`Effects` on the market
                     (bans, quotas, licences, diversification limits, wedges, government
                     purchases, releases and their price, contracts)
@@ -158,16 +153,6 @@ class Policy:
     def on_step(self, model: ModelView, t: int) -> Effects:
         """Update internal state (licence queues, quota balances, triggers); return the month's
         terms (price floors, collection rates)."""
-        return Effects()
-
-    def known_caps(self, model: ModelView, t: int) -> Effects:
-        """The caps on edges this instrument sets in month ``t`` as far as sellers know them
-        before trading (``edge_caps`` per edge, ``shared_caps`` on a group's total; anything else
-        is ignored), given what buyers are expected to ask of each edge
-        (``State.edge_orders_avg``): producers plan their output on the orders that can ship
-        (agents/producer.py). Called after :meth:`on_step`; reads the instrument's state and
-        never changes it. None by default (a cap set from this month's requests alone, such as a
-        diversification limit, is not known before trading)."""
         return Effects()
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:

@@ -145,11 +145,6 @@ class ExportBan(_Control):
 
     key = "export_ban"
 
-    def known_caps(self, model: ModelView, t: int) -> Effects:
-        """Nothing ships but the grey share of what buyers are expected to ask."""
-        grey = self.grey_share(t)
-        return Effects(edge_caps=[(self.edges, grey * model.state.edge_orders_avg[self.edges])])
-
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         grey = self.grey_share(model.state.t)
         if grey > 0:
@@ -224,31 +219,6 @@ class ExportLicensing(_Control):
     def pending(self) -> np.ndarray:
         """Tonnes applied for per edge and not yet decided (to be approved or refused)."""
         return sum(self.waiting.values(), np.zeros(self.edges.size))
-
-    def known_caps(self, model: ModelView, t: int) -> Effects:
-        """What the licences let through this month as far as the exporter knows it before
-        trading, given what buyers are expected to ask of each edge (``e``,
-        ``State.edge_orders_avg``): the licences that land this month (filed in earlier months,
-        ``queue[t]``; before this month's withdrawals, which depend on this month's stock gaps),
-        the share of this month's applications decided within the month (the kernel's first
-        month, on ``e``), the free days of the start month, the grey share of the rest, and the
-        trade the licence does not cover. Like :meth:`market`, with ``e`` for the month's
-        requests; the queues are read, not changed."""
-        e = model.state.edge_orders_avg[self.edges]
-        covered = self.covered(t)
-        first = t == self.first
-        kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]
-        filed = (1.0 - self.free) if first else 1.0
-        approved = self.queue.get(t, 0.0) + kernel[0] * filed * self.rate(t) * covered * e
-        clear = self.clearance
-        if clear is not None:  # what clears customs this month
-            approved = clear.ring[t % clear.kernel.size] + clear.kernel[0] * approved
-        if first and self.free > 0:
-            approved = approved + self.free * covered * e
-        grey = self.grey_share(t)
-        if grey > 0:
-            approved = grey_caps(approved, covered * e, grey)
-        return Effects(edge_caps=[(self.edges, approved + (1.0 - covered) * e)])
 
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         t = model.state.t

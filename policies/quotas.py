@@ -71,22 +71,6 @@ class _Quota(Policy):
         self.entitlements.step(t)
         return Effects()
 
-    def known_caps(self, model: ModelView, t: int) -> Effects:
-        """Each holder's allowance for the month is issued before trading (:meth:`on_step`), so
-        its sellers know it: the allowance, plus the grey share of what buyers are expected to
-        ask beyond it (``State.edge_orders_avg``), on the holder's edges together."""
-        allowance = self.entitlements.allowance
-        if self.grey_share > 0:
-            wanted = np.bincount(
-                self.holder_of_edge,
-                weights=model.state.edge_orders_avg[self.edges],
-                minlength=allowance.size,
-            )
-            allowance = grey_caps(allowance, wanted, self.grey_share)
-        return Effects(
-            shared_caps=[(self.edges[self.holder_of_edge == h], allowance[h]) for h in range(allowance.size)]
-        )
-
     def market(self, model: ModelView, request: np.ndarray) -> Effects:
         allowance = self.entitlements.allowance
         if self.grey_share > 0:

@@ -326,7 +326,6 @@ def initial_state(net: Network, cal: Calibration, params: Any) -> State:
         in_use_mix=cal.in_use_mix.copy(),
         orders_avg=np.where(is_out, base, 0.0),
         orders_lr=np.where(is_out, base, 0.0),
-        edge_orders_avg=cal.base_edge_flow.copy(),
         log_p_ref=log_p.copy(),
         trend=np.zeros_like(log_p),
         storage_return=np.zeros(n_slots),

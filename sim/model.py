@@ -259,7 +259,6 @@ class CritminModel(mesa.Model):
         s, net, t = self.state, self.net, self.state.t
         self.recorder.open_step(s)
         mods, active = self._events_and_instruments(t)
-        s.orders_held = self._orders_held(active, t)  # what this month's known caps hold back
         self._settle(self.investment.step(self, active, t))  # investment decisions, on the terms just set
         self.decision_memo: dict | None = None
         for cls, nodes in self.nodes_by_type.items():  # agents plan output and use
@@ -283,10 +282,8 @@ class CritminModel(mesa.Model):
         )
         # producers plan on orders received (what buyers asked of them, within caps), not on
         # sales: a sold-out plant that planned on sales would never learn demand exceeds output
-        asked = self.cleared.result.asked
-        orders = np.bincount(net.edge_seller, weights=asked, minlength=net.n_slots)
+        orders = np.bincount(net.edge_seller, weights=self.cleared.result.asked, minlength=net.n_slots)
         s.orders_avg = np.where(self._is_output, 0.8 * s.orders_avg + 0.2 * orders, 0.0)
-        s.edge_orders_avg = 0.8 * s.edge_orders_avg + 0.2 * asked  # the same, per buyer
         s.orders_lr = np.where(
             self._is_output,
             prices.smooth(s.orders_lr, orders, 1 / self.params.market.normal_sales_months),
@@ -320,30 +317,6 @@ class CritminModel(mesa.Model):
         for p in active:
             self.apply(p.on_step(self, t), mods)
         return mods, active
-
-    def _orders_held(self, active: list, t: int) -> np.ndarray | None:
-        """Per slot: the orders a seller expects (its per-edge smoothed orders,
-        ``State.edge_orders_avg``) that this month's caps will not let through, as the active
-        instruments know them before trading (:meth:`Policy.known_caps`: a ban, the licences
-        that land this month, a quota's allowance). Per-edge caps take the lowest; a cap on a
-        group's total scales its edges' expected orders down pro rata. ``None`` when no active
-        instrument caps an edge (producers then plan on ``orders_avg`` as it is)."""
-        caps = [p.known_caps(self, t) for p in active]
-        if not any(c.edge_caps or c.shared_caps for c in caps):
-            return None
-        net, s = self.net, self.state
-        expected = s.edge_orders_avg
-        ships = expected.copy()
-        for c in caps:
-            for edges, cap in c.edge_caps:
-                ships[edges] = np.minimum(ships[edges], cap)
-        for c in caps:
-            for edges, cap in c.shared_caps:
-                total = ships[edges].sum()
-                if total > cap:
-                    ships[edges] *= cap / total
-        held = np.bincount(net.edge_seller, weights=expected - ships, minlength=net.n_slots)
-        return np.where(self._is_output, held, 0.0)
 
     def _book(self, mods: Modifiers, active: list) -> trading.Book:
         """This month's orders and offers, with the caps, wedges, government purchases and

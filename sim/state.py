@@ -46,15 +46,8 @@ class State:
     run_share: (
         np.ndarray
     )  # per node: share of a processing plant's capacity that ran last month (agents/producer.py)
-    # per edge: smoothed monthly orders its seller received on it (what the buyer asked, within
-    # caps; the orders_avg smoothing): what a producer expects each buyer to ask of it
-    edge_orders_avg: np.ndarray
     # goods in transit (sim/transit.py), set when the run starts: per slot the tonnes afloat to a
     # buyer slot; the ring buffer over transit edges, tonnes and origin mix
     in_transit: np.ndarray | None = None
     afloat: np.ndarray | None = None  # [ring, transit edges]
     afloat_mix: np.ndarray | None = None  # [ring, transit edges, origin columns]
-    # per slot: the part of orders_avg that this month's known caps (export bans, licences
-    # landing this month, quotas) will not let through (sim/model.py: ``_orders_held``); None
-    # while no active instrument caps an edge. Producers plan on orders_avg less it
-    orders_held: np.ndarray | None = None
