@@ -17,14 +17,11 @@ day on) are approved over the following months in proportion to the days they la
 (:func:`landing_kernel`). Applications are buyers' orders: a buyer whose earlier applications are
 still pending does not apply again for the need they cover (its request re-asks an unserved need
 through its stock gap, closed over its ``restock_months``, so that part of the request is netted
-against its pending applications), and each month a buyer withdraws a share ``withdrawal`` of
-the applications it no longer needs from this exporter: what waits beyond its desired supply
-line on the edge, its stock gap plus the use the edge serves over the wait (:func:`surplus_share`;
-found elsewhere, or its use fell). A buyer short of stock with nowhere else to buy keeps its
-orders (``[U]``, default the behavioural parameter ``scenario.controls.licence_withdrawal``,
-fitted by ``critmin calibrate``; an instrument's own ``withdrawal`` overrides it, for a sourced
-value). Before, buyers withdrew in proportion to the part of what waits their open stock gap
-covered, so the buyers who could not re-source withdrew most (docs/calibration.md).
+against its pending applications), and each month a share ``withdrawal`` of the pending
+applications is withdrawn (the buyer re-sourced or cancelled the order; ``[U]``, default the
+behavioural parameter ``scenario.controls.licence_withdrawal``, fitted by ``critmin calibrate``;
+an instrument's own ``withdrawal`` overrides it, for a sourced value): the backlog is not all
+shipped once approvals come.
 
 A licence may cover only part of a product's trade (``covered_share``, a share or
 ``{from, share}`` steps; default 1): a control lists elements and the products *containing* them,
@@ -165,8 +162,8 @@ class ExportLicensing(_Control):
     ``approval_rate`` (a number, or a list of ``{from: YYYY-MM, rate: r}`` steps). ``start_day``
     (default 1): the day of the start month the control takes effect; ``filing_lag_days``
     (default 0): days after it before exporters file their first applications. ``withdrawal``
-    (default ``scenario.controls.licence_withdrawal``): the share of the pending applications a
-    buyer no longer needs (:func:`surplus_share`) withdrawn each month. ``covered_share``
+    (default ``scenario.controls.licence_withdrawal``): the share of pending applications withdrawn
+    each month. ``covered_share``
     (default 1; a number or a list of ``{from: YYYY-MM, share: s}`` steps): the share of the
     edges' trade that needs a licence, the rest ships unlicensed. ``clearance_days`` (optional,
     ``{min: a, max: b}``): days from a licence's grant to the shipment's export declaration,
@@ -234,11 +231,11 @@ class ExportLicensing(_Control):
         gap = covered * weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
         wanted = covered * wanted  # what needs a licence
         pending = self.pending()
-        kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]
-        if self.withdrawal > 0:  # buyers cancel the orders they no longer need from this exporter
-            flow = covered * weight * model.last_use[buyer]  # its use this edge serves a month
-            wait = float(np.dot(np.arange(kernel.size), kernel))  # mean months an application waits
-            keep = 1.0 - self.withdrawal * surplus_share(pending, gap, flow, wait)
+        if self.withdrawal > 0:  # buyers short of stock re-source or cancel part of what waits
+            short = np.minimum(gap, pending)
+            keep = 1.0 - self.withdrawal * np.divide(
+                short, pending, out=np.zeros(pending.size), where=pending > 0
+            )
             for queue in (self.queue, self.waiting):
                 for month in queue:
                     queue[month] = queue[month] * keep
@@ -249,6 +246,7 @@ class ExportLicensing(_Control):
             pending = pending + self.clearance.held()
         self.applied = np.maximum(wanted - np.minimum(gap, pending) / self.restock, 0.0)
         first = t == self.first
+        kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]
         filed = (1.0 - self.free) if first else 1.0  # the start month: only from the control day
         for lag, share in enumerate(kernel):  # each shipment's application waits its own time
             if share > 0:
@@ -269,18 +267,6 @@ class ExportLicensing(_Control):
 
 
 DAYS_PER_MONTH = 365.25 / 12
-
-
-def surplus_share(pending: np.ndarray, gap: np.ndarray, flow: np.ndarray, wait: float) -> np.ndarray:
-    """Per edge: the share of the applications that wait which the buyer no longer needs from
-    this exporter. Its desired supply line on the edge (the stock-management structure, Sterman
-    2000 ch. 17: the use the edge serves over the wait, ``flow·wait``, plus the stock gap it has
-    applied to close, ``gap``) is what its applications keep waiting when it is short or in a
-    steady flow; what waits beyond it was found elsewhere (its stock filled from other sellers,
-    its request moved to them) or is no longer needed (its use fell, its line stopped). A buyer
-    whose gap stays open, one with nowhere else to buy, has no surplus: it keeps its orders."""
-    surplus = np.maximum(pending - gap - flow * wait, 0.0)
-    return np.divide(surplus, pending, out=np.zeros(np.shape(pending)), where=pending > 0)
 
 
 def landing_kernel(lo_days: float, hi_days: float, filed_from: float = 0.0, grid: int = 400) -> np.ndarray:

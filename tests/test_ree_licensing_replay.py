@@ -65,16 +65,14 @@ def mean_ratio(runs, commodity: str, first: str, last: str) -> float:
 def test_dytb_oxide_licences_lag_the_magnets_all_year(runs):
     # the separators' licences: 44 days, then April's pace with no June speed-up (the magnets':
     # 26 days, then 0.98 a month from 10 Jun): no backlog shipped at once in June, and the oxide
-    # stays below the twin while its slower queue holds orders back (measured, no noise: May 0.10 /
-    # 0.42, Jun 0.63 / 1.54, Jul-Oct 0.91 / 1.10 of the twin, oxide / magnets; 0.72 / 0.99 for
-    # Jul-Oct while buyers short of oxide withdrew waiting orders, before 1 Dec 2026: buyers with
-    # nowhere else to buy now keep them, tests/test_licence_withdrawal.py)
+    # stays below the twin while its slower queue loses orders to withdrawals (measured, no noise:
+    # May 0.09 / 0.37, Jun 0.50 / 1.33, Jul-Oct 0.72 / 0.99 of the twin, oxide / magnets)
     oxide = {m: ratio(runs, "dytb_oxide", m) for m in ("2025-05", "2025-06")}
     magnets = {m: ratio(runs, "ndfeb_magnet", m) for m in ("2025-05", "2025-06")}
     assert oxide["2025-05"] < 0.5 * magnets["2025-05"]
     assert oxide["2025-06"] < magnets["2025-06"] - 0.5
     later = mean_ratio(runs, "dytb_oxide", "2025-07", "2025-10")
-    assert 0.8 < later < 0.97
+    assert 0.6 < later < 0.85
     assert later < mean_ratio(runs, "ndfeb_magnet", "2025-07", "2025-10") - 0.15
     assert mean_ratio(runs, "dytb_oxide", "2025-01", "2025-10") < (
         mean_ratio(runs, "ndfeb_magnet", "2025-01", "2025-10") - 0.15
