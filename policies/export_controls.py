@@ -228,20 +228,11 @@ class ExportLicensing(_Control):
         buyer = model.net.edge_buyer[self.edges]
         weight = np.divide(wanted, request[buyer], out=np.zeros(wanted.size), where=request[buyer] > 0)
         # the buyer's stock gap this edge would fill with covered goods: need it is short of now
-        short_of = np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
-        gap = covered * weight * short_of
+        gap = covered * weight * np.maximum(model.stock_target[buyer] - model.state.stock[buyer], 0.0)
         wanted = covered * wanted  # what needs a licence
         pending = self.pending()
-        held = self.clearance.held() if self.clearance is not None else None
         if self.withdrawal > 0:  # buyers short of stock re-source or cancel part of what waits
-            open_gap = gap
-            if held is not None:
-                # goods licensed and held at customs are the buyer's, on their way: it is short
-                # of what they do not cover, as if they were in its stock (they would be without
-                # the clearance); the waiting applications cover only that part of its gap
-                on_way = np.bincount(buyer, weights=held, minlength=model.net.n_slots)[buyer]
-                open_gap = covered * weight * np.maximum(short_of - on_way, 0.0)
-            short = np.minimum(open_gap, pending)
+            short = np.minimum(gap, pending)
             keep = 1.0 - self.withdrawal * np.divide(
                 short, pending, out=np.zeros(pending.size), where=pending > 0
             )
@@ -251,8 +242,8 @@ class ExportLicensing(_Control):
             pending = pending * keep
         # new applications: what buyers would ask of these edges, less the part of their stock
         # gap (closed over restock months) that pending applications already cover
-        if held is not None:  # licensed goods held at customs are orders that wait too
-            pending = pending + held
+        if self.clearance is not None:  # licensed goods held at customs are orders that wait too
+            pending = pending + self.clearance.held()
         self.applied = np.maximum(wanted - np.minimum(gap, pending) / self.restock, 0.0)
         first = t == self.first
         kernel = self.kernels[min(t - self.first, len(self.kernels) - 1)]

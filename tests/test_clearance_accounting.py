@@ -11,8 +11,6 @@ customs as missing, as the buyers' market requests do)."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 from omegaconf import open_dict
@@ -94,7 +92,7 @@ def test_every_granted_tonne_shipped_waits_at_customs_or_is_a_cap_the_market_lef
     # than its cap, or the spot round served them from elsewhere), and a clearance does not add
     # to them
     assert lapsed.sum() < 0.02 * r["granted"].sum()
-    # (prototype: with the buyer-level netting 7-21 days leave 717 t against 572 t: more granted)
+    assert lapsed.sum() <= runs["none"]["cap"].sum() - runs["none"]["flow"].sum() + 1e-9
 
 
 @pytest.mark.parametrize(("case", "mean_days"), [("7-21", 14.0), ("7-61", 34.0)])
@@ -119,51 +117,6 @@ def test_the_window_loses_the_goods_at_customs_and_some_withdrawn_applications(r
     # applications that wait than they would with the goods in hand (0.15 / 0.57 of a month more),
     # which new applications (0.07 / 0.11) only partly make up: 0.11 / 0.46 fewer granted
     withdrawn = (r["withdrawn"][:, mag].sum() - none["withdrawn"][:, mag].sum()) / unit
-    # (prototype, buyer-level netting in the withdrawal: buyers then withdraw 0.40 / 0.60 of a
-    # month less than without a clearance, and more is granted than without one)
-    assert withdrawn < -0.3
-    assert granted > 0.0
-
-
-def test_a_buyer_withdraws_as_if_its_goods_at_customs_were_in_its_stock():
-    # prototype (buyer-level netting in the withdrawal): goods licensed and held at customs are
-    # the buyer's, on their way, so it withdraws waiting applications as it would with them in its
-    # stock (they would be there without a clearance)
-    cfg = load_config(RUN)
-    with open_dict(cfg):
-        for ins in cfg.shock.instruments:
-            if ins["name"] == NAME:
-                ins["clearance_days"] = {"min": 7, "max": 61}
-    model = CritminModel(cfg)
-    policy = next(p for p in model.policies if p.label == NAME)
-    while model.state.t < policy.first + 3:  # July 2025: goods at customs and files waiting
-        model.step()
-    net = model.net
-    held = policy.clearance.held()
-    assert held.sum() > 0 and policy.pending().sum() > 0
-    request = model.last_request.copy()
-
-    def withdrawn(p) -> np.ndarray:
-        decided = {}
-        release = p.clearance.release
-
-        def recorded(t, approved):
-            decided["t"] = approved.copy()
-            return release(t, approved)
-
-        p.clearance.release = recorded
-        before = p.pending()
-        p.market(model, request)
-        return before + p.applied - decided["t"] - p.pending()  # filings after the start month: all
-
-    at_customs, with_goods = copy.deepcopy(policy), copy.deepcopy(policy)
-    with_goods.clearance.ring[:] = 0.0
-    a = withdrawn(at_customs)
-    stock = model.state.stock.copy()
-    model.state.stock += np.bincount(net.edge_buyer[policy.edges], weights=held, minlength=net.n_slots)
-    try:
-        b = withdrawn(with_goods)
-    finally:
-        model.state.stock[:] = stock
-    assert a.sum() > 0
-    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    assert withdrawn > 0.05
+    assert granted < 0.0
+    assert -granted < 0.5 * held
