@@ -109,3 +109,14 @@ def test_plausible_ranges_flag_parameters_that_barely_matter():
     assert ranges.loc["a", "plausible_low"] == pytest.approx(0.29) and ranges.loc[
         "a", "plausible_high"
     ] == pytest.approx(0.31)
+
+
+@pytest.mark.parametrize("path", sorted((config_dir() / "calibrate").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_study_config_is_valid(path):
+    # the studies docs/calibration.md reports (default, licences, storage_speed) must stay
+    # runnable as documented: settings checked, and every parameter a numeric row of the table
+    settings, source = calibrate.load_settings(path.stem)
+    calibrate.check_settings(settings, source)
+    for p in settings["parameters"]:
+        row = parameters.table().get(p["key"])
+        assert row is not None and row.numeric, (path.name, p["key"])
