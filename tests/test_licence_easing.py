@@ -7,11 +7,16 @@ storage_anchor)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import critmin
 from critmin.sim import prices
+from critmin.sim.run import load_config
 
 W, T = 0.3, 12.0  # the producers' expectation weight and market.restriction_months
+GAGE = ["scenario.data=[gallium,germanium]", "scenario=gallium_2024"]
+QUIET = ["experiment.plots=false", "experiment.metrics.report=false"]
 
 
 def step(r, held_back, recovery=0.0, to_recover=None):
@@ -70,3 +75,36 @@ def test_nothing_held_back_is_the_calendar_bit_for_bit():
     # a restriction's first month: nothing seen released yet, the share is this month's
     horizon, h, s = step(1.0, 0.0)
     assert horizon[0] == T and h[0] == 0 and s[0] == 1.0
+
+
+def _ga_inside(monkeypatch: pytest.MonkeyPatch, easing: bool) -> pd.Series:
+    """China's 4N gallium price under the Ga/Ge replay (shifted +1 year: Oct 2023 -> Oct 2024),
+    over its end-July level; ``easing`` False: the calendar rule (horizon restriction_months,
+    share the month's held-back share)."""
+    if not easing:
+
+        def calendar(r, held_back, recovery, to_recover, *, weight, months):
+            return months, np.zeros(r.size), np.clip(r, 0.0, 1.0)
+
+        monkeypatch.setattr(prices, "licence_easing", calendar)
+    cfg = load_config([*GAGE, "scenario.end=2024-12", "shock=gage_controls_2023", *QUIET])
+    ts = critmin.simulate(cfg).timeseries
+    p = ts[(ts.variable == "price") & (ts.commodity == "ga_primary") & (ts.region == "CHN")]
+    p = p.groupby("month", observed=True)["value"].sum()
+    return p / p.loc["2024-07-01"]
+
+
+def test_gallium_inside_price_rises_when_licences_land(monkeypatch: pytest.MonkeyPatch):
+    eased = _ga_inside(monkeypatch, easing=True)
+    monkeypatch.undo()
+    calendar = _ga_inside(monkeypatch, easing=False)
+    # before licences land (Aug) nothing changes
+    assert eased.loc["2024-08-01"] == pytest.approx(calendar.loc["2024-08-01"], rel=1e-9)
+    # in October a third of the held-back 4N exports is licensed (held-back share 0.97 -> 0.66):
+    # under the calendar rule the anchor falls and the price with it (x1.028 Sep -> x1.018 Oct,
+    # seed of the default config); read as news of the easing it keeps rising (x1.034),
+    # +1.5% over the calendar rule (history: +8.6% by 18 Oct over 1 Aug)
+    assert eased.loc["2024-10-01"] > eased.loc["2024-09-01"]
+    assert calendar.loc["2024-10-01"] < calendar.loc["2024-09-01"]
+    lift = eased.loc["2024-10-01"] / calendar.loc["2024-10-01"]
+    assert 1.005 < lift < 1.05
