@@ -51,9 +51,3 @@ class State:
     in_transit: np.ndarray | None = None
     afloat: np.ndarray | None = None  # [ring, transit edges]
     afloat_mix: np.ndarray | None = None  # [ring, transit edges, origin columns]
-    # the holders' reading of a restriction's easing from the licences granted (per market,
-    # sim/prices/expectations.py: licence_easing), set in the first month a restriction binds:
-    # last month's held-back share, the believed monthly recovery rate, the share still to recover
-    held_back: np.ndarray | None = None
-    recovery: np.ndarray | None = None
-    to_recover: np.ndarray | None = None

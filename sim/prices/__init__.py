@@ -49,7 +49,6 @@ from critmin.sim.prices.expectations import (
     expected_scarcity,
     holders_gain,
     horizon_elasticity,
-    licence_easing,
     price_abroad,
     restricted_exposure,
     restricted_markets,
@@ -95,31 +94,13 @@ def update(model: ModelView, cleared: Cleared) -> None:
     # no edge's cap or quota used up (every month of a run without a restriction): nothing is
     # held back or cut off, and the terms below that read it are 0 (skipped, bit for bit)
     capped = bool(cleared.spot_capped.any())
-    held_share = restricted_markets(model, cleared, slot_market) if capped else None
-    horizon: float | np.ndarray = m.restriction_months
-    to_recover = None
-    if held_share is not None or s.held_back is not None:  # holders read the licences granted
-        m_count = _layout(net).m_count
-        if s.held_back is None:
-            s.held_back, s.recovery, s.to_recover = np.zeros(m_count), np.zeros(m_count), np.zeros(m_count)
-        r = np.zeros(m_count) if held_share is None else held_share
-        horizon, s.recovery, s.to_recover = licence_easing(
-            r,
-            s.held_back,
-            s.recovery,
-            s.to_recover,
-            weight=model.params.producers.expectation_weight,
-            months=m.restriction_months,
-        )
-        s.held_back = r
-        to_recover = s.to_recover
     anchor = storage_anchor(
         log_norm,
         s.log_p_ref,
-        to_recover if to_recover is not None else np.zeros(_layout(net).m_count),
+        restricted_markets(model, cleared, slot_market) if capped else np.zeros(_layout(net).m_count),
         storage_room_share(model, slot_market),
         rho=m.rho,
-        restriction_months=horizon,
+        restriction_months=m.restriction_months,
     )
     expected = announced_cuts(model)
     eta_horizon = None
@@ -169,7 +150,7 @@ def update(model: ModelView, cleared: Cleared) -> None:
         log_abroad,
         s.trend,
         rho=m.rho,
-        restriction_months=horizon,
+        restriction_months=m.restriction_months,
         trend_weight=m.trend_weight,
     )
     if eta_horizon is None:  # nothing binds nor is announced: no expected scarcity (+ 0.0 as its zeros)
@@ -214,7 +195,6 @@ __all__ = [
     "horizon_elasticity",
     "in_business",
     "learn_paid",
-    "licence_easing",
     "marginal_price",
     "normal_price",
     "price_abroad",

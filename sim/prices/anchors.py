@@ -119,23 +119,21 @@ def storage_anchor(
     room: np.ndarray,
     *,
     rho: float,
-    restriction_months: float | np.ndarray,
+    restriction_months: float,
 ) -> np.ndarray:
     """Per market, the ln price toward which the ρ pull draws it: the normal price, or, in a
     market whose exports are held back, the competitive-storage price (Deaton & Laroque 1992:
     while stock is carried, today's price is the expected price less carrying cost). Its holders
     expect the premium abroad once the restriction lifts, ``(ln p_ref − ln p_norm)⁺ /
-    restriction_months`` a month (:func:`expected_gain`; per market, fewer months where they see
-    licences releasing the held-back exports, :func:`licence_easing`), on the share of their
-    exports still to recover (``restricted``: the held-back share, :func:`restricted_markets`,
-    or the smoothed share while licences have only just let part through, :func:`licence_easing`;
-    the rest is sold abroad now), so they keep building stock until the price has risen to where
-    that gain is used up by the pull toward cost: ``ln p* = ln p_norm + share·premium/ρ``. Only
-    as far as their storage has room (``room``, 1 an empty store, 0 a full one): with the stores
-    full the unsold output must clear at home."""
+    restriction_months`` a month (:func:`expected_gain`), on the share of their exports the
+    restriction holds back (``restricted``, :func:`restricted_markets`: the rest is sold abroad
+    now), so they keep building stock until the price has risen to where that gain is used up by
+    the pull toward cost: ``ln p* = ln p_norm + share·premium/ρ``. Only as far as their storage
+    has room (``room``, 1 an empty store, 0 a full one): with the stores full the unsold output
+    must clear at home."""
     if rho <= 0:
         return log_norm
-    premium = np.maximum(log_ref - log_norm, 0.0) / np.maximum(restriction_months, 1e-9)
+    premium = np.maximum(log_ref - log_norm, 0.0) / max(restriction_months, 1e-9)
     return log_norm + np.clip(restricted, 0.0, 1.0) * room * premium / rho
 
 

@@ -43,55 +43,18 @@ def expected_gain(
     trend: np.ndarray,
     *,
     rho: float,
-    restriction_months: float | np.ndarray,
+    restriction_months: float,
     trend_weight: float,
 ) -> np.ndarray:
     """Expected ln price change over the next month, as a stock holder sees it: the market's own
     pull toward its normal price, ``ρ·(ln p_norm − ln p)``; plus, where the price abroad is
     above normal (the holder's exports are restricted, or its market is cut off from a dearer
     one), the premium it expects to earn once the restriction lifts, which it expects in
-    ``restriction_months`` on average (per market: fewer where licences are seen releasing the
-    held-back exports, :func:`licence_easing`): ``(ln p_abroad − ln p_norm)⁺ /
-    restriction_months``; plus ``trend_weight`` × the recent trend (extrapolative
-    expectations). Carrying cost is already in the 2024 stock targets, so the gain is measured
-    against the 2024 steady state (0 there)."""
-    premium = np.maximum(log_abroad - log_norm, 0.0) / np.maximum(restriction_months, 1e-9)
+    ``restriction_months`` on average: ``(ln p_abroad − ln p_norm)⁺ / restriction_months``; plus
+    ``trend_weight`` × the recent trend (extrapolative expectations). Carrying cost is already
+    in the 2024 stock targets, so the gain is measured against the 2024 steady state (0 there)."""
+    premium = np.maximum(log_abroad - log_norm, 0.0) / max(restriction_months, 1e-9)
     return rho * (log_norm - log_p) + premium + trend_weight * trend
-
-
-def licence_easing(
-    restricted: np.ndarray,
-    held_back: np.ndarray,
-    recovery: np.ndarray,
-    to_recover: np.ndarray,
-    *,
-    weight: float,
-    months: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per market, how holders read a restriction's easing from the licences they see granted
-    (competitive storage: a held tonne's expected monthly gain is the chance it can be sold
-    abroad next month × the premium abroad). ``restricted`` is this month's held-back share of
-    base exports (:func:`restricted_markets`), ``held_back`` last month's. The share of last
-    month's held-back exports that licences released this month, ``q = (r₋₁ − r)/r₋₁`` (in
-    [−1, 1]: a month that closes again counts against the easing; 0 in a restriction's first
-    month), is the observed monthly recovery rate; the holders' belief ``h`` moves toward it at
-    the producers' expectation ``weight`` (as every expectation in the model). They expect the
-    premium at the hazard ``max(1/months, h)``: in ``min(months, 1/h)`` months, never later
-    than the calendar's ``restriction_months``. The exports still to recover, ``s``, are this
-    month's held-back share or, while licences have only just let part through, the smoothed
-    share held back, ``max(r, w·r + (1 − w)·s₋₁)``: the stock carried was built from the
-    exports held back in the months before, and it is sold as the released exports ship. Where
-    nothing is held back (r = 0) nothing is left to recover: h and s are 0 and the horizon is
-    ``months`` (bit for bit the calendar's, so a run without a restriction does not move).
-    Returns (horizon in months, h, s)."""
-    r = np.clip(restricted, 0.0, 1.0)
-    on = r > 0
-    q = np.clip(np.divide(held_back - r, held_back, out=np.zeros(r.size), where=held_back > 0), -1.0, 1.0)
-    h = np.where(on, np.maximum(weight * q + (1.0 - weight) * recovery, 0.0), 0.0)
-    s = np.where(on, np.maximum(r, weight * r + (1.0 - weight) * to_recover), 0.0)
-    span = max(months, 1e-9)
-    horizon = np.where(h * span > 1.0, 1.0 / np.maximum(h, 1e-12), span)
-    return horizon, h, s
 
 
 def restricted_exposure(
