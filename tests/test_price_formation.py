@@ -244,11 +244,13 @@ def test_no_runaway_after_a_six_month_cut_over_the_documented_parameter_ranges()
     assert not stuck, stuck
 
 
-def test_a_market_with_nothing_to_sell_keeps_its_last_price():
+def test_a_market_with_nothing_to_sell_takes_the_open_price_abroad():
     """Japan's magnet plants stand still and their stock is gone: nothing is on offer in that
-    market. With no sales and no cover it would read as ever more short (found in the world of
-    2009, where Japan's magnet makers closed under the 2010 quotas: x15 in four months); its price
-    stays where it was, while markets still in business keep moving."""
+    market. With no sales and no cover the rule would read it as ever more short (found in the
+    world of 2009, where Japan's magnet makers closed under the 2010 quotas: x15 in four months),
+    so the rule does not move it: it takes the price its first seller would fetch, the magnet
+    price of the markets still in business, weighted by what they sold (no restriction here), and
+    they keep moving (sim/prices/expectations.py: idle_market_prices)."""
     from critmin.sim.network import OUTPUT
     from critmin.sim.prices import in_business, update
     from critmin.sim.run import load_config, new_model
@@ -257,16 +259,23 @@ def test_a_market_with_nothing_to_sell_keeps_its_last_price():
     model.step()
     net, s = model.net, model.state
     market = model.slot_market()
-    japan = net.commodities.index("ndfeb_magnet") * net.n_countries + net.countries.index("JPN")
+    magnet = net.commodities.index("ndfeb_magnet")
+    japan = magnet * net.n_countries + net.countries.index("JPN")
     sellers = np.flatnonzero((market == japan) & (net.slot_role == OUTPUT))
     assert in_business(model, market)[japan]
     s.capacity_factor[net.slot_node[sellers]] = 0.0
     s.stock[sellers] = 0.0
-    assert not in_business(model, market)[japan]
+    alive = in_business(model, market)
+    assert not alive[japan]
     before = s.log_p.copy()
     update(model, model.cleared)
-    assert s.log_p[japan] == before[japan]
     assert np.abs(s.log_p - before).max() > 0  # the others moved: the update did run
+    magnets = np.arange(magnet * net.n_countries, (magnet + 1) * net.n_countries)
+    sold = np.bincount(market, weights=model.cleared.result.sold, minlength=before.size)[magnets]
+    others = alive[magnets] & (magnets != japan)
+    world = np.sum(sold[others] * np.exp(s.log_p[magnets][others])) / sold[others].sum()
+    assert np.exp(s.log_p[japan]) == pytest.approx(world, rel=1e-9)
+    assert abs(s.log_p[japan] - before[japan]) < 0.05  # a few percent, not the runaway of x15
 
 
 def test_a_buyer_that_bought_nothing_learns_the_price_it_would_pay_and_can_restart():

@@ -49,6 +49,7 @@ from critmin.sim.prices.expectations import (
     expected_scarcity,
     holders_gain,
     horizon_elasticity,
+    idle_market_prices,
     price_abroad,
     restricted_exposure,
     restricted_markets,
@@ -94,10 +95,11 @@ def update(model: ModelView, cleared: Cleared) -> None:
     # no edge's cap or quota used up (every month of a run without a restriction): nothing is
     # held back or cut off, and the terms below that read it are 0 (skipped, bit for bit)
     capped = bool(cleared.spot_capped.any())
+    held_back = restricted_markets(model, cleared, slot_market) if capped else np.zeros(_layout(net).m_count)
     anchor = storage_anchor(
         log_norm,
         s.log_p_ref,
-        restricted_markets(model, cleared, slot_market) if capped else np.zeros(_layout(net).m_count),
+        held_back,
         storage_room_share(model, slot_market),
         rho=m.rho,
         restriction_months=m.restriction_months,
@@ -139,6 +141,9 @@ def update(model: ModelView, cleared: Cleared) -> None:
     moving = has_sellers & in_business(model, slot_market)
     new = np.where(moving, new, s.log_p)
     new = np.where(moving, cost_plus_floor(model, result.flow, s.log_p, new), new)
+    # a market with sellers but nothing to sell (a prospect's country, closed plants) is priced
+    # at what its first seller would fetch: the open price abroad
+    new = idle_market_prices(new, moving | ~has_sellers, sold, held_back, net.n_commodities)
     s.trend = smooth(s.trend, new - s.log_p, model.params.producers.expectation_weight)
     s.log_p = new
     s.p_exp = smooth(s.p_exp, np.exp(s.log_p), model.params.producers.expectation_weight)
@@ -193,6 +198,7 @@ __all__ = [
     "expected_scarcity",
     "holders_gain",
     "horizon_elasticity",
+    "idle_market_prices",
     "in_business",
     "learn_paid",
     "marginal_price",

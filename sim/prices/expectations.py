@@ -36,6 +36,24 @@ def price_abroad(log_p: np.ndarray, sold: np.ndarray, n_commodities: int) -> np.
     return np.log(abroad).reshape(-1)
 
 
+def idle_market_prices(
+    log_p: np.ndarray, in_business: np.ndarray, sold: np.ndarray, held_back: np.ndarray, n_commodities: int
+) -> np.ndarray:
+    """Per market, ln price, with every market whose sellers have nothing to sell this month (no
+    capacity and no stock: a country before its first plant is built, or one whose plants have
+    closed) priced at what its first seller would sell at: the price of the same commodity in
+    the markets that are in business and whose exports no restriction holds back
+    (``held_back`` 0), weighted by the tonnes they sold (:func:`price_abroad`). That is the
+    world price in a free market and the open outside price under a restriction, whose held-back
+    exporter sells at home below it. An idle market where no such market sells keeps its price.
+    The input side does the same: an idle buyer learns the marginal price over its open edges
+    (:func:`critmin.sim.prices.costs.learn_paid`). So an entrant judges its margin at today's
+    prices on both sides, not at its market's price from the month its last plant stopped or the
+    base year. Markets in business keep ``log_p``."""
+    open_sold = np.where(in_business & (held_back <= 0), sold, 0.0)
+    return np.where(in_business, log_p, price_abroad(log_p, open_sold, n_commodities))
+
+
 def expected_gain(
     log_p: np.ndarray,
     log_norm: np.ndarray,

@@ -222,10 +222,11 @@ def storage_clearing(
 
 
 def in_business(model: ModelView, slot_market: np.ndarray) -> np.ndarray:
-    """Per market: some seller has capacity this month or stock to sell. A market whose every
-    plant has closed (Japan's magnet makers under the 2010 quotas in the world of 2009) keeps its
-    last price: with nothing to sell, no cover and no sales, it would otherwise read as ever more
-    short."""
+    """Per market: some seller has capacity this month or stock to sell. A market that is not
+    (Japan's magnet makers under the 2010 quotas in the world of 2009, a country before its first
+    plant) is not moved by the price rule: with nothing to sell, no cover and no sales, it would
+    read as ever more short. It takes the open price abroad instead
+    (:func:`critmin.sim.prices.expectations.idle_market_prices`)."""
     s, lay = model.state, _layout(model.net)
     able = (s.capacity * s.capacity_factor)[lay.out_node] > 0
     able |= s.stock[lay.outs] > 0
