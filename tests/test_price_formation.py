@@ -143,7 +143,10 @@ def test_a_cut_is_priced_and_storage_damps_the_spike_and_its_tail():
     (×1.15 before the anchor), peak ×1.55; since the quota rule, Lynas's Mt Weld yield and the
     per-ore Dy/Tb yields (all of 2026-11-30: the G7+ magnet makers' Dy/Tb comes from China's
     ionic-clay separators) ×1.25, peak ×1.44. The clearing's scarcity pricing (κ) adds at
-    least 10 points to the peak on top of the anchor."""
+    least 10 points to the peak on top of the anchor. Re-measured on 1 Dec 2026 with idle markets
+    priced at the open price abroad (sim/prices/expectations.py: idle_market_prices): peak ×1.45
+    (×1.44 before it), ×1.25 with κ = 0, ×1.63 without storage (×1.91 before it); the tail ×1.00,
+    ×1.14 without storage."""
     peak, tail = _magnet_price_after_a_cut()
     peak_rationed, _ = _magnet_price_after_a_cut("scenario.market.kappa=0")
     peak_no_storage, tail_no_storage = _magnet_price_after_a_cut("scenario.market.storage_response=0")
