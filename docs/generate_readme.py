@@ -203,9 +203,8 @@ def compare_read() -> str:
     dytb, metal = stage("dytb_oxide", "refining"), stage("ndfeb_magnet", "metal")
     mine, refine = stage("ndpr_oxide", "mine").median(), stage("ndpr_oxide", "refining").median()
     below = [m for m in mine.index if m != "none" and mine[m] < 0.6 and refine[m] < 0.6]
-    names = (
-        ", ".join(f"`{m}`" for m in below[:-1]) + f" and `{below[-1]}`" if len(below) > 1 else f"`{below[0]}`"
-    )
+    quoted = [f"`{m}`" for m in below]
+    names = " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted) or "No mix"
     seeds = d.seed.nunique()
     lo, hi, med = dytb.min()["none"], dytb.max()["none"], dytb.median()
     no_policy = "below it even" if refine["none"] < 0.6 else "above it"
@@ -223,7 +222,7 @@ def compare_read() -> str:
         f"{bn['alliance_stockpile_diversification']:.2f} bn), {pct(m['alliance_all_midstream'])} with a "
         "floor, offtake and investment terms for G7+ metal and alloy plants added "
         f"(`alliance_all_midstream`), {pct(m['alliance_midstream'])} under the midstream instruments alone "
-        f"(`alliance_midstream`). {names} bring NdPr oxide's mining and refining stages below the line; "
+        f"(`alliance_midstream`). {names} {'brings' if len(below) <= 1 else 'bring'} NdPr oxide's mining and refining stages below the line; "
         f"NdPr refining is {no_policy} with no policy ({pct(refine['none'])}, median)."
     )
     return textwrap.fill(text, width=100, break_on_hyphens=False)
