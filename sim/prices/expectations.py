@@ -50,6 +50,8 @@ def idle_market_prices(
     (:func:`critmin.sim.prices.costs.learn_paid`). So an entrant judges its margin at today's
     prices on both sides, not at its market's price from the month its last plant stopped or the
     base year. Markets in business keep ``log_p``."""
+    if in_business.all():  # no idle market (most months of most runs)
+        return log_p
     open_sold = np.where(in_business & (held_back <= 0), sold, 0.0)
     return np.where(in_business, log_p, price_abroad(log_p, open_sold, n_commodities))
 
